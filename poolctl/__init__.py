@@ -1,0 +1,3 @@
+"""poolctl: run virtualization pools from a terminal."""
+
+__version__ = "0.1.0"

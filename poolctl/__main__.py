@@ -1,0 +1,3 @@
+from poolctl.cli import main
+
+raise SystemExit(main())

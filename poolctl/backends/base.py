@@ -1,0 +1,164 @@
+"""The contract between poolctl and a hypervisor.
+
+A backend translates one hypervisor's vocabulary into ``poolctl.model`` and back;
+the TUI and the CLI talk to hypervisors only through this interface. Every call
+may block (network round trips): callers run them in worker threads.
+Backends never import ``textual`` or ``poolctl.tui``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from poolctl.config import PoolConfig
+from poolctl.model import (
+    Change,
+    ConnectionState,
+    Inventory,
+    MigrationCheck,
+    MigrationOptions,
+    MigrationProgress,
+    MigrationResult,
+    PowerOp,
+)
+
+
+class BackendError(Exception):
+    """A failure the user must read: ``str(err)`` names the host and quotes the hypervisor.
+
+    ``code`` and ``params`` carry the hypervisor's own error (e.g. XAPI's
+    ``HOST_NOT_ENOUGH_FREE_MEMORY`` and its parameter list) for callers that branch on it.
+    """
+
+    def __init__(self, message: str, *, code: str = "", params: tuple[str, ...] = (), host: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.params = tuple(params)
+        self.host = host
+
+
+class AuthenticationError(BackendError):
+    """Credentials refused: retrying will not help."""
+
+
+class ConnectionLost(BackendError):
+    """The hypervisor cannot be reached (now); retrying may help."""
+
+
+class NotFound(BackendError):
+    """The object named does not exist (any more)."""
+
+
+class OperationRefused(BackendError):
+    """The hypervisor refused an operation in the object's current state."""
+
+
+class CancelRefused(OperationRefused):
+    """The migration is past the point where it can be cancelled."""
+
+
+class Unsupported(BackendError):
+    """This backend, or this connection, cannot do that at all."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the UI may offer for one connected pool.
+
+    The class flags on ``Backend`` say what a backend can do in general; an instance
+    may narrow them (libvirt's test driver cannot migrate) and says why in ``reason``.
+    """
+
+    live_migration: bool
+    cancel: bool
+    downtime_reporting: bool
+    migration_options: frozenset[str] = field(default_factory=frozenset)
+    reason: str = ""  # why live_migration is False, in words for the user
+
+
+ChangeCallback = Callable[[Change], None]
+StateCallback = Callable[[ConnectionState], None]
+
+
+class MigrationHandle(ABC):
+    """One running migration. ``updates()`` blocks; run it in a worker thread."""
+
+    def __init__(self, vm: str, source: str, destination: str):
+        self.vm = vm
+        self.source = source
+        self.destination = destination
+
+    @abstractmethod
+    def updates(self) -> Iterator[MigrationProgress]:
+        """Yield progress until the migration ends; the last item has a terminal phase."""
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Ask the hypervisor to stop the move. Raises ``CancelRefused`` with the reason
+        once the migration is past its cancellable phase."""
+
+    @property
+    @abstractmethod
+    def result(self) -> MigrationResult | None:
+        """The outcome, once ``updates()`` has ended; ``None`` before."""
+
+
+class Backend(ABC):
+    """One pool of one hypervisor kind, configured by a ``PoolConfig``."""
+
+    NAME: ClassVar[str]
+    SUPPORTS_LIVE_MIGRATION: ClassVar[bool] = False
+    IMPLEMENTS_CANCEL: ClassVar[bool] = False
+    REPORTS_DOWNTIME: ClassVar[bool] = False
+    # Names of MigrationOptions fields (besides ``live``) the backend honours.
+    MIGRATION_OPTIONS: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: PoolConfig):
+        self.config = config
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            live_migration=self.SUPPORTS_LIVE_MIGRATION,
+            cancel=self.IMPLEMENTS_CANCEL,
+            downtime_reporting=self.REPORTS_DOWNTIME,
+            migration_options=self.MIGRATION_OPTIONS,
+        )
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Log in / open connections. Raises ``AuthenticationError`` or ``ConnectionLost``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop watching, log out, release everything. Safe to call twice."""
+
+    @abstractmethod
+    def inventory(self) -> Inventory:
+        """A full snapshot of the pool, loaded with bulk calls (never one call per object)."""
+
+    @abstractmethod
+    def watch(self, on_change: ChangeCallback, on_state: StateCallback) -> None:
+        """Start delivering changes (and connection states) from the backend's own thread(s).
+
+        Returns at once. Callbacks run on backend threads and must only hand the data
+        over (e.g. post a message). Delivery stops on ``close()``. After a lost
+        connection the backend retries with back-off and, once back, delivers a fresh
+        snapshot as changes so the consumer's store converges.
+        """
+
+    @abstractmethod
+    def power(self, vm: str, op: PowerOp) -> None:
+        """Run a power operation and return when the hypervisor has done it."""
+
+    @abstractmethod
+    def check_migration(self, vm: str, host: str) -> MigrationCheck:
+        """Pre-check a move of ``vm`` to ``host``: each problem named in a user's words."""
+
+    @abstractmethod
+    def migrate(self, vm: str, host: str, options: MigrationOptions) -> MigrationHandle:
+        """Start a live migration and return its handle at once (it runs on)."""

@@ -1,0 +1,101 @@
+"""One in-memory store per pool, fed by a snapshot and then by changes.
+
+``apply`` is the only writer. The store never calls the screen: the caller decides
+what to redraw from what ``apply`` returns. Not thread-safe by design: feed it from
+one thread (the UI loop, through messages).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from poolctl.model import (
+    VM,
+    Change,
+    Host,
+    Inventory,
+    Network,
+    ObjectKind,
+    Pool,
+    StorageRepository,
+)
+
+_KIND_OF = {Pool: "pool", Host: "host", StorageRepository: "sr", Network: "network", VM: "vm"}
+
+
+class InventoryStore:
+    def __init__(self, snapshot: Inventory):
+        self.pool: Pool = snapshot.pool
+        self.hosts: dict[str, Host] = {h.ref: h for h in snapshot.hosts}
+        self.srs: dict[str, StorageRepository] = {s.ref: s for s in snapshot.srs}
+        self.networks: dict[str, Network] = {n.ref: n for n in snapshot.networks}
+        self.vms: dict[str, VM] = {v.ref: v for v in snapshot.vms}
+        self._vms_by_host: dict[str | None, set[str]] = defaultdict(set)
+        for vm in self.vms.values():
+            self._vms_by_host[vm.host].add(vm.ref)
+        # Bumped on every applied change: cheap "anything new?" checks for views.
+        self.version = 0
+
+    def _table(self, kind: ObjectKind) -> dict:
+        return {
+            "host": self.hosts,
+            "sr": self.srs,
+            "network": self.networks,
+            "vm": self.vms,
+        }[kind]
+
+    def apply(self, change: Change) -> Change | None:
+        """Apply one change; returns it, or ``None`` when it changed nothing."""
+        if change.object_kind == "pool":
+            if change.kind == "removed" or not isinstance(change.obj, Pool) or change.obj == self.pool:
+                return None
+            self.pool = change.obj
+            self.version += 1
+            return change
+        table = self._table(change.object_kind)
+        old = table.get(change.ref)
+        if change.kind == "removed":
+            if old is None:
+                return None
+            del table[change.ref]
+            if isinstance(old, VM):
+                self._vms_by_host[old.host].discard(old.ref)
+        else:
+            new = change.obj
+            if new is None or _KIND_OF.get(type(new)) != change.object_kind:
+                raise ValueError(f"change for {change.object_kind} {change.ref} carries {type(new).__name__}")
+            if old == new:
+                return None
+            table[change.ref] = new
+            if isinstance(new, VM):
+                if isinstance(old, VM):
+                    self._vms_by_host[old.host].discard(old.ref)
+                self._vms_by_host[new.host].add(new.ref)
+        self.version += 1
+        return change
+
+    def vms_on(self, host: str | None) -> list[VM]:
+        """VMs resident on ``host`` (``None``: not running anywhere)."""
+        return [self.vms[r] for r in self._vms_by_host.get(host, ())]
+
+    def vm_count(self, host: str | None) -> int:
+        return len(self._vms_by_host.get(host, ()))
+
+    def name_of(self, ref: str | None) -> str:
+        """A display name for any ref in the store, or the ref itself when unknown."""
+        if ref is None:
+            return ""
+        for table in (self.hosts, self.srs, self.networks, self.vms):
+            obj = table.get(ref)
+            if obj is not None:
+                return obj.name
+        return ref
+
+    def snapshot(self) -> Inventory:
+        return Inventory(
+            pool=self.pool,
+            hosts=tuple(self.hosts.values()),
+            srs=tuple(self.srs.values()),
+            networks=tuple(self.networks.values()),
+            vms=tuple(self.vms.values()),
+        )

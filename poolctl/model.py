@@ -1,0 +1,207 @@
+"""The vocabulary every backend translates its hypervisor into.
+
+All models are frozen: a change is a new object delivered through a ``Change``,
+never an in-place edit, so the UI can compare old and new rows cheaply.
+References (``ref``) are opaque strings owned by the backend that made them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PowerState(StrEnum):
+    RUNNING = "running"
+    HALTED = "halted"
+    PAUSED = "paused"
+    SUSPENDED = "suspended"
+    UNKNOWN = "unknown"
+
+
+class PowerOp(StrEnum):
+    START = "start"
+    SHUTDOWN = "shutdown"  # clean
+    REBOOT = "reboot"  # clean
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    FORCE_OFF = "force_off"
+
+
+class Pool(_Frozen):
+    ref: str
+    name: str
+    backend: str
+    master: str | None = None  # host ref, where the hypervisor has one
+    description: str = ""
+
+
+class Host(_Frozen):
+    ref: str
+    name: str
+    address: str = ""
+    enabled: bool = True
+    live: bool = True  # reachable by the hypervisor / us
+    memory_total: int = 0  # bytes
+    memory_free: int = 0  # bytes
+    cpu_vendor: str = ""
+    cpu_model: str = ""
+    cpu_count: int = 0
+    software_version: str = ""
+    is_master: bool = False
+
+
+class StorageRepository(_Frozen):
+    ref: str
+    name: str
+    type: str  # lvmoiscsi, nfs, ext, dir, iscsi, iso, ...
+    shared: bool = False
+    size: int = 0  # bytes
+    used: int = 0  # bytes
+    hosts: tuple[str, ...] = ()  # host refs that see it
+    content_type: str = ""  # "iso" for ISO libraries, "" for VM disks
+
+
+class Network(_Frozen):
+    ref: str
+    name: str
+    bridge: str = ""
+    hosts: tuple[str, ...] = ()  # host refs on which the network exists
+
+
+class Disk(_Frozen):
+    name: str
+    device: str = ""  # xvda, vda, ...
+    size: int = 0  # bytes
+    sr: str | None = None  # storage repository ref; None when not on a known SR
+    cdrom: bool = False
+
+
+class Nic(_Frozen):
+    device: str = ""
+    mac: str = ""
+    network: str | None = None  # network ref
+
+
+class VM(_Frozen):
+    ref: str
+    uuid: str
+    name: str
+    power_state: PowerState = PowerState.UNKNOWN
+    host: str | None = None  # resident host ref; None when halted
+    vcpus: int = 0
+    memory: int = 0  # bytes
+    ips: tuple[str, ...] = ()
+    disks: tuple[Disk, ...] = ()
+    nics: tuple[Nic, ...] = ()
+    allowed_operations: tuple[str, ...] = ()
+    current_operations: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(n.network for n in self.nics if n.network)
+
+
+class MigrationCheck(_Frozen):
+    """Whether ``vm`` can move to ``host`` now, and if not, why (in words a user reads)."""
+
+    vm: str
+    host: str
+    problems: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()  # the hypervisor's error codes behind the problems, when any
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class MigrationPhase(StrEnum):
+    PREPARING = "preparing"
+    COPYING = "copying memory"
+    STOP_AND_COPY = "stop-and-copy"
+    FINISHING = "finishing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (MigrationPhase.DONE, MigrationPhase.FAILED, MigrationPhase.CANCELLED)
+
+
+class MigrationOptions(_Frozen):
+    live: bool = True
+    max_downtime_ms: int | None = Field(default=None, ge=1)
+    bandwidth_mib_s: int | None = Field(default=None, ge=1)
+    auto_converge: bool = False
+    post_copy: bool = False
+    copy_storage: bool = False
+
+
+class MigrationProgress(_Frozen):
+    phase: MigrationPhase
+    fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    bytes_done: int | None = None
+    bytes_total: int | None = None
+    cancellable: bool = False
+    message: str = ""  # the hypervisor's words for a failure, or a note
+    iteration: int | None = None
+    dirty_rate: int | None = None  # bytes/s, when the hypervisor reports it
+
+
+class MigrationResult(_Frozen):
+    vm: str
+    source: str  # host ref
+    destination: str  # host ref
+    outcome: Literal["success", "failed", "cancelled"]
+    host: str | None  # where the VM runs now
+    error: str = ""  # the hypervisor's error, quoted, when not a success
+    duration_s: float = 0.0
+    downtime_ms: float | None = None  # as the hypervisor reports it, when it does
+
+
+InventoryObject = Union[Pool, Host, StorageRepository, Network, VM]
+ObjectKind = Literal["pool", "host", "sr", "network", "vm"]
+
+
+class Change(_Frozen):
+    kind: Literal["added", "modified", "removed"]
+    object_kind: ObjectKind
+    ref: str
+    obj: InventoryObject | None = None  # None only for "removed"
+
+
+class Inventory(_Frozen):
+    """A full snapshot of one pool."""
+
+    pool: Pool
+    hosts: tuple[Host, ...] = ()
+    srs: tuple[StorageRepository, ...] = ()
+    networks: tuple[Network, ...] = ()
+    vms: tuple[VM, ...] = ()
+
+
+class ConnectionStatus(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    LOST = "lost"  # retrying with back-off
+    FAILED = "failed"  # given up (bad credentials, bad config)
+    CLOSED = "closed"
+
+
+class ConnectionState(_Frozen):
+    pool: str  # pool name from the config
+    status: ConnectionStatus
+    host: str = ""  # which host the state is about, when one is
+    message: str = ""
+    retry_in_s: float | None = None
