@@ -1,0 +1,85 @@
+#!/bin/bash
+# Build (once) the lab's tiny guest: the kernel from Debian's linux-image-amd64
+# (downloaded and extracted, never installed) + a busybox-static initramfs whose /init
+# loads virtio-net/virtio-blk and takes a static address from the kernel command line
+# (guestip=A.B.C.D/NN), so the guest answers ping a few seconds after boot.
+#
+# Output: $POOLCTL_LAB_DIR/guest/{vmlinuz,initramfs.gz,stamp}  (~8 MiB + ~1 MiB)
+# Cached: skipped when the stamp matches this script; concurrent builders serialize on a lock.
+set -euo pipefail
+LAB=${POOLCTL_LAB_DIR:-/var/tmp/poolctl-lab}
+OUT=$LAB/guest
+STAMP=$(sha256sum "$0" | cut -c1-16)
+mkdir -p "$LAB"
+
+exec 9>"$LAB/guest.lock"
+flock 9
+if [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initramfs.gz" ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$STAMP" ]; then
+  exit 0
+fi
+start=$(date +%s%N)
+
+WORK=$(mktemp -d "$LAB/guestbuild.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+chmod 755 "$WORK"   # apt-get download drops to _apt, which must write here
+
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'; }
+KPKG=$(kernel_pkg)
+if [ -z "$KPKG" ]; then apt-get update -qq; KPKG=$(kernel_pkg); fi
+[ -n "$KPKG" ] || { echo "build_guest.sh: no linux-image-amd64 candidate in apt" >&2; exit 1; }
+KVER=${KPKG#linux-image-}
+# keep the .deb: a rebuild after a script change must not download 70 MB again
+DEB=$(ls "$LAB/cache/${KPKG}"_*.deb 2>/dev/null | head -1 || true)
+if [ -z "$DEB" ]; then
+  mkdir -p "$LAB/cache"
+  (cd "$WORK" && apt-get download -qq "$KPKG")
+  mv "$WORK/${KPKG}"_*.deb "$LAB/cache/"
+  DEB=$(ls "$LAB/cache/${KPKG}"_*.deb | head -1)
+fi
+dpkg -x "$DEB" "$WORK/k"
+
+R=$WORK/root
+mkdir -p "$R"/{bin,lib/modules,proc,sys,dev,tmp} "$WORK/out"
+cp /bin/busybox "$R/bin/busybox"   # busybox-static: no libc needed in the initramfs
+# Debian builds these as modules; this list is in dependency (load) order.
+MODS="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk"
+for m in $MODS; do
+  f=$(find "$WORK/k/lib/modules/$KVER" -name "$m.ko*" | head -1)
+  [ -n "$f" ] || continue          # built in: nothing to load
+  case "$f" in
+    *.xz) xz -dc "$f" > "$R/lib/modules/$m.ko" ;;
+    *) cp "$f" "$R/lib/modules/$m.ko" ;;
+  esac
+done
+cat > "$R/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# the KVM probe boots without a NIC and waits only for this line
+echo "POOLCTL-GUEST-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk; do
+  [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
+done
+GIP=10.99.0.50/24
+for w in $(cat /proc/cmdline); do case "$w" in guestip=*) GIP=${w#guestip=};; esac; done
+ip link set lo up
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ip addr add "$GIP" dev eth0
+ip link set eth0 up
+# gratuitous ARP so the bridges learn the guest at once
+arping -U -c 1 -I eth0 "${GIP%/*}" >/dev/null 2>&1 &
+DISK=none; [ -b /dev/vda ] && DISK="vda $(cat /sys/block/vda/size) sectors"
+echo "POOLCTL-GUEST-READY ip=$GIP disk=$DISK uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
+while true; do sleep 3600; done
+EOF
+chmod +x "$R/init"
+(cd "$R" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -9) > "$WORK/out/initramfs.gz"
+cp "$WORK/k/boot/vmlinuz-$KVER" "$WORK/out/vmlinuz"
+echo "$STAMP" > "$WORK/out/stamp"
+rm -rf "$OUT.old"
+[ -d "$OUT" ] && mv "$OUT" "$OUT.old"
+mv "$WORK/out" "$OUT"
+rm -rf "$OUT.old"
+echo "build_guest.sh: $KVER guest built in $(( ($(date +%s%N) - start) / 1000000 )) ms" >&2

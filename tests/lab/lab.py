@@ -1,0 +1,294 @@
+"""The object the ``lab`` fixture yields: two libvirt hosts, a guest, a client namespace."""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import libvirt
+
+from . import labguest as g
+from .labenv import CLIENT_IP, GUEST_IP, HOST_NAMES, HOSTS, LAB_DIR, LabError, Topology
+
+T = TypeVar("T")
+HERE = Path(__file__).resolve().parent
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# libvirt prints every error to stderr by default; the tests read them from exceptions
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (only it, and threads it starts later) into netns ``name``."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+class Lab:
+    guest_name = g.GUEST_NAME
+    guest_uuid = g.GUEST_UUID
+    guest_ip = GUEST_IP
+    client_ip = CLIENT_IP
+    hosts = HOST_NAMES  # ("hostA", "hostB"): also their hostnames as libvirt reports them
+    pool_name = g.POOL_NAME
+
+    def __init__(self, root: Path = LAB_DIR):
+        self.root = root
+        self.topo = Topology(root)
+        self.timings: dict[str, float] = {}
+        self.domain_type = "qemu"
+        self._conns: dict[str, libvirt.virConnect] = {}
+        self._down = False
+
+    # -- what tests use ----------------------------------------------------------------
+    @property
+    def uris(self) -> dict[str, str]:
+        return {h: self.topo.uri(h) for h in HOST_NAMES}
+
+    @property
+    def peer_uris(self) -> dict[str, str]:
+        return {h: self.topo.peer_uri(h) for h in HOST_NAMES}
+
+    host_uuids = {h: HOSTS[h].uuid for h in HOST_NAMES}
+    host_ips = {h: HOSTS[h].ip for h in HOST_NAMES}
+
+    @property
+    def client_netns(self) -> str:
+        return self.topo.netns["client"]
+
+    @property
+    def disk_path(self) -> Path:
+        return self.topo.shared / g.DISK_NAME
+
+    @property
+    def guest_xml(self) -> str:
+        return g.domain_xml(self.root / "guest", self.disk_path, self.domain_type)
+
+    def client_argv(self, argv: list[str]) -> list[str]:
+        """``argv`` prefixed to run inside the client namespace (for subprocess)."""
+        return g.client_argv(self.client_netns, argv)
+
+    def in_client(self, fn: Callable[[], T], timeout: float = 60) -> T:
+        """Run ``fn`` in a thread that entered the client netns; threads it starts stay there."""
+        box: dict[str, object] = {}
+
+        def body() -> None:
+            try:
+                enter_netns(self.client_netns)
+                box["value"] = fn()
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+
+        t = threading.Thread(target=body, name="lab-client", daemon=True)
+        t.start()
+        t.join(timeout)
+        if t.is_alive():
+            raise LabError(f"call in client netns {self.client_netns} still running after {timeout} s")
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        return box["value"]  # type: ignore[return-value]
+
+    def ping_ok(self) -> bool:
+        return g.ping_once(self.client_netns)
+
+    def wait_ping(self, timeout: float = 60) -> float:
+        return g.wait_ping(self.client_netns, timeout)
+
+    def conn(self, host: str) -> libvirt.virConnect:
+        """The lab's own connection to ``host`` (reopened after a daemon restart)."""
+        c = self._conns.get(host)
+        if c is not None:
+            try:
+                if c.isAlive():
+                    c.getLibVersion()
+                    return c
+            except libvirt.libvirtError:
+                pass
+            self._close(host)
+        self._conns[host] = libvirt.open(self.topo.uri(host))
+        return self._conns[host]
+
+    def _close(self, host: str) -> None:
+        c = self._conns.pop(host, None)
+        if c is not None:
+            try:
+                c.close()
+            except libvirt.libvirtError:
+                pass
+
+    def stop_host(self, host: str, sig: int = 15) -> None:
+        """Stop ``host``'s libvirtd (by PID); its running guests keep running, as on a real host."""
+        self._close(host)
+        self.topo.stop_daemon(host, sig=sig)
+
+    def start_host(self, host: str, timeout: float = 30) -> None:
+        if self.topo.daemon_alive(host):
+            return
+        self.topo.start_daemon(host)
+        self._wait_daemon(host, timeout)
+
+    def host_running(self, host: str) -> bool:
+        return self.topo.daemon_alive(host)
+
+    def running_on(self) -> list[str]:
+        """Hosts where the guest is a running (not paused, not incoming) domain."""
+        where = []
+        for h in HOST_NAMES:
+            try:
+                dom = self.conn(h).lookupByName(self.guest_name)
+                if dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
+                    where.append(h)
+            except libvirt.libvirtError:
+                continue
+        return where
+
+    def ensure_guest(self, on: str = "hostA", timeout: float = 90) -> None:
+        """Both daemons up, the guest running on ``on`` only, answering ping."""
+        for h in HOST_NAMES:
+            self.start_host(h)
+        where = self.running_on()
+        keep = on if on in where else (where[0] if where else None)
+        for h in HOST_NAMES:  # leftovers (paused, incoming, a second copy) go
+            if h == keep:
+                continue
+            try:
+                self.conn(h).lookupByName(self.guest_name).destroy()
+            except libvirt.libvirtError:
+                pass
+        if keep is None:
+            t0 = time.monotonic()
+            self.conn(on).createXML(self.guest_xml, 0)
+            self.wait_ping(timeout)
+            self.timings["boot_to_ping_s"] = round(time.monotonic() - t0, 2)
+        elif keep != on:
+            self.migrate_raw(keep, on)
+        self.wait_ping(timeout)
+
+    def migrate_raw(self, src: str, dst: str, params: dict | None = None, timeout: float = 60) -> float:
+        """Peer-to-peer live migration with libvirt-python only; seconds taken."""
+        dom = self.conn(src).lookupByName(self.guest_name)
+        flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+        box: dict[str, object] = {}
+
+        def body() -> None:
+            try:
+                dom.migrateToURI3(self.topo.peer_uri(dst), params or {}, flags)
+            except libvirt.libvirtError as exc:
+                box["error"] = exc
+
+        t0 = time.monotonic()
+        t = threading.Thread(target=body, daemon=True)
+        t.start()
+        t.join(timeout)
+        if t.is_alive():
+            try:
+                dom.abortJob()
+            except libvirt.libvirtError:
+                pass
+            t.join(15)
+            raise LabError(f"migration of {self.guest_name} {src} -> {dst} took over {timeout} s")
+        if "error" in box:
+            raise LabError(f"migration of {self.guest_name} {src} -> {dst}: {box['error']}")
+        return time.monotonic() - t0
+
+    def pool_config(self, **overrides):
+        """A ``PoolConfig`` for poolctl's KVM backend pointing at the two lab hosts."""
+        from poolctl.config import PoolConfig
+
+        fields = {
+            "name": "lab",
+            "backend": "kvm",
+            "uris": tuple(self.uris[h] for h in HOST_NAMES),
+            "shared_storage": (self.pool_name,),
+            "migration_uris": {self.uris[h]: self.peer_uris[h] for h in HOST_NAMES},
+        }
+        fields.update(overrides)
+        return PoolConfig(**fields)
+
+    # -- bring up / tear down -----------------------------------------------------------
+    def _step(self, name: str, fn: Callable[[], T]) -> T:
+        t0 = time.monotonic()
+        try:
+            return fn()
+        except LabError:
+            raise
+        except Exception as exc:
+            raise LabError(f"lab step '{name}' failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self.timings[name] = round(time.monotonic() - t0, 2)
+
+    def _wait_daemon(self, host: str, timeout: float) -> None:
+        t0 = time.monotonic()
+        last: Exception | None = None
+        while time.monotonic() - t0 < timeout:
+            if not self.topo.daemon_alive(host):
+                raise LabError(f"libvirtd of {host} exited at start:\n{self.topo.daemon_log_tail(host)}")
+            try:
+                self._close(host)
+                c = self.conn(host)
+                if c.getHostname() != host:
+                    raise LabError(f"{host}'s libvirtd reports hostname {c.getHostname()!r}")
+                return
+            except libvirt.libvirtError as exc:
+                last = exc
+                time.sleep(0.1)
+        raise LabError(f"libvirtd of {host} not answering after {timeout} s ({last}):\n"
+                       f"{self.topo.daemon_log_tail(host)}")
+
+    def up(self) -> Lab:
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root (namespaces, bridges, libvirtd)")
+        atexit.register(self.down)
+        t_all = time.monotonic()
+        reaped = self._step("reap_stale", lambda: Topology.reap_stale(self.root))
+        if reaped:
+            self.timings["reaped_runs"] = len(reaped)
+        self._step("build_guest", lambda: subprocess.run(
+            [str(HERE / "build_guest.sh")], check=True, timeout=600,
+            env={**os.environ, "POOLCTL_LAB_DIR": str(self.root)}))
+        probe = g.KvmProbe(self.root / "guest", self.root / "kvm-probe")
+        try:
+            self.topo.dir.mkdir(parents=True, exist_ok=True)
+            self.topo.shared.mkdir(exist_ok=True)
+            self.topo._save()
+            self._step("network", self.topo.build_network)
+            for h in HOST_NAMES:
+                self.topo.write_host_config(h, self.root / "cache")
+                self.topo.start_daemon(h)
+            for h in HOST_NAMES:
+                self._step(f"libvirtd_{h}", lambda h=h: self._wait_daemon(h, 60))
+            self._step("storage", self._define_storage)
+            self.domain_type = self._step("kvm_probe", probe.result)
+        finally:
+            probe.stop()
+        self.timings["up_total"] = round(time.monotonic() - t_all, 2)
+        return self
+
+    def _define_storage(self) -> None:
+        dev = self.topo.attach_loop(self.topo.dir / "san" / f"{self.guest_name}.img", g.DISK_MIB)
+        self.disk_path.symlink_to(dev)
+        for h in HOST_NAMES:
+            pool = self.conn(h).storagePoolDefineXML(g.pool_xml(self.topo.shared), 0)
+            pool.setAutostart(1)
+            pool.create(0)
+
+    def down(self) -> list[str]:
+        if self._down:
+            return []
+        self._down = True
+        for h in list(self._conns):
+            self._close(h)
+        return self.topo.teardown()

@@ -1,0 +1,142 @@
+"""The lab's guest: its domain XML, the KVM-or-TCG probe, and the client-side ping check."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from .labenv import GUEST_IP, LabError
+
+GUEST_NAME = "pingvm"
+GUEST_UUID = "5e5e5e5e-0000-4000-8000-000000000050"
+GUEST_MAC = "52:54:00:99:00:50"
+GUEST_MEMORY_MIB = 128
+DISK_NAME = f"{GUEST_NAME}.disk"  # in the shared pool: a symlink to the lab's loop device
+DISK_MIB = 16
+POOL_NAME = "shared"
+# quiet + skipped timer checks: ~10 % faster boot under TCG
+CMDLINE = "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check"
+KVM_PROBE_TIMEOUT_S = 8.0  # real KVM boots this kernel in ~1 s, TCG in ~5 s
+
+
+def domain_xml(guest_dir: Path, disk_path: Path, domain_type: str) -> str:
+    # domain_type 'qemu' (TCG) unless the probe showed KVM really runs a guest:
+    # /dev/kvm may be a nested PVM hypervisor on which a stock kernel hangs.
+    return f"""<domain type='{domain_type}'>
+  <name>{GUEST_NAME}</name>
+  <uuid>{GUEST_UUID}</uuid>
+  <memory unit='MiB'>{GUEST_MEMORY_MIB}</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{guest_dir}/vmlinuz</kernel>
+    <initrd>{guest_dir}/initramfs.gz</initrd>
+    <cmdline>{CMDLINE} guestip={GUEST_IP}/24</cmdline>
+  </os>
+  <features><acpi/></features>
+  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='block' device='disk'>
+      <!-- a shared block device with cache=none: libvirt deems it safe to migrate as is -->
+      <driver name='qemu' type='raw' cache='none'/>
+      <source dev='{disk_path}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='bridge'>
+      <source bridge='br0'/>
+      <mac address='{GUEST_MAC}'/>
+      <model type='virtio'/>
+    </interface>
+    <serial type='pty'>
+      <log file='/var/log/libvirt/qemu/{GUEST_NAME}-serial.log' append='on'/>
+      <target port='0'/>
+    </serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
+def pool_xml(path: Path) -> str:
+    return f"<pool type='dir'><name>{POOL_NAME}</name><target><path>{path}</path></target></pool>"
+
+
+class KvmProbe:
+    """Boots the guest kernel once with accel=kvm (no NIC) in the background.
+
+    The answer is cached per machine boot in ``cache_file``: a CI machine pays the
+    probe (at most ``KVM_PROBE_TIMEOUT_S``) once.
+    """
+
+    def __init__(self, guest_dir: Path, cache_file: Path):
+        self.guest_dir = guest_dir
+        self.cache_file = cache_file
+        self.key = self._key()
+        self.proc: subprocess.Popen | None = None
+        self.log = cache_file.with_suffix(".log")
+        self.t0 = time.monotonic()
+        self.answer: str | None = None
+        if not Path("/dev/kvm").exists():
+            self.answer = "qemu"
+        elif cache_file.exists() and cache_file.read_text().split()[:1] == [self.key]:
+            self.answer = cache_file.read_text().split()[1]
+        else:
+            self.proc = subprocess.Popen(
+                ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "qemu64", "-m", "128", "-smp", "1",
+                 "-nographic", "-no-reboot", "-kernel", str(guest_dir / "vmlinuz"),
+                 "-initrd", str(guest_dir / "initramfs.gz"), "-append", CMDLINE,
+                 "-nic", "none", "-serial", f"file:{self.log}", "-monitor", "none", "-display", "none"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _key(self) -> str:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stamp = (self.guest_dir / "stamp").read_text().strip()
+        return f"{boot}:{stamp}"
+
+    def result(self) -> str:
+        """'kvm' when the KVM boot reached the guest's first line in time, else 'qemu'."""
+        if self.answer is not None:
+            return self.answer
+        assert self.proc is not None
+        booted = False
+        while time.monotonic() - self.t0 < KVM_PROBE_TIMEOUT_S and self.proc.poll() is None:
+            if self.log.exists() and b"POOLCTL-GUEST-BOOTED" in self.log.read_bytes():
+                booted = True
+                break
+            time.sleep(0.1)
+        self.stop()
+        self.answer = "kvm" if booted else "qemu"
+        self.cache_file.write_text(f"{self.key} {self.answer}\n")
+        return self.answer
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()  # our own child, by PID
+            self.proc.wait(timeout=5)
+
+
+def client_argv(netns: str, argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", netns, *argv]
+
+
+def ping_once(netns: str, address: str = GUEST_IP, wait_s: float = 0.3) -> bool:
+    argv = client_argv(netns, ["ping", "-n", "-q", "-c", "1", "-W", str(wait_s), address])
+    return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=wait_s + 10).returncode == 0
+
+
+def wait_ping(netns: str, timeout: float, address: str = GUEST_IP, what: str = "guest") -> float:
+    """Seconds until ``address`` answers from ``netns``; LabError after ``timeout``."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if ping_once(netns, address):
+            return time.monotonic() - t0
+        time.sleep(0.05)
+    raise LabError(f"{what} {address} did not answer ping from {netns} within {timeout:.0f} s")
