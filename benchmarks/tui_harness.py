@@ -1,0 +1,64 @@
+"""Drive the TUI headless through Textual's test harness, and the readiness conditions the
+TUI benchmarks share.
+
+"Fully painted" means: the main screen's VM list (``VMList``) lists every VM of the
+inventory (``row_count`` equals the VM count, scope = the whole pool, as the main screen
+starts) and a screen refresh has completed after that (``wait_for_refresh``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from benchmarks.common import require
+
+SIZE = (120, 40)
+POLL_S = 0.001  # how often a condition is checked: bounds the error of every latency
+PAINT_TIMEOUT_S = 120.0
+
+
+def vm_list(app):
+    VMList = require("poolctl.tui.widgets.vm_list", "the TUI's VM list", "VMList")
+    return app.query_one(VMList)
+
+
+async def until(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.perf_counter() + timeout_s
+    while not cond():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{what}: not reached within {timeout_s:.0f} s")
+        await asyncio.sleep(POLL_S)
+
+
+def _safe(probe: Callable[[], bool]) -> Callable[[], bool]:
+    """A condition that is False (not an error) while the screen is still being built."""
+
+    def check() -> bool:
+        try:
+            return probe()
+        except Exception as exc:  # NoMatches before the main screen is mounted
+            if type(exc).__name__ in ("NoMatches", "ScreenStackError"):
+                return False
+            raise
+
+    return check
+
+
+@contextlib.asynccontextmanager
+async def launched(pool_config, expected_vms: int, t0: float | None = None) -> AsyncIterator[tuple]:
+    """(app, pilot, seconds from ``t0`` to fully painted); ``t0`` defaults to now."""
+    create_app = require("poolctl.tui.app", "the TUI", "create_app")
+    t0 = time.perf_counter() if t0 is None else t0
+    app = create_app([pool_config])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(_safe(lambda: vm_list(app).row_count >= expected_vms), PAINT_TIMEOUT_S,
+                    f"VM list showing {expected_vms:,} rows")
+        await vm_list(app).wait_for_refresh()
+        took = time.perf_counter() - t0
+        rows = vm_list(app).row_count
+        if rows != expected_vms:
+            raise AssertionError(f"VM list shows {rows:,} rows, the inventory has {expected_vms:,} VMs")
+        yield app, pilot, took
