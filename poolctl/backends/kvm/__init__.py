@@ -1,0 +1,16 @@
+"""KVM backend: a pool is a named set of libvirt URIs, one per host (libvirt-python).
+
+Entry point ``poolctl.backends.kvm:KvmBackend``. Modules: ``hostconn`` (one connection,
+bulk loading, event subscription), ``merge`` (hosts into one pool), ``watcher`` (event
+thread, reconnect), ``checks`` (migration pre-checks), ``migration`` (the handle).
+"""
+
+import libvirt
+
+# libvirt prints every error to stderr by default, over the TUI's screen: errors reach
+# us as exceptions anyway.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+from poolctl.backends.kvm.backend import KvmBackend  # noqa: E402
+
+__all__ = ["KvmBackend"]

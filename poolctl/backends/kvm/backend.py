@@ -1,0 +1,248 @@
+"""KvmBackend: the poolctl Backend over libvirt connections (one per host)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import libvirt
+
+from poolctl.backends.base import (
+    AuthenticationError,
+    Backend,
+    BackendError,
+    Capabilities,
+    ChangeCallback,
+    ConnectionLost,
+    NotFound,
+    OperationRefused,
+    StateCallback,
+)
+from poolctl.backends.kvm.errors import is_unsupported, operation_error
+from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.backends.kvm.merge import Merged, merge
+from poolctl.backends.kvm.watcher import Watcher, diff
+from poolctl.config import PoolConfig
+from poolctl.model import (
+    Change,
+    Inventory,
+    MigrationCheck,
+    MigrationOptions,
+    PowerOp,
+)
+from poolctl.backends.kvm.xmlinfo import DomainRecord
+
+TEST_DRIVER_REASON = "libvirt's test driver cannot migrate"
+_VERB = {
+    PowerOp.START: "start",
+    PowerOp.SHUTDOWN: "shut down",
+    PowerOp.REBOOT: "reboot",
+    PowerOp.SUSPEND: "suspend",
+    PowerOp.RESUME: "resume",
+    PowerOp.FORCE_OFF: "force off",
+}
+
+
+class KvmBackend(Backend):
+    NAME = "kvm"
+    SUPPORTS_LIVE_MIGRATION = True
+    IMPLEMENTS_CANCEL = True
+    REPORTS_DOWNTIME = True
+    MIGRATION_OPTIONS = frozenset(
+        {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"}
+    )
+    REFRESH_S = 5.0  # bulk refresh (host memory, domain stats, pools) besides events
+    SHUTDOWN_TIMEOUT_S = 120.0  # a clean shutdown that takes longer is reported as refused
+    MIGRATION_TIMEOUT_S = 900.0  # a migration still running after this is aborted
+
+    def __init__(self, config: PoolConfig):
+        super().__init__(config)
+        if not config.uris:
+            raise BackendError(f"pool {config.name!r}: no libvirt URIs configured (uris = [...], one per host)")
+        self.lock = threading.RLock()
+        self.queue: queue.Queue = queue.Queue()
+        self.hosts = [HostConn(uri, self.queue.put, self._credentials) for uri in dict.fromkeys(config.uris)]
+        self._merged: Merged | None = None
+        self._emitted: Inventory | None = None
+        self.migrating: set[str] = set()  # uuids with a migration running through us
+        self._watcher: Watcher | None = None
+        self._closed = False
+
+    def _credentials(self) -> tuple[str, str]:
+        return self.config.username, self.config.resolve_password()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        test = [hc.name for hc in self.hosts if hc.is_test]
+        return Capabilities(
+            live_migration=not test and len(self.hosts) > 1,
+            cancel=self.IMPLEMENTS_CANCEL,
+            downtime_reporting=self.REPORTS_DOWNTIME,
+            migration_options=self.MIGRATION_OPTIONS,
+            reason=TEST_DRIVER_REASON if test else "" if len(self.hosts) > 1 else "the pool has one host",
+        )
+
+    # -- connection -----------------------------------------------------------------------
+    def connect(self) -> None:
+        errors: list[BackendError] = []
+        for hc in self.hosts:
+            if hc.live:
+                continue
+            try:
+                hc.open()
+            except BackendError as err:
+                errors.append(err)
+        auth = [e for e in errors if isinstance(e, AuthenticationError)]
+        if auth:
+            raise auth[0]
+        if len(errors) == len(self.hosts):
+            if len(errors) == 1:
+                raise errors[0]
+            raise ConnectionLost(
+                f"pool {self.config.name!r}: no host reachable: " + "; ".join(str(e) for e in errors)
+            )
+        # Hosts that failed stay in the inventory as not live; watch() retries them.
+        self.inventory()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher.join(timeout=5)
+        with self.lock:
+            for hc in self.hosts:
+                hc.close()
+
+    def host_by_uri(self, uri: str) -> HostConn | None:
+        return next((hc for hc in self.hosts if hc.uri == uri), None)
+
+    def host_by_ref(self, ref: str) -> HostConn:
+        hc = next((hc for hc in self.hosts if hc.ref == ref), None)
+        if hc is None:
+            raise NotFound(f"no host {ref!r} in pool {self.config.name!r}")
+        return hc
+
+    # -- inventory ------------------------------------------------------------------------
+    def rebuild(self) -> Merged:
+        """Merge the hosts' caches (call with ``lock`` held)."""
+        self._merged = merge(self.config, self.hosts, set(self.migrating), self.capabilities.live_migration)
+        return self._merged
+
+    def inventory(self) -> Inventory:
+        with self.lock:
+            for hc in self.hosts:
+                if not hc.live:
+                    continue
+                try:
+                    hc.load(full=not hc.domains)
+                except libvirt.libvirtError as err:
+                    if hc.alive():
+                        raise operation_error("read the inventory of", "pool", hc.name, err) from None
+                    self.queue.put(("lost", hc.uri, err.get_error_message() or "connection closed"))
+            inv = self.rebuild().inventory
+            self._emitted = inv
+            return inv
+
+    def take_changes(self) -> list[Change]:
+        """Changes since the last snapshot handed out (the watcher's diff step)."""
+        with self.lock:
+            if self._merged is None:
+                return []
+            new = self._merged.inventory
+            old, self._emitted = self._emitted, new
+            return diff(old, new) if old is not None else []
+
+    def merged(self) -> Merged:
+        with self.lock:
+            return self._merged if self._merged is not None else self.rebuild()
+
+    def watch(self, on_change: ChangeCallback, on_state: StateCallback) -> None:
+        if self._watcher is not None:
+            raise BackendError(f"pool {self.config.name!r} is already being watched")
+        with self.lock:
+            if self._emitted is None:
+                self._emitted = self.rebuild().inventory
+        self._watcher = Watcher(self, on_change, on_state)
+        self._watcher.start()
+
+    # -- power ----------------------------------------------------------------------------
+    def locate(self, vm: str) -> tuple[HostConn, DomainRecord]:
+        places = self.merged().vm_placement(vm)
+        if not places:
+            raise NotFound(f"no VM {vm!r} in pool {self.config.name!r}")
+        return places[0]
+
+    def domain(self, hc: HostConn, rec: DomainRecord, action: str) -> libvirt.virDomain:
+        name = rec.info.name
+        if not hc.live or hc.conn is None:
+            raise ConnectionLost(f"cannot {action} VM '{name}': host {hc.name} ({hc.uri}) is not connected", host=hc.name)
+        try:
+            return hc.conn.lookupByUUIDString(rec.info.uuid)
+        except libvirt.libvirtError as err:
+            raise operation_error(action, f"VM '{name}'", hc.name, err, alive=hc.alive()) from None
+
+    def power(self, vm: str, op: PowerOp) -> None:
+        op = PowerOp(op)
+        verb = _VERB[op]
+        hc, rec = self.locate(vm)
+        dom = self.domain(hc, rec, verb)
+        name = rec.info.name
+        try:
+            state = dom.state()[0]
+            if op == PowerOp.START:
+                if state in RUNNING_STATES:
+                    raise OperationRefused(f"cannot start VM '{name}': it is already running on {hc.name}", host=hc.name)
+                dom.create()
+            elif op == PowerOp.SHUTDOWN:
+                dom.shutdown()
+                self._wait_off(dom, name, hc)
+            elif op == PowerOp.REBOOT:
+                dom.reboot(0)
+            elif op == PowerOp.SUSPEND:
+                try:  # to disk, like Xen's suspend; a plain pause where that is not possible
+                    dom.managedSave(0)
+                except libvirt.libvirtError as err:
+                    if not is_unsupported(err):
+                        raise
+                    dom.suspend()
+            elif op == PowerOp.RESUME:
+                if state == libvirt.VIR_DOMAIN_PAUSED:
+                    dom.resume()
+                elif state not in RUNNING_STATES and dom.hasManagedSaveImage():
+                    dom.create()  # restores the managed save image
+                else:
+                    raise OperationRefused(
+                        f"cannot resume VM '{name}' on {hc.name}: it is neither paused nor suspended", host=hc.name
+                    )
+            elif op == PowerOp.FORCE_OFF:
+                dom.destroy()
+        except libvirt.libvirtError as err:
+            raise operation_error(verb, f"VM '{name}'", hc.name, err, alive=hc.alive()) from None
+        finally:
+            # Events normally bring the new state; this covers a lost event.
+            self.queue.put(("domain", hc.uri, rec.info.uuid, -1, -1))
+
+    def _wait_off(self, dom: libvirt.virDomain, name: str, hc: HostConn) -> None:
+        deadline = time.monotonic() + self.SHUTDOWN_TIMEOUT_S
+        while dom.state()[0] in RUNNING_STATES:
+            if time.monotonic() > deadline:
+                raise OperationRefused(
+                    f"VM '{name}' on {hc.name} did not shut down within {self.SHUTDOWN_TIMEOUT_S:.0f} s "
+                    "(the guest may ignore ACPI); force off stops it at once",
+                    host=hc.name,
+                )
+            time.sleep(0.2)
+
+    # -- migration ------------------------------------------------------------------------
+    def check_migration(self, vm: str, host: str) -> MigrationCheck:
+        from poolctl.backends.kvm.checks import check_migration
+
+        return check_migration(self, vm, host)
+
+    def migrate(self, vm: str, host: str, options: MigrationOptions):
+        from poolctl.backends.kvm.migration import start_migration
+
+        return start_migration(self, vm, host, options)

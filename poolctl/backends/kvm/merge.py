@@ -1,0 +1,248 @@
+"""Per-host libvirt records into one pool: VMs deduplicated by UUID, storage pools
+and networks that several hosts see merged into one object each."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import libvirt
+
+from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.backends.kvm.xmlinfo import DiskInfo, DomainRecord, NicInfo, PoolInfo
+from poolctl.config import PoolConfig
+from poolctl.model import (
+    VM,
+    Disk,
+    Host,
+    Inventory,
+    Network,
+    Nic,
+    Pool,
+    PowerOp,
+    PowerState,
+    StorageRepository,
+)
+
+# Pool types whose backing storage lives off the host: the same source on two hosts is one SR.
+NETWORK_POOL_TYPES = {"netfs", "iscsi", "iscsi-direct", "rbd", "gluster", "sheepdog", "vstorage"}
+
+_OPS = {
+    PowerState.RUNNING: (PowerOp.SHUTDOWN, PowerOp.REBOOT, PowerOp.SUSPEND, PowerOp.FORCE_OFF),
+    PowerState.PAUSED: (PowerOp.RESUME, PowerOp.FORCE_OFF),
+    PowerState.SUSPENDED: (PowerOp.RESUME, PowerOp.START),
+    PowerState.HALTED: (PowerOp.START,),
+}
+
+
+def power_state(rec: DomainRecord) -> PowerState:
+    s = rec.state
+    if s in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED, libvirt.VIR_DOMAIN_SHUTDOWN):
+        return PowerState.RUNNING
+    if s == libvirt.VIR_DOMAIN_PAUSED:
+        return PowerState.PAUSED
+    if s == libvirt.VIR_DOMAIN_PMSUSPENDED:
+        return PowerState.SUSPENDED
+    if s in (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_CRASHED):
+        return PowerState.SUSPENDED if rec.managed_save else PowerState.HALTED
+    return PowerState.UNKNOWN
+
+
+@dataclass
+class Merged:
+    inventory: Inventory
+    # uuid -> the hosts defining it, the one the VM is shown on first
+    placements: dict[str, list[tuple[HostConn, DomainRecord]]] = field(default_factory=dict)
+    sr_of_pool: dict[tuple[str, str], str] = field(default_factory=dict)  # (uri, pool) -> sr ref
+
+    def vm_placement(self, ref: str) -> list[tuple[HostConn, DomainRecord]]:
+        return self.placements.get(ref.removeprefix("vm:"), [])
+
+    def obj(self, ref: str):
+        for table in (self.inventory.vms, self.inventory.hosts, self.inventory.srs, self.inventory.networks):
+            for o in table:
+                if o.ref == ref:
+                    return o
+        return None
+
+
+def merge(config: PoolConfig, hosts: list[HostConn], migrating: set[str], can_migrate: bool) -> Merged:
+    srs, sr_of_pool = _storage(config, hosts)
+    networks, net_of_nic = _networks(hosts)
+    placements = _placements(hosts)
+    vms = []
+    for uuid, places in placements.items():
+        hc, rec = places[0]
+        vms.append(_vm(hc, rec, sr_of_pool, net_of_nic, uuid in migrating, can_migrate))
+    pool = Pool(
+        ref=f"pool:{config.name}",
+        name=config.name,
+        backend="kvm",
+        description=f"libvirt pool of {len(hosts)} host(s)",
+    )
+    inv = Inventory(
+        pool=pool,
+        hosts=tuple(_host(hc) for hc in hosts),
+        srs=tuple(srs),
+        networks=tuple(networks),
+        vms=tuple(sorted(vms, key=lambda v: v.name)),
+    )
+    return Merged(inv, placements, sr_of_pool)
+
+
+def _host(hc: HostConn) -> Host:
+    f = hc.facts
+    return Host(
+        ref=hc.ref,
+        name=f.name,
+        address=f.address,
+        live=hc.live,
+        memory_total=f.memory_total,
+        memory_free=f.memory_free,
+        cpu_vendor=f.cpu_vendor,
+        cpu_model=f.cpu_model,
+        cpu_count=f.cpu_count,
+        software_version=f.software_version,
+    )
+
+
+def _placements(hosts: list[HostConn]) -> dict[str, list[tuple[HostConn, DomainRecord]]]:
+    by_uuid: dict[str, list[tuple[HostConn, DomainRecord]]] = defaultdict(list)
+    for hc in hosts:
+        for uuid, rec in hc.domains.items():
+            by_uuid[uuid].append((hc, rec))
+
+    def rank(place: tuple[HostConn, DomainRecord]) -> int:
+        hc, rec = place
+        if rec.state in RUNNING_STATES:
+            return 0 if hc.live else 1
+        return 2 if rec.managed_save else 3 if hc.live else 4
+
+    # sorted() is stable: among equals, the config's host order decides.
+    return {uuid: sorted(places, key=rank) for uuid, places in by_uuid.items()}
+
+
+def _vm(hc, rec: DomainRecord, sr_of_pool, net_of_nic, migrating: bool, can_migrate: bool) -> VM:
+    info = rec.info
+    state = power_state(rec) if hc.live else PowerState.UNKNOWN
+    running = rec.state in RUNNING_STATES
+    ops = tuple(str(op) for op in _OPS.get(state, ()))
+    if can_migrate and state in (PowerState.RUNNING, PowerState.PAUSED) and not migrating:
+        ops += ("migrate",)
+    return VM(
+        ref=f"vm:{info.uuid}",
+        uuid=info.uuid,
+        name=info.name,
+        power_state=state,
+        host=hc.ref if running else None,
+        vcpus=rec.stat_vcpus or info.vcpus,
+        memory=rec.stat_memory or info.memory,
+        ips=rec.ips if running else (),
+        disks=tuple(
+            Disk(
+                name=d.volume or PurePosixPath(d.label).name,
+                device=d.device,
+                size=rec.disk_sizes.get(d.device, 0),
+                sr=disk_sr(hc, d, sr_of_pool),
+                cdrom=d.cdrom,
+            )
+            for d in info.disks
+        ),
+        nics=tuple(Nic(device=n.target, mac=n.mac, network=net_of_nic(hc, n)) for n in info.nics),
+        allowed_operations=ops,
+        current_operations=("migrate",) if migrating else (),
+        description=info.description,
+    )
+
+
+def disk_sr(hc: HostConn, disk: DiskInfo, sr_of_pool: dict[tuple[str, str], str]) -> str | None:
+    """The SR a disk lives on, as the host running it sees its storage pools."""
+    if disk.pool:
+        return sr_of_pool.get((hc.uri, disk.pool))
+    if disk.network:
+        name = disk.network.split(":", 1)[-1].split("/", 1)[0]
+        for p in hc.pools.values():
+            if p.type in NETWORK_POOL_TYPES and f"name={name}" in p.source:
+                return sr_of_pool.get((hc.uri, p.name))
+        return None
+    best: PoolInfo | None = None
+    for p in hc.pools.values():
+        if p.target and disk.path.startswith(p.target + "/"):
+            if best is None or len(p.target) > len(best.target):
+                best = p
+    return sr_of_pool.get((hc.uri, best.name)) if best else None
+
+
+def _storage(config: PoolConfig, hosts: list[HostConn]):
+    groups: dict[tuple, list[tuple[HostConn, PoolInfo]]] = defaultdict(list)
+    for hc in hosts:
+        for p in hc.pools.values():
+            groups[(p.name, p.type, p.target, p.source)].append((hc, p))
+    srs: list[StorageRepository] = []
+    sr_of_pool: dict[tuple[str, str], str] = {}
+    used_refs: set[str] = set()
+    for (name, ptype, _target, _source), members in groups.items():
+        shared = name in config.shared_storage or (ptype in NETWORK_POOL_TYPES and len(members) > 1)
+        parts = [members] if shared else [[m] for m in members]
+        for part in parts:
+            ref = f"sr:{name}" if shared else f"sr:{name}@{part[0][0].uri}"
+            if ref in used_refs:
+                ref = f"sr:{name}@{part[0][0].uri}"
+            used_refs.add(ref)
+            p = part[0][1]
+            srs.append(
+                StorageRepository(
+                    ref=ref,
+                    name=name,
+                    type=ptype,
+                    shared=shared,
+                    size=p.capacity,
+                    used=p.allocation,
+                    hosts=tuple(hc.ref for hc, _ in part),
+                )
+            )
+            for hc, _ in part:
+                sr_of_pool[(hc.uri, name)] = ref
+    return sorted(srs, key=lambda s: (s.name, s.ref)), sr_of_pool
+
+
+def _networks(hosts: list[HostConn]):
+    nets: dict[str, list[HostConn]] = defaultdict(list)
+    bridge_of: dict[str, str] = {}
+    for hc in hosts:
+        for n in hc.networks.values():
+            nets[n.name].append(hc)
+            bridge_of.setdefault(n.name, n.bridge)
+    # Plain bridges (interface type='bridge' outside any libvirt network).
+    bridges: dict[str, list[HostConn]] = defaultdict(list)
+
+    def net_of_nic(hc: HostConn, nic: NicInfo) -> str | None:
+        if nic.kind == "network" and nic.source:
+            return f"net:{nic.source}"
+        if nic.kind == "bridge" and nic.source:
+            for n in hc.networks.values():
+                if n.bridge == nic.source:
+                    return f"net:{n.name}"
+            return f"br:{nic.source}"
+        return None
+
+    for hc in hosts:
+        for rec in hc.domains.values():
+            for nic in rec.info.nics:
+                if nic.kind == "bridge" and net_of_nic(hc, nic) == f"br:{nic.source}":
+                    bridges.setdefault(nic.source, [])
+    for br in bridges:
+        bridges[br] = [hc for hc in hosts if hc.bridges is not None and br in hc.bridges] or [
+            hc for hc in hosts if hc.bridges is None and any(
+                n.kind == "bridge" and n.source == br for r in hc.domains.values() for n in r.info.nics
+            )
+        ]
+    out = [
+        Network(ref=f"net:{name}", name=name, bridge=bridge_of.get(name, ""), hosts=tuple(h.ref for h in hs))
+        for name, hs in nets.items()
+    ] + [
+        Network(ref=f"br:{br}", name=br, bridge=br, hosts=tuple(h.ref for h in hs))
+        for br, hs in bridges.items()
+    ]
+    return sorted(out, key=lambda n: n.ref), net_of_nic

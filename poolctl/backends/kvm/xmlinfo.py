@@ -1,0 +1,207 @@
+"""libvirt XML (domains, storage pools, networks, capabilities) into plain records."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+_UNIT = {
+    "b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2,
+    "mb": 1000**2, "g": 1024**3, "gib": 1024**3, "gb": 1000**3, "t": 1024**4, "tib": 1024**4,
+    "tb": 1000**4,
+}
+
+
+def _size(el: ET.Element | None, default_unit: str) -> int:
+    if el is None or not (el.text or "").strip():
+        return 0
+    unit = (el.get("unit") or default_unit).lower()
+    return int(float(el.text.strip()) * _UNIT.get(unit, 1))
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    device: str  # target dev: vda, sda, hdc
+    cdrom: bool
+    path: str = ""  # file or block device path
+    pool: str = ""  # <source pool=...> for type='volume'
+    volume: str = ""
+    network: str = ""  # protocol:name for network disks (rbd, gluster, iscsi)
+
+    @property
+    def label(self) -> str:
+        return self.path or self.volume or self.network or self.device
+
+
+@dataclass(frozen=True)
+class NicInfo:
+    mac: str
+    kind: str  # network, bridge, direct, user, ...
+    source: str = ""  # network name or bridge name
+    target: str = ""  # host-side device (vnet0)
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    uuid: str
+    name: str
+    memory: int  # bytes (currentMemory)
+    max_memory: int
+    vcpus: int
+    description: str = ""
+    disks: tuple[DiskInfo, ...] = ()
+    nics: tuple[NicInfo, ...] = ()
+    cpu_xml: str = ""  # the <cpu> element when it names a model (compare on a destination)
+    cpu_mode: str = ""
+    arch: str = ""
+    machine: str = ""
+    virt_type: str = ""
+    emulator: str = ""
+
+
+def parse_domain(xml: str) -> DomainInfo:
+    root = ET.fromstring(xml)
+    disks = []
+    nics = []
+    devices = root.find("devices")
+    for d in devices.findall("disk") if devices is not None else ():
+        target = d.find("target")
+        src = d.find("source")
+        dev = target.get("dev", "") if target is not None else ""
+        path = pool = volume = network = ""
+        if src is not None:
+            path = src.get("file") or src.get("dev") or ""
+            if d.get("type") == "volume":
+                pool, volume = src.get("pool", ""), src.get("volume", "")
+            if d.get("type") == "network":
+                network = f"{src.get('protocol', '')}:{src.get('name', '')}"
+        disks.append(DiskInfo(dev, d.get("device") in ("cdrom", "floppy"), path, pool, volume, network))
+    for n in devices.findall("interface") if devices is not None else ():
+        mac = n.find("mac")
+        src = n.find("source")
+        tgt = n.find("target")
+        kind = n.get("type", "")
+        source = ""
+        if src is not None:
+            source = src.get("network") or src.get("bridge") or src.get("dev") or ""
+        nics.append(
+            NicInfo(
+                mac.get("address", "") if mac is not None else "",
+                kind,
+                source,
+                tgt.get("dev", "") if tgt is not None else "",
+            )
+        )
+    cpu = root.find("cpu")
+    cpu_xml, cpu_mode = "", ""
+    if cpu is not None:
+        cpu_mode = cpu.get("mode", "custom")
+        if cpu_mode == "custom" and cpu.find("model") is not None:
+            cpu_xml = ET.tostring(cpu, encoding="unicode")
+    os_type = root.find("os/type")
+    vcpu = root.find("vcpu")
+    vcpus = 0
+    if vcpu is not None:
+        vcpus = int(vcpu.get("current") or (vcpu.text or "0").strip() or 0)
+    memory = _size(root.find("memory"), "KiB")
+    current = _size(root.find("currentMemory"), "KiB") or memory
+    desc = (root.findtext("title") or root.findtext("description") or "").strip()
+    return DomainInfo(
+        uuid=(root.findtext("uuid") or "").strip(),
+        name=(root.findtext("name") or "").strip(),
+        memory=current,
+        max_memory=memory,
+        vcpus=vcpus,
+        description=desc,
+        disks=tuple(disks),
+        nics=tuple(nics),
+        cpu_xml=cpu_xml,
+        cpu_mode=cpu_mode,
+        arch=os_type.get("arch", "") if os_type is not None else "",
+        machine=os_type.get("machine", "") if os_type is not None else "",
+        virt_type=root.get("type", ""),
+        emulator=(root.findtext("devices/emulator") or "").strip(),
+    )
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    name: str
+    type: str  # dir, fs, netfs, logical, iscsi, rbd, gluster, ...
+    active: bool
+    capacity: int = 0
+    allocation: int = 0
+    target: str = ""  # target path
+    source: tuple[str, ...] = ()  # what identifies the backing storage (hosts, dir, device, name)
+
+
+def parse_pool(xml: str, active: bool) -> PoolInfo:
+    root = ET.fromstring(xml)
+    src = root.find("source")
+    key: list[str] = []
+    if src is not None:
+        for h in src.findall("host"):
+            key.append(f"host={h.get('name', '')}:{h.get('port', '')}")
+        for tag, attr in (("dir", "path"), ("device", "path"), ("adapter", "name")):
+            for e in src.findall(tag):
+                key.append(f"{tag}={e.get(attr, '')}")
+        name = src.findtext("name")
+        if name:
+            key.append(f"name={name.strip()}")
+    return PoolInfo(
+        name=(root.findtext("name") or "").strip(),
+        type=root.get("type", ""),
+        active=active,
+        capacity=_size(root.find("capacity"), "bytes"),
+        allocation=_size(root.find("allocation"), "bytes"),
+        target=(root.findtext("target/path") or "").strip().rstrip("/"),
+        source=tuple(sorted(key)),
+    )
+
+
+@dataclass(frozen=True)
+class NetInfo:
+    name: str
+    bridge: str
+    active: bool
+
+
+def parse_network(xml: str, active: bool) -> NetInfo:
+    root = ET.fromstring(xml)
+    br = root.find("bridge")
+    return NetInfo(
+        (root.findtext("name") or "").strip(), br.get("name", "") if br is not None else "", active
+    )
+
+
+@dataclass(frozen=True)
+class HostCpu:
+    vendor: str = ""
+    model: str = ""
+    arch: str = ""
+
+
+def parse_capabilities(xml: str) -> HostCpu:
+    root = ET.fromstring(xml)
+    cpu = root.find("host/cpu")
+    if cpu is None:
+        return HostCpu()
+    return HostCpu(
+        (cpu.findtext("vendor") or "").strip(),
+        (cpu.findtext("model") or "").strip(),
+        (cpu.findtext("arch") or "").strip(),
+    )
+
+
+@dataclass
+class DomainRecord:
+    """What one host says about one domain; the merge step turns records into VMs."""
+
+    info: DomainInfo
+    state: int = 0  # libvirt.VIR_DOMAIN_*
+    reason: int = 0
+    managed_save: bool = False
+    ips: tuple[str, ...] = ()
+    disk_sizes: dict[str, int] = field(default_factory=dict)  # target dev -> bytes
+    stat_memory: int = 0  # bytes, balloon.current when reported
+    stat_vcpus: int = 0
