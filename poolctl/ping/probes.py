@@ -59,17 +59,25 @@ class IcmpProber:
 
     async def _receive(self, resolved: Resolved, note_error: NoteError) -> None:
         assert self._async is not None
+        me = asyncio.current_task()
+        assert me is not None
         while True:
             try:
                 # A long timeout: icmplib drops a packet that lands right at the limit.
                 reply = await self._async.receive(None, timeout=3600)
             except TimeoutExceeded:
-                continue
+                reply = None
             except SocketUnavailableError:
                 return
             except ICMPSocketError as exc:
                 note_error(f"receive failed: {exc}")
+                reply = None
                 await asyncio.sleep(0.01)
+            # Python 3.11's wait_for (inside icmplib) can swallow a cancel that
+            # races with an arriving packet; honour it anyway.
+            if me.cancelling():
+                return
+            if reply is None:
                 continue
             now = time.monotonic()
             if self._privileged and reply.id != self._id:
@@ -88,7 +96,7 @@ class IcmpProber:
         if self._task is not None:
             # Let icmplib's receive() unwind (it unregisters the reader) before closing.
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=1.0)
         self.close()
 
     def close(self) -> None:
