@@ -37,3 +37,15 @@ def test_raw_p2p_live_migration_keeps_guest_answering(guest_on_a):
     assert lab.wait_ping(10) < 10
     print(f"first ping after migration: {time.monotonic() - t0:.2f} s")
     assert lab.running_on() == ["hostB"]
+
+
+def test_host_daemon_stop_and_start_keeps_its_guest(guest_on_a):
+    lab = guest_on_a
+    lab.stop_host("hostA")
+    assert not lab.host_running("hostA")
+    with pytest.raises(libvirt.libvirtError):
+        libvirt.open(lab.uris["hostA"])
+    assert lab.ping_ok(), "the guest must outlive its host's libvirtd, as QEMU does"
+    lab.start_host("hostA")
+    assert lab.running_on() == ["hostA"]  # the restarted daemon found its QEMU again
+    assert lab.conn("hostA").getHostname() == "hostA"

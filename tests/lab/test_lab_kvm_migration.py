@@ -1,0 +1,156 @@
+"""Live migration through poolctl's KVM backend between the lab's two libvirt hosts,
+with poolctl's pinger probing the guest every 100 ms from the client namespace."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from poolctl.model import MigrationOptions, MigrationPhase
+
+from .drive import INTERVAL, figures, kvm_backend, pinging, refs, run_migration, settle, vm_host
+
+pytestmark = [pytest.mark.lab]
+
+# Scheduling jitter on a 2-core machine running two TCG guests' worth of QEMU, the
+# switch relearning the guest's MAC, a reply in flight: slack beyond the gap's own
+# resolution (one interval on each side of the outage).
+GAP_SLACK_S = 0.25
+
+
+def assert_gap_matches_downtime(gap_s: float, downtime_ms: float | None) -> None:
+    """The ping outage is the guest's pause as libvirt measured it, at the probe resolution.
+
+    ``longest_gap_s`` runs between send times of answered probes: it is at least one
+    interval even without loss, and an outage of D hides the probes sent inside it,
+    so the gap is about D plus up to two intervals, never much more.
+    """
+    assert downtime_ms is not None and downtime_ms > 0, f"no downtime reported: {downtime_ms!r}"
+    d = downtime_ms / 1000
+    assert gap_s >= INTERVAL * 0.5, f"gap {gap_s} s below the probe interval: pinger not probing?"
+    assert gap_s <= d + 2 * INTERVAL + GAP_SLACK_S, (
+        f"ping gap {gap_s:.3f} s exceeds libvirt's downtime {d:.3f} s + 2 intervals + slack")
+
+
+def migrate_while_pinging(lab, backend, dst: str, options: MigrationOptions, timeout=90,
+                          on_update=None):
+    r = refs(backend.inventory(), lab.guest_name)
+    with pinging(lab) as pinger:
+        settle(pinger, 1.0)
+        before = pinger.stats()
+        assert before.received > 0 and before.lost == 0, f"guest not answering before: {before}"
+        handle = backend.migrate(r.vm, r.hosts[dst], options)
+        run = run_migration(handle, timeout, on_update)
+        settle(pinger, 1.5)  # replies must come back from the destination
+        stats = pinger.stop()
+    assert stats.sent >= (run.wall_s + 2.5) / INTERVAL * 0.8, f"pinger fell behind: {stats}"
+    assert stats.current_gap_s == 0 and stats.last_rtt_ms is not None, f"guest silent at the end: {stats}"
+    return r, run, stats
+
+
+@pytest.mark.timeout(180)
+def test_live_migration_there_and_back_with_ping(guest_on_a):
+    lab = guest_on_a
+    with kvm_backend(lab) as backend:
+        for src, dst in (("hostA", "hostB"), ("hostB", "hostA")):
+            r = refs(backend.inventory(), lab.guest_name)
+            check = backend.check_migration(r.vm, r.hosts[dst])
+            assert check.ok, f"check_migration {src} -> {dst}: {check.problems}"
+            _, run, stats = migrate_while_pinging(lab, backend, dst, MigrationOptions())
+            print("\n" + figures(f"{src} -> {dst}", run, stats))
+            res = run.result
+            assert res.outcome == "success", res.error
+            assert (res.source, res.destination, res.host) == (r.hosts[src], r.hosts[dst], r.hosts[dst])
+            assert lab.running_on() == [dst], "libvirt does not show the guest on the destination only"
+            assert vm_host(backend, lab.guest_name) == dst
+            phases = [u.phase for u in run.updates]
+            assert phases[-1] == MigrationPhase.DONE and MigrationPhase.COPYING in phases, phases
+            assert_gap_matches_downtime(stats.longest_gap_s, res.downtime_ms)
+
+
+@pytest.mark.timeout(180)
+def test_short_stop_and_copy_loses_at_most_one_probe(guest_on_a):
+    lab = guest_on_a
+    options = MigrationOptions(max_downtime_ms=30, bandwidth_mib_s=16)
+    with kvm_backend(lab) as backend:
+        _, run, stats = migrate_while_pinging(lab, backend, "hostB", options)
+        print("\n" + figures("A -> B, max downtime 30 ms, 16 MiB/s", run, stats))
+        assert run.result.outcome == "success", run.result.error
+        assert lab.running_on() == ["hostB"]
+        assert run.result.downtime_ms is not None and run.result.downtime_ms < 150, run.result
+        assert stats.lost <= 1, f"{stats.lost} probes lost with a capped stop-and-copy: {stats}"
+        assert_gap_matches_downtime(stats.longest_gap_s, run.result.downtime_ms)
+
+
+def _when_copying(action, min_bytes: int = 1):
+    """An on_update hook running ``action`` once, when memory copying has visibly begun."""
+    fired = threading.Event()
+
+    def hook(p):
+        if not fired.is_set() and p.phase == MigrationPhase.COPYING and (p.bytes_done or 0) >= min_bytes:
+            fired.set()
+            action(p)
+
+    return hook, fired
+
+
+@pytest.mark.timeout(180)
+def test_cancel_mid_migration_keeps_guest_on_source(guest_on_a):
+    lab = guest_on_a
+    with kvm_backend(lab) as backend:
+        box = {}
+        r = refs(backend.inventory(), lab.guest_name)
+        with pinging(lab) as pinger:
+            settle(pinger, 0.5)
+            # 1 MiB/s: the guest's ~20 MiB of touched memory take far longer than the cancel
+            handle = backend.migrate(r.vm, r.hosts["hostB"], MigrationOptions(bandwidth_mib_s=1))
+
+            def cancel(p):
+                box["cancellable"] = p.cancellable
+                handle.cancel()
+
+            hook, fired = _when_copying(cancel, min_bytes=1 << 20)
+            run = run_migration(handle, 60, hook)
+            settle(pinger, 1.0)
+            stats = pinger.stop()
+        print("\n" + figures("A -> B cancelled", run, stats))
+        assert fired.is_set(), f"never saw memory copying to cancel: {run.updates}"
+        assert box["cancellable"] is True
+        res = run.result
+        assert res.outcome == "cancelled", res
+        assert res.host == r.hosts["hostA"]
+        assert run.updates[-1].phase == MigrationPhase.CANCELLED
+        assert lab.running_on() == ["hostA"], "guest not running on the source after cancel"
+        assert vm_host(backend, lab.guest_name) == "hostA"
+        # a live migration never paused the guest before it was cancelled
+        assert stats.lost <= 1 and stats.last_rtt_ms is not None, stats
+        assert lab.ping_ok()
+
+
+@pytest.mark.timeout(180)
+def test_destination_daemon_stopped_mid_migration(guest_on_a):
+    lab = guest_on_a
+    with kvm_backend(lab) as backend:
+        r = refs(backend.inventory(), lab.guest_name)
+        try:
+            with pinging(lab) as pinger:
+                settle(pinger, 0.5)
+                handle = backend.migrate(r.vm, r.hosts["hostB"], MigrationOptions(bandwidth_mib_s=1))
+                hook, fired = _when_copying(lambda _p: lab.stop_host("hostB"), min_bytes=1 << 20)
+                run = run_migration(handle, 90, hook)
+                settle(pinger, 1.0)
+                stats = pinger.stop()
+            print("\n" + figures("A -> B, hostB's libvirtd stopped", run, stats))
+            assert fired.is_set(), f"never saw memory copying: {run.updates}"
+            assert not lab.host_running("hostB")
+            res = run.result
+            assert res.outcome == "failed", res
+            assert "hostB" in res.error, f"error does not name the destination host: {res.error!r}"
+            assert res.host == r.hosts["hostA"]
+            assert run.updates[-1].phase == MigrationPhase.FAILED
+            assert lab.running_on() == ["hostA"], "guest not running on the source"
+            assert stats.last_rtt_ms is not None and stats.current_gap_s == 0, stats
+            assert lab.ping_ok()
+        finally:
+            lab.start_host("hostB")
