@@ -1,0 +1,236 @@
+"""XenServer / XCP-ng pools through the official XenAPI SDK (XML-RPC).
+
+Threading: every public call may come from any worker thread. Calls borrow a session
+from a small pool (one thread per session at a time; up to ``SESSIONS`` at once, more
+callers wait), so ``check_migration`` for every host can run in parallel. The event
+loop and each migration log in sessions of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import XenAPI
+
+from poolctl.backends.base import (
+    Backend,
+    BackendError,
+    ChangeCallback,
+    OperationRefused,
+    StateCallback,
+    Unsupported,
+)
+from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
+from poolctl.backends.xen.errors import REFUSALS, quote
+from poolctl.backends.xen.events import EventWatcher, fetch_all
+from poolctl.backends.xen.migration import XenMigrationHandle, merge_xapi_verdict, own_problems
+from poolctl.backends.xen.tasks import wait_task
+from poolctl.backends.xen.translate import CLASSES, Raw, Translator, is_ref, power_state
+from poolctl.backends.xen.words import POWER_CALLS, power_error, refusal
+from poolctl.config import PoolConfig
+from poolctl.model import (
+    Inventory,
+    MigrationCheck,
+    MigrationOptions,
+    PowerOp,
+    PowerState,
+)
+
+log = logging.getLogger("poolctl.backends.xen")
+T = TypeVar("T")
+
+SESSIONS = 4
+TOPOLOGY = ("sr", "pbd", "vdi", "vbd", "vif", "network", "pif")
+
+
+class XenBackend(Backend):
+    NAME = "xen"
+    SUPPORTS_LIVE_MIGRATION = True
+    IMPLEMENTS_CANCEL = True
+    REPORTS_DOWNTIME = False
+    MIGRATION_OPTIONS = frozenset()
+
+    def __init__(self, config: PoolConfig):
+        super().__init__(config)
+        self.connector = Connector(config)
+        self.errors = self.connector.errors
+        self.pool = SessionPool(self.connector, size=SESSIONS)
+        self._raw: Raw = {}
+        self._raw_lock = threading.Lock()
+        self._baseline: dict = {}
+        self._watcher: EventWatcher | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<XenBackend pool={self.config.name!r} url={self.connector.url!r}>"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _call(self, doing: str, fn: Callable[[XenAPI.Session], T]) -> T:
+        """Run ``fn`` on a pooled session; any failure comes out as a worded ``BackendError``."""
+        if self._closed:
+            raise BackendError(f"pool {self.config.name!r}: connection is closed", code="CLOSED")
+        try:
+            with self.pool.session() as session:
+                return fn(session)
+        except BackendError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self.errors.map(exc, doing, where=self.connector.where) from None
+
+    def _publish(self, raw: Raw) -> None:
+        with self._raw_lock:
+            self._raw = raw
+
+    def _name_of(self, ref: str) -> str:
+        with self._raw_lock:
+            for table in self._raw.values():
+                rec = table.get(ref)
+                if rec is not None:
+                    return rec.get("name_label") or ref
+        return ref
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        session = self.connector.open()
+        self.pool.add(session)
+        log.info("pool %s: logged in to %s as %s", self.config.name, self.connector.where, self.config.username)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+        self.pool.close()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def inventory(self) -> Inventory:
+        raw = self._call("reading the inventory", fetch_all)
+        if self._watcher is None:
+            self._publish(raw)
+        translator = Translator(raw, pool_name=self.config.name)
+        try:
+            inventory = translator.inventory()
+        except ValueError as exc:
+            raise BackendError(f"pool {self.config.name!r}: {exc}", host=self.connector.where) from None
+        self._baseline = translator.models()
+        return inventory
+
+    def watch(self, on_change: ChangeCallback, on_state: StateCallback) -> None:
+        if self._closed:
+            raise BackendError(f"pool {self.config.name!r}: connection is closed", code="CLOSED")
+        old, self._watcher = self._watcher, None
+        baseline = self._baseline
+        if old is not None:
+            old.stop()
+            baseline = old.models
+        self._watcher = EventWatcher(self.connector, on_change, on_state, baseline, self._publish, self._raw_lock)
+        self._watcher.start()
+
+    # -- power ------------------------------------------------------------------------------
+
+    def power(self, vm: str, op: PowerOp) -> None:
+        op = PowerOp(op)
+        verb, method, extra = POWER_CALLS[op]
+
+        def run(session: XenAPI.Session) -> None:
+            x = session.xenapi
+            name = x.VM.get_name_label(vm)
+            try:
+                task = getattr(x.Async.VM, method)(vm, *extra)
+                wait_task(x, task)
+            except XenAPI.Failure as exc:
+                code, params = self.errors.parts(exc)
+                raise power_error(code, params, name, op, self._name_of, self.connector.where) from None
+            log.info("pool %s: %s %s done", self.config.name, verb, name)
+
+        self._call(f"{verb} VM {vm}", run)
+
+    # -- migration --------------------------------------------------------------------------
+
+    def _topology(self, session: XenAPI.Session, vm: dict) -> Raw:
+        with self._raw_lock:
+            topo = {cls: self._raw.get(cls, {}) for cls in TOPOLOGY}
+        known = all(r in topo["vbd"] for r in vm.get("VBDs") or ()) and all(r in topo["vif"] for r in vm.get("VIFs") or ())
+        if not known or not topo["pbd"]:
+            topo = {cls: dict(getattr(session.xenapi, CLASSES[cls]).get_all_records()) for cls in TOPOLOGY}
+        return topo
+
+    def check_migration(self, vm: str, host: str) -> MigrationCheck:
+        def run(session: XenAPI.Session) -> MigrationCheck:
+            x = session.xenapi
+            vm_rec = x.VM.get_record(vm)
+            host_rec = x.host.get_record(host)
+            metrics = x.host_metrics.get_record(host_rec["metrics"]) if is_ref(host_rec.get("metrics")) else {}
+            vm_name = vm_rec.get("name_label") or vm
+            host_name = host_rec.get("name_label") or host
+            topo = self._topology(session, vm_rec)
+
+            def name_of(ref: str) -> str:
+                for table in topo.values():
+                    if ref in table:
+                        return table[ref].get("name_label") or ref
+                return self._name_of(ref)
+
+            problems = own_problems(vm_rec, vm_name, host, host_rec, metrics, topo, name_of)
+            if not any(c in ("VM_BAD_POWER_STATE", "VM_ALREADY_ON_HOST") for c, _ in problems):
+                try:
+                    x.VM.assert_can_boot_here(vm, host)
+                except XenAPI.Failure as exc:
+                    code, params = self.errors.parts(exc)
+                    problems = merge_xapi_verdict(problems, code, params, vm_name, host_name, name_of)
+            return MigrationCheck(vm=vm, host=host, problems=tuple(p for _, p in problems),
+                                  codes=tuple(dict.fromkeys(c for c, _ in problems)))
+
+        return self._call(f"checking a move of VM {vm} to host {host}", run)
+
+    def migrate(self, vm: str, host: str, options: MigrationOptions) -> XenMigrationHandle:
+        unsupported = [f for f in options.model_fields_set - {"live"} if getattr(options, f) != MigrationOptions.model_fields[f].default]
+        if unsupported:
+            raise Unsupported(f"pool {self.config.name!r}: XAPI's pool migration has no {', '.join(sorted(unsupported))} option",
+                              code="UNSUPPORTED_OPTION")
+        started = time.monotonic()
+
+        def prepare(session: XenAPI.Session) -> tuple[str, str, str]:
+            x = session.xenapi
+            rec = x.VM.get_record(vm)
+            host_name = x.host.get_name_label(host)
+            name = rec.get("name_label") or vm
+            state = power_state(rec.get("power_state"))
+            if state != PowerState.RUNNING:
+                raise OperationRefused(f"{name} is {state.value}; only a running VM can be live-migrated",
+                                       code="VM_BAD_POWER_STATE", host=self.connector.where)
+            if rec.get("resident_on") == host:
+                raise OperationRefused(f"{name} already runs on {host_name}", code="VM_ALREADY_ON_HOST",
+                                       host=self.connector.where)
+            return name, rec.get("resident_on"), host_name
+
+        name, source, _host_name = self._call(f"preparing a move of VM {vm}", prepare)
+        try:
+            session = self.connector.open()
+        except BackendError:
+            raise
+        try:
+            task = session.xenapi.Async.VM.pool_migrate(vm, host, {"live": "true" if options.live else "false"})
+        except XenAPI.Failure as exc:
+            logout_quietly(session)
+            code, params = self.errors.parts(exc)
+            cls = OperationRefused if code in REFUSALS else BackendError
+            raise cls(refusal(code, params, name, "migrate", self._name_of), code=code, params=params,
+                      host=self.connector.where) from None
+        except Exception as exc:  # noqa: BLE001
+            logout_quietly(session)
+            raise self.errors.map(exc, f"migrating {name}", where=self.connector.where) from None
+        log.info("pool %s: migrating %s to %s", self.config.name, name, host)
+        return XenMigrationHandle(self, session, task, vm, name, source, host, started)
+
+
+__all__ = ["XenBackend", "quote"]

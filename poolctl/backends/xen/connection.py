@@ -1,0 +1,292 @@
+"""Reaching XAPI: TLS policy, master discovery, logins and a small pool of sessions.
+
+The SDK's ``XenAPI.Session`` is not thread-safe, so every thread that talks to XAPI
+holds a session of its own for the length of its call: ``SessionPool.session()`` hands
+out an idle logged-in session (or logs in a new one, up to ``size`` at once) and takes
+it back afterwards. Long-lived users (the event thread, a migration) open their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import socket
+import ssl
+import threading
+import xmlrpc.client
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import XenAPI
+
+from poolctl.backends.base import BackendError, ConnectionLost
+from poolctl.backends.xen.errors import XapiErrors, is_connection_error
+from poolctl.config import PoolConfig
+
+log = logging.getLogger("poolctl.backends.xen")
+
+API_VERSION = "2.x"
+ORIGINATOR = "poolctl"
+CALL_TIMEOUT_S = 30.0
+MAX_REDIRECTS = 3
+
+
+class FingerprintMismatch(ssl.SSLError):
+    """The peer's certificate is not the one pinned in the configuration."""
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, fingerprint: bytes | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._fingerprint = fingerprint
+
+    def connect(self) -> None:
+        super().connect()
+        if self._fingerprint is None:
+            return
+        der = self.sock.getpeercert(binary_form=True) or b""
+        seen = hashlib.sha256(der).hexdigest()
+        if bytes.fromhex(seen) != self._fingerprint:
+            self.sock.close()
+            self.sock = None
+            raise FingerprintMismatch(
+                f"certificate of {self.host}:{self.port} has sha256 fingerprint {_colons(seen)}, "
+                f"not the pinned {_colons(self._fingerprint.hex())}"
+            )
+
+
+def _colons(hexstr: str) -> str:
+    return ":".join(hexstr[i : i + 2] for i in range(0, len(hexstr), 2)).upper()
+
+
+class _Abortable:
+    """Lets another thread break a call that blocks in ``recv`` (the event long-poll)."""
+
+    _connection: tuple | None
+
+    def abort(self) -> None:
+        conn = self._connection[1] if self._connection else None
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class HTTPTransport(_Abortable, xmlrpc.client.Transport):
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.timeout = timeout
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = self.timeout
+        return conn
+
+
+class HTTPSTransport(_Abortable, xmlrpc.client.SafeTransport):
+    def __init__(self, timeout: float, context: ssl.SSLContext, fingerprint: bytes | None):
+        super().__init__(context=context)
+        self.timeout = timeout
+        self.fingerprint = fingerprint
+
+    def make_connection(self, host):
+        if self._connection and host == self._connection[0]:
+            return self._connection[1]
+        chost, self._extra_headers, _x509 = self.get_host_info(host)
+        conn = _PinnedHTTPSConnection(
+            chost, timeout=self.timeout, context=self.context, fingerprint=self.fingerprint
+        )
+        self._connection = host, conn
+        return conn
+
+
+def parse_fingerprint(config: PoolConfig) -> bytes | None:
+    if not config.fingerprint:
+        return None
+    text = config.fingerprint.replace(":", "").replace(" ", "").strip().lower()
+    if text.startswith("sha256"):
+        text = text[len("sha256") :].lstrip("=")
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise BackendError(
+            f"pool {config.name!r}: fingerprint must be a sha256 digest (64 hex digits, colons allowed)",
+            code="BAD_CONFIG",
+        )
+    return raw
+
+
+def ssl_context(config: PoolConfig) -> ssl.SSLContext:
+    """Verification on by default; a pinned fingerprint replaces CA checks for self-signed hosts."""
+    if not config.verify_tls or config.fingerprint:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if config.ca_file is not None:
+        if not config.ca_file.is_file():
+            raise BackendError(f"pool {config.name!r}: ca_file {str(config.ca_file)!r} does not exist", code="BAD_CONFIG")
+        return ssl.create_default_context(cafile=str(config.ca_file))
+    return ssl.create_default_context()
+
+
+def replace_host(url: str, address: str) -> str:
+    """``url`` with its host replaced by ``address``, keeping scheme, port and path."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address and not address.startswith("[") else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Connector:
+    """Knows where the master is and how to log in; every session comes from here."""
+
+    def __init__(self, config: PoolConfig):
+        self.config = config
+        if not config.url:
+            raise BackendError(f"pool {config.name!r}: the xen backend needs url = \"https://<pool master>\"", code="BAD_CONFIG")
+        parts = urlsplit(config.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BackendError(
+                f"pool {config.name!r}: url {config.url!r} must look like https://host[:port]", code="BAD_CONFIG"
+            )
+        if parts.username or parts.password:
+            raise BackendError(
+                f"pool {config.name!r}: put credentials in username/password, not in the url", code="BAD_CONFIG"
+            )
+        self.url = config.url
+        self._context = ssl_context(config) if parts.scheme == "https" else None
+        self._fingerprint = parse_fingerprint(config)
+        self._password: str | None = None
+        self.errors = XapiErrors(config.name, self._secrets)
+        self._handles: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Connector pool={self.config.name!r} url={self.url!r}>"
+
+    @property
+    def where(self) -> str:
+        parts = urlsplit(self.url)
+        return parts.netloc or self.url
+
+    def _secrets(self) -> list[str]:
+        with self._lock:
+            out = list(self._handles)
+        if self._password:
+            out.append(self._password)
+        return out
+
+    def remember(self, session: XenAPI.Session) -> None:
+        """Note the session's handle so no message ever shows it (the SDK may re-login)."""
+        handle = session._session
+        if handle:
+            with self._lock:
+                self._handles.add(handle)
+
+    def _transport(self, timeout: float):
+        if self._context is None:
+            return HTTPTransport(timeout)
+        return HTTPSTransport(timeout, self._context, self._fingerprint)
+
+    def open(self, timeout: float = CALL_TIMEOUT_S) -> XenAPI.Session:
+        """A logged-in session on the master, following HOST_IS_SLAVE redirects."""
+        if self._password is None:
+            self._password = self.config.resolve_password()
+        for _ in range(MAX_REDIRECTS + 1):
+            url = self.url
+            session = XenAPI.Session(url, transport=self._transport(timeout))
+            try:
+                session.login_with_password(self.config.username, self._password, API_VERSION, ORIGINATOR)
+            except XenAPI.Failure as exc:
+                details = [str(d) for d in exc.details]
+                if details and details[0] == "HOST_IS_SLAVE" and len(details) > 1:
+                    self.url = replace_host(url, details[1])
+                    log.info("pool %s: %s is not the master; following to %s", self.config.name, urlsplit(url).netloc, self.where)
+                    _close_quietly(session)
+                    continue
+                _close_quietly(session)
+                raise self.errors.map(exc, f"logging in to {urlsplit(url).netloc}", where=urlsplit(url).netloc) from None
+            except Exception as exc:  # noqa: BLE001 - every transport failure gets words
+                _close_quietly(session)
+                raise self.errors.map(exc, "connecting", where=urlsplit(url).netloc) from None
+            self.remember(session)
+            return session
+        raise ConnectionLost(
+            f"pool {self.config.name!r}: gave up after {MAX_REDIRECTS} HOST_IS_SLAVE redirects (last: {self.where})",
+            code="HOST_IS_SLAVE",
+            host=self.where,
+        )
+
+
+def logout_quietly(session: XenAPI.Session) -> None:
+    try:
+        session.xenapi.session.logout()
+    except Exception:  # noqa: BLE001 - the server may be gone; nothing to tell the user
+        pass
+    _close_quietly(session)
+
+
+def _close_quietly(session: XenAPI.Session) -> None:
+    try:
+        session("close")()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def abort(session: XenAPI.Session) -> None:
+    transport = getattr(session, "transport", None)
+    if isinstance(transport, _Abortable):
+        transport.abort()
+
+
+class SessionPool:
+    """At most ``size`` sessions, each used by one thread at a time."""
+
+    def __init__(self, connector: Connector, size: int = 4):
+        self.connector = connector
+        self._idle: list[XenAPI.Session] = []
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def add(self, session: XenAPI.Session) -> None:
+        with self._lock:
+            self._idle.append(session)
+
+    @contextmanager
+    def session(self) -> Iterator[XenAPI.Session]:
+        if self._closed:
+            raise BackendError(f"pool {self.connector.config.name!r}: connection is closed", code="CLOSED")
+        with self._slots:
+            with self._lock:
+                session = self._idle.pop() if self._idle else None
+            if session is None:
+                session = self.connector.open()
+            healthy = True
+            try:
+                yield session
+            except BaseException as exc:
+                healthy = not is_connection_error(exc)
+                raise
+            finally:
+                self.connector.remember(session)
+                if healthy and not self._closed:
+                    self.add(session)
+                elif healthy:
+                    logout_quietly(session)
+                else:
+                    _close_quietly(session)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for session in idle:
+            logout_quietly(session)

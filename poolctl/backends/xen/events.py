@@ -1,0 +1,211 @@
+"""The ``event.from`` loop: one thread, one session of its own, a local cache of raw records.
+
+Every (re)connection starts with a full read (``get_all_records`` per class) whose
+differences against what the consumer last received are delivered as changes;
+afterwards each event batch updates the cache and the models it touches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import XenAPI
+
+from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
+from poolctl.backends.xen.connection import Connector, abort, logout_quietly
+from poolctl.backends.xen.translate import CLASSES, Raw, Translator, affected
+from poolctl.model import Change, ConnectionState, ConnectionStatus
+
+log = logging.getLogger("poolctl.backends.xen")
+
+EVENT_TIMEOUT_S = 5.0
+BACKOFF_START_S = 1.0
+BACKOFF_CAP_S = 30.0
+# Failures after which the token is useless but the connection is fine: read everything again.
+RESYNC_CODES = {"EVENTS_LOST", "EVENT_FROM_TOKEN_PARSE_FAILURE", "SESSION_NOT_REGISTERED", "EVENT_FROM_TOKEN_INVALID"}
+
+Models = dict[tuple[str, str], object]
+
+
+def fetch_all(session: XenAPI.Session) -> Raw:
+    """One ``get_all_records`` per class."""
+    return {cls: dict(getattr(session.xenapi, api).get_all_records()) for cls, api in CLASSES.items()}
+
+
+def diff(old: Models, new: Models) -> list[Change]:
+    changes = []
+    for key, obj in new.items():
+        before = old.get(key)
+        if before is None:
+            changes.append(Change(kind="added", object_kind=key[0], ref=key[1], obj=obj))
+        elif before != obj:
+            changes.append(Change(kind="modified", object_kind=key[0], ref=key[1], obj=obj))
+    for key in old.keys() - new.keys():
+        changes.append(Change(kind="removed", object_kind=key[0], ref=key[1]))
+    return changes
+
+
+class EventWatcher:
+    def __init__(
+        self,
+        connector: Connector,
+        on_change: ChangeCallback,
+        on_state: StateCallback,
+        baseline: Models,
+        publish: Callable[[Raw], None],
+        lock: threading.Lock,
+    ):
+        self.connector = connector
+        self.on_change = on_change
+        self.on_state = on_state
+        self.models: Models = dict(baseline)
+        self.raw: Raw = {}
+        self._publish = publish  # hands the live cache to the backend (for migration checks)
+        self._lock = lock  # guards self.raw against readers on other threads
+        self._stop = threading.Event()
+        self._session: XenAPI.Session | None = None
+        self._thread = threading.Thread(target=self._run, name=f"xapi-events-{connector.config.name}", daemon=True)
+
+    @property
+    def pool(self) -> str:
+        return self.connector.config.name
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        session = self._session
+        if session is not None:
+            abort(session)  # breaks the long poll at once
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def _state(self, status: ConnectionStatus, message: str = "", retry_in_s: float | None = None) -> None:
+        if self._stop.is_set() and status != ConnectionStatus.CLOSED:
+            return
+        try:
+            self.on_state(ConnectionState(pool=self.pool, status=status, host=self.connector.where,
+                                          message=message, retry_in_s=retry_in_s))
+        except Exception:  # noqa: BLE001 - a consumer bug must not kill the loop
+            log.exception("pool %s: on_state callback failed", self.pool)
+
+    def _emit(self, changes: list[Change]) -> None:
+        for change in changes:
+            if self._stop.is_set():
+                return
+            try:
+                self.on_change(change)
+            except Exception:  # noqa: BLE001
+                log.exception("pool %s: on_change callback failed", self.pool)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = BACKOFF_START_S
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._session_loop()
+                except Exception as exc:  # noqa: BLE001 - classify, report, retry
+                    if self._stop.is_set():
+                        break
+                    err = self._classify(exc)
+                    if err is None:  # token trouble: resync right away on the same session
+                        continue
+                    if isinstance(err, AuthenticationError) or err.code in ("TLS_VERIFY_FAILED", "BAD_CONFIG"):
+                        self._state(ConnectionStatus.FAILED, err.message)
+                        return
+                    self._drop_session()
+                    log.warning("pool %s: event stream lost: %s; retrying in %.0f s", self.pool, err.message, backoff)
+                    self._state(ConnectionStatus.LOST, err.message, retry_in_s=backoff)
+                    if self._stop.wait(backoff):
+                        break
+                    backoff = min(backoff * 2, BACKOFF_CAP_S)
+                    continue
+        finally:
+            self._drop_session(logout=True)
+        log.debug("pool %s: event thread stopped", self.pool)
+
+    def _classify(self, exc: Exception) -> BackendError | None:
+        if isinstance(exc, XenAPI.Failure):
+            code, _params = self.connector.errors.parts(exc)
+            if code in RESYNC_CODES:
+                log.info("pool %s: event token no longer valid (%s); reading everything again", self.pool, code)
+                return None
+        return self.connector.errors.map(exc, "watching events", where=self.connector.where)
+
+    def _drop_session(self, logout: bool = False) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            if logout:
+                logout_quietly(session)
+            else:
+                try:
+                    session("close")()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _session_loop(self) -> None:
+        if self._session is None:
+            self._session = self.connector.open(timeout=EVENT_TIMEOUT_S + 25.0)
+        session = self._session
+        raw = fetch_all(session)
+        self.connector.remember(session)
+        with self._lock:
+            self.raw = raw
+        self._publish(raw)
+        fresh = Translator(raw, pool_name=self.pool).models()
+        changes = diff(self.models, fresh)
+        self.models = fresh
+        self._emit(changes)
+        self._state(ConnectionStatus.CONNECTED)
+        event_from = getattr(session.xenapi.event, "from")
+        classes = list(CLASSES.values())
+        token = ""
+        while not self._stop.is_set():
+            batch = event_from(classes, token, EVENT_TIMEOUT_S)
+            token = batch.get("token", token)
+            self._apply(batch.get("events") or [])
+
+    def _apply(self, events: list[dict]) -> None:
+        touched: set[tuple[str, str]] = set()
+        with self._lock:
+            for ev in events:
+                cls = str(ev.get("class", "")).lower()
+                if cls not in CLASSES:
+                    continue
+                ref = ev.get("ref") or ""
+                table = self.raw.setdefault(cls, {})
+                old = table.get(ref)
+                op = ev.get("operation")
+                if op == "del":
+                    table.pop(ref, None)
+                    new = None
+                else:
+                    new = ev.get("snapshot")
+                    if not isinstance(new, dict):  # no snapshot: nothing to go on
+                        continue
+                    table[ref] = new
+                touched |= affected(self.raw, cls, ref, old, new)
+            if not touched:
+                return
+            translator = Translator(self.raw, pool_name=self.pool)
+            fresh = {key: translator.build(*key) for key in touched}
+        changes = []
+        for key, obj in fresh.items():
+            before = self.models.get(key)
+            if obj is None:
+                if before is not None:
+                    del self.models[key]
+                    changes.append(Change(kind="removed", object_kind=key[0], ref=key[1]))
+            elif before != obj:
+                self.models[key] = obj
+                changes.append(Change(kind="added" if before is None else "modified",
+                                      object_kind=key[0], ref=key[1], obj=obj))
+        self._emit(changes)
+

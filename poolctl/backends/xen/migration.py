@@ -1,0 +1,191 @@
+"""Live migration on XAPI: pre-checks in words, and a handle that follows the task."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import XenAPI
+
+from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle
+from poolctl.backends.xen.connection import logout_quietly
+from poolctl.backends.xen.errors import is_connection_error, quote, size_words
+from poolctl.backends.xen.tasks import destroy_quietly, migration_progress
+from poolctl.backends.xen.translate import Raw, is_ref, power_state, to_int
+from poolctl.backends.xen.words import refusal
+from poolctl.model import MigrationPhase, MigrationProgress, MigrationResult, PowerState
+
+if TYPE_CHECKING:
+    from poolctl.backends.xen.backend import XenBackend
+
+log = logging.getLogger("poolctl.backends.xen")
+
+POLL_S = 0.5
+LOST_CONTACT_GIVE_UP_S = 60.0
+
+
+def own_problems(vm: dict, vm_name: str, host_ref: str, host: dict, metrics: dict,
+                 topo: Raw, name_of: Callable[[str], str]) -> list[tuple[str, str]]:
+    """(code, words) for what we can tell from records; XAPI's own check follows."""
+    host_name = host.get("name_label") or host_ref
+    out: list[tuple[str, str]] = []
+    state = power_state(vm.get("power_state"))
+    if state != PowerState.RUNNING:
+        return [("VM_BAD_POWER_STATE", f"{vm_name} is {state.value}; only a running VM can be live-migrated")]
+    if vm.get("resident_on") == host_ref:
+        return [("VM_ALREADY_ON_HOST", f"{vm_name} already runs on {host_name}")]
+    if not host.get("enabled", True):
+        out.append(("HOST_DISABLED", f"{host_name} is disabled (maintenance mode)"))
+    if metrics and not metrics.get("live", True):
+        out.append(("HOST_OFFLINE", f"{host_name} is not live (XAPI cannot reach it)"))
+    needed = to_int(vm.get("memory_dynamic_max")) or to_int(vm.get("memory_static_max"))
+    free = to_int(metrics.get("memory_free")) if metrics else 0
+    if metrics and needed and free < needed:
+        out.append(("HOST_NOT_ENOUGH_FREE_MEMORY",
+                    f"not enough free memory on {host_name}: needs {size_words(needed)}, host has {size_words(free)}"))
+    seen_sr: set[str] = set()
+    for vbd_ref in vm.get("VBDs") or ():
+        vbd = topo.get("vbd", {}).get(vbd_ref) or {}
+        if str(vbd.get("type", "")).lower() != "disk" or vbd.get("empty"):
+            continue
+        vdi = topo.get("vdi", {}).get(vbd.get("VDI")) or {}
+        sr = vdi.get("SR")
+        if not is_ref(sr) or sr in seen_sr:
+            continue
+        seen_sr.add(sr)
+        attached = {p.get("host") for p in topo.get("pbd", {}).values() if p.get("SR") == sr and p.get("currently_attached")}
+        if host_ref not in attached:
+            srrec = topo.get("sr", {}).get(sr) or {}
+            kind = "shared SR" if srrec.get("shared") else "local SR"
+            out.append(("VM_REQUIRES_SR",
+                        f"disk on {kind} '{name_of(sr)}' which {host_name} cannot see"))
+    seen_net: set[str] = set()
+    for vif_ref in vm.get("VIFs") or ():
+        net = (topo.get("vif", {}).get(vif_ref) or {}).get("network")
+        if not is_ref(net) or net in seen_net:
+            continue
+        seen_net.add(net)
+        on = {p.get("host") for p in topo.get("pif", {}).values() if p.get("network") == net}
+        if host_ref not in on:
+            out.append(("VM_REQUIRES_NET", f"network '{name_of(net)}' is missing on {host_name}"))
+    return out
+
+
+def merge_xapi_verdict(problems: list[tuple[str, str]], code: str, params: tuple[str, ...],
+                       vm_name: str, host_name: str, name_of) -> list[tuple[str, str]]:
+    """Add XAPI's (first) objection unless we already said the same in better words."""
+    if code == "HOST_NOT_ENOUGH_FREE_MEMORY":
+        # XAPI's numbers (overheads included) beat our estimate.
+        problems = [p for p in problems if p[0] != code]
+        needed, avail = (list(params) + ["", ""])[:2]
+        return problems + [(code, f"not enough free memory on {host_name}: needs {size_words(needed)}, "
+                                  f"host has {size_words(avail)}")]
+    aliases = {"VM_REQUIRES_NETWORK": "VM_REQUIRES_NET", "HOST_NOT_LIVE": "HOST_OFFLINE"}
+    if aliases.get(code, code) in {c for c, _ in problems}:
+        return problems
+    return problems + [(code, refusal(code, params, vm_name, "migrate", name_of))]
+
+
+class XenMigrationHandle(MigrationHandle):
+    """Follows one ``Async.VM.pool_migrate`` task on a session of its own."""
+
+    def __init__(self, backend: XenBackend, session: XenAPI.Session, task: str, vm: str, vm_name: str,
+                 source: str, destination: str, started: float):
+        super().__init__(vm, source, destination)
+        self._backend = backend
+        self._session = session
+        self._task = task
+        self.vm_name = vm_name
+        self._started = started
+        self._result: MigrationResult | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def result(self) -> MigrationResult | None:
+        return self._result
+
+    def updates(self) -> Iterator[MigrationProgress]:
+        last: MigrationProgress | None = None
+        final: MigrationProgress | None = None
+        lost_since: float | None = None
+        delay = POLL_S
+        try:
+            while True:
+                try:
+                    rec = self._session.xenapi.task.get_record(self._task)
+                    lost_since, delay = None, POLL_S
+                except Exception as exc:  # noqa: BLE001
+                    err = self._backend.errors.map(exc, f"following the migration of {self.vm_name}",
+                                                   where=self._backend.connector.where)
+                    now = time.monotonic()
+                    lost_since = lost_since or now
+                    if not is_connection_error(exc) or now - lost_since > LOST_CONTACT_GIVE_UP_S:
+                        final = MigrationProgress(phase=MigrationPhase.FAILED, message=err.message)
+                        yield final
+                        return
+                    log.warning("%s; retrying in %.0f s", err.message, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 8.0)
+                    continue
+                progress = migration_progress(rec, self._backend.connector._secrets())
+                if progress != last or progress.phase.terminal:
+                    last = progress
+                    yield progress
+                if progress.phase.terminal:
+                    final = progress
+                    return
+                time.sleep(POLL_S)
+        finally:
+            self._finish(final)
+
+    def _finish(self, final: MigrationProgress | None) -> None:
+        xapi = self._session.xenapi
+        if final is not None:
+            try:
+                resident = xapi.VM.get_resident_on(self.vm)
+                host = resident if is_ref(resident) else None
+            except Exception:  # noqa: BLE001 - unknown where it runs: say so with None
+                host = None
+            outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(final.phase, "failed")
+            self._result = MigrationResult(
+                vm=self.vm, source=self.source, destination=self.destination, outcome=outcome, host=host,
+                error="" if outcome == "success" else final.message,
+                duration_s=round(time.monotonic() - self._started, 3),
+            )
+            log.info("migration of %s to %s: %s", self.vm_name, self.destination, outcome)
+        destroy_quietly(xapi, self._task)
+        logout_quietly(self._session)
+
+    def cancel(self) -> None:
+        # updates() owns self._session; cancelling goes through a pooled one.
+        backend = self._backend
+        try:
+            with backend.pool.session() as s:
+                # XAPI accepts task.cancel past the point of no return and then ignores it;
+                # the task's allowed_operations tell whether a cancel would still be honoured.
+                rec = s.xenapi.task.get_record(self._task)
+                status = str(rec.get("status", "")).lower()
+                if status not in ("pending", "cancelling"):
+                    raise CancelRefused(f"the migration of {self.vm_name} has already ended ({status})",
+                                        code="TASK_FINISHED", params=(status,), host=backend.connector.where)
+                if "cancel" not in (rec.get("allowed_operations") or ()):
+                    raise CancelRefused(
+                        f"the migration of {self.vm_name} is past the point where it can be cancelled "
+                        f"(XAPI no longer lists 'cancel' in the task's allowed operations)",
+                        code="OPERATION_NOT_ALLOWED", params=("cancel",), host=backend.connector.where,
+                    )
+                s.xenapi.task.cancel(self._task)
+        except XenAPI.Failure as exc:
+            code, params = backend.errors.parts(exc)
+            raise CancelRefused(
+                f"the migration of {self.vm_name} can no longer be cancelled: XAPI said {quote(code, params)}",
+                code=code, params=params, host=backend.connector.where,
+            ) from None
+        except BackendError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise backend.errors.map(exc, f"cancelling the migration of {self.vm_name}",
+                                     where=backend.connector.where) from None

@@ -1,0 +1,68 @@
+"""XAPI tasks: wait for one, read its progress, clean it up."""
+
+from __future__ import annotations
+
+import time
+
+import XenAPI
+
+from poolctl.backends.xen.errors import failure_parts, quote
+from poolctl.model import MigrationPhase, MigrationProgress
+
+PENDING = ("pending", "cancelling")
+
+
+def destroy_quietly(xapi, task: str) -> None:
+    try:
+        xapi.task.destroy(task)
+    except Exception:  # noqa: BLE001 - a leftover task record is harmless; XAPI reaps it
+        pass
+
+
+def wait_task(xapi, task: str, poll_max: float = 0.5) -> str:
+    """Block until ``task`` ends; its result on success, else raise its error as a ``Failure``."""
+    delay = 0.05
+    try:
+        while True:
+            rec = xapi.task.get_record(task)
+            status = str(rec.get("status", "")).lower()
+            if status not in PENDING:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, poll_max)
+    finally:
+        destroy_quietly(xapi, task)
+    if status == "success":
+        return rec.get("result", "")
+    if status == "cancelled":
+        raise XenAPI.Failure(["TASK_CANCELLED", task])
+    raise XenAPI.Failure(list(rec.get("error_info") or ["INTERNAL_ERROR", f"task ended with status {status!r}"]))
+
+
+def migration_progress(rec: dict, secrets) -> MigrationProgress:
+    """One progress item from a ``VM.pool_migrate`` task record."""
+    status = str(rec.get("status", "")).lower()
+    try:
+        fraction = min(max(float(rec.get("progress", 0.0)), 0.0), 1.0)
+    except (TypeError, ValueError):
+        fraction = None
+    cancellable = "cancel" in (rec.get("allowed_operations") or ())
+    if status == "success":
+        return MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0)
+    if status == "cancelled":
+        return MigrationProgress(phase=MigrationPhase.CANCELLED, fraction=fraction, message="cancelled")
+    if status == "failure":
+        code, params = failure_parts(XenAPI.Failure(list(rec.get("error_info") or ["UNKNOWN"])), secrets)
+        phase = MigrationPhase.CANCELLED if code == "TASK_CANCELLED" else MigrationPhase.FAILED
+        return MigrationProgress(phase=phase, fraction=fraction, message=f"XAPI: {quote(code, params)}")
+    if status == "cancelling":
+        return MigrationProgress(phase=MigrationPhase.COPYING, fraction=fraction, message="cancelling")
+    # XAPI does not name its phases: no progress yet is preparing; once cancel is no longer
+    # allowed the move is past its point of no return.
+    if not fraction:
+        phase = MigrationPhase.PREPARING
+    elif cancellable:
+        phase = MigrationPhase.COPYING
+    else:
+        phase = MigrationPhase.FINISHING
+    return MigrationProgress(phase=phase, fraction=fraction, cancellable=cancellable)

@@ -1,0 +1,322 @@
+"""XAPI records (as ``get_all_records`` and ``event.from`` deliver them) -> ``poolctl.model``.
+
+Over XML-RPC XAPI sends 64-bit integers as strings and references as
+``OpaqueRef:...`` strings, ``OpaqueRef:NULL`` meaning none.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from poolctl.model import (
+    VM,
+    Disk,
+    Host,
+    Inventory,
+    Network,
+    Nic,
+    ObjectKind,
+    Pool,
+    PowerState,
+    StorageRepository,
+)
+
+NULL = "OpaqueRef:NULL"
+
+# API class name -> lowercase name (event.from reports classes in lowercase)
+CLASSES = {
+    "pool": "pool",
+    "host": "host",
+    "host_metrics": "host_metrics",
+    "sr": "SR",
+    "pbd": "PBD",
+    "vdi": "VDI",
+    "vbd": "VBD",
+    "vm": "VM",
+    "vm_metrics": "VM_metrics",
+    "vm_guest_metrics": "VM_guest_metrics",
+    "vif": "VIF",
+    "network": "network",
+    "pif": "PIF",
+}
+
+Raw = dict[str, dict[str, dict]]  # lowercase class -> ref -> record
+
+_POWER = {
+    "running": PowerState.RUNNING,
+    "halted": PowerState.HALTED,
+    "paused": PowerState.PAUSED,
+    "suspended": PowerState.SUSPENDED,
+}
+
+
+def to_int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return 0
+
+
+def is_ref(value) -> bool:
+    return isinstance(value, str) and value.startswith("OpaqueRef:") and value != NULL
+
+
+def power_state(value) -> PowerState:
+    return _POWER.get(str(value).lower(), PowerState.UNKNOWN)
+
+
+def is_user_vm(rec: dict) -> bool:
+    return not (rec.get("is_a_template") or rec.get("is_a_snapshot") or rec.get("is_control_domain"))
+
+
+def software_version(sv: dict) -> str:
+    sv = sv or {}
+    for brand, version in (("product_brand", "product_version"), ("platform_name", "platform_version")):
+        if sv.get(version):
+            return f"{sv.get(brand, '')} {sv[version]}".strip()
+    return f"xapi {sv['xapi']}" if sv.get("xapi") else ""
+
+
+def _ip_order(key: str) -> tuple:
+    # "0/ip", "0/ipv4/0", "0/ipv6/1": device first, then the legacy key, then v4, then v6
+    parts = key.split("/")
+    dev = to_int(parts[0]) if parts[0].isdigit() else 1 << 30
+    family = {"ip": 0, "ipv4": 1, "ipv6": 2}.get(parts[1] if len(parts) > 1 else "", 3)
+    idx = to_int(parts[2]) if len(parts) > 2 else 0
+    return (dev, family, idx, key)
+
+
+def guest_ips(networks: dict) -> tuple[str, ...]:
+    out: list[str] = []
+    for key in sorted(networks or {}, key=_ip_order):
+        ip = str(networks[key]).strip()
+        if ip and ip not in out:
+            out.append(ip)
+    return tuple(out)
+
+
+class Translator:
+    """Builds models from one consistent set of raw records (with reverse indexes)."""
+
+    def __init__(self, raw: Raw, backend: str = "xen", pool_name: str = ""):
+        self.raw = raw
+        self.backend = backend
+        self.pool_name = pool_name
+        self.pbds_by_sr: dict[str, list[dict]] = defaultdict(list)
+        for pbd in raw.get("pbd", {}).values():
+            self.pbds_by_sr[pbd.get("SR", NULL)].append(pbd)
+        self.vbds_by_vm: dict[str, list[dict]] = defaultdict(list)
+        for vbd in raw.get("vbd", {}).values():
+            self.vbds_by_vm[vbd.get("VM", NULL)].append(vbd)
+        self.vifs_by_vm: dict[str, list[dict]] = defaultdict(list)
+        for vif in raw.get("vif", {}).values():
+            self.vifs_by_vm[vif.get("VM", NULL)].append(vif)
+        self.pifs_by_network: dict[str, list[dict]] = defaultdict(list)
+        for pif in raw.get("pif", {}).values():
+            self.pifs_by_network[pif.get("network", NULL)].append(pif)
+
+    def _get(self, cls: str, ref) -> dict | None:
+        return self.raw.get(cls, {}).get(ref) if is_ref(ref) else None
+
+    # -- one object each ------------------------------------------------------------
+
+    def pool(self) -> Pool | None:
+        pools = self.raw.get("pool", {})
+        if not pools:
+            return None
+        ref, rec = next(iter(pools.items()))
+        master = rec.get("master")
+        name = rec.get("name_label") or ""
+        if not name:  # XAPI tools show the master's name for an unnamed pool
+            host = self._get("host", master)
+            name = (host or {}).get("name_label") or self.pool_name or ref
+        return Pool(
+            ref=ref,
+            name=name,
+            backend=self.backend,
+            master=master if is_ref(master) else None,
+            description=rec.get("name_description") or "",
+        )
+
+    def master(self) -> str | None:
+        pool = next(iter(self.raw.get("pool", {}).values()), None)
+        master = (pool or {}).get("master")
+        return master if is_ref(master) else None
+
+    def host(self, ref: str) -> Host | None:
+        rec = self.raw.get("host", {}).get(ref)
+        if rec is None:
+            return None
+        metrics = self._get("host_metrics", rec.get("metrics")) or {}
+        cpu = rec.get("cpu_info") or {}
+        return Host(
+            ref=ref,
+            name=rec.get("name_label") or rec.get("hostname") or ref,
+            address=rec.get("address") or "",
+            enabled=bool(rec.get("enabled", True)),
+            live=bool(metrics.get("live", True)),
+            memory_total=to_int(metrics.get("memory_total")),
+            memory_free=to_int(metrics.get("memory_free")),
+            cpu_vendor=cpu.get("vendor", ""),
+            cpu_model=cpu.get("modelname", ""),
+            cpu_count=to_int(cpu.get("cpu_count")),
+            software_version=software_version(rec.get("software_version") or {}),
+            is_master=ref == self.master(),
+        )
+
+    def sr_hosts(self, ref: str) -> tuple[str, ...]:
+        hosts = {p.get("host") for p in self.pbds_by_sr.get(ref, ()) if p.get("currently_attached")}
+        return tuple(sorted(h for h in hosts if is_ref(h)))
+
+    def sr(self, ref: str) -> StorageRepository | None:
+        rec = self.raw.get("sr", {}).get(ref)
+        if rec is None:
+            return None
+        return StorageRepository(
+            ref=ref,
+            name=rec.get("name_label") or ref,
+            type=rec.get("type") or "",
+            shared=bool(rec.get("shared", False)),
+            size=to_int(rec.get("physical_size")),
+            used=to_int(rec.get("physical_utilisation")),
+            hosts=self.sr_hosts(ref),
+            content_type=rec.get("content_type") or "",
+        )
+
+    def network_hosts(self, ref: str) -> tuple[str, ...]:
+        hosts = {p.get("host") for p in self.pifs_by_network.get(ref, ())}
+        return tuple(sorted(h for h in hosts if is_ref(h)))
+
+    def network(self, ref: str) -> Network | None:
+        rec = self.raw.get("network", {}).get(ref)
+        if rec is None:
+            return None
+        return Network(
+            ref=ref,
+            name=rec.get("name_label") or ref,
+            bridge=rec.get("bridge") or "",
+            hosts=self.network_hosts(ref),
+        )
+
+    def disks(self, vm_ref: str) -> tuple[Disk, ...]:
+        out = []
+        vbds = sorted(self.vbds_by_vm.get(vm_ref, ()), key=lambda v: (to_int(v.get("userdevice")), v.get("device", "")))
+        for vbd in vbds:
+            kind = str(vbd.get("type", "")).lower()
+            if kind not in ("disk", "cd"):
+                continue
+            vdi = None if vbd.get("empty") else self._get("vdi", vbd.get("VDI"))
+            cdrom = kind == "cd"
+            if vdi is not None:
+                name = vdi.get("name_label") or ("CD" if cdrom else "disk")
+            else:
+                name = "empty CD drive" if cdrom else "disk"
+            sr = (vdi or {}).get("SR")
+            out.append(
+                Disk(
+                    name=name,
+                    device=vbd.get("device") or str(vbd.get("userdevice", "")),
+                    size=to_int((vdi or {}).get("virtual_size")),
+                    sr=sr if is_ref(sr) and sr in self.raw.get("sr", {}) else None,
+                    cdrom=cdrom,
+                )
+            )
+        return tuple(out)
+
+    def nics(self, vm_ref: str) -> tuple[Nic, ...]:
+        vifs = sorted(self.vifs_by_vm.get(vm_ref, ()), key=lambda v: to_int(v.get("device")))
+        return tuple(
+            Nic(
+                device=str(v.get("device", "")),
+                mac=v.get("MAC", ""),
+                network=v.get("network") if v.get("network") in self.raw.get("network", {}) else None,
+            )
+            for v in vifs
+        )
+
+    def vm(self, ref: str) -> VM | None:
+        rec = self.raw.get("vm", {}).get(ref)
+        if rec is None or not is_user_vm(rec):
+            return None
+        state = power_state(rec.get("power_state"))
+        resident = rec.get("resident_on")
+        on_host = state in (PowerState.RUNNING, PowerState.PAUSED) and is_ref(resident)
+        gm = self._get("vm_guest_metrics", rec.get("guest_metrics")) or {}
+        memory = to_int(rec.get("memory_static_max")) or to_int(rec.get("memory_dynamic_max"))
+        return VM(
+            ref=ref,
+            uuid=rec.get("uuid", ""),
+            name=rec.get("name_label") or rec.get("uuid") or ref,
+            power_state=state,
+            host=resident if on_host else None,
+            vcpus=to_int(rec.get("VCPUs_at_startup")) or to_int(rec.get("VCPUs_max")),
+            memory=memory,
+            ips=guest_ips(gm.get("networks") or {}),
+            disks=self.disks(ref),
+            nics=self.nics(ref),
+            allowed_operations=tuple(sorted(rec.get("allowed_operations") or ())),
+            current_operations=tuple(sorted(set((rec.get("current_operations") or {}).values()))),
+            description=rec.get("name_description") or "",
+        )
+
+    # -- everything -------------------------------------------------------------------
+
+    def build(self, kind: ObjectKind, ref: str):
+        if kind == "pool":
+            return self.pool()
+        return {"host": self.host, "sr": self.sr, "network": self.network, "vm": self.vm}[kind](ref)
+
+    def keys(self) -> Iterator[tuple[ObjectKind, str]]:
+        for ref in self.raw.get("pool", {}):
+            yield "pool", ref
+        for kind, cls in (("host", "host"), ("sr", "sr"), ("network", "network"), ("vm", "vm")):
+            for ref in self.raw.get(cls, {}):
+                yield kind, ref
+
+    def models(self) -> dict[tuple[ObjectKind, str], object]:
+        out = {}
+        for kind, ref in self.keys():
+            obj = self.build(kind, ref)
+            if obj is not None:
+                out[(kind, ref)] = obj
+        return out
+
+    def inventory(self) -> Inventory:
+        pool = self.pool()
+        if pool is None:
+            raise ValueError("XAPI returned no pool object")
+        models = self.models()
+        pick = lambda kind: tuple(m for (k, _), m in models.items() if k == kind)  # noqa: E731
+        return Inventory(pool=pool, hosts=pick("host"), srs=pick("sr"), networks=pick("network"), vms=pick("vm"))
+
+
+def affected(raw: Raw, cls: str, ref: str, old: dict | None, new: dict | None) -> set[tuple[ObjectKind, str]]:
+    """Model keys whose content may change when record ``ref`` of ``cls`` goes old -> new."""
+    recs = [r for r in (old, new) if r]
+    out: set[tuple[ObjectKind, str]] = set()
+    if cls == "pool":
+        out.add(("pool", ref))
+        out |= {("host", h) for h in raw.get("host", {})}  # is_master may move
+    elif cls == "host":
+        out.add(("host", ref))
+        out |= {("pool", p) for p in raw.get("pool", {})}  # unnamed pools show the master's name
+    elif cls == "host_metrics":
+        out |= {("host", h) for h, r in raw.get("host", {}).items() if r.get("metrics") == ref}
+    elif cls in ("sr", "network", "vm"):
+        out.add((cls, ref))
+    elif cls == "pbd":
+        out |= {("sr", r.get("SR")) for r in recs}
+    elif cls == "pif":
+        out |= {("network", r.get("network")) for r in recs}
+    elif cls in ("vbd", "vif"):
+        out |= {("vm", r.get("VM")) for r in recs}
+    elif cls == "vdi":
+        out |= {("vm", v.get("VM")) for v in raw.get("vbd", {}).values() if v.get("VDI") == ref}
+    elif cls in ("vm_guest_metrics", "vm_metrics"):
+        field = "guest_metrics" if cls == "vm_guest_metrics" else "metrics"
+        out |= {("vm", v) for v, r in raw.get("vm", {}).items() if r.get(field) == ref}
+    return {(k, r) for k, r in out if is_ref(r)}

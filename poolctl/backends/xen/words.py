@@ -1,0 +1,68 @@
+"""XAPI's refusals in a user's words, naming the VM, the host and the SR involved."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from poolctl.backends.base import BackendError, NotFound, OperationRefused
+from poolctl.backends.xen.errors import REFUSALS, quote, size_words
+from poolctl.model import PowerOp
+
+# op -> (verb for messages, XAPI method, extra arguments after the VM ref)
+POWER_CALLS: dict[PowerOp, tuple[str, str, tuple]] = {
+    PowerOp.START: ("start", "start", (False, False)),  # start_paused, force
+    PowerOp.SHUTDOWN: ("shut down", "clean_shutdown", ()),
+    PowerOp.REBOOT: ("reboot", "clean_reboot", ()),
+    PowerOp.SUSPEND: ("suspend", "suspend", ()),
+    PowerOp.RESUME: ("resume", "resume", (False, False)),  # start_paused, force
+    PowerOp.FORCE_OFF: ("force off", "hard_shutdown", ()),
+}
+
+Namer = Callable[[str], str]  # ref -> display name (the ref itself when unknown)
+
+
+def _states(text: str) -> str:
+    parts = [p.strip().lower() for p in text.replace(";", ",").split(",") if p.strip()]
+    return " or ".join(parts) if parts else "in another state"
+
+
+def refusal(code: str, params: tuple[str, ...], vm_name: str, verb: str, name_of: Namer) -> str:
+    """One sentence for an XAPI error raised while trying to ``verb`` ``vm_name``."""
+    p = list(params) + ["", "", "", ""]
+    if code == "VM_BAD_POWER_STATE":
+        return f"{vm_name} is {p[2].lower() or 'in another state'}; it must be {_states(p[1])} to {verb}"
+    if code == "OTHER_OPERATION_IN_PROGRESS":
+        what = f" ({p[0]})" if p[0] else ""
+        return f"{vm_name} is busy with another operation{what}; try again when it has finished"
+    if code == "OPERATION_NOT_ALLOWED":
+        return f"XAPI does not allow {vm_name} to {verb} now: {p[0] or 'no reason given'}"
+    if code == "OPERATION_BLOCKED":
+        return f"{verb} is blocked for {vm_name} (blocked_operations: {p[1] or 'set by an administrator'})"
+    if code in ("VM_LACKS_FEATURE_SHUTDOWN", "VM_LACKS_FEATURE_SUSPEND", "VM_LACKS_FEATURE", "VM_MISSING_PV_DRIVERS"):
+        return f"{vm_name} cannot {verb} cooperatively: its guest tools are missing (force off still works)"
+    if code == "HOST_NOT_ENOUGH_FREE_MEMORY":
+        return f"not enough free memory: needs {size_words(p[0])}, host has {size_words(p[1])}"
+    if code == "VM_REQUIRES_SR":
+        return f"{vm_name} needs SR '{name_of(p[1])}', which the host cannot see"
+    if code in ("VM_REQUIRES_NET", "VM_REQUIRES_NETWORK"):
+        return f"{vm_name} needs network '{name_of(p[1])}', which the host is not connected to"
+    if code == "HOST_DISABLED":
+        return f"{name_of(p[0])} is disabled (maintenance mode)"
+    if code in ("HOST_OFFLINE", "HOST_NOT_LIVE"):
+        return f"{name_of(p[0]) if p[0] else 'the host'} is not live (XAPI cannot reach it)"
+    if code == "VM_IS_TEMPLATE":
+        return f"{vm_name} is a template; templates cannot {verb}"
+    if code == "TASK_CANCELLED":
+        return f"{verb} of {vm_name} was cancelled"
+    if code == "HANDLE_INVALID":
+        return f"{vm_name} no longer exists ({p[0] or 'object'} {p[1]})"
+    return f"{verb} {vm_name} failed: XAPI said {quote(code, params)}"
+
+
+def power_error(code: str, params: tuple[str, ...], vm_name: str, op: PowerOp, name_of: Namer, host: str) -> BackendError:
+    verb = POWER_CALLS[op][0]
+    text = refusal(code, params, vm_name, verb, name_of)
+    if code == "HANDLE_INVALID":
+        return NotFound(text, code=code, params=params, host=host)
+    cls = OperationRefused if code in REFUSALS else BackendError
+    return cls(text, code=code, params=params, host=host)
