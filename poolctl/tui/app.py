@@ -1,0 +1,281 @@
+"""The poolctl Textual app: wires backends (in worker threads) to the stores and screens.
+
+Data flow: backend threads hand changes to ``PoolSession.push_changes``; the first change
+into an empty buffer posts ``ChangesPending``; the UI thread drains the buffer at most once
+per frame, applies it to the pool's ``InventoryStore`` (its only writer) and posts one
+``InventoryUpdated`` to the main screen. Power operations never touch the store: the
+hypervisor's event does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from poolctl import backends
+from poolctl.backends.base import Backend, BackendError, ConnectionLost
+from poolctl.config import ConfigError, PoolConfig
+from poolctl.inventory import InventoryStore
+from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
+from poolctl.tui.commands import VMCommands
+from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated
+from poolctl.tui.screens.confirm import ConfirmScreen
+from poolctl.tui.screens.help import HelpScreen
+from poolctl.tui.screens.main import POWER_WORDS, MainScreen
+from poolctl.tui.session import PoolSession
+from poolctl.tui.widgets.vm_list import VMList
+
+FRAME_S = 1 / 60  # how long changes may pile up before one redraw takes them all
+RETRY_FIRST_S = 2.0
+RETRY_MAX_S = 60.0
+
+
+def describe_error(err: BaseException) -> str:
+    """What the user reads about a failure: the backend's words, never a traceback."""
+    if isinstance(err, (BackendError, ConfigError)):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+class PoolctlApp(App):
+    CSS_PATH = "poolctl.tcss"
+    TITLE = "poolctl"
+    COMMANDS = App.COMMANDS | {VMCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Keys", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        pools: list[PoolConfig],
+        *,
+        keymap: dict[str, str] | None = None,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        names = [p.name for p in pools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"pool names must be unique; repeated: {', '.join(dupes)}")
+        self.sessions: dict[str, PoolSession] = {p.name: PoolSession(p) for p in pools}
+        self.user_keymap: dict[str, str] = dict(keymap or {})
+        self._on_exit = on_exit
+        self._drain_scheduled: set[str] = set()
+        self.main_screen = MainScreen()
+
+    # --- bindings ------------------------------------------------------------------------
+
+    @classmethod
+    def all_bindings(cls) -> Iterator[Binding]:
+        """Every poolctl binding that has an id (the ones a keymap can remap)."""
+        for owner in (cls, MainScreen, VMList, ConfirmScreen, HelpScreen):
+            for b in owner.BINDINGS:
+                if isinstance(b, Binding) and b.id:
+                    yield b
+
+    @classmethod
+    def binding_ids(cls) -> list[str]:
+        return [b.id for b in cls.all_bindings() if b.id]
+
+    def get_default_screen(self) -> MainScreen:
+        return self.main_screen
+
+    def on_mount(self) -> None:
+        if self.user_keymap:
+            unknown = sorted(set(self.user_keymap) - set(self.binding_ids()))
+            if unknown:
+                self.notify(
+                    f"unknown binding id(s) in [keys]: {', '.join(unknown)}; press ? for the list",
+                    title="Key map",
+                    severity="warning",
+                    markup=False,
+                )
+            self.set_keymap(self.user_keymap)
+        for session in self.sessions.values():
+            self._connect(session)
+        self.set_interval(1.0, self._tick_countdowns)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # --- connecting ----------------------------------------------------------------------
+
+    def _post_state(self, session: PoolSession, status: ConnectionStatus, message: str = "", **kw) -> None:
+        state = ConnectionState(pool=session.name, status=status, message=message, **kw)
+        self.post_message(ConnectionChanged(state))
+
+    @work(thread=True, exclusive=False, group="connect", exit_on_error=False)
+    def _connect(self, session: PoolSession) -> None:
+        delay = RETRY_FIRST_S
+        while not session.stopping.is_set():
+            backend: Backend | None = None
+            try:
+                backend = backends.load(session.config.backend)(session.config)
+                backend.connect()
+                inventory = backend.inventory()
+            except ConnectionLost as err:
+                _close_quietly(backend)
+                self._post_state(session, ConnectionStatus.LOST, describe_error(err), retry_in_s=delay)
+                session.stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            except Exception as err:  # noqa: BLE001 - every failure becomes a readable state
+                _close_quietly(backend)
+                self._post_state(session, ConnectionStatus.FAILED, describe_error(err))
+                return
+            if session.stopping.is_set():
+                _close_quietly(backend)
+                return
+            self.post_message(InventoryLoaded(session.name, backend, inventory))
+            try:
+                backend.watch(
+                    lambda change: self._backend_change(session, change),
+                    lambda state: self._backend_state(session, state),
+                )
+            except Exception as err:  # noqa: BLE001
+                self._post_state(session, ConnectionStatus.FAILED, describe_error(err))
+            return
+
+    def _backend_change(self, session: PoolSession, change: Change) -> None:
+        # backend thread: hand over only
+        if session.push_changes([change]):
+            self.post_message(ChangesPending(session.name))
+
+    def _backend_state(self, session: PoolSession, state: ConnectionState) -> None:
+        # backend thread: re-key by our pool name, whatever the backend called it
+        self.post_message(ConnectionChanged(state.model_copy(update={"pool": session.name})))
+
+    def on_inventory_loaded(self, msg: InventoryLoaded) -> None:
+        session = self.sessions[msg.pool]
+        session.backend = msg.backend
+        session.store = InventoryStore(msg.inventory)
+        session.set_state(ConnectionState(pool=session.name, status=ConnectionStatus.CONNECTED))
+        self.main_screen.post_message(ConnectionChanged(session.state))
+        # Changes that raced the snapshot sit in the buffer: apply them on top.
+        self._drain(session.name, loaded=True)
+
+    def on_changes_pending(self, msg: ChangesPending) -> None:
+        if msg.pool not in self._drain_scheduled:
+            self._drain_scheduled.add(msg.pool)
+            self.set_timer(FRAME_S, lambda: self._drain(msg.pool))
+
+    def _drain(self, pool: str, *, loaded: bool = False) -> None:
+        self._drain_scheduled.discard(pool)
+        session = self.sessions[pool]
+        if session.store is None:
+            return  # not loaded yet; the snapshot's arrival drains
+        applied: list[Change] = []
+        for change in session.take_changes():
+            try:
+                if session.store.apply(change) is not None:
+                    applied.append(change)
+            except ValueError as err:
+                self.log.warning(f"pool {pool}: ignored malformed change: {err}")
+        if applied or loaded:
+            self.main_screen.post_message(InventoryUpdated(pool, applied, loaded=loaded))
+
+    def on_connection_changed(self, msg: ConnectionChanged) -> None:
+        session = self.sessions.get(msg.state.pool)
+        if session is None:
+            return
+        before = session.state.status
+        session.set_state(msg.state)
+        if msg.state.status == ConnectionStatus.FAILED:
+            self.notify(
+                msg.state.message or "no reason given",
+                title=f"Pool {session.name}: connection failed",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+        elif msg.state.status == ConnectionStatus.LOST and before == ConnectionStatus.CONNECTED:
+            self.notify(
+                msg.state.message or "connection lost",
+                title=f"Pool {session.name}: connection lost, retrying",
+                severity="warning",
+                markup=False,
+            )
+        self.main_screen.post_message(ConnectionChanged(msg.state))
+
+    def _tick_countdowns(self) -> None:
+        for session in self.sessions.values():
+            if session.retry_at is not None:
+                self.main_screen.pool_tree.set_status(session)
+
+    # --- operations ----------------------------------------------------------------------
+
+    def run_power(self, session: PoolSession, vm: VM, op: PowerOp) -> None:
+        """Run ``op`` on ``vm`` in a worker; the row changes when the hypervisor says so."""
+        if session.backend is None:
+            self.notify(f"pool {session.name} is not connected", severity="error", markup=False)
+            return
+        verb = POWER_WORDS[op][0]
+        self.notify(f"{verb}: {vm.name}…", timeout=3, markup=False)
+        self._power(session, session.backend, vm, op)
+
+    @work(thread=True, exclusive=False, group="power", exit_on_error=False)
+    def _power(self, session: PoolSession, backend: Backend, vm: VM, op: PowerOp) -> None:
+        try:
+            backend.power(vm.ref, op)
+        except Exception as err:  # noqa: BLE001 - shown to the user, not raised
+            self.call_from_thread(
+                self.notify,
+                describe_error(err),
+                title=f"{POWER_WORDS[op][0]} {vm.name} failed",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Workers catch their own errors; this is the net for anything that slipped through.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(
+                describe_error(event.worker.error),
+                title=f"{event.worker.name or 'background task'} failed",
+                severity="error",
+                markup=False,
+            )
+
+    # --- shutting down -------------------------------------------------------------------
+
+    def on_unmount(self) -> None:
+        closers = []
+        for session in self.sessions.values():
+            session.stopping.set()
+            if session.backend is not None:
+                t = threading.Thread(target=_close_quietly, args=(session.backend,), daemon=True)
+                t.start()
+                closers.append(t)
+        for t in closers:
+            t.join(timeout=3.0)
+        if self._on_exit is not None:
+            self._on_exit()
+
+
+def _close_quietly(backend: Backend | None) -> None:
+    if backend is None:
+        return
+    try:
+        backend.close()
+    except Exception:  # noqa: BLE001 - closing is best effort; nothing to tell the user
+        pass
+
+
+def create_app(
+    pools: list[PoolConfig],
+    *,
+    keymap: dict[str, str] | None = None,
+    on_exit: Callable[[], None] | None = None,
+) -> PoolctlApp:
+    """The TUI for ``pools``; ``keymap`` maps binding ids (see ``?``) to keys, e.g.
+    ``{"vm.force_off": "ctrl+k"}``; ``on_exit`` runs after the app has closed its backends."""
+    return PoolctlApp(pools, keymap=keymap, on_exit=on_exit)
+

@@ -1,0 +1,30 @@
+"""Small formatting helpers shared by the widgets (sizes, host states)."""
+
+from __future__ import annotations
+
+from poolctl.model import Host
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def size(n: int | None) -> str:
+    """``4294967296`` -> ``"4.0 GiB"``; compact enough for a table column."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+        value /= 1024
+    return f"{n} B"  # unreachable; keeps type checkers calm
+
+
+def host_state(host: Host) -> str:
+    """A host's state in words: a user without colour must still see it."""
+    if not host.live:
+        return "down"
+    if not host.enabled:
+        return "disabled"
+    return "up"

@@ -1,0 +1,68 @@
+"""Messages that carry backend news onto the UI thread, and store news to the screens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from poolctl.backends.base import Backend
+from poolctl.model import Change, ConnectionState, Inventory
+
+
+@dataclass
+class Selection:
+    """What the user points at: a pool, host, SR, network or VM of one pool."""
+
+    pool: str
+    kind: str  # "pool" | "host" | "sr" | "network" | "vm" | "storage" | "networks"
+    ref: str | None = None
+
+
+class InventoryLoaded(Message, bubble=False):
+    """A backend connected and delivered its first snapshot (posted from a worker thread)."""
+
+    def __init__(self, pool: str, backend: Backend, inventory: Inventory) -> None:
+        super().__init__()
+        self.pool = pool
+        self.backend = backend
+        self.inventory = inventory
+
+
+class ChangesPending(Message, bubble=False):
+    """A pool's change buffer went from empty to non-empty: drain it (posted from any thread)."""
+
+    def __init__(self, pool: str) -> None:
+        super().__init__()
+        self.pool = pool
+
+
+class ConnectionChanged(Message, bubble=False):
+    """A pool's connection state changed (posted from any thread)."""
+
+    def __init__(self, state: ConnectionState) -> None:
+        super().__init__()
+        self.state = state
+
+
+class InventoryUpdated(Message, bubble=False):
+    """The app applied ``changes`` to a pool's store; widgets redraw what they show.
+
+    ``changes`` holds only changes that did change something, in arrival order. Posted to
+    the main screen once per drained batch, so a burst of 10,000 adds is one message.
+    ``loaded`` is True for the first snapshot (and a reconnect's fresh one).
+    """
+
+    def __init__(self, pool: str, changes: list[Change], *, loaded: bool = False) -> None:
+        super().__init__()
+        self.pool = pool
+        self.changes = changes
+        self.loaded = loaded
+
+
+class SelectionChanged(Message, bubble=False):
+    """The object the details pane (and the power keys) should follow changed."""
+
+    def __init__(self, selection: Selection | None) -> None:
+        super().__init__()
+        self.selection = selection

@@ -1,0 +1,46 @@
+"""A yes/no dialog for operations a sysadmin does not want to trigger by a stray key."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Dismisses with True on `y`/Enter/the confirm button, False on `n`/Esc/Cancel."""
+
+    BINDINGS = [
+        Binding("y", "confirm", "Yes", id="confirm.yes"),
+        Binding("n,escape", "cancel", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, message: str, confirm_label: str) -> None:
+        super().__init__()
+        self._title = title
+        self._message = message
+        self._confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box") as box:
+            box.border_title = self._title
+            yield Label(self._message, id="confirm-message", markup=False)
+            with Horizontal(id="confirm-buttons"):
+                yield Button(f"{self._confirm_label} (y)", id="confirm-yes", variant="error")
+                yield Button("Cancel (n)", id="confirm-no")
+
+    def on_mount(self) -> None:
+        # The dialog is the check that the first key was meant: a second deliberate key
+        # (Enter or y) goes ahead, so keep it quick.
+        self.query_one("#confirm-yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

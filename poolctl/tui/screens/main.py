@@ -1,0 +1,250 @@
+"""The main screen: pool tree, VM list (with filter) and details; power keys live here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Tree
+
+from poolctl.model import VM, PowerOp, PowerState
+from poolctl.tui.messages import ConnectionChanged, InventoryUpdated, Selection
+from poolctl.tui.screens.confirm import ConfirmScreen
+from poolctl.tui.session import PoolSession
+from poolctl.tui.widgets.details import DetailsPane
+from poolctl.tui.widgets.pool_tree import PoolTree
+from poolctl.tui.widgets.vm_list import VMList
+
+if TYPE_CHECKING:
+    from poolctl.tui.app import PoolctlApp
+
+# op -> (verb for notifications, confirm?)
+POWER_WORDS: dict[PowerOp, tuple[str, bool]] = {
+    PowerOp.START: ("Start", False),
+    PowerOp.SHUTDOWN: ("Shut down", True),
+    PowerOp.REBOOT: ("Reboot", True),
+    PowerOp.SUSPEND: ("Suspend", False),
+    PowerOp.RESUME: ("Resume", False),
+    PowerOp.FORCE_OFF: ("Force off", True),
+}
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("s", "power('start')", "Start", id="vm.start"),
+        Binding("d", "power('shutdown')", "Shut down", id="vm.shutdown"),
+        Binding("r", "power('reboot')", "Reboot", id="vm.reboot"),
+        Binding("z", "power('suspend')", "Suspend/resume", id="vm.suspend"),
+        Binding("K", "power('force_off')", "Force off", id="vm.force_off"),
+        Binding("slash", "filter", "Filter", id="list.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="list.clear_filter"),
+    ]
+
+    app: PoolctlApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool_tree = PoolTree(id="tree")
+        self.vm_list = VMList(id="vms")
+        self.details = DetailsPane(id="details")
+        self.filter_input = Input(placeholder="filter: name, IP, host or state (Esc clears)", id="filter")
+        self._scope: Selection | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="panes"):
+            yield self.pool_tree
+            with Vertical(id="right"):
+                yield self.filter_input
+                yield self.vm_list
+                yield self.details
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.pool_tree.border_title = "Pools"
+        self.details.border_title = "Details"
+        for session in self.app.sessions.values():
+            self.pool_tree.add_pool(session)
+        first = next(iter(self.app.sessions.values()), None)
+        if first is not None:
+            node = self.pool_tree.node_for(first.name, "pool")
+            self.pool_tree.move_cursor(node)
+            self._set_scope(Selection(first.name, "pool"))
+        self.pool_tree.focus()
+
+    # --- selection -----------------------------------------------------------------------
+
+    @property
+    def scope(self) -> Selection | None:
+        """The tree selection that decides which VMs are listed."""
+        return self._scope
+
+    def session(self, pool: str | None) -> PoolSession | None:
+        return self.app.sessions.get(pool) if pool else None
+
+    def selected_vm(self) -> tuple[PoolSession, VM] | None:
+        """The VM under the list cursor: what power keys and palette commands act on."""
+        vm = self.vm_list.cursor_vm
+        session = self.session(self._scope.pool if self._scope else None)
+        if vm is None or session is None:
+            return None
+        return session, vm
+
+    def _set_scope(self, sel: Selection) -> None:
+        self._scope = sel
+        self._show_list()
+        if not self.vm_list.has_focus:
+            self.details.show(self.session(sel.pool), sel)
+
+    def _show_list(self) -> None:
+        sel = self._scope
+        session = self.session(sel.pool if sel else None)
+        if session is None or sel is None:
+            self.vm_list.show(None, None)
+        elif session.store is None:
+            self.vm_list.show(None, sel, empty_text=f"{session.name}: {session.status_text()}")
+        else:
+            if sel.ref is not None and sel.ref not in _table(session, sel.kind):
+                sel = self._scope = Selection(sel.pool, "pool")  # it vanished in a reload
+            self.vm_list.show(session.store, sel)
+        self._update_list_title()
+
+    def _update_list_title(self) -> None:
+        sel = self._scope
+        session = self.session(sel.pool if sel else None)
+        if sel is None or session is None:
+            self.vm_list.border_title = "VMs"
+            return
+        where = {
+            "pool": f"in {sel.pool}",
+            "storage": f"in {sel.pool}",
+            "networks": f"in {sel.pool}",
+            "host": "on host",
+            "sr": "with disks on",
+            "network": "on network",
+        }[sel.kind]
+        if sel.ref and session.store is not None:
+            where = f"{where} {session.store.name_of(sel.ref)}"
+        flt = self.vm_list.filter_text
+        self.vm_list.border_title = f"VMs {where} ({self.vm_list.row_count})" + (
+            f" matching “{flt}”" if flt else ""
+        )
+
+    def _follow_list(self) -> None:
+        vm = self.vm_list.cursor_ref
+        pool = self._scope.pool if self._scope else None
+        if vm is not None and pool is not None:
+            self.details.show(self.session(pool), Selection(pool, "vm", vm))
+        elif self._scope is not None:
+            self.details.show(self.session(pool), self._scope)
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        if event.node.data is not None:
+            self._set_scope(event.node.data)
+
+    @on(VMList.Highlighted)
+    def _list_highlighted(self, event: VMList.Highlighted) -> None:
+        self._update_list_title()
+        if self.vm_list.has_focus:
+            self._follow_list()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget is self.vm_list:
+            self._follow_list()
+        elif event.widget is self.pool_tree and self._scope is not None:
+            self.details.show(self.session(self._scope.pool), self._scope)
+
+    # --- store and connection news -------------------------------------------------------
+
+    def on_inventory_updated(self, msg: InventoryUpdated) -> None:
+        session = self.session(msg.pool)
+        if session is None:
+            return
+        if msg.loaded:
+            self.pool_tree.load(session)
+            self.pool_tree.set_status(session)
+        else:
+            self.pool_tree.apply(session, msg.changes)
+        if self._scope is not None and self._scope.pool == msg.pool:
+            if msg.loaded or self.vm_list.scope is None:
+                self._show_list()
+            else:
+                self.vm_list.apply(msg.changes)
+                self._update_list_title()
+        if msg.loaded or self.details.touches(msg.pool, msg.changes):
+            self.details.redraw()
+
+    def on_connection_changed(self, msg: ConnectionChanged) -> None:
+        session = self.session(msg.state.pool)
+        if session is None:
+            return
+        self.pool_tree.set_status(session)
+        if self._scope is not None and self._scope.pool == session.name and session.store is None:
+            self._show_list()
+        sel = self.details.selection
+        if sel is not None and sel.pool == session.name and sel.kind == "pool":
+            self.details.redraw()
+
+    # --- filter --------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.filter_input.display = True
+        self.filter_input.focus()
+
+    def action_clear_filter(self) -> None:
+        if not self.filter_input.display and not self.vm_list.filter_text:
+            return
+        self.filter_input.value = ""
+        self.filter_input.display = False
+        self.vm_list.set_filter("")
+        self._update_list_title()
+        self.vm_list.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.vm_list.set_filter(event.value)
+        self._update_list_title()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.filter_input.display = False
+        self.vm_list.focus()
+
+    # --- power ---------------------------------------------------------------------------
+
+    def action_power(self, op: str) -> None:
+        self.request_power(PowerOp(op))
+
+    def request_power(self, op: PowerOp) -> None:
+        """Ask for ``op`` on the selected VM: confirm if it is disruptive, then run it."""
+        picked = self.selected_vm()
+        if picked is None:
+            self.notify("No VM selected", severity="warning")
+            return
+        session, vm = picked
+        if op == PowerOp.SUSPEND and vm.power_state in (PowerState.SUSPENDED, PowerState.PAUSED):
+            op = PowerOp.RESUME
+        verb, confirm = POWER_WORDS[op]
+        if not confirm:
+            self.app.run_power(session, vm, op)
+            return
+        host = session.store.name_of(vm.host) if (session.store and vm.host) else "no host"
+        message = f"{verb} {vm.name} ({vm.power_state.value} on {host}, pool {session.name})?"
+        if op == PowerOp.FORCE_OFF:
+            message += "\nThe guest gets no chance to shut down cleanly."
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.app.run_power(session, vm, op)
+
+        self.app.push_screen(ConfirmScreen(f"{verb} VM", message, verb), done)
+
+
+def _table(session: PoolSession, kind: str) -> dict:
+    store = session.store
+    assert store is not None
+    return {"host": store.hosts, "sr": store.srs, "network": store.networks}.get(kind, {})

@@ -1,0 +1,183 @@
+"""The details pane: every field of the selected pool, host, SR, network or VM."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from poolctl.inventory import InventoryStore
+from poolctl.model import VM, Change, Host, Network, PowerState, StorageRepository
+from poolctl.tui import format as fmt
+from poolctl.tui.messages import Selection
+from poolctl.tui.session import PoolSession
+
+
+def _grid(rows: list[tuple[str, str | Text]]) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, value in rows:
+        grid.add_row(key, value)
+    return grid
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _names(store: InventoryStore, refs) -> str:
+    return ", ".join(sorted(store.name_of(r) for r in refs)) or "none"
+
+
+def host_rows(host: Host, store: InventoryStore) -> list[tuple[str, str | Text]]:
+    cpu = " ".join(p for p in (host.cpu_vendor, host.cpu_model) if p) or "unknown"
+    running = store.vm_count(host.ref)
+    return [
+        ("Host", Text(host.name, style="bold")),
+        ("State", fmt.host_state(host)),
+        ("Enabled", _yes(host.enabled)),
+        ("Live", _yes(host.live)),
+        ("Role", "pool master" if host.is_master else "member"),
+        ("Address", host.address or "unknown"),
+        ("CPU", f"{host.cpu_count} × {cpu}" if host.cpu_count else cpu),
+        (
+            "Memory",
+            f"{fmt.size(host.memory_free)} free of {fmt.size(host.memory_total)}",
+        ),
+        ("Software", host.software_version or "unknown"),
+        ("Resident VMs", str(running)),
+    ]
+
+
+def sr_rows(sr: StorageRepository, store: InventoryStore) -> list[tuple[str, str | Text]]:
+    pct = f" ({sr.used * 100 // sr.size}%)" if sr.size else ""
+    vms = sum(1 for vm in store.vms.values() if any(d.sr == sr.ref for d in vm.disks))
+    return [
+        ("SR", Text(sr.name, style="bold")),
+        ("Type", sr.type + (f" ({sr.content_type})" if sr.content_type else "")),
+        ("Shared", _yes(sr.shared)),
+        ("Size", fmt.size(sr.size)),
+        ("Used", f"{fmt.size(sr.used)}{pct}"),
+        ("Seen by", _names(store, sr.hosts)),
+        ("VMs with disks", str(vms)),
+    ]
+
+
+def network_rows(net: Network, store: InventoryStore) -> list[tuple[str, str | Text]]:
+    vms = sum(1 for vm in store.vms.values() if net.ref in vm.networks)
+    return [
+        ("Network", Text(net.name, style="bold")),
+        ("Bridge", net.bridge or "none"),
+        ("On hosts", _names(store, net.hosts)),
+        ("VMs on it", str(vms)),
+    ]
+
+
+def vm_rows(vm: VM, store: InventoryStore) -> list[tuple[str, str | Text]]:
+    disks = Text()
+    for i, d in enumerate(vm.disks):
+        if i:
+            disks.append("\n")
+        where = store.name_of(d.sr) if d.sr else "no SR"
+        kind = "cdrom " if d.cdrom else ""
+        disks.append(f"{d.device or '?'} {kind}{d.name} {fmt.size(d.size)} on ")
+        disks.append(where, style="bold")
+    nics = Text()
+    for i, n in enumerate(vm.nics):
+        if i:
+            nics.append("\n")
+        nics.append(f"{n.device or '?'} {n.mac} on ")
+        nics.append(store.name_of(n.network) if n.network else "no network", style="bold")
+    host = store.name_of(vm.host) if vm.host else "none"
+    return [
+        ("VM", Text(vm.name, style="bold")),
+        ("UUID", vm.uuid),
+        ("Power", vm.power_state.value),
+        ("Host", host),
+        ("vCPUs", str(vm.vcpus)),
+        ("Memory", fmt.size(vm.memory)),
+        ("IPs", ", ".join(vm.ips) or "none known"),
+        ("Disks", disks if vm.disks else "none"),
+        ("Networks", nics if vm.nics else "none"),
+        ("Allowed ops", ", ".join(sorted(vm.allowed_operations)) or "none"),
+        ("Current ops", ", ".join(vm.current_operations) or "none"),
+        *([("Description", vm.description)] if vm.description else []),
+    ]
+
+
+def pool_rows(session: PoolSession) -> list[tuple[str, str | Text]]:
+    rows: list[tuple[str, str | Text]] = [
+        ("Pool", Text(session.name, style="bold")),
+        ("Backend", session.config.backend),
+        ("Connection", session.status_text()),
+    ]
+    store = session.store
+    if store is not None:
+        running = sum(1 for vm in store.vms.values() if vm.power_state == PowerState.RUNNING)
+        rows += [
+            ("Master", store.name_of(store.pool.master) if store.pool.master else "none"),
+            ("Hosts", str(len(store.hosts))),
+            ("VMs", f"{len(store.vms)} ({running} running)"),
+            ("SRs", str(len(store.srs))),
+            ("Networks", str(len(store.networks))),
+        ]
+    return rows
+
+
+class DetailsPane(VerticalScroll, can_focus=False):
+    """Shows one ``Selection``; redraws when a change touches what it shows."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self._body = Static("", id="details-body")
+        self._session: PoolSession | None = None
+        self._selection: Selection | None = None
+
+    def compose(self):
+        yield self._body
+
+    @property
+    def selection(self) -> Selection | None:
+        return self._selection
+
+    def show(self, session: PoolSession | None, selection: Selection | None) -> None:
+        self._session = session
+        self._selection = selection
+        self.redraw()
+
+    def touches(self, pool: str, changes: list[Change]) -> bool:
+        sel = self._selection
+        if sel is None or sel.pool != pool:
+            return False
+        if sel.kind in ("pool", "storage", "networks", "sr", "network", "host"):
+            # summaries and counts depend on many objects; changes are batched, so this is cheap
+            return True
+        return any(c.ref == sel.ref for c in changes)
+
+    def redraw(self) -> None:
+        self._body.update(self._render_selection())
+
+    def _render_selection(self):
+        session, sel = self._session, self._selection
+        if session is None or sel is None:
+            return Text("Nothing selected", style="dim")
+        store = session.store
+        if sel.kind == "pool" or store is None:
+            return _grid(pool_rows(session))
+        table = {"host": store.hosts, "sr": store.srs, "network": store.networks, "vm": store.vms}.get(sel.kind)
+        if table is None:  # the "Storage" / "Networks" group nodes
+            objs = store.srs.values() if sel.kind == "storage" else store.networks.values()
+            title = "Storage repositories" if sel.kind == "storage" else "Networks"
+            lines = [Text(title, style="bold")]
+            for o in sorted(objs, key=lambda o: o.name.casefold()):
+                extra = f"{o.type}, {fmt.size(o.used)} of {fmt.size(o.size)}" if sel.kind == "storage" else o.bridge
+                lines.append(Text(f"{o.name}  {extra}"))
+            return Group(*lines)
+        obj = table.get(sel.ref)
+        if obj is None:
+            return Text(f"{sel.kind} {sel.ref} is gone", style="dim")
+        rows = {"host": host_rows, "sr": sr_rows, "network": network_rows, "vm": vm_rows}[sel.kind](obj, store)
+        return _grid(rows)

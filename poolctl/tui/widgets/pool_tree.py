@@ -1,0 +1,136 @@
+"""Pools -> hosts, with each pool's storage and networks; labels say state in words."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from poolctl.inventory import InventoryStore
+from poolctl.model import Change, ConnectionStatus, Host, Network, StorageRepository
+from poolctl.tui import format as fmt
+from poolctl.tui.messages import Selection
+from poolctl.tui.session import PoolSession
+
+NodeKey = tuple[str, str, str | None]  # (pool, kind, ref)
+
+
+def host_label(host: Host, store: InventoryStore) -> Text:
+    count = store.vm_count(host.ref)
+    text = Text(host.name)
+    text.append(f" {fmt.host_state(host)}", style="bold" if host.live and host.enabled else "reverse")
+    text.append(f" {count} VM{'s' if count != 1 else ''} {fmt.size(host.memory_free)} free", style="dim")
+    return text
+
+
+def sr_label(sr: StorageRepository) -> Text:
+    text = Text(sr.name)
+    text.append(f" {sr.type}{' shared' if sr.shared else ''}", style="dim")
+    return text
+
+
+def network_label(net: Network) -> Text:
+    text = Text(net.name)
+    if net.bridge:
+        text.append(f" {net.bridge}", style="dim")
+    return text
+
+
+class PoolTree(Tree[Selection]):
+    def __init__(self, *, id: str | None = None, classes: str | None = None):
+        super().__init__("pools", id=id, classes=classes)
+        self.show_root = False
+        self.guide_depth = 2
+        self._node_map: dict[NodeKey, TreeNode[Selection]] = {}
+
+    def node_for(self, pool: str, kind: str, ref: str | None = None) -> TreeNode[Selection] | None:
+        return self._node_map.get((pool, kind, ref))
+
+    def add_pool(self, session: PoolSession) -> TreeNode[Selection]:
+        node = self.root.add(self._pool_label(session), data=Selection(session.name, "pool"), expand=True)
+        self._node_map[(session.name, "pool", None)] = node
+        return node
+
+    def set_status(self, session: PoolSession) -> None:
+        node = self.node_for(session.name, "pool")
+        if node is not None:
+            node.set_label(self._pool_label(session))
+
+    def _pool_label(self, session: PoolSession) -> Text:
+        text = Text(session.name, style="bold")
+        status = session.state.status
+        style = "dim" if status in (ConnectionStatus.CONNECTED, ConnectionStatus.CONNECTING) else "reverse"
+        text.append(" ")
+        text.append(session.status_text(), style=style)
+        return text
+
+    def load(self, session: PoolSession) -> None:
+        """(Re)build a pool's children from its store (first snapshot or a reconnect)."""
+        pool_node = self.node_for(session.name, "pool")
+        store = session.store
+        if pool_node is None or store is None:
+            return
+        for key in [k for k in self._node_map if k[0] == session.name and k[1] != "pool"]:
+            del self._node_map[key]
+        pool_node.remove_children()
+        for host in sorted(store.hosts.values(), key=lambda h: (not h.is_master, h.name.casefold())):
+            self._add(session.name, pool_node, "host", host.ref, host_label(host, store))
+        storage = pool_node.add("Storage", data=Selection(session.name, "storage"), expand=False)
+        self._node_map[(session.name, "storage", None)] = storage
+        for sr in sorted(store.srs.values(), key=lambda s: s.name.casefold()):
+            self._add(session.name, storage, "sr", sr.ref, sr_label(sr))
+        networks = pool_node.add("Networks", data=Selection(session.name, "networks"), expand=False)
+        self._node_map[(session.name, "networks", None)] = networks
+        for net in sorted(store.networks.values(), key=lambda n: n.name.casefold()):
+            self._add(session.name, networks, "network", net.ref, network_label(net))
+        pool_node.expand()
+
+    def _add(self, pool: str, parent: TreeNode[Selection], kind: str, ref: str, label: Text) -> None:
+        if kind == "host":
+            # hosts go before the "Storage" group node
+            before = self.node_for(pool, "storage")
+            node = parent.add_leaf(label, data=Selection(pool, kind, ref), before=before)
+        else:
+            node = parent.add_leaf(label, data=Selection(pool, kind, ref))
+        self._node_map[(pool, kind, ref)] = node
+
+    def apply(self, session: PoolSession, changes: Iterable[Change]) -> None:
+        store = session.store
+        if store is None:
+            return
+        relabel_hosts = False
+        for c in changes:
+            if c.object_kind == "vm":
+                relabel_hosts = True  # counts per host may have moved
+            elif c.object_kind in ("host", "sr", "network"):
+                self._apply_object(session, store, c)
+        if relabel_hosts:
+            for host in store.hosts.values():
+                node = self.node_for(session.name, "host", host.ref)
+                if node is not None:
+                    node.set_label(host_label(host, store))
+
+    def _apply_object(self, session: PoolSession, store: InventoryStore, c: Change) -> None:
+        key = (session.name, c.object_kind, c.ref)
+        node = self._node_map.get(key)
+        obj = {"host": store.hosts, "sr": store.srs, "network": store.networks}[c.object_kind].get(c.ref)
+        if obj is None:
+            if node is not None:
+                node.remove()
+                del self._node_map[key]
+            return
+        label = {"host": host_label, "sr": lambda o, _s: sr_label(o), "network": lambda o, _s: network_label(o)}[
+            c.object_kind
+        ](obj, store)
+        if node is not None:
+            node.set_label(label)
+            return
+        parent = {
+            "host": self.node_for(session.name, "pool"),
+            "sr": self.node_for(session.name, "storage"),
+            "network": self.node_for(session.name, "networks"),
+        }[c.object_kind]
+        if parent is not None:
+            self._add(session.name, parent, c.object_kind, c.ref, label)

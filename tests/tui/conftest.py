@@ -1,0 +1,97 @@
+"""TUI tests drive the real app against the XAPI simulator through the real Xen backend.
+
+The simulator's seeded "lab" scenario is the test data. Its UUIDs come from uuid4, so the
+``lab`` fixture seeds them (the snapshot of a VM's details shows its UUID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from poolctl.backends.xapisim import db as simdb
+from poolctl.backends.xapisim.simulator import Simulator
+from poolctl.config import PoolConfig
+
+# Snapshot tests serve on this fixed port: the connection error they show names it.
+SNAPSHOT_PORT = 28443
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests on a fresh event loop (Textual's pilot is async)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**args))
+    return True
+
+
+@dataclass
+class Lab:
+    sim: Simulator
+    url: str
+
+    def pool(self, *, name: str = "lab", password: str = "demo") -> PoolConfig:
+        return PoolConfig(name=name, backend="xen", url=self.url, username="root", password=password)
+
+
+def _seeded_uuids(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(1234)
+    monkeypatch.setattr(simdb, "new_uuid", lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+
+
+def _start_lab(port: int = 0) -> tuple[Simulator, str]:
+    sim = Simulator.from_scenario("lab", password="demo", migration_seconds=8.0)
+    server = sim.serve(host="127.0.0.1", port=port)
+    return sim, server.url
+
+
+@pytest.fixture
+def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    _seeded_uuids(monkeypatch)
+    sim, url = _start_lab()
+    try:
+        yield Lab(sim, url)
+    finally:
+        sim.close()
+
+
+@pytest.fixture
+def snapshot_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    _seeded_uuids(monkeypatch)
+    sim, url = _start_lab(SNAPSHOT_PORT)
+    try:
+        yield Lab(sim, url)
+    finally:
+        sim.close()
+
+
+async def wait_for(pilot, cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Let the app run until ``cond()`` holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def loaded(pilot, pool: str = "lab") -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.sessions[pool].connected and app.main_screen.vm_list.row_count > 0,
+                   f"pool {pool} to load")
+
+
+def screen_text(app) -> str:
+    """The screen as plain text (what a user reads), for assertions about what is shown."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
