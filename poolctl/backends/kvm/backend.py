@@ -141,6 +141,7 @@ class KvmBackend(Backend):
                 except libvirt.libvirtError as err:
                     if hc.alive():
                         raise operation_error("read the inventory of", "pool", hc.name, err) from None
+                    hc.close()  # shown as not live; the watcher reconnects
                     self.queue.put(("lost", hc.uri, err.get_error_message() or "connection closed"))
             inv = self.rebuild().inventory
             self._emitted = inv

@@ -117,8 +117,9 @@ class Watcher(threading.Thread):
             self._guard(hc, lambda: hc.reload_domain(item[2]))
         elif kind == "reload" and hc is not None and hc.live:
             self._guard(hc, lambda: hc.load(full=False))
-        elif kind == "lost" and hc is not None and hc.live:
-            self._lost(hc, item[2])
+        elif kind == "lost" and hc is not None:
+            if not (hc.live and hc.alive()):  # else a stale report about a good connection
+                self._lost(hc, item[2])
         elif kind == "reconnected" and hc is not None:
             self._reconnecting.discard(hc.uri)
             if self._guard(hc, lambda: hc.load(full=True)):
@@ -141,13 +142,14 @@ class Watcher(threading.Thread):
             return False
 
     def _lost(self, hc: HostConn, why: str) -> None:
+        if hc.uri in self._reconnecting:
+            return
         with self.b.lock:
             hc.close()
             self.b.rebuild()
         self._state(hc, ConnectionStatus.LOST, f"lost {hc.name} ({hc.uri}): {why}", BACKOFF_S[0])
-        if hc.uri not in self._reconnecting:
-            self._reconnecting.add(hc.uri)
-            threading.Thread(target=self._reconnect, args=(hc,), name=f"kvm-reconnect-{hc.name}", daemon=True).start()
+        self._reconnecting.add(hc.uri)
+        threading.Thread(target=self._reconnect, args=(hc,), name=f"kvm-reconnect-{hc.name}", daemon=True).start()
 
     def _reconnect(self, hc: HostConn) -> None:
         attempt = 0

@@ -1,0 +1,144 @@
+"""Migration pre-checks: every reason a move of a VM to a host would fail, in words."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import libvirt
+
+from poolctl.backends.base import NotFound
+from poolctl.backends.kvm.errors import code_name, is_unsupported, words
+from poolctl.backends.kvm.hostconn import HostConn
+from poolctl.backends.kvm.merge import disk_sr
+from poolctl.model import MigrationCheck
+
+if TYPE_CHECKING:
+    from poolctl.backends.kvm.backend import KvmBackend
+
+GiB = 1024**3
+
+
+def _gib(n: int) -> str:
+    return f"{n / GiB:.1f} GiB"
+
+
+def check_migration(backend: KvmBackend, vm: str, host: str) -> MigrationCheck:
+    merged = backend.merged()
+    places = merged.vm_placement(vm)
+    if not places:
+        raise NotFound(f"no VM {vm!r} in pool {backend.config.name!r}")
+    dst = backend.host_by_ref(host)
+    src, rec = places[0]
+    name = rec.info.name
+    problems: list[str] = []
+    codes: list[str] = []
+
+    def problem(text: str, code: str) -> None:
+        problems.append(text)
+        codes.append(code)
+
+    if src.is_test or dst.is_test:
+        problem(f"{backend.capabilities.reason}: VM '{name}' cannot move", "VIR_ERR_NO_SUPPORT")
+    if rec.state not in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_BLOCKED):
+        problem(f"VM '{name}' is not running: only a running VM can be live-migrated", "VM_NOT_RUNNING")
+    if dst is src:
+        problem(f"VM '{name}' already runs on {dst.name}", "SAME_HOST")
+    if not dst.live:
+        problem(f"host {dst.name} is not connected ({dst.uri})", "HOST_OFFLINE")
+    if not src.live:
+        problem(f"the VM's host {src.name} is not connected ({src.uri})", "HOST_OFFLINE")
+    if problems and ("SAME_HOST" in codes or "HOST_OFFLINE" in codes):
+        return MigrationCheck(vm=vm, host=host, problems=tuple(problems), codes=tuple(codes))
+
+    # Memory: the VM's current allocation against what the destination has free.
+    need = rec.stat_memory or rec.info.memory
+    free = _free_memory(dst)
+    if free is not None and need > free:
+        problem(
+            f"not enough free memory on {dst.name}: VM '{name}' needs {_gib(need)}, {_gib(free)} free",
+            "HOST_NOT_ENOUGH_FREE_MEMORY",
+        )
+    _check_cpu(dst, rec.info, problem)
+    _check_disks(backend, merged, src, dst, rec, problem)
+    _check_networks(dst, rec, problem)
+    _check_job(src, rec, problem)
+    return MigrationCheck(vm=vm, host=host, problems=tuple(problems), codes=tuple(codes))
+
+
+def _free_memory(dst: HostConn) -> int | None:
+    try:
+        free = int(dst.conn.getFreeMemory())
+    except libvirt.libvirtError:
+        free = 0
+    return free or dst.facts.memory_free or None
+
+
+def _check_cpu(dst: HostConn, info, problem) -> None:
+    # Only a named CPU model can be compared; host-passthrough/host-model are decided by
+    # libvirt itself at migration time.
+    if not info.cpu_xml:
+        return
+    try:
+        result = dst.conn.compareHypervisorCPU(
+            info.emulator or None, info.arch or None, info.machine or None, info.virt_type or None, info.cpu_xml, 0
+        )
+    except libvirt.libvirtError as err:
+        if not is_unsupported(err):
+            problem(f"cannot compare the VM's CPU with {dst.name}: {words(err)}", code_name(err))
+        return
+    if result == libvirt.VIR_CPU_COMPARE_INCOMPATIBLE:
+        problem(f"the VM's CPU model is not available on {dst.name}", "CPU_INCOMPATIBLE")
+
+
+def _check_disks(backend, merged, src: HostConn, dst: HostConn, rec, problem) -> None:
+    srs = {s.ref: s for s in merged.inventory.srs}
+    for disk in rec.info.disks:
+        if disk.cdrom and not (disk.path or disk.volume):
+            continue  # empty drive
+        if disk.network and not disk.pool:
+            continue  # rbd/gluster/iscsi over the network: every host reaches it
+        ref = disk_sr(src, disk, merged.sr_of_pool)
+        sr = srs.get(ref) if ref else None
+        if sr is None:
+            problem(
+                f"disk {disk.device} ({disk.label}) is on no storage pool known to {src.name}; "
+                f"{dst.name} may not see it: copy-storage would be needed (MigrationOptions.copy_storage)",
+                "DISK_NOT_SHARED",
+            )
+        elif not sr.shared or (dst.ref not in sr.hosts and sr.name not in backend.config.shared_storage):
+            where = "local pool" if not sr.shared else "pool"
+            problem(
+                f"disk {disk.device} on {where} '{sr.name}' not visible on {dst.name}; "
+                "copy-storage would be needed (MigrationOptions.copy_storage)",
+                "DISK_NOT_SHARED",
+            )
+
+
+def _check_networks(dst: HostConn, rec, problem) -> None:
+    for nic in rec.info.nics:
+        if nic.kind == "network" and nic.source:
+            net = dst.networks.get(nic.source)
+            if net is None:
+                problem(f"network '{nic.source}' (NIC {nic.mac}) does not exist on {dst.name}", "NETWORK_MISSING")
+            elif not net.active:
+                problem(f"network '{nic.source}' is not active on {dst.name}", "NETWORK_INACTIVE")
+        elif nic.kind == "bridge" and nic.source:
+            if any(n.bridge == nic.source for n in dst.networks.values()):
+                continue
+            try:
+                dst.conn.interfaceLookupByName(nic.source)
+            except libvirt.libvirtError as err:
+                # Only a definite "no such interface" counts: a host without an interface
+                # driver cannot tell us, and libvirt checks the bridge itself on arrival.
+                if err.get_error_code() == libvirt.VIR_ERR_NO_INTERFACE:
+                    problem(f"bridge '{nic.source}' (NIC {nic.mac}) does not exist on {dst.name}", "NETWORK_MISSING")
+
+
+def _check_job(src: HostConn, rec, problem) -> None:
+    try:
+        job = src.conn.lookupByUUIDString(rec.info.uuid).jobInfo()
+    except libvirt.libvirtError:
+        return  # the test driver has no jobs; a vanished domain shows up at migration
+    if job and job[0] not in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED,
+                              libvirt.VIR_DOMAIN_JOB_FAILED, libvirt.VIR_DOMAIN_JOB_CANCELLED):
+        problem(f"VM '{rec.info.name}' is busy with another job (a migration, save or dump) on {src.name}", "JOB_RUNNING")

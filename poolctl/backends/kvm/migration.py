@@ -1,0 +1,274 @@
+"""Live migration: the libvirt call runs in the handle's thread; progress comes from
+polling ``jobStats()`` on the source every 0.5 s (the sequence of the lab reference)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import libvirt
+
+from poolctl.backends.base import CancelRefused, MigrationHandle, OperationRefused, Unsupported
+from poolctl.backends.kvm.errors import operation_error, words
+from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
+
+if TYPE_CHECKING:
+    from poolctl.backends.kvm.backend import KvmBackend
+
+POLL_S = 0.5
+POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
+
+
+def start_migration(backend: KvmBackend, vm: str, host: str, options: MigrationOptions) -> KvmMigration:
+    src, rec = backend.locate(vm)
+    dst = backend.host_by_ref(host)
+    name = rec.info.name
+    caps = backend.capabilities
+    if not caps.live_migration:
+        raise Unsupported(f"cannot migrate VM '{name}': {caps.reason}")
+    if dst is src:
+        raise OperationRefused(f"cannot migrate VM '{name}': it already runs on {dst.name}", host=dst.name)
+    if rec.state not in RUNNING_STATES:
+        raise OperationRefused(f"cannot migrate VM '{name}': it is not running", host=src.name)
+    if not dst.live or dst.conn is None:
+        raise OperationRefused(f"cannot migrate VM '{name}': host {dst.name} is not connected", host=dst.name)
+    dom = backend.domain(src, rec, "migrate")
+    try:
+        persistent = bool(dom.isPersistent())
+    except libvirt.libvirtError as err:
+        raise operation_error("migrate", f"VM '{name}'", src.name, err, alive=src.alive()) from None
+    flags = libvirt.VIR_MIGRATE_LIVE if options.live else 0
+    if persistent:
+        # A transient domain stays transient: persisting it on arrival would change what it is.
+        flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    if options.auto_converge:
+        flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
+    if options.post_copy:
+        flags |= libvirt.VIR_MIGRATE_POSTCOPY
+    if options.copy_storage:
+        flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+    params: dict = {}
+    if options.bandwidth_mib_s:
+        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(options.bandwidth_mib_s)
+    handle = KvmMigration(backend, src, dst, rec.info.uuid, name, dom, flags, params, options)
+    handle.start()
+    return handle
+
+
+class KvmMigration(MigrationHandle):
+    def __init__(self, backend, src: HostConn, dst: HostConn, uuid: str, name: str,
+                 dom: libvirt.virDomain, flags: int, params: dict, options: MigrationOptions):
+        super().__init__(f"vm:{uuid}", src.ref, dst.ref)
+        self._b = backend
+        self._src, self._dst = src, dst
+        self._uuid, self._name = uuid, name
+        self._dom = dom
+        self._flags, self._params, self._options = flags, params, options
+        self._p2p = backend.config.migration == "p2p"
+        self._done = threading.Event()
+        self._result: MigrationResult | None = None
+        self._cancel_requested = False
+        self._timed_out = False
+        self._postcopy = False
+        self._downtime_set = False
+        self._t0 = 0.0
+        self._timer: threading.Timer | None = None
+
+    # -- the libvirt call, in our own thread ---------------------------------------------
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._b.migrating.add(self._uuid)
+        self._b.queue.put(("reload", self._src.uri))  # shows "migrate" as a current operation
+        self._set_max_downtime()
+        self._timer = threading.Timer(self._b.MIGRATION_TIMEOUT_S, self._on_timeout)
+        self._timer.daemon = True
+        self._timer.start()
+        threading.Thread(target=self._run, name=f"kvm-migrate-{self._name}", daemon=True).start()
+
+    def _run(self) -> None:
+        error: libvirt.libvirtError | None = None
+        new_dom = None
+        try:
+            if self._p2p:
+                # The source daemon talks to the destination's daemon itself.
+                uri = self._b.config.migration_uris.get(self._dst.uri, self._dst.uri)
+                self._dom.migrateToURI3(uri, self._params, self._flags | libvirt.VIR_MIGRATE_PEER2PEER)
+            else:
+                new_dom = self._dom.migrate3(self._dst.conn, self._params, self._flags)
+        except libvirt.libvirtError as err:
+            error = err
+        except Exception as err:  # noqa: BLE001 - the result must say what went wrong
+            error = libvirt.libvirtError(f"{type(err).__name__}: {err}")
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+        try:
+            self._result = self._finish(error, new_dom)
+        finally:
+            self._b.migrating.discard(self._uuid)
+            for hc in (self._src, self._dst):
+                self._b.queue.put(("reload", hc.uri))
+            self._done.set()
+
+    def _finish(self, error, new_dom) -> MigrationResult:
+        duration = time.monotonic() - self._t0
+        common = dict(vm=self.vm, source=self.source, destination=self.destination, duration_s=round(duration, 3))
+        if error is None:
+            return MigrationResult(outcome="success", host=self.destination,
+                                   downtime_ms=self._downtime(new_dom), **common)
+        cancelled = self._cancel_requested and not self._timed_out
+        if self._timed_out:
+            what = f"was aborted after {self._b.MIGRATION_TIMEOUT_S:.0f} s (timeout)"
+        elif cancelled:
+            what = "was cancelled"
+        else:
+            what = "failed"
+        text = (f"migration of VM '{self._name}' from {self._src.name} to {self._dst.name} {what}: "
+                f"libvirt says: {words(error)}")
+        return MigrationResult(outcome="cancelled" if cancelled else "failed", host=self._where(),
+                               error=text, **common)
+
+    def _downtime(self, new_dom) -> float | None:
+        # In flight, jobStats' downtime is QEMU's target; the real figure is in the
+        # completed job on the destination, or in the source's JOB_COMPLETED event.
+        try:
+            dom = new_dom or self._dst.conn.lookupByUUIDString(self._uuid)
+            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            if stats.get("downtime") is not None:
+                return float(stats["downtime"])
+        except (libvirt.libvirtError, AttributeError):
+            pass
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            event = self._src.job_completed.get(self._uuid)
+            if event and event.get("downtime") is not None:
+                return float(event["downtime"])
+            time.sleep(0.05)
+        return None
+
+    def _where(self) -> str | None:
+        """Where the VM runs after a failure: normally still the source."""
+        for hc in (self._src, self._dst):
+            try:
+                state = hc.conn.lookupByUUIDString(self._uuid).state()[0]
+            except (libvirt.libvirtError, AttributeError):
+                continue
+            if state in RUNNING_STATES:
+                return hc.ref
+        return None
+
+    def _on_timeout(self) -> None:
+        if self._done.is_set():
+            return
+        self._timed_out = True
+        try:
+            self._dom.abortJob()
+        except libvirt.libvirtError:
+            pass
+
+    def _set_max_downtime(self) -> None:
+        if not self._options.max_downtime_ms:
+            return
+        try:
+            self._dom.migrateSetMaxDowntime(int(self._options.max_downtime_ms), 0)
+            return
+        except libvirt.libvirtError:
+            pass
+
+    # -- the public handle ----------------------------------------------------------------
+    @property
+    def result(self) -> MigrationResult | None:
+        return self._result if self._done.is_set() else None
+
+    def updates(self) -> Iterator[MigrationProgress]:
+        best = 0.0
+        yield MigrationProgress(phase=MigrationPhase.PREPARING, fraction=0.0, cancellable=True,
+                                message=f"{self._src.name} -> {self._dst.name}")
+        while not self._done.wait(POLL_S):
+            try:
+                stats = self._dom.jobStats()
+            except libvirt.libvirtError:
+                stats = {}
+            try:
+                state, reason = self._dom.state()[:2]
+            except libvirt.libvirtError:
+                state, reason = 0, 0
+            progress = self._progress(stats, state, reason, best)
+            best = progress.fraction if progress.fraction is not None else best
+            self._steer(stats)
+            if not self._done.is_set():
+                yield progress
+        result = self._result
+        if result.outcome == "success":
+            yield MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0, cancellable=False,
+                                    message=f"now on {self._dst.name}"
+                                    + (f", downtime {result.downtime_ms:.0f} ms" if result.downtime_ms else ""))
+        else:
+            phase = MigrationPhase.CANCELLED if result.outcome == "cancelled" else MigrationPhase.FAILED
+            yield MigrationProgress(phase=phase, cancellable=False, message=result.error)
+
+    def _progress(self, st: dict, state: int, reason: int, best: float) -> MigrationProgress:
+        total = st.get("data_total") or st.get("memory_total") or 0
+        processed = st.get("data_processed", st.get("memory_processed")) or 0
+        remaining = st.get("data_remaining", st.get("memory_remaining"))
+        iteration = st.get("memory_iteration")
+        dirty = st.get("memory_dirty_rate")
+        if dirty is not None:
+            dirty = int(dirty) * int(st.get("memory_page_size") or 4096)  # pages/s -> bytes/s
+        fraction = best
+        if total and remaining is not None:
+            fraction = max(best, min(1.0, max(0.0, 1 - remaining / total)))
+        if self._postcopy or (state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY):
+            self._postcopy = True
+            return MigrationProgress(
+                phase=MigrationPhase.COPYING, fraction=fraction, bytes_done=processed, bytes_total=total,
+                cancellable=False, iteration=iteration, dirty_rate=dirty,
+                message=f"post-copy: VM runs on {self._dst.name}, memory follows on demand")
+        if not st.get("type") or not total or not processed:
+            phase = MigrationPhase.PREPARING
+        elif state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION:
+            phase = MigrationPhase.STOP_AND_COPY
+        else:
+            phase = MigrationPhase.COPYING
+        return MigrationProgress(
+            phase=phase, fraction=fraction, bytes_done=processed or None, bytes_total=total or None,
+            cancellable=True, iteration=iteration, dirty_rate=dirty)
+
+    def _steer(self, st: dict) -> None:
+        """Settings that need a running migration job."""
+        if not st.get("type"):
+            return
+        if not self._downtime_set and self._options.max_downtime_ms:
+            self._downtime_set = True
+            self._set_max_downtime()
+        if (self._options.post_copy and not self._postcopy and not self._cancel_requested
+                and (st.get("memory_iteration") or 0) >= POSTCOPY_AFTER_ITERATIONS):
+            try:
+                self._dom.migrateStartPostCopy(0)
+                self._postcopy = True
+            except libvirt.libvirtError:
+                pass
+
+    def cancel(self) -> None:
+        name, dst = self._name, self._dst.name
+        if self._done.is_set():
+            raise CancelRefused(f"the migration of VM '{name}' to {dst} has already ended")
+        if self._postcopy:
+            raise CancelRefused(f"VM '{name}' already runs on {dst} (post-copy): the migration cannot be undone")
+        self._cancel_requested = True
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                self._dom.abortJob()
+                return
+            except libvirt.libvirtError as err:
+                if self._done.is_set():
+                    raise CancelRefused(f"the migration of VM '{name}' to {dst} has already ended") from None
+                # Right at the start the job may not be registered yet: try again briefly.
+                if err.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or time.monotonic() > deadline:
+                    raise CancelRefused(f"cannot cancel the migration of VM '{name}' to {dst}: "
+                                        f"libvirt says: {words(err)}", host=self._src.name) from None
+                time.sleep(0.1)

@@ -1,0 +1,112 @@
+"""KVM backend events: libvirt lifecycle events become model Changes through watch()."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import libvirt
+
+from poolctl.model import ConnectionStatus, PowerOp, PowerState
+from tests.kvm_helpers import by_name, demo  # noqa: F401 - fixture
+
+
+def _watch(backend):
+    changes: queue.Queue = queue.Queue()
+    states: queue.Queue = queue.Queue()
+    backend.watch(changes.put, states.put)
+    return changes, states
+
+
+def _wait_vm(changes: queue.Queue, ref: str, predicate, timeout: float = 2.0):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            ch = changes.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        seen.append(ch)
+        if ch.object_kind == "vm" and ch.ref == ref and predicate(ch):
+            return ch, time.monotonic()
+    raise AssertionError(f"no matching change for {ref} within {timeout} s; saw {seen}")
+
+
+def test_watch_reports_connected_hosts(demo):
+    inv = demo.inventory()
+    _changes, states = _watch(demo)
+    got = [states.get(timeout=2) for _ in inv.hosts]
+    assert {s.status for s in got} == {ConnectionStatus.CONNECTED}
+    assert {s.host for s in got} == {h.ref for h in inv.hosts}
+    assert all(s.pool == "kvm-demo" for s in got)
+
+
+def test_destroy_and_start_arrive_as_changes_within_a_second(demo):
+    inv = demo.inventory()
+    web = by_name(inv, "kvm-web-01")
+    changes, _ = _watch(demo)
+    # Act on the domain through libvirt directly: only the event can tell the backend.
+    hc = demo.host_by_ref(web.host)
+    dom = hc.conn.lookupByUUIDString(web.uuid)
+    t0 = time.monotonic()
+    dom.destroy()
+    ch, t1 = _wait_vm(changes, web.ref, lambda c: c.obj.power_state == PowerState.HALTED)
+    assert ch.kind == "modified" and ch.obj.host is None and ch.obj.ips == ()
+    assert t1 - t0 < 1.0
+    t0 = time.monotonic()
+    dom.create()
+    ch, t1 = _wait_vm(changes, web.ref, lambda c: c.obj.power_state == PowerState.RUNNING)
+    assert ch.obj.host == web.host and ch.obj.ips
+    assert t1 - t0 < 1.0
+
+
+def test_defined_and_undefined_domains_are_added_and_removed(demo):
+    inv = demo.inventory()
+    b = by_name(inv, "kvm-demo-b")
+    changes, _ = _watch(demo)
+    conn = demo.host_by_ref(b.ref).conn
+    dom = conn.defineXML(
+        "<domain type='test'><name>kvm-new-01</name><uuid>6b766d00-0000-4000-8000-0000000000ff</uuid>"
+        "<memory unit='MiB'>512</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>"
+    )
+    ref = "vm:6b766d00-0000-4000-8000-0000000000ff"
+    ch, _ = _wait_vm(changes, ref, lambda c: c.kind == "added")
+    assert ch.obj.name == "kvm-new-01" and ch.obj.power_state == PowerState.HALTED
+    dom.undefine()
+    _wait_vm(changes, ref, lambda c: c.kind == "removed")
+
+
+def test_power_ops_are_reflected_by_events_and_store_converges(demo):
+    from poolctl.inventory import InventoryStore
+
+    store = InventoryStore(demo.inventory())
+    log: list = []
+    changes: queue.Queue = queue.Queue()
+    demo.watch(lambda c: (log.append(c), changes.put(c)), lambda s: None)
+    ref = by_name(store.snapshot(), "kvm-web-02").ref
+    demo.power(ref, PowerOp.SUSPEND)  # managed save on the test driver
+    _wait_vm(changes, ref, lambda c: c.obj.power_state == PowerState.SUSPENDED)
+    demo.power(ref, PowerOp.RESUME)
+    _wait_vm(changes, ref, lambda c: c.obj.power_state == PowerState.RUNNING)
+    time.sleep(0.3)
+    for change in list(log):
+        store.apply(change)
+    assert store.snapshot().vms == demo.inventory().vms
+
+
+def test_callbacks_that_raise_do_not_stop_delivery(demo):
+    inv = demo.inventory()
+    web = by_name(inv, "kvm-web-01")
+    got = queue.Queue()
+
+    def flaky(change):
+        got.put(change)
+        raise RuntimeError("consumer bug")
+
+    demo.watch(flaky, lambda s: 1 / 0)
+    dom = demo.host_by_ref(web.host).conn.lookupByUUIDString(web.uuid)
+    dom.suspend()
+    _wait_vm(got, web.ref, lambda c: c.obj.power_state == PowerState.PAUSED)
+    dom.resume()
+    _wait_vm(got, web.ref, lambda c: c.obj.power_state == PowerState.RUNNING)
+    assert libvirt.VIR_DOMAIN_RUNNING == dom.state()[0]
