@@ -65,8 +65,11 @@ class _Abortable:
     """Lets another thread break a call that blocks in ``recv`` (the event long-poll)."""
 
     _connection: tuple | None
+    aborted = False
 
     def abort(self) -> None:
+        # xmlrpc.client retries a request once on a dropped connection: refuse new ones too.
+        self.aborted = True
         conn = self._connection[1] if self._connection else None
         sock = getattr(conn, "sock", None)
         if sock is not None:
@@ -82,6 +85,8 @@ class HTTPTransport(_Abortable, xmlrpc.client.Transport):
         self.timeout = timeout
 
     def make_connection(self, host):
+        if self.aborted:
+            raise ConnectionAbortedError("connection closed by poolctl")
         conn = super().make_connection(host)
         conn.timeout = self.timeout
         return conn
@@ -94,6 +99,8 @@ class HTTPSTransport(_Abortable, xmlrpc.client.SafeTransport):
         self.fingerprint = fingerprint
 
     def make_connection(self, host):
+        if self.aborted:
+            raise ConnectionAbortedError("connection closed by poolctl")
         if self._connection and host == self._connection[0]:
             return self._connection[1]
         chost, self._extra_headers, _x509 = self.get_host_info(host)
