@@ -131,7 +131,12 @@ class KvmBackend(Backend):
         self._merged = merge(self.config, self.hosts, set(self.migrating), self.capabilities.live_migration)
         return self._merged
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendError(f"pool {self.config.name!r} is closed")
+
     def inventory(self) -> Inventory:
+        self._check_open()
         with self.lock:
             for hc in self.hosts:
                 if not hc.live:
@@ -171,6 +176,7 @@ class KvmBackend(Backend):
 
     # -- power ----------------------------------------------------------------------------
     def locate(self, vm: str) -> tuple[HostConn, DomainRecord]:
+        self._check_open()
         places = self.merged().vm_placement(vm)
         if not places:
             raise NotFound(f"no VM {vm!r} in pool {self.config.name!r}")
