@@ -1,0 +1,61 @@
+"""session.*: login (HOST_IS_SLAVE on pool members), logout and the session record's getters."""
+
+from __future__ import annotations
+
+import hmac
+from functools import partial
+
+from . import errors
+from .registry import Context, api
+
+
+def _authenticate(ctx: Context, uname: str, pwd: str) -> None:
+    ok_user = uname == ctx.sim.username
+    ok_pwd = hmac.compare_digest(str(pwd).encode(), ctx.sim.password.encode())
+    if not (ok_user and ok_pwd):
+        raise errors.session_authentication_failed(str(uname))
+
+
+@api("session.login_with_password", "uname", "pwd", "version", "originator", optional=2, session=False)
+def login_with_password(ctx: Context, uname: str, pwd: str, version: str = "", originator: str = "") -> str:
+    master = ctx.sim.master
+    if ctx.host != master:  # xapi refuses logins on pool members, naming the master
+        raise errors.host_is_slave(ctx.db.field("host", master, "address"))
+    _authenticate(ctx, uname, pwd)
+    return ctx.sim.sessions.login(str(uname), ctx.host, str(originator))
+
+
+@api("session.slave_local_login_with_password", "uname", "pwd", session=False)
+def slave_local_login_with_password(ctx: Context, uname: str, pwd: str) -> str:
+    _authenticate(ctx, uname, pwd)
+    return ctx.sim.sessions.login(str(uname), ctx.host, "")
+
+
+@api("session.logout")
+def logout(ctx: Context) -> None:
+    ctx.sim.sessions.logout(ctx.session)
+
+
+@api("session.local_logout")
+def local_logout(ctx: Context) -> None:
+    ctx.sim.sessions.logout(ctx.session)
+
+
+@api("session.get_all_subject_identifiers")
+def get_all_subject_identifiers(ctx: Context) -> list[str]:
+    return []
+
+
+@api("session.get_record", "self")
+def get_record(ctx: Context, self: str) -> dict:
+    return ctx.sim.sessions.record(self)
+
+
+def _getter(name: str, ctx: Context, self: str) -> object:
+    return ctx.sim.sessions.record(self)[name]
+
+
+for _field in ("uuid", "this_host", "this_user", "last_active", "pool", "other_config", "is_local_superuser",
+               "subject", "validation_time", "auth_user_sid", "auth_user_name", "rbac_permissions", "tasks",
+               "parent", "originator", "client_certificate"):
+    api(f"session.get_{_field}", "self")(partial(_getter, _field))

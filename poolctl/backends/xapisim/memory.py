@@ -1,0 +1,55 @@
+"""Host memory accounting: what resident VMs use, what is reserved for starts/migrations in flight,
+and the memory_free that host_metrics reports (and HOST_NOT_ENOUGH_FREE_MEMORY quotes)."""
+
+from __future__ import annotations
+
+import threading
+
+from .db import NULL_REF, Database
+
+
+def vm_needs(vm: dict) -> int:
+    """Memory a VM needs to run on a host (static max plus its overhead, as xapi's check uses)."""
+    return int(vm["memory_static_max"]) + int(vm["memory_overhead"])
+
+
+def vm_uses(vm: dict) -> int:
+    return int(vm["memory_target"]) + int(vm["memory_overhead"])
+
+
+class Memory:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._reserved: dict[str, dict[str, int]] = {}  # host -> {vm: bytes}
+        self._lock = threading.RLock()
+
+    def free(self, host: str) -> int:
+        with self.db.lock:
+            h = self.db.get("host", host)
+            total = self.db.get("host_metrics", h["metrics"])["memory_total"]
+            used = int(h["memory_overhead"])
+            vms = self.db.tables["VM"]
+            for vm in h["resident_VMs"]:
+                rec = vms.get(vm)
+                if rec is not None:
+                    used += vm_uses(rec)
+            with self._lock:
+                used += sum(self._reserved.get(host, {}).values())
+            return total - used
+
+    def refresh(self, host: str) -> None:
+        if host == NULL_REF or not self.db.exists("host", host):
+            return
+        with self.db.lock:
+            metrics = self.db.get("host", host)["metrics"]
+            self.db.set("host_metrics", metrics, memory_free=max(self.free(host), 0))
+
+    def reserve(self, host: str, vm: str, amount: int) -> None:
+        with self._lock:
+            self._reserved.setdefault(host, {})[vm] = amount
+        self.refresh(host)
+
+    def release(self, host: str, vm: str) -> None:
+        with self._lock:
+            self._reserved.get(host, {}).pop(vm, None)
+        self.refresh(host)

@@ -1,0 +1,64 @@
+"""VM.pool_migrate: a live migration that takes simulated time and reports progress in phases.
+
+Phases, as fractions of `migration_seconds` (and of task progress):
+  0.00-0.05  prepare: destination checked, memory reserved on it (host_metrics memory_free drops)
+  0.05-0.85  pre-copy: memory copied in rounds while the VM keeps running
+  0.85-1.00  stop-and-copy and handover: the task becomes not cancellable (allowed_operations = [])
+At the end resident_on, both hosts' resident_VMs and memory_free move. A cancel while cancellable
+ends the task `cancelled` with error_info [TASK_CANCELLED, task] and leaves the VM on the source.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from . import errors, ops
+from .memory import vm_needs
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+PREPARE_END = 0.05
+COPY_END = 0.85
+
+
+def pool_migrate(sim: Simulator, task: str | None, vm: str, dest: str, options: dict) -> None:
+    db = sim.db
+    with ops.operation(sim, task, vm, "pool_migrate"):
+        with db.lock:
+            db.get("host", dest)
+            source = db.get("VM", vm)["resident_on"]
+            if dest != source:
+                ops.assert_can_boot_here(sim, vm, dest)
+                sim.memory.reserve(dest, vm, vm_needs(db.get("VM", vm)))
+            db.set("VM", vm, scheduled_to_be_resident_on=dest)
+            sim.tasks.set_cancellable(task, True)
+        try:
+            _transfer(sim, task, vm)
+            ops.move_resident(sim, vm, dest)
+        except BaseException:
+            if db.exists("VM", vm):
+                db.set("VM", vm, scheduled_to_be_resident_on=ops.NULL_REF)
+            raise
+        finally:
+            sim.memory.release(dest, vm)
+
+
+def _transfer(sim: Simulator, task: str | None, vm: str) -> None:
+    total = max(float(sim.migration_seconds), 0.0)
+    tick = min(0.25, max(0.02, total / 40))
+    started = time.monotonic()
+    cancellable = True
+    while True:
+        fraction = (time.monotonic() - started) / total if total else 1.0
+        if cancellable and fraction >= COPY_END:
+            sim.tasks.set_cancellable(task, False)  # stop-and-copy: past the point of no return
+            cancellable = False
+        if fraction >= 1.0:
+            break
+        sim.tasks.set_progress(task, fraction * 0.99)
+        sim.tasks.sleep(task, tick)
+        state = sim.db.field("VM", vm, "power_state")
+        if state != "Running":  # e.g. hard_shutdown meanwhile, which xapi allows concurrently
+            raise errors.vm_bad_power_state(vm, ["Running"], state)

@@ -1,0 +1,95 @@
+"""The API call registry: one decorated function per XAPI call, plus name resolution.
+
+Resolution accepts `Class.method`, the SDK's `Class_method` spelling (XenAPI.py sends
+`event_from` because `from` is a Python keyword) and the `Async.` prefix.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import errors
+from .db import CLASSES
+
+if TYPE_CHECKING:
+    from .db import Database
+    from .simulator import Simulator
+
+NAMESPACES: tuple[str, ...] = (*CLASSES, "session", "event")
+# longest first so "VM_metrics_get_all" resolves to VM_metrics, not VM
+_BY_LENGTH = sorted(NAMESPACES, key=len, reverse=True)
+_NO_ASYNC = {"session", "task", "event"}
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    fn: Callable[..., object]
+    params: tuple[str, ...]
+    optional: int = 0  # how many trailing params may be left out
+    needs_session: bool = True
+    async_ok: bool = True
+
+    @property
+    def arity(self) -> int:
+        return len(self.params) + (1 if self.needs_session else 0)
+
+
+@dataclass
+class Context:
+    """What a call knows about its caller: the simulator, session, serving host and task."""
+
+    sim: Simulator
+    host: str  # ref of the host whose address received the request
+    session: str | None = None
+    task: str | None = None
+    closing: threading.Event = field(default_factory=threading.Event)  # set when the server stops
+
+    @property
+    def db(self) -> Database:
+        return self.sim.db
+
+
+REGISTRY: dict[str, Call] = {}
+GENERIC: list[Callable[[str, str], Call | None]] = []
+
+
+def api(name: str, *params: str, optional: int = 0, session: bool = True,
+        async_ok: bool | None = None) -> Callable:
+    cls = name.split(".", 1)[0]
+
+    def deco(fn: Callable) -> Callable:
+        REGISTRY[name] = Call(name, fn, params, optional, session,
+                              cls not in _NO_ASYNC if async_ok is None else async_ok)
+        return fn
+
+    return deco
+
+
+def canonical(method: str) -> tuple[str, bool]:
+    """("Async.VM.start") -> ("VM.start", True); ("event_from") -> ("event.from", False)."""
+    is_async = method.startswith("Async.")
+    name = method[6:] if is_async else method
+    if "." not in name:
+        for ns in _BY_LENGTH:
+            if name.startswith(ns + "_") and len(name) > len(ns) + 1:
+                name = f"{ns}.{name[len(ns) + 1:]}"
+                break
+    return name, is_async
+
+
+def resolve(method: str) -> tuple[Call, bool]:
+    name, is_async = canonical(method)
+    call = REGISTRY.get(name)
+    if call is None and "." in name:
+        cls, meth = name.split(".", 1)
+        for generic in GENERIC:
+            call = generic(cls, meth)
+            if call is not None:
+                break
+    if call is None or (is_async and not call.async_ok):
+        raise errors.method_unknown(method)
+    return call, is_async

@@ -1,0 +1,213 @@
+"""HTTP(S) front end: one listener per host address, all on the same port.
+
+The master's address (and the `host` alias given to serve()) serves the pool; other hosts'
+addresses answer login with HOST_IS_SLAVE. XML-RPC on / and /RPC2, JSON-RPC on /jsonrpc.
+Threads are daemons; close() stops listeners, drops open connections and wakes long-polls.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import socketserver
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from . import errors
+from .rpc import CallStats, Dispatcher
+from .tls import make_certificate
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+log = logging.getLogger(__name__)
+_ERROR_PAGE = ("<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please "
+               "wait a while and try again.<h1> Additional information </h1>{}</body></html>")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Listener
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        path = urlsplit(self.path).path
+        dispatcher = self.server.front.dispatcher
+        if path in ("/", "/RPC2"):
+            handle, ctype = dispatcher.xmlrpc, "text/xml"
+        elif path == "/jsonrpc":
+            handle, ctype = dispatcher.jsonrpc, "application/json"
+        else:
+            self._send(404, b"Not found\n", "text/plain")
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            out = handle(body, self.server.front.host_for(self.connection))
+        except errors.HttpError as exc:
+            page = _ERROR_PAGE.format(str(exc).replace("&", "&amp;").replace("<", "&lt;"))
+            self._send(500, page.encode(), "text/html", close=True)
+            return
+        except ValueError:
+            self._send(400, b"Bad Content-Length\n", "text/plain", close=True)
+            return
+        self._send(200, out, ctype)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._send(200, b"<html><body>XAPI simulator (poolctl)</body></html>\n", "text/html")
+
+    def _send(self, code: int, body: bytes, ctype: str, close: bool = False) -> None:
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-cache, no-store")
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, front: SimServer, address: tuple[str, int]) -> None:
+        self.front = front
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn), which can stall for seconds
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:  # headers and body go out in separate writes: don't let Nagle hold the body back
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        if self.front.ssl_context is not None:
+            try:
+                request.settimeout(30)
+                request = self.front.ssl_context.wrap_socket(request, server_side=True)
+                request.settimeout(None)
+            except (OSError, ssl.SSLError) as exc:
+                log.debug("TLS handshake from %s failed: %s", client_address, exc)
+                self.shutdown_request(request)
+                return
+        self.front.track(request, True)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.front.track(request, False)
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class SimServer:
+    """The running front end of one Simulator."""
+
+    def __init__(self, sim: Simulator, bind_host: str, port: int, tls: bool) -> None:
+        self.sim = sim
+        self.dispatcher = Dispatcher(sim)
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        hosts = {ref: sim.db.field("host", ref, "address") for ref in sim.db.refs("host")}
+        self._address_host = {addr: ref for ref, addr in hosts.items()}
+        master_addr = hosts[sim.master]
+        addresses = [master_addr, *(a for r, a in hosts.items() if r != sim.master)]
+        if bind_host and bind_host not in addresses:
+            addresses.append(bind_host)
+        self.cert_path = self.key_path = None
+        self.ssl_context: ssl.SSLContext | None = None
+        if tls:
+            self.cert_path, self.key_path = make_certificate([a for a in addresses if a not in ("0.0.0.0", "::")])
+            self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ssl_context.load_cert_chain(self.cert_path, self.key_path)
+        self._listeners = self._bind(addresses, port)
+        self.port = self._listeners[0].server_address[1]
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://{master_addr}:{self.port}"
+        self.host_urls = {sim.db.field("host", ref, "name_label"): f"{scheme}://{addr}:{self.port}"
+                          for ref, addr in hosts.items()}
+        self.alias_url = f"{scheme}://{bind_host}:{self.port}" if bind_host not in hosts.values() else self.url
+        self._threads = []
+        for listener in self._listeners:
+            t = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.25},
+                                 name=f"xapisim-listen-{listener.server_address[0]}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    @property
+    def stats(self) -> CallStats:
+        return self.dispatcher.stats
+
+    def _bind(self, addresses: list[str], port: int) -> list[_Listener]:
+        attempts = 20 if port == 0 else 1
+        for _ in range(attempts):
+            listeners: list[_Listener] = []
+            try:
+                for addr in addresses:
+                    listeners.append(_Listener(self, (addr, port or (listeners[0].server_address[1] if listeners else 0))))
+                return listeners
+            except OSError as exc:
+                for listener in listeners:
+                    listener.server_close()
+                if port != 0 or exc.errno != errno.EADDRINUSE:
+                    raise OSError(exc.errno, f"cannot listen on {addr}:{port}: {exc.strerror}") from None
+        raise OSError(errno.EADDRINUSE, f"no port free on all of {', '.join(addresses)}")
+
+    def host_for(self, conn: socket.socket) -> str:
+        """The host whose address the client connected to (unknown addresses are the master)."""
+        try:
+            local = conn.getsockname()[0]
+        except OSError:
+            return self.sim.master
+        return self._address_host.get(local, self.sim.master)
+
+    def track(self, conn: socket.socket, active: bool) -> None:
+        with self._lock:
+            (self._connections.add if active else self._connections.discard)(conn)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.dispatcher.closing.set()
+        self.sim.db.wake_all()
+        stoppers = [threading.Thread(target=listener.shutdown, daemon=True) for listener in self._listeners]
+        for s in stoppers:
+            s.start()
+        for listener in self._listeners:  # wake serve_forever's select instead of waiting a poll
+            try:
+                socket.create_connection(listener.server_address[:2], timeout=0.5).close()
+            except OSError:
+                pass
+        for s in stoppers:
+            s.join(5)
+        for listener in self._listeners:
+            listener.server_close()
+        with self._lock:
+            conns = list(self._connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> SimServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

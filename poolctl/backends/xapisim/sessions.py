@@ -1,0 +1,61 @@
+"""Sessions: login, validity, logout, and the expiry hook tests use."""
+
+from __future__ import annotations
+
+import threading
+
+from . import errors
+from .db import NULL_REF, new_ref, new_uuid
+from .schema import now
+
+
+class Sessions:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, dict] = {}
+
+    def login(self, user: str, host: str, originator: str) -> str:
+        ref = new_ref()
+        rec = {
+            "uuid": new_uuid(), "this_host": host, "this_user": NULL_REF, "last_active": now(),
+            "pool": False, "other_config": {}, "is_local_superuser": True, "subject": NULL_REF,
+            "validation_time": now(), "auth_user_sid": "", "auth_user_name": user,
+            "rbac_permissions": [], "tasks": [], "parent": NULL_REF, "originator": originator,
+            "client_certificate": False,
+        }
+        with self._lock:
+            self._records[ref] = rec
+        return ref
+
+    def check(self, ref: object) -> str:
+        with self._lock:
+            rec = self._records.get(ref) if isinstance(ref, str) else None
+            if rec is None:
+                raise errors.session_invalid(str(ref))
+            rec["last_active"] = now()
+            return ref
+
+    def valid(self, ref: str | None) -> bool:
+        with self._lock:
+            return ref in self._records
+
+    def record(self, ref: str) -> dict:
+        with self._lock:
+            rec = self._records.get(ref)
+            if rec is None:
+                raise errors.handle_invalid("session", ref)
+            return dict(rec)
+
+    def logout(self, ref: str) -> None:
+        with self._lock:
+            self._records.pop(ref, None)
+
+    def expire_all(self) -> int:
+        with self._lock:
+            n = len(self._records)
+            self._records.clear()
+            return n
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)

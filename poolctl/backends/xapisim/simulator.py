@@ -1,0 +1,115 @@
+"""The Simulator: one pool's database plus sessions, tasks and memory, servable over HTTP(S)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+# importing the api modules registers their calls
+from . import api_common, api_event, api_host, api_session, api_task, api_vm  # noqa: F401
+from . import ops
+from .build import Guest, build
+from .db import Database
+from .generate import generate_scenario
+from .memory import Memory
+from .scenario import Scenario, load_scenario
+from .sessions import Sessions
+from .tasks import Tasks
+
+if TYPE_CHECKING:
+    from .server import SimServer
+
+log = logging.getLogger(__name__)
+
+
+class Simulator:
+    """A simulated XAPI pool. Thread-safe; never prints; runs happily inside another app."""
+
+    def __init__(self, scenario: Scenario, *, password: str = "demo", username: str = "root",
+                 migration_seconds: float = 8.0, power_seconds: float = 0.0) -> None:
+        self.scenario = scenario
+        self.username = username
+        self.password = password
+        self.migration_seconds = float(migration_seconds)
+        self.power_seconds = float(power_seconds)
+        self.db = Database()
+        self.sessions = Sessions()
+        self.tasks = Tasks(self)
+        self.memory = Memory(self.db)
+        built = build(self.db, scenario)
+        self.master: str = built.master
+        self.host_refs: dict[str, str] = built.hosts
+        self.guests: dict[str, Guest] = built.guests
+        for host in self.host_refs.values():
+            self.memory.refresh(host)
+        self._servers: list[SimServer] = []
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_scenario(cls, scenario: str | Path | Scenario = "lab", **kwargs: object) -> Simulator:
+        if not isinstance(scenario, Scenario):
+            scenario = load_scenario(scenario)
+        return cls(scenario, **kwargs)
+
+    @classmethod
+    def generate(cls, hosts: int, vms: int, **kwargs: object) -> Simulator:
+        return cls(generate_scenario(hosts, vms), **kwargs)
+
+    # -- serving ----------------------------------------------------------------------------
+    def serve(self, host: str = "127.0.0.1", port: int = 0, tls: bool = False) -> SimServer:
+        """Listen on every host's address (same port) plus `host` as an alias of the master.
+        Starts daemon threads and returns at once."""
+        from .server import SimServer
+
+        server = SimServer(self, host, port, tls)
+        self._servers.append(server)
+        return server
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+
+    # -- hooks for tests and the demo ---------------------------------------------------------
+    def expire_sessions(self) -> int:
+        """Invalidate every session (clients then get SESSION_INVALID); returns how many."""
+        count = self.sessions.expire_all()
+        self.db.wake_all()
+        return count
+
+    def vm_ref(self, name_label: str) -> str:
+        refs = self.db.find("VM", lambda rec: rec["name_label"] == name_label)
+        if len(refs) != 1:
+            raise KeyError(f"{len(refs)} VMs are named {name_label!r}")
+        return refs[0]
+
+    def host_ref(self, name_label: str) -> str:
+        try:
+            return self.host_refs[name_label]
+        except KeyError:
+            raise KeyError(f"no host named {name_label!r}") from None
+
+    def host_address(self, name_label: str) -> str:
+        return self.db.field("host", self.host_ref(name_label), "address")
+
+    def set_power_state(self, vm_name_label: str, state: str, host: str | None = None) -> None:
+        """Out-of-band power change (as if done on the console), through the normal event path."""
+        vm = self.vm_ref(vm_name_label)
+        with self.db.lock:
+            current = self.db.field("VM", vm, "power_state")
+            if state == current:
+                return
+            if state in ("Running", "Paused"):
+                if current in ("Halted", "Suspended"):
+                    target = self.host_ref(host) if host else ops.choose_host(self, vm)
+                    ops.make_resident(self, vm, target, state)
+                else:
+                    self.db.set("VM", vm, power_state=state)
+            elif state in ("Halted", "Suspended"):
+                ops.make_nonresident(self, vm, state)
+            else:
+                raise ValueError(f"unknown power state {state!r}")
+
+    def free_memory(self, host_name_label: str) -> int:
+        return self.memory.free(self.host_ref(host_name_label))

@@ -1,0 +1,110 @@
+"""Value encoding for XML-RPC and JSON-RPC as XAPI does it (ocaml/doc/wire-protocol.md).
+
+XML-RPC: strings as bare <value>, ints as decimal strings, floats as <double>, datetimes as
+<dateTime.iso8601>YYYYMMDDTHH:MM:SSZ. JSON-RPC: ints and floats as numbers, datetimes as strings.
+Hand-written rather than xmlrpc.client.dumps because get_all_records of 10,000 VMs must be quick.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from xmlrpc.client import DateTime
+
+
+class Int32(int):
+    """An int XAPI sends as a real XML-RPC <int> (event.from valid_ref_counts), not a string."""
+
+
+def format_datetime(value: datetime) -> str:
+    return value.strftime("%Y%m%dT%H:%M:%SZ")
+
+
+def _escape(s: str) -> str:
+    if "&" in s:
+        s = s.replace("&", "&amp;")
+    if "<" in s:
+        s = s.replace("<", "&lt;")
+    if ">" in s:
+        s = s.replace(">", "&gt;")
+    return s
+
+
+def _xml(v: object, out: list[str]) -> None:
+    t = type(v)
+    if t is str:
+        out.append(f"<value>{_escape(v)}</value>" if ("&" in v or "<" in v or ">" in v) else f"<value>{v}</value>")
+    elif t is dict:
+        out.append("<value><struct>")
+        for k, item in v.items():
+            out.append(f"<member><name>{_escape(str(k))}</name>")
+            _xml(item, out)
+            out.append("</member>")
+        out.append("</struct></value>")
+    elif t is list or t is tuple:
+        out.append("<value><array><data>")
+        for item in v:
+            _xml(item, out)
+        out.append("</data></array></value>")
+    elif t is bool:
+        out.append("<value><boolean>1</boolean></value>" if v else "<value><boolean>0</boolean></value>")
+    elif t is int:
+        out.append(f"<value>{v}</value>")
+    elif t is float:
+        out.append(f"<value><double>{v!r}</double></value>")
+    elif t is Int32:
+        out.append(f"<value><int>{int(v)}</int></value>")
+    elif isinstance(v, datetime):
+        out.append(f"<value><dateTime.iso8601>{format_datetime(v)}</dateTime.iso8601></value>")
+    elif isinstance(v, DateTime):
+        out.append(f"<value><dateTime.iso8601>{v.value}</dateTime.iso8601></value>")
+    elif v is None:
+        out.append("<value></value>")
+    else:
+        raise TypeError(f"cannot encode {t.__name__} for XML-RPC")
+
+
+def xml_value(v: object) -> str:
+    out: list[str] = []
+    _xml(v, out)
+    return "".join(out)
+
+
+_HEAD = "<?xml version='1.0'?>\n<methodResponse><params><param><value><struct>"
+_TAIL = "</struct></value></param></params></methodResponse>\n"
+
+
+def xml_success(value: object) -> bytes:
+    out = [_HEAD, "<member><name>Status</name><value>Success</value></member><member><name>Value</name>"]
+    _xml(value, out)
+    out.append("</member>")
+    out.append(_TAIL)
+    return "".join(out).encode("utf-8")
+
+
+def xml_failure(description: list[str]) -> bytes:
+    out = [_HEAD, "<member><name>Status</name><value>Failure</value></member>"
+           "<member><name>ErrorDescription</name>"]
+    _xml(list(description), out)
+    out.append("</member>")
+    out.append(_TAIL)
+    return "".join(out).encode("utf-8")
+
+
+def _json_default(v: object) -> object:
+    if isinstance(v, datetime):
+        return format_datetime(v)
+    if isinstance(v, DateTime):
+        return v.value
+    raise TypeError(f"cannot encode {type(v).__name__} for JSON-RPC")
+
+
+def json_dumps(obj: object) -> bytes:
+    return json.dumps(obj, default=_json_default, separators=(",", ":")).encode("utf-8")
+
+
+def task_result(value: object) -> str:
+    """Task.result holds the call's return value as an XML-RPC <value> string ("" for void)."""
+    if value is None or value == "":
+        return ""
+    return xml_value(value)
