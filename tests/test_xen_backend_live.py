@@ -10,7 +10,7 @@ import pytest
 import XenAPI
 
 from poolctl.backends.base import CancelRefused
-from poolctl.model import ConnectionStatus, MigrationOptions, MigrationPhase, PowerState
+from poolctl.model import GiB, ConnectionStatus, MigrationOptions, MigrationPhase, PowerOp, PowerState
 from tests.contract.fixture_xen import PASSWORD, USERNAME, by_name, connected, lab
 from tests.contract.test_contract import Recorder
 
@@ -181,3 +181,25 @@ def test_close_stops_the_event_thread():
         count = rec.changes.qsize()
         time.sleep(0.3)
         assert rec.changes.qsize() == count
+
+
+def test_metrics_and_expired_sessions_flow_through_watch():
+    with lab() as (sim, server), connected(server.url) as backend:
+        inv = backend.inventory()
+        rec = _watching(backend)
+        _wait_state(rec, ConnectionStatus.CONNECTED)
+        lab1 = next(h for h in inv.hosts if h.name == "xcp-lab-1")
+        sim.expire_sessions()  # the long-poll's session dies under it; the SDK logs in again
+        backend.power(by_name(inv, "vm", "web-01"), PowerOp.FORCE_OFF)
+        rec.wait_vm(by_name(inv, "vm", "web-01"), lambda v: v.power_state == PowerState.HALTED, timeout=5.0)
+        # host_metrics changed, not the host record: the Host must still come through, modified
+        deadline = time.monotonic() + 5.0
+        freed = None
+        while freed is None and time.monotonic() < deadline:
+            for change in list(rec.seen):
+                if change.object_kind == "host" and change.ref == lab1.ref and change.obj.memory_free > lab1.memory_free:
+                    freed = change
+            time.sleep(0.05)
+        assert freed is not None and freed.kind == "modified"
+        assert freed.obj.memory_free - lab1.memory_free >= 2 * GiB
+        assert not [s for s in rec.states if s.status == ConnectionStatus.LOST]

@@ -30,8 +30,10 @@ class Recorder:
     def __init__(self):
         self.changes: queue.Queue[Change] = queue.Queue()
         self.states: list[ConnectionState] = []
+        self.seen: list[Change] = []  # everything, in order (``changes`` is consumed by waits)
 
     def on_change(self, change: Change) -> None:
+        self.seen.append(change)
         self.changes.put(change)
 
     def on_state(self, state: ConnectionState) -> None:
