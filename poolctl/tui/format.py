@@ -28,3 +28,13 @@ def host_state(host: Host) -> str:
     if not host.enabled:
         return "disabled"
     return "up"
+
+
+def short_size(n: int) -> str:
+    """``46566129664`` -> ``"43G"``: for labels where every column counts."""
+    value = float(n)
+    for unit in ("B", "K", "M", "G", "T", "P"):
+        if value < 1024 or unit == "P":
+            return f"{value:.1f}{unit}" if value < 10 and unit != "B" else f"{value:.0f}{unit}"
+        value /= 1024
+    return f"{n}B"

@@ -81,10 +81,12 @@ def vm_rows(vm: VM, store: InventoryStore) -> list[tuple[str, str | Text]]:
     for i, d in enumerate(vm.disks):
         if i:
             disks.append("\n")
-        where = store.name_of(d.sr) if d.sr else "no SR"
         kind = "cdrom " if d.cdrom else ""
-        disks.append(f"{d.device or '?'} {kind}{d.name} {fmt.size(d.size)} on ")
-        disks.append(where, style="bold")
+        size = f" {fmt.size(d.size)}" if d.size or not d.cdrom else ""
+        disks.append(f"{d.device or '?'} {kind}{d.name}{size}")
+        if d.sr or not d.cdrom:
+            disks.append(" on ")
+            disks.append(store.name_of(d.sr) if d.sr else "no known SR", style="bold")
     nics = Text()
     for i, n in enumerate(vm.nics):
         if i:

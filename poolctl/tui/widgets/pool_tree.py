@@ -21,7 +21,7 @@ def host_label(host: Host, store: InventoryStore) -> Text:
     count = store.vm_count(host.ref)
     text = Text(host.name)
     text.append(f" {fmt.host_state(host)}", style="bold" if host.live and host.enabled else "reverse")
-    text.append(f" {count} VM{'s' if count != 1 else ''} {fmt.size(host.memory_free)} free", style="dim")
+    text.append(f" {count} VM{'s' if count != 1 else ''} {fmt.short_size(host.memory_free)} free", style="dim")
     return text
 
 
