@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from poolctl.backends.base import AuthenticationError, ConnectionLost, NotFound, OperationRefused
+from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost, NotFound, OperationRefused
 from poolctl.backends.xen import XenBackend
 from poolctl.model import GiB, MigrationOptions, PowerOp, PowerState
 from tests.contract.fixture_xen import PASSWORD, by_name, config, connected, lab
@@ -147,3 +147,25 @@ def test_no_secret_reaches_logs_or_errors(lab_server, caplog):
     assert PASSWORD not in blob
     for handle in handles:
         assert handle not in blob
+
+
+def test_inventory_is_one_bulk_call_per_class(lab_server):
+    sim, server = lab_server
+    with connected(server.url) as backend:
+        server.stats.reset()
+        backend.inventory()
+        calls = server.stats.snapshot()
+    classes = {"pool", "host", "host_metrics", "SR", "PBD", "VDI", "VBD", "VM", "VM_metrics",
+               "VM_guest_metrics", "VIF", "network", "PIF"}
+    assert {m.split(".")[0] for m in calls} == classes, calls
+    assert all(m.endswith(".get_all_records") and n == 1 for m, n in calls.items()), calls
+
+
+def test_password_command_is_used_and_its_failure_named(lab_server):
+    _sim, server = lab_server
+    with connected(server.url, password=None, password_command=f"printf %s {PASSWORD}") as backend:
+        assert backend.inventory().hosts
+    backend = XenBackend(config(server.url, password=None, password_command="false"))
+    with pytest.raises(BackendError) as err:
+        backend.connect()
+    assert err.value.code == "BAD_CONFIG" and "password_command" in str(err.value)

@@ -158,7 +158,8 @@ class XenBackend(Backend):
 
     def _topology(self, session: XenAPI.Session, vm: dict) -> Raw:
         with self._raw_lock:
-            topo = {cls: self._raw.get(cls, {}) for cls in TOPOLOGY}
+            # copies: the event thread keeps updating the live tables
+            topo = {cls: dict(self._raw.get(cls, {})) for cls in TOPOLOGY}
         known = all(r in topo["vbd"] for r in vm.get("VBDs") or ()) and all(r in topo["vif"] for r in vm.get("VIFs") or ())
         if not known or not topo["pbd"]:
             topo = {cls: dict(getattr(session.xenapi, CLASSES[cls]).get_all_records()) for cls in TOPOLOGY}

@@ -23,7 +23,7 @@ import XenAPI
 
 from poolctl.backends.base import BackendError, ConnectionLost
 from poolctl.backends.xen.errors import XapiErrors, is_connection_error
-from poolctl.config import PoolConfig
+from poolctl.config import ConfigError, PoolConfig
 
 log = logging.getLogger("poolctl.backends.xen")
 
@@ -205,7 +205,10 @@ class Connector:
     def open(self, timeout: float = CALL_TIMEOUT_S) -> XenAPI.Session:
         """A logged-in session on the master, following HOST_IS_SLAVE redirects."""
         if self._password is None:
-            self._password = self.config.resolve_password()
+            try:
+                self._password = self.config.resolve_password()
+            except ConfigError as exc:
+                raise BackendError(str(exc), code="BAD_CONFIG") from None
         for _ in range(MAX_REDIRECTS + 1):
             url = self.url
             session = XenAPI.Session(url, transport=self._transport(timeout))
@@ -279,6 +282,17 @@ class SessionPool:
             healthy = True
             try:
                 yield session
+            except XenAPI.Failure as exc:
+                details = [str(d) for d in exc.details or []]
+                if details[:1] == ["HOST_IS_SLAVE"] and len(details) > 1:
+                    # the master moved (HA failover) and the SDK's re-login hit the old one
+                    self.connector.url = replace_host(self.connector.url, details[1])
+                    healthy = False
+                    raise ConnectionLost(
+                        f"pool {self.connector.config.name!r}: the pool master moved to {details[1]}; try again",
+                        code="HOST_IS_SLAVE", params=(details[1],), host=self.connector.where,
+                    ) from None
+                raise
             except BaseException as exc:
                 healthy = not is_connection_error(exc)
                 raise

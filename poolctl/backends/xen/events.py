@@ -1,7 +1,7 @@
 """The ``event.from`` loop: one thread, one session of its own, a local cache of raw records.
 
-Every (re)connection starts with a full read (``get_all_records`` per class) whose
-differences against what the consumer last received are delivered as changes;
+Every (re)connection starts with a full read (``event.from`` with an empty token, which
+returns every live object, as XenCenter does) whose differences against what the consumer last received are delivered as changes;
 afterwards each event batch updates the cache and the models it touches.
 """
 
@@ -154,8 +154,14 @@ class EventWatcher:
         if self._session is None:
             self._session = self.connector.open(timeout=EVENT_TIMEOUT_S + 25.0)
         session = self._session
-        raw = fetch_all(session)
+        event_from = getattr(session.xenapi.event, "from")
+        classes = list(CLASSES.values())
+        # An empty token returns every live object of the subscribed classes: the full read.
+        batch = event_from(classes, "", EVENT_TIMEOUT_S)
         self.connector.remember(session)
+        raw: Raw = {cls: {} for cls in CLASSES}
+        for ev in batch.get("events") or []:
+            _record(raw, ev)
         with self._lock:
             self.raw = raw
         self._publish(raw)
@@ -164,9 +170,7 @@ class EventWatcher:
         self.models = fresh
         self._emit(changes)
         self._state(ConnectionStatus.CONNECTED)
-        event_from = getattr(session.xenapi.event, "from")
-        classes = list(CLASSES.values())
-        token = ""
+        token = batch.get("token", "")
         while not self._stop.is_set():
             batch = event_from(classes, token, EVENT_TIMEOUT_S)
             token = batch.get("token", token)
@@ -176,21 +180,10 @@ class EventWatcher:
         touched: set[tuple[str, str]] = set()
         with self._lock:
             for ev in events:
-                cls = str(ev.get("class", "")).lower()
-                if cls not in CLASSES:
+                hit = _record(self.raw, ev)
+                if hit is None:
                     continue
-                ref = ev.get("ref") or ""
-                table = self.raw.setdefault(cls, {})
-                old = table.get(ref)
-                op = ev.get("operation")
-                if op == "del":
-                    table.pop(ref, None)
-                    new = None
-                else:
-                    new = ev.get("snapshot")
-                    if not isinstance(new, dict):  # no snapshot: nothing to go on
-                        continue
-                    table[ref] = new
+                cls, ref, old, new = hit
                 touched |= affected(self.raw, cls, ref, old, new)
             if not touched:
                 return
@@ -209,3 +202,20 @@ class EventWatcher:
                                       object_kind=key[0], ref=key[1], obj=obj))
         self._emit(changes)
 
+
+def _record(raw: Raw, ev: dict) -> tuple[str, str, dict | None, dict | None] | None:
+    """Apply one event to ``raw``; (class, ref, old, new) when it was one of ours."""
+    cls = str(ev.get("class", "")).lower()
+    ref = ev.get("ref") or ""
+    if cls not in CLASSES or not ref:
+        return None
+    table = raw.setdefault(cls, {})
+    old = table.get(ref)
+    if ev.get("operation") == "del":
+        table.pop(ref, None)
+        return cls, ref, old, None
+    new = ev.get("snapshot")
+    if not isinstance(new, dict):  # no snapshot: nothing to go on
+        return None
+    table[ref] = new
+    return cls, ref, old, new
