@@ -13,7 +13,6 @@ from poolctl.model import (
     VM,
     Change,
     ConnectionState,
-    ConnectionStatus,
     MigrationCheck,
     MigrationOptions,
     MigrationPhase,

@@ -25,8 +25,8 @@ from poolctl.backends.base import (
     Unsupported,
 )
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
-from poolctl.backends.xen.errors import REFUSALS, quote
-from poolctl.backends.xen.events import EventWatcher, fetch_all
+from poolctl.backends.xen.errors import REFUSALS
+from poolctl.backends.xen.events import EventWatcher
 from poolctl.backends.xen.migration import XenMigrationHandle, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.tasks import wait_task
 from poolctl.backends.xen.translate import CLASSES, Raw, Translator, is_ref, power_state
@@ -45,6 +45,11 @@ T = TypeVar("T")
 
 SESSIONS = 4
 TOPOLOGY = ("sr", "pbd", "vdi", "vbd", "vif", "network", "pif")
+
+
+def fetch_all(session: XenAPI.Session) -> Raw:
+    """The whole pool: one ``get_all_records`` per class, never one call per object."""
+    return {cls: dict(getattr(session.xenapi, api).get_all_records()) for cls, api in CLASSES.items()}
 
 
 class XenBackend(Backend):
@@ -233,5 +238,3 @@ class XenBackend(Backend):
         log.info("pool %s: migrating %s to %s", self.config.name, name, host)
         return XenMigrationHandle(self, session, task, vm, name, source, host, started)
 
-
-__all__ = ["XenBackend", "quote"]

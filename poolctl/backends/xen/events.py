@@ -29,11 +29,6 @@ RESYNC_CODES = {"EVENTS_LOST", "EVENT_FROM_TOKEN_PARSE_FAILURE", "SESSION_NOT_RE
 Models = dict[tuple[str, str], object]
 
 
-def fetch_all(session: XenAPI.Session) -> Raw:
-    """One ``get_all_records`` per class."""
-    return {cls: dict(getattr(session.xenapi, api).get_all_records()) for cls, api in CLASSES.items()}
-
-
 def diff(old: Models, new: Models) -> list[Change]:
     changes = []
     for key, obj in new.items():
