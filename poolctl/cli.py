@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             from poolctl.listing import run_ls
 
             with ExitStack() as stack:
-                pools = _pools(args, stack)
+                pools, _ = _pools(args, stack)
                 return run_ls(pools, kind=args.kind, only=args.pool, as_json=args.json)
         return _run_tui(args)
     except CliError as exc:
@@ -133,57 +133,56 @@ def _error(message: str) -> None:
     print(f"poolctl: {message}", file=sys.stderr)
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace, *, tui: bool = False) -> Config:
+    """The config file; its warnings go to stderr, or (``tui``) to the caller for the TUI."""
     from poolctl.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    for warning in config.warnings:
-        _error(f"warning: {warning}")
+    if not tui:
+        for warning in config.warnings:
+            _error(f"warning: {warning}")
     return config
 
 
-def _pools(args: argparse.Namespace, stack: ExitStack) -> list[PoolConfig]:
-    """The pools to work on: the demo's (kept alive by ``stack``) or the config file's."""
+def _pools(args: argparse.Namespace, stack: ExitStack, *, tui: bool = False) -> tuple[list[PoolConfig], Config | None]:
+    """The pools to work on, the demo's (kept alive by ``stack``) or the config file's,
+    and the config (for key remaps and warnings) when one was read."""
     if args.demo:
-        from poolctl.demo import start_demo
+        from poolctl.demo import DemoError, start_demo
 
-        return start_demo(stack, scenario=args.scenario, hosts=args.hosts, vms=args.vms)
+        config = _demo_config(args) if tui else None
+        try:
+            return start_demo(stack, scenario=args.scenario, hosts=args.hosts, vms=args.vms), config
+        except DemoError as exc:
+            raise CliError(str(exc)) from None
     if args.scenario or args.hosts or args.vms:
         raise CliError("--scenario, --hosts and --vms only apply with --demo")
-    config = _load(args)
+    config = _load(args, tui=tui)
     if not config.pools:
         raise CliError(f"{config.path}: no [[pool]] tables; add one, or try `poolctl --demo`")
-    return list(config.pools)
+    return list(config.pools), config
 
 
-def _demo_keymap(args: argparse.Namespace) -> tuple[dict[str, str], tuple[str, ...]]:
-    """Key remaps for the demo from the user's config, when there is one."""
+def _demo_config(args: argparse.Namespace) -> Config | None:
+    """The user's config, when there is one, for its key remaps in the demo."""
     from poolctl.config import ENV_VAR, default_config_path
 
-    path = args.config or (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
-    if path is None and not default_config_path().is_file():
-        return {}, ()
-    config = _load(args)
-    return config.keys, config.warnings
+    if args.config is None and not os.environ.get(ENV_VAR) and not default_config_path().is_file():
+        return None
+    return _load(args, tui=True)
 
 
 def _run_tui(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        if args.demo:
-            keymap, warnings = _demo_keymap(args)
-            pools = _pools(args, stack)
-        else:
-            config = _load(args)
-            if not config.pools:
-                raise CliError(f"{config.path}: no [[pool]] tables; add one, or try `poolctl --demo`")
-            pools, keymap, warnings = list(config.pools), config.keys, config.warnings
+        pools, config = _pools(args, stack, tui=True)
         from poolctl.tui.app import create_app
 
-        app = create_app(pools, keymap=keymap or None)
-        for warning in warnings:
+        app = create_app(pools, keymap=(config.keys if config else None) or None)
+        # Printed now, they would vanish under the TUI's screen: show them in it.
+        for warning in config.warnings if config else ():
             app.notify(warning, severity="warning", timeout=30, markup=False)
         app.run()
         return app.return_code or EXIT_OK

@@ -15,6 +15,11 @@ from poolctl.config import PoolConfig
 
 DEMO_PASSWORD = "demo"  # the simulator's own, for a throwaway pool on loopback
 MIGRATION_SECONDS = 8.0  # long enough to watch the sparkline during a demo migration
+VMS_PER_HOST = 20  # for --hosts without --vms
+
+
+class DemoError(Exception):
+    """The demo cannot start (bad scenario file, no free port): one line for the user."""
 
 
 def start_demo(
@@ -24,17 +29,24 @@ def start_demo(
     hosts: int | None = None,
     vms: int | None = None,
 ) -> list[PoolConfig]:
-    from poolctl.backends.xapisim import Simulator
+    """Start the demo pools; ``stack`` stops them. ``hosts``/``vms`` build a big generated pool."""
+    from poolctl.backends.xapisim import ScenarioError, Simulator
 
-    sizes = {k: v for k, v in (("hosts", hosts), ("vms", vms)) if v is not None}
-    sim = Simulator.from_scenario(
-        str(scenario) if scenario else "lab",
-        password=DEMO_PASSWORD,
-        migration_seconds=MIGRATION_SECONDS,
-        **sizes,
-    )
-    server = sim.serve(host="127.0.0.1", port=0)
-    stack.callback(server.close)
+    options = {"password": DEMO_PASSWORD, "migration_seconds": MIGRATION_SECONDS}
+    if scenario is not None and (hosts or vms):
+        raise DemoError("--scenario and --hosts/--vms exclude each other")
+    try:
+        if hosts or vms:
+            n_hosts = hosts or max(1, -(-(vms or 0) // VMS_PER_HOST))
+            sim = Simulator.generate(n_hosts, VMS_PER_HOST * n_hosts if vms is None else vms, **options)
+        else:
+            sim = Simulator.from_scenario(scenario or "lab", **options)
+        server = sim.serve(host="127.0.0.1", port=0)
+    except ScenarioError as exc:
+        raise DemoError(f"demo scenario: {exc}") from None
+    except OSError as exc:
+        raise DemoError(f"cannot start the simulator on 127.0.0.1: {exc.strerror or exc}") from None
+    stack.callback(sim.close)
     pools = [
         PoolConfig(name="xen-demo", backend="xen", url=server.url, username="root", password=DEMO_PASSWORD)
     ]
@@ -42,7 +54,7 @@ def start_demo(
         from poolctl.backends.kvm_demo import demo_config
 
         tmpdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="poolctl-demo-"))
-        pools.append(demo_config(Path(tmpdir)))
+        pools.append(demo_config(tmpdir))
     return pools
 
 

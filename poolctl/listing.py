@@ -116,7 +116,7 @@ def sr_rows(inv: Inventory, pool: str) -> list[Row]:
     return [
         {
             "name": sr.name, "type": sr.type, "shared": sr.shared, "size": sr.size, "used": sr.used,
-            "hosts": [hosts.get(r, r) for r in sr.hosts], "pool": pool, "ref": sr.ref,
+            "hosts": sorted(hosts.get(r, r) for r in sr.hosts), "pool": pool, "ref": sr.ref,
             "content_type": sr.content_type, "host_refs": list(sr.hosts),
         }
         for sr in inv.srs
@@ -127,7 +127,7 @@ def network_rows(inv: Inventory, pool: str) -> list[Row]:
     hosts = _host_names(inv)
     return [
         {
-            "name": n.name, "bridge": n.bridge, "hosts": [hosts.get(r, r) for r in n.hosts],
+            "name": n.name, "bridge": n.bridge, "hosts": sorted(hosts.get(r, r) for r in n.hosts),
             "pool": pool, "ref": n.ref, "host_refs": list(n.hosts),
         }
         for n in inv.networks
