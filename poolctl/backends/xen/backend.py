@@ -153,6 +153,7 @@ class XenBackend(Backend):
                 task = getattr(x.Async.VM, method)(vm, *extra)
                 wait_task(x, task)
             except XenAPI.Failure as exc:
+                self.connector.remember(session)  # the SDK may have logged in again meanwhile
                 code, params = self.errors.parts(exc)
                 raise power_error(code, params, name, op, self._name_of, self.connector.where) from None
             log.info("pool %s: %s %s done", self.config.name, verb, name)
@@ -191,6 +192,7 @@ class XenBackend(Backend):
                 try:
                     x.VM.assert_can_boot_here(vm, host)
                 except XenAPI.Failure as exc:
+                    self.connector.remember(session)
                     code, params = self.errors.parts(exc)
                     problems = merge_xapi_verdict(problems, code, params, vm_name, host_name, name_of)
             return MigrationCheck(vm=vm, host=host, problems=tuple(p for _, p in problems),
@@ -227,6 +229,7 @@ class XenBackend(Backend):
         try:
             task = session.xenapi.Async.VM.pool_migrate(vm, host, {"live": "true" if options.live else "false"})
         except XenAPI.Failure as exc:
+            self.connector.remember(session)
             logout_quietly(session)
             code, params = self.errors.parts(exc)
             cls = OperationRefused if code in REFUSALS else BackendError

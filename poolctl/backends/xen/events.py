@@ -127,6 +127,8 @@ class EventWatcher:
         log.debug("pool %s: event thread stopped", self.pool)
 
     def _classify(self, exc: Exception) -> BackendError | None:
+        if self._session is not None:
+            self.connector.remember(self._session)  # the SDK may have logged in again
         if isinstance(exc, XenAPI.Failure):
             code, _params = self.connector.errors.parts(exc)
             if code in RESYNC_CODES:
