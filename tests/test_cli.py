@@ -150,3 +150,10 @@ def test_unreachable_pool_exits_1_naming_pool(tmp_path):
     line = one_line_error(proc)
     assert "pool 'lab' (xen)" in line
     assert proc.stdout.splitlines()[0].split() == ["NAME", "POWER", "HOST", "VCPUS", "MEMORY", "IPS", "POOL"]
+
+
+def test_simulate_is_dispatched_with_its_own_arguments():
+    proc = run("simulate", "--help")
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: poolctl simulate")
+    proc = run("simulate", "--hosts", "3")  # its own rule: --hosts needs --vms
+    assert proc.returncode == 2 and "--hosts and --vms go together" in proc.stderr
