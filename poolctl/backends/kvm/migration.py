@@ -74,6 +74,7 @@ class KvmMigration(MigrationHandle):
         self._timed_out = False
         self._postcopy = False
         self._downtime_set = False
+        self._seen_data = False
         self._t0 = 0.0
         self._timer: threading.Timer | None = None
 
@@ -228,11 +229,16 @@ class KvmMigration(MigrationHandle):
                 cancellable=False, iteration=iteration, dirty_rate=dirty,
                 message=f"post-copy: VM runs on {self._dst.name}, memory follows on demand")
         if not st.get("type") or not total or not processed:
-            phase = MigrationPhase.PREPARING
+            # Before the data flows: preparing. After it did: the job is over and libvirt
+            # is finishing on the destination (the call has not returned yet).
+            phase = MigrationPhase.FINISHING if self._seen_data else MigrationPhase.PREPARING
+            if self._seen_data:
+                return MigrationProgress(phase=phase, fraction=fraction, cancellable=False)
         elif state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION:
             phase = MigrationPhase.STOP_AND_COPY
         else:
             phase = MigrationPhase.COPYING
+        self._seen_data = self._seen_data or phase != MigrationPhase.PREPARING
         return MigrationProgress(
             phase=phase, fraction=fraction, bytes_done=processed or None, bytes_total=total or None,
             cancellable=True, iteration=iteration, dirty_rate=dirty)
