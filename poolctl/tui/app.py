@@ -47,8 +47,8 @@ class PoolctlApp(App):
     TITLE = "poolctl"
     COMMANDS = App.COMMANDS | {VMCommands}
     BINDINGS = [
-        Binding("question_mark", "help", "Keys", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Keys", tooltip="Show every key binding and its id", id="app.help"),
+        Binding("q", "quit", "Quit", tooltip="Quit poolctl", id="app.quit"),
     ]
 
     def __init__(

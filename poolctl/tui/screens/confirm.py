@@ -13,8 +13,8 @@ class ConfirmScreen(ModalScreen[bool]):
     """Dismisses with True on `y`/Enter/the confirm button, False on `n`/Esc/Cancel."""
 
     BINDINGS = [
-        Binding("y", "confirm", "Yes", id="confirm.yes"),
-        Binding("n,escape", "cancel", "No", id="confirm.no"),
+        Binding("y", "confirm", "Yes", tooltip="Dialog: go ahead", id="confirm.yes"),
+        Binding("n,escape", "cancel", "No", tooltip="Dialog: cancel", id="confirm.no"),
     ]
 
     def __init__(self, title: str, message: str, confirm_label: str) -> None:

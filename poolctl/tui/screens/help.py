@@ -23,17 +23,17 @@ def binding_rows(app: PoolctlApp) -> list[tuple[str, str, str]]:
         assert binding.id is not None
         keys = keymap.get(binding.id, binding.key)
         shown = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
-        rows.append((binding.id, shown, binding.description or binding.action))
+        rows.append((binding.id, shown, binding.tooltip or binding.description or binding.action))
     return rows
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", tooltip="Help: close", id="help.close")]
 
     app: PoolctlApp
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, padding=(0, 2), expand=False)
+        table = Table(box=None, padding=(0, 1), expand=False)
         table.add_column("Binding id", style="bold", no_wrap=True)
         table.add_column("Key", no_wrap=True)
         table.add_column("Does")
@@ -43,7 +43,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_row("(textual)", "ctrl+p", "Command palette: power actions for the selected VM")
         table.add_row("(textual)", "tab / shift+tab", "Move between panes")
         with VerticalScroll(id="help-box") as box:
-            box.border_title = "Keys — remap any id in the config's [keys] table"
+            box.border_title = "Keys — remap any id in the config's \\[keys] table"
             box.border_subtitle = "Esc closes"
             yield Static(table, id="help-table")
 

@@ -35,13 +35,19 @@ POWER_WORDS: dict[PowerOp, tuple[str, bool]] = {
 
 class MainScreen(Screen):
     BINDINGS = [
-        Binding("s", "power('start')", "Start", id="vm.start"),
-        Binding("d", "power('shutdown')", "Shut down", id="vm.shutdown"),
-        Binding("r", "power('reboot')", "Reboot", id="vm.reboot"),
-        Binding("z", "power('suspend')", "Suspend/resume", id="vm.suspend"),
-        Binding("K", "power('force_off')", "Force off", id="vm.force_off"),
-        Binding("slash", "filter", "Filter", id="list.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="list.clear_filter"),
+        Binding("s", "power('start')", "Start", tooltip="Start the selected VM", id="vm.start"),
+        Binding("d", "power('shutdown')", "Shutdown", tooltip="Shut the selected VM down cleanly (asks first)",
+                id="vm.shutdown"),
+        Binding("r", "power('reboot')", "Reboot", show=False, tooltip="Reboot the selected VM cleanly (asks first)",
+                id="vm.reboot"),
+        Binding("z", "power('suspend')", "Suspend", show=False,
+                tooltip="Suspend the selected VM, or resume it if it is suspended", id="vm.suspend"),
+        Binding("K", "power('force_off')", "Force off", tooltip="Power the selected VM off hard (asks first)",
+                id="vm.force_off"),
+        Binding("slash", "filter", "Filter", tooltip="Filter the VM list by name, IP, host or state",
+                id="list.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the VM list filter",
+                id="list.clear_filter"),
     ]
 
     app: PoolctlApp
@@ -61,7 +67,7 @@ class MainScreen(Screen):
                 yield self.filter_input
                 yield self.vm_list
                 yield self.details
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.pool_tree.border_title = "Pools"

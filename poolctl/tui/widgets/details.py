@@ -129,8 +129,11 @@ def pool_rows(session: PoolSession) -> list[tuple[str, str | Text]]:
     return rows
 
 
-class DetailsPane(VerticalScroll, can_focus=False):
-    """Shows one ``Selection``; redraws when a change touches what it shows."""
+class DetailsPane(VerticalScroll, can_focus=True):
+    """Shows one ``Selection``; redraws when a change touches what it shows.
+
+    Focusable so long details (a VM with many disks at 80x24) scroll from the keyboard.
+    """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes)

@@ -60,12 +60,13 @@ class VMList(ScrollView, can_focus=True):
     }
 
     BINDINGS = [
-        Binding("up", "cursor_up", "Up", show=False, id="list.up"),
-        Binding("down", "cursor_down", "Down", show=False, id="list.down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="list.page_up"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down"),
-        Binding("home", "first", "First VM", show=False, id="list.first"),
-        Binding("end", "last", "Last VM", show=False, id="list.last"),
+        Binding("up", "cursor_up", "Up", show=False, tooltip="VM list: previous VM", id="list.up"),
+        Binding("down", "cursor_down", "Down", show=False, tooltip="VM list: next VM", id="list.down"),
+        Binding("pageup", "page_up", "Page up", show=False, tooltip="VM list: a page up", id="list.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, tooltip="VM list: a page down",
+                id="list.page_down"),
+        Binding("home", "first", "First VM", show=False, tooltip="VM list: first VM", id="list.first"),
+        Binding("end", "last", "Last VM", show=False, tooltip="VM list: last VM", id="list.last"),
     ]
 
     class Highlighted(Message):
