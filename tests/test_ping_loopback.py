@@ -3,6 +3,7 @@
 import asyncio
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -28,11 +29,18 @@ def assert_steady(pinger, stats, interval=INTERVAL):
     assert [s.seq for s in samples] == list(range(len(samples)))
     assert all(0 < s.rtt_ms < 100 for s in samples), samples
     assert 0 < stats.min_rtt_ms <= stats.avg_rtt_ms <= stats.max_rtt_ms < 100
-    # ≈ interval: one late wake-up of a loaded CI box is tolerated, a missed probe is not
-    assert 0.5 * interval < stats.longest_gap_s < 1.9 * interval
-    # absolute deadlines: the whole run stays on the grid, no drift accumulates
-    span = samples[-1].sent_at - samples[0].sent_at
-    assert abs(span - (len(samples) - 1) * interval) < interval
+    spacing = [b.sent_at - a.sent_at for a, b in zip(samples, samples[1:])]
+    # with no loss the longest gap is the longest spacing between probes ...
+    assert stats.longest_gap_s == pytest.approx(max(spacing))
+    # ... which is about one interval (slack only for a late wake-up on a loaded box;
+    # jitter itself is a benchmark matter, not a test's)
+    assert statistics.median(spacing) == pytest.approx(interval, rel=0.1)
+    assert 0.5 * interval < stats.longest_gap_s < interval + 0.25
+    # absolute deadlines: never early, and lateness does not accumulate along the run
+    t0 = samples[0].sent_at
+    lateness = [s.sent_at - t0 - i * interval for i, s in enumerate(samples)]
+    assert min(lateness) > -0.002
+    assert statistics.median(lateness) < interval / 2
     assert not stats.running
 
 
