@@ -76,3 +76,18 @@ def test_fraction_never_goes_back_when_dirty_pages_come_back(demo):
     a = h._progress(_stats(100 * MIB, 10 * MIB), *RUNNING, 0.0)
     b = h._progress(_stats(110 * MIB, 30 * MIB, iteration=2), *RUNNING, a.fraction)
     assert b.fraction == a.fraction
+
+
+def test_a_cancelled_job_is_not_shown_as_finishing(demo):
+    h = _handle(demo)
+    copying = h._progress(_stats(30 * MIB, 90 * MIB), *RUNNING, 0.0)
+    h._cancel_requested = True  # what cancel() records before abortJob
+    after = h._progress({"type": 0}, *RUNNING, copying.fraction)
+    assert after.phase == MigrationPhase.COPYING and not after.cancellable and "cancelling" in after.message
+
+
+def test_phases_never_go_backwards_after_a_switchover_pause(demo):
+    h = _handle(demo)
+    h._progress(_stats(128 * MIB, 1 * MIB, iteration=2), *SWITCHOVER, 0.0)
+    later = h._progress(_stats(129 * MIB, 1 * MIB, iteration=3), *RUNNING, 0.9)
+    assert later.phase == MigrationPhase.STOP_AND_COPY

@@ -88,6 +88,7 @@ class HostConn:
         self.networks: dict[str, xmlinfo.NetInfo] = {}
         self.bridges: set[str] | None = None  # None: this host cannot list its interfaces
         self.job_completed: dict[str, dict] = {}  # uuid -> stats from the JOB_COMPLETED event
+        self.migration_iteration: dict[str, int] = {}  # uuid -> last MIGRATION_ITERATION event
         self._cpu: xmlinfo.HostCpu | None = None
         self._lock = threading.Lock()
 
@@ -123,6 +124,7 @@ class HostConn:
         for name, cb in (
             ("VIR_DOMAIN_EVENT_ID_LIFECYCLE", self._on_lifecycle),
             ("VIR_DOMAIN_EVENT_ID_JOB_COMPLETED", self._on_job_completed),
+            ("VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION", self._on_migration_iteration),
         ):
             if hasattr(libvirt, name):
                 try:
@@ -185,6 +187,12 @@ class HostConn:
         try:
             with self._lock:
                 self.job_completed[dom.UUIDString()] = dict(params)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _on_migration_iteration(self, _conn, dom, iteration, _opaque) -> None:
+        try:
+            self.migration_iteration[dom.UUIDString()] = int(iteration)
         except Exception:  # noqa: BLE001
             pass
 

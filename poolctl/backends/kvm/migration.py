@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 POLL_S = 0.5
 POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
+_ORDER = {p: i for i, p in enumerate(
+    (MigrationPhase.PREPARING, MigrationPhase.COPYING, MigrationPhase.STOP_AND_COPY, MigrationPhase.FINISHING))}
 
 
 def start_migration(backend: KvmBackend, vm: str, host: str, options: MigrationOptions) -> KvmMigration:
@@ -75,12 +77,14 @@ class KvmMigration(MigrationHandle):
         self._postcopy = False
         self._downtime_set = False
         self._seen_data = False
+        self._last_phase = MigrationPhase.PREPARING
         self._t0 = 0.0
         self._timer: threading.Timer | None = None
 
     # -- the libvirt call, in our own thread ---------------------------------------------
     def start(self) -> None:
         self._t0 = time.monotonic()
+        self._src.migration_iteration.pop(self._uuid, None)
         self._b.migrating.add(self._uuid)
         self._b.queue.put(("reload", self._src.uri))  # shows "migrate" as a current operation
         self._set_max_downtime()
@@ -212,10 +216,20 @@ class KvmMigration(MigrationHandle):
             yield MigrationProgress(phase=phase, cancellable=False, message=result.error)
 
     def _progress(self, st: dict, state: int, reason: int, best: float) -> MigrationProgress:
+        p = self._raw_progress(st, state, reason, best)
+        # What the panel shows never goes backwards (post-copy after a switchover pause,
+        # an empty poll after a cancel): keep the furthest phase seen.
+        if _ORDER[p.phase] < _ORDER[self._last_phase]:
+            p = p.model_copy(update={"phase": self._last_phase})
+        self._last_phase = p.phase
+        return p
+
+    def _raw_progress(self, st: dict, state: int, reason: int, best: float) -> MigrationProgress:
         total = st.get("data_total") or st.get("memory_total") or 0
         processed = st.get("data_processed", st.get("memory_processed")) or 0
         remaining = st.get("data_remaining", st.get("memory_remaining"))
-        iteration = st.get("memory_iteration")
+        # QEMU counts passes in jobStats; the MIGRATION_ITERATION event says the same sooner.
+        iteration = max(st.get("memory_iteration") or 0, self._src.migration_iteration.get(self._uuid, 0)) or None
         dirty = st.get("memory_dirty_rate")
         if dirty is not None:
             dirty = int(dirty) * int(st.get("memory_page_size") or 4096)  # pages/s -> bytes/s
@@ -225,22 +239,25 @@ class KvmMigration(MigrationHandle):
         if self._postcopy or (state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY):
             self._postcopy = True
             return MigrationProgress(
-                phase=MigrationPhase.COPYING, fraction=fraction, bytes_done=processed, bytes_total=total,
-                cancellable=False, iteration=iteration, dirty_rate=dirty,
+                phase=MigrationPhase.COPYING, fraction=fraction, bytes_done=processed or None,
+                bytes_total=total or None, cancellable=False, iteration=iteration, dirty_rate=dirty,
                 message=f"post-copy: VM runs on {self._dst.name}, memory follows on demand")
+        if self._cancel_requested:
+            return MigrationProgress(phase=self._last_phase, fraction=fraction, cancellable=False,
+                                     message="cancelling: waiting for libvirt to stop the job")
         if not st.get("type") or not total or not processed:
             # Before the data flows: preparing. After it did: the job is over and libvirt
             # is finishing on the destination (the call has not returned yet).
-            phase = MigrationPhase.FINISHING if self._seen_data else MigrationPhase.PREPARING
             if self._seen_data:
-                return MigrationProgress(phase=phase, fraction=fraction, cancellable=False)
-        elif state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION:
+                return MigrationProgress(phase=MigrationPhase.FINISHING, fraction=fraction, cancellable=False)
+            return MigrationProgress(phase=MigrationPhase.PREPARING, fraction=fraction, cancellable=True)
+        if state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION:
             phase = MigrationPhase.STOP_AND_COPY
         else:
             phase = MigrationPhase.COPYING
-        self._seen_data = self._seen_data or phase != MigrationPhase.PREPARING
+        self._seen_data = True
         return MigrationProgress(
-            phase=phase, fraction=fraction, bytes_done=processed or None, bytes_total=total or None,
+            phase=phase, fraction=fraction, bytes_done=processed, bytes_total=total,
             cancellable=True, iteration=iteration, dirty_rate=dirty)
 
     def _steer(self, st: dict) -> None:
@@ -275,6 +292,7 @@ class KvmMigration(MigrationHandle):
                     raise CancelRefused(f"the migration of VM '{name}' to {dst} has already ended") from None
                 # Right at the start the job may not be registered yet: try again briefly.
                 if err.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or time.monotonic() > deadline:
+                    self._cancel_requested = False
                     raise CancelRefused(f"cannot cancel the migration of VM '{name}' to {dst}: "
                                         f"libvirt says: {words(err)}", host=self._src.name) from None
                 time.sleep(0.1)
