@@ -176,6 +176,28 @@ def test_send_error_without_route_counts_as_lost(lab):
     assert NO_ROUTE_IP in s.last_error and "unreachable" in s.last_error.lower()
 
 
+def test_icmp_error_reply_resolves_the_probe_as_lost_at_once(lab):
+    # "vm" routes for 10.213.8.0/24 but prohibits it: it answers with ICMP errors
+    ip("route", "add", "10.213.8.0/24", "via", VM_IP, ns=lab.src)
+    ip("netns", "exec", lab.vm, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward; "
+       "echo 0 > /proc/sys/net/ipv4/icmp_ratelimit")  # one error per probe, none held back
+    ip("route", "add", "prohibit", "10.213.8.0/24", ns=lab.vm)
+    started = time.monotonic()
+    pinger = lab.pinger("10.213.8.5", interval=0.05, timeout=5.0, count=4).start()
+    assert pinger.wait(10)
+    s = pinger.stats()
+    assert (s.sent, s.received, s.lost, s.send_errors) == (4, 0, 4, 0)
+    assert s.last_error == "destination unreachable (code 13) for 10.213.8.5"
+    assert time.monotonic() - started < 4.0  # resolved by the errors, not by the 5 s timeout
+
+
+def test_ipv6_loopback_inside_namespace(lab):
+    pinger = lab.pinger("::1", interval=0.05, count=5).start()
+    assert pinger.wait(10)
+    s = pinger.stats()
+    assert pinger.ip == "::1" and (s.sent, s.received, s.lost) == (5, 5, 0)
+
+
 @pytest.mark.parametrize("interval", [0.1, 0.05])
 def test_downtime_link_down_for_half_a_second(lab, interval):
     pinger = lab.pinger(VM_IP, interval=interval).start()
