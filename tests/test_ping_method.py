@@ -8,9 +8,10 @@ from poolctl.ping import AddressError, MethodUnavailable, Pinger, choose_method,
 from poolctl.ping.method import resolve_address
 
 
-def pick(is_root=False, gids=(1000,), ping_range=(1, 0), port=None, requested="auto"):
+def pick(is_root=False, gids=(1000,), ping_range=(1, 0), port=None, requested="auto",
+         raw_refused=False):
     return choose_method(is_root=is_root, gids=gids, ping_range=ping_range, port=port,
-                         requested=requested, address="10.0.0.5")
+                         requested=requested, address="10.0.0.5", raw_refused=raw_refused)
 
 
 def test_root_gets_privileged_icmp_even_without_ping_group_range():
@@ -49,6 +50,14 @@ def test_outside_range_without_port_is_a_clear_error():
 def test_unreadable_range_is_reported_as_such():
     with pytest.raises(MethodUnavailable, match="ping_group_range \\(unreadable\\)"):
         pick(ping_range=None)
+
+
+def test_root_whose_raw_socket_was_refused_chooses_again_as_unprivileged():
+    c = pick(is_root=True, gids=(0,), ping_range=(0, 10), raw_refused=True)
+    assert c.kind == "icmp-unprivileged" and "without CAP_NET_RAW" in c.reason
+    assert pick(is_root=True, gids=(0,), raw_refused=True, port=22).kind == "tcp"
+    with pytest.raises(MethodUnavailable, match="running as root without CAP_NET_RAW"):
+        pick(is_root=True, gids=(0,), raw_refused=True)
 
 
 def test_explicit_methods():

@@ -1,4 +1,5 @@
-"""A real unprivileged user (nobody) pinging, inside a network namespace made here.
+"""Real unprivileged pinging, inside a network namespace made here: as user nobody, and
+as root without CAP_NET_RAW (a restricted container).
 
 net.ipv4.ping_group_range is per network namespace, so the test sets it in its own
 namespace and never touches the host's. The child imports everything as root, then
@@ -22,10 +23,12 @@ CHILD = r"""
 import json, os, socket, sys
 import encodings.idna  # getaddrinfo imports it lazily; the interpreter's files may be root-only
 from poolctl.ping import MethodUnavailable, Pinger
-port = int(sys.argv[1]) if len(sys.argv) > 1 else None
-os.setgroups([])
-os.setgid(NOBODY)
-os.setuid(NOBODY)
+as_nobody = sys.argv[1] == "nobody"
+port = int(sys.argv[2]) if len(sys.argv) > 2 else None
+if as_nobody:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
 out = {"uid": os.geteuid(), "gid": os.getegid()}
 try:
     socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
@@ -71,9 +74,18 @@ def set_range(ns, low, high):
 
 
 def run_as_nobody(ns, *args):
-    out = sh("ip", "netns", "exec", ns, sys.executable, "-c", CHILD, *map(str, args))
+    out = sh("ip", "netns", "exec", ns, sys.executable, "-c", CHILD, "nobody", *map(str, args))
     result = json.loads(out)
     assert (result["uid"], result["gid"], result["raw_socket"]) == (NOBODY, NOBODY, "refused")
+    return result
+
+
+def run_as_root_without_net_raw(ns, *args):
+    # setpriv is in util-linux (essential on Debian): drop the capability before exec
+    out = sh("ip", "netns", "exec", ns, "setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw",
+             sys.executable, "-c", CHILD, "root", *map(str, args))
+    result = json.loads(out)
+    assert (result["uid"], result["gid"], result["raw_socket"]) == (0, 0, "refused")
     return result
 
 
@@ -107,3 +119,20 @@ def test_out_of_range_with_port_falls_back_to_tcp(netns):
     assert "ICMP is unavailable" in r["reason"] and f"probing TCP port {port} instead" in r["reason"]
     # refused connections (RST) are replies: the host is up
     assert (r["sent"], r["received"], r["lost"]) == (10, 10, 0)
+
+
+def test_root_without_net_raw_falls_back_to_unprivileged_icmp(netns):
+    set_range(netns, 0, 0)
+    r = run_as_root_without_net_raw(netns)
+    assert r["method"] == "icmp (unprivileged)"
+    assert r["reason"].startswith("Running as root without CAP_NET_RAW")
+    assert (r["sent"], r["received"], r["lost"]) == (10, 10, 0)
+
+
+def test_root_without_net_raw_then_tcp_or_a_clear_error(netns):
+    set_range(netns, 1, 0)
+    r = run_as_root_without_net_raw(netns, 9)
+    assert r["method"] == "tcp:9" and "without CAP_NET_RAW" in r["reason"]
+    assert (r["sent"], r["received"], r["lost"]) == (10, 10, 0)
+    r = run_as_root_without_net_raw(netns)
+    assert "running as root without CAP_NET_RAW" in r["error"] and "TCP port" in r["error"]

@@ -96,11 +96,13 @@ def choose_method(
     port: int | None,
     requested: str = "auto",
     address: str = "the target",
+    raw_refused: bool = False,
 ) -> MethodChoice:
     """Pick the probe method; raise MethodUnavailable with the reason if none fits.
 
     auto: root -> privileged ICMP; a group inside ping_group_range -> unprivileged
     ICMP; else TCP if a port was given; else an error explaining why.
+    raw_refused: root, but the kernel refused a raw socket (no CAP_NET_RAW).
     """
     port = check_port(port)
     gids = sorted(set(gids))
@@ -120,14 +122,16 @@ def choose_method(
         if port is None:
             raise MethodUnavailable(f"cannot ping {address}: method 'tcp' needs a TCP port")
         return tcp_choice(port, "TCP was requested explicitly", instead=False)
-    if is_root:
+    if is_root and not raw_refused:
         return MethodChoice("icmp-privileged", "icmp (privileged, root)",
                             "Running as root, so raw ICMP sockets are available.")
+    who = ("Running as root without CAP_NET_RAW (the kernel refused a raw ICMP socket)"
+           if raw_refused else "Not root")
     if allowed:
         return MethodChoice("icmp-unprivileged", "icmp (unprivileged)",
-                            f"Not root, but group {allowed[0]} is inside net.ipv4.ping_group_range "
+                            f"{who}, but group {allowed[0]} is inside net.ipv4.ping_group_range "
                             f"({range_text}), so the kernel allows ICMP datagram sockets.")
-    why = (f"ICMP is unavailable: not root, and none of this process's groups "
+    why = (f"ICMP is unavailable: {who[0].lower()}{who[1:]}, and none of this process's groups "
            f"({', '.join(map(str, gids))}) is inside net.ipv4.ping_group_range ({range_text})")
     if port is not None:
         return tcp_choice(port, why)
@@ -138,9 +142,11 @@ def choose_method(
     )
 
 
-def detect_method(port: int | None, requested: str = "auto", address: str = "the target") -> MethodChoice:
+def detect_method(port: int | None, requested: str = "auto", address: str = "the target",
+                  raw_refused: bool = False) -> MethodChoice:
     """choose_method() with the facts of the current process."""
     return choose_method(
+        raw_refused=raw_refused,
         is_root=os.geteuid() == 0,
         gids=current_groups(),
         ping_range=read_ping_group_range(),

@@ -22,7 +22,6 @@ from poolctl.ping.method import (
     check_port,
     detect_method,
     resolve_address,
-    tcp_choice,
 )
 from poolctl.ping.probes import IcmpProber, ProbeSendError, TcpProber
 from poolctl.ping.stats import PingStats, Recorder, Sample
@@ -90,14 +89,15 @@ class Pinger:
             return choice, TcpProber(self.ip, family, choice.port, self.timeout)
         try:
             return choice, IcmpProber(self.ip, family, privileged=choice.kind == "icmp-privileged")
-        except SocketPermissionError as exc:
-            refused = f"the kernel refused the {choice.label} socket ({exc})"
-            if requested == "auto" and port is not None:
-                fallback = tcp_choice(port, f"{choice.reason[:-1]}, but {refused}")
-                return fallback, TcpProber(self.ip, family, port, self.timeout)
+        except SocketPermissionError:
+            if requested == "auto" and choice.kind == "icmp-privileged":
+                # Root without CAP_NET_RAW (a restricted container): choose again as
+                # if unprivileged; raises MethodUnavailable saying so if nothing fits.
+                fallback = detect_method(port, "auto", self.address, raw_refused=True)
+                return self._open(fallback, family, port, "fallback")
             raise MethodUnavailable(
-                f"cannot ping {self.address}: {refused}. Give a TCP port to probe with "
-                "TCP connects instead (e.g. --port 22)."
+                f"cannot ping {self.address}: the kernel refused the {choice.label} socket. "
+                "Give a TCP port to probe with TCP connects instead (e.g. --port 22)."
             ) from None
 
     # -- what the panel shows -------------------------------------------------
