@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from . import lifecycle, schema
 from .db import NULL_REF, Database
@@ -30,13 +30,13 @@ class Guest:
     ip: str | None
     os: str
 
-    def metrics_fields(self) -> dict:
+    def metrics_fields(self, stamp: datetime | None = None) -> dict:
         distro = self.os.split()[0].lower()
         networks = {"0/ip": self.ip, "0/ipv4/0": self.ip} if self.ip else {}
         return {
             "os_version": {"name": self.os, "distro": distro, "uname": "6.1.0-25-amd64", "major": "1", "minor": "0"},
             "PV_drivers_version": {"major": "8", "minor": "3", "micro": "0", "build": "1"},
-            "networks": networks, "last_updated": now(),
+            "networks": networks, "last_updated": stamp or now(),
             "other": {"feature-shutdown": "1", "feature-poweroff": "1", "feature-reboot": "1",
                       "feature-suspend": "1", "has-vendor-device": "0"},
         }
@@ -51,7 +51,7 @@ class Built:
 
 def _mac(seed: str) -> str:
     h = hashlib.blake2b(seed.encode(), digest_size=5).hexdigest()
-    return "02:" + ":".join(h[i:i + 2] for i in range(0, 10, 2))
+    return f"02:{h[0:2]}:{h[2:4]}:{h[4:6]}:{h[6:8]}:{h[8:10]}"
 
 
 def _overhead(memory: int) -> int:
@@ -62,11 +62,12 @@ def build(db: Database, sc: Scenario) -> Built:
     lists: dict[tuple[str, str, str], list] = defaultdict(list)  # (class, ref, field) -> items
     hosts: dict[str, str] = {}
     master_name = sc.master.name
-    boot = now() - timedelta(days=12)
+    stamp = now()
+    boot = stamp - timedelta(days=12)
     for i, h in enumerate(sc.hosts):
         total = int(h.memory_gib * GiB)
         metrics = db.create("host_metrics", new_record("host_metrics", memory_total=total, memory_free=total,
-                                                        last_updated=now()))
+                                                        last_updated=stamp))
         cpu_info = {"cpu_count": str(h.cpus), "socket_count": "2" if h.cpus >= 8 else "1",
                     "vendor": "AuthenticAMD" if "AMD" in h.cpu_model else "GenuineIntel",
                     "speed": "2194.844", "modelname": h.cpu_model, "family": "6", "model": "85",
@@ -135,7 +136,7 @@ def build(db: Database, sc: Scenario) -> Built:
                                     other_config={"is_guest_installer_network": "true", "is_host_internal_management_network": "true"}))
 
     guests: dict[str, Guest] = {}
-    vm_refs = [_build_vm(db, v, hosts, srs, nets, lists, guests) for v in sc.vms]
+    vm_refs = [_build_vm(db, v, hosts, srs, nets, lists, guests, stamp) for v in sc.vms]
 
     sr_usage: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
     for (cls, ref, field), items in lists.items():
@@ -156,17 +157,18 @@ def build(db: Database, sc: Scenario) -> Built:
     return Built(master, hosts, guests)
 
 
-def _build_vm(db: Database, v: VMSpec, hosts: dict, srs: dict, nets: dict, lists: dict, guests: dict) -> str:
+def _build_vm(db: Database, v: VMSpec, hosts: dict, srs: dict, nets: dict, lists: dict, guests: dict,
+              stamp: datetime) -> str:
     memory = int(v.memory_gib * GiB)
     running = v.power_state in ("Running", "Paused")
     host = hosts[v.host] if v.host else NULL_REF
     metrics = db.create("VM_metrics", new_record(
         "VM_metrics", memory_actual=memory if running else 0, VCPUs_number=v.vcpus if running else 0,
         VCPUs_utilisation={str(i): 0.02 for i in range(v.vcpus)} if running else {},
-        start_time=now() - timedelta(hours=30) if running else schema.EPOCH, install_time=now() - timedelta(days=90),
-        last_updated=now(), state=[v.power_state.lower()] if running else [], current_domain_type="hvm"))
+        start_time=stamp - timedelta(hours=30) if running else schema.EPOCH,
+        install_time=stamp - timedelta(days=90), last_updated=stamp, state=[v.power_state.lower()] if running else [], current_domain_type="hvm"))
     guest = Guest(v.ip, v.os)
-    gm = db.create("VM_guest_metrics", new_record("VM_guest_metrics", **guest.metrics_fields())) if running else NULL_REF
+    gm = db.create("VM_guest_metrics", new_record("VM_guest_metrics", **guest.metrics_fields(stamp))) if running else NULL_REF
     ref = db.create("VM", new_record(
         "VM", name_label=v.name, name_description=f"{v.os}", power_state=v.power_state,
         resident_on=host if running else NULL_REF, affinity=host, memory_overhead=_overhead(memory),

@@ -9,6 +9,8 @@ in place, so a shallow copy taken under the lock can be marshalled after the loc
 
 from __future__ import annotations
 
+import os
+import random
 import threading
 import time
 import uuid as uuidlib
@@ -24,12 +26,28 @@ CLASS_BY_LOWER = {c.lower(): c for c in CLASSES}
 NULL_REF = "OpaqueRef:NULL"
 
 
+_rng = random.Random(int.from_bytes(os.urandom(16), "big"))
+_V4 = (0x4000 << 64) | (0x8000 << 48)
+_V4_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def _fast_uuid4() -> str:
+    # uuid.uuid4() is ~10x slower; a 64-host, 10,000-VM pool needs ~140,000 of these
+    h = f"{(_rng.getrandbits(128) & _V4_MASK) | _V4:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def new_ref() -> str:
+    """An object reference (not a secret: session refs come from secret_ref)."""
+    return f"OpaqueRef:{_fast_uuid4()}"
+
+
+def secret_ref() -> str:
     return f"OpaqueRef:{uuidlib.uuid4()}"
 
 
 def new_uuid() -> str:
-    return str(uuidlib.uuid4())
+    return _fast_uuid4()
 
 
 class Change:

@@ -59,9 +59,20 @@ def assert_allowed(db: Database, vm: str, op: str) -> None:
         raise error
 
 
+_SIMPLE: dict[tuple, list[str]] = {}  # allowed ops for records with no current/blocked operations
+
+
 def update_allowed(db: Database, vm: str) -> None:
     with db.lock:
-        db.set("VM", vm, allowed_operations=[op for op in LISTED if check(db, vm, op) is None])
+        rec = db.get("VM", vm)
+        if rec["current_operations"] or rec["blocked_operations"]:
+            allowed = [op for op in LISTED if check(db, vm, op) is None]
+        else:
+            key = (rec["power_state"], rec["is_a_template"], rec["is_control_domain"])
+            allowed = _SIMPLE.get(key)
+            if allowed is None:
+                allowed = _SIMPLE[key] = [op for op in LISTED if check(db, vm, op) is None]
+        db.set("VM", vm, allowed_operations=list(allowed))
 
 
 def begin(db: Database, vm: str, key: str, op: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from . import errors
-from .db import NULL_REF, new_ref, new_uuid
+from .db import NULL_REF, new_uuid, secret_ref
 from .schema import now
 
 
@@ -15,7 +15,7 @@ class Sessions:
         self._records: dict[str, dict] = {}
 
     def login(self, user: str, host: str, originator: str) -> str:
-        ref = new_ref()
+        ref = secret_ref()
         rec = {
             "uuid": new_uuid(), "this_host": host, "this_user": NULL_REF, "last_active": now(),
             "pool": False, "other_config": {}, "is_local_superuser": True, "subject": NULL_REF,

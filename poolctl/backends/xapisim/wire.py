@@ -35,12 +35,21 @@ def _xml(v: object, out: list[str]) -> None:
     if t is str:
         out.append(f"<value>{_escape(v)}</value>" if ("&" in v or "<" in v or ">" in v) else f"<value>{v}</value>")
     elif t is dict:
-        out.append("<value><struct>")
+        # strings and ints inline: records are mostly scalars and this loop is the hot path
+        append = out.append
+        append("<value><struct>")
         for k, item in v.items():
-            out.append(f"<member><name>{_escape(str(k))}</name>")
-            _xml(item, out)
-            out.append("</member>")
-        out.append("</struct></value>")
+            ti = type(item)
+            plain_key = type(k) is str and "&" not in k and "<" not in k and ">" not in k
+            if plain_key and ti is str and "&" not in item and "<" not in item and ">" not in item:
+                append(f"<member><name>{k}</name><value>{item}</value></member>")
+            elif plain_key and ti is int:
+                append(f"<member><name>{k}</name><value>{item}</value></member>")
+            else:
+                append(f"<member><name>{_escape(str(k))}</name>")
+                _xml(item, out)
+                append("</member>")
+        append("</struct></value>")
     elif t is list or t is tuple:
         out.append("<value><array><data>")
         for item in v:
