@@ -45,7 +45,7 @@ def call_in_netns(ns, fn):
     box = {}
 
     def target():
-        fd = os.open(f"/var/run/netns/{ns}"  , os.O_RDONLY)
+        fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)  # where ip-netns(8) keeps them
         try:
             if _libc.setns(fd, CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
