@@ -69,12 +69,13 @@ class PtyProgram:
 
     def wait_quiet(self, quiet_s: float, timeout_s: float) -> bool:
         """Wait until nothing was written for ``quiet_s``; False when it never went quiet."""
-        deadline = time.monotonic() + timeout_s
+        start = time.monotonic()
+        deadline = start + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"program exited with {self.proc.returncode}: {self.recent_text()[-300:]!r}")
             with self._lock:
-                silent = time.monotonic() - self.last_output
+                silent = time.monotonic() - max(self.last_output, start)
             if silent >= quiet_s and self.total > 0:
                 return True
             time.sleep(0.05)

@@ -94,12 +94,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def external(size: Size) -> Iterator[External]:
+def external(size: Size, extra: tuple[str, ...] = ()) -> Iterator[External]:
     """`poolctl simulate` in its own process, ready to log in to."""
     require("poolctl.backends.xapisim.cli", "`poolctl simulate`")
     port = free_port()
     cmd = poolctl_command() + [
-        "simulate", "--hosts", str(size.hosts), "--vms", str(size.vms), "--listen", f"127.0.0.1:{port}",
+        "simulate", "--hosts", str(size.hosts), "--vms", str(size.vms), "--listen", f"127.0.0.1:{port}", *extra,
     ]
     t0 = time.perf_counter()
     # A file, not a pipe: a chatty simulator must never block on a full pipe mid-benchmark.
@@ -112,7 +112,7 @@ def external(size: Size) -> Iterator[External]:
             if proc.poll() is not None:
                 errlog.seek(0)
                 err = errlog.read().decode(errors="replace").strip().splitlines()[-3:]
-                raise RuntimeError(f"`{' '.join(cmd[-7:])}` exited with {proc.returncode}: {' | '.join(err)}")
+                raise RuntimeError(f"`{' '.join(cmd[1:])}` exited with {proc.returncode}: {' | '.join(err)}")
             try:
                 logout(login(url))
                 break
