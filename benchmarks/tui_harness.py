@@ -47,6 +47,20 @@ def _safe(probe: Callable[[], bool]) -> Callable[[], bool]:
     return check
 
 
+async def until_idle(window_s: float = 0.5, max_share: float = 0.1, timeout_s: float = 180.0) -> float:
+    """Wait until this process (all its threads) uses under ``max_share`` of a core over
+    ``window_s``; returns the seconds waited. After the first paint the backend may still be
+    working (its watcher's own full read): latencies are measured in the steady state."""
+    t0 = time.perf_counter()
+    while True:
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.sleep(window_s)
+        if (time.process_time() - cpu) / (time.perf_counter() - wall) < max_share:
+            return time.perf_counter() - t0
+        if time.perf_counter() - t0 > timeout_s:
+            raise TimeoutError(f"the app stayed busy for {timeout_s:.0f} s after the first paint")
+
+
 @contextlib.asynccontextmanager
 async def launched(pool_config, expected_vms: int, t0: float | None = None) -> AsyncIterator[tuple]:
     """(app, pilot, seconds from ``t0`` to fully painted); ``t0`` defaults to now."""
