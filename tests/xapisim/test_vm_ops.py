@@ -107,3 +107,11 @@ def test_out_of_band_power_change_hook(api, sim):
     assert api.VM.get_power_state(vm_named(api, "db-01")) == "Halted"
     sim.set_power_state("db-01", "Running", host="xcp-lab-2")
     assert api.VM.get_resident_on(vm_named(api, "db-01")) == host_named(api, "xcp-lab-2")
+
+
+def test_default_templates_are_listed_and_refuse_start(api):
+    templates = {r["name_label"]: (ref, r) for ref, r in api.VM.get_all_records().items() if r["is_a_template"]}
+    assert "Debian Bookworm 12" in templates
+    ref, rec = templates["Debian Bookworm 12"]
+    assert rec["is_default_template"] and rec["power_state"] == "Halted" and "start" not in rec["allowed_operations"]
+    assert failure(api.VM.start, ref, False, False) == ["VM_IS_TEMPLATE", ref, "start"]

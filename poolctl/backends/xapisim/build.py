@@ -23,6 +23,14 @@ XCP_VERSION = {
 }
 
 
+# A few of the default templates every XCP-ng pool carries: clients must tell them from VMs.
+DEFAULT_TEMPLATES = (
+    ("Debian Bookworm 12", "linux"), ("Rocky Linux 9", "linux"), ("Ubuntu Noble Numbat 24.04", "linux"),
+    ("CentOS 7", "linux"), ("Windows Server 2022 (64-bit)", "windows"), ("Windows 10 (64-bit)", "windows"),
+    ("Other install media", "other"),
+)
+
+
 @dataclass(frozen=True)
 class Guest:
     """What the guest agent reports once the VM runs (kept while halted, off the wire)."""
@@ -137,6 +145,7 @@ def build(db: Database, sc: Scenario) -> Built:
 
     guests: dict[str, Guest] = {}
     vm_refs = [_build_vm(db, v, hosts, srs, nets, lists, guests, stamp) for v in sc.vms]
+    vm_refs += [_build_template(db, name, kind) for name, kind in DEFAULT_TEMPLATES]
 
     sr_usage: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
     for (cls, ref, field), items in lists.items():
@@ -209,3 +218,17 @@ def _domid() -> int:
     from .ops import next_domid
 
     return next_domid()
+
+
+def _build_template(db: Database, name: str, kind: str) -> str:
+    memory = (4 if kind == "windows" else 2) * GiB
+    other = {"default_template": "true", "install-methods": "cdrom,nfs,http,ftp" if kind == "linux" else "cdrom"}
+    if kind == "linux":
+        other["linux_template"] = "true"
+    return db.create("VM", new_record(
+        "VM", name_label=name, name_description="Template which allows VM installation from install media",
+        is_a_template=True, is_default_template=True, memory_static_max=memory, memory_dynamic_max=memory,
+        memory_dynamic_min=memory, memory_static_min=min(memory, 1 * GiB), memory_target=memory,
+        memory_overhead=_overhead(memory), VCPUs_max=2, VCPUs_at_startup=2, other_config=other,
+        platform={"device-model": "qemu-upstream-compat", "viridian": "true" if kind == "windows" else "false"},
+        HVM_boot_params={"order": "cdn"}))

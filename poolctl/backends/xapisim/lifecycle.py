@@ -21,7 +21,7 @@ POWER: dict[str, tuple[str, ...]] = {
     "migrate_send": ("Halted", "Suspended", "Running"),
     "snapshot": _ALL, "metadata_export": _ALL,
 }
-TEMPLATE_OK = {"clone", "copy", "export", "metadata_export", "provision", "changing_dynamic_range", "destroy"}
+TEMPLATE_OK = {"clone", "copy", "export", "metadata_export", "provision", "changing_dynamic_range"}
 CONTROL_DOMAIN_OK = {"changing_dynamic_range", "metadata_export", "snapshot"}
 LISTED = tuple(op for op in POWER if op not in ("start_on", "resume_on"))
 

@@ -126,13 +126,17 @@ class SimServer:
         hosts = {ref: sim.db.field("host", ref, "address") for ref in sim.db.refs("host")}
         self._address_host = {addr: ref for ref, addr in hosts.items()}
         master_addr = hosts[sim.master]
-        addresses = [master_addr, *(a for r, a in hosts.items() if r != sim.master)]
-        if bind_host and bind_host not in addresses:
-            addresses.append(bind_host)
+        wildcard = bind_host in ("", "0.0.0.0", "::")
+        if wildcard:  # one socket covers every host address; host_for() tells them apart
+            addresses = [bind_host]
+        else:
+            addresses = [master_addr, *(a for r, a in hosts.items() if r != sim.master)]
+            if bind_host not in addresses:
+                addresses.append(bind_host)
         self.cert_path = self.key_path = None
         self.ssl_context: ssl.SSLContext | None = None
         if tls:
-            self.cert_path, self.key_path = make_certificate([a for a in addresses if a not in ("0.0.0.0", "::")])
+            self.cert_path, self.key_path = make_certificate([*hosts.values(), *([] if wildcard else [bind_host])])
             self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ssl_context.load_cert_chain(self.cert_path, self.key_path)
         self._listeners = self._bind(addresses, port)
@@ -141,7 +145,8 @@ class SimServer:
         self.url = f"{scheme}://{master_addr}:{self.port}"
         self.host_urls = {sim.db.field("host", ref, "name_label"): f"{scheme}://{addr}:{self.port}"
                           for ref, addr in hosts.items()}
-        self.alias_url = f"{scheme}://{bind_host}:{self.port}" if bind_host not in hosts.values() else self.url
+        alias = not wildcard and bind_host not in hosts.values()
+        self.alias_url = f"{scheme}://{bind_host}:{self.port}" if alias else self.url
         self._threads = []
         for listener in self._listeners:
             t = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.25},

@@ -32,7 +32,12 @@ def _with_cryptography(addresses: list[str], cn: str, cert_path: Path, key_path:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     sans: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(addresses)]
+    for a in dict.fromkeys(addresses):
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(a)))
+        except ValueError:  # a host name given to --listen
+            if a != "localhost":
+                sans.append(x509.DNSName(a))
     now = datetime.now(timezone.utc)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
@@ -48,9 +53,17 @@ def _with_cryptography(addresses: list[str], cn: str, cert_path: Path, key_path:
 
 
 def _with_openssl(addresses: list[str], cn: str, cert_path: Path, key_path: Path) -> None:
-    san = ",".join(["DNS:localhost", *(f"IP:{a}" for a in dict.fromkeys(addresses))])
+    san = ",".join(["DNS:localhost", *(f"IP:{a}" if _is_ip(a) else f"DNS:{a}" for a in dict.fromkeys(addresses))])
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
          "-keyout", str(key_path), "-out", str(cert_path), "-days", "825", "-subj", f"/CN={cn}",
          "-addext", f"subjectAltName={san}", "-addext", "basicConstraints=critical,CA:TRUE"],
         check=True, capture_output=True)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
