@@ -116,3 +116,15 @@ def test_underscore_spelling_and_set_name(api):
     assert exc.value.details[0] == "MAP_DUPLICATE_KEY"
     api.VM.remove_from_other_config(vm, "owner")
     assert "owner" not in api.VM.get_other_config(vm)
+
+
+def test_get_all_records_where(api):
+    where = api.VM.get_all_records_where(
+        'field "is_a_template"="false" and field "is_control_domain"="false" and not (field "power_state"="Halted")')
+    names = {r["name_label"] for r in where.values()}
+    assert len(names) == 10 and "test-01" not in names and "web-01" in names
+    assert len(api.VM.get_all_records_where('field "name_label"="db-01" or field "name_label"="db-02"')) == 2
+    assert api.host.get_all_records_where("true").keys() == api.host.get_all_records().keys()
+    with pytest.raises(XenAPI.Failure) as exc:
+        api.VM.get_all_records_where('field "name_label"=')
+    assert exc.value.details[0] == "INVALID_VALUE"

@@ -7,6 +7,7 @@ from functools import partial
 
 from . import errors, schema
 from .db import CLASSES
+from .query import compile_where
 from .registry import GENERIC, Call, Context
 
 RW_STRING = ("name_label", "name_description")
@@ -23,6 +24,12 @@ def _get_all_records(cls: str, ctx: Context) -> dict[str, dict]:
 
 def _get_record(cls: str, ctx: Context, ref: str) -> dict:
     return ctx.db.snapshot(cls, ref)
+
+
+def _get_all_records_where(cls: str, ctx: Context, expr: str) -> dict[str, dict]:
+    wanted = compile_where(expr)
+    with ctx.db.lock:
+        return {ref: dict(rec) for ref, rec in ctx.db.tables[cls].items() if wanted(rec)}
 
 
 def _get_by_uuid(cls: str, ctx: Context, uuid: str) -> str:
@@ -75,6 +82,7 @@ def generic(cls: str, meth: str) -> Call | None:
     fixed = {
         "get_all": (partial(_get_all, cls), ()),
         "get_all_records": (partial(_get_all_records, cls), ()),
+        "get_all_records_where": (partial(_get_all_records_where, cls), ("expr",)),
         "get_record": (partial(_get_record, cls), ("self",)),
         "get_by_uuid": (partial(_get_by_uuid, cls), ("uuid",)),
     }
