@@ -22,7 +22,8 @@ def needs(api, vm: str) -> int:
 def test_async_pool_migrate_to_completion(api):
     vm, lab1, lab2 = vm_named(api, "web-01"), host_named(api, "xcp-lab-1"), host_named(api, "xcp-lab-2")
     free1, free2, need = free(api, lab1), free(api, lab2), needs(api, vm)
-    token = api.event_from(["task"], "", 0.0)["token"]  # no tasks yet: returns at once, empty
+    metrics2 = api.host.get_metrics(lab2)
+    token = api.event.inject("host", lab2)
     task = api.Async.VM.pool_migrate(vm, lab2, {"live": "true"})
     # while it runs: the VM lists the operation, refuses others, and the destination holds the memory
     wait_until(lambda: api.VM.get_current_operations(vm), what="pool_migrate in current_operations")
@@ -34,11 +35,14 @@ def test_async_pool_migrate_to_completion(api):
     assert free(api, lab2) == free2 - need
     progress: list[float] = []
     cancellable: list[bool] = []
+    dest_free: list[int] = []
     status = "pending"
     while status == "pending":
-        result = api.event_from(["task"], token, 5.0)
+        result = api.event_from(["task", "host_metrics"], token, 5.0)
         token = result["token"]
         for e in result["events"]:
+            if e["ref"] == metrics2:
+                dest_free.append(int(e["snapshot"]["memory_free"]))
             if e["ref"] == task:
                 progress.append(e["snapshot"]["progress"])
                 cancellable.append("cancel" in e["snapshot"]["allowed_operations"])
@@ -52,6 +56,7 @@ def test_async_pool_migrate_to_completion(api):
     assert api.VM.get_resident_on(vm) == lab2 and api.VM.get_current_operations(vm) == {}
     assert vm in api.host.get_resident_VMs(lab2) and vm not in api.host.get_resident_VMs(lab1)
     assert free(api, lab1) == free1 + need and free(api, lab2) == free2 - need
+    assert set(dest_free) <= {free2, free2 - need}  # never counted twice (reservation + resident)
     assert "pool_migrate" in api.VM.get_allowed_operations(vm)
 
 

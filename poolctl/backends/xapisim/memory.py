@@ -49,7 +49,10 @@ class Memory:
             self._reserved.setdefault(host, {})[vm] = amount
         self.refresh(host)
 
-    def release(self, host: str, vm: str) -> None:
+    def release(self, host: str, vm: str, refresh: bool = True) -> None:
+        """Drop a reservation; refresh=False when the caller makes the VM resident in the same
+        locked step (so memory_free never shows the VM counted twice)."""
         with self._lock:
             self._reserved.get(host, {}).pop(vm, None)
-        self.refresh(host)
+        if refresh:
+            self.refresh(host)

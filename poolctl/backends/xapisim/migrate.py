@@ -36,13 +36,14 @@ def pool_migrate(sim: Simulator, task: str | None, vm: str, dest: str, options: 
             sim.tasks.set_cancellable(task, True)
         try:
             _transfer(sim, task, vm)
-            ops.move_resident(sim, vm, dest)
         except BaseException:
+            sim.memory.release(dest, vm)
             if db.exists("VM", vm):
                 db.set("VM", vm, scheduled_to_be_resident_on=ops.NULL_REF)
             raise
-        finally:
-            sim.memory.release(dest, vm)
+        with db.lock:
+            sim.memory.release(dest, vm, refresh=False)
+            ops.move_resident(sim, vm, dest)
 
 
 def _transfer(sim: Simulator, task: str | None, vm: str) -> None:

@@ -159,9 +159,12 @@ def start(sim: Simulator, task: str | None, vm: str, host: str | None, paused: b
             sim.memory.reserve(host, vm, vm_needs(db.get("VM", vm)))
         try:
             sim.tasks.sleep(task, sim.power_seconds)
-        finally:
+        except BaseException:
             sim.memory.release(host, vm)
-        make_resident(sim, vm, host, "Paused" if paused else "Running")
+            raise
+        with db.lock:
+            sim.memory.release(host, vm, refresh=False)
+            make_resident(sim, vm, host, "Paused" if paused else "Running")
 
 
 def shutdown(sim: Simulator, task: str | None, vm: str, op: str) -> None:
