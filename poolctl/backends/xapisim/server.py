@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import shutil
 import socket
 import socketserver
 import ssl
@@ -149,7 +150,7 @@ class SimServer:
         self.alias_url = f"{scheme}://{bind_host}:{self.port}" if alias else self.url
         self._threads = []
         for listener in self._listeners:
-            t = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.25},
+            t = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 2.0},
                                  name=f"xapisim-listen-{listener.server_address[0]}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -210,6 +211,8 @@ class SimServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        if self.cert_path is not None:
+            shutil.rmtree(self.cert_path.parent, ignore_errors=True)
 
     def __enter__(self) -> SimServer:
         return self
