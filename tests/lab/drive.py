@@ -116,4 +116,5 @@ def figures(label: str, run: Run, stats: PingStats) -> str:
     r = run.result
     return (f"{label}: {r.outcome} in {r.duration_s:.2f} s (wall {run.wall_s:.2f} s), "
             f"downtime {r.downtime_ms} ms; ping sent {stats.sent} lost {stats.lost} "
-            f"longest gap {stats.longest_gap_s:.3f} s; {len(run.updates)} updates")
+            f"longest gap {stats.longest_gap_s:.3f} s; phases "
+            f"{' > '.join(u.phase.value for u in run.updates)}" + (f"\n  error: {r.error}" if r.error else ""))

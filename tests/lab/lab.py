@@ -168,14 +168,29 @@ class Lab:
                 self.conn(h).lookupByName(self.guest_name).destroy()
             except libvirt.libvirtError:
                 pass
-        if keep is None:
-            t0 = time.monotonic()
-            self.conn(on).createXML(self.guest_xml, 0)
-            self.wait_ping(timeout)
-            self.timings["boot_to_ping_s"] = round(time.monotonic() - t0, 2)
-        elif keep != on:
-            self.migrate_raw(keep, on)
+        try:
+            if keep is None:
+                self._boot(on, timeout)
+            elif keep != on:
+                self.migrate_raw(keep, on)
+            self.wait_ping(15)
+        except LabError as exc:
+            # A guest that stopped answering must not fail every later test too: boot a
+            # fresh one (counted in timings, so a flaky guest shows in the report).
+            print(f"\nlab: {exc}; rebooting the guest on {on}")
+            self.timings["guest_reboots"] = self.timings.get("guest_reboots", 0) + 1
+            for h in HOST_NAMES:
+                try:
+                    self.conn(h).lookupByName(self.guest_name).destroy()
+                except libvirt.libvirtError:
+                    pass
+            self._boot(on, timeout)
+
+    def _boot(self, on: str, timeout: float) -> None:
+        t0 = time.monotonic()
+        self.conn(on).createXML(self.guest_xml, 0)
         self.wait_ping(timeout)
+        self.timings["boot_to_ping_s"] = round(time.monotonic() - t0, 2)
 
     def migrate_raw(self, src: str, dst: str, params: dict | None = None, timeout: float = 60) -> float:
         """Peer-to-peer live migration with libvirt-python only; seconds taken."""

@@ -15,8 +15,9 @@ GUEST_MEMORY_MIB = 128
 DISK_NAME = f"{GUEST_NAME}.disk"  # in the shared pool: a symlink to the lab's loop device
 DISK_MIB = 16
 POOL_NAME = "shared"
-# quiet + skipped timer checks: ~10 % faster boot under TCG
-CMDLINE = "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check"
+# No timer shortcuts (tsc=reliable, no_timer_check): 0.5 s faster to boot, but the
+# guest's clock must survive being paused and moved between two QEMUs.
+CMDLINE = "console=ttyS0 quiet panic=-1"
 KVM_PROBE_TIMEOUT_S = 5.0  # real KVM reaches init in ~1 s; TCG takes ~5 s here
 
 

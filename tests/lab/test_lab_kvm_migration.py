@@ -4,6 +4,7 @@ with poolctl's pinger probing the guest every 100 ms from the client namespace."
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -24,13 +25,38 @@ def assert_gap_matches_downtime(gap_s: float, downtime_ms: float | None) -> None
 
     ``longest_gap_s`` runs between send times of answered probes: it is at least one
     interval even without loss, and an outage of D hides the probes sent inside it,
-    so the gap is about D plus up to two intervals, never much more.
+    so the gap is D plus up to two intervals. Measured here (12 runs, 17-209 ms of
+    downtime): gap - D between +0.03 and +0.18 s.
     """
     assert downtime_ms is not None and downtime_ms > 0, f"no downtime reported: {downtime_ms!r}"
     d = downtime_ms / 1000
     assert gap_s >= INTERVAL * 0.5, f"gap {gap_s} s below the probe interval: pinger not probing?"
+    assert gap_s >= d - INTERVAL, (
+        f"ping gap {gap_s:.3f} s shorter than libvirt's downtime {d:.3f} s: the pinger missed the pause")
     assert gap_s <= d + 2 * INTERVAL + GAP_SLACK_S, (
         f"ping gap {gap_s:.3f} s exceeds libvirt's downtime {d:.3f} s + 2 intervals + slack")
+
+
+_PHASE_ORDER = {
+    MigrationPhase.PREPARING: 0,
+    MigrationPhase.COPYING: 1,
+    MigrationPhase.STOP_AND_COPY: 2,
+    MigrationPhase.FINISHING: 3,
+    MigrationPhase.DONE: 4,
+    MigrationPhase.FAILED: 4,
+    MigrationPhase.CANCELLED: 4,
+}
+
+
+def assert_progress_forward(updates, terminal: MigrationPhase) -> None:
+    """What the panel shows never goes backwards: phases in order, fraction not shrinking."""
+    phases = [u.phase for u in updates]
+    assert phases[-1] == terminal, phases
+    assert not any(u.phase.terminal for u in updates[:-1]), phases
+    assert all(_PHASE_ORDER[a] <= _PHASE_ORDER[b] for a, b in zip(phases, phases[1:])), (
+        f"migration phases went backwards: {[p.value for p in phases]}")
+    fractions = [u.fraction for u in updates[:-1] if u.fraction is not None]
+    assert fractions == sorted(fractions), f"progress fraction shrank: {fractions}"
 
 
 def migrate_while_pinging(lab, backend, dst: str, options: MigrationOptions, timeout=90,
@@ -64,8 +90,7 @@ def test_live_migration_there_and_back_with_ping(guest_on_a):
             assert (res.source, res.destination, res.host) == (r.hosts[src], r.hosts[dst], r.hosts[dst])
             assert lab.running_on() == [dst], "libvirt does not show the guest on the destination only"
             assert vm_host(backend, lab.guest_name) == dst
-            phases = [u.phase for u in run.updates]
-            assert phases[-1] == MigrationPhase.DONE and MigrationPhase.COPYING in phases, phases
+            assert_progress_forward(run.updates, MigrationPhase.DONE)
             assert_gap_matches_downtime(stats.longest_gap_s, res.downtime_ms)
 
 
@@ -78,6 +103,10 @@ def test_short_stop_and_copy_loses_at_most_one_probe(guest_on_a):
         print("\n" + figures("A -> B, max downtime 30 ms, 16 MiB/s", run, stats))
         assert run.result.outcome == "success", run.result.error
         assert lab.running_on() == ["hostB"]
+        assert_progress_forward(run.updates, MigrationPhase.DONE)
+        copying = [u for u in run.updates if u.phase == MigrationPhase.COPYING]
+        assert copying and all(u.bytes_done and u.bytes_total for u in copying), run.updates
+        assert copying[-1].bytes_done > copying[0].bytes_done or len(copying) == 1, copying
         assert run.result.downtime_ms is not None and run.result.downtime_ms < 150, run.result
         assert stats.lost <= 1, f"{stats.lost} probes lost with a capped stop-and-copy: {stats}"
         assert_gap_matches_downtime(stats.longest_gap_s, run.result.downtime_ms)
@@ -108,19 +137,21 @@ def test_cancel_mid_migration_keeps_guest_on_source(guest_on_a):
 
             def cancel(p):
                 box["cancellable"] = p.cancellable
+                box["t"] = time.monotonic()
                 handle.cancel()
 
             hook, fired = _when_copying(cancel, min_bytes=1 << 20)
             run = run_migration(handle, 60, hook)
+            box["latency"] = time.monotonic() - box.get("t", time.monotonic())
             settle(pinger, 1.0)
             stats = pinger.stop()
-        print("\n" + figures("A -> B cancelled", run, stats))
+        print("\n" + figures("A -> B cancelled", run, stats) + f"\n  cancel -> result {box['latency']:.2f} s")
         assert fired.is_set(), f"never saw memory copying to cancel: {run.updates}"
         assert box["cancellable"] is True
         res = run.result
         assert res.outcome == "cancelled", res
         assert res.host == r.hosts["hostA"]
-        assert run.updates[-1].phase == MigrationPhase.CANCELLED
+        assert_progress_forward(run.updates, MigrationPhase.CANCELLED)
         assert lab.running_on() == ["hostA"], "guest not running on the source after cancel"
         assert vm_host(backend, lab.guest_name) == "hostA"
         # a live migration never paused the guest before it was cancelled
@@ -148,7 +179,7 @@ def test_destination_daemon_stopped_mid_migration(guest_on_a):
             assert res.outcome == "failed", res
             assert "hostB" in res.error, f"error does not name the destination host: {res.error!r}"
             assert res.host == r.hosts["hostA"]
-            assert run.updates[-1].phase == MigrationPhase.FAILED
+            assert_progress_forward(run.updates, MigrationPhase.FAILED)
             assert lab.running_on() == ["hostA"], "guest not running on the source"
             assert stats.last_rtt_ms is not None and stats.current_gap_s == 0, stats
             assert lab.ping_ok()
