@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from . import errors
 
@@ -172,9 +172,6 @@ class Database:
         with self.lock:
             return [ref for ref, rec in self.tables[cls].items() if pred(rec)]
 
-    def class_of(self, ref: str) -> str | None:
-        return self._class_of.get(ref)
-
     def counts(self) -> dict[str, int]:
         with self.lock:
             return {cls.lower(): len(t) for cls, t in self.tables.items()}
@@ -222,7 +219,3 @@ class Database:
         with self.cond:
             self.closed = True
             self.cond.notify_all()
-
-
-def iter_refs(values: Iterable[str]) -> list[str]:
-    return [v for v in values if v and v != NULL_REF]

@@ -85,9 +85,11 @@ class Simulator:
         return server
 
     def close(self) -> None:
+        """Stop every server this simulator started and end all long-polls for good."""
         for server in self._servers:
             server.close()
         self._servers.clear()
+        self.db.close()
 
     # -- hooks for tests and the demo ---------------------------------------------------------
     def expire_sessions(self) -> int:
