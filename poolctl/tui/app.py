@@ -23,11 +23,15 @@ from poolctl.config import ConfigError, PoolConfig
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.tui.commands import VMCommands
+from poolctl.tui.migrations import MigrationCenter
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
+from poolctl.tui.screens.history import HistoryScreen
+from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.screens.main import POWER_WORDS, MainScreen
 from poolctl.tui.session import PoolSession
+from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.vm_list import VMList
 
 FRAME_S = 1 / 60  # how long changes may pile up before one redraw takes them all
@@ -49,6 +53,9 @@ class PoolctlApp(App):
     BINDINGS = [
         Binding("question_mark", "help", "Keys", tooltip="Show every key binding and its id", id="app.help"),
         Binding("q", "quit", "Quit", tooltip="Quit poolctl", id="app.quit"),
+        Binding("m", "migrate", "Migrate", tooltip="Live-migrate the selected VM (choose the host)", id="vm.migrate"),
+        Binding("H", "history", "History", show=False, tooltip="Migration history (this run and the log)",
+                id="app.history"),
     ]
 
     def __init__(
@@ -68,13 +75,15 @@ class PoolctlApp(App):
         self._on_exit = on_exit
         self._drain_scheduled: set[str] = set()
         self.main_screen = MainScreen()
+        self.migrations = MigrationCenter(self)
 
     # --- bindings ------------------------------------------------------------------------
 
     @classmethod
     def all_bindings(cls) -> Iterator[Binding]:
         """Every poolctl binding that has an id (the ones a keymap can remap)."""
-        for owner in (cls, MainScreen, VMList, ConfirmScreen, HelpScreen):
+        for owner in (cls, MainScreen, VMList, ConfirmScreen, HelpScreen, MigrateDialog, MigrationPanel,
+                      HistoryScreen):
             for b in owner.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     yield b
@@ -100,6 +109,13 @@ class PoolctlApp(App):
         for session in self.sessions.values():
             self._connect(session)
         self.set_interval(1.0, self._tick_countdowns)
+
+    def action_migrate(self) -> None:
+        if self.screen is self.main_screen:
+            self.migrations.request(self.main_screen.selected_vm())
+
+    def action_history(self) -> None:
+        self.migrations.show_history()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -1,0 +1,110 @@
+"""The migration audit log: one JSON object per line, appended when a migration ends.
+
+Where: ``$POOLCTL_STATE_DIR/migrations.jsonl`` when that is set (tests, odd setups), else
+``platformdirs.user_state_path("poolctl")/migrations.jsonl`` (``~/.local/state/poolctl``).
+A record never holds a password or a session id: only names, outcomes and figures, and the
+hypervisor's error text with every known secret blanked out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+STATE_ENV = "POOLCTL_STATE_DIR"
+LOG_NAME = "migrations.jsonl"
+READ_LIMIT = 2000  # newest entries the history screen reads; older ones stay in the file
+
+
+class MigrationRecord(BaseModel):
+    """What happened to one migration, as the audit log and the history screen keep it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    time: str  # ISO 8601 UTC, when the move was asked for
+    pool: str
+    vm: str  # name
+    vm_uuid: str = ""
+    source: str  # host name
+    destination: str  # host name
+    result: Literal["success", "failed", "cancelled"]
+    now_on: str = ""  # host name where the VM runs after the move, when known
+    duration_s: float = 0.0
+    ping_address: str = ""
+    ping_method: str = ""
+    ping_sent: int = 0
+    ping_lost: int = 0
+    ping_longest_gap_s: float | None = None
+    ping_error: str = ""
+    downtime_ms: float | None = None  # as the hypervisor reports it
+    error: str = ""  # the hypervisor's words when not a success
+    options: dict[str, object] = {}
+
+
+def state_dir() -> Path:
+    override = os.environ.get(STATE_ENV)
+    if override:
+        return Path(override)
+    from platformdirs import user_state_path
+
+    return user_state_path("poolctl")
+
+
+def default_log_path() -> Path:
+    return state_dir() / LOG_NAME
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every non-trivial secret replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+class AuditLog:
+    """Append-only JSON lines; safe for several poolctl processes appending at once."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_log_path()
+
+    def append(self, record: MigrationRecord) -> None:
+        """Write one line. Raises ``OSError`` (naming the file) when it cannot."""
+        line = (json.dumps(record.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n").encode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # One write() on an O_APPEND descriptor: lines from concurrent writers never interleave.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the migration log {self.path}: {exc.strerror or exc}") from None
+
+    def read(self, limit: int = READ_LIMIT) -> tuple[list[MigrationRecord], list[str]]:
+        """(records newest first, problems) — an unreadable line is named, never fatal."""
+        try:
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            return [], []
+        except OSError as exc:
+            return [], [f"cannot read {self.path}: {exc.strerror or exc}"]
+        records: list[MigrationRecord] = []
+        problems: list[str] = []
+        first = max(0, len(lines) - limit)
+        for number, line in enumerate(lines[first:], start=first + 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(MigrationRecord.model_validate_json(line))
+            except ValidationError as exc:
+                problems.append(f"{self.path}:{number}: unreadable entry ({exc.errors()[0]['msg']})")
+        records.reverse()
+        return records, problems

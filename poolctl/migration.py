@@ -1,0 +1,343 @@
+"""One live migration as the TUI and the CLI run it: the backend's handle, a pinger beside it,
+progress and ping figures for the screen, cancel, and an audit record at the end.
+
+No Textual here. Blocking calls (``run``, ``cancel``) belong in worker threads; the reading
+side (``progress``, ``ping_stats()``, ``eta_s()``…) is safe from any thread because the
+controller only ever swaps whole immutable objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from poolctl.audit import AuditLog, MigrationRecord, scrub
+from poolctl.backends.base import Backend, BackendError, CancelRefused
+from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
+from poolctl.ping import DEFAULT_INTERVAL, Pinger, PingStats, Sample
+
+log = logging.getLogger(__name__)
+
+PING_TAIL_S = 1.0  # keep pinging this long after the move ends: the switch-over's gap shows late
+
+
+class MigrationBusy(Exception):
+    """This VM is already moving (in this process): a second migration is refused."""
+
+
+def describe(err: BaseException) -> str:
+    if isinstance(err, BackendError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """Everything needed to start one move; names are for people, refs for the backend."""
+
+    pool: str
+    vm: str  # ref
+    vm_name: str
+    source: str  # host ref
+    source_name: str
+    destination: str  # host ref
+    destination_name: str
+    vm_uuid: str = ""
+    options: MigrationOptions = field(default_factory=MigrationOptions)
+    ping_address: str | None = None  # None: no ping
+    ping_interval: float = DEFAULT_INTERVAL
+    ping_port: int | None = None
+    ping_method: str = "auto"
+
+    @property
+    def route(self) -> str:
+        return f"{self.source_name} → {self.destination_name}"
+
+
+class MigrationRegistry:
+    """The migrations running in this process, one per (pool, VM)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[tuple[str, str], MigrationController] = {}
+
+    def claim(self, controller: MigrationController) -> None:
+        plan = controller.plan
+        with self._lock:
+            other = self._active.get((plan.pool, plan.vm))
+            if other is not None and other is not controller:
+                raise MigrationBusy(
+                    f"{plan.vm_name} is already migrating ({other.plan.route}, started "
+                    f"{other.elapsed_s():.0f} s ago); wait for it to end or cancel it first"
+                )
+            self._active[(plan.pool, plan.vm)] = controller
+
+    def release(self, controller: MigrationController) -> None:
+        with self._lock:
+            key = (controller.plan.pool, controller.plan.vm)
+            if self._active.get(key) is controller:
+                del self._active[key]
+
+    def get(self, pool: str, vm: str) -> MigrationController | None:
+        with self._lock:
+            return self._active.get((pool, vm))
+
+    def active(self) -> list[MigrationController]:
+        with self._lock:
+            return list(self._active.values())
+
+
+REGISTRY = MigrationRegistry()
+
+
+class MigrationController:
+    """Run ``plan`` on ``backend``: ``claim()`` (fast, refuses a VM already moving), then
+    ``run()`` in a worker thread; ``cancel()`` from another one."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        plan: MigrationPlan,
+        *,
+        registry: MigrationRegistry = REGISTRY,
+        audit: AuditLog | None = None,
+        secrets: Iterable[str] = (),
+        ping_tail_s: float = PING_TAIL_S,
+        host_name: Callable[[str | None], str] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.plan = plan
+        self.registry = registry
+        self.audit = audit if audit is not None else AuditLog()
+        self.secrets = tuple(s for s in secrets if s)
+        self.ping_tail_s = ping_tail_s
+        self._host_name = host_name or self._plan_host_name
+        self.id = uuid.uuid4().hex
+        self.requested_at = datetime.now(timezone.utc)
+        self._t0 = time.monotonic()
+        self._t_end: float | None = None
+        self._first_fraction: tuple[float, float] | None = None  # (t, fraction) of the first progress
+        self._last_fraction: float | None = None  # before the end: a cancelled move stopped there
+        self.progress: MigrationProgress = MigrationProgress(phase=MigrationPhase.PREPARING, cancellable=False,
+                                                             message="starting")
+        self.pinger: Pinger | None = None
+        self.ping_error = ""
+        self.handle = None
+        self.result: MigrationResult | None = None
+        self.record: MigrationRecord | None = None
+        self.audit_error = ""
+        self.finished = threading.Event()  # set once the record exists (after the ping tail)
+        self._claimed = False
+
+    # --- reading side (any thread) ----------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        """The hypervisor's move is over (the ping may still run its short tail)."""
+        return self.result is not None
+
+    def elapsed_s(self) -> float:
+        end = self._t_end if self._t_end is not None else time.monotonic()
+        return max(0.0, end - self._t0)
+
+    def eta_s(self) -> float | None:
+        """Seconds left, from the progress rate so far; None until there is a rate."""
+        p, first = self.progress, self._first_fraction
+        if self.ended or p.fraction is None or first is None or p.fraction <= first[1]:
+            return None
+        rate = (p.fraction - first[1]) / max(1e-6, time.monotonic() - first[0])
+        return max(0.0, (1.0 - p.fraction) / rate)
+
+    def ping_stats(self) -> PingStats | None:
+        return self.pinger.stats() if self.pinger is not None else None
+
+    def ping_samples(self) -> list[Sample]:
+        return self.pinger.samples() if self.pinger is not None else []
+
+    def host_name(self, ref: str | None) -> str:
+        return self._host_name(ref)
+
+    def _plan_host_name(self, ref: str | None) -> str:
+        if ref is None:
+            return "no host (not running)"
+        return {self.plan.source: self.plan.source_name,
+                self.plan.destination: self.plan.destination_name}.get(ref, ref)
+
+    # --- running (worker thread) ------------------------------------------------------------
+
+    def claim(self) -> None:
+        """Register as this VM's migration; raises ``MigrationBusy`` if one already runs."""
+        self.registry.claim(self)
+        self._claimed = True
+
+    def run(self) -> MigrationRecord:
+        """Start the move and the pinger, follow the move to its end, write the record.
+
+        Never raises for the hypervisor's refusals or failures: they become the record."""
+        if not self._claimed:
+            self.claim()
+        try:
+            self._start_pinger()
+            try:
+                self.handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
+            except Exception as err:  # noqa: BLE001 - a refused start is a failed migration, in words
+                self._end(MigrationResult(vm=self.plan.vm, source=self.plan.source,
+                                          destination=self.plan.destination, outcome="failed",
+                                          host=self.plan.source, error=describe(err)),
+                          MigrationPhase.FAILED, describe(err))
+                return self._finish()
+            self._follow()
+            return self._finish()
+        finally:
+            self.registry.release(self)
+
+    def _start_pinger(self) -> None:
+        p = self.plan
+        if not p.ping_address:
+            self.ping_error = "no address to ping"
+            return
+        try:
+            self.pinger = Pinger(p.ping_address, interval=p.ping_interval, port=p.ping_port,
+                                 method=p.ping_method).start()
+        except Exception as err:  # noqa: BLE001 - the move goes on without a measurement; say why
+            self.ping_error = str(err) or type(err).__name__
+
+    def _follow(self) -> None:
+        handle = self.handle
+        last: MigrationProgress | None = None
+        try:
+            for progress in handle.updates():
+                if progress.fraction and self._first_fraction is None:
+                    self._first_fraction = (time.monotonic(), progress.fraction)
+                if not progress.phase.terminal:
+                    self._last_fraction = progress.fraction
+                self.progress = last = progress
+        except Exception as err:  # noqa: BLE001 - a broken follow-up is a failure the user reads
+            last = MigrationProgress(phase=MigrationPhase.FAILED, message=describe(err))
+        result = handle.result
+        if result is None:
+            phase = last.phase if last is not None and last.phase.terminal else MigrationPhase.FAILED
+            outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(phase, "failed")
+            message = last.message if last is not None else "the hypervisor reported no outcome"
+            result = MigrationResult(vm=self.plan.vm, source=self.plan.source, destination=self.plan.destination,
+                                     outcome=outcome, host=None, error="" if outcome == "success" else message,
+                                     duration_s=round(self.elapsed_s(), 3))
+        phase = {"success": MigrationPhase.DONE, "cancelled": MigrationPhase.CANCELLED}.get(
+            result.outcome, MigrationPhase.FAILED)
+        self._end(result, phase, result.error)
+
+    def _end(self, result: MigrationResult, phase: MigrationPhase, message: str) -> None:
+        self._t_end = time.monotonic()
+        fraction = 1.0 if phase == MigrationPhase.DONE else self._last_fraction
+        self.progress = MigrationProgress(phase=phase, fraction=fraction, message=message)
+        self.result = result
+
+    def _finish(self) -> MigrationRecord:
+        stats: PingStats | None = None
+        if self.pinger is not None:
+            if self.ping_tail_s > 0:
+                time.sleep(self.ping_tail_s)
+            stats = self.pinger.stop()
+            if self.pinger.error is not None and not self.ping_error:
+                self.ping_error = str(self.pinger.error)
+        result = self.result
+        assert result is not None
+        p = self.plan
+        self.record = MigrationRecord(
+            id=self.id,
+            time=self.requested_at.isoformat(timespec="seconds"),
+            pool=p.pool, vm=p.vm_name, vm_uuid=p.vm_uuid,
+            source=p.source_name, destination=p.destination_name,
+            result=result.outcome,
+            now_on=self.host_name(result.host) if result.host else "",
+            duration_s=round(result.duration_s or self.elapsed_s(), 3),
+            ping_address=p.ping_address or "",
+            ping_method=self.pinger.method if self.pinger is not None else "",
+            ping_sent=stats.sent if stats else 0,
+            ping_lost=stats.lost if stats else 0,
+            ping_longest_gap_s=round(stats.longest_gap_s, 3) if stats and stats.sent else None,
+            ping_error=scrub(self.ping_error, self.secrets),
+            downtime_ms=result.downtime_ms,
+            error=scrub(result.error, self.secrets),
+            options=p.options.model_dump(exclude_defaults=True),
+        )
+        try:
+            self.audit.append(self.record)
+        except OSError as err:
+            self.audit_error = str(err)
+            log.warning("%s", err)
+        self.finished.set()
+        return self.record
+
+    # --- cancel (worker thread) -------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Ask the hypervisor to stop the move; ``CancelRefused`` says why it will not."""
+        if self.ended:
+            raise CancelRefused(f"the migration of {self.plan.vm_name} has already ended ({self.result.outcome})")
+        if self.handle is None:
+            raise CancelRefused(f"the migration of {self.plan.vm_name} is still being started; try again in a moment")
+        if not self.progress.cancellable:
+            raise CancelRefused(cancel_refusal(self.plan.vm_name, self.progress))
+        self.handle.cancel()
+
+
+def cancel_refusal(vm_name: str, progress: MigrationProgress) -> str:
+    return (f"the migration of {vm_name} is in its {progress.phase.value} phase, past the point where "
+            "the hypervisor can still cancel it")
+
+
+def check_hosts(backend: Backend, vm: str, hosts: Iterable[str], *, workers: int = 8
+                ) -> dict[str, MigrationCheck | BaseException]:
+    """The backend's pre-checks of ``vm`` against each host, in parallel threads."""
+    hosts = list(hosts)
+    if not hosts:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(workers, len(hosts)), thread_name_prefix="precheck") as ex:
+        futures = {h: ex.submit(backend.check_migration, vm, h) for h in hosts}
+    out: dict[str, MigrationCheck | BaseException] = {}
+    for host, fut in futures.items():
+        err = fut.exception()
+        out[host] = err if err is not None else fut.result()
+    return out
+
+
+# --- words shared by the panel and the CLI ------------------------------------------------------
+
+def clock(seconds: float | None) -> str:
+    """``65.2`` -> ``"1:05"``."""
+    if seconds is None:
+        return "–"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def headline(rec: MigrationRecord) -> str:
+    where = (f"{rec.vm} still runs on {rec.now_on}" if rec.now_on == rec.source
+             else f"{rec.vm} now runs on {rec.now_on}" if rec.now_on
+             else f"{rec.vm} is not running on any host (as far as the hypervisor says)")
+    if rec.result == "success":
+        return f"Migration complete in {rec.duration_s:.1f} s — {where}"
+    word = "cancelled" if rec.result == "cancelled" else "failed"
+    return f"Migration {word} after {rec.duration_s:.1f} s — {where}"
+
+
+def ping_summary(rec: MigrationRecord, *, with_address: bool = True) -> str:
+    if not rec.ping_sent:
+        return f"no ping: {rec.ping_error}" if rec.ping_error else "no ping"
+    gap = f"{rec.ping_longest_gap_s:.2f} s" if rec.ping_longest_gap_s is not None else "–"
+    to = f" to {rec.ping_address}" if with_address else ""
+    return f"pings{to}: {rec.ping_sent} sent, {rec.ping_lost} lost, longest gap {gap}"
+
+
+def downtime_text(rec: MigrationRecord, backend_name: str = "") -> str:
+    if rec.downtime_ms is not None:
+        return f"hypervisor-reported downtime {rec.downtime_ms:.0f} ms"
+    who = f"the {backend_name} backend" if backend_name else "this backend"
+    return f"hypervisor downtime: not reported by {who}"

@@ -1,0 +1,157 @@
+"""Migrations in the app: `m` → checks → dialog → a panel per move; the history screen.
+
+The app owns one ``MigrationCenter``; the main screen's `m` and the app's `H` call into it.
+Panels live in a ``MigrationDock`` mounted under the main screen's panes on the first move.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.containers import Container
+
+from poolctl.audit import AuditLog
+from poolctl.migration import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
+from poolctl.model import VM, PowerState
+from poolctl.tui.screens.migrate import DEFAULT_INTERVAL_MS, MigrateDialog
+from poolctl.tui.session import PoolSession
+from poolctl.tui.widgets.migration_panel import MigrationPanel
+
+if TYPE_CHECKING:
+    from poolctl.tui.app import PoolctlApp
+
+
+class MigrationDock(Container):
+    """Panels side by side, two per row; grows by a row per two panels."""
+
+    DEFAULT_CSS = """
+    MigrationDock {
+        layout: grid;
+        grid-size: 2;
+        grid-rows: 8;
+        grid-gutter: 0 1;
+        height: auto;
+        max-height: 50%;
+    }
+    MigrationDock.-single { grid-size: 1; }
+    MigrationPanel {
+        height: 8;
+        border: round $primary-darken-2;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    MigrationPanel:focus { border: round $accent; }
+    MigrationPanel.-problem { border: round $warning; }
+    MigrationPanel #mp-ping-row { height: 1; }
+    """
+
+    def on_mount(self) -> None:
+        self._arrange()
+
+    def _arrange(self) -> None:
+        self.set_class(len(self.children) <= 1, "-single")
+        self.display = bool(self.children)
+
+
+class MigrationCenter:
+    """This run's migrations: starting them, their panels, and the history."""
+
+    def __init__(self, app: PoolctlApp, *, registry: MigrationRegistry = REGISTRY,
+                 audit: AuditLog | None = None, interval_ms: int = DEFAULT_INTERVAL_MS) -> None:
+        self.app = app
+        self.registry = registry
+        self.audit = audit
+        self.interval_ms = interval_ms
+        self.runs: list[MigrationController] = []  # this run's, oldest first
+
+    @property
+    def audit_log(self) -> AuditLog:
+        # resolved late: tests point POOLCTL_STATE_DIR somewhere after the app is built
+        return self.audit if self.audit is not None else AuditLog()
+
+    # --- `m` -------------------------------------------------------------------------------
+
+    def request(self, picked: tuple[PoolSession, VM] | None) -> None:
+        """Open the dialog for the selected VM, or say in words why not."""
+        app = self.app
+        if picked is None:
+            app.notify("No VM selected", severity="warning")
+            return
+        session, vm = picked
+        why = self._refusal(session, vm)
+        if why:
+            app.notify(why, title=f"Cannot migrate {vm.name}", severity="warning", timeout=8, markup=False)
+            return
+        store, backend = session.store, session.backend
+        assert store is not None and backend is not None
+        hosts = sorted((h for h in store.hosts.values() if h.ref != vm.host), key=lambda h: (h.name.casefold(), h.ref))
+        dialog = MigrateDialog(session.name, backend, vm, hosts, store.name_of(vm.host) if vm.host else "?",
+                               backend.capabilities, interval_ms=self.interval_ms)
+
+        def chosen(plan: MigrationPlan | None) -> None:
+            if plan is not None:
+                self.start(session, plan)
+
+        app.push_screen(dialog, chosen)
+
+    def _refusal(self, session: PoolSession, vm: VM) -> str:
+        if session.backend is None or session.store is None:
+            return f"pool {session.name} is not connected"
+        caps = session.backend.capabilities
+        if not caps.live_migration:
+            return caps.reason or f"the {session.config.backend} backend cannot live-migrate in this pool"
+        if vm.power_state != PowerState.RUNNING:
+            return f"{vm.name} is {vm.power_state.value}; only a running VM can be live-migrated"
+        other = self.registry.get(session.name, vm.ref)
+        if other is not None:
+            return (f"{vm.name} is already migrating ({other.plan.route}); "
+                    "wait for it to end or cancel it first")
+        return ""
+
+    def start(self, session: PoolSession, plan: MigrationPlan) -> MigrationPanel | None:
+        backend = session.backend
+        if backend is None:
+            self.app.notify(f"pool {session.name} is not connected", severity="error", markup=False)
+            return None
+        password = session.config.password
+        controller = MigrationController(backend, plan, registry=self.registry, audit=self.audit_log,
+                                         secrets=[password.get_secret_value()] if password else [])
+        try:
+            controller.claim()
+        except MigrationBusy as exc:
+            self.app.notify(str(exc), title=f"Cannot migrate {plan.vm_name}", severity="warning",
+                            timeout=8, markup=False)
+            return None
+        self.runs.append(controller)
+        panel = MigrationPanel(controller, backend_name=session.config.backend)
+        dock = self.dock()
+        dock.mount(panel)
+        dock._arrange()
+        panel.focus()
+        return panel
+
+    def dock(self) -> MigrationDock:
+        screen = self.app.main_screen
+        found = screen.query(MigrationDock)
+        if found:
+            return found.first()
+        dock = MigrationDock(id="migrations")
+        footers = [w for w in screen.children if type(w).__name__ == "Footer"]
+        screen.mount(dock, before=footers[0] if footers else None)
+        return dock
+
+    def panels(self) -> list[MigrationPanel]:
+        return list(self.app.main_screen.query(MigrationPanel))
+
+    def panel_removed(self) -> None:
+        found = self.app.main_screen.query(MigrationDock)
+        if found:
+            found.first()._arrange()
+
+    # --- `H` -------------------------------------------------------------------------------
+
+    def show_history(self) -> None:
+        from poolctl.tui.screens.history import HistoryScreen
+
+        if not isinstance(self.app.screen, HistoryScreen):
+            self.app.push_screen(HistoryScreen(self))

@@ -1,0 +1,244 @@
+"""The migrate dialog: every other host of the pool with the backend's verdict, options, ping.
+
+Pre-checks run in parallel worker threads, one per host; each posts its verdict as a message
+and a check that raised shows as an unusable host with the error (never a traceback).
+Unusable hosts are listed with their reasons but cannot be chosen; the first usable host
+(in list order) is highlighted until the user moves; Enter starts the move.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Checkbox, Input, Label, OptionList
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from poolctl.backends.base import Backend, Capabilities
+from poolctl.migration import MigrationPlan, describe
+from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
+from poolctl.tui.format import size
+
+DEFAULT_INTERVAL_MS = 100
+
+# MigrationOptions field -> (label, kind) for the options the backend honours
+OPTION_FIELDS: dict[str, tuple[str, str]] = {
+    "max_downtime_ms": ("max downtime ms", "int"),
+    "bandwidth_mib_s": ("bandwidth MiB/s", "int"),
+    "auto_converge": ("auto-converge", "bool"),
+    "post_copy": ("post-copy", "bool"),
+    "copy_storage": ("copy storage", "bool"),
+}
+
+
+class HostChecked(Message):
+    def __init__(self, host: str, check: MigrationCheck) -> None:
+        super().__init__()
+        self.host = host
+        self.check = check
+
+
+class MigrateDialog(ModalScreen[MigrationPlan | None]):
+    DEFAULT_CSS = """
+    MigrateDialog { align: center middle; }
+    #migrate-box {
+        width: 100; max-width: 98%; height: auto; max-height: 95%;
+        border: thick $accent; border-title-style: bold; padding: 0 1; background: $surface;
+    }
+    #migrate-hosts { height: auto; max-height: 12; margin: 1 0; }
+    .migrate-row { height: 1; margin-bottom: 1; }
+    .migrate-row Input { border: none; height: 1; width: 1fr; padding: 0 1; background: $boost; }
+    .migrate-row Input:focus { background: $accent 30%; }
+    #migrate-interval, #migrate-port, .migrate-small { width: 9; }
+    .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
+    .migrate-label { padding: 0 1; }
+    #migrate-error { color: $warning; }
+    #migrate-keys { color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("escape", "close", "Close", tooltip="Migrate dialog: close without migrating",
+                id="migrate.close"),
+    ]
+
+    def __init__(self, pool: str, backend: Backend, vm: VM, hosts: list[Host], source_name: str,
+                 capabilities: Capabilities, *, interval_ms: int = DEFAULT_INTERVAL_MS) -> None:
+        super().__init__()
+        self.pool = pool
+        self.backend = backend
+        self.vm = vm
+        self.hosts = hosts  # every host but the VM's own, in display order
+        self.source_name = source_name
+        self.capabilities = capabilities
+        self.interval_ms = interval_ms
+        self.checks: dict[str, MigrationCheck] = {}
+        self._workers: dict[Worker, str] = {}
+        self._user_moved = False
+        self._auto_highlight = False
+
+    def compose(self) -> ComposeResult:
+        vm = self.vm
+        with Vertical(id="migrate-box") as box:
+            box.border_title = f"Migrate {vm.name}"
+            yield Label(f"{vm.name}: {size(vm.memory)} memory, running on {self.source_name}. "
+                        "Choose the destination:", id="migrate-intro", markup=False)
+            yield OptionList(*[Option(self._prompt(h, None), id=h.ref, disabled=True) for h in self.hosts],
+                             id="migrate-hosts")
+            with Horizontal(classes="migrate-row"):
+                yield Label("ping", classes="migrate-label")
+                yield Input(vm.ips[0] if vm.ips else "", placeholder="VM address (empty: no ping)",
+                            id="migrate-ping")
+                yield Label("every ms", classes="migrate-label")
+                yield Input(str(self.interval_ms), id="migrate-interval", type="integer")
+                yield Label("TCP port", classes="migrate-label")
+                yield Input("", placeholder="fallback", id="migrate-port", type="integer")
+            offered = [f for f in OPTION_FIELDS if f in self.capabilities.migration_options]
+            if offered:
+                with Horizontal(classes="migrate-row", id="migrate-options"):
+                    for name in offered:
+                        label, kind = OPTION_FIELDS[name]
+                        if kind == "bool":
+                            yield Checkbox(label, id=f"opt-{name}")
+                        else:
+                            yield Label(label, classes="migrate-label")
+                            yield Input("", placeholder="default", id=f"opt-{name}", type="integer",
+                                        classes="migrate-small")
+            yield Label("", id="migrate-error", markup=False)
+            yield Label("Enter migrate · Tab next field · Esc close", id="migrate-keys")
+
+    def on_mount(self) -> None:
+        hosts = self.query_one("#migrate-hosts", OptionList)
+        hosts.focus()
+        if not self.hosts:
+            self.query_one("#migrate-error", Label).update("This pool has no other host to move to.")
+        for host in self.hosts:
+            worker = self._check(host.ref)
+            self._workers[worker] = host.ref
+
+    # --- pre-checks ------------------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="precheck")
+    def _check(self, host: str) -> None:
+        self.post_message(HostChecked(host, self.backend.check_migration(self.vm.ref, host)))
+
+    def on_host_checked(self, msg: HostChecked) -> None:
+        self._set_verdict(msg.host, msg.check)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        event.stop()
+        host = self._workers.get(event.worker)
+        if host is not None and event.state == WorkerState.ERROR:
+            err = event.worker.error
+            self._set_verdict(host, MigrationCheck(vm=self.vm.ref, host=host,
+                                                   problems=(f"pre-check failed: {describe(err)}",)))
+
+    def _set_verdict(self, host_ref: str, check: MigrationCheck) -> None:
+        self.checks[host_ref] = check
+        options = self.query_one("#migrate-hosts", OptionList)
+        host = next(h for h in self.hosts if h.ref == host_ref)
+        options.replace_option_prompt(host_ref, self._prompt(host, check))
+        if check.ok:
+            options.enable_option(host_ref)
+        if not self._user_moved:
+            # the first usable host in list order among those checked so far
+            first = next((i for i, h in enumerate(self.hosts)
+                          if h.ref in self.checks and self.checks[h.ref].ok), None)
+            if first is not None and options.highlighted != first:
+                self._auto_highlight = True
+                options.highlighted = first
+
+    @on(OptionList.OptionHighlighted, "#migrate-hosts")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if self._auto_highlight:
+            self._auto_highlight = False
+        elif self.checks:
+            self._user_moved = True
+
+    @staticmethod
+    def _prompt(host: Host, check: MigrationCheck | None) -> str:
+        head = f"{host.name:<16} free {size(host.memory_free):>9}  "
+        if check is None:
+            return head + "… checking"
+        if check.ok:
+            return head + "✓ usable"
+        return head + "✗ " + "; ".join(check.problems)
+
+    # --- starting --------------------------------------------------------------------------
+
+    @on(OptionList.OptionSelected, "#migrate-hosts")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self._start()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        error = self.query_one("#migrate-error", Label)
+        options = self.query_one("#migrate-hosts", OptionList)
+        option = options.highlighted_option
+        if option is None or option.disabled or option.id not in self.checks:
+            usable = [h for h in self.hosts if self.checks.get(h.ref) and self.checks[h.ref].ok]
+            error.update("Still checking the hosts…" if len(self.checks) < len(self.hosts) and not usable
+                         else "Choose a usable host (marked ✓)." if usable
+                         else "No host can take this VM now (see the reasons above).")
+            return
+        try:
+            plan = self._plan(option.id)
+        except ValueError as exc:
+            error.update(str(exc))
+            return
+        self.dismiss(plan)
+
+    def _plan(self, host_ref: str) -> MigrationPlan:
+        address = self.query_one("#migrate-ping", Input).value.strip()
+        if address and not _plausible_address(address):
+            raise ValueError(f"ping: {address!r} is not an IP address or host name")
+        interval = _number(self.query_one("#migrate-interval", Input).value, "ping interval (ms)", 1, 60000)
+        port_text = self.query_one("#migrate-port", Input).value
+        port = _number(port_text, "TCP port", 1, 65535) if port_text.strip() else None
+        opts: dict[str, object] = {}
+        for name in self.capabilities.migration_options:
+            if name not in OPTION_FIELDS:
+                continue
+            label, kind = OPTION_FIELDS[name]
+            if kind == "bool":
+                opts[name] = self.query_one(f"#opt-{name}", Checkbox).value
+            else:
+                text = self.query_one(f"#opt-{name}", Input).value
+                if text.strip():
+                    opts[name] = _number(text, label, 1, 10**9)
+        host = next(h for h in self.hosts if h.ref == host_ref)
+        return MigrationPlan(
+            pool=self.pool, vm=self.vm.ref, vm_name=self.vm.name, vm_uuid=self.vm.uuid,
+            source=self.vm.host or "", source_name=self.source_name,
+            destination=host.ref, destination_name=host.name,
+            options=MigrationOptions(**opts), ping_address=address or None,
+            ping_interval=interval / 1000.0, ping_port=port,
+        )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _number(text: str, what: str, low: int, high: int) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{what}: expected a whole number, got {text.strip()!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{what}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _plausible_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return all(part and part.replace("-", "").isalnum() for part in text.split("."))

@@ -1,0 +1,275 @@
+"""The migration panel: one per running (or just ended) migration, docked under the panes.
+
+Cheap over SSH by construction: fixed size (no re-layout after mount), text drawn line by
+line and a line repainted only when its text changed, the sparkline in one style, and all
+of it polled from the controller at ``TICK_S`` instead of on every probe.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.geometry import Region
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Label
+from textual.worker import Worker, WorkerState
+
+from poolctl.backends.base import CancelRefused
+from poolctl.migration import (
+    MigrationController,
+    cancel_refusal,
+    clock,
+    describe,
+    downtime_text,
+    headline,
+    ping_summary,
+)
+from poolctl.model import MigrationPhase
+from poolctl.tui.widgets.sparkline import PingSparkline
+
+TICK_S = 0.25  # 4 Hz: the sparkline moves smoothly, and a tick is a few hundred bytes at most
+BAR_CELLS = 20
+
+
+class LineBlock(Widget):
+    """A fixed number of text lines in one style; ``set_lines`` repaints only changed lines."""
+
+    DEFAULT_CSS = "LineBlock { height: auto; width: 1fr; }"
+
+    def __init__(self, lines: int, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.lines = [""] * lines
+        self._strips: list[Strip | None] = [None] * lines
+        self.styles.height = lines
+
+    def set_lines(self, texts: list[str]) -> None:
+        width = self.size.width
+        for y, text in enumerate(texts[: len(self.lines)]):
+            if text != self.lines[y]:
+                self.lines[y] = text
+                self._strips[y] = None
+                if width:
+                    self.refresh(Region(0, y, width, 1))
+
+    def on_resize(self) -> None:
+        self._strips = [None] * len(self.lines)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if not 0 <= y < len(self.lines):
+            return Strip.blank(width, self.rich_style)
+        strip = self._strips[y]
+        if strip is None or strip.cell_length != width:
+            style = self.rich_style
+            strip = Strip([Segment(fit(self.lines[y], width), style)]).adjust_cell_length(width, style)
+            self._strips[y] = strip
+        return strip
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells, with an ellipsis when something was cut."""
+    return text if cell_len(text) <= width else set_cell_size(text, max(0, width - 1)) + "…"
+
+
+def fill(parts: list[tuple[str, int]], width: int, lines: int) -> list[str]:
+    """Wrap (text, rank) paragraphs into ``lines`` lines, dropping the highest ranks first."""
+    parts = [p for p in parts if p[0]]
+    while True:
+        out = [line for text, _ in parts for line in textwrap.wrap(text, max(10, width))]
+        if len(out) <= lines or len(parts) <= 1:
+            break
+        parts.remove(max(parts, key=lambda p: p[1]))
+    if len(out) > lines:
+        out = out[: lines - 1] + [fit(" ".join(out[lines - 1:]), width)]
+    return out + [""] * (lines - len(out))
+
+
+class MigrationPanel(Widget, can_focus=True):
+    """Shows one ``MigrationController``: progress, ping sparkline and figures, the outcome."""
+
+    BINDINGS = [
+        Binding("c", "cancel_migration", "Cancel move", tooltip="Cancel this migration (asks first)",
+                id="migration.cancel"),
+        Binding("x", "dismiss_panel", "Dismiss", tooltip="Close this panel once its migration has ended",
+                id="migration.dismiss"),
+    ]
+
+    class Ended(Message):
+        """The controller wrote its record (posted on the UI thread)."""
+
+        def __init__(self, panel: MigrationPanel) -> None:
+            super().__init__()
+            self.panel = panel
+
+    def __init__(self, controller: MigrationController, *, backend_name: str = "", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.controller = controller
+        self.backend_name = backend_name
+        self.top = LineBlock(1, id="mp-progress")
+        self.ping_label = Label("", id="mp-ping-label", markup=False)
+        self.sparkline = PingSparkline(id="mp-sparkline")
+        self.info = LineBlock(4, id="mp-info")
+        self.ended_shown = False
+        self.paused = False  # tests freeze the figures for a deterministic snapshot
+        p = controller.plan
+        self.border_title = f"{p.vm_name}: {p.route}"
+        self.border_subtitle = "starting"
+
+    def compose(self) -> ComposeResult:
+        yield self.top
+        with Horizontal(id="mp-ping-row"):
+            yield self.ping_label
+            yield self.sparkline
+        yield self.info
+
+    def on_mount(self) -> None:
+        label = f"ping {self.controller.plan.ping_address or '(none)'} "
+        self.ping_label.update(label)
+        self.ping_label.styles.width = len(label)
+        self._timer = self.set_interval(TICK_S, self.tick)
+        self._run()
+        self.call_after_refresh(self.tick)
+
+    # --- the migration and the cancel run in worker threads ------------------------------
+
+    @work(thread=True, exit_on_error=False, group="migration")
+    def _run(self) -> None:
+        self.controller.run()
+
+    @work(thread=True, exit_on_error=False, group="migration-cancel")
+    def _cancel(self) -> None:
+        self.controller.cancel()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        event.stop()
+        worker = event.worker
+        if worker.group == "migration" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            if event.state == WorkerState.ERROR:
+                self.notify(describe(worker.error), title=f"Migration of {self.controller.plan.vm_name}",
+                            severity="error", markup=False)
+            self.tick()
+        elif worker.group == "migration-cancel" and event.state == WorkerState.ERROR:
+            err = worker.error
+            refused = isinstance(err, CancelRefused)
+            self.notify(describe(err), title="Cannot cancel" if refused else "Cancel failed",
+                        severity="warning" if refused else "error", timeout=10, markup=False)
+        elif worker.group == "migration-cancel" and event.state == WorkerState.SUCCESS:
+            self.notify(f"cancel sent: {self.controller.plan.vm_name}", timeout=3, markup=False)
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def action_cancel_migration(self) -> None:
+        c = self.controller
+        name = c.plan.vm_name
+        if c.ended:
+            self.notify(f"the migration of {name} has already ended", severity="warning", markup=False)
+            return
+        if c.handle is not None and not c.progress.cancellable:
+            self.notify(cancel_refusal(name, c.progress), title="Cannot cancel", severity="warning",
+                        timeout=10, markup=False)
+            return
+        from poolctl.tui.screens.confirm import ConfirmScreen
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._cancel()
+
+        self.app.push_screen(ConfirmScreen("Cancel migration", f"Cancel the migration of {name} "
+                                           f"({c.plan.route})?\nThe VM stays on {c.plan.source_name}.",
+                                           "Cancel migration"), done)
+
+    async def action_dismiss_panel(self) -> None:
+        if not self.controller.finished.is_set():
+            self.notify(f"the migration of {self.controller.plan.vm_name} is still running; "
+                        "cancel it first (c)", severity="warning", markup=False)
+            return
+        dock = self.parent
+        await self.remove()
+        arrange = getattr(dock, "_arrange", None)
+        if arrange is not None:
+            arrange()
+
+    # --- drawing ---------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        if self.paused or self.ended_shown:
+            return
+        c = self.controller
+        width = self.info.size.width or 60
+        p = c.progress
+        self.top.set_lines([self._progress_line(width)])
+        self.sparkline.update_samples(c.ping_samples())
+        stats = c.ping_stats()
+        if c.finished.is_set() and c.record is not None:
+            rec = c.record
+            self.ended_shown = True
+            self._timer.stop()
+            self.border_subtitle = {"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}[rec.result]
+            self.set_class(rec.result != "success", "-problem")
+            pings = ping_summary(rec, with_address=False)
+            if rec.result == "success":
+                parts = [(headline(rec), 0), (pings, 1), (downtime_text(rec, self.backend_name), 2),
+                         (self._method_line(c), 4)]
+            else:
+                why = "cancelled" if rec.result == "cancelled" else "failed"
+                parts = [(headline(rec), 0), (f"{why}: {rec.error or 'no reason given by the hypervisor'}", 1),
+                         (pings, 2)]
+            parts.append((fit(c.audit_error, width), 1) if c.audit_error else ("x dismiss", 3))
+            lines = fill(parts, width, len(self.info.lines))
+            self.info.set_lines(lines)
+            self.post_message(self.Ended(self))
+            return
+        self.border_subtitle = "ending…" if c.ended else p.phase.value
+        lines = [self._figures(stats), self._method_line(c)]
+        if c.ended:
+            lines.append("measuring the ping a moment longer…")
+        elif c.handle is None:
+            lines.append("starting…")
+        elif p.cancellable:
+            lines.append("c cancel (asks first)")
+        else:
+            lines.append(f"{p.phase.value}: past the point of no return, cannot cancel")
+        lines.append(fit(p.message, width) if p.message and p.phase == MigrationPhase.FAILED else "")
+        self.info.set_lines(lines)
+
+    def _progress_line(self, width: int) -> str:
+        c = self.controller
+        p = c.progress
+        pct = round(100 * p.fraction) if p.fraction is not None else None
+        cells = BAR_CELLS if width >= 56 else max(5, width - 40)
+        filled = round(cells * (p.fraction or 0.0))
+        bar = "█" * filled + "░" * (cells - filled)
+        parts = [f"{p.phase.value:<14}", bar, f"{pct:>3}%" if pct is not None else "  ?%"]
+        if p.bytes_total:
+            from poolctl.tui.format import size
+
+            parts.append(f"{size(p.bytes_done or 0)}/{size(p.bytes_total)}")
+        eta = c.eta_s()
+        if eta is not None:
+            parts.append(f"ETA {clock(eta)}")
+        parts.append(f"elapsed {clock(c.elapsed_s())}")
+        return " ".join(parts)
+
+    def _figures(self, stats) -> str:
+        c = self.controller
+        if stats is None:
+            return f"no ping: {c.ping_error}" if c.ping_error else "ping starting…"
+        last = f"{stats.last_rtt_ms:.2f} ms" if stats.last_rtt_ms is not None else "–"
+        text = (f"last {last} · sent {stats.sent} · lost {stats.lost} · "
+                f"longest gap {stats.longest_gap_s:.1f} s")
+        if stats.current_gap_s:
+            text += f" · no reply for {stats.current_gap_s:.1f} s"
+        return text
+
+    def _method_line(self, c: MigrationController) -> str:
+        if c.pinger is None:
+            return f"no ping: {c.ping_error}" if c.ping_error else ""
+        return f"probe: {c.pinger.method} — {c.pinger.method_reason}"
