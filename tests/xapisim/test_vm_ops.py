@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import XenAPI
 
-from .conftest import host_named, vm_named, wait_task
+from .conftest import host_named, vm_named, wait_task, wait_until
 
 NULL = "OpaqueRef:NULL"
 
@@ -115,3 +115,17 @@ def test_default_templates_are_listed_and_refuse_start(api):
     ref, rec = templates["Debian Bookworm 12"]
     assert rec["is_default_template"] and rec["power_state"] == "Halted" and "start" not in rec["allowed_operations"]
     assert failure(api.VM.start, ref, False, False) == ["VM_IS_TEMPLATE", ref, "start"]
+
+
+def test_slow_start_can_be_cancelled(lab_factory):
+    _sim, _server, api = lab_factory(power_seconds=1.0)
+    vm = vm_named(api, "test-01")
+    task = api.Async.VM.start(vm, False, False)
+    wait_until(lambda: api.VM.get_current_operations(vm) == {task: "start"}, what="start under way")
+    assert api.task.get_allowed_operations(task) == ["cancel"]
+    api.task.cancel(task)
+    rec = wait_task(api, task)
+    assert rec["status"] == "cancelled" and rec["error_info"] == ["TASK_CANCELLED", task]
+    assert api.VM.get_power_state(vm) == "Halted" and api.VM.get_current_operations(vm) == {}
+    done = wait_task(api, api.Async.VM.start(vm, False, False))
+    assert done["status"] == "success" and api.VM.get_power_state(vm) == "Running"

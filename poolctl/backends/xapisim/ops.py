@@ -150,6 +150,15 @@ def operation(sim: Simulator, task: str | None, vm: str, op: str) -> Iterator[st
         lifecycle.end(sim.db, vm, key)
 
 
+def _work(sim: Simulator, task: str | None) -> None:
+    """The operation's simulated duration; like xenopsd tasks it can be cancelled meanwhile."""
+    if sim.power_seconds <= 0:
+        return
+    sim.tasks.set_cancellable(task, True)
+    sim.tasks.sleep(task, sim.power_seconds)
+    sim.tasks.set_cancellable(task, False)
+
+
 def start(sim: Simulator, task: str | None, vm: str, host: str | None, paused: bool, op: str = "start") -> None:
     db = sim.db
     with operation(sim, task, vm, op):
@@ -158,7 +167,7 @@ def start(sim: Simulator, task: str | None, vm: str, host: str | None, paused: b
             assert_can_boot_here(sim, vm, host)
             sim.memory.reserve(host, vm, vm_needs(db.get("VM", vm)))
         try:
-            sim.tasks.sleep(task, sim.power_seconds)
+            _work(sim, task)
         except BaseException:
             sim.memory.release(host, vm)
             raise
@@ -169,20 +178,20 @@ def start(sim: Simulator, task: str | None, vm: str, host: str | None, paused: b
 
 def shutdown(sim: Simulator, task: str | None, vm: str, op: str) -> None:
     with operation(sim, task, vm, op):
-        sim.tasks.sleep(task, sim.power_seconds)
+        _work(sim, task)
         make_nonresident(sim, vm, "Halted")
 
 
 def suspend(sim: Simulator, task: str | None, vm: str) -> None:
     with operation(sim, task, vm, "suspend"):
-        sim.tasks.sleep(task, sim.power_seconds)
+        _work(sim, task)
         make_nonresident(sim, vm, "Suspended")
 
 
 def reboot(sim: Simulator, task: str | None, vm: str, op: str) -> None:
     db = sim.db
     with operation(sim, task, vm, op):
-        sim.tasks.sleep(task, sim.power_seconds)
+        _work(sim, task)
         with db.lock:
             rec = db.get("VM", vm)
             db.set("VM", vm, domid=next_domid(), power_state="Running")
