@@ -58,7 +58,7 @@ async def test_details_show_a_vms_disks_with_their_sr_names(lab):
         vm_list = app.main_screen.vm_list
         while vm_list.cursor_vm.name != "db-01":
             await pilot.press("down")
-        await pilot.pause()
+        await wait_for(pilot, lambda: "db-01 data" in screen_text(app), "details of db-01")
         text = screen_text(app)
         vm = vm_list.cursor_vm
         assert vm.uuid in text
@@ -105,7 +105,8 @@ async def test_a_bad_password_shows_a_failed_state_naming_the_pool_and_the_error
         assert app.main_screen.pool_tree.cursor_node.data.pool == "bad"
         await pilot.pause()
         text = screen_text(app)
-        assert "refused the credentials of user 'root'" in text
+        details = text.split("Details", 1)[1]
+        assert "Connection failed: pool 'bad'" in details and "refused the credentials" in details
         assert "bad: failed" in text  # the VM list says why it is empty
 
 

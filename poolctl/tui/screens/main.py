@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Tree
 
 from poolctl.model import VM, PowerOp, PowerState
@@ -21,6 +22,8 @@ from poolctl.tui.widgets.vm_list import VMList
 
 if TYPE_CHECKING:
     from poolctl.tui.app import PoolctlApp
+
+DETAILS_DELAY_S = 0.05
 
 # op -> (verb for notifications, confirm?)
 POWER_WORDS: dict[PowerOp, tuple[str, bool]] = {
@@ -59,6 +62,7 @@ class MainScreen(Screen):
         self.details = DetailsPane(id="details")
         self.filter_input = Input(placeholder="filter: name, IP, host or state (Esc clears)", id="filter")
         self._scope: Selection | None = None
+        self._details_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
@@ -155,7 +159,11 @@ class MainScreen(Screen):
     def _list_highlighted(self, event: VMList.Highlighted) -> None:
         self._update_list_title()
         if self.vm_list.has_focus:
-            self._follow_list()
+            # Holding PageDown through 10,000 VMs must not lay out the details each step:
+            # they follow once the cursor rests.
+            if self._details_timer is not None:
+                self._details_timer.stop()
+            self._details_timer = self.set_timer(DETAILS_DELAY_S, self._follow_list)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if event.widget is self.vm_list:

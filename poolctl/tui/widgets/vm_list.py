@@ -92,6 +92,7 @@ class VMList(ScrollView, can_focus=True):
         self._cursor = 0
         self._cursor_ref: str | None = None
         self._empty_text = ""
+        self._hay: dict[str, tuple[VM, str]] = {}
 
     # --- what is shown -------------------------------------------------------------------
 
@@ -129,6 +130,8 @@ class VMList(ScrollView, can_focus=True):
     def show(self, store: InventoryStore | None, scope: Selection | None, *, empty_text: str = "") -> None:
         """Show ``scope`` of ``store`` (None: nothing, with ``empty_text`` as the reason)."""
         same_pool = self._scope is not None and scope is not None and self._scope.pool == scope.pool
+        if store is not self._store:
+            self._hay.clear()
         self._store = store
         self._scope = scope
         self._empty_text = empty_text
@@ -152,6 +155,8 @@ class VMList(ScrollView, can_focus=True):
                 vm_changes.append(c)
             elif c.object_kind == "host":
                 hosts_changed = True
+        if hosts_changed:
+            self._hay.clear()  # host names are part of every haystack
         if hosts_changed and self._filter:
             # Host names take part in the filter: re-filter everything once.
             self._rebuild(keep_ref=self._cursor_ref)
@@ -190,15 +195,18 @@ class VMList(ScrollView, can_focus=True):
         scope = self._scope
         if scope is None or not in_scope(vm, scope):
             return False
-        if not self._filter:
-            return True
-        needle = self._filter
-        if needle in vm.name.casefold() or needle in vm.power_state.value:
-            return True
-        if any(needle in ip.casefold() for ip in vm.ips):
-            return True
+        return not self._filter or self._filter in self._haystack(vm)
+
+    def _haystack(self, vm: VM) -> str:
+        """Name, IPs, host name and state, casefolded; cached per VM object (they are
+        immutable: a change brings a new object), so each keystroke is one pass of ``in``."""
+        cached = self._hay.get(vm.ref)
+        if cached is not None and cached[0] is vm:
+            return cached[1]
         host = self._store.hosts.get(vm.host) if (self._store and vm.host) else None
-        return host is not None and needle in host.name.casefold()
+        hay = "\n".join((vm.name, *vm.ips, host.name if host else "", vm.power_state.value)).casefold()
+        self._hay[vm.ref] = (vm, hay)
+        return hay
 
     def _rebuild(self, keep_ref: str | None) -> None:
         if self._store is None or self._scope is None:
@@ -209,10 +217,24 @@ class VMList(ScrollView, can_focus=True):
         self._after_rows_changed(keep_ref)
 
     def _after_rows_changed(self, keep_ref: str | None) -> None:
-        self.virtual_size = Size(0, len(self._keys) + 1)
+        self._set_virtual_height(len(self._keys) + 1)
         if keep_ref is not None and keep_ref in self._key_of:
             self._cursor = bisect_left(self._keys, self._key_of[keep_ref])
         self._move_cursor(self._cursor, force_post=False)
+        self.refresh()
+
+    def _set_virtual_height(self, height: int) -> None:
+        # Assigning ``virtual_size`` lays out the whole screen (~30 ms at 120x40), on every
+        # filter keystroke. The vertical scrollbar is always shown (CSS), so the geometry
+        # cannot change: update the scrollbar alone and repaint this widget.
+        size = Size(0, height)
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted or not self.show_vertical_scrollbar:
+            self.virtual_size = size
+            return
+        self.set_reactive(VMList.virtual_size, size)
+        self._scroll_update(size)
         self.refresh()
 
     # --- cursor --------------------------------------------------------------------------
