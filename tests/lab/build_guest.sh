@@ -21,7 +21,6 @@ start=$(date +%s%N)
 
 WORK=$(mktemp -d "$LAB/guestbuild.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-chmod 755 "$WORK"   # apt-get download drops to _apt, which must write here
 
 kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'; }
 KPKG=$(kernel_pkg)
@@ -32,7 +31,7 @@ KVER=${KPKG#linux-image-}
 DEB=$(ls "$LAB/cache/${KPKG}"_*.deb 2>/dev/null | head -1 || true)
 if [ -z "$DEB" ]; then
   mkdir -p "$LAB/cache"
-  (cd "$WORK" && apt-get download -qq "$KPKG")
+  (cd "$WORK" && apt-get download -qq -o APT::Sandbox::User=root "$KPKG")
   mv "$WORK/${KPKG}"_*.deb "$LAB/cache/"
   DEB=$(ls "$LAB/cache/${KPKG}"_*.deb | head -1)
 fi

@@ -59,6 +59,7 @@ def domain_xml(guest_dir: Path, disk_path: Path, domain_type: str) -> str:
       <target port='0'/>
     </serial>
     <console type='pty'><target type='serial' port='0'/></console>
+    <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
 </domain>
