@@ -7,6 +7,7 @@ of it polled from the controller at ``TICK_S`` instead of on every probe.
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 from rich.cells import cell_len, set_cell_size
@@ -35,7 +36,8 @@ from poolctl.migration import (
 from poolctl.model import MigrationPhase
 from poolctl.tui.widgets.sparkline import PingSparkline
 
-TICK_S = 0.25  # 4 Hz: the sparkline moves smoothly, and a tick is a few hundred bytes at most
+# 2 Hz: each tick moves the sparkline by ~5 probes and costs a few hundred bytes on the wire
+TICK_S = 0.5
 BAR_CELLS = 20
 
 
@@ -53,11 +55,16 @@ class LineBlock(Widget):
     def set_lines(self, texts: list[str]) -> None:
         width = self.size.width
         for y, text in enumerate(texts[: len(self.lines)]):
-            if text != self.lines[y]:
+            old = self.lines[y]
+            if text != old:
                 self.lines[y] = text
                 self._strips[y] = None
                 if width:
-                    self.refresh(Region(0, y, width, 1))
+                    # Repaint only the span that changed: the terminal gets those cells, not the line.
+                    start = cell_len(os.path.commonprefix([old, text]))
+                    end = min(width, max(cell_len(old), cell_len(text)))
+                    if end > start:
+                        self.refresh(Region(start, y, end - start, 1))
 
     def on_resize(self) -> None:
         self._strips = [None] * len(self.lines)
@@ -212,7 +219,7 @@ class MigrationPanel(Widget, can_focus=True):
             rec = c.record
             self.ended_shown = True
             self._timer.stop()
-            self.border_subtitle = {"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}[rec.result]
+            self._subtitle({"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}[rec.result])
             self.set_class(rec.result != "success", "-problem")
             pings = ping_summary(rec, with_address=False)
             if rec.result == "success":
@@ -227,7 +234,7 @@ class MigrationPanel(Widget, can_focus=True):
             self.info.set_lines(lines)
             self.post_message(self.Ended(self))
             return
-        self.border_subtitle = "ending…" if c.ended else p.phase.value
+        self._subtitle("ending…" if c.ended else p.phase.value)
         lines = [self._figures(stats), self._method_line(c)]
         if c.ended:
             lines.append("measuring the ping a moment longer…")
@@ -239,6 +246,11 @@ class MigrationPanel(Widget, can_focus=True):
             lines.append(f"{p.phase.value}: past the point of no return, cannot cancel")
         lines.append(fit(p.message, width) if p.message and p.phase == MigrationPhase.FAILED else "")
         self.info.set_lines(lines)
+
+    def _subtitle(self, text: str) -> None:
+        # assigning the border subtitle repaints the whole panel, even with the same text
+        if self.border_subtitle != text:
+            self.border_subtitle = text
 
     def _progress_line(self, width: int) -> str:
         c = self.controller
