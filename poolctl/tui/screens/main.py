@@ -47,8 +47,10 @@ class MainScreen(Screen):
                 tooltip="Suspend the selected VM, or resume it if it is suspended", id="vm.suspend"),
         Binding("K", "power('force_off')", "Force off", tooltip="Power the selected VM off hard (asks first)",
                 id="vm.force_off"),
+        # priority: runs before the key is forwarded to the focused widget, so keys typed
+        # ahead (a paste, a laggy SSH link) already reach the filter it opens
         Binding("slash", "filter", "Filter", tooltip="Filter the VM list by name, IP, host or state",
-                id="list.filter"),
+                priority=True, id="list.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the VM list filter",
                 id="list.clear_filter"),
     ]
@@ -206,7 +208,7 @@ class MainScreen(Screen):
 
     def action_filter(self) -> None:
         self.filter_input.display = True
-        self.filter_input.focus()
+        self.set_focus(self.filter_input)  # now, not after a round trip (see the binding)
 
     def action_clear_filter(self) -> None:
         if not self.filter_input.display and not self.vm_list.filter_text:
@@ -215,7 +217,7 @@ class MainScreen(Screen):
         self.filter_input.display = False
         self.vm_list.set_filter("")
         self._update_list_title()
-        self.vm_list.focus()
+        self.set_focus(self.vm_list)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -226,7 +228,7 @@ class MainScreen(Screen):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         if not event.value.strip():
             self.filter_input.display = False
-        self.vm_list.focus()
+        self.set_focus(self.vm_list)
 
     # --- power ---------------------------------------------------------------------------
 
