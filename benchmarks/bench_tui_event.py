@@ -23,8 +23,12 @@ TOGGLE = {"running": ("hard_shutdown", "halted"), "halted": ("start", "running")
 
 
 def specs(ctx: Context) -> list[Figure]:
-    return [Figure("tui.event", f"event-to-screen latency (power state via a second XAPI client), "
-                   f"{ctx.large.vms:,} VMs", "ms", Target("<", 200, "< 200 ms"))]
+    return [
+        Figure("tui.event", f"event-to-screen latency (power state via a second XAPI client), "
+               f"{ctx.large.vms:,} VMs", "ms", Target("<", 200, "< 200 ms")),
+        Figure("tui.live_after_paint", f"first paint until another client's change reaches the app, "
+               f"{ctx.large.vms:,} VMs", "s"),
+    ]
 
 
 def xapi_call(session, op: str, vm_ref: str) -> float:
@@ -59,9 +63,9 @@ async def run(ctx: Context, url: str) -> tuple[list[float], list[float], float]:
         vm_ref = vml.refs[0]
         session = await asyncio.to_thread(simproc.login, url)
         try:
-            # Uncounted: right after the first paint the backend's watcher is still doing its
-            # own full read, so the first change waits for it. That wait is noted, not hidden.
-            first, _ = await toggle_once(app, session, vm_ref, WARMUP_TIMEOUT_S)
+            # Right after the first paint the backend's watcher may still be doing its own
+            # full read: how long changes wait for it is a figure of its own.
+            first = await tui_harness.watcher_live(app, url, WARMUP_TIMEOUT_S)
             await tui_harness.until_idle()
             lat, calls = [], []
             for _ in range(max(2, ctx.runs)):
@@ -82,6 +86,7 @@ def measure(ctx: Context, out: Results) -> None:
         lat, calls, first = asyncio.run(run(ctx, sim.url))
     ms = [x * 1000 for x in lat]
     out.set("tui.event", median(ms), samples=ms,
-            note=f"median of {len(ms)} toggles (start / hard_shutdown); the XAPI call itself took "
-                 f"{median(calls) * 1000:.0f} ms median, included; the first change right after the "
-                 f"first paint (uncounted) took {first * 1000:.0f} ms")
+            note=f"median of {len(ms)} toggles (start / hard_shutdown) once live; the XAPI call itself "
+                 f"took {median(calls) * 1000:.0f} ms median, included")
+    out.set("tui.live_after_paint", first,
+            note="the backend's event watcher does its own full read after inventory(); changes wait for it")

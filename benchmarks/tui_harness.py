@@ -47,6 +47,31 @@ def _safe(probe: Callable[[], bool]) -> Callable[[], bool]:
     return check
 
 
+async def watcher_live(app, url: str, timeout_s: float = 180.0) -> float:
+    """Block until changes made by another XAPI client reach the app's store; seconds waited.
+
+    Right after the first paint the backend's watcher may still be doing its own full read:
+    latencies are measured once it is live. The probe pauses and unpauses the last running
+    VM in the list through a second session and waits for the store to show both.
+    """
+    from benchmarks import simproc
+
+    store = next(iter(app.sessions.values())).store
+    ref = next(r for r in reversed(vm_list(app).refs) if store.vms[r].power_state.value == "running")
+    session = await asyncio.to_thread(simproc.login, url)
+    t0 = time.perf_counter()
+    try:
+        for call, want in (("pause", "paused"), ("unpause", "running")):
+            await asyncio.to_thread(getattr(session.xenapi.VM, call), ref)
+            await until(lambda: store.vms[ref].power_state.value == want, timeout_s,
+                        f"the store showing {ref} {want} (watcher live)")
+            if want == "paused":
+                live = time.perf_counter() - t0
+    finally:
+        await asyncio.to_thread(simproc.logout, session)
+    return live
+
+
 async def until_idle(window_s: float = 0.5, max_share: float = 0.1, timeout_s: float = 180.0) -> float:
     """Wait until this process (all its threads) uses under ``max_share`` of a core over
     ``window_s``; returns the seconds waited. After the first paint the backend may still be

@@ -23,7 +23,7 @@ EXPECTED = {
     "rss.app", "rss.backend", "rss.simulator",
     "tui.launch.3x12", "tui.launch.4x300",
     "tui.filter.median", "tui.filter.p95",
-    "tui.event",
+    "tui.event", "tui.live_after_paint",
     "pty.idle", "pty.scroll", "pty.migration", "pty.app_rss",
 }
 
