@@ -62,6 +62,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     #migrate-keys { color: $text-muted; }
     """
     BINDINGS = [
+        # priority: Enter starts the move from any field, also while no host is highlighted yet
+        Binding("enter", "start", "Migrate", priority=True, tooltip="Migrate dialog: start the move",
+                id="migrate.start"),
         Binding("escape", "close", "Close", tooltip="Migrate dialog: close without migrating",
                 id="migrate.close"),
     ]
@@ -96,7 +99,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 yield Label("every ms", classes="migrate-label")
                 yield Input(str(self.interval_ms), id="migrate-interval", type="integer")
                 yield Label("TCP port", classes="migrate-label")
-                yield Input("", placeholder="fallback", id="migrate-port", type="integer")
+                yield Input("", placeholder="none", id="migrate-port", type="integer")
             offered = [f for f in OPTION_FIELDS if f in self.capabilities.migration_options]
             if offered:
                 with Horizontal(classes="migrate-row", id="migrate-options"):
@@ -166,7 +169,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             return head + "… checking"
         if check.ok:
             return head + "✓ usable"
-        return head + "✗ " + "; ".join(check.problems)
+        if len(check.problems) == 1:
+            return head + "✗ " + check.problems[0]
+        return head + "✗ cannot take it:\n" + "\n".join(f"    ✗ {p}" for p in check.problems)
 
     # --- starting --------------------------------------------------------------------------
 
@@ -174,8 +179,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self._start()
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
+    def action_start(self) -> None:
         self._start()
 
     def _start(self) -> None:

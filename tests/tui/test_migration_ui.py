@@ -1,0 +1,270 @@
+"""Pilot tests of live migration from the keyboard: dialog, panel, sparkline, cancel, history.
+
+The real app, the real Xen backend and the XAPI simulator; pings go to the lab VMs' loopback
+addresses and really answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from poolctl.backends.xapisim import Simulator
+from poolctl.model import MigrationPhase
+from poolctl.tui.app import create_app
+from poolctl.tui.screens.confirm import ConfirmScreen
+from poolctl.tui.screens.history import HistoryScreen
+from poolctl.tui.screens.migrate import MigrateDialog
+from poolctl.tui.widgets.migration_panel import MigrationPanel
+from poolctl.tui.widgets.sparkline import BARS
+from tests.tui.conftest import Lab, loaded, screen_text, wait_for
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _lab(seconds: float) -> Iterator[Lab]:
+    sim = Simulator.from_scenario("lab", password="demo", migration_seconds=seconds)
+    server = sim.serve(host="127.0.0.1", port=0)
+    try:
+        yield Lab(sim, server.url)
+    finally:
+        sim.close()
+
+
+@pytest.fixture
+def fastlab() -> Iterator[Lab]:
+    yield from _lab(2.5)
+
+
+@pytest.fixture
+def slowlab() -> Iterator[Lab]:
+    yield from _lab(6.0)
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
+    return tmp_path
+
+
+async def select_vm(pilot, name: str) -> None:
+    await pilot.press("slash", *name, "enter")
+    vm_list = pilot.app.main_screen.vm_list
+    await wait_for(pilot, lambda: vm_list.cursor_vm is not None and vm_list.cursor_vm.name == name,
+                   f"cursor on {name}")
+
+
+async def open_dialog(pilot, name: str) -> MigrateDialog:
+    await select_vm(pilot, name)
+    await pilot.press("m")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MigrateDialog), "the migrate dialog")
+    dialog = pilot.app.screen
+    await wait_for(pilot, lambda: len(dialog.checks) == len(dialog.hosts), "every pre-check")
+    return dialog
+
+
+async def migrate(pilot, name: str) -> MigrationPanel:
+    before = set(pilot.app.migrations.panels())
+    await open_dialog(pilot, name)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: len(set(pilot.app.migrations.panels()) - before) == 1, "a migration panel")
+    return (set(pilot.app.migrations.panels()) - before).pop()
+
+
+def resident(lab: Lab, name: str) -> str:
+    return lab.sim.db.field("VM", lab.sim.vm_ref(name), "resident_on")
+
+
+async def until_finished(pilot, panel: MigrationPanel, timeout: float = 20) -> None:
+    await wait_for(pilot, lambda: panel.ended_shown, f"the end of {panel.controller.plan.vm_name}'s move",
+                   timeout=timeout)
+
+
+def panel_text(panel: MigrationPanel) -> str:
+    return "\n".join([*panel.top.lines, panel.sparkline.text, *panel.info.lines])
+
+
+async def test_dialog_lists_other_hosts_with_precheck_reasons(fastlab):
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        dialog = await open_dialog(pilot, "cache-01")  # local disk on xcp-lab-1
+        assert [h.name for h in dialog.hosts] == ["xcp-lab-2", "xcp-lab-3"]  # not its own host
+        options = dialog.query_one("#migrate-hosts")
+        two, three = (str(options.get_option(h.ref).prompt) for h in dialog.hosts)
+        assert "✗ disk on local SR 'Local storage xcp-lab-1' which xcp-lab-2 cannot see" in two
+        assert "✗ not enough free memory on xcp-lab-3: needs 4 GiB, host has 1.5 GiB" in three
+        assert "which xcp-lab-3 cannot see" in three
+        assert all(options.get_option(h.ref).disabled for h in dialog.hosts)
+        text = screen_text(app)
+        assert "xcp-lab-2 cannot see" in text and "not enough free memory on xcp-lab-3" in text
+        assert "127.0.10.31" in text  # the ping target defaults to the VM's address
+        await pilot.press("enter")
+        assert isinstance(app.screen, MigrateDialog)  # nothing usable: nothing starts
+        assert "No host can take this VM now" in screen_text(app)
+        await pilot.press("escape")
+        assert app.screen is app.main_screen and not app.migrations.panels()
+
+        dialog = await open_dialog(pilot, "web-01")
+        options = dialog.query_one("#migrate-hosts")
+        assert options.highlighted_option.id == dialog.hosts[0].ref  # first usable: xcp-lab-2
+        assert not options.get_option(dialog.hosts[0].ref).disabled
+        assert options.get_option(dialog.hosts[1].ref).disabled  # xcp-lab-3 is low on memory
+        assert "✓ usable" in screen_text(app)
+
+
+async def test_migration_runs_to_complete_with_no_lost_pings(fastlab, state_dir):
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        panel = await migrate(pilot, "web-01")
+        assert panel.border_title == "web-01: xcp-lab-1 → xcp-lab-2"
+        await wait_for(pilot, lambda: panel.controller.progress.phase == MigrationPhase.COPYING, "copying")
+        await wait_for(pilot, lambda: "%" in panel.top.lines[0] and "copying memory" in panel.top.lines[0],
+                       "the progress line")
+        await wait_for(pilot, lambda: any(c in panel.sparkline.text for c in BARS), "sparkline bars")
+        first = panel.sparkline.text
+        await wait_for(pilot, lambda: panel.sparkline.text != first, "the sparkline to move")
+        assert "probe: icmp" in panel_text(panel) or "probe: tcp" in panel_text(panel)
+        await until_finished(pilot, panel)
+        text = panel_text(panel)
+        assert "Migration complete in " in text and ", 0 lost," in text and "longest gap" in text
+        assert "hypervisor downtime: not reported by the xen backend" in text
+        assert panel.border_subtitle == "complete"
+        # the list follows the hypervisor's event
+        store = app.sessions["lab"].store
+        await wait_for(pilot, lambda: store.name_of(next(v for v in store.vms.values() if v.name == "web-01").host)
+                       == "xcp-lab-2", "the VM list to show the new host")
+        assert resident(fastlab, "web-01") == fastlab.sim.host_ref("xcp-lab-2")
+        await pilot.pause(0.6)
+        assert "web-01 now runs on xcp-lab-2" in screen_text(app)
+        line = json.loads((state_dir / "migrations.jsonl").read_text())
+        assert line["result"] == "success" and line["ping_lost"] == 0 and "demo" not in json.dumps(line)
+        # dismiss once ended
+        panel.focus()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.migrations.panels(), "the panel to go")
+
+
+async def test_cancel_asks_then_leaves_vm_on_source(fastlab):
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        panel = await migrate(pilot, "web-01")
+        c = panel.controller
+        await wait_for(pilot, lambda: c.progress.phase == MigrationPhase.COPYING and c.progress.cancellable,
+                       "a cancellable phase")
+        assert app.focused is panel
+        await pilot.press("x")  # dismissing a running move is refused
+        assert panel in app.migrations.panels()
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm dialog")
+        await pilot.press("y")
+        await until_finished(pilot, panel)
+        text = panel_text(panel)
+        assert "Migration cancelled after" in text and "web-01 still runs on xcp-lab-1" in text
+        assert resident(fastlab, "web-01") == fastlab.sim.host_ref("xcp-lab-1")
+        assert panel.border_subtitle == "cancelled"
+
+
+async def test_cancel_refused_in_final_phase(slowlab):
+    app = create_app([slowlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        panel = await migrate(pilot, "web-01")
+        c = panel.controller
+        await wait_for(pilot, lambda: c.progress.phase == MigrationPhase.FINISHING, "the final phase", timeout=15)
+        await pilot.press("c")
+        assert not isinstance(app.screen, ConfirmScreen)
+        note = next(n for n in app._notifications if n.title == "Cannot cancel")
+        assert "past the point where the hypervisor can still cancel it" in note.message
+        await until_finished(pilot, panel)
+        assert "Migration complete" in panel_text(panel)
+
+
+async def test_failure_quotes_the_hypervisor(fastlab):
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        panel = await migrate(pilot, "web-02")
+        await wait_for(pilot, lambda: panel.controller.progress.phase == MigrationPhase.COPYING, "copying")
+        fastlab.sim.set_power_state("web-02", "Halted")
+        await until_finished(pilot, panel)
+        text = panel_text(panel)
+        assert "Migration failed after" in text
+        assert "failed: XAPI: VM_BAD_POWER_STATE(" in text
+        assert panel.border_subtitle == "FAILED"
+
+
+async def test_second_migration_of_same_vm_is_refused_and_two_run_side_by_side(fastlab):
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        first = await migrate(pilot, "web-01")
+        await select_vm(pilot, "web-01")
+        await pilot.press("m")
+        assert app.screen is app.main_screen
+        note = next(n for n in app._notifications if n.title == "Cannot migrate web-01")
+        assert "web-01 is already migrating (xcp-lab-1 → xcp-lab-2)" in note.message
+        second = await migrate(pilot, "app-01")
+        assert second.border_title == "app-01: xcp-lab-2 → xcp-lab-1"
+        await pilot.pause(0.1)
+        a, b = first.region, second.region
+        assert a.y == b.y and a.x != b.x and a.width > 40 and b.width > 40  # side by side
+        await until_finished(pilot, first)
+        await until_finished(pilot, second)
+        assert "Migration complete" in panel_text(first) and "Migration complete" in panel_text(second)
+
+
+async def test_m_explains_when_migration_is_impossible(fastlab, tmp_path):
+    from poolctl.backends.kvm_demo import demo_config
+
+    app = create_app([fastlab.pool(), demo_config(tmp_path / "kvm")])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await select_vm(pilot, "test-01")  # halted
+        await pilot.press("m")
+        assert app.screen is app.main_screen
+        note = next(n for n in app._notifications if n.title == "Cannot migrate test-01")
+        assert "only a running VM can be live-migrated" in note.message
+        # the libvirt test driver: move the tree to the kvm pool and pick a VM there
+        tree = app.main_screen.pool_tree
+        await wait_for(pilot, lambda: app.sessions["kvm-demo"].connected, "the kvm demo pool")
+        tree.move_cursor(tree.node_for("kvm-demo", "pool"))
+        await wait_for(pilot, lambda: app.main_screen.scope.pool == "kvm-demo"
+                       and app.main_screen.vm_list.row_count > 0, "the kvm VMs")
+        app.main_screen.vm_list.focus()
+        await pilot.pause()
+        await pilot.press("m")
+        assert app.screen is app.main_screen
+        vm_name = app.main_screen.vm_list.cursor_vm.name
+        note = next(n for n in app._notifications if n.title == f"Cannot migrate {vm_name}")
+        assert "test driver" in note.message
+
+
+async def test_history_lists_this_run_and_the_log(fastlab, state_dir):
+    old = {"id": "old1", "time": "2020-05-01T10:00:00+00:00", "pool": "elsewhere", "vm": "ancient-vm",
+           "source": "h1", "destination": "h2", "result": "failed", "duration_s": 3.0, "error": "XAPI: BOOM"}
+    (state_dir / "migrations.jsonl").write_text(json.dumps(old) + "\n")
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        panel = await migrate(pilot, "web-01")
+        await pilot.press("H")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
+        table = app.screen.query_one("#history-table")
+        await wait_for(pilot, lambda: table.row_count == 2, "two rows")
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert rows[0][2] == "web-01" and rows[0][5].startswith("running")
+        assert rows[1][2] == "ancient-vm" and rows[1][5] == "failed" and rows[1][10] == "XAPI: BOOM"
+        await pilot.press("escape")
+        await until_finished(pilot, panel)
+        await pilot.press("H")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
+        table = app.screen.query_one("#history-table")
+        await wait_for(pilot, lambda: table.row_count == 2, "two logged rows")
+        first = table.get_row_at(0)
+        assert first[0].endswith(" *") and first[2] == "web-01" and first[5] == "success"
+        assert first[7].endswith("/0")  # pings sent / lost
