@@ -79,16 +79,23 @@ async def test_a_burst_of_changes_leaves_every_row_right(lab):
         assert len(names(app)) == 12
 
 
-async def test_keys_typed_ahead_of_the_filter_land_in_it(lab):
-    # Over a laggy SSH link keys arrive in one packet: `/` must not lose what follows it.
+async def test_keys_typed_ahead_of_the_filter_land_where_they_belong(lab):
+    # Over a laggy SSH link keys arrive in one packet: `/db<Enter>K` is a filter, then a
+    # force off of the VM under the cursor; nothing may end up in the wrong widget.
     app = create_app([lab.pool()])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        for key, char in [("slash", "/"), ("d", "d"), ("b", "b"), ("enter", "\r")]:
+        for key, char in [("slash", "/"), ("d", "d"), ("b", "b"), ("enter", "\r"), ("K", "K")]:
             app.post_message(events.Key(key, char))
-        await wait_for(pilot, lambda: app.focused is app.main_screen.vm_list, "the list to take focus back")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the force-off dialog")
         assert app.main_screen.filter_input.value == "db"
         assert names(app) == ["db-01", "db-02"]
+        assert "Force off db-01" in screen_text(app)
+        for key, char in [("n", "n"), ("escape", None), ("w", "w")]:
+            app.post_message(events.Key(key, char))
+        await wait_for(pilot, lambda: app.main_screen.vm_list.filter_text == "", "Esc to clear the filter")
+        assert app.main_screen.filter_input.value == ""  # the `w` did not land in it
+        assert lab.sim.db.field("VM", lab.sim.vm_ref("db-01"), "power_state") == "Running"
 
 
 async def test_on_exit_runs_after_the_backends_are_closed(lab):

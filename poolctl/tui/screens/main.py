@@ -17,6 +17,7 @@ from poolctl.tui.messages import ConnectionChanged, InventoryUpdated, Selection
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.details import DetailsPane
+from poolctl.tui.widgets.filter_input import FilterInput
 from poolctl.tui.widgets.pool_tree import PoolTree
 from poolctl.tui.widgets.vm_list import VMList
 
@@ -62,7 +63,12 @@ class MainScreen(Screen):
         self.pool_tree = PoolTree(id="tree")
         self.vm_list = VMList(id="vms")
         self.details = DetailsPane(id="details")
-        self.filter_input = Input(placeholder="filter: name, IP, host or state (Esc clears)", id="filter")
+        self.filter_input = FilterInput(
+            placeholder="filter: name, IP, host or state (Enter keeps it, Esc clears)",
+            id="filter",
+            on_done=self._filter_done,
+            on_clear=self.action_clear_filter,
+        )
         self._scope: Selection | None = None
         self._details_timer: Timer | None = None
 
@@ -224,9 +230,9 @@ class MainScreen(Screen):
         self.vm_list.set_filter(event.value)
         self._update_list_title()
 
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
+    def _filter_done(self) -> None:
+        """Enter in the filter: keep it, and go back to the list (synchronously)."""
+        if not self.filter_input.value.strip():
             self.filter_input.display = False
         self.set_focus(self.vm_list)
 
