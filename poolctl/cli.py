@@ -97,10 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only this pool (repeat for several; default: all)")
     ls.add_argument("--json", action="store_true", help="one JSON array, an object per row")
     _add_common(ls, sub=True)
+    _add_migrate(commands)
     # Dispatched before parsing (it has its own options); listed here for --help.
     commands.add_parser("simulate", help="run the XAPI simulator (see `poolctl simulate --help`)",
                         add_help=False)
     return parser
+
+
+def _add_migrate(commands) -> None:
+    from poolctl.migrate_cli_args import add_migrate_parser
+
+    add_migrate_parser(commands, _add_common)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
             with ExitStack() as stack:
                 pools, _ = _pools(args, stack)
                 return run_ls(pools, kind=args.kind, only=args.pool, as_json=args.json)
+        if args.command == "migrate":
+            from poolctl.migrate_cli import run_migrate
+
+            with ExitStack() as stack:
+                pools, _ = _pools(args, stack)
+                return run_migrate(pools, vm=args.vm, host=args.host, pool=args.pool, ping=args.ping,
+                                   interval=args.interval, port=args.port, watch=args.watch)
         return _run_tui(args)
     except CliError as exc:
         _error(str(exc))

@@ -1,0 +1,62 @@
+"""The `poolctl migrate` argument parser: kept apart from the run code so `--help` stays cheap."""
+
+from __future__ import annotations
+
+import argparse
+
+EXIT_HELP = """\
+exit codes:
+  0    the VM now runs on HOST
+  1    the migration failed (the message quotes the hypervisor), or a pool failed
+  2    usage error, or a bad or missing config file
+  3    authentication failed
+  4    no such pool, VM or host (or the VM name is in several pools: use --pool)
+  5    refused before starting: the pre-checks found problems, or the VM cannot move now
+  6    cancelled (Ctrl-C while the migration could still be cancelled)
+  130  Ctrl-C after the point of no return, or a second Ctrl-C (the migration went on)
+
+Every migration is appended to the audit log: $POOLCTL_STATE_DIR/migrations.jsonl, by
+default ~/.local/state/poolctl/migrations.jsonl (the TUI's history screen, H, reads it).
+"""
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, e.g. 0.1; got {text!r}") from None
+    if not 0.001 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"expected 0.001 to 60 seconds, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 1-65535, got {value}")
+    return value
+
+
+def add_migrate_parser(commands, add_common) -> argparse.ArgumentParser:
+    p = commands.add_parser(
+        "migrate", help="live-migrate a VM to another host, pinging it on the way",
+        description="Pre-check the destination, start a live migration, follow its progress while "
+        "pinging the VM (every 100 ms by default), and print the outcome with the ping figures "
+        "(sent, lost, longest gap without a reply). Ctrl-C cancels while the hypervisor still allows it.",
+        epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("vm", metavar="VM", help="the VM: name, uuid or ref")
+    p.add_argument("host", metavar="HOST", help="the destination host: name or ref")
+    p.add_argument("--pool", metavar="NAME", help="the pool the VM is in (default: search every pool)")
+    p.add_argument("--ping", metavar="ADDR", help="address to ping (default: the VM's first IP; '' for none)")
+    p.add_argument("--interval", metavar="S", type=_interval, default=0.1,
+                   help="seconds between pings (default: 0.1)")
+    p.add_argument("--port", metavar="P", type=_port,
+                   help="TCP port to probe with connects when ICMP is not permitted (e.g. 22)")
+    p.add_argument("--watch", action="store_true",
+                   help="one live line (phase, percent, ETA, ping figures) instead of a line per step")
+    add_common(p, sub=True)
+    return p
