@@ -9,12 +9,14 @@ hypervisor's event does.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.logging import TextualHandler
 from textual.worker import Worker, WorkerState
 
 from poolctl import backends
@@ -75,6 +77,7 @@ class PoolctlApp(App):
         self._on_exit = on_exit
         self._drain_scheduled: set[str] = set()
         self.main_screen = MainScreen()
+        self._log_handler: logging.Handler | None = None
         self.migrations = MigrationCenter(self)
 
     # --- bindings ------------------------------------------------------------------------
@@ -96,6 +99,12 @@ class PoolctlApp(App):
         return self.main_screen
 
     def on_mount(self) -> None:
+        root = logging.getLogger()
+        if not root.handlers:
+            # Backends log their retries; without a handler Python's last resort writes
+            # them to stderr, i.e. across the screen. Textual's log is where they belong.
+            root.addHandler(TextualHandler())
+            self._log_handler = root.handlers[-1]
         if self.user_keymap:
             unknown = sorted(set(self.user_keymap) - set(self.binding_ids()))
             if unknown:
@@ -272,6 +281,8 @@ class PoolctlApp(App):
                 closers.append(t)
         for t in closers:
             t.join(timeout=3.0)
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
         if self._on_exit is not None:
             self._on_exit()
 

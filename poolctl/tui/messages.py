@@ -58,11 +58,3 @@ class InventoryUpdated(Message, bubble=False):
         self.pool = pool
         self.changes = changes
         self.loaded = loaded
-
-
-class SelectionChanged(Message, bubble=False):
-    """The object the details pane (and the power keys) should follow changed."""
-
-    def __init__(self, selection: Selection | None) -> None:
-        super().__init__()
-        self.selection = selection

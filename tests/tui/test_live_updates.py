@@ -9,6 +9,7 @@ import pytest
 import XenAPI
 from textual import events
 
+from poolctl.model import ConnectionStatus
 from poolctl.tui.app import PoolctlApp, create_app
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
@@ -117,3 +118,23 @@ def test_every_binding_has_an_id_and_ids_are_unique():
     for expected in ("vm.start", "vm.shutdown", "vm.reboot", "vm.suspend", "vm.force_off", "list.filter",
                      "app.help", "app.quit"):
         assert expected in ids
+
+
+async def test_a_lost_connection_shows_lost_then_recovers_with_what_changed_meanwhile(lab):
+    app = create_app([lab.pool()])
+    port = int(lab.url.rsplit(":", 1)[1])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        session = app.sessions["lab"]
+        lab.sim.close()
+        await wait_for(pilot, lambda: session.state.status == ConnectionStatus.LOST, "the pool to be lost")
+        await pilot.pause()
+        assert "lab lost — retrying" in screen_text(app)
+        note = next(n for n in app._notifications if "connection lost" in n.title)
+        assert "lab" in note.title and "Traceback" not in note.message
+        lab.sim.set_power_state("web-01", "Halted")  # changed while we could not see it
+        lab.sim.serve(host="127.0.0.1", port=port)
+        await wait_for(pilot, lambda: session.state.status == ConnectionStatus.CONNECTED, "the pool to reconnect")
+        await wait_for(pilot, lambda: "halted" in next(line for line in screen_text(app).splitlines()
+                                                        if "│web-01 " in line), "web-01 to show halted")
+        assert "lab connected" in screen_text(app)
