@@ -79,7 +79,9 @@ def test_help_documents_commands_and_exit_codes():
     for text in ("ls", "simulate", "--demo", "--config", "exit codes:", "3  authentication failed",
                  "4  nothing matched", "POOLCTL_CONFIG"):
         assert text in proc.stdout, text
-    assert "migrate" not in proc.stdout
+    assert "migrate" in proc.stdout  # listed now that it exists (tests/test_cli_migrate.py covers it)
+    migrate_help = run("migrate", "--help")
+    assert migrate_help.returncode == 0 and "5    refused before starting" in migrate_help.stdout
     ls_help = run("ls", "--help")
     assert ls_help.returncode == 0 and "--json" in ls_help.stdout and "--pool NAME" in ls_help.stdout
 
