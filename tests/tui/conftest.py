@@ -66,7 +66,6 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
 
 @pytest.fixture
 def snapshot_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
-    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
     _seeded_uuids(monkeypatch)
     sim, url = _start_lab(SNAPSHOT_PORT)
     try:
