@@ -33,7 +33,8 @@ class MigrationRecord(BaseModel):
     vm_uuid: str = ""
     source: str  # host name
     destination: str  # host name
-    result: Literal["success", "failed", "cancelled"]
+    # "unfinished": poolctl stopped watching (it quit) while the hypervisor was still moving the VM
+    result: Literal["success", "failed", "cancelled", "unfinished"]
     now_on: str = ""  # host name where the VM runs after the move, when known
     duration_s: float = 0.0
     ping_address: str = ""

@@ -156,6 +156,7 @@ def _migrate(found: Found, host_key: str, ping: str | None, interval: float, por
     worker.start()
     interrupted = _follow(controller, worker, watch, out, err)
     if interrupted == 2:
+        controller.abandon("poolctl migrate was interrupted twice; the hypervisor carried on with the move")
         print("poolctl: stopped watching; the hypervisor carries on with the migration", file=err)
         return EXIT_INTERRUPTED
     rec = controller.record

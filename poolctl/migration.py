@@ -134,6 +134,7 @@ class MigrationController:
         self.audit_error = ""
         self.finished = threading.Event()  # set once the record exists (after the ping tail)
         self._claimed = False
+        self._write_lock = threading.Lock()
 
     # --- reading side (any thread) ----------------------------------------------------------
 
@@ -240,7 +241,7 @@ class MigrationController:
 
     def _finish(self) -> MigrationRecord:
         stats: PingStats | None = None
-        if self.pinger is not None:
+        if self.pinger is not None and not self.finished.is_set():
             if self.ping_tail_s > 0:
                 time.sleep(self.ping_tail_s)
             stats = self.pinger.stop()
@@ -248,32 +249,47 @@ class MigrationController:
                 self.ping_error = str(self.pinger.error)
         result = self.result
         assert result is not None
-        p = self.plan
-        self.record = MigrationRecord(
-            id=self.id,
-            time=self.requested_at.isoformat(timespec="seconds"),
-            pool=p.pool, vm=p.vm_name, vm_uuid=p.vm_uuid,
-            source=p.source_name, destination=p.destination_name,
-            result=result.outcome,
-            now_on=self.host_name(result.host) if result.host else "",
-            duration_s=round(result.duration_s or self.elapsed_s(), 3),
-            ping_address=p.ping_address or "",
-            ping_method=self.pinger.method if self.pinger is not None else "",
-            ping_sent=stats.sent if stats else 0,
-            ping_lost=stats.lost if stats else 0,
-            ping_longest_gap_s=round(stats.longest_gap_s, 3) if stats and stats.sent else None,
-            ping_error=scrub(self.ping_error, self.secrets),
-            downtime_ms=result.downtime_ms,
-            error=scrub(result.error, self.secrets),
-            options=p.options.model_dump(exclude_defaults=True),
-        )
-        try:
-            self.audit.append(self.record)
-        except OSError as err:
-            self.audit_error = str(err)
-            log.warning("%s", err)
-        self.finished.set()
-        return self.record
+        return self._write(result.outcome, self.host_name(result.host) if result.host else "",
+                           result.duration_s or self.elapsed_s(), result.error, result.downtime_ms, stats)
+
+    def abandon(self, reason: str) -> MigrationRecord | None:
+        """Stop watching a move that is still running (poolctl is quitting): the hypervisor
+        carries on, the pinger stops, and the log says the outcome is unknown."""
+        if self.finished.is_set():
+            return self.record
+        stats = self.pinger.stop(drain=False, timeout=1.0) if self.pinger is not None else None
+        return self._write("unfinished", "", self.elapsed_s(), reason, None, stats)
+
+    def _write(self, outcome: str, now_on: str, duration: float, error: str, downtime: float | None,
+               stats: PingStats | None) -> MigrationRecord:
+        with self._write_lock:
+            if self.record is not None:  # abandoned meanwhile, or the other way round
+                return self.record
+            p = self.plan
+            record = MigrationRecord(
+                id=self.id,
+                time=self.requested_at.isoformat(timespec="seconds"),
+                pool=p.pool, vm=p.vm_name, vm_uuid=p.vm_uuid,
+                source=p.source_name, destination=p.destination_name,
+                result=outcome, now_on=now_on, duration_s=round(duration, 3),
+                ping_address=p.ping_address or "",
+                ping_method=self.pinger.method if self.pinger is not None else "",
+                ping_sent=stats.sent if stats else 0,
+                ping_lost=stats.lost if stats else 0,
+                ping_longest_gap_s=round(stats.longest_gap_s, 3) if stats and stats.sent else None,
+                ping_error=scrub(self.ping_error, self.secrets),
+                downtime_ms=downtime,
+                error=scrub(error, self.secrets),
+                options=p.options.model_dump(exclude_defaults=True),
+            )
+            try:
+                self.audit.append(record)
+            except OSError as err:
+                self.audit_error = str(err)
+                log.warning("%s", err)
+            self.record = record
+            self.finished.set()
+            return record
 
     # --- cancel (worker thread) -------------------------------------------------------------
 
@@ -324,6 +340,8 @@ def headline(rec: MigrationRecord) -> str:
              else f"{rec.vm} is not running on any host (as far as the hypervisor says)")
     if rec.result == "success":
         return f"Migration complete in {rec.duration_s:.1f} s — {where}"
+    if rec.result == "unfinished":
+        return f"Stopped watching after {rec.duration_s:.1f} s — the outcome is not known to poolctl"
     word = "cancelled" if rec.result == "cancelled" else "failed"
     return f"Migration {word} after {rec.duration_s:.1f} s — {where}"
 

@@ -274,3 +274,14 @@ def test_unwritable_audit_log_is_reported_not_fatal(pool, tmp_path):
     t.join(20)
     assert c.record.result == "success"
     assert "cannot write the migration log" in c.audit_error and str(blocker) in c.audit_error
+
+
+def test_abandon_logs_unfinished_once(pool, state_dir):
+    c, t = start(pool, pool.plan("web-01", "xcp-lab-2"))
+    wait(lambda: c.progress.phase == MigrationPhase.COPYING, "copying")
+    rec = c.abandon("poolctl quit")
+    assert rec.result == "unfinished" and rec.error == "poolctl quit" and rec.ping_sent > 0
+    assert headline(rec).startswith("Stopped watching after")
+    t.join(20)  # the move itself carries on to its end in the hypervisor
+    assert pool.resident("web-01") == pool.host("xcp-lab-2")
+    assert c.record is rec and [line["result"] for line in log_lines(state_dir)] == ["unfinished"]

@@ -268,3 +268,18 @@ async def test_history_lists_this_run_and_the_log(fastlab, state_dir):
         first = table.get_row_at(0)
         assert first[0].endswith(" *") and first[2] == "web-01" and first[5] == "success"
         assert first[7].endswith("/0")  # pings sent / lost
+
+
+async def test_quitting_mid_migration_is_prompt_and_logged_unfinished(fastlab, state_dir):
+    import time
+
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        panel = await migrate(pilot, "web-01")
+        await wait_for(pilot, lambda: panel.controller.progress.phase == MigrationPhase.COPYING, "copying")
+        t0 = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - t0 < 2.0  # not held until the move ends
+    line = json.loads((state_dir / "migrations.jsonl").read_text())
+    assert line["result"] == "unfinished" and "poolctl quit while the migration was running" in line["error"]

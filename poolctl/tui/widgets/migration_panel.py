@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -126,6 +127,7 @@ class MigrationPanel(Widget, can_focus=True):
         self.info = LineBlock(4, id="mp-info")
         self.ended_shown = False
         self.paused = False  # tests freeze the figures for a deterministic snapshot
+        self.crash = ""  # set when following the move broke (a bug, not the hypervisor's refusal)
         p = controller.plan
         self.border_title = f"{p.vm_name}: {p.route}"
         self.border_subtitle = "starting"
@@ -147,9 +149,23 @@ class MigrationPanel(Widget, can_focus=True):
 
     # --- the migration and the cancel run in worker threads ------------------------------
 
-    @work(thread=True, exit_on_error=False, group="migration")
     def _run(self) -> None:
-        self.controller.run()
+        # A plain daemon thread, not a Textual worker: a move can last many minutes, and thread
+        # workers share asyncio's small default executor (prechecks and power operations would
+        # queue behind a few migrations) and are waited for when the app quits.
+        threading.Thread(target=self._follow, name=f"migration {self.controller.plan.vm_name}",
+                         daemon=True).start()
+
+    def _follow(self) -> None:
+        try:
+            self.controller.run()
+        except Exception as err:  # noqa: BLE001 - shown in the panel, never a traceback
+            self.crash = describe(err)
+
+    def on_unmount(self) -> None:
+        c = self.controller
+        if not c.finished.is_set():
+            c.abandon("poolctl quit while the migration was running; the hypervisor carried on with it")
 
     @work(thread=True, exit_on_error=False, group="migration-cancel")
     def _cancel(self) -> None:
@@ -158,12 +174,7 @@ class MigrationPanel(Widget, can_focus=True):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()
         worker = event.worker
-        if worker.group == "migration" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
-            if event.state == WorkerState.ERROR:
-                self.notify(describe(worker.error), title=f"Migration of {self.controller.plan.vm_name}",
-                            severity="error", markup=False)
-            self.tick()
-        elif worker.group == "migration-cancel" and event.state == WorkerState.ERROR:
+        if worker.group == "migration-cancel" and event.state == WorkerState.ERROR:
             err = worker.error
             refused = isinstance(err, CancelRefused)
             self.notify(describe(err), title="Cannot cancel" if refused else "Cancel failed",
@@ -215,11 +226,18 @@ class MigrationPanel(Widget, can_focus=True):
         self.top.set_lines([self._progress_line(width)])
         self.sparkline.update_samples(c.ping_samples())
         stats = c.ping_stats()
+        if self.crash and not c.finished.is_set():
+            self.ended_shown = True
+            self._timer.stop()
+            self._subtitle("ERROR")
+            self.info.set_lines(fill([(f"following the migration failed: {self.crash}", 0)], width, 4))
+            return
         if c.finished.is_set() and c.record is not None:
             rec = c.record
             self.ended_shown = True
             self._timer.stop()
-            self._subtitle({"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}[rec.result])
+            self._subtitle({"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}.get(rec.result,
+                                                                                                  rec.result))
             self.set_class(rec.result != "success", "-problem")
             pings = ping_summary(rec, with_address=False)
             if rec.result == "success":
