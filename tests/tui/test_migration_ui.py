@@ -283,3 +283,40 @@ async def test_quitting_mid_migration_is_prompt_and_logged_unfinished(fastlab, s
     assert time.monotonic() - t0 < 2.0  # not held until the move ends
     line = json.loads((state_dir / "migrations.jsonl").read_text())
     assert line["result"] == "unfinished" and "poolctl quit while the migration was running" in line["error"]
+
+
+async def test_dialog_offers_the_backends_options_and_validates_fields(fastlab):
+    """KVM-style options appear when the capabilities list them, and end up in the plan."""
+    from dataclasses import replace
+
+    from textual.widgets import Checkbox, Input
+
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await select_vm(pilot, "web-01")
+        session = app.sessions["lab"]
+        store = session.store
+        vm = app.main_screen.vm_list.cursor_vm
+        caps = replace(session.backend.capabilities, migration_options=frozenset(
+            {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"}))
+        hosts = sorted((h for h in store.hosts.values() if h.ref != vm.host), key=lambda h: h.name)
+        plans = []
+        dialog = MigrateDialog("lab", session.backend, vm, hosts, "xcp-lab-1", caps)
+        app.push_screen(dialog, plans.append)
+        await wait_for(pilot, lambda: len(dialog.checks) == 2, "the pre-checks")
+        dialog.query_one("#opt-max_downtime_ms", Input).value = "300"
+        dialog.query_one("#opt-bandwidth_mib_s", Input).value = "500"
+        dialog.query_one("#opt-auto_converge", Checkbox).value = True
+        dialog.query_one("#migrate-interval", Input).value = "0"
+        await pilot.press("enter")
+        assert "ping interval (ms): must be between 1 and 60000, got 0" in screen_text(app)
+        dialog.query_one("#migrate-interval", Input).value = "50"
+        dialog.query_one("#migrate-port", Input).value = "22"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: plans, "the dialog to close with a plan")
+        plan = plans[0]
+        assert plan.destination_name == "xcp-lab-2" and plan.ping_interval == 0.05 and plan.ping_port == 22
+        assert plan.options.max_downtime_ms == 300 and plan.options.bandwidth_mib_s == 500
+        assert plan.options.auto_converge and not plan.options.post_copy
+        assert plan.ping_address == "127.0.10.11"

@@ -29,8 +29,8 @@ DEFAULT_INTERVAL_MS = 100
 
 # MigrationOptions field -> (label, kind) for the options the backend honours
 OPTION_FIELDS: dict[str, tuple[str, str]] = {
-    "max_downtime_ms": ("max downtime ms", "int"),
-    "bandwidth_mib_s": ("bandwidth MiB/s", "int"),
+    "max_downtime_ms": ("downtime ms", "int"),  # labels kept short: one row at 100 columns
+    "bandwidth_mib_s": ("max MiB/s", "int"),
     "auto_converge": ("auto-converge", "bool"),
     "post_copy": ("post-copy", "bool"),
     "copy_storage": ("copy storage", "bool"),
@@ -55,7 +55,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     .migrate-row { height: 1; margin-bottom: 1; }
     .migrate-row Input { border: none; height: 1; width: 1fr; padding: 0 1; background: $boost; }
     .migrate-row Input:focus { background: $accent 30%; }
-    #migrate-interval, #migrate-port, .migrate-small { width: 9; }
+    #migrate-interval, #migrate-port { width: 9; }
+    #migrate-options Input { width: 8; }
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
     .migrate-label { padding: 0 1; }
     #migrate-error { color: $warning; }
@@ -109,8 +110,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                             yield Checkbox(label, id=f"opt-{name}")
                         else:
                             yield Label(label, classes="migrate-label")
-                            yield Input("", placeholder="default", id=f"opt-{name}", type="integer",
-                                        classes="migrate-small")
+                            yield Input("", placeholder="auto", id=f"opt-{name}", type="integer")
             yield Label("", id="migrate-error", markup=False)
             yield Label("Enter migrate · Tab next field · Esc close", id="migrate-keys")
 
