@@ -19,6 +19,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ if __package__ in (None, ""):  # `python benchmarks/kvm_virsh_vs_poolctl.py`
 
 import libvirt  # noqa: E402
 
+from poolctl.backends.kvm.eventloop import ensure_event_loop  # noqa: E402
 from poolctl.model import MigrationOptions  # noqa: E402
 from tests.lab.drive import INTERVAL, kvm_backend, pinging, refs, run_migration, settle  # noqa: E402
 from tests.lab.lab import Lab  # noqa: E402
@@ -50,6 +52,9 @@ class Sample:
     sent: int
     lost: int
     gap_s: float
+    job_ms: float | None = None  # libvirt's own job time (source's JOB_COMPLETED: time_elapsed)
+    event_downtime_ms: float | None = None  # the same event's downtime: a cross-check
+    error: str = ""  # a failed migration: counted, kept out of the medians
 
     @property
     def direction(self) -> str:
@@ -58,6 +63,44 @@ class Sample:
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+class JobEvents:
+    """JOB_COMPLETED events of the lab's hosts, on connections of our own.
+
+    Both methods' migrations are seen the same way here: the event's downtime checks the
+    figure each method reports, its time_elapsed shows how long the memory copy took.
+    """
+
+    def __init__(self, lab: Lab):
+        self._cond = threading.Condition()
+        self._got: dict[str, dict] = {}
+        self._conns = []
+        for h in lab.hosts:
+            c = libvirt.open(lab.uris[h])
+            c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._on, h)
+            self._conns.append(c)
+
+    def _on(self, _conn, _dom, params, host) -> None:
+        with self._cond:
+            self._got[host] = dict(params)
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._got.clear()
+
+    def take(self, host: str, timeout: float = 2.0) -> dict:
+        with self._cond:
+            self._cond.wait_for(lambda: host in self._got, timeout)
+            return self._got.pop(host, {})
+
+    def close(self) -> None:
+        for c in self._conns:
+            try:
+                c.close()
+            except libvirt.libvirtError:
+                pass
 
 
 # -- virsh ----------------------------------------------------------------------------
@@ -97,10 +140,11 @@ def migrate_virsh(lab: Lab, src: str, dst: str) -> Sample:
                            capture_output=True, timeout=30, check=False)
             raise LabError(f"virsh migrate {src} -> {dst} still running after {MIGRATE_TIMEOUT_S:.0f} s") from None
         wall = time.monotonic() - t0
-        if p.returncode != 0:
-            raise LabError(f"{' '.join(argv)}: exit {p.returncode}: {p.stderr.strip()}")
         settle(pinger, SETTLE_AFTER_S)
         stats = pinger.stop()
+    if p.returncode != 0:
+        return Sample("virsh", src, dst, wall, None, stats.sent, stats.lost, stats.longest_gap_s,
+                      error=f"virsh migrate: exit {p.returncode}: {p.stderr.strip()}")
     # the completed job's statistics, as the destination's libvirtd recorded them
     downtime = parse_downtime(virsh(lab.uris[dst], "domjobinfo", "--completed", lab.guest_name))
     return Sample("virsh", src, dst, wall, downtime, stats.sent, stats.lost, stats.longest_gap_s)
@@ -115,11 +159,11 @@ def migrate_poolctl(lab: Lab, backend, src: str, dst: str) -> Sample:
         handle = backend.migrate(r.vm, r.hosts[dst], MigrationOptions())
         run = run_migration(handle, MIGRATE_TIMEOUT_S)  # updates until the terminal one
         wall = time.monotonic() - t0
-        if run.result.outcome != "success":
-            raise LabError(f"poolctl migrate {src} -> {dst}: {run.result.outcome}: {run.result.error}")
         settle(pinger, SETTLE_AFTER_S)
         stats = pinger.stop()
-    return Sample("poolctl", src, dst, wall, run.result.downtime_ms, stats.sent, stats.lost, stats.longest_gap_s)
+    res = run.result
+    return Sample("poolctl", src, dst, wall, res.downtime_ms, stats.sent, stats.lost, stats.longest_gap_s,
+                  error="" if res.outcome == "success" else f"{res.outcome}: {res.error}")
 
 
 # -- shared ---------------------------------------------------------------------------
@@ -147,26 +191,43 @@ def virsh_startup_s(lab: Lab, n: int = 5) -> float:
     return statistics.median(times)
 
 
-def measure(lab: Lab, runs: int) -> list[Sample]:
+def measure(lab: Lab, runs: int, events: JobEvents) -> list[Sample]:
     samples: list[Sample] = []
 
     def block(method: str) -> None:
-        lab.ensure_guest(on="hostA")
+        lab.ensure_guest(on="hostA")  # also puts the guest back after a failed migration
         if method == "virsh":
             for src, dst in DIRECTIONS:
-                record(migrate_virsh(lab, src, dst))
+                events.clear()
+                if not record(migrate_virsh(lab, src, dst)):
+                    return
             return
         # connected only for its own block: the virsh runs get no poolctl watcher beside them
         with kvm_backend(lab) as backend:
             for src, dst in DIRECTIONS:
-                record(migrate_poolctl(lab, backend, src, dst))
+                events.clear()
+                if not record(migrate_poolctl(lab, backend, src, dst)):
+                    return
 
-    def record(s: Sample) -> None:
-        check_arrived(lab, s)
+    def record(s: Sample) -> bool:
         samples.append(s)
+        if s.error:
+            # the lab's daemons occasionally drop their p2p connection (keepalive timeout
+            # after 30 s): counted against the method, the rest of the session still runs
+            log(f"  {s.method:7} {s.direction}: FAILED after {s.wall_s:.2f} s: {s.error}")
+            return False
+        check_arrived(lab, s)
+        ev = events.take(s.src)
+        s.job_ms, s.event_downtime_ms = ev.get("time_elapsed"), ev.get("downtime")
         dt = "n/a" if s.downtime_ms is None else f"{s.downtime_ms:.0f} ms"
-        log(f"  {s.method:7} {s.direction}: wall {s.wall_s:.2f} s, downtime {dt}, "
+        log(f"  {s.method:7} {s.direction}: wall {s.wall_s:.2f} s (libvirt job {s.job_ms} ms), "
+            f"downtime {dt} (event {s.event_downtime_ms} ms), "
             f"ping sent {s.sent} lost {s.lost} gap {s.gap_s:.2f} s")
+        if s.downtime_ms is not None and s.event_downtime_ms is not None \
+                and abs(s.downtime_ms - s.event_downtime_ms) > 1:
+            log(f"  warning: {s.method} reports downtime {s.downtime_ms} ms, "
+                f"libvirt's JOB_COMPLETED event {s.event_downtime_ms} ms")
+        return True
 
     for i in range(runs):
         # alternate who goes first, so a drift over the session (caches, load) favours neither
@@ -183,12 +244,14 @@ def _med(xs: list[float]) -> float | None:
 
 
 def summarize(samples: list[Sample], method: str, direction: str | None) -> dict:
-    sel = [s for s in samples if s.method == method and (direction is None or s.direction == direction)]
+    mine = [s for s in samples if s.method == method and (direction is None or s.direction == direction)]
+    sel = [s for s in mine if not s.error]
     downs = [s.downtime_ms for s in sel if s.downtime_ms is not None]
     return {
-        "method": method, "direction": direction or "both", "runs": len(sel),
+        "method": method, "direction": direction or "both", "runs": len(sel), "failed": len(mine) - len(sel),
         "wall_s": _med([s.wall_s for s in sel]),
         "wall_range": (min(s.wall_s for s in sel), max(s.wall_s for s in sel)) if sel else None,
+        "job_ms": _med([s.job_ms for s in sel if s.job_ms is not None]),
         "downtime_ms": _med(downs), "downtime_missing": len(sel) - len(downs),
         "sent": sum(s.sent for s in sel), "lost": sum(s.lost for s in sel),
         "gap_s": _med([s.gap_s for s in sel]), "gap_max_s": max((s.gap_s for s in sel), default=None),
@@ -202,7 +265,7 @@ def _f(v: float | None, fmt: str, signed: bool = False) -> str:
 
 
 def table(samples: list[Sample], startup_s: float) -> str:
-    head = (f"{'method':8} {'dir':5} {'runs':>4} {'wall s (median [min-max])':>26} "
+    head = (f"{'method':8} {'dir':5} {'ok':>3} {'failed':>6} {'wall s (median [min-max])':>26} {'copy ms':>7} "
             f"{'downtime ms':>11} {'lost/sent':>10} {'gap s med/max':>14}")
     lines = [head, "-" * len(head)]
     rows: dict[tuple[str, str], dict] = {}
@@ -214,7 +277,8 @@ def table(samples: list[Sample], startup_s: float) -> str:
             wall = f"{_f(row['wall_s'], '.2f')} [{_f(lo, '.2f')}-{_f(hi, '.2f')}]"
             down = _f(row["downtime_ms"], ".0f") + (f" ({row['downtime_missing']} n/a)"
                                                     if row["downtime_missing"] else "")
-            lines.append(f"{method:8} {row['direction']:5} {row['runs']:>4} {wall:>26} {down:>11} "
+            lines.append(f"{method:8} {row['direction']:5} {row['runs']:>3} {row['failed']:>6} {wall:>26} "
+                         f"{_f(row['job_ms'], '.0f'):>7} {down:>11} "
                          f"{str(row['lost']) + '/' + str(row['sent']):>10} "
                          f"{_f(row['gap_s'], '.2f') + '/' + _f(row['gap_max_s'], '.2f'):>14}")
         lines.append("")
@@ -225,9 +289,13 @@ def table(samples: list[Sample], startup_s: float) -> str:
                 for k in ("wall_s", "downtime_ms", "gap_s")}
         lines.append(f"  {direction:5} wall {_f(diff['wall_s'], '.3f', True)} s, "
                      f"downtime {_f(diff['downtime_ms'], '.0f', True)} ms, "
-                     f"lost {p['lost'] - v['lost']:+d} probes, gap {_f(diff['gap_s'], '.3f', True)} s")
-    lines.append(f"(virsh wall includes its own start + connect + exit: {startup_s * 1000:.0f} ms "
-                 f"median for `virsh uri`; probe interval {INTERVAL} s)")
+                     f"lost {p['lost'] - v['lost']:+d} probes, gap {_f(diff['gap_s'], '.3f', True)} s, "
+                     f"failed {p['failed'] - v['failed']:+d}")
+    lines.append("copy ms: libvirt's job time_elapsed (the source's JOB_COMPLETED event, read the same way "
+                 "for both methods); the rest of the wall is libvirt's work around the copy (destination "
+                 "QEMU start, finish, source cleanup). Medians and ping figures: successful runs only")
+    lines.append(f"virsh's wall includes its own start + connect + exit: {startup_s * 1000:.0f} ms "
+                 f"median for `virsh uri`; probe interval {INTERVAL} s")
     return "\n".join(lines)
 
 
@@ -243,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a CI job cancelled, `timeout`) must still tear the lab down
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_all = time.monotonic()
+    ensure_event_loop()  # before the first libvirt connection, so ours get events
     lab = Lab()
+    events: JobEvents | None = None
     try:
         log("bringing the lab up ...")
         lab.up()
@@ -253,11 +323,14 @@ def main(argv: list[str] | None = None) -> int:
         # one untimed round trip: both QEMUs and both daemons' migration paths warm
         lab.migrate_raw("hostA", "hostB")
         lab.migrate_raw("hostB", "hostA")
-        samples = measure(lab, args.runs)
+        events = JobEvents(lab)
+        samples = measure(lab, args.runs, events)
     except (LabError, AssertionError, libvirt.libvirtError, subprocess.TimeoutExpired) as exc:
         log(f"benchmark failed: {type(exc).__name__}: {exc}")
         return 1
     finally:
+        if events is not None:
+            events.close()
         problems = lab.down()
         if problems:
             log(f"lab teardown left: {problems}")
@@ -273,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
         else:
             Path(args.json).write_text(text + "\n")
-    return 0
+    return 1 if any(s.error for s in samples) else 0
 
 
 if __name__ == "__main__":
