@@ -26,8 +26,9 @@ from poolctl.backends.base import (
 )
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import REFUSALS
-from poolctl.backends.xen.events import EventWatcher
+from poolctl.backends.xen.events import EventWatcher, Start
 from poolctl.backends.xen.migration import XenMigrationHandle, merge_xapi_verdict, own_problems
+from poolctl.backends.xen.snapshot import read_all
 from poolctl.backends.xen.tasks import wait_task
 from poolctl.backends.xen.translate import CLASSES, Raw, Translator, is_ref, power_state
 from poolctl.backends.xen.words import POWER_CALLS, power_error, refusal
@@ -47,11 +48,6 @@ SESSIONS = 4
 TOPOLOGY = ("sr", "pbd", "vdi", "vbd", "vif", "network", "pif")
 
 
-def fetch_all(session: XenAPI.Session) -> Raw:
-    """The whole pool: one ``get_all_records`` per class, never one call per object."""
-    return {cls: dict(getattr(session.xenapi, api).get_all_records()) for cls, api in CLASSES.items()}
-
-
 class XenBackend(Backend):
     NAME = "xen"
     SUPPORTS_LIVE_MIGRATION = True
@@ -66,7 +62,7 @@ class XenBackend(Backend):
         self.pool = SessionPool(self.connector, size=SESSIONS)
         self._raw: Raw = {}
         self._raw_lock = threading.Lock()
-        self._baseline: dict = {}
+        self._start: Start | None = None  # what the last inventory() read, for the event loop to go on from
         self._watcher: EventWatcher | None = None
         self._closed = False
 
@@ -118,26 +114,27 @@ class XenBackend(Backend):
     # -- reading ----------------------------------------------------------------------------
 
     def inventory(self) -> Inventory:
-        raw = self._call("reading the inventory", fetch_all)
-        if self._watcher is None:
-            self._publish(raw)
+        token, raw = self._call("reading the inventory", read_all)
         translator = Translator(raw, pool_name=self.config.name)
+        models = translator.models()
         try:
-            inventory = translator.inventory()
+            inventory = translator.inventory(models)
         except ValueError as exc:
             raise BackendError(f"pool {self.config.name!r}: {exc}", host=self.connector.where) from None
-        self._baseline = translator.models()
+        if self._watcher is None:
+            self._publish(raw)
+            self._start = Start(token, raw, models)
         return inventory
 
     def watch(self, on_change: ChangeCallback, on_state: StateCallback) -> None:
         if self._closed:
             raise BackendError(f"pool {self.config.name!r}: connection is closed", code="CLOSED")
         old, self._watcher = self._watcher, None
-        baseline = self._baseline
+        start, self._start = self._start, None
         if old is not None:
             old.stop()
-            baseline = old.models
-        self._watcher = EventWatcher(self.connector, on_change, on_state, baseline, self._publish, self._raw_lock)
+            start = Start(None, {}, old.models)  # a fresh read, compared with what was delivered
+        self._watcher = EventWatcher(self.connector, on_change, on_state, start, self._publish, self._raw_lock)
         self._watcher.start()
 
     # -- power ------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """The ``event.from`` loop: one thread, one session of its own, a local cache of raw records.
 
-Every (re)connection starts with a full read (``event.from`` with an empty token, which
-returns every live object, as XenCenter does) whose differences against what the consumer last received are delivered as changes;
-afterwards each event batch updates the cache and the models it touches.
+It starts from what ``inventory()`` read (records and the event token taken just before them,
+see snapshot.py), so the pool is read once, not twice. After a lost connection or a token
+XAPI no longer honours it reads everything again (token first, then the records) and delivers
+the differences against what the consumer last received; each event batch updates the cache
+and the models it touches. Without a token (``event.inject`` refused) the full read is an
+``event.from`` with an empty token, which returns every live object.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 import XenAPI
 
 from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
 from poolctl.backends.xen.connection import Connector, abort, logout_quietly
-from poolctl.backends.xen.translate import CLASSES, Raw, Translator, affected
+from poolctl.backends.xen.snapshot import read_all
+from poolctl.backends.xen.translate import CLASSES, Raw, Translator, affected, project
 from poolctl.model import Change, ConnectionState, ConnectionStatus
 
 log = logging.getLogger("poolctl.backends.xen")
@@ -27,6 +32,15 @@ BACKOFF_CAP_S = 30.0
 RESYNC_CODES = {"EVENTS_LOST", "EVENT_FROM_TOKEN_PARSE_FAILURE", "SESSION_NOT_REGISTERED", "EVENT_FROM_TOKEN_INVALID"}
 
 Models = dict[tuple[str, str], object]
+
+
+class Start(NamedTuple):
+    """Where the loop begins: the token taken before ``raw`` was read (None: read first), the
+    records and the models the consumer already has."""
+
+    token: str | None
+    raw: Raw
+    models: Models
 
 
 def diff(old: Models, new: Models) -> list[Change]:
@@ -48,15 +62,17 @@ class EventWatcher:
         connector: Connector,
         on_change: ChangeCallback,
         on_state: StateCallback,
-        baseline: Models,
+        start: Start | None,
         publish: Callable[[Raw], None],
         lock: threading.Lock,
     ):
         self.connector = connector
         self.on_change = on_change
         self.on_state = on_state
-        self.models: Models = dict(baseline)
-        self.raw: Raw = {}
+        start = start or Start(None, {}, {})
+        self.models: Models = dict(start.models)
+        self.raw: Raw = start.raw if start.token is not None else {}
+        self._token: str | None = start.token  # None: read everything before following events
         self._publish = publish  # hands the live cache to the backend (for migration checks)
         self._lock = lock  # guards self.raw against readers on other threads
         self._stop = threading.Event()
@@ -109,6 +125,7 @@ class EventWatcher:
                 except Exception as exc:  # noqa: BLE001 - classify, report, retry
                     if self._stop.is_set():
                         break
+                    self._token = None  # whatever broke, read everything again before going on
                     err = self._classify(exc)
                     if err is None:  # token trouble: resync right away on the same session
                         continue
@@ -153,25 +170,33 @@ class EventWatcher:
         session = self._session
         event_from = getattr(session.xenapi.event, "from")
         classes = list(CLASSES.values())
-        # An empty token returns every live object of the subscribed classes: the full read.
-        batch = event_from(classes, "", EVENT_TIMEOUT_S)
+        if self._token is None:
+            self._resync(session, event_from, classes)
+        self._state(ConnectionStatus.CONNECTED)
+        while not self._stop.is_set():
+            batch = event_from(classes, self._token, EVENT_TIMEOUT_S)
+            self._token = batch.get("token", self._token)
+            self._apply(batch.get("events") or [])
+
+    def _resync(self, session: XenAPI.Session, event_from, classes: list[str]) -> None:
+        """Read everything, deliver the differences from what the consumer has."""
+        token, raw = read_all(session)
         self.connector.remember(session)
-        raw: Raw = {cls: {} for cls in CLASSES}
-        for ev in batch.get("events") or []:
-            _record(raw, ev)
+        if token is None:
+            # An empty token returns every live object of the subscribed classes: the full read.
+            batch = event_from(classes, "", EVENT_TIMEOUT_S)
+            raw = {cls: {} for cls in CLASSES}
+            for ev in batch.get("events") or []:
+                _record(raw, ev)
+            token = batch.get("token", "")
         with self._lock:
             self.raw = raw
         self._publish(raw)
         fresh = Translator(raw, pool_name=self.pool).models()
         changes = diff(self.models, fresh)
         self.models = fresh
+        self._token = token
         self._emit(changes)
-        self._state(ConnectionStatus.CONNECTED)
-        token = batch.get("token", "")
-        while not self._stop.is_set():
-            batch = event_from(classes, token, EVENT_TIMEOUT_S)
-            token = batch.get("token", token)
-            self._apply(batch.get("events") or [])
 
     def _apply(self, events: list[dict]) -> None:
         touched: set[tuple[str, str]] = set()
@@ -214,5 +239,6 @@ def _record(raw: Raw, ev: dict) -> tuple[str, str, dict | None, dict | None] | N
     new = ev.get("snapshot")
     if not isinstance(new, dict):  # no snapshot: nothing to go on
         return None
+    new = project(cls, new)
     table[ref] = new
     return cls, ref, old, new

@@ -24,7 +24,7 @@ from poolctl.model import (
 
 NULL = "OpaqueRef:NULL"
 
-# API class name -> lowercase name (event.from reports classes in lowercase)
+# lowercase name (as event.from reports classes) -> API class name; only what the models read
 CLASSES = {
     "pool": "pool",
     "host": "host",
@@ -34,14 +34,45 @@ CLASSES = {
     "vdi": "VDI",
     "vbd": "VBD",
     "vm": "VM",
-    "vm_metrics": "VM_metrics",
     "vm_guest_metrics": "VM_guest_metrics",
     "vif": "VIF",
     "network": "network",
     "pif": "PIF",
 }
 
-Raw = dict[str, dict[str, dict]]  # lowercase class -> ref -> record
+# The fields this module, ``affected`` and the migration pre-checks read. Records are cut down to
+# these as they arrive: a full VM record is ~100 fields, and at 10,000 VMs the full records of
+# every class would take ~700 MB. A field read anywhere in the backend must be listed here
+# (tests/test_xen_translate.py builds the lab's models from full and from cut records).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "pool": ("name_label", "name_description", "master"),
+    "host": ("name_label", "hostname", "address", "enabled", "metrics", "cpu_info", "software_version"),
+    "host_metrics": ("live", "memory_total", "memory_free"),
+    "sr": ("name_label", "type", "shared", "physical_size", "physical_utilisation", "content_type"),
+    "pbd": ("SR", "host", "currently_attached"),
+    "vdi": ("name_label", "virtual_size", "SR"),
+    "vbd": ("VM", "VDI", "type", "empty", "userdevice", "device"),
+    "vm": ("uuid", "name_label", "name_description", "power_state", "resident_on", "guest_metrics",
+           "memory_static_max", "memory_dynamic_max", "VCPUs_at_startup", "VCPUs_max",
+           "allowed_operations", "current_operations", "is_a_template", "is_a_snapshot",
+           "is_control_domain", "VBDs", "VIFs"),
+    "vm_guest_metrics": ("networks",),
+    "vif": ("VM", "device", "MAC", "network"),
+    "network": ("name_label", "bridge"),
+    "pif": ("network", "host"),
+}
+
+Raw = dict[str, dict[str, dict]]  # lowercase class -> ref -> record (cut to FIELDS)
+
+
+def project(cls: str, rec: dict) -> dict:
+    """``rec`` cut down to the fields poolctl reads."""
+    return {k: rec[k] for k in FIELDS[cls] if k in rec}
+
+
+def project_all(cls: str, records: dict) -> dict[str, dict]:
+    fields = FIELDS[cls]
+    return {ref: {k: rec[k] for k in fields if k in rec} for ref, rec in records.items()}
 
 _POWER = {
     "running": PowerState.RUNNING,
@@ -285,11 +316,13 @@ class Translator:
                 out[(kind, ref)] = obj
         return out
 
-    def inventory(self) -> Inventory:
+    def inventory(self, models: dict | None = None) -> Inventory:
+        """The snapshot; pass ``models()`` when you have it already (building 10,000 VMs takes time)."""
         pool = self.pool()
         if pool is None:
             raise ValueError("XAPI returned no pool object")
-        models = self.models()
+        if models is None:
+            models = self.models()
         pick = lambda kind: tuple(m for (k, _), m in models.items() if k == kind)  # noqa: E731
         return Inventory(pool=pool, hosts=pick("host"), srs=pick("sr"), networks=pick("network"), vms=pick("vm"))
 
@@ -316,7 +349,6 @@ def affected(raw: Raw, cls: str, ref: str, old: dict | None, new: dict | None) -
         out |= {("vm", r.get("VM")) for r in recs}
     elif cls == "vdi":
         out |= {("vm", v.get("VM")) for v in raw.get("vbd", {}).values() if v.get("VDI") == ref}
-    elif cls in ("vm_guest_metrics", "vm_metrics"):
-        field = "guest_metrics" if cls == "vm_guest_metrics" else "metrics"
-        out |= {("vm", v) for v, r in raw.get("vm", {}).items() if r.get(field) == ref}
+    elif cls == "vm_guest_metrics":
+        out |= {("vm", v) for v, r in raw.get("vm", {}).items() if r.get("guest_metrics") == ref}
     return {(k, r) for k, r in out if is_ref(r)}
