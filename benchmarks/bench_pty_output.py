@@ -23,7 +23,10 @@ START_TIMEOUT_S = 180
 SCROLL_RATE_HZ = 10
 DOWN = b"\x1b[B"
 ENTER = b"\r"
-MIGRATION_START_TIMEOUT_S = 10
+MIGRATION_START_TIMEOUT_S = 60
+CATCH_UP_TIMEOUT_S = 120
+DIALOG_TIMEOUT_S = 15
+DIALOG_TRIES = 3
 MIGRATING = {"pool_migrate", "migrate_send"}
 
 
@@ -67,13 +70,31 @@ def measure(ctx: Context, out: Results) -> None:
             time.sleep(0.3)
             prog.send(ENTER)
             prog.wait_quiet(QUIET_S, 30)
-            out.set("pty.scroll", prog.bytes_over(ctx.window_s, lambda: prog.send(DOWN), 1 / SCROLL_RATE_HZ),
-                    note=f"{ctx.window_s:.0f} s of down-arrow at {SCROLL_RATE_HZ}/s in the VM list")
-            prog.wait_quiet(QUIET_S, 30)
+            measure_scroll(ctx, out, prog)
             measure_migration(ctx, out, prog, sim.url)
             out.set("pty.app_rss", simproc.read_status_kb(prog.proc.pid, "VmHWM") / 1024)
         finally:
             prog.close()
+
+
+def measure_scroll(ctx: Context, out: Results, prog: PtyProgram) -> None:
+    c0 = prog.count()
+    keys = 0
+
+    def press() -> None:
+        nonlocal keys
+        prog.send(DOWN)
+        keys += 1
+
+    rate = prog.bytes_over(ctx.window_s, press, 1 / SCROLL_RATE_HZ)
+    t_end = time.monotonic()
+    caught_up = prog.wait_quiet(QUIET_S, CATCH_UP_TIMEOUT_S)
+    lag = max(0.0, prog.last_output - t_end)
+    per_key = (prog.count() - c0) / max(1, keys)
+    out.set("pty.scroll", rate,
+            note=f"{ctx.window_s:.0f} s of down-arrow at {SCROLL_RATE_HZ}/s in the VM list; "
+                 f"{per_key:,.0f} B per key; last output {lag:.1f} s after the last key"
+                 + ("" if caught_up else f" (still drawing after {CATCH_UP_TIMEOUT_S} s)"))
 
 
 def migrate_binding() -> str | None:
@@ -111,6 +132,30 @@ def migrating(session, ref: str) -> bool:
     return bool(MIGRATING & set(session.xenapi.VM.get_current_operations(ref).values()))
 
 
+def open_dialog(prog: PtyProgram, key: str, name: str) -> tuple[float, int]:
+    """Select ``name`` through the filter, press the migrate key and wait for the dialog's
+    title; (when the key was pressed, on which try). Every failed try is kept in the note."""
+    seen = []
+    for attempt in range(1, DIALOG_TRIES + 1):
+        prog.send(b"/")
+        time.sleep(0.3)
+        prog.send(name.encode() + ENTER)
+        prog.wait_quiet(QUIET_S, CATCH_UP_TIMEOUT_S)
+        prog.clear_recent()
+        prog.send(key.encode())
+        t_key = time.monotonic()
+        while time.monotonic() - t_key < DIALOG_TIMEOUT_S:
+            text = prog.recent_text()
+            if f"Migrate {name}" in text:
+                return t_key, attempt
+            time.sleep(0.05)
+        seen.append("'No VM selected'" if "No VM selected" in text else "nothing")
+        prog.send(b"\x1b")
+        prog.wait_quiet(QUIET_S, 30)
+    raise RuntimeError(f"no migration dialog after `{key}` on {name} in {DIALOG_TRIES} tries "
+                       f"(the screen showed: {', '.join(seen)})")
+
+
 def measure_migration(ctx: Context, out: Results, prog: PtyProgram, url: str) -> None:
     key = migrate_binding()
     if key is None:
@@ -123,26 +168,29 @@ def measure_migration(ctx: Context, out: Results, prog: PtyProgram, url: str) ->
             out.unavailable("pty.migration", "the simulator has no running VM with only loopback addresses")
             return
         ref, name = vm
-        # Select the VM through the list's filter, then the migrate key and Enter (first usable host).
-        prog.send(b"/")
-        time.sleep(0.3)
-        prog.send(name.encode() + ENTER)
-        prog.wait_quiet(QUIET_S, 30)
-        prog.send(key.encode() if len(key) == 1 else b"")
-        prog.wait_quiet(QUIET_S, 30)
-        prog.send(ENTER)
-        deadline = time.monotonic() + MIGRATION_START_TIMEOUT_S
+        t_key, tries = open_dialog(prog, key, name)
+        # Enter is refused while the dialog's pre-checks are still running ("Still checking"),
+        # so it is repeated once a second until the simulator sees the move start.
+        deadline = t_key + MIGRATION_START_TIMEOUT_S
+        next_enter = t_key + 0.5
         while not migrating(session, ref):
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise RuntimeError(f"no migration of {name} started within {MIGRATION_START_TIMEOUT_S} s "
                                    f"of `{key}` then Enter")
+            if now >= next_enter:
+                prog.send(ENTER)
+                next_enter = now + 1.0
             time.sleep(0.05)
+        started_after = time.monotonic() - t_key
         time.sleep(0.5)  # the panel's first paint is not the steady rate
         start, t0 = prog.count(), time.monotonic()
         while time.monotonic() - t0 < ctx.window_s and migrating(session, ref):
             time.sleep(0.2)
         took = time.monotonic() - t0
         out.set("pty.migration", (prog.count() - start) / took,
-                note=f"{took:.1f} s while {name} was migrating (simulator says so)")
+                note=f"{took:.1f} s while {name} was migrating (simulator says so); the move started "
+                     f"{started_after:.1f} s after `{key}` (dialog pre-checks)"
+                     + (f"; the dialog opened on try {tries} of {DIALOG_TRIES}" if tries > 1 else ""))
     finally:
         simproc.logout(session)

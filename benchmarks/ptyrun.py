@@ -29,7 +29,7 @@ class PtyProgram:
         os.close(slave)
         self._lock = threading.Lock()
         self.total = 0
-        self.last_output = time.monotonic()
+        self._last_output = time.monotonic()
         self._tail = bytearray()  # the most recent output, for "did X appear" checks
         self._closed = threading.Event()
         self._reader = threading.Thread(target=self._drain, name="pty-reader", daemon=True)
@@ -48,9 +48,15 @@ class PtyProgram:
                 break
             with self._lock:
                 self.total += len(data)
-                self.last_output = time.monotonic()
+                self._last_output = time.monotonic()
                 self._tail += data
                 del self._tail[:-262144]
+
+    @property
+    def last_output(self) -> float:
+        """monotonic() of the most recent output."""
+        with self._lock:
+            return self._last_output
 
     def count(self) -> int:
         with self._lock:
@@ -75,7 +81,7 @@ class PtyProgram:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"program exited with {self.proc.returncode}: {self.recent_text()[-300:]!r}")
             with self._lock:
-                silent = time.monotonic() - max(self.last_output, start)
+                silent = time.monotonic() - max(self._last_output, start)
             if silent >= quiet_s and self.total > 0:
                 return True
             time.sleep(0.05)
