@@ -76,17 +76,25 @@ class Run:
     result: MigrationResult
     updates: list[MigrationProgress] = field(default_factory=list)
     wall_s: float = 0.0
+    times: list[float] = field(default_factory=list)  # when each update arrived, s after the start
+
+    def gaps(self, phase) -> list[float]:
+        """Seconds between consecutive updates in ``phase`` (how often progress moved)."""
+        t = [at for at, u in zip(self.times, self.updates) if u.phase == phase]
+        return [b - a for a, b in zip(t, t[1:])]
 
 
 def run_migration(handle: MigrationHandle, timeout: float = 90,
                   on_update: Callable[[MigrationProgress], None] | None = None) -> Run:
     """Consume ``handle.updates()`` in a worker thread (as the TUI does); fail after ``timeout``."""
     seen: list[MigrationProgress] = []
+    times: list[float] = []
     box: dict[str, BaseException] = {}
 
     def body() -> None:
         try:
             for p in handle.updates():
+                times.append(time.monotonic() - t0)
                 seen.append(p)
                 if on_update is not None:
                     on_update(p)
@@ -109,7 +117,7 @@ def run_migration(handle: MigrationHandle, timeout: float = 90,
     result = handle.result
     assert result is not None, "updates() ended but the handle has no result"
     assert seen and seen[-1].phase.terminal, f"last update is not terminal: {seen[-1:]}"
-    return Run(result, seen, time.monotonic() - t0)
+    return Run(result, seen, time.monotonic() - t0, times)
 
 
 def figures(label: str, run: Run, stats: PingStats) -> str:

@@ -99,23 +99,8 @@ class HostConn:
     # -- connection ---------------------------------------------------------------------
     def open(self) -> None:
         """Open the connection and subscribe; raises ConnectionLost/AuthenticationError."""
-        ensure_event_loop()
         self._closing = False
-        auth = [
-            [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT],
-            self._auth_cb,
-            None,
-        ]
-        try:
-            conn = libvirt.openAuth(connect_uri(self.uri), auth, 0)
-        except libvirt.libvirtError as err:
-            raise connect_error(self.uri, err) from None
-        if not self.is_test:
-            try:
-                # 5 s interval, 3 misses: a dead host shows LOST within ~20 s.
-                conn.setKeepAlive(5, 3)
-            except libvirt.libvirtError:
-                pass
+        conn = self.open_side()
         try:
             conn.registerCloseCallback(self._on_close, None)
         except libvirt.libvirtError:
@@ -132,6 +117,30 @@ class HostConn:
                 except libvirt.libvirtError:
                     pass
         self.conn, self._callback_ids, self.live = conn, ids, True
+
+    def open_side(self) -> libvirt.virConnect:
+        """A further connection to this host, without subscriptions: the caller owns it.
+
+        A migration needs one: calls on the connection that runs ``migrateToURI3`` can
+        wait seconds behind it (measured in the lab), so progress and abort go here.
+        """
+        ensure_event_loop()
+        auth = [
+            [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT],
+            self._auth_cb,
+            None,
+        ]
+        try:
+            conn = libvirt.openAuth(connect_uri(self.uri), auth, 0)
+        except libvirt.libvirtError as err:
+            raise connect_error(self.uri, err) from None
+        if not self.is_test:
+            try:
+                # 5 s interval, 3 misses: a dead host shows LOST within ~20 s.
+                conn.setKeepAlive(5, 3)
+            except libvirt.libvirtError:
+                pass
+        return conn
 
     def _auth_cb(self, creds, _opaque):
         user, password = self._credentials()

@@ -1,5 +1,9 @@
 """Live migration: the libvirt call runs in the handle's thread; progress comes from
-polling ``jobStats()`` on the source every 0.5 s (the sequence of the lab reference)."""
+polling ``jobStats()`` on the source every 0.5 s (the sequence of the lab reference).
+
+Polling, abort and the in-flight settings go over a second connection to the source:
+on the connection that runs the migrate call they waited seconds behind it in the lab
+(a frozen progress bar, a cancel that takes effect late)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import libvirt
 
-from poolctl.backends.base import CancelRefused, MigrationHandle, OperationRefused, Unsupported
+from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle, OperationRefused, Unsupported
 from poolctl.backends.kvm.errors import operation_error, words
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
 from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
@@ -67,7 +71,10 @@ class KvmMigration(MigrationHandle):
         self._b = backend
         self._src, self._dst = src, dst
         self._uuid, self._name = uuid, name
-        self._dom = dom
+        self._dom = dom  # on the source's main connection: only the migrate call uses it
+        # The same domain on a connection of the handle's own (opened in start()).
+        self._ctl: libvirt.virDomain | None = None
+        self._ctl_conn: libvirt.virConnect | None = None
         self._flags, self._params, self._options = flags, params, options
         self._p2p = backend.config.migration == "p2p"
         self._done = threading.Event()
@@ -83,6 +90,7 @@ class KvmMigration(MigrationHandle):
 
     # -- the libvirt call, in our own thread ---------------------------------------------
     def start(self) -> None:
+        self._open_control()
         self._t0 = time.monotonic()
         self._src.migration_iteration.pop(self._uuid, None)
         self._b.migrating.add(self._uuid)
@@ -117,6 +125,30 @@ class KvmMigration(MigrationHandle):
             for hc in (self._src, self._dst):
                 self._b.queue.put(("reload", hc.uri))
             self._done.set()
+            self._close_control()
+
+    def _open_control(self) -> None:
+        try:
+            conn = self._src.open_side()
+        except BackendError as err:
+            raise type(err)(f"cannot migrate VM '{self._name}': {err.message}", code=err.code,
+                            host=self._src.name) from None
+        try:
+            self._ctl = conn.lookupByUUIDString(self._uuid)
+        except libvirt.libvirtError as err:
+            conn.close()
+            raise operation_error("migrate", f"VM '{self._name}'", self._src.name, err) from None
+        self._ctl_conn = conn
+
+    def _close_control(self) -> None:
+        # The domain object holds the connection open: drop it first. A poll still in
+        # flight keeps its own reference and lets go when it returns.
+        conn, self._ctl, self._ctl_conn = self._ctl_conn, None, None
+        if conn is not None:
+            try:
+                conn.close()
+            except libvirt.libvirtError:
+                pass
 
     def _finish(self, error, new_dom) -> MigrationResult:
         duration = time.monotonic() - self._t0
@@ -166,22 +198,25 @@ class KvmMigration(MigrationHandle):
         return None
 
     def _on_timeout(self) -> None:
-        if self._done.is_set():
+        ctl = self._ctl
+        if self._done.is_set() or ctl is None:
             return
         self._timed_out = True
         try:
-            self._dom.abortJob()
+            ctl.abortJob()
         except libvirt.libvirtError:
             pass
 
     def _set_max_downtime(self) -> None:
-        if not self._options.max_downtime_ms:
+        # Set once before the call and again once the job shows: libvirt 9.0 accepts it
+        # either way, and a fast migration may converge before the first poll.
+        ctl = self._ctl
+        if not self._options.max_downtime_ms or ctl is None:
             return
         try:
-            self._dom.migrateSetMaxDowntime(int(self._options.max_downtime_ms), 0)
-            return
+            ctl.migrateSetMaxDowntime(int(self._options.max_downtime_ms), 0)
         except libvirt.libvirtError:
-            pass
+            pass  # the migration still runs, with QEMU's default limit
 
     # -- the public handle ----------------------------------------------------------------
     @property
@@ -193,12 +228,15 @@ class KvmMigration(MigrationHandle):
         yield MigrationProgress(phase=MigrationPhase.PREPARING, fraction=0.0, cancellable=True,
                                 message=f"{self._src.name} -> {self._dst.name}")
         while not self._done.wait(POLL_S):
+            ctl = self._ctl
+            if ctl is None:
+                continue  # the call has just returned: the loop ends now
             try:
-                stats = self._dom.jobStats()
+                stats = ctl.jobStats()
             except libvirt.libvirtError:
                 stats = {}
             try:
-                state, reason = self._dom.state()[:2]
+                state, reason = ctl.state()[:2]
             except libvirt.libvirtError:
                 state, reason = 0, 0
             progress = self._progress(stats, state, reason, best)
@@ -267,17 +305,19 @@ class KvmMigration(MigrationHandle):
         if not self._downtime_set and self._options.max_downtime_ms:
             self._downtime_set = True
             self._set_max_downtime()
-        if (self._options.post_copy and not self._postcopy and not self._cancel_requested
+        ctl = self._ctl
+        if (self._options.post_copy and not self._postcopy and not self._cancel_requested and ctl is not None
                 and (st.get("memory_iteration") or 0) >= POSTCOPY_AFTER_ITERATIONS):
             try:
-                self._dom.migrateStartPostCopy(0)
+                ctl.migrateStartPostCopy(0)
                 self._postcopy = True
             except libvirt.libvirtError:
                 pass
 
     def cancel(self) -> None:
         name, dst = self._name, self._dst.name
-        if self._done.is_set():
+        ctl = self._ctl
+        if self._done.is_set() or ctl is None:
             raise CancelRefused(f"the migration of VM '{name}' to {dst} has already ended")
         if self._postcopy:
             raise CancelRefused(f"VM '{name}' already runs on {dst} (post-copy): the migration cannot be undone")
@@ -285,7 +325,7 @@ class KvmMigration(MigrationHandle):
         deadline = time.monotonic() + 2.0
         while True:
             try:
-                self._dom.abortJob()
+                ctl.abortJob()
                 return
             except libvirt.libvirtError as err:
                 if self._done.is_set():
