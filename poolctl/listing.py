@@ -16,7 +16,7 @@ from poolctl import backends
 from poolctl.backends.base import AuthenticationError, BackendError
 from poolctl.config import ConfigError, PoolConfig
 from poolctl.model import Inventory
-from poolctl.tui.format import host_state, size
+from poolctl.format import host_state, size
 
 EXIT_OK, EXIT_POOL_FAILED, EXIT_AUTH, EXIT_NO_MATCH = 0, 1, 3, 4
 

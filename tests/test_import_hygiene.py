@@ -33,3 +33,27 @@ def test_core_modules_import_without_textual():
     )
     assert "poolctl.backends.xapisim" in mods
     assert "textual" not in mods
+
+
+def _tui_modules(mods: set[str]) -> set[str]:
+    return {m for m in mods if m == "textual" or m.startswith(("textual.", "poolctl.tui"))}
+
+
+def test_cli_modules_import_without_textual():
+    mods = _modules_after_import(
+        "import poolctl.listing, poolctl.format, poolctl.cli, poolctl.migrate_cli, poolctl.migration, "
+        "poolctl.audit"
+    )
+    assert {"poolctl.listing", "poolctl.format", "poolctl.migrate_cli"} <= mods
+    assert not _tui_modules(mods)
+
+
+def test_poolctl_ls_runs_without_textual():
+    # the whole `poolctl ls` path, against the demo pools, not just its imports
+    mods = _modules_after_import(
+        "import contextlib, io\nfrom poolctl.cli import main\nout = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n    assert main(['ls', '--demo']) == 0, out.getvalue()\n"
+        "assert 'web-01' in out.getvalue(), out.getvalue()"
+    )
+    assert "poolctl.listing" in mods and "poolctl.backends.xen" in mods
+    assert not _tui_modules(mods)

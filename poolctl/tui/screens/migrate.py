@@ -23,7 +23,7 @@ from textual.worker import Worker, WorkerState
 from poolctl.backends.base import Backend, Capabilities
 from poolctl.migration import MigrationPlan, describe
 from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
-from poolctl.tui.format import size
+from poolctl.format import size
 
 DEFAULT_INTERVAL_MS = 100
 

@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change, Host, Network, PowerState, StorageRepository
-from poolctl.tui import format as fmt
+from poolctl import format as fmt
 from poolctl.tui.messages import Selection
 from poolctl.tui.session import PoolSession
 

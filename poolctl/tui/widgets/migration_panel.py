@@ -25,6 +25,7 @@ from textual.widgets import Label
 from textual.worker import Worker, WorkerState
 
 from poolctl.backends.base import CancelRefused
+from poolctl.format import size
 from poolctl.migration import (
     MigrationController,
     cancel_refusal,
@@ -279,8 +280,6 @@ class MigrationPanel(Widget, can_focus=True):
         bar = "█" * filled + "░" * (cells - filled)
         parts = [f"{p.phase.value:<14}", bar, f"{pct:>3}%" if pct is not None else "  ?%"]
         if p.bytes_total:
-            from poolctl.tui.format import size
-
             parts.append(f"{size(p.bytes_done or 0)}/{size(p.bytes_total)}")
         eta = c.eta_s()
         if eta is not None:

@@ -10,7 +10,7 @@ from textual.widgets.tree import TreeNode
 
 from poolctl.inventory import InventoryStore
 from poolctl.model import Change, ConnectionStatus, Host, Network, StorageRepository
-from poolctl.tui import format as fmt
+from poolctl import format as fmt
 from poolctl.tui.messages import Selection
 from poolctl.tui.session import PoolSession
 

@@ -23,7 +23,7 @@ from textual.strip import Strip
 
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change
-from poolctl.tui import format as fmt
+from poolctl import format as fmt
 from poolctl.tui.messages import Selection
 
 SortKey = tuple[str, str, str]  # (casefolded name, name, ref): stable, unique

@@ -1,4 +1,4 @@
-"""Small formatting helpers shared by the widgets (sizes, host states)."""
+"""Small formatting helpers shared by the CLI and the TUI (sizes, host states); no Textual here."""
 
 from __future__ import annotations
 
