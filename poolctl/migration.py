@@ -258,6 +258,11 @@ class MigrationController:
         if self.finished.is_set():
             return self.record
         stats = self.pinger.stop(drain=False, timeout=1.0) if self.pinger is not None else None
+        result = self.result
+        if result is not None:
+            # the move is over, only the ping's tail is cut short: the outcome is known, log it
+            return self._write(result.outcome, self.host_name(result.host) if result.host else "",
+                               result.duration_s or self.elapsed_s(), result.error, result.downtime_ms, stats)
         return self._write("unfinished", "", self.elapsed_s(), reason, None, stats)
 
     def _write(self, outcome: str, now_on: str, duration: float, error: str, downtime: float | None,

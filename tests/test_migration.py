@@ -285,3 +285,13 @@ def test_abandon_logs_unfinished_once(pool, state_dir):
     t.join(20)  # the move itself carries on to its end in the hypervisor
     assert pool.resident("web-01") == pool.host("xcp-lab-2")
     assert c.record is rec and [line["result"] for line in log_lines(state_dir)] == ["unfinished"]
+
+
+def test_abandon_during_the_ping_tail_logs_the_known_outcome(pool, state_dir):
+    c, t = start(pool, pool.plan("web-01", "xcp-lab-2"), ping_tail_s=5.0)
+    wait(lambda: c.ended, "the end of the move")
+    assert not c.finished.is_set()  # still pinging its tail
+    rec = c.abandon("poolctl quit")
+    assert rec.result == "success" and rec.now_on == "xcp-lab-2" and rec.error == "" and rec.ping_sent > 0
+    t.join(20)
+    assert c.record is rec and [line["result"] for line in log_lines(state_dir)] == ["success"]

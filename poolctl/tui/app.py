@@ -27,7 +27,7 @@ from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.tui.commands import VMCommands
 from poolctl.tui.migrations import MigrationCenter
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated
-from poolctl.tui.screens.confirm import ConfirmScreen
+from poolctl.tui.screens.confirm import ConfirmScreen, QuitConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
 from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.migrate import MigrateDialog
@@ -54,7 +54,7 @@ class PoolctlApp(App):
     COMMANDS = App.COMMANDS | {VMCommands}
     BINDINGS = [
         Binding("question_mark", "help", "Keys", tooltip="Show every key binding and its id", id="app.help"),
-        Binding("q", "quit", "Quit", tooltip="Quit poolctl", id="app.quit"),
+        Binding("q", "quit", "Quit", tooltip="Quit poolctl (asks first while migrations run)", id="app.quit"),
         Binding("m", "migrate", "Migrate", tooltip="Live-migrate the selected VM (choose the host)", id="vm.migrate"),
         Binding("H", "history", "History", show=False, tooltip="Migration history (this run and the log)",
                 id="app.history"),
@@ -85,8 +85,8 @@ class PoolctlApp(App):
     @classmethod
     def all_bindings(cls) -> Iterator[Binding]:
         """Every poolctl binding that has an id (the ones a keymap can remap)."""
-        for owner in (cls, MainScreen, VMList, ConfirmScreen, HelpScreen, MigrateDialog, MigrationPanel,
-                      HistoryScreen):
+        for owner in (cls, MainScreen, VMList, ConfirmScreen, QuitConfirmScreen, HelpScreen, MigrateDialog,
+                      MigrationPanel, HistoryScreen):
             for b in owner.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     yield b
@@ -118,6 +118,27 @@ class PoolctlApp(App):
         for session in self.sessions.values():
             self._connect(session)
         self.set_interval(1.0, self._tick_countdowns)
+
+    async def action_quit(self) -> None:
+        """`q`, ctrl+q and the palette's Quit: ask first while migrations are running."""
+        moving = self.migrations.moving()
+        if not moving:
+            self.exit()
+            return
+        if isinstance(self.screen, QuitConfirmScreen):
+            return
+        n = len(moving)
+        names = "\n".join(f"  {c.plan.vm_name}: {c.plan.route} ({c.progress.phase.value})" for c in moving[:3])
+        more = f"\n  … and {n - 3} more" if n > 3 else ""
+        message = (f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
+                   f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
+                   f"{'them' if n > 1 else 'it'}.")
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.exit()
+
+        self.push_screen(QuitConfirmScreen(message), done)
 
     def action_migrate(self) -> None:
         if self.screen is self.main_screen:

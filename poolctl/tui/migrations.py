@@ -140,6 +140,10 @@ class MigrationCenter:
         screen.mount(dock, before=footers[0] if footers else None)
         return dock
 
+    def moving(self) -> list[MigrationController]:
+        """This run's migrations the hypervisor has not finished yet."""
+        return [c for c in self.runs if not c.ended and not c.finished.is_set()]
+
     def panels(self) -> list[MigrationPanel]:
         return list(self.app.main_screen.query(MigrationPanel))
 

@@ -7,6 +7,7 @@ The simulator's seeded "lab" scenario is the test data. Its UUIDs come from uuid
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import random
 import time
@@ -50,8 +51,17 @@ def _seeded_uuids(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _start_lab(port: int = 0) -> tuple[Simulator, str]:
     sim = Simulator.from_scenario("lab", password="demo", migration_seconds=8.0)
-    server = sim.serve(host="127.0.0.1", port=port)
-    return sim, server.url
+    # The snapshot port is fixed: another test run on this machine may hold it for a while.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            server = sim.serve(host="127.0.0.1", port=port)
+            return sim, server.url
+        except OSError as exc:
+            if port == 0 or exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                sim.close()
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

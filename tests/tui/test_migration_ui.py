@@ -169,6 +169,24 @@ async def test_cancel_asks_then_leaves_vm_on_source(fastlab):
         assert panel.border_subtitle == "cancelled"
 
 
+async def test_palette_cancels_a_running_migration_after_asking(slowlab):
+    app = create_app([slowlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        panel = await migrate(pilot, "web-01")
+        c = panel.controller
+        await wait_for(pilot, lambda: c.progress.cancellable, "a cancellable phase")
+        app.main_screen.vm_list.focus()  # the palette works from anywhere, not just the panel
+        await pilot.press("ctrl+p", *"cancel migration")
+        await wait_for(pilot, lambda: "Cancel migration of web-01" in screen_text(app), "the cancel command")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm dialog")
+        await pilot.press("y")
+        await until_finished(pilot, panel)
+        assert c.record.result == "cancelled"
+        assert resident(slowlab, "web-01") == slowlab.sim.host_ref("xcp-lab-1")
+
+
 async def test_cancel_refused_in_final_phase(slowlab):
     app = create_app([slowlab.pool()])
     async with app.run_test(size=(120, 40)) as pilot:
@@ -270,7 +288,7 @@ async def test_history_lists_this_run_and_the_log(fastlab, state_dir):
         assert first[7].endswith("/0")  # pings sent / lost
 
 
-async def test_quitting_mid_migration_is_prompt_and_logged_unfinished(fastlab, state_dir):
+async def test_quitting_mid_migration_asks_first_then_is_prompt_and_logged_unfinished(fastlab, state_dir):
     import time
 
     app = create_app([fastlab.pool()])
@@ -278,11 +296,33 @@ async def test_quitting_mid_migration_is_prompt_and_logged_unfinished(fastlab, s
         await loaded(pilot)
         panel = await migrate(pilot, "web-01")
         await wait_for(pilot, lambda: panel.controller.progress.phase == MigrationPhase.COPYING, "copying")
-        t0 = time.monotonic()
         await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the quit question")
+        text = screen_text(app)
+        assert "1 migration is running: quit anyway?" in text
+        assert "web-01: xcp-lab-1 → xcp-lab-2" in text and "poolctl stops watching it" in text
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is app.main_screen, "the question to close")
+        assert app.return_code is None and not panel.controller.finished.is_set()
+        await pilot.press("ctrl+q")  # Textual's own quit key asks too
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the quit question again")
+        t0 = time.monotonic()
+        await pilot.press("q")  # q again on the question quits
+        await wait_for(pilot, lambda: app.return_code is not None, "the app to quit")
     assert time.monotonic() - t0 < 2.0  # not held until the move ends
     line = json.loads((state_dir / "migrations.jsonl").read_text())
     assert line["result"] == "unfinished" and "poolctl quit while the migration was running" in line["error"]
+
+
+async def test_quit_does_not_ask_once_the_migrations_have_ended(fastlab, state_dir):
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        panel = await migrate(pilot, "web-01")
+        await until_finished(pilot, panel)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code is not None, "the app to quit")
+    assert json.loads((state_dir / "migrations.jsonl").read_text())["result"] == "success"
 
 
 async def test_dialog_offers_the_backends_options_and_validates_fields(fastlab):

@@ -44,3 +44,12 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class QuitConfirmScreen(ConfirmScreen):
+    """'Quit anyway?' while migrations run: pressing the quit key again is the deliberate second key."""
+
+    BINDINGS = [Binding("q,ctrl+q", "confirm", "Quit", tooltip="Quit question: quit anyway", id="quit.again")]
+
+    def __init__(self, message: str) -> None:
+        super().__init__("Quit poolctl", message, "Quit")
