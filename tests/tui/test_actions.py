@@ -188,6 +188,34 @@ async def test_command_palette_offers_power_actions_for_the_selected_vm(lab):
         await wait_for(pilot, lambda: sim_power(lab, "test-01") == "Running", "test-01 to start")
 
 
+async def test_command_palette_offers_what_the_selected_vms_state_allows_and_migrate(lab, tmp_path, monkeypatch):
+    from poolctl.tui.screens.history import HistoryScreen
+    from poolctl.tui.screens.migrate import MigrateDialog
+
+    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
+    app = create_app([lab.pool()], keymap={"vm.migrate": "f9"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await select_vm(pilot, "web-01")
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "Migrate VM web-01" in screen_text(app), "the palette's commands")
+        text = screen_text(app)
+        for offered in ("Shut down VM web-01", "Reboot VM web-01", "Force off VM web-01", "Migration history"):
+            assert offered in text
+        assert "Start VM web-01" not in text and "Resume VM web-01" not in text  # it is running
+        assert "pinging it — key f9" in text  # the key as remapped
+        await pilot.press(*"migrate vm")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), "the migrate dialog")
+        assert app.screen.vm.name == "web-01"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main_screen, "the dialog to close")
+        await pilot.press("ctrl+p", *"history")
+        await wait_for(pilot, lambda: "Migration history" in screen_text(app), "the history command")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
+
+
 async def test_mouse_click_selects_a_row_and_keys_navigate(lab):
     app = create_app([lab.pool()])
     async with app.run_test(size=(120, 40)) as pilot:
