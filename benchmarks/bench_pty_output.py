@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from benchmarks import simproc
-from benchmarks.common import Context, Figure, Results, Target, Unavailable
-from benchmarks.ptyrun import PtyProgram
+from benchmarks.common import Context, Figure, Results, Target
+from benchmarks.ptyrun import PtyProgram, bytes_by_row
 
 QUIET_S = 1.5  # no output this long = the screen is settled
 START_TIMEOUT_S = 180
@@ -59,12 +59,12 @@ def measure(ctx: Context, out: Results) -> None:
         cfg = write_config(sim.url, tmp)
         prog = PtyProgram(simproc.poolctl_command(), env={"POOLCTL_CONFIG": str(cfg)})
         try:
+            # The screen is static while "connecting…" too: wait for the list's first row.
+            wait_for_text(prog, first_vm_name(sim.url), START_TIMEOUT_S, "the VM list's first row")
             quiet = prog.wait_quiet(QUIET_S, START_TIMEOUT_S)
-            if "not wired" in prog.recent_text():
-                raise Unavailable("the TUI not yet available: `poolctl` says it is not wired")
             out.set("pty.idle", prog.bytes_over(ctx.window_s),
-                    note=f"{ctx.window_s:.0f} s window" + ("" if quiet else
-                         f"; never quiet for {QUIET_S} s within {START_TIMEOUT_S} s of start"))
+                    note=f"{ctx.window_s:.0f} s window once the list was painted" + ("" if quiet else
+                         f"; never quiet for {QUIET_S} s within {START_TIMEOUT_S} s"))
             # `/` then Enter on an empty filter puts the focus on the VM list.
             prog.send(b"/")
             time.sleep(0.3)
@@ -75,6 +75,27 @@ def measure(ctx: Context, out: Results) -> None:
             out.set("pty.app_rss", simproc.read_status_kb(prog.proc.pid, "VmHWM") / 1024)
         finally:
             prog.close()
+
+
+def first_vm_name(url: str) -> str:
+    """The name on the VM list's first row (the list sorts by name)."""
+    session = simproc.login(url)
+    try:
+        recs = session.xenapi.VM.get_all_records().values()
+        return min((r["name_label"] for r in recs if not r["is_a_template"] and not r["is_control_domain"]),
+                   key=lambda n: (n.casefold(), n))
+    finally:
+        simproc.logout(session)
+
+
+def wait_for_text(prog: PtyProgram, text: str, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in prog.recent_text():
+        if prog.proc.poll() is not None:
+            raise RuntimeError(f"`poolctl` exited with {prog.proc.returncode} before showing {what}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"`poolctl` did not show {what} ({text!r}) within {timeout_s:.0f} s")
+        time.sleep(0.05)
 
 
 def measure_scroll(ctx: Context, out: Results, prog: PtyProgram) -> None:
@@ -184,13 +205,18 @@ def measure_migration(ctx: Context, out: Results, prog: PtyProgram, url: str) ->
             time.sleep(0.05)
         started_after = time.monotonic() - t_key
         time.sleep(0.5)  # the panel's first paint is not the steady rate
+        prog.clear_recent()
         start, t0 = prog.count(), time.monotonic()
         while time.monotonic() - t0 < ctx.window_s and migrating(session, ref):
             time.sleep(0.2)
         took = time.monotonic() - t0
+        rows = bytes_by_row(prog.recent_bytes())
+        total = max(1, sum(rows.values()))
+        top = ", ".join(f"row {r} {100 * n / total:.0f}%" for r, n in rows.most_common(4))
         out.set("pty.migration", (prog.count() - start) / took,
                 note=f"{took:.1f} s while {name} was migrating (simulator says so); the move started "
                      f"{started_after:.1f} s after `{key}` (dialog pre-checks)"
-                     + (f"; the dialog opened on try {tries} of {DIALOG_TRIES}" if tries > 1 else ""))
+                     + (f"; the dialog opened on try {tries} of {DIALOG_TRIES}" if tries > 1 else "")
+                     + f"; bytes by screen row: {top}")
     finally:
         simproc.logout(session)

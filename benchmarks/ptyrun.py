@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import os
+import re
 import select
 import struct
 import subprocess
 import termios
 import threading
 import time
+
+
+_GOTO = re.compile(rb"\x1b\[(\d+);\d+H")
+
+
+def bytes_by_row(data: bytes) -> collections.Counter:
+    """Output bytes attributed to the screen row each cursor move (CSI row;col H) goes to."""
+    rows: collections.Counter = collections.Counter()
+    row = 0  # 0: before the first move
+    pos = 0
+    for m in _GOTO.finditer(data):
+        rows[row] += m.start() - pos
+        row, pos = int(m.group(1)), m.start()
+    rows[row] += len(data) - pos
+    return rows
 
 
 class PtyProgram:
@@ -63,8 +80,11 @@ class PtyProgram:
             return self.total
 
     def recent_text(self) -> str:
+        return self.recent_bytes().decode(errors="replace")
+
+    def recent_bytes(self) -> bytes:
         with self._lock:
-            return self._tail.decode(errors="replace")
+            return bytes(self._tail)
 
     def clear_recent(self) -> None:
         with self._lock:
