@@ -13,7 +13,8 @@ import logging
 
 import XenAPI
 
-from poolctl.backends.xen.translate import CLASSES, Raw, project_all
+from poolctl.backends.xen.connection import records_cut_to
+from poolctl.backends.xen.translate import CLASSES, FIELDS, Raw, project_all
 
 log = logging.getLogger("poolctl.backends.xen")
 
@@ -33,5 +34,7 @@ def read_all(session: XenAPI.Session) -> tuple[str | None, Raw]:
     del pools
     for cls, api in CLASSES.items():
         if cls != "pool":
-            raw[cls] = project_all(cls, getattr(x, api).get_all_records())
+            with records_cut_to(session, FIELDS[cls]) as cut:
+                records = getattr(x, api).get_all_records()
+            raw[cls] = records if cut else project_all(cls, records)
     return token, raw
