@@ -1,4 +1,5 @@
-"""Xen backend: the pool is read once (token, then records) and the event loop goes on from there."""
+"""Xen backend at scale: the pool is read once (token, then records), the event loop goes on from
+there, and nothing afterwards reads what grows with the number of VMs."""
 
 from __future__ import annotations
 
@@ -95,3 +96,34 @@ def test_records_cut_to_the_fields_read_give_the_same_models():
     assert len(full["vm"][inv.vms[0].ref]) > 50  # really the full records
     models = Translator(full, pool_name="lab").models()
     assert sorted(models.values(), key=repr) == sorted([inv.pool, *inv.hosts, *inv.srs, *inv.networks, *inv.vms], key=repr)
+
+
+def test_migration_checks_read_nothing_that_grows_with_the_pool():
+    with lab() as (_sim, server), connected(server.url) as backend:
+        inv = backend.inventory()
+        backend.watch(lambda c: None, lambda s: None)
+        cache01 = by_name(inv, "vm", "cache-01")
+        server.stats.reset()
+        checks = [backend.check_migration(cache01, h.ref) for h in inv.hosts]
+        calls = server.stats.snapshot()
+    assert any("VM_REQUIRES_SR" in c.codes for c in checks)  # its disk is on a local SR
+    assert not [m for m in calls if "get_all" in m], calls
+    assert calls["VM.get_record"] == len(inv.hosts), calls
+
+
+def test_migration_checks_work_before_any_inventory():
+    with lab() as (_sim, server), connected(server.url) as backend:
+        other = _other_client(server.url)
+        try:
+            vms = other.xenapi.VM.get_all_records()
+            hosts = other.xenapi.host.get_all_records()
+        finally:
+            other.xenapi.session.logout()
+        cache01 = next(r for r, v in vms.items() if v["name_label"] == "cache-01")
+        lab2 = next(r for r, h in hosts.items() if h["name_label"] == "xcp-lab-2")
+        server.stats.reset()
+        check = backend.check_migration(cache01, lab2)
+        calls = server.stats.snapshot()
+    assert "disk on local SR 'Local storage xcp-lab-1' which xcp-lab-2 cannot see" in check.problems
+    assert calls["VBD.get_record"] >= 1 and calls["VDI.get_record"] >= 1, calls
+    assert not [m for m in calls if m.startswith(("VM.get_all", "VBD.get_all", "VDI.get_all", "VIF.get_all"))], calls

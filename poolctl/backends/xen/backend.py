@@ -30,7 +30,7 @@ from poolctl.backends.xen.events import EventWatcher, Start
 from poolctl.backends.xen.migration import XenMigrationHandle, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.snapshot import read_all
 from poolctl.backends.xen.tasks import wait_task
-from poolctl.backends.xen.translate import CLASSES, Raw, Translator, is_ref, power_state
+from poolctl.backends.xen.translate import CLASSES, Raw, Translator, is_ref, power_state, project, project_all
 from poolctl.backends.xen.words import POWER_CALLS, power_error, refusal
 from poolctl.config import PoolConfig
 from poolctl.model import (
@@ -45,7 +45,16 @@ log = logging.getLogger("poolctl.backends.xen")
 T = TypeVar("T")
 
 SESSIONS = 4
-TOPOLOGY = ("sr", "pbd", "vdi", "vbd", "vif", "network", "pif")
+SHARED_TABLES = ("sr", "pbd", "network", "pif")  # what migration pre-checks read besides the VM's own devices
+
+
+def _fill(table: dict, cls: str, get_record: Callable[[str], dict]) -> None:
+    """Read the records ``table`` lacks (None), one by one; one gone meanwhile is left out."""
+    for ref in [r for r, rec in table.items() if rec is None]:
+        try:
+            table[ref] = project(cls, get_record(ref))
+        except XenAPI.Failure:
+            del table[ref]
 
 
 class XenBackend(Backend):
@@ -160,12 +169,26 @@ class XenBackend(Backend):
     # -- migration --------------------------------------------------------------------------
 
     def _topology(self, session: XenAPI.Session, vm: dict) -> Raw:
+        """What the pre-checks read: the VM's own VBDs, VDIs and VIFs, and the pool's SRs, PBDs,
+        networks and PIFs (a few per host), from the live cache. With a 64-host pool the migrate
+        dialog runs 63 checks at once, so nothing here grows with the number of VMs: a record
+        the cache lacks is read on its own, the small tables per class only without a cache."""
+        x = session.xenapi
         with self._raw_lock:
-            # copies: the event thread keeps updating the live tables
-            topo = {cls: dict(self._raw.get(cls, {})) for cls in TOPOLOGY}
-        known = all(r in topo["vbd"] for r in vm.get("VBDs") or ()) and all(r in topo["vif"] for r in vm.get("VIFs") or ())
-        if not known or not topo["pbd"]:
-            topo = {cls: dict(getattr(session.xenapi, CLASSES[cls]).get_all_records()) for cls in TOPOLOGY}
+            raw = self._raw  # copies below: the event thread keeps updating the live tables
+            topo: Raw = {cls: dict(raw.get(cls, {})) for cls in SHARED_TABLES}
+            topo["vbd"] = {r: raw.get("vbd", {}).get(r) for r in vm.get("VBDs") or ()}
+            topo["vif"] = {r: raw.get("vif", {}).get(r) for r in vm.get("VIFs") or ()}
+            cached = bool(raw)
+        for cls in SHARED_TABLES:
+            if not cached:
+                topo[cls] = project_all(cls, getattr(x, CLASSES[cls]).get_all_records())
+        for cls in ("vbd", "vif"):
+            _fill(topo[cls], cls, getattr(x, CLASSES[cls]).get_record)
+        vdis = {v.get("VDI") for v in topo["vbd"].values() if is_ref(v.get("VDI"))}
+        with self._raw_lock:
+            topo["vdi"] = {r: self._raw.get("vdi", {}).get(r) for r in vdis}
+        _fill(topo["vdi"], "vdi", x.VDI.get_record)
         return topo
 
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
