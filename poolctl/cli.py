@@ -28,8 +28,10 @@ EPILOG = """\
 config file:
   ~/.config/poolctl/config.toml (XDG), or --config FILE, or $POOLCTL_CONFIG.
   One [[pool]] table per pool: name, backend ("xen" or "kvm"), url (xen) or
-  uris (kvm), username, password_command or password. No config yet? Try
-  `poolctl --demo`: a simulated Xen pool (and a libvirt test host), no root needed.
+  uris (kvm), username, password_command or password. Optional [migration]:
+  ping_interval (seconds) and ping_port (TCP fallback), the migrate defaults.
+  No config yet? Try `poolctl --demo`: a simulated Xen pool (and a libvirt test
+  host), no root needed.
 
 exit codes:
   0  ok
@@ -125,12 +127,16 @@ def main(argv: list[str] | None = None) -> int:
                 pools, _ = _pools(args, stack)
                 return run_ls(pools, kind=args.kind, only=args.pool, as_json=args.json)
         if args.command == "migrate":
+            from poolctl.config import MigrationSettings
             from poolctl.migrate_cli import run_migrate
 
             with ExitStack() as stack:
-                pools, _ = _pools(args, stack)
+                pools, config = _pools(args, stack, settings=True)
+                defaults = config.migration if config else MigrationSettings()
+                interval = args.interval if args.interval is not None else defaults.ping_interval
+                port = args.port if args.port is not None else defaults.ping_port
                 return run_migrate(pools, vm=args.vm, host=args.host, pool=args.pool, ping=args.ping,
-                                   interval=args.interval, port=args.port, watch=args.watch)
+                                   interval=interval, port=port, watch=args.watch)
         return _run_tui(args)
     except CliError as exc:
         _error(str(exc))
@@ -161,13 +167,15 @@ def _load(args: argparse.Namespace, *, tui: bool = False) -> Config:
     return config
 
 
-def _pools(args: argparse.Namespace, stack: ExitStack, *, tui: bool = False) -> tuple[list[PoolConfig], Config | None]:
+def _pools(args: argparse.Namespace, stack: ExitStack, *, tui: bool = False, settings: bool = False
+           ) -> tuple[list[PoolConfig], Config | None]:
     """The pools to work on, the demo's (kept alive by ``stack``) or the config file's,
-    and the config (for key remaps and warnings) when one was read."""
+    and the config (for key remaps, [migration] defaults and warnings) when one was read.
+    With ``--demo`` the user's config is read only for the TUI or ``settings``."""
     if args.demo:
         from poolctl.demo import DemoError, start_demo
 
-        config = _demo_config(args) if tui else None
+        config = _demo_config(args, tui=tui) if tui or settings else None
         try:
             return start_demo(stack, scenario=args.scenario, hosts=args.hosts, vms=args.vms), config
         except DemoError as exc:
@@ -180,13 +188,13 @@ def _pools(args: argparse.Namespace, stack: ExitStack, *, tui: bool = False) -> 
     return list(config.pools), config
 
 
-def _demo_config(args: argparse.Namespace) -> Config | None:
-    """The user's config, when there is one, for its key remaps in the demo."""
+def _demo_config(args: argparse.Namespace, *, tui: bool) -> Config | None:
+    """The user's config, when there is one, for its key remaps and [migration] in the demo."""
     from poolctl.config import ENV_VAR, default_config_path
 
     if args.config is None and not os.environ.get(ENV_VAR) and not default_config_path().is_file():
         return None
-    return _load(args, tui=True)
+    return _load(args, tui=tui)
 
 
 def _run_tui(args: argparse.Namespace) -> int:
@@ -194,7 +202,8 @@ def _run_tui(args: argparse.Namespace) -> int:
         pools, config = _pools(args, stack, tui=True)
         from poolctl.tui.app import create_app
 
-        app = create_app(pools, keymap=(config.keys if config else None) or None)
+        app = create_app(pools, keymap=(config.keys if config else None) or None,
+                         migration=config.migration if config else None)
         # Printed now, they would vanish under the TUI's screen: show them in it.
         for warning in config.warnings if config else ():
             app.notify(warning, severity="warning", timeout=30, markup=False)

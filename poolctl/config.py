@@ -1,7 +1,22 @@
 """Pool configuration: what a backend needs to reach one pool.
 
 The file loader (``load_config``: TOML, validated here) turns ``[[pool]]`` tables into
-``PoolConfig`` and ``[keys]`` into a key map for the TUI.
+``PoolConfig``, ``[keys]`` into a key map for the TUI and ``[migration]`` into the defaults
+of the migrate dialog and of ``poolctl migrate``::
+
+    [keys]                      # binding id (press ? in the TUI) = key(s)
+    "vm.force_off" = "ctrl+k"
+
+    [migration]                 # optional; both keys optional
+    ping_interval = 0.1         # seconds between pings while a VM moves: 0.001 to 10
+    ping_port = 22              # probe this TCP port where ICMP is not permitted (default: none)
+
+    [[pool]]                    # one table per pool
+    name = "lab"
+    backend = "xen"
+    url = "https://xcp-master.example"
+    password_command = "pass show xcp/lab"
+
 Passwords stay ``SecretStr`` so they never show in a repr, a log or a traceback.
 """
 
@@ -75,6 +90,23 @@ class PoolConfig(BaseModel):
         return proc.stdout.rstrip("\n")
 
 
+class MigrationSettings(BaseModel):
+    """``[migration]``: defaults for the migrate dialog and ``poolctl migrate`` (their own
+    fields and options still win)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ping_interval: float = Field(default=0.1, ge=0.001, le=10.0, strict=True)
+    ping_port: int | None = Field(default=None, ge=1, le=65535, strict=True)
+
+
+# what each [migration] key expects, for error messages
+_MIGRATION_EXPECTS = {
+    "ping_interval": "expected seconds between pings, more than 0 (at least 0.001) and at most 10",
+    "ping_port": "expected a TCP port number, 1 to 65535",
+}
+
+
 # --- The config file -------------------------------------------------------------------------
 
 ENV_VAR = "POOLCTL_CONFIG"
@@ -96,12 +128,14 @@ class Config:
     keys: dict[str, str]
     path: Path | None
     warnings: tuple[str, ...] = ()
+    migration: MigrationSettings = MigrationSettings()
 
 
 class _ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     keys: dict[str, str] = Field(default_factory=dict)
+    migration: MigrationSettings = Field(default_factory=MigrationSettings)
     pool: list[PoolConfig] = Field(default_factory=list)
 
 
@@ -180,7 +214,8 @@ def _validate(path: Path, text: str, data: dict) -> Config:
                 f"{path} holds a password and is readable by others (mode {stat.filemode(mode)}): "
                 f"run `chmod 600 {path}` or use password_command"
             )
-    return Config(pools=tuple(parsed.pool), keys=dict(parsed.keys), path=path, warnings=tuple(warnings))
+    return Config(pools=tuple(parsed.pool), keys=dict(parsed.keys), path=path, warnings=tuple(warnings),
+                  migration=parsed.migration)
 
 
 def _prepare(pool: object, path: Path) -> object:
@@ -245,6 +280,11 @@ def _pydantic_message(locate: _Locator, exc: ValidationError) -> str:
         what = "expected [[pool]] tables (double brackets), one per pool"
     elif kind == "missing":
         what = f"missing required key {loc[-1]!r}"
+    elif loc == ("migration",):
+        what = "expected a [migration] table (ping_interval, ping_port)"
+    elif loc[:1] == ("migration",) and len(loc) == 2 and loc[1] in _MIGRATION_EXPECTS:
+        value = err.get("input")
+        what = _MIGRATION_EXPECTS[str(loc[1])] + (f" (got {value!r})" if isinstance(value, (str, int, float)) else "")
     else:
         what = err["msg"].removeprefix("Value error, ")
         if kind == "value_error" and len(loc) == 2 and "password_command" in what:
@@ -261,8 +301,10 @@ def _pydantic_message(locate: _Locator, exc: ValidationError) -> str:
 def _allowed_keys(loc: tuple) -> str:
     if loc[:1] == ("pool",) and len(loc) == 3:
         return ", ".join(PoolConfig.model_fields)
+    if loc[:1] == ("migration",) and len(loc) == 2:
+        return ", ".join(MigrationSettings.model_fields)
     if len(loc) == 1:
-        return "keys, pool"
+        return "keys, migration, pool"
     return ""
 
 

@@ -153,6 +153,9 @@ def _migrate(found: Found, host_key: str, ping: str | None, interval: float, por
         return fail(str(exc), EXIT_REFUSED)
     worker = threading.Thread(target=controller.run, name="migration", daemon=True)
     print(f"Migrating {vm.name} ({pool.name}): {plan.route}", file=out, flush=True)
+    if plan.ping_address:
+        tcp = f", TCP port {port} where ICMP is not permitted" if port else ""
+        print(f"  ping {plan.ping_address} every {interval:g} s{tcp}", file=out, flush=True)
     worker.start()
     interrupted = _follow(controller, worker, watch, out, err)
     if interrupted == 2:

@@ -52,10 +52,11 @@ def add_migrate_parser(commands, add_common) -> argparse.ArgumentParser:
     p.add_argument("host", metavar="HOST", help="the destination host: name or ref")
     p.add_argument("--pool", metavar="NAME", help="the pool the VM is in (default: search every pool)")
     p.add_argument("--ping", metavar="ADDR", help="address to ping (default: the VM's first IP; '' for none)")
-    p.add_argument("--interval", metavar="S", type=_interval, default=0.1,
-                   help="seconds between pings (default: 0.1)")
+    p.add_argument("--interval", metavar="S", type=_interval,
+                   help="seconds between pings (default: the config's [migration] ping_interval, else 0.1)")
     p.add_argument("--port", metavar="P", type=_port,
-                   help="TCP port to probe with connects when ICMP is not permitted (e.g. 22)")
+                   help="TCP port to probe with connects when ICMP is not permitted, e.g. 22 "
+                   "(default: the config's [migration] ping_port, else none)")
     p.add_argument("--watch", action="store_true",
                    help="one live line (phase, percent, ETA, ping figures) instead of a line per step")
     add_common(p, sub=True)

@@ -67,7 +67,7 @@ def test_watch_prints_a_live_line(sim, env):
     proc = _start(env, "app-01", "xcp-lab-1", "--watch", "--interval", "0.05", text=False)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    live = out.decode().split("\n")[1]  # raw bytes: universal newlines would eat the \r
+    live = next(line for line in out.decode().split("\n") if "\r" in line)  # raw: universal newlines eat \r
     frames = [f.removesuffix("\x1b[K") for f in live.split("\r") if f]
     assert len(frames) >= 8  # ~4 per second for 3 s
     assert any("copying memory" in f and "% " in f and "| ping 127.0.10.41: sent " in f for f in frames)
@@ -158,3 +158,26 @@ def test_ctrl_c_too_late_is_refused_and_exits_130(env, tmp_path):
         assert resident(slow, "web-01") == "xcp-lab-2"
     finally:
         slow.close()
+
+
+def test_config_migration_table_sets_the_ping_defaults_and_options_override_them(sim, env, tmp_path):
+    cfg = Path(env["POOLCTL_CONFIG"])
+    cfg.write_text("[migration]\nping_interval = 0.5\nping_port = 22\n\n" + cfg.read_text())
+    proc = run("migrate", "web-01", "xcp-lab-2", env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "\n  ping 127.0.10.11 every 0.5 s, TCP port 22 where ICMP is not permitted\n" in proc.stdout
+    rec = log(env)[0]
+    # a probe every 0.5 s over the move and its 1 s tail, not every 0.1 s
+    assert 0 < rec["ping_sent"] <= (rec["duration_s"] + 1.0) / 0.5 + 3, rec
+    proc = run("migrate", "web-01", "xcp-lab-1", "--interval", "0.2", "--port", "2222", env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "\n  ping 127.0.10.11 every 0.2 s, TCP port 2222 where ICMP is not permitted\n" in proc.stdout
+
+
+def test_bad_migration_table_is_one_line_naming_file_and_line(sim, env):
+    cfg = Path(env["POOLCTL_CONFIG"])
+    cfg.write_text(cfg.read_text() + "\n[migration]\nping_interval = 0\n")
+    proc = run("migrate", "web-01", "xcp-lab-2", env=env, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{cfg}:9: migration.ping_interval: expected seconds between pings" in lines[0], lines

@@ -132,3 +132,18 @@ def test_config_warning_is_shown_in_the_tui(terminal, tmp_path, server):
     term = terminal("--config", str(path))
     term.wait_for("xcp-lab-1", "chmod")
     assert term.quit() == 0
+
+
+def test_config_migration_table_reaches_the_migrate_dialog(terminal, tmp_path, server):
+    path = pool_config(tmp_path, server.url, extra="[migration]\nping_interval = 0.25\nping_port = 2222\n\n")
+    term = terminal("--config", str(path))
+    term.wait_for("xcp-lab-2", "app-01")
+    os.write(term.master, b"\t")  # to the VM list: its cursor is on app-01, running
+    term.read_for(0.5)
+    os.write(term.master, b"m")
+    term.wait_for("Migrate app-01", "every ms", "TCP port")
+    screen = re.sub(r"\s+", " ", term.text)
+    assert re.search(r"every ms 250 +TCP port 2222 ", screen), screen[-1500:]
+    os.write(term.master, b"\x1b")
+    term.read_for(0.5)
+    assert term.quit() == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from poolctl.config import Config, ConfigError, PoolConfig, default_config_path, load_config
+from poolctl.config import Config, ConfigError, MigrationSettings, PoolConfig, default_config_path, load_config
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -146,7 +146,7 @@ def test_unknown_key_in_pool(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     msg = error_of(write(tmp_path, "[pools]\nname = 1\n"))
-    assert "config.toml:1:" in msg and "unknown key 'pools'" in msg and "keys, pool" in msg
+    assert "config.toml:1:" in msg and "unknown key 'pools'" in msg and "keys, migration, pool" in msg
 
 
 def test_single_bracket_pool_table_is_explained(tmp_path):
@@ -238,3 +238,43 @@ def test_empty_file_has_no_pools(tmp_path):
     config = load_config(write(tmp_path, ""))
     assert config.pools == () and config.keys == {}
 
+
+
+def test_migration_table_sets_the_ping_defaults(tmp_path):
+    text = GOOD.replace("[[pool]]", "[migration]\nping_interval = 0.25\nping_port = 22\n\n[[pool]]", 1)
+    config = load_config(write(tmp_path, text))
+    assert config.migration == MigrationSettings(ping_interval=0.25, ping_port=22)
+    assert [p.name for p in config.pools] == ["lab", "rack2"]
+    whole_seconds = load_config(write(tmp_path, "[migration]\nping_interval = 1\n"))
+    assert whole_seconds.migration.ping_interval == 1.0 and whole_seconds.migration.ping_port is None
+
+
+def test_migration_table_is_optional(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).migration == MigrationSettings(ping_interval=0.1, ping_port=None)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "10.5", '"0.1"', "true"])
+def test_bad_ping_interval_names_file_line_and_range(tmp_path, value):
+    path = write(tmp_path, f"[keys]\n\n[migration]\nping_port = 22\nping_interval = {value}\n")
+    msg = error_of(path)
+    assert msg.startswith(f"{path}:5: migration.ping_interval: "), msg
+    assert "more than 0" in msg and "at most 10" in msg and "(got " in msg
+
+
+@pytest.mark.parametrize("value", ["0", "70000", '"ssh"', "22.0"])
+def test_bad_ping_port_names_file_line(tmp_path, value):
+    path = write(tmp_path, f"[migration]\nping_port = {value}\n")
+    msg = error_of(path)
+    assert msg.startswith(f"{path}:2: migration.ping_port: expected a TCP port number, 1 to 65535"), msg
+
+
+def test_unknown_migration_key_lists_the_known_ones(tmp_path):
+    path = write(tmp_path, "[migration]\nping_intervall = 1\n")
+    msg = error_of(path)
+    assert msg.startswith(f"{path}:2:"), msg
+    assert "unknown key 'ping_intervall'" in msg and "ping_interval, ping_port" in msg
+
+
+def test_migration_must_be_a_table(tmp_path):
+    msg = error_of(write(tmp_path, "migration = 5\n"))
+    assert "config.toml:1:" in msg and "[migration] table" in msg

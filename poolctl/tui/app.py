@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from poolctl import backends
 from poolctl.backends.base import Backend, BackendError, ConnectionLost
-from poolctl.config import ConfigError, PoolConfig
+from poolctl.config import ConfigError, MigrationSettings, PoolConfig
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.tui.commands import VMCommands
@@ -66,6 +66,7 @@ class PoolctlApp(App):
         *,
         keymap: dict[str, str] | None = None,
         on_exit: Callable[[], None] | None = None,
+        migration: MigrationSettings | None = None,
     ) -> None:
         super().__init__()
         names = [p.name for p in pools]
@@ -78,7 +79,7 @@ class PoolctlApp(App):
         self._drain_scheduled: set[str] = set()
         self.main_screen = MainScreen()
         self._log_handler: logging.Handler | None = None
-        self.migrations = MigrationCenter(self)
+        self.migrations = MigrationCenter(self, settings=migration or MigrationSettings())
 
     # --- bindings ------------------------------------------------------------------------
 
@@ -322,8 +323,10 @@ def create_app(
     *,
     keymap: dict[str, str] | None = None,
     on_exit: Callable[[], None] | None = None,
+    migration: MigrationSettings | None = None,
 ) -> PoolctlApp:
     """The TUI for ``pools``; ``keymap`` maps binding ids (see ``?``) to keys, e.g.
-    ``{"vm.force_off": "ctrl+k"}``; ``on_exit`` runs after the app has closed its backends."""
-    return PoolctlApp(pools, keymap=keymap, on_exit=on_exit)
+    ``{"vm.force_off": "ctrl+k"}``; ``on_exit`` runs after the app has closed its backends;
+    ``migration`` (the config's ``[migration]``) sets the migrate dialog's ping defaults."""
+    return PoolctlApp(pools, keymap=keymap, on_exit=on_exit, migration=migration)
 

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from textual.containers import Container
 
 from poolctl.audit import AuditLog
+from poolctl.config import MigrationSettings
 from poolctl.migration import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
 from poolctl.model import VM, PowerState
-from poolctl.tui.screens.migrate import DEFAULT_INTERVAL_MS, MigrateDialog
+from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.migration_panel import MigrationPanel
 
@@ -57,11 +58,11 @@ class MigrationCenter:
     """This run's migrations: starting them, their panels, and the history."""
 
     def __init__(self, app: PoolctlApp, *, registry: MigrationRegistry = REGISTRY,
-                 audit: AuditLog | None = None, interval_ms: int = DEFAULT_INTERVAL_MS) -> None:
+                 audit: AuditLog | None = None, settings: MigrationSettings | None = None) -> None:
         self.app = app
         self.registry = registry
         self.audit = audit
-        self.interval_ms = interval_ms
+        self.settings = settings or MigrationSettings()
         self.runs: list[MigrationController] = []  # this run's, oldest first
 
     @property
@@ -86,7 +87,9 @@ class MigrationCenter:
         assert store is not None and backend is not None
         hosts = sorted((h for h in store.hosts.values() if h.ref != vm.host), key=lambda h: (h.name.casefold(), h.ref))
         dialog = MigrateDialog(session.name, backend, vm, hosts, store.name_of(vm.host) if vm.host else "?",
-                               backend.capabilities, interval_ms=self.interval_ms)
+                               backend.capabilities,
+                               interval_ms=max(1, round(self.settings.ping_interval * 1000)),
+                               ping_port=self.settings.ping_port)
 
         def chosen(plan: MigrationPlan | None) -> None:
             if plan is not None:

@@ -325,6 +325,23 @@ async def test_quit_does_not_ask_once_the_migrations_have_ended(fastlab, state_d
     assert json.loads((state_dir / "migrations.jsonl").read_text())["result"] == "success"
 
 
+async def test_config_migration_settings_are_the_dialogs_defaults(fastlab):
+    from textual.widgets import Input
+
+    from poolctl.config import MigrationSettings
+
+    app = create_app([fastlab.pool()], migration=MigrationSettings(ping_interval=0.25, ping_port=2222))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        dialog = await open_dialog(pilot, "web-01")
+        assert dialog.query_one("#migrate-interval", Input).value == "250"
+        assert dialog.query_one("#migrate-port", Input).value == "2222"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.migrations.runs) == 1, "the migration to start")
+        plan = app.migrations.runs[0].plan
+        assert plan.ping_interval == 0.25 and plan.ping_port == 2222
+
+
 async def test_dialog_offers_the_backends_options_and_validates_fields(fastlab):
     """KVM-style options appear when the capabilities list them, and end up in the plan."""
     from dataclasses import replace

@@ -71,7 +71,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     ]
 
     def __init__(self, pool: str, backend: Backend, vm: VM, hosts: list[Host], source_name: str,
-                 capabilities: Capabilities, *, interval_ms: int = DEFAULT_INTERVAL_MS) -> None:
+                 capabilities: Capabilities, *, interval_ms: int = DEFAULT_INTERVAL_MS,
+                 ping_port: int | None = None) -> None:
         super().__init__()
         self.pool = pool
         self.backend = backend
@@ -80,6 +81,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.source_name = source_name
         self.capabilities = capabilities
         self.interval_ms = interval_ms
+        self.ping_port = ping_port
         self.checks: dict[str, MigrationCheck] = {}
         self._workers: dict[Worker, str] = {}
         self._user_moved = False
@@ -100,7 +102,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 yield Label("every ms", classes="migrate-label")
                 yield Input(str(self.interval_ms), id="migrate-interval", type="integer")
                 yield Label("TCP port", classes="migrate-label")
-                yield Input("", placeholder="none", id="migrate-port", type="integer")
+                yield Input(str(self.ping_port or ""), placeholder="none", id="migrate-port", type="integer")
             offered = [f for f in OPTION_FIELDS if f in self.capabilities.migration_options]
             if offered:
                 with Horizontal(classes="migrate-row", id="migrate-options"):
