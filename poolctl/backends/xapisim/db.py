@@ -17,6 +17,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 
 from . import errors
+from .wire import Records
 
 CLASSES: tuple[str, ...] = (
     "pool", "host", "host_metrics", "SR", "PBD", "VDI", "VBD", "VM", "VM_metrics",
@@ -69,6 +70,8 @@ class Database:
         self._created: dict[str, int] = {}
         self._tombstones: dict[str, tuple[str, int]] = {}  # ref -> (class, created generation)
         self._log: list[str] = []  # _log[g - 1] is the ref touched at generation g
+        self._stamp: dict[str, int] = {}  # ref -> generation of its last change
+        self.xml_cache: dict[str, tuple[int, str]] = {}  # see wire.Records
         self.generation = 0
         self.closed = False
 
@@ -76,6 +79,7 @@ class Database:
     def _bump(self, ref: str) -> int:
         self.generation += 1
         self._log.append(ref)
+        self._stamp[ref] = self.generation
         self.cond.notify_all()
         return self.generation
 
@@ -132,6 +136,7 @@ class Database:
             self._by_uuid.pop(rec["uuid"], None)
             del self._class_of[ref]
             self._tombstones[ref] = (cls, self._created.pop(ref))
+            self.xml_cache.pop(ref, None)
             self._bump(ref)
 
     # -- reads ------------------------------------------------------------------------------
@@ -157,9 +162,13 @@ class Database:
         with self.lock:
             return list(self.tables[cls])
 
-    def all_records(self, cls: str) -> dict[str, dict]:
+    def all_records(self, cls: str) -> Records:
         with self.lock:
-            return {ref: dict(rec) for ref, rec in self.tables[cls].items()}
+            out = Records({ref: dict(rec) for ref, rec in self.tables[cls].items()})
+            stamp = self._stamp
+            out.stamps = {ref: stamp[ref] for ref in out}
+        out.cache = self.xml_cache
+        return out
 
     def by_uuid(self, cls: str, uuid: str) -> str:
         with self.lock:

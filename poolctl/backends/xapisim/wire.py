@@ -16,6 +16,35 @@ class Int32(int):
     """An int XAPI sends as a real XML-RPC <int> (event.from valid_ref_counts), not a string."""
 
 
+class Records(dict):
+    """get_all_records' ref -> record, with each record's last-change generation (``stamps``) and
+    a cache of its marshalled XML-RPC member (``cache``: ref -> (stamp, xml)). At 10,000 VMs
+    marshalling every record took ~1 s per call; unchanged records are now copied from the
+    cache, byte for byte what marshalling them gives. JSON-RPC sees a plain dict."""
+
+    stamps: dict[str, int]
+    cache: dict[str, tuple[int, str]]
+
+
+def _xml_records(v: Records, out: list[str]) -> None:
+    cache, stamps = v.cache, v.stamps
+    out.append("<value><struct>")
+    for ref, rec in v.items():
+        stamp = stamps.get(ref)
+        hit = cache.get(ref)
+        if hit is not None and hit[0] == stamp:
+            out.append(hit[1])
+            continue
+        part = [f"<member><name>{_escape(str(ref))}</name>"]
+        _xml(rec, part)
+        part.append("</member>")
+        xml = "".join(part)
+        if stamp is not None:
+            cache[ref] = (stamp, xml)
+        out.append(xml)
+    out.append("</struct></value>")
+
+
 def format_datetime(value: datetime) -> str:
     return value.strftime("%Y%m%dT%H:%M:%SZ")
 
@@ -50,6 +79,8 @@ def _xml(v: object, out: list[str]) -> None:
                 _xml(item, out)
                 append("</member>")
         append("</struct></value>")
+    elif t is Records:
+        _xml_records(v, out)
     elif t is list or t is tuple:
         out.append("<value><array><data>")
         for item in v:
