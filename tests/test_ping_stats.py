@@ -56,6 +56,17 @@ def test_trailing_losses_count_as_open_gap_up_to_next_probe():
     assert s.last_rtt_ms == 1.0
 
 
+def test_a_closed_stretch_counts_as_measured_not_as_estimated():
+    rec = Recorder(I)
+    # the lost probe went out 5 ms late; the next one, on its absolute deadline, is answered
+    for seq, (sent, rtt) in enumerate([(100.0, 1.0), (100.1 + 0.005, None), (100.2, 1.0)]):
+        rec.probe_sent(seq, sent)
+        rec.resolve(seq, rtt)
+    s = snap(rec)
+    assert s.longest_gap_s == pytest.approx(2 * I)  # not 100.105 + I - 100.0
+    assert s.current_gap_s == 0.0
+
+
 def test_never_answered_counts_from_first_probe():
     rec, _ = run([None] * 6)
     s = snap(rec)

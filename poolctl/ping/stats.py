@@ -79,7 +79,7 @@ class Recorder:
         self._start: float | None = None
         self._end: float | None = None
         self._last_reply_sent: float | None = None
-        self._longest_gap = 0.0
+        self._longest_gap = 0.0  # of the stretches a reply has closed
         self._current_gap = 0.0
 
     def probe_sent(self, seq: int, sent_at: float) -> None:
@@ -134,8 +134,8 @@ class Recorder:
         assert base is not None
         if s.rtt_ms is None:
             self._lost += 1
+            # Provisional: the reply that closes the stretch replaces it with the measured gap.
             self._current_gap = s.sent_at + self._interval - base
-            self._longest_gap = max(self._longest_gap, self._current_gap)
             return
         self._received += 1
         self._longest_gap = max(self._longest_gap, s.sent_at - base)
@@ -169,7 +169,7 @@ class Recorder:
                 min_rtt_ms=self._min_rtt,
                 avg_rtt_ms=self._rtt_sum / self._received if self._received else None,
                 max_rtt_ms=self._max_rtt,
-                longest_gap_s=self._longest_gap,
+                longest_gap_s=max(self._longest_gap, self._current_gap),
                 current_gap_s=self._current_gap,
                 loss_pct=100.0 * self._lost / resolved if resolved else 0.0,
                 elapsed_s=max(0.0, end - self._start) if self._start is not None else 0.0,
