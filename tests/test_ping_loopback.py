@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -22,6 +23,21 @@ def run_for(pinger, seconds):
     return pinger.stop()
 
 
+def wait_until(predicate, timeout=10.0):
+    """Poll until ``predicate()`` holds: a condition, not a sleep, so load only slows it."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+        time.sleep(0.01)
+
+
+def assert_keeps_pace(stats, interval=INTERVAL):
+    """One probe per interval slot: never more (no bursts after a late wake-up), and not
+    far fewer unless the machine starved the pinger (then it skips slots, by design)."""
+    slots = stats.elapsed_s / interval
+    assert 0.5 * slots <= stats.sent <= slots + 2, (stats.sent, stats.elapsed_s)
+
+
 def assert_steady(pinger, stats, interval=INTERVAL):
     samples = pinger.samples()
     assert stats.lost == 0 and stats.in_flight == 0 and stats.send_errors == 0
@@ -35,7 +51,7 @@ def assert_steady(pinger, stats, interval=INTERVAL):
     # ... which is about one interval (slack only for a late wake-up on a loaded box;
     # jitter itself is a benchmark matter, not a test's)
     assert statistics.median(spacing) == pytest.approx(interval, rel=0.1)
-    assert 0.5 * interval < stats.longest_gap_s < interval + 0.25
+    assert 0.5 * interval < stats.longest_gap_s < interval + 0.5
     # absolute deadlines: never early, and lateness does not accumulate along the run
     t0 = samples[0].sent_at
     lateness = [s.sent_at - t0 - i * interval for i, s in enumerate(samples)]
@@ -50,10 +66,10 @@ def test_icmp_loopback_one_second(address):
     assert pinger.method == "icmp (privileged, root)"
     assert "root" in pinger.method_reason
     stats = run_for(pinger, 1.0)
-    assert 18 <= stats.sent <= 21
+    assert stats.elapsed_s > 0.9 and stats.sent >= 10
+    assert_keeps_pace(stats)
     assert_steady(pinger, stats)
     assert stats.address == address and stats.method == pinger.method
-    assert 0.9 < stats.elapsed_s < 1.5
 
 
 def test_two_pingers_at_once_do_not_steal_each_others_replies():
@@ -95,7 +111,7 @@ def test_stats_readable_while_probing_and_history_bounded():
     try:
         deadline = time.monotonic() + 0.5
         seen_running = False
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or pinger.stats().sent <= 20:
             s = pinger.stats()
             seen_running |= s.running
             assert s.received + s.lost + s.in_flight == s.sent
@@ -121,14 +137,15 @@ def test_asyncio_api_runs_on_the_callers_loop_without_blocking_it():
         return pinger, await asyncio.wait_for(task, 5), ticks
 
     pinger, stats, ticks = asyncio.run(main())
-    assert ticks > 25
-    assert 9 <= stats.sent <= 11
+    assert ticks >= 10  # 50 when idle; a blocked loop would manage one or two
+    assert stats.sent >= 5
+    assert_keeps_pace(stats)
     assert_steady(pinger, stats)
 
 
 def test_stop_without_drain_and_single_use():
     pinger = Pinger("127.0.0.1", interval=INTERVAL).start()
-    time.sleep(0.2)
+    wait_until(lambda: pinger.stats().sent >= 3)
     stats = pinger.stop(drain=False)
     assert not stats.running and stats.sent >= 3
     with pytest.raises(RuntimeError, match="already run"):
@@ -141,7 +158,7 @@ def test_stop_without_drain_and_single_use():
 
 def test_context_manager_starts_and_stops():
     with Pinger("127.0.0.1", interval=INTERVAL) as pinger:
-        time.sleep(0.3)
+        wait_until(lambda: pinger.stats().received >= 5)
         assert pinger.running
     assert not pinger.running and pinger.stats().received >= 5
 
@@ -187,8 +204,8 @@ def test_tcp_probe_to_listening_port_counts_replies(listener):
     assert "requested explicitly" in pinger.method_reason
     stats = run_for(pinger, 0.6)
     assert_steady(pinger, stats)
-    time.sleep(0.1)
-    assert len(accepted) >= stats.sent - 1  # the server really saw the connects
+    # the server really saw the connects (the last may be reset before it is accepted)
+    wait_until(lambda: len(accepted) >= stats.sent - 1)
 
 
 def test_tcp_probe_refused_port_counts_as_reply():
@@ -215,7 +232,8 @@ def test_cli_prints_samples_and_summary():
     assert [ln.split()[0] for ln in lines[1:6]] == [f"seq={i}" for i in range(5)]
     assert all(" rtt=" in ln and ln.endswith(" ms") for ln in lines[1:6])
     assert "5 sent, 5 received, 0 lost (0.0% loss)" in r.stdout
-    assert "longest gap 0.0" in r.stdout
+    gap = re.search(r"^longest gap (\d+\.\d{3}) s \(interval 0.05 s\)$", r.stdout, re.M)
+    assert gap and 0.025 < float(gap[1]) < 1.0, r.stdout  # no loss: about one interval
 
 
 def test_cli_tcp_port_and_quiet():
