@@ -1,4 +1,8 @@
-"""KVM backend events: libvirt lifecycle events become model Changes through watch()."""
+"""KVM backend events: libvirt lifecycle events become model Changes through watch().
+
+The periodic bulk refresh is pushed out of reach (``REFRESH_S``) wherever a change is
+caused behind the backend's back: a change that arrives can then only have come from
+libvirt's event, however slow the machine is."""
 
 from __future__ import annotations
 
@@ -11,6 +15,13 @@ from poolctl.model import ConnectionStatus, PowerOp, PowerState
 from tests.kvm_helpers import by_name, demo  # noqa: F401 - fixture
 
 
+WAIT_S = 10.0  # a deadline for a stuck test, not a latency target
+
+
+def _events_only(backend):
+    backend.REFRESH_S = 3600.0
+
+
 def _watch(backend):
     changes: queue.Queue = queue.Queue()
     states: queue.Queue = queue.Queue()
@@ -18,7 +29,7 @@ def _watch(backend):
     return changes, states
 
 
-def _wait_vm(changes: queue.Queue, ref: str, predicate, timeout: float = 2.0):
+def _wait_vm(changes: queue.Queue, ref: str, predicate, timeout: float = WAIT_S):
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
@@ -28,39 +39,37 @@ def _wait_vm(changes: queue.Queue, ref: str, predicate, timeout: float = 2.0):
             break
         seen.append(ch)
         if ch.object_kind == "vm" and ch.ref == ref and predicate(ch):
-            return ch, time.monotonic()
+            return ch
     raise AssertionError(f"no matching change for {ref} within {timeout} s; saw {seen}")
 
 
 def test_watch_reports_connected_hosts(demo):
     inv = demo.inventory()
     _changes, states = _watch(demo)
-    got = [states.get(timeout=2) for _ in inv.hosts]
+    got = [states.get(timeout=WAIT_S) for _ in inv.hosts]
     assert {s.status for s in got} == {ConnectionStatus.CONNECTED}
     assert {s.host for s in got} == {h.ref for h in inv.hosts}
     assert all(s.pool == "kvm-demo" for s in got)
 
 
-def test_destroy_and_start_arrive_as_changes_within_a_second(demo):
+def test_destroy_and_start_arrive_as_changes_from_events(demo):
+    _events_only(demo)
     inv = demo.inventory()
     web = by_name(inv, "kvm-web-01")
     changes, _ = _watch(demo)
     # Act on the domain through libvirt directly: only the event can tell the backend.
     hc = demo.host_by_ref(web.host)
     dom = hc.conn.lookupByUUIDString(web.uuid)
-    t0 = time.monotonic()
     dom.destroy()
-    ch, t1 = _wait_vm(changes, web.ref, lambda c: c.obj.power_state == PowerState.HALTED)
+    ch = _wait_vm(changes, web.ref, lambda c: c.obj.power_state == PowerState.HALTED)
     assert ch.kind == "modified" and ch.obj.host is None and ch.obj.ips == ()
-    assert t1 - t0 < 1.0
-    t0 = time.monotonic()
     dom.create()
-    ch, t1 = _wait_vm(changes, web.ref, lambda c: c.obj.power_state == PowerState.RUNNING)
+    ch = _wait_vm(changes, web.ref, lambda c: c.obj.power_state == PowerState.RUNNING)
     assert ch.obj.host == web.host and ch.obj.ips
-    assert t1 - t0 < 1.0
 
 
 def test_defined_and_undefined_domains_are_added_and_removed(demo):
+    _events_only(demo)
     inv = demo.inventory()
     b = by_name(inv, "kvm-demo-b")
     changes, _ = _watch(demo)
@@ -70,7 +79,7 @@ def test_defined_and_undefined_domains_are_added_and_removed(demo):
         "<memory unit='MiB'>512</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>"
     )
     ref = "vm:6b766d00-0000-4000-8000-0000000000ff"
-    ch, _ = _wait_vm(changes, ref, lambda c: c.kind == "added")
+    ch = _wait_vm(changes, ref, lambda c: c.kind == "added")
     assert ch.obj.name == "kvm-new-01" and ch.obj.power_state == PowerState.HALTED
     dom.undefine()
     _wait_vm(changes, ref, lambda c: c.kind == "removed")
@@ -88,13 +97,20 @@ def test_power_ops_are_reflected_by_events_and_store_converges(demo):
     _wait_vm(changes, ref, lambda c: c.obj.power_state == PowerState.SUSPENDED)
     demo.power(ref, PowerOp.RESUME)
     _wait_vm(changes, ref, lambda c: c.obj.power_state == PowerState.RUNNING)
-    time.sleep(0.3)
-    for change in list(log):
-        store.apply(change)
-    assert store.snapshot().vms == demo.inventory().vms
+    applied = 0
+    deadline = time.monotonic() + WAIT_S
+    while True:  # later changes (the reload after each op) may still be on their way
+        for change in log[applied:]:
+            store.apply(change)
+            applied += 1
+        if store.snapshot().vms == demo.merged().inventory.vms or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert store.snapshot().vms == demo.merged().inventory.vms == demo.inventory().vms
 
 
 def test_callbacks_that_raise_do_not_stop_delivery(demo):
+    _events_only(demo)
     inv = demo.inventory()
     web = by_name(inv, "kvm-web-01")
     got = queue.Queue()
