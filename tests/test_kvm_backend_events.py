@@ -11,7 +11,7 @@ import time
 
 import libvirt
 
-from poolctl.model import ConnectionStatus, PowerOp, PowerState
+from poolctl.model import ConnectionStatus, GiB, PowerOp, PowerState
 from tests.kvm_helpers import by_name, demo  # noqa: F401 - fixture
 
 
@@ -126,3 +126,26 @@ def test_callbacks_that_raise_do_not_stop_delivery(demo):
     dom.resume()
     _wait_vm(got, web.ref, lambda c: c.obj.power_state == PowerState.RUNNING)
     assert libvirt.VIR_DOMAIN_RUNNING == dom.state()[0]
+
+
+def test_changes_found_by_an_inventory_read_while_watching_still_reach_the_consumer(demo):
+    _events_only(demo)
+    inv = demo.inventory()
+    a = by_name(inv, "kvm-demo-a")
+    local = next(s for s in inv.srs if s.name == "default" and s.hosts == (a.ref,))
+    changes, _ = _watch(demo)
+    # A new volume raises the pool's allocation: no domain event, no refresh for an hour.
+    demo.host_by_ref(a.ref).conn.storagePoolLookupByName("default").createXML(
+        "<volume><name>extra.img</name><capacity unit='G'>3</capacity>"
+        "<allocation unit='G'>3</allocation></volume>", 0)
+    assert next(s for s in demo.inventory().srs if s.ref == local.ref).used == local.used + 3 * GiB
+    deadline = time.monotonic() + WAIT_S
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            ch = changes.get(timeout=left)
+        except queue.Empty:
+            break
+        if ch.object_kind == "sr" and ch.ref == local.ref:
+            assert ch.kind == "modified" and ch.obj.used == local.used + 3 * GiB
+            return
+    raise AssertionError("the SR change read by inventory() never reached the watcher's consumer")

@@ -149,7 +149,11 @@ class KvmBackend(Backend):
                     hc.close()  # shown as not live; the watcher reconnects
                     self.queue.put(("lost", hc.uri, err.get_error_message() or "connection closed"))
             inv = self.rebuild().inventory
-            self._emitted = inv
+            if self._watcher is None:
+                self._emitted = inv  # the snapshot watch() will send changes against
+            else:
+                # What this read found is news to the consumer's store: the watcher sends it.
+                self.queue.put(("emit",))
             return inv
 
     def take_changes(self) -> list[Change]:

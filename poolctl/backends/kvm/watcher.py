@@ -110,7 +110,7 @@ class Watcher(threading.Thread):
 
     def _handle(self, item: tuple) -> None:
         kind = item[0]
-        if kind == "stop":
+        if kind in ("stop", "emit"):  # nothing to load: the loop's diff step does the rest
             return
         hc = self.b.host_by_uri(item[1]) if len(item) > 1 else None
         if kind == "domain" and hc is not None and hc.live:
