@@ -89,4 +89,5 @@ def measure(ctx: Context, out: Results) -> None:
             note=f"median of {len(ms)} toggles (start / hard_shutdown) once live; the XAPI call itself "
                  f"took {median(calls) * 1000:.0f} ms median, included")
     out.set("tui.live_after_paint", first,
-            note="the backend's event watcher does its own full read after inventory(); changes wait for it")
+            note="a pause made by a second client, from the first paint until the app's store shows it "
+                 "(long when the event watcher is still catching up after inventory())")
