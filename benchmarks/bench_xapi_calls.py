@@ -77,7 +77,10 @@ def measure(ctx: Context, out: Results) -> None:
             if size == ctx.large:
                 measure_load_time(ctx, out, server)
                 measure_idle(ctx, out, server)
-    out.set("xapi.load_growth", totals[ctx.large.tag] - totals[ctx.small.tag])
+    if ctx.small == ctx.large:
+        out.unavailable("xapi.load_growth", "needs two sizes (--sizes SMALL,LARGE)")
+    else:
+        out.set("xapi.load_growth", totals[ctx.large.tag] - totals[ctx.small.tag])
 
 
 def measure_load_time(ctx: Context, out: Results, server) -> None:
