@@ -11,22 +11,19 @@ error, no send error). Both real neighbours are static too, so taking b0 down an
 up again does not add ARP delays to the measured outage.
 """
 
-import ctypes
 import itertools
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
 import pytest
 
 from poolctl.ping import Pinger
+from tests.netns import call_in_netns
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 _names = itertools.count()
 
 SRC_IP, VM_IP, BLACKHOLE_IP, NO_ROUTE_IP = "10.213.7.1", "10.213.7.2", "10.213.7.99", "192.0.2.1"
@@ -38,34 +35,6 @@ def ip(*args, ns=None):
     if r.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
     return r.stdout
-
-
-def call_in_netns(ns, fn):
-    """Run fn() on a thread inside netns `ns`; sockets (and threads) it creates live there."""
-    box = {}
-
-    def target():
-        fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)  # where ip-netns(8) keeps them
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns into {ns}: {os.strerror(err)}")
-        finally:
-            os.close(fd)
-        box["value"] = fn()
-
-    def guarded():
-        try:
-            target()
-        except BaseException as exc:  # re-raised in the caller
-            box["error"] = exc
-
-    t = threading.Thread(target=guarded)
-    t.start()
-    t.join(30)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def mac(ns, dev):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import subprocess
 import threading
@@ -14,27 +13,16 @@ from typing import TypeVar
 
 import libvirt
 
+from tests.netns import call_in_netns
+
 from . import labguest as g
 from .labenv import CLIENT_IP, GUEST_IP, HOST_NAMES, HOSTS, LAB_DIR, LabError, Topology
 
 T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 # libvirt prints every error to stderr by default; the tests read them from exceptions
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-
-
-def enter_netns(name: str) -> None:
-    """Move the calling thread (only it, and threads it starts later) into netns ``name``."""
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
 
 
 class Lab:
@@ -83,23 +71,7 @@ class Lab:
 
     def in_client(self, fn: Callable[[], T], timeout: float = 60) -> T:
         """Run ``fn`` in a thread that entered the client netns; threads it starts stay there."""
-        box: dict[str, object] = {}
-
-        def body() -> None:
-            try:
-                enter_netns(self.client_netns)
-                box["value"] = fn()
-            except BaseException as exc:  # handed to the caller's thread
-                box["error"] = exc
-
-        t = threading.Thread(target=body, name="lab-client", daemon=True)
-        t.start()
-        t.join(timeout)
-        if t.is_alive():
-            raise LabError(f"call in client netns {self.client_netns} still running after {timeout} s")
-        if "error" in box:
-            raise box["error"]  # type: ignore[misc]
-        return box["value"]  # type: ignore[return-value]
+        return call_in_netns(self.client_netns, fn, timeout)
 
     def ping_ok(self) -> bool:
         return g.ping_once(self.client_netns)
