@@ -14,9 +14,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 #   it wants systemd and would start a system libvirtd of its own).
 # qemu-system-x86: the guest, under TCG. busybox-static: the guest's userland.
 # iproute2/iputils-ping: namespaces, veths, bridges, boot probe.
+# Not Essential in Debian 12, so absent from a minimal image: mount (mount, losetup),
+#   passwd (groupadd, useradd below), xz-utils (build_guest.sh unpacks .ko.xz modules).
 # libvirt-dev, pkg-config, gcc, python3-dev: libvirt-python is an sdist, built at pip install.
+# Everything else the lab runs is Essential (coreutils, util-linux, dpkg, findutils,
+#   gzip, hostname, libc-bin) or guaranteed with apt itself (awk: base-files pre-depends).
 PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-      busybox-static iproute2 iputils-ping util-linux gzip
+      busybox-static iproute2 iputils-ping util-linux gzip mount passwd xz-utils
       libvirt-dev pkg-config gcc python3-dev)
 
 missing=()
