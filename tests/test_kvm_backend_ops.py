@@ -144,3 +144,22 @@ def test_one_unreachable_host_of_two_shows_not_live(tmp_path):
 def test_config_without_uris_is_refused():
     with pytest.raises(Exception, match="no libvirt URIs"):
         KvmBackend(PoolConfig(name="empty", backend="kvm"))
+
+
+def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(capfd):
+    import libvirt
+
+    from poolctl.backends.kvm.hostconn import HostConn
+
+    creds = [[libvirt.VIR_CRED_AUTHNAME, "user", "", "", None],
+             [libvirt.VIR_CRED_PASSPHRASE, "password", "", "", None]]
+    hc = HostConn("qemu+tcp://kvm1/system", lambda _item: None, lambda: ("root", "s3cret"))
+    failed: list[str] = []
+    assert hc._auth_cb(creds, failed) == 0 and failed == []
+    assert [c[4] for c in creds] == ["root", "s3cret"]
+
+    cfg = PoolConfig(name="p", backend="kvm", uris=("qemu+tcp://kvm1/system",), password_command="false")
+    hc = HostConn(cfg.uris[0], lambda _item: None, lambda: ("root", cfg.resolve_password()))
+    assert hc._auth_cb(creds, failed) == -1  # libvirt then fails the open: open_side() words it
+    assert failed == ["pool 'p': password_command exited with 1: no message"]
+    assert capfd.readouterr() == ("", "")

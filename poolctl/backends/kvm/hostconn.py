@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import libvirt
 
+from poolctl.backends.base import AuthenticationError
 from poolctl.backends.kvm import xmlinfo
 from poolctl.backends.kvm.errors import connect_error, is_unsupported
 from poolctl.backends.kvm.eventloop import ensure_event_loop
@@ -125,14 +126,18 @@ class HostConn:
         wait seconds behind it (measured in the lab), so progress and abort go here.
         """
         ensure_event_loop()
+        failed: list[str] = []  # why our credentials could not be given, if that happened
         auth = [
             [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT],
             self._auth_cb,
-            None,
+            failed,
         ]
         try:
             conn = libvirt.openAuth(connect_uri(self.uri), auth, 0)
         except libvirt.libvirtError as err:
+            if failed:
+                raise AuthenticationError(f"cannot connect to libvirt at {self.uri}: {failed[0]}",
+                                          host=self.uri) from None
             raise connect_error(self.uri, err) from None
         if not self.is_test:
             try:
@@ -142,8 +147,14 @@ class HostConn:
                 pass
         return conn
 
-    def _auth_cb(self, creds, _opaque):
-        user, password = self._credentials()
+    def _auth_cb(self, creds, failed: list[str]) -> int:
+        # An exception here (a failing password_command) would be printed over the screen
+        # by libvirt-python and reach open() only as libvirt's "authentication failed".
+        try:
+            user, password = self._credentials()
+        except Exception as err:  # noqa: BLE001 - handed to open_side() in words
+            failed.append(str(err))
+            return -1
         for cred in creds:
             if cred[0] == libvirt.VIR_CRED_AUTHNAME:
                 cred[4] = user
