@@ -59,13 +59,6 @@ class Merged:
     def vm_placement(self, ref: str) -> list[tuple[HostConn, DomainRecord]]:
         return self.placements.get(ref.removeprefix("vm:"), [])
 
-    def obj(self, ref: str):
-        for table in (self.inventory.vms, self.inventory.hosts, self.inventory.srs, self.inventory.networks):
-            for o in table:
-                if o.ref == ref:
-                    return o
-        return None
-
 
 def merge(config: PoolConfig, hosts: list[HostConn], migrating: set[str], can_migrate: bool) -> Merged:
     srs, sr_of_pool = _storage(config, hosts)

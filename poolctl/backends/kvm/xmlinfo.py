@@ -46,13 +46,11 @@ class DomainInfo:
     uuid: str
     name: str
     memory: int  # bytes (currentMemory)
-    max_memory: int
     vcpus: int
     description: str = ""
     disks: tuple[DiskInfo, ...] = ()
     nics: tuple[NicInfo, ...] = ()
     cpu_xml: str = ""  # the <cpu> element when it names a model (compare on a destination)
-    cpu_mode: str = ""
     arch: str = ""
     machine: str = ""
     virt_type: str = ""
@@ -93,11 +91,9 @@ def parse_domain(xml: str) -> DomainInfo:
             )
         )
     cpu = root.find("cpu")
-    cpu_xml, cpu_mode = "", ""
-    if cpu is not None:
-        cpu_mode = cpu.get("mode", "custom")
-        if cpu_mode == "custom" and cpu.find("model") is not None:
-            cpu_xml = ET.tostring(cpu, encoding="unicode")
+    cpu_xml = ""
+    if cpu is not None and cpu.get("mode", "custom") == "custom" and cpu.find("model") is not None:
+        cpu_xml = ET.tostring(cpu, encoding="unicode")
     os_type = root.find("os/type")
     vcpu = root.find("vcpu")
     vcpus = 0
@@ -110,13 +106,11 @@ def parse_domain(xml: str) -> DomainInfo:
         uuid=(root.findtext("uuid") or "").strip(),
         name=(root.findtext("name") or "").strip(),
         memory=current,
-        max_memory=memory,
         vcpus=vcpus,
         description=desc,
         disks=tuple(disks),
         nics=tuple(nics),
         cpu_xml=cpu_xml,
-        cpu_mode=cpu_mode,
         arch=os_type.get("arch", "") if os_type is not None else "",
         machine=os_type.get("machine", "") if os_type is not None else "",
         virt_type=root.get("type", ""),
@@ -178,7 +172,6 @@ def parse_network(xml: str, active: bool) -> NetInfo:
 class HostCpu:
     vendor: str = ""
     model: str = ""
-    arch: str = ""
 
 
 def parse_capabilities(xml: str) -> HostCpu:
@@ -186,11 +179,7 @@ def parse_capabilities(xml: str) -> HostCpu:
     cpu = root.find("host/cpu")
     if cpu is None:
         return HostCpu()
-    return HostCpu(
-        (cpu.findtext("vendor") or "").strip(),
-        (cpu.findtext("model") or "").strip(),
-        (cpu.findtext("arch") or "").strip(),
-    )
+    return HostCpu((cpu.findtext("vendor") or "").strip(), (cpu.findtext("model") or "").strip())
 
 
 @dataclass
