@@ -1,9 +1,9 @@
 """Live migration: the libvirt call runs in the handle's thread; progress comes from
 polling ``jobStats()`` on the source every 0.5 s (the sequence of the lab reference).
 
-Polling, abort and the in-flight settings go over a second connection to the source:
-on the connection that runs the migrate call they waited seconds behind it in the lab
-(a frozen progress bar, a cancel that takes effect late)."""
+The migrate call runs on a connection of its own to the source: in the lab, every other
+call on the connection running it (jobStats, state, the watcher's refresh) waited up to
+4 s behind it, which froze progress and, through the backend lock, the whole pool."""
 
 from __future__ import annotations
 
@@ -71,10 +71,9 @@ class KvmMigration(MigrationHandle):
         self._b = backend
         self._src, self._dst = src, dst
         self._uuid, self._name = uuid, name
-        self._dom = dom  # on the source's main connection: only the migrate call uses it
-        # The same domain on a connection of the handle's own (opened in start()).
-        self._ctl: libvirt.virDomain | None = None
-        self._ctl_conn: libvirt.virConnect | None = None
+        self._dom = dom  # on the source's main connection: polls, abort, settings
+        self._mig_conn: libvirt.virConnect | None = None  # the migrate call's own (start())
+        self._mig_dom: libvirt.virDomain | None = None
         self._flags, self._params, self._options = flags, params, options
         self._p2p = backend.config.migration == "p2p"
         self._done = threading.Event()
@@ -90,7 +89,7 @@ class KvmMigration(MigrationHandle):
 
     # -- the libvirt call, in our own thread ---------------------------------------------
     def start(self) -> None:
-        self._open_control()
+        self._open_call_connection()
         self._t0 = time.monotonic()
         self._src.migration_iteration.pop(self._uuid, None)
         self._b.migrating.add(self._uuid)
@@ -108,9 +107,9 @@ class KvmMigration(MigrationHandle):
             if self._p2p:
                 # The source daemon talks to the destination's daemon itself.
                 uri = self._b.config.migration_uris.get(self._dst.uri, self._dst.uri)
-                self._dom.migrateToURI3(uri, self._params, self._flags | libvirt.VIR_MIGRATE_PEER2PEER)
+                self._mig_dom.migrateToURI3(uri, self._params, self._flags | libvirt.VIR_MIGRATE_PEER2PEER)
             else:
-                new_dom = self._dom.migrate3(self._dst.conn, self._params, self._flags)
+                new_dom = self._mig_dom.migrate3(self._dst.conn, self._params, self._flags)
         except libvirt.libvirtError as err:
             error = err
         except Exception as err:  # noqa: BLE001 - the result must say what went wrong
@@ -118,6 +117,7 @@ class KvmMigration(MigrationHandle):
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+            self._close_call_connection()
         try:
             self._result = self._finish(error, new_dom)
         finally:
@@ -125,25 +125,23 @@ class KvmMigration(MigrationHandle):
             for hc in (self._src, self._dst):
                 self._b.queue.put(("reload", hc.uri))
             self._done.set()
-            self._close_control()
 
-    def _open_control(self) -> None:
+    def _open_call_connection(self) -> None:
         try:
             conn = self._src.open_side()
         except BackendError as err:
             raise type(err)(f"cannot migrate VM '{self._name}': {err.message}", code=err.code,
                             host=self._src.name) from None
         try:
-            self._ctl = conn.lookupByUUIDString(self._uuid)
+            self._mig_dom = conn.lookupByUUIDString(self._uuid)
         except libvirt.libvirtError as err:
             conn.close()
             raise operation_error("migrate", f"VM '{self._name}'", self._src.name, err) from None
-        self._ctl_conn = conn
+        self._mig_conn = conn
 
-    def _close_control(self) -> None:
-        # The domain object holds the connection open: drop it first. A poll still in
-        # flight keeps its own reference and lets go when it returns.
-        conn, self._ctl, self._ctl_conn = self._ctl_conn, None, None
+    def _close_call_connection(self) -> None:
+        # The domain object holds the connection open: drop it first.
+        conn, self._mig_dom, self._mig_conn = self._mig_conn, None, None
         if conn is not None:
             try:
                 conn.close()
@@ -198,23 +196,21 @@ class KvmMigration(MigrationHandle):
         return None
 
     def _on_timeout(self) -> None:
-        ctl = self._ctl
-        if self._done.is_set() or ctl is None:
+        if self._done.is_set():
             return
         self._timed_out = True
         try:
-            ctl.abortJob()
+            self._dom.abortJob()
         except libvirt.libvirtError:
             pass
 
     def _set_max_downtime(self) -> None:
         # Set once before the call and again once the job shows: libvirt 9.0 accepts it
         # either way, and a fast migration may converge before the first poll.
-        ctl = self._ctl
-        if not self._options.max_downtime_ms or ctl is None:
+        if not self._options.max_downtime_ms:
             return
         try:
-            ctl.migrateSetMaxDowntime(int(self._options.max_downtime_ms), 0)
+            self._dom.migrateSetMaxDowntime(int(self._options.max_downtime_ms), 0)
         except libvirt.libvirtError:
             pass  # the migration still runs, with QEMU's default limit
 
@@ -228,15 +224,12 @@ class KvmMigration(MigrationHandle):
         yield MigrationProgress(phase=MigrationPhase.PREPARING, fraction=0.0, cancellable=True,
                                 message=f"{self._src.name} -> {self._dst.name}")
         while not self._done.wait(POLL_S):
-            ctl = self._ctl
-            if ctl is None:
-                continue  # the call has just returned: the loop ends now
             try:
-                stats = ctl.jobStats()
+                stats = self._dom.jobStats()
             except libvirt.libvirtError:
                 stats = {}
             try:
-                state, reason = ctl.state()[:2]
+                state, reason = self._dom.state()[:2]
             except libvirt.libvirtError:
                 state, reason = 0, 0
             progress = self._progress(stats, state, reason, best)
@@ -305,19 +298,17 @@ class KvmMigration(MigrationHandle):
         if not self._downtime_set and self._options.max_downtime_ms:
             self._downtime_set = True
             self._set_max_downtime()
-        ctl = self._ctl
-        if (self._options.post_copy and not self._postcopy and not self._cancel_requested and ctl is not None
+        if (self._options.post_copy and not self._postcopy and not self._cancel_requested
                 and (st.get("memory_iteration") or 0) >= POSTCOPY_AFTER_ITERATIONS):
             try:
-                ctl.migrateStartPostCopy(0)
+                self._dom.migrateStartPostCopy(0)
                 self._postcopy = True
             except libvirt.libvirtError:
                 pass
 
     def cancel(self) -> None:
         name, dst = self._name, self._dst.name
-        ctl = self._ctl
-        if self._done.is_set() or ctl is None:
+        if self._done.is_set():
             raise CancelRefused(f"the migration of VM '{name}' to {dst} has already ended")
         if self._postcopy:
             raise CancelRefused(f"VM '{name}' already runs on {dst} (post-copy): the migration cannot be undone")
@@ -325,7 +316,7 @@ class KvmMigration(MigrationHandle):
         deadline = time.monotonic() + 2.0
         while True:
             try:
-                ctl.abortJob()
+                self._dom.abortJob()
                 return
             except libvirt.libvirtError as err:
                 if self._done.is_set():
