@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import time
+
 import pytest
 
 from poolctl.backends.kvm import KvmBackend
@@ -22,6 +25,23 @@ def by_name(inv, name):
             if obj.name == name:
                 return obj
     raise AssertionError(f"{name} not in inventory")
+
+
+def wait_for(q: queue.Queue, predicate, what: str, timeout: float = 10.0):
+    """The first item from ``q`` that matches; fails naming ``what`` and what came instead.
+
+    ``timeout`` is a deadline for a stuck test, not a latency target."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            item = q.get(timeout=left)
+        except queue.Empty:
+            break
+        seen.append(item)
+        if predicate(item):
+            return item
+    raise AssertionError(f"no {what} within {timeout} s; saw {seen}")
 
 
 class PrivateLibvirtd:

@@ -12,7 +12,7 @@ import time
 import libvirt
 
 from poolctl.model import ConnectionStatus, GiB, PowerOp, PowerState
-from tests.kvm_helpers import by_name, demo  # noqa: F401 - fixture
+from tests.kvm_helpers import by_name, demo, wait_for  # noqa: F401 - fixture
 
 
 WAIT_S = 10.0  # a deadline for a stuck test, not a latency target
@@ -29,18 +29,8 @@ def _watch(backend):
     return changes, states
 
 
-def _wait_vm(changes: queue.Queue, ref: str, predicate, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        try:
-            ch = changes.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        seen.append(ch)
-        if ch.object_kind == "vm" and ch.ref == ref and predicate(ch):
-            return ch
-    raise AssertionError(f"no matching change for {ref} within {timeout} s; saw {seen}")
+def _wait_vm(changes: queue.Queue, ref: str, predicate):
+    return wait_for(changes, lambda c: c.object_kind == "vm" and c.ref == ref and predicate(c), f"matching change of {ref}")
 
 
 def test_watch_reports_connected_hosts(demo):
@@ -139,13 +129,6 @@ def test_changes_found_by_an_inventory_read_while_watching_still_reach_the_consu
         "<volume><name>extra.img</name><capacity unit='G'>3</capacity>"
         "<allocation unit='G'>3</allocation></volume>", 0)
     assert next(s for s in demo.inventory().srs if s.ref == local.ref).used == local.used + 3 * GiB
-    deadline = time.monotonic() + WAIT_S
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            ch = changes.get(timeout=left)
-        except queue.Empty:
-            break
-        if ch.object_kind == "sr" and ch.ref == local.ref:
-            assert ch.kind == "modified" and ch.obj.used == local.used + 3 * GiB
-            return
-    raise AssertionError("the SR change read by inventory() never reached the watcher's consumer")
+    ch = wait_for(changes, lambda c: c.object_kind == "sr" and c.ref == local.ref,
+                  "SR change read by inventory() (the watcher must still send it)")
+    assert ch.kind == "modified" and ch.obj.used == local.used + 3 * GiB

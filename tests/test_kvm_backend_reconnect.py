@@ -6,26 +6,11 @@ libvirtd serving the test driver; the daemon is stopped and started again."""
 from __future__ import annotations
 
 import queue
-import time
 
 from poolctl.backends.kvm import KvmBackend
 from poolctl.config import PoolConfig
 from poolctl.model import ConnectionStatus
-from tests.kvm_helpers import private_libvirtd  # noqa: F401 - fixture
-
-
-def _wait(q: queue.Queue, predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            item = q.get(timeout=left)
-        except queue.Empty:
-            break
-        seen.append(item)
-        if predicate(item):
-            return item
-    raise AssertionError(f"no {what} within {timeout} s; saw {seen}")
+from tests.kvm_helpers import private_libvirtd, wait_for  # noqa: F401 - fixture
 
 
 def test_lost_daemon_is_shown_lost_and_reconnected(private_libvirtd):
@@ -38,19 +23,19 @@ def test_lost_daemon_is_shown_lost_and_reconnected(private_libvirtd):
         changes: queue.Queue = queue.Queue()
         states: queue.Queue = queue.Queue()
         backend.watch(changes.put, states.put)
-        _wait(states, lambda s: s.status == ConnectionStatus.CONNECTED, 5, "CONNECTED")
+        wait_for(states, lambda s: s.status == ConnectionStatus.CONNECTED, "CONNECTED")
 
         private_libvirtd.stop()
-        lost = _wait(states, lambda s: s.status == ConnectionStatus.LOST, 10, "LOST state")
+        lost = wait_for(states, lambda s: s.status == ConnectionStatus.LOST, "LOST state")
         assert lost.host == host.ref and private_libvirtd.uri in lost.message and lost.retry_in_s
-        gone = _wait(changes, lambda c: c.object_kind == "host", 5, "host change")
+        gone = wait_for(changes, lambda c: c.object_kind == "host", "host change")
         assert gone.obj.live is False
         vm = next(v for v in backend.inventory().vms if v.name == "test")
         assert vm.power_state == "unknown"  # last known, not claimed
 
         private_libvirtd.start()
-        _wait(states, lambda s: s.status == ConnectionStatus.CONNECTED, 20, "CONNECTED again")
-        back = _wait(changes, lambda c: c.object_kind == "host" and c.obj.live, 5, "host live again")
+        wait_for(states, lambda s: s.status == ConnectionStatus.CONNECTED, "CONNECTED again", 20)
+        back = wait_for(changes, lambda c: c.object_kind == "host" and c.obj.live, "host live again")
         assert back.ref == host.ref
         vm = next(v for v in backend.inventory().vms if v.name == "test")
         assert vm.power_state == "running" and vm.host == host.ref
