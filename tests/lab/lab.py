@@ -71,7 +71,10 @@ class Lab:
 
     def in_client(self, fn: Callable[[], T], timeout: float = 60) -> T:
         """Run ``fn`` in a thread that entered the client netns; threads it starts stay there."""
-        return call_in_netns(self.client_netns, fn, timeout)
+        try:
+            return call_in_netns(self.client_netns, fn, timeout)
+        except TimeoutError as exc:  # the lab's callers (and the benchmark) handle LabError
+            raise LabError(str(exc)) from None
 
     def ping_ok(self) -> bool:
         return g.ping_once(self.client_netns)
