@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from poolctl.backends.base import ConnectionLost, NotFound, OperationRefused, Unsupported
+from poolctl.backends.base import BackendError, ConnectionLost, NotFound, OperationRefused, Unsupported
 from poolctl.backends.kvm import KvmBackend
 from poolctl.config import PoolConfig
 from poolctl.model import MigrationOptions, PowerOp, PowerState
@@ -163,3 +163,13 @@ def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(
     assert hc._auth_cb(creds, failed) == -1  # libvirt then fails the open: open_side() words it
     assert failed == ["pool 'p': password_command exited with 1: no message"]
     assert capfd.readouterr() == ("", "")
+
+
+def test_a_password_inside_a_uri_is_refused_without_repeating_it():
+    uri = "qemu+tcp://root:hunter2@kvm1/system"
+    for cfg in (PoolConfig(name="p", backend="kvm", uris=(uri,)),
+                PoolConfig(name="p", backend="kvm", uris=("qemu+tcp://kvm1/system",),
+                           migration_uris={"qemu+tcp://kvm1/system": uri})):
+        with pytest.raises(BackendError) as exc:
+            KvmBackend(cfg)
+        assert "hunter2" not in str(exc.value) and "kvm1" in str(exc.value) and "password" in str(exc.value)

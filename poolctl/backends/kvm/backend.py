@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from urllib.parse import urlsplit
 
 import libvirt
 
@@ -60,6 +61,13 @@ class KvmBackend(Backend):
         super().__init__(config)
         if not config.uris:
             raise BackendError(f"pool {config.name!r}: no libvirt URIs configured (uris = [...], one per host)")
+        for uri in (*config.uris, *config.migration_uris, *config.migration_uris.values()):
+            # A URI names the host everywhere (refs, messages, logs): it must not carry a secret.
+            if urlsplit(uri).password is not None:
+                raise BackendError(
+                    f"pool {config.name!r}: the libvirt URI for host {urlsplit(uri).hostname} holds a password; "
+                    "put it in password or password_command instead"
+                )
         self.lock = threading.RLock()
         self.queue: queue.Queue = queue.Queue()
         self.hosts = [HostConn(uri, self.queue.put, self._credentials) for uri in dict.fromkeys(config.uris)]
