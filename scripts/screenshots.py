@@ -30,15 +30,20 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-async def shoot(url: str, names: list[str], size: tuple[int, int], out: Path) -> list[Path]:
+async def shoot(names: list[str], size: tuple[int, int], out: Path) -> list[Path]:
     written = []
     for name in names:
         scene = SCENES[name]
-        app = scene.app(url)
-        async with app.run_test(size=size) as pilot:
-            await scene.prepare(pilot)
-            await pilot.pause(0.2)
-            path = Path(app.save_screenshot(f"{name}.svg", str(out)))
+        # a fresh pool per scene: one scene's migration must not move the next one's VM
+        sim = Simulator.from_scenario("lab", password="demo", migration_seconds=8.0)
+        try:
+            app = scene.app(sim.serve(host="127.0.0.1", port=0).url)
+            async with app.run_test(size=size) as pilot:
+                await scene.prepare(pilot)
+                await pilot.pause(0.2)
+                path = Path(app.save_screenshot(f"{name}.svg", str(out)))
+        finally:
+            sim.close()
         written.append(path)
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {scene.description}")
     return written
@@ -55,12 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown scene(s) {', '.join(unknown)}; choose from {', '.join(SCENES)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    sim = Simulator.from_scenario("lab", password="demo", migration_seconds=8.0)
-    try:
-        server = sim.serve(host="127.0.0.1", port=0)
-        asyncio.run(shoot(server.url, args.scenes or list(SCENES), args.size, args.out))
-    finally:
-        sim.close()
+    asyncio.run(shoot(args.scenes or list(SCENES), args.size, args.out))
     return 0
 
 

@@ -294,6 +294,7 @@ class PoolctlApp(App):
     # --- shutting down -------------------------------------------------------------------
 
     def on_unmount(self) -> None:
+        self.migrations.abandon_all()  # first: the moves' records, while their backends are open
         closers = []
         for session in self.sessions.values():
             session.stopping.set()

@@ -16,7 +16,7 @@ from poolctl.migration import REGISTRY, MigrationBusy, MigrationController, Migr
 from poolctl.model import VM, PowerState
 from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.session import PoolSession
-from poolctl.tui.widgets.migration_panel import MigrationPanel
+from poolctl.tui.widgets.migration_panel import QUIT_REASON, MigrationPanel
 
 if TYPE_CHECKING:
     from poolctl.tui.app import PoolctlApp
@@ -146,6 +146,13 @@ class MigrationCenter:
     def moving(self) -> list[MigrationController]:
         """This run's migrations the hypervisor has not finished yet."""
         return [c for c in self.runs if not c.ended and not c.finished.is_set()]
+
+    def abandon_all(self) -> None:
+        """poolctl is quitting: log every move still followed as 'unfinished' (the hypervisor
+        carries on), before the backends they use are closed."""
+        for c in self.runs:
+            if not c.finished.is_set():
+                c.abandon(QUIT_REASON)
 
     def panels(self) -> list[MigrationPanel]:
         return list(self.app.main_screen.query(MigrationPanel))

@@ -6,6 +6,7 @@ addresses and really answer.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 
@@ -73,6 +74,15 @@ async def migrate(pilot, name: str) -> MigrationPanel:
     return (set(pilot.app.migrations.panels()) - before).pop()
 
 
+def plain(renderable) -> str:
+    """A Rich renderable (a host's line in the dialog) as the text it shows, on one wide line."""
+    from rich.console import Console
+
+    console = Console(width=400, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
 def resident(lab: Lab, name: str) -> str:
     return lab.sim.db.field("VM", lab.sim.vm_ref(name), "resident_on")
 
@@ -93,7 +103,7 @@ async def test_dialog_lists_other_hosts_with_precheck_reasons(fastlab):
         dialog = await open_dialog(pilot, "cache-01")  # local disk on xcp-lab-1
         assert [h.name for h in dialog.hosts] == ["xcp-lab-2", "xcp-lab-3"]  # not its own host
         options = dialog.query_one("#migrate-hosts")
-        two, three = (str(options.get_option(h.ref).prompt) for h in dialog.hosts)
+        two, three = (plain(options.get_option(h.ref).prompt) for h in dialog.hosts)
         assert "✗ disk on local SR 'Local storage xcp-lab-1' which xcp-lab-2 cannot see" in two
         assert "✗ not enough free memory on xcp-lab-3: needs 4 GiB, host has 1.5 GiB" in three
         assert "which xcp-lab-3 cannot see" in three
@@ -264,7 +274,8 @@ async def test_m_explains_when_migration_is_impossible(fastlab, tmp_path):
 
 async def test_history_lists_this_run_and_the_log(fastlab, state_dir):
     old = {"id": "old1", "time": "2020-05-01T10:00:00+00:00", "pool": "elsewhere", "vm": "ancient-vm",
-           "source": "h1", "destination": "h2", "result": "failed", "duration_s": 3.0, "error": "XAPI: BOOM"}
+           "source": "h1", "destination": "h2", "result": "failed", "duration_s": 3.0,
+           "error": "XAPI: [BOOM]"}
     (state_dir / "migrations.jsonl").write_text(json.dumps(old) + "\n")
     app = create_app([fastlab.pool()])
     async with app.run_test(size=(120, 40)) as pilot:
@@ -272,20 +283,56 @@ async def test_history_lists_this_run_and_the_log(fastlab, state_dir):
         panel = await migrate(pilot, "web-01")
         await pilot.press("H")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
-        table = app.screen.query_one("#history-table")
+        history = app.screen
+        table = history.query_one("#history-table")
         await wait_for(pilot, lambda: table.row_count == 2, "two rows")
-        rows = [table.get_row_at(i) for i in range(table.row_count)]
-        assert rows[0][2] == "web-01" and rows[0][5].startswith("running")
-        assert rows[1][2] == "ancient-vm" and rows[1][5] == "failed" and rows[1][10] == "XAPI: BOOM"
-        await pilot.press("escape")
+        running, logged = history.rows
+        assert running["vm"] == "web-01" and running["result"].startswith("running")
+        assert running["when"].endswith(" *") and running["route"] == "xcp-lab-1 → xcp-lab-2"
+        assert logged["vm"] == "ancient-vm" and logged["result"] == "failed" and logged["when"] == "2020-05-01 10:00"
+        text = screen_text(app)
+        assert "XAPI: [BOOM]" in text  # brackets shown as they are, not read as markup
+        # the running move becomes its record while the screen is open
         await until_finished(pilot, panel)
+        await wait_for(pilot, lambda: history.rows[0]["result"] == "success", "the row to show the outcome")
+        first = history.rows[0]
+        assert first["pings"].endswith("/0") and first["when"].endswith(" *")
+        assert "Migration complete in" in screen_text(app)  # the highlighted row, spelled out
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "failed: XAPI: [BOOM]" in screen_text(app),
+                       "the detail line of the failed move")
+        await pilot.press("escape")
+        await pilot.press("H")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen again")
+        await wait_for(pilot, lambda: len(app.screen.rows) == 2, "two rows, the move logged once")
+
+
+async def test_history_fits_80_columns(fastlab, state_dir):
+    from poolctl.tui.screens.history import fit_columns
+
+    records = [{"id": f"r{i}", "time": f"2024-03-0{i + 1}T10:00:00+00:00", "pool": "production-pool",
+                "vm": f"database-server-{i}", "source": "xcp-host-01", "destination": "xcp-host-02",
+                "result": "failed", "duration_s": 3.0, "ping_sent": 30, "ping_lost": 2,
+                "ping_longest_gap_s": 0.4, "downtime_ms": 120, "error": "XAPI: VM_MIGRATE_FAILED " * 4}
+               for i in range(3)]
+    (state_dir / "migrations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
         await pilot.press("H")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
-        table = app.screen.query_one("#history-table")
-        await wait_for(pilot, lambda: table.row_count == 2, "two logged rows")
-        first = table.get_row_at(0)
-        assert first[0].endswith(" *") and first[2] == "web-01" and first[5] == "success"
-        assert first[7].endswith("/0")  # pings sent / lost
+        history = app.screen
+        table = history.query_one("#history-table")
+        await wait_for(pilot, lambda: table.row_count == 3, "three rows")
+        assert table.virtual_size.width <= table.size.width  # no horizontal scrolling
+        shown = [c.key for c, _ in fit_columns(history.rows, table.size.width - 1)]
+        assert shown[:2] == ["when", "vm"] and "result" in shown and "downtime" not in shown
+        text = screen_text(app)
+        assert "database-server-0" in text and "failed" in text
+        assert "production-pool: database-server-2 xcp-host-01 →" in text  # the detail line
+    wide = fit_columns(history.rows, 400)
+    assert [c.key for c, _ in wide] == ["when", "pool", "vm", "route", "result", "took", "pings", "gap",
+                                        "downtime", "error"]
 
 
 async def test_quitting_mid_migration_asks_first_then_is_prompt_and_logged_unfinished(fastlab, state_dir):

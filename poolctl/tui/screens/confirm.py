@@ -17,11 +17,13 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "cancel", "No", tooltip="Dialog: cancel", id="confirm.no"),
     ]
 
-    def __init__(self, title: str, message: str, confirm_label: str) -> None:
+    def __init__(self, title: str, message: str, confirm_label: str, cancel_label: str = "Cancel") -> None:
         super().__init__()
         self._title = title
         self._message = message
         self._confirm_label = confirm_label
+        # "Cancel (n)" beside "Cancel migration (y)" would read as the same thing: callers may say what No keeps
+        self._cancel_label = cancel_label
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box") as box:
@@ -29,7 +31,7 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Label(self._message, id="confirm-message", markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"{self._confirm_label} (y)", id="confirm-yes", variant="error")
-                yield Button("Cancel (n)", id="confirm-no")
+                yield Button(f"{self._cancel_label} (n)", id="confirm-no")
 
     def on_mount(self) -> None:
         # The dialog is the check that the first key was meant: a second deliberate key
@@ -52,4 +54,4 @@ class QuitConfirmScreen(ConfirmScreen):
     BINDINGS = [Binding("q,ctrl+q", "confirm", "Quit", tooltip="Quit question: quit anyway", id="quit.again")]
 
     def __init__(self, message: str) -> None:
-        super().__init__("Quit poolctl", message, "Quit")
+        super().__init__("Quit poolctl", message, "Quit", "Stay")

@@ -40,8 +40,10 @@ class HelpScreen(ModalScreen[None]):
         for binding_id, key, description in binding_rows(self.app):
             table.add_row(binding_id, key, description)
         table.add_row("", "", "")
-        table.add_row("(textual)", "ctrl+p", "Command palette: power actions for the selected VM")
-        table.add_row("(textual)", "tab / shift+tab", "Move between panes")
+        table.add_row("(textual)", "ctrl+p", "Command palette: find any action by name")
+        table.add_row("(textual)", "tab", "Next pane")
+        table.add_row("(textual)", "shift+tab", "Previous pane")
+        table.add_row("(textual)", "ctrl+q", "Quit, like app.quit")
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys — remap any id in the config's \\[keys] table"
             box.border_subtitle = "Esc closes"

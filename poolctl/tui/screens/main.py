@@ -46,8 +46,9 @@ class MainScreen(Screen):
                 id="vm.reboot"),
         Binding("z", "power('suspend')", "Suspend", show=False,
                 tooltip="Suspend the selected VM, or resume it if it is suspended", id="vm.suspend"),
-        Binding("K", "power('force_off')", "Force off", tooltip="Power the selected VM off hard (asks first)",
-                id="vm.force_off"),
+        # not in the footer (short of room at 80 columns); ? and the palette list it
+        Binding("K", "power('force_off')", "Force off", show=False,
+                tooltip="Force off: power the selected VM off hard (asks first)", id="vm.force_off"),
         # priority: runs before the key is forwarded to the focused widget, so keys typed
         # ahead (a paste, a laggy SSH link) already reach the filter it opens
         Binding("slash", "filter", "Filter", tooltip="Filter the VM list by name, IP, host or state",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from rich.table import Table
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,7 +31,7 @@ DEFAULT_INTERVAL_MS = 100
 
 # MigrationOptions field -> (label, kind) for the options the backend honours
 OPTION_FIELDS: dict[str, tuple[str, str]] = {
-    "max_downtime_ms": ("downtime ms", "int"),  # labels kept short: one row at 100 columns
+    "max_downtime_ms": ("max downtime ms", "int"),
     "bandwidth_mib_s": ("max MiB/s", "int"),
     "auto_converge": ("auto-converge", "bool"),
     "post_copy": ("post-copy", "bool"),
@@ -59,7 +61,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     #migrate-options Input { width: 8; }
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
     .migrate-label { padding: 0 1; }
-    #migrate-error { color: $warning; }
+    #migrate-error { color: $warning; display: none; margin-bottom: 1; }
     #migrate-keys { color: $text-muted; }
     """
     BINDINGS = [
@@ -104,15 +106,18 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 yield Label("TCP port", classes="migrate-label")
                 yield Input(str(self.ping_port or ""), placeholder="none", id="migrate-port", type="integer")
             offered = [f for f in OPTION_FIELDS if f in self.capabilities.migration_options]
-            if offered:
+            numbers = [f for f in offered if OPTION_FIELDS[f][1] == "int"]
+            flags = [f for f in offered if OPTION_FIELDS[f][1] == "bool"]
+            # numbers and flags on rows of their own: each row fits in 80 columns
+            if numbers:
                 with Horizontal(classes="migrate-row", id="migrate-options"):
-                    for name in offered:
-                        label, kind = OPTION_FIELDS[name]
-                        if kind == "bool":
-                            yield Checkbox(label, id=f"opt-{name}")
-                        else:
-                            yield Label(label, classes="migrate-label")
-                            yield Input("", placeholder="auto", id=f"opt-{name}", type="integer")
+                    for name in numbers:
+                        yield Label(OPTION_FIELDS[name][0], classes="migrate-label")
+                        yield Input("", placeholder="auto", id=f"opt-{name}", type="integer")
+            if flags:
+                with Horizontal(classes="migrate-row", id="migrate-flags"):
+                    for name in flags:
+                        yield Checkbox(OPTION_FIELDS[name][0], id=f"opt-{name}")
             yield Label("", id="migrate-error", markup=False)
             yield Label("Enter migrate · Tab next field · Esc close", id="migrate-keys")
 
@@ -120,7 +125,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         hosts = self.query_one("#migrate-hosts", OptionList)
         hosts.focus()
         if not self.hosts:
-            self.query_one("#migrate-error", Label).update("This pool has no other host to move to.")
+            self._say("This pool has no other host to move to.")
         for host in self.hosts:
             worker = self._check(host.ref)
             self._workers[worker] = host.ref
@@ -165,15 +170,22 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             self._user_moved = True
 
     @staticmethod
-    def _prompt(host: Host, check: MigrationCheck | None) -> str:
-        head = f"{host.name:<16} free {size(host.memory_free):>9}  "
+    def _prompt(host: Host, check: MigrationCheck | None) -> Table:
+        """One host: name, free memory and the verdict; long reasons wrap in their own column."""
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(width=16, no_wrap=True, overflow="ellipsis")
+        grid.add_column(width=14, no_wrap=True)
+        grid.add_column(ratio=1)
         if check is None:
-            return head + "… checking"
-        if check.ok:
-            return head + "✓ usable"
-        if len(check.problems) == 1:
-            return head + "✗ " + check.problems[0]
-        return head + "✗ cannot take it:\n" + "\n".join(f"    ✗ {p}" for p in check.problems)
+            verdict = Text("… checking")
+        elif check.ok:
+            verdict = Text("✓ usable")
+        elif len(check.problems) == 1:
+            verdict = Text("✗ " + check.problems[0])
+        else:
+            verdict = Text("✗ cannot take it:\n" + "\n".join(f"  ✗ {p}" for p in check.problems))
+        grid.add_row(Text(host.name), Text(f"free {size(host.memory_free):>9}"), verdict)
+        return grid
 
     # --- starting --------------------------------------------------------------------------
 
@@ -185,21 +197,26 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self._start()
 
     def _start(self) -> None:
-        error = self.query_one("#migrate-error", Label)
         options = self.query_one("#migrate-hosts", OptionList)
         option = options.highlighted_option
         if option is None or option.disabled or option.id not in self.checks:
             usable = [h for h in self.hosts if self.checks.get(h.ref) and self.checks[h.ref].ok]
-            error.update("Still checking the hosts…" if len(self.checks) < len(self.hosts) and not usable
-                         else "Choose a usable host (marked ✓)." if usable
-                         else "No host can take this VM now (see the reasons above).")
+            self._say("Still checking the hosts…" if len(self.checks) < len(self.hosts) and not usable
+                      else "Choose a usable host (marked ✓)." if usable
+                      else "No host can take this VM now (see the reasons above).")
             return
         try:
             plan = self._plan(option.id)
         except ValueError as exc:
-            error.update(str(exc))
+            self._say(str(exc))
             return
         self.dismiss(plan)
+
+    def _say(self, text: str) -> None:
+        """The problem line under the fields: shown only when there is something to say (80x24)."""
+        error = self.query_one("#migrate-error", Label)
+        error.update(text)
+        error.display = bool(text)
 
     def _plan(self, host_ref: str) -> MigrationPlan:
         address = self.query_one("#migrate-ping", Input).value.strip()

@@ -40,6 +40,7 @@ from poolctl.tui.widgets.sparkline import PingSparkline
 
 # 2 Hz: each tick moves the sparkline by ~5 probes and costs a few hundred bytes on the wire
 TICK_S = 0.5
+QUIT_REASON = "poolctl quit while the migration was running; the hypervisor carried on with it"
 BAR_CELLS = 20
 
 
@@ -81,6 +82,14 @@ class LineBlock(Widget):
             strip = Strip([Segment(fit(self.lines[y], width), style)]).adjust_cell_length(width, style)
             self._strips[y] = strip
         return strip
+
+
+def outcome_reason(rec) -> str:
+    """Why a move did not succeed, in the hypervisor's words when it gave some."""
+    if rec.result == "cancelled":
+        # XAPI's task error for a cancel is just "cancelled": no news after the headline
+        return "" if rec.error.strip().lower() in ("", "cancelled", "canceled") else f"cancelled: {rec.error}"
+    return f"failed: {rec.error or 'no reason given by the hypervisor'}"
 
 
 def fit(text: str, width: int) -> str:
@@ -166,7 +175,7 @@ class MigrationPanel(Widget, can_focus=True):
     def on_unmount(self) -> None:
         c = self.controller
         if not c.finished.is_set():
-            c.abandon("poolctl quit while the migration was running; the hypervisor carried on with it")
+            c.abandon(QUIT_REASON)
 
     @work(thread=True, exit_on_error=False, group="migration-cancel")
     def _cancel(self) -> None:
@@ -184,6 +193,14 @@ class MigrationPanel(Widget, can_focus=True):
             self.notify(f"cancel sent: {self.controller.plan.vm_name}", timeout=3, markup=False)
 
     # --- keys ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the footer offers only the key that applies now (it is short of room at 80 columns)
+        if action == "cancel_migration":
+            return not self.controller.ended
+        if action == "dismiss_panel":
+            return self.controller.finished.is_set()
+        return True
 
     def action_cancel_migration(self) -> None:
         c = self.controller
@@ -203,7 +220,7 @@ class MigrationPanel(Widget, can_focus=True):
 
         self.app.push_screen(ConfirmScreen("Cancel migration", f"Cancel the migration of {name} "
                                            f"({c.plan.route})?\nThe VM stays on {c.plan.source_name}.",
-                                           "Cancel migration"), done)
+                                           "Cancel migration", "Keep migrating"), done)
 
     async def action_dismiss_panel(self) -> None:
         if not self.controller.finished.is_set():
@@ -243,18 +260,16 @@ class MigrationPanel(Widget, can_focus=True):
             pings = ping_summary(rec, with_address=False)
             if rec.result == "success":
                 parts = [(headline(rec), 0), (pings, 1), (downtime_text(rec, self.backend_name), 2),
-                         (self._method_line(c), 4)]
+                         (self._method_line(c, width), 4)]
             else:
-                why = "cancelled" if rec.result == "cancelled" else "failed"
-                parts = [(headline(rec), 0), (f"{why}: {rec.error or 'no reason given by the hypervisor'}", 1),
-                         (pings, 2)]
+                parts = [(headline(rec), 0), (outcome_reason(rec), 1), (pings, 2)]
             parts.append((fit(c.audit_error, width), 1) if c.audit_error else ("x dismiss", 3))
             lines = fill(parts, width, len(self.info.lines))
             self.info.set_lines(lines)
             self.post_message(self.Ended(self))
             return
         self._subtitle("ending…" if c.ended else p.phase.value)
-        lines = [self._figures(stats), self._method_line(c)]
+        lines = [self._figures(stats, width), self._method_line(c, width)]
         if c.ended:
             lines.append("measuring the ping a moment longer…")
         elif c.handle is None:
@@ -262,7 +277,7 @@ class MigrationPanel(Widget, can_focus=True):
         elif p.cancellable:
             lines.append("c cancel (asks first)")
         else:
-            lines.append(f"{p.phase.value}: past the point of no return, cannot cancel")
+            lines.append("cannot cancel now: past the point of no return")
         lines.append(fit(p.message, width) if p.message and p.phase == MigrationPhase.FAILED else "")
         self.info.set_lines(lines)
 
@@ -270,35 +285,47 @@ class MigrationPanel(Widget, can_focus=True):
         # assigning the border subtitle repaints the whole panel, even with the same text
         if self.border_subtitle != text:
             self.border_subtitle = text
+            self.refresh_bindings()  # the state changed: c or x may apply now
 
     def _progress_line(self, width: int) -> str:
+        """Phase, bar, percent, bytes, ETA, elapsed: the longest form that fits ``width``."""
         c = self.controller
         p = c.progress
-        pct = round(100 * p.fraction) if p.fraction is not None else None
-        cells = BAR_CELLS if width >= 56 else max(5, width - 40)
-        filled = round(cells * (p.fraction or 0.0))
-        bar = "█" * filled + "░" * (cells - filled)
-        parts = [f"{p.phase.value:<14}", bar, f"{pct:>3}%" if pct is not None else "  ?%"]
-        if p.bytes_total:
-            parts.append(f"{size(p.bytes_done or 0)}/{size(p.bytes_total)}")
+        pct = f"{round(100 * p.fraction):>3}%" if p.fraction is not None else "  ?%"
+        moved = f"{size(p.bytes_done or 0)}/{size(p.bytes_total)}" if p.bytes_total else ""
         eta = c.eta_s()
-        if eta is not None:
-            parts.append(f"ETA {clock(eta)}")
-        parts.append(f"elapsed {clock(c.elapsed_s())}")
-        return " ".join(parts)
+        eta_text = f"ETA {clock(eta)}" if eta is not None else ""
+        elapsed = clock(c.elapsed_s())
 
-    def _figures(self, stats) -> str:
+        def line(cells: int, phase_w: int, *extra: str) -> str:
+            filled = round(cells * (p.fraction or 0.0))
+            bar = "█" * filled + "░" * (cells - filled)
+            return " ".join([f"{p.phase.value:<{phase_w}}", bar, pct, *(e for e in extra if e)])
+
+        forms = [
+            line(BAR_CELLS, 14, moved, eta_text, f"elapsed {elapsed}"),
+            line(BAR_CELLS, 14, eta_text, f"elapsed {elapsed}"),
+            line(10, 0, eta_text, f"elapsed {elapsed}"),
+            line(10, 0, eta_text or elapsed),
+            line(5, 0, eta_text or elapsed),
+        ]
+        return next((f for f in forms if cell_len(f) <= width), forms[-1])
+
+    def _figures(self, stats, width: int = 10_000) -> str:
         c = self.controller
         if stats is None:
             return f"no ping: {c.ping_error}" if c.ping_error else "ping starting…"
         last = f"{stats.last_rtt_ms:.2f} ms" if stats.last_rtt_ms is not None else "–"
-        text = (f"last {last} · sent {stats.sent} · lost {stats.lost} · "
-                f"longest gap {stats.longest_gap_s:.1f} s")
-        if stats.current_gap_s:
-            text += f" · no reply for {stats.current_gap_s:.1f} s"
-        return text
+        silent = f" · no reply for {stats.current_gap_s:.1f} s" if stats.current_gap_s else ""
+        full = (f"sent {stats.sent} · lost {stats.lost} · longest gap {stats.longest_gap_s:.1f} s{silent}"
+                f" · last {last}")
+        if cell_len(full) <= width:
+            return full
+        silent = f" · silent {stats.current_gap_s:.1f} s" if stats.current_gap_s else ""
+        return f"sent {stats.sent} lost {stats.lost} gap {stats.longest_gap_s:.1f} s{silent}"
 
-    def _method_line(self, c: MigrationController) -> str:
+    def _method_line(self, c: MigrationController, width: int = 10_000) -> str:
         if c.pinger is None:
             return f"no ping: {c.ping_error}" if c.ping_error else ""
-        return f"probe: {c.pinger.method} — {c.pinger.method_reason}"
+        full = f"probe: {c.pinger.method} — {c.pinger.method_reason}"
+        return full if cell_len(full) <= width else f"probe: {c.pinger.method}"

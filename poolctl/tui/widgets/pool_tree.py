@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -15,13 +16,21 @@ from poolctl.tui.messages import Selection
 from poolctl.tui.session import PoolSession
 
 NodeKey = tuple[str, str, str | None]  # (pool, kind, ref)
+HOST_INDENT = 2  # the guide before a host ("├ ")
 
 
-def host_label(host: Host, store: InventoryStore) -> Text:
+def host_label(host: Host, store: InventoryStore, room: int | None = None) -> Text:
+    """Name, state, VM count and free memory; in a narrow tree (``room`` cells) free memory
+    goes first, then the count, so the state is the last thing to be clipped."""
     count = store.vm_count(host.ref)
+    free = fmt.short_size(host.memory_free)
+    vms = f"{count} VM{'s' if count != 1 else ''}"
+    tails = [f" {vms} {free} free", f" {vms}", ""]
+    state = f" {fmt.host_state(host)}"
+    tail = next((t for t in tails if room is None or cell_len(host.name + state + t) <= room), "")
     text = Text(host.name)
-    text.append(f" {fmt.host_state(host)}", style="bold" if host.live and host.enabled else "reverse")
-    text.append(f" {count} VM{'s' if count != 1 else ''} {fmt.short_size(host.memory_free)} free", style="dim")
+    text.append(state, style="bold" if host.live and host.enabled else "reverse")
+    text.append(tail, style="dim")
     return text
 
 
@@ -44,6 +53,22 @@ class PoolTree(Tree[Selection]):
         self.show_root = False
         self.guide_depth = 2
         self._node_map: dict[NodeKey, TreeNode[Selection]] = {}
+        self._stores: dict[str, InventoryStore] = {}  # pool -> store, to relabel on resize
+        self._room: int | None = None
+
+    def on_resize(self) -> None:
+        # host labels are fitted to the width: a narrow tree gets the compact form
+        room = max(8, self.scrollable_content_region.width - HOST_INDENT)
+        if room != self._room:
+            self._room = room
+            for pool, store in self._stores.items():
+                self._relabel_hosts(pool, store)
+
+    def _relabel_hosts(self, pool: str, store: InventoryStore) -> None:
+        for host in store.hosts.values():
+            node = self.node_for(pool, "host", host.ref)
+            if node is not None:
+                node.set_label(host_label(host, store, self._room))
 
     def node_for(self, pool: str, kind: str, ref: str | None = None) -> TreeNode[Selection] | None:
         return self._node_map.get((pool, kind, ref))
@@ -75,8 +100,9 @@ class PoolTree(Tree[Selection]):
         for key in [k for k in self._node_map if k[0] == session.name and k[1] != "pool"]:
             del self._node_map[key]
         pool_node.remove_children()
+        self._stores[session.name] = store
         for host in sorted(store.hosts.values(), key=lambda h: (not h.is_master, h.name.casefold())):
-            self._add(session.name, pool_node, "host", host.ref, host_label(host, store))
+            self._add(session.name, pool_node, "host", host.ref, host_label(host, store, self._room))
         storage = pool_node.add("Storage", data=Selection(session.name, "storage"), expand=False)
         self._node_map[(session.name, "storage", None)] = storage
         for sr in sorted(store.srs.values(), key=lambda s: s.name.casefold()):
@@ -107,10 +133,7 @@ class PoolTree(Tree[Selection]):
             elif c.object_kind in ("host", "sr", "network"):
                 self._apply_object(session, store, c)
         if relabel_hosts:
-            for host in store.hosts.values():
-                node = self.node_for(session.name, "host", host.ref)
-                if node is not None:
-                    node.set_label(host_label(host, store))
+            self._relabel_hosts(session.name, store)
 
     def _apply_object(self, session: PoolSession, store: InventoryStore, c: Change) -> None:
         key = (session.name, c.object_kind, c.ref)
@@ -121,9 +144,8 @@ class PoolTree(Tree[Selection]):
                 node.remove()
                 del self._node_map[key]
             return
-        label = {"host": host_label, "sr": lambda o, _s: sr_label(o), "network": lambda o, _s: network_label(o)}[
-            c.object_kind
-        ](obj, store)
+        label = {"host": lambda o, s: host_label(o, s, self._room), "sr": lambda o, _s: sr_label(o),
+                 "network": lambda o, _s: network_label(o)}[c.object_kind](obj, store)
         if node is not None:
             node.set_label(label)
             return
