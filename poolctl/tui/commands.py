@@ -9,7 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import Hit, Hits, Provider
 
 from poolctl.model import PowerOp, PowerState
 
@@ -64,8 +64,10 @@ class VMCommands(Provider):
         yield "Show keys", app.action_help, "Every binding with its id" + key("app.help")
 
     async def discover(self) -> Hits:
+        # Hits scored 1, not DiscoveryHits (always 0): the selected VM's actions come
+        # before Textual's own commands (theme, screenshot…) when the palette opens
         for text, callback, help_text in self._commands():
-            yield DiscoveryHit(text, callback, help=help_text)
+            yield Hit(1.0, text, callback, text=text, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

@@ -203,6 +203,8 @@ async def test_command_palette_offers_what_the_selected_vms_state_allows_and_mig
         for offered in ("Shut down VM web-01", "Reboot VM web-01", "Force off VM web-01", "Migration history"):
             assert offered in text
         assert "Start VM web-01" not in text and "Resume VM web-01" not in text  # it is running
+        theme = text.find("Change the current theme")  # Textual's own commands come after the VM's
+        assert theme == -1 or text.index("Shut down VM web-01") < theme
         assert "pinging it — key f9" in text  # the key as remapped
         await pilot.press(*"migrate vm")
         await pilot.press("enter")
