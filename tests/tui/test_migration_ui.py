@@ -335,10 +335,8 @@ async def test_history_fits_80_columns(fastlab, state_dir):
                                         "downtime", "error"]
 
 
-async def test_quitting_mid_migration_asks_first_then_is_prompt_and_logged_unfinished(fastlab, state_dir):
-    import time
-
-    app = create_app([fastlab.pool()])
+async def test_quitting_mid_migration_asks_first_then_is_prompt_and_logged_unfinished(slowlab, state_dir):
+    app = create_app([slowlab.pool()])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         panel = await migrate(pilot, "web-01")
@@ -353,10 +351,11 @@ async def test_quitting_mid_migration_asks_first_then_is_prompt_and_logged_unfin
         assert app.return_code is None and not panel.controller.finished.is_set()
         await pilot.press("ctrl+q")  # Textual's own quit key asks too
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the quit question again")
-        t0 = time.monotonic()
         await pilot.press("q")  # q again on the question quits
         await wait_for(pilot, lambda: app.return_code is not None, "the app to quit")
-    assert time.monotonic() - t0 < 2.0  # not held until the move ends
+        # Measured against the move itself, not a wall-clock figure (CI is a loaded 2-core box):
+        # the app was gone while the 6 s move still ran, so quitting did not wait for its end.
+        assert not panel.controller.ended
     line = json.loads((state_dir / "migrations.jsonl").read_text())
     assert line["result"] == "unfinished" and "poolctl quit while the migration was running" in line["error"]
 
