@@ -31,6 +31,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -261,11 +262,35 @@ def _check_pools(pools: list[PoolConfig], locate: _Locator) -> list[str]:
                 bad(other, f"backend {pool.backend!r} does not use {other}; it reads {needed}")
         if pool.url and pool.backend == "xen" and not pool.url.startswith(("http://", "https://")):
             bad("url", "expected an http:// or https:// address of the pool master")
+        # Addresses name hosts in refs, messages and logs: a secret in one would leak everywhere.
+        # The messages name the host only, never the address itself.
+        if pool.url and _userinfo(pool.url)[0]:
+            bad("url", f"the url of {_userinfo(pool.url)[1]} holds credentials; "
+                       "put them in username and password (or password_command) instead")
+        for key, uris in (("uris", pool.uris),
+                          ("migration_uris", (*pool.migration_uris, *pool.migration_uris.values()))):
+            for host in dict.fromkeys(h for has_password, h in map(_userinfo, uris) if has_password == "password"):
+                bad(key, f"the libvirt URI for host {host} holds a password; "
+                         "put it in password or password_command instead")
         if pool.ca_file is not None and not pool.ca_file.is_file():
             bad("ca_file", f"no such file: {pool.ca_file}")
         if pool.fingerprint and not _FINGERPRINT.match(pool.fingerprint):
             bad("fingerprint", "expected the certificate's SHA-256 as 64 hex digits (colons allowed)")
     return problems
+
+
+def _userinfo(address: str) -> tuple[str, str]:
+    """("password" or "user" or "", host) of an address; the address may be malformed."""
+    try:
+        parts = urlsplit(address)
+        host = parts.hostname or "?"
+        if parts.password is not None:
+            return "password", host
+        return ("user" if parts.username else ""), host
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: look for user:pass@ by hand
+        netloc = address.partition("://")[2].partition("/")[0]
+        userinfo, at, host = netloc.rpartition("@")
+        return ("password" if ":" in userinfo else "user" if at else ""), host or "?"
 
 
 def _pydantic_message(locate: _Locator, exc: ValidationError) -> str:

@@ -130,6 +130,42 @@ def test_xen_url_must_be_http(tmp_path):
     assert "config.toml:7:" in msg and "url" in msg and "http:// or https://" in msg
 
 
+def test_kvm_uri_with_a_password_is_refused_without_echoing_it(tmp_path):
+    text = GOOD.replace("qemu+ssh://root@kvm2/system", f"qemu+tcp://admin:{SECRET}@kvm2/system")
+    msg = error_of(write(tmp_path, text))  # error_of checks the password is not in the message
+    assert "config.toml:15:" in msg and 'pool #2 ("rack2"), uris' in msg
+    assert "host kvm2 holds a password" in msg and "password_command" in msg
+
+
+def test_user_without_password_in_a_kvm_uri_is_fine(tmp_path):
+    config = load_config(write(tmp_path, GOOD.replace("qemu+ssh://root@kvm2", "qemu+tcp://admin@kvm2")))
+    assert config.pools[1].uris[1] == "qemu+tcp://admin@kvm2/system"
+
+
+@pytest.mark.parametrize("where", ["key", "value"])
+def test_migration_uri_with_a_password_is_refused(tmp_path, where):
+    secret_uri = f"qemu+tcp://admin:{SECRET}@10.0.0.2/system"
+    key, value = ("qemu+ssh://root@kvm2/system", secret_uri) if where == "value" else (secret_uri, "qemu+tcp://10.0.0.2/system")
+    text = GOOD + f'migration_uris = {{ "{key}" = "{value}" }}\n'
+    msg = error_of(write(tmp_path, text))
+    assert "config.toml:16:" in msg and 'pool #2 ("rack2"), migration_uris' in msg
+    assert "host 10.0.0.2 holds a password" in msg
+
+
+@pytest.mark.parametrize("userinfo", [f"root:{SECRET}@", "root@"])
+def test_xen_url_with_credentials_is_refused(tmp_path, userinfo):
+    msg = error_of(write(tmp_path, GOOD.replace("https://xcp-master", f"https://{userinfo}xcp-master")))
+    assert "config.toml:7:" in msg and 'pool #1 ("lab"), url' in msg
+    assert "xcp-master.example holds credentials" in msg and "username and password" in msg
+    assert "root@" not in msg
+
+
+def test_malformed_uri_with_a_password_is_still_refused(tmp_path):
+    text = GOOD.replace("qemu+ssh://root@kvm2/system", f"qemu+tcp://admin:{SECRET}@[::1/system")
+    msg = error_of(write(tmp_path, text))
+    assert "config.toml:15:" in msg and "holds a password" in msg
+
+
 def test_duplicate_pool_names(tmp_path):
     path = write(tmp_path, GOOD.replace('name = "rack2"', 'name = "lab"'))
     msg = error_of(path)
