@@ -141,8 +141,12 @@ class VMList(ScrollView, can_focus=True):
         text = text.strip().casefold()
         if text == self._filter:
             return
+        narrower = self._filter in text  # every row the new text matches is listed already
         self._filter = text
-        self._rebuild(keep_ref=self._cursor_ref)
+        if narrower and self._narrow():
+            self._after_rows_changed(keep_ref=self._cursor_ref)
+        else:
+            self._rebuild(keep_ref=self._cursor_ref)
 
     def apply(self, changes: Iterable[Change]) -> None:
         """Bring the rows up to date with changes already applied to the store."""
@@ -215,6 +219,25 @@ class VMList(ScrollView, can_focus=True):
             self._keys = sorted(sort_key(vm) for vm in self._store.vms.values() if self._matches(vm))
         self._key_of = {k[2]: k for k in self._keys}
         self._after_rows_changed(keep_ref)
+
+    def _narrow(self) -> bool:
+        """Keep only the current rows that still match: a keystroke that extends the filter
+        scans the matches so far, not every VM, and needs no sort (a subsequence of sorted
+        rows is sorted). False, rows untouched, when the rows are not the store's current
+        VMs (a change not yet applied): the caller rebuilds then."""
+        if self._store is None or self._scope is None:
+            return False
+        vms = self._store.vms
+        keys = []
+        for key in self._keys:
+            vm = vms.get(key[2])
+            if vm is None:
+                return False
+            if self._filter in self._haystack(vm):
+                keys.append(key)
+        self._keys = keys
+        self._key_of = {k[2]: k for k in keys}
+        return True
 
     def _after_rows_changed(self, keep_ref: str | None) -> None:
         self._set_virtual_height(len(self._keys) + 1)
