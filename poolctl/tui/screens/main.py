@@ -135,7 +135,7 @@ class MainScreen(Screen):
         sel = self._scope
         session = self.session(sel.pool if sel else None)
         if sel is None or session is None:
-            self.vm_list.border_title = "VMs"
+            self._set_list_title("VMs")
             return
         where = {
             "pool": f"in {sel.pool}",
@@ -148,9 +148,14 @@ class MainScreen(Screen):
         if sel.ref and session.store is not None:
             where = f"{where} {session.store.name_of(sel.ref)}"
         flt = self.vm_list.filter_text
-        self.vm_list.border_title = f"VMs {where} ({self.vm_list.row_count})" + (
-            f" matching “{flt}”" if flt else ""
-        )
+        self._set_list_title(f"VMs {where} ({self.vm_list.row_count})" + (f" matching “{flt}”" if flt else ""))
+
+    def _set_list_title(self, title: str) -> None:
+        # Assigning border_title repaints the whole list even when it is unchanged: a cursor
+        # move (which calls this) would undo the list's two-line repaint.
+        if title != getattr(self, "_list_title", None):
+            self._list_title = title
+            self.vm_list.border_title = title
 
     def _follow_list(self) -> None:
         vm = self.vm_list.cursor_ref

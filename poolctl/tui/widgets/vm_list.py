@@ -268,13 +268,21 @@ class VMList(ScrollView, can_focus=True):
 
     def _move_cursor(self, index: int, *, force_post: bool = False) -> None:
         n = len(self._keys)
+        old = self._cursor
         self._cursor = max(0, min(index, n - 1)) if n else 0
         ref = self._keys[self._cursor][2] if n else None
         if ref != self._cursor_ref or force_post:
             self._cursor_ref = ref
             self.post_message(self.Highlighted(self, self._scope.pool if self._scope else None, ref))
-        self._scroll_cursor_into_view()
-        self.refresh()
+        top = int(self.scroll_offset.y)
+        if top <= self._cursor < top + self._page:
+            # No scrolling: only the old and the new cursor rows change. Repainting just those
+            # two lines keeps a key's output to the terminal at two rows, not the whole list.
+            self.refresh_line(old + 1)  # virtual line 0 is the header
+            self.refresh_line(self._cursor + 1)
+        else:
+            self._scroll_cursor_into_view()
+            self.refresh()
 
     def _scroll_cursor_into_view(self) -> None:
         top = int(self.scroll_offset.y)
