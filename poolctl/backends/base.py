@@ -3,7 +3,7 @@
 A backend translates one hypervisor's vocabulary into ``poolctl.model`` and back;
 the TUI and the CLI talk to hypervisors only through this interface. Every call
 may block (network round trips): callers run them in worker threads.
-Backends never import ``textual`` or ``poolctl.tui``.
+Backends never import Textual or the TUI package: the CLI and third parties use them too.
 """
 
 from __future__ import annotations
