@@ -25,8 +25,9 @@ def _interval(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, e.g. 0.1; got {text!r}") from None
-    if not 0.001 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"expected 0.001 to 60 seconds, got {value}")
+    # The same range as the config's [migration] ping_interval, so a value moves between them.
+    if not 0.001 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"expected 0.001 to 10 seconds, got {value}")
     return value
 
 
