@@ -62,11 +62,8 @@ def in_process(size: Size) -> Iterator[tuple[object, object]]:
     Simulator = require("poolctl.backends.xapisim", "the XAPI simulator", "Simulator")
 
     sim = Simulator.generate(hosts=size.hosts, vms=size.vms, password=PASSWORD)
-    server = sim.serve(host="127.0.0.1", port=0)
-    try:
+    with sim.serve(host="127.0.0.1", port=0) as server:
         yield sim, server
-    finally:
-        server.close()
 
 
 @dataclass

@@ -18,13 +18,10 @@ from tests.contract.fixture_xen import PASSWORD, connected
 @pytest.fixture
 def tls_lab():
     sim = Simulator.from_scenario("lab", password=PASSWORD, migration_seconds=1.0)
-    server = sim.serve(host="127.0.0.1", port=0, tls=True)
-    try:
+    with sim.serve(host="127.0.0.1", port=0, tls=True) as server:
         der = ssl.PEM_cert_to_DER_cert(server.cert_path.read_text())
         assert server.url.startswith("https://")
         yield server.url, server.cert_path, hashlib.sha256(der).hexdigest()
-    finally:
-        server.close()
 
 
 def test_self_signed_certificate_is_refused_by_default(tls_lab):

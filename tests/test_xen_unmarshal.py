@@ -86,12 +86,9 @@ def test_the_lab_simulators_replies_parse_the_same():
 @pytest.fixture(scope="module")
 def generated_replies():
     sim = Simulator.generate(hosts=4, vms=60, password=PASSWORD)
-    server = sim.serve(host="127.0.0.1", port=0)
-    try:
+    with sim.serve(host="127.0.0.1", port=0) as server:
         sid = _session(server.url)
         return _replies(server.url, [("VM.get_all_records", (sid,)), ("event.from", (sid, ["*"], "", 1.0))])
-    finally:
-        server.close()
 
 
 @pytest.mark.parametrize("chunk", [None, 13, 4096, 65536])

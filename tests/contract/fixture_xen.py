@@ -22,11 +22,8 @@ def config(url: str, password: str = PASSWORD, **extra) -> PoolConfig:
 @contextmanager
 def lab(migration_seconds: float = 1.0) -> Iterator[tuple[Simulator, object]]:
     sim = Simulator.from_scenario("lab", password=PASSWORD, migration_seconds=migration_seconds)
-    server = sim.serve(host="127.0.0.1", port=0)
-    try:
+    with sim.serve(host="127.0.0.1", port=0) as server:
         yield sim, server
-    finally:
-        server.close()
 
 
 @contextmanager
