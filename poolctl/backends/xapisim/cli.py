@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--username", default="root", help="user to accept (default root)")
     p.add_argument("--password", default="demo", help="password to accept (default demo)")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate")
+    p.add_argument("--no-jsonrpc", dest="jsonrpc", action="store_false",
+                   help="answer /jsonrpc with 404, as XAPI before JSON-RPC did (clients fall back to XML-RPC)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every call to stderr")
     return p
 
@@ -53,12 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     from .simulator import Simulator
 
     options = {"password": args.password, "username": args.username,
-               "migration_seconds": args.migration_seconds, "power_seconds": args.power_seconds}
+               "migration_seconds": args.migration_seconds, "power_seconds": args.power_seconds, "jsonrpc": args.jsonrpc}
     try:
         if args.hosts is not None:
             sim = Simulator.generate(hosts=args.hosts, vms=args.vms, **options)
         else:
             sim = Simulator.from_scenario(args.scenario or "lab", **options)
+        sim.warm()
+        gc.freeze()  # the pool lives as long as the process: keep it out of every collection
         host, port = args.listen
         server = sim.serve(host=host, port=port, tls=args.tls)
     except (ScenarioError, ValueError) as exc:
@@ -70,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     pool = sim.db.snapshot("pool", sim.db.refs("pool")[0])
     print(f"Simulated XAPI pool {pool['name_label']!r} serving {server.alias_url}  (master {server.url})")
-    print(f"  user {args.username} (password: see --password); XML-RPC on /, JSON-RPC on /jsonrpc")
+    rpc = "XML-RPC on /, JSON-RPC on /jsonrpc" if args.jsonrpc else "XML-RPC on / (no JSON-RPC)"
+    print(f"  user {args.username} (password: see --password); {rpc}")
     if server.cert_path:
         print(f"  TLS certificate: {server.cert_path}")
     shown = list(server.host_urls.items())

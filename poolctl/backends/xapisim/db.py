@@ -72,6 +72,7 @@ class Database:
         self._log: list[str] = []  # _log[g - 1] is the ref touched at generation g
         self._stamp: dict[str, int] = {}  # ref -> generation of its last change
         self.xml_cache: dict[str, tuple[int, str]] = {}  # see wire.Records
+        self.json_cache: dict[str, tuple[int, str]] = {}
         self.generation = 0
         self.closed = False
 
@@ -168,6 +169,7 @@ class Database:
             stamp = self._stamp
             out.stamps = {ref: stamp[ref] for ref in out}
         out.cache = self.xml_cache
+        out.json_cache = self.json_cache
         return out
 
     def by_uuid(self, cls: str, uuid: str) -> str:

@@ -100,6 +100,4 @@ class Dispatcher:
                 return wire.json_dumps({"jsonrpc": "2.0", "error": {
                     "code": 1, "message": err.code, "data": err.params}, "id": req_id})
             return wire.json_dumps({"result": None, "error": err.description, "id": req_id})
-        if v2:
-            return wire.json_dumps({"jsonrpc": "2.0", "result": result, "id": req_id})
-        return wire.json_dumps({"result": result, "error": None, "id": req_id})
+        return wire.json_result(result, req_id, v2)

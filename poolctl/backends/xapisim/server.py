@@ -39,7 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
         dispatcher = self.server.front.dispatcher
         if path in ("/", "/RPC2"):
             handle, ctype = dispatcher.xmlrpc, "text/xml"
-        elif path == "/jsonrpc":
+        elif path == "/jsonrpc" and dispatcher.sim.jsonrpc:
             handle, ctype = dispatcher.jsonrpc, "application/json"
         else:
             self._send(404, b"Not found\n", "text/plain")

@@ -18,12 +18,13 @@ class Int32(int):
 
 class Records(dict):
     """get_all_records' ref -> record, with each record's last-change generation (``stamps``) and
-    a cache of its marshalled XML-RPC member (``cache``: ref -> (stamp, xml)). At 10,000 VMs
-    marshalling every record took ~1 s per call; unchanged records are now copied from the
-    cache, byte for byte what marshalling them gives. JSON-RPC sees a plain dict."""
+    caches of its marshalled XML-RPC member (``cache``) and JSON member (``json_cache``), both
+    ref -> (stamp, text). At 10,000 VMs marshalling every record took ~1 s per call (JSON 0.3 s);
+    unchanged records are copied from the caches, byte for byte what marshalling them gives."""
 
     stamps: dict[str, int]
     cache: dict[str, tuple[int, str]]
+    json_cache: dict[str, tuple[int, str]]
 
 
 def _xml_records(v: Records, out: list[str]) -> None:
@@ -141,6 +142,34 @@ def _json_default(v: object) -> object:
 
 def json_dumps(obj: object) -> bytes:
     return json.dumps(obj, default=_json_default, separators=(",", ":")).encode("utf-8")
+
+
+def _json(obj: object) -> str:
+    return json.dumps(obj, default=_json_default, separators=(",", ":"))
+
+
+def _json_records(v: Records) -> str:
+    cache, stamps = v.json_cache, v.stamps
+    parts = []
+    for ref, rec in v.items():
+        stamp = stamps.get(ref)
+        hit = cache.get(ref)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, f"{_json(ref)}:{_json(rec)}")
+            if stamp is not None:
+                cache[ref] = hit
+        parts.append(hit[1])
+    return "{" + ",".join(parts) + "}"
+
+
+def json_result(result: object, req_id: object, v2: bool) -> bytes:
+    """A JSON-RPC success reply; get_all_records' records from the per-record cache."""
+    if type(result) is not Records:
+        body = {"jsonrpc": "2.0", "result": result, "id": req_id} if v2 else {"result": result, "error": None, "id": req_id}
+        return json_dumps(body)
+    head = '{"jsonrpc":"2.0","result":' if v2 else '{"result":'
+    tail = f',"id":{_json(req_id)}}}' if v2 else f',"error":null,"id":{_json(req_id)}}}'
+    return (head + _json_records(result) + tail).encode("utf-8")
 
 
 def task_result(value: object) -> str:
