@@ -1,4 +1,5 @@
-"""XenServer / XCP-ng pools through the official XenAPI SDK (XML-RPC).
+"""XenServer / XCP-ng pools through the official XenAPI SDK (XML-RPC; the bulk read at load
+goes over XAPI's JSON-RPC where the pool serves it, see bulk.py).
 
 Threading: every public call may come from any worker thread. Calls borrow a session
 from a small pool (one thread per session at a time; up to ``SESSIONS`` at once, more
@@ -33,6 +34,7 @@ from poolctl.backends.xen.tasks import wait_task
 from poolctl.backends.xen.translate import CLASSES, Raw, Translator, is_ref, power_state, project, project_all
 from poolctl.backends.xen.words import POWER_CALLS, power_error, refusal
 from poolctl.config import PoolConfig
+from poolctl.gcpause import gc_paused
 from poolctl.model import (
     Inventory,
     MigrationCheck,
@@ -123,13 +125,14 @@ class XenBackend(Backend):
     # -- reading ----------------------------------------------------------------------------
 
     def inventory(self) -> Inventory:
-        token, raw = self._call("reading the inventory", read_all)
-        translator = Translator(raw, pool_name=self.config.name)
-        models = translator.models()
-        try:
-            inventory = translator.inventory(models)
-        except ValueError as exc:
-            raise BackendError(f"pool {self.config.name!r}: {exc}", host=self.connector.where) from None
+        with gc_paused():
+            token, raw = self._call("reading the inventory", lambda s: read_all(s, self.connector))
+            translator = Translator(raw, pool_name=self.config.name)
+            models = translator.models()
+            try:
+                inventory = translator.inventory(models)
+            except ValueError as exc:
+                raise BackendError(f"pool {self.config.name!r}: {exc}", host=self.connector.where) from None
         if self._watcher is None:
             self._publish(raw)
             self._start = Start(token, raw, models)

@@ -208,6 +208,7 @@ class Connector:
         self.errors = XapiErrors(config.name, self._secrets)
         self._handles: set[str] = set()
         self._lock = threading.Lock()
+        self.jsonrpc: bool | None = None  # does the pool serve JSON-RPC? (None: not tried yet)
 
     def __repr__(self) -> str:
         return f"<Connector pool={self.config.name!r} url={self.url!r}>"
@@ -230,6 +231,15 @@ class Connector:
         if handle:
             with self._lock:
                 self._handles.add(handle)
+
+    def http_connection(self, timeout: float = CALL_TIMEOUT_S) -> http.client.HTTPConnection:
+        """A plain HTTP(S) connection to the current master, under the same TLS policy as the
+        SDK's sessions (CA checks or the pinned fingerprint): for the JSON-RPC bulk read."""
+        parts = urlsplit(self.url)
+        if self._context is None:
+            return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        return _PinnedHTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=self._context,
+                                      fingerprint=self._fingerprint)
 
     def _transport(self, timeout: float):
         if self._context is None:

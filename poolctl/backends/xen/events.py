@@ -20,6 +20,7 @@ import XenAPI
 from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
 from poolctl.backends.xen.connection import Connector, abort, logout_quietly
 from poolctl.backends.xen.snapshot import read_all
+from poolctl.gcpause import gc_paused
 from poolctl.backends.xen.translate import CLASSES, Raw, Translator, affected, project
 from poolctl.model import Change, ConnectionState, ConnectionStatus
 
@@ -180,7 +181,8 @@ class EventWatcher:
 
     def _resync(self, session: XenAPI.Session, event_from, classes: list[str]) -> None:
         """Read everything, deliver the differences from what the consumer has."""
-        token, raw = read_all(session)
+        with gc_paused():
+            token, raw = read_all(session, self.connector)
         self.connector.remember(session)
         if token is None:
             # An empty token returns every live object of the subscribed classes: the full read.

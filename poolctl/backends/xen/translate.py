@@ -112,6 +112,10 @@ def software_version(sv: dict) -> str:
     return f"xapi {sv['xapi']}" if sv.get("xapi") else ""
 
 
+def _vbd_order(vbd: dict) -> tuple:
+    return (to_int(vbd.get("userdevice")), vbd.get("device", ""))
+
+
 def _ip_order(key: str) -> tuple:
     # "0/ip", "0/ipv4/0", "0/ipv6/1": device first, then the legacy key, then v4, then v6
     parts = key.split("/")
@@ -122,6 +126,11 @@ def _ip_order(key: str) -> tuple:
 
 
 def guest_ips(networks: dict) -> tuple[str, ...]:
+    if not networks:
+        return ()
+    if len(networks) == 1:
+        ip = str(next(iter(networks.values()))).strip()
+        return (ip,) if ip else ()
     out: list[str] = []
     for key in sorted(networks or {}, key=_ip_order):
         ip = str(networks[key]).strip()
@@ -149,6 +158,11 @@ class Translator:
         self.pifs_by_network: dict[str, list[dict]] = defaultdict(list)
         for pif in raw.get("pif", {}).values():
             self.pifs_by_network[pif.get("network", NULL)].append(pif)
+        # the tables vm() reads 10,000 times, looked up once
+        self._vdis = raw.get("vdi") or {}
+        self._srs = raw.get("sr") or {}
+        self._networks = raw.get("network") or {}
+        self._guest_metrics = raw.get("vm_guest_metrics") or {}
 
     def _get(self, cls: str, ref) -> dict | None:
         return self.raw.get(cls, {}).get(ref) if is_ref(ref) else None
@@ -234,37 +248,51 @@ class Translator:
         )
 
     def disks(self, vm_ref: str) -> tuple[Disk, ...]:
+        vbds = self.vbds_by_vm.get(vm_ref)
+        if not vbds:
+            return ()
+        if len(vbds) > 1:
+            vbds = sorted(vbds, key=_vbd_order)
+        vdis, srs = self._vdis, self._srs
         out = []
-        vbds = sorted(self.vbds_by_vm.get(vm_ref, ()), key=lambda v: (to_int(v.get("userdevice")), v.get("device", "")))
         for vbd in vbds:
             kind = str(vbd.get("type", "")).lower()
             if kind not in ("disk", "cd"):
                 continue
-            vdi = None if vbd.get("empty") else self._get("vdi", vbd.get("VDI"))
+            vdi_ref = vbd.get("VDI")
+            vdi = None if vbd.get("empty") or not is_ref(vdi_ref) else vdis.get(vdi_ref)
             cdrom = kind == "cd"
             if vdi is not None:
                 name = vdi.get("name_label") or ("CD" if cdrom else "disk")
+                sr = vdi.get("SR")
+                size = to_int(vdi.get("virtual_size"))
             else:
                 name = "empty CD drive" if cdrom else "disk"
-            sr = (vdi or {}).get("SR")
+                sr = None
+                size = 0
             out.append(
                 Disk(
                     name=name,
                     device=vbd.get("device") or str(vbd.get("userdevice", "")),
-                    size=to_int((vdi or {}).get("virtual_size")),
-                    sr=sr if is_ref(sr) and sr in self.raw.get("sr", {}) else None,
+                    size=size,
+                    sr=sr if is_ref(sr) and sr in srs else None,
                     cdrom=cdrom,
                 )
             )
         return tuple(out)
 
     def nics(self, vm_ref: str) -> tuple[Nic, ...]:
-        vifs = sorted(self.vifs_by_vm.get(vm_ref, ()), key=lambda v: to_int(v.get("device")))
+        vifs = self.vifs_by_vm.get(vm_ref)
+        if not vifs:
+            return ()
+        if len(vifs) > 1:
+            vifs = sorted(vifs, key=lambda v: to_int(v.get("device")))
+        networks = self._networks
         return tuple(
             Nic(
                 device=str(v.get("device", "")),
                 mac=v.get("MAC", ""),
-                network=v.get("network") if v.get("network") in self.raw.get("network", {}) else None,
+                network=v.get("network") if v.get("network") in networks else None,
             )
             for v in vifs
         )
@@ -276,7 +304,8 @@ class Translator:
         state = power_state(rec.get("power_state"))
         resident = rec.get("resident_on")
         on_host = state in (PowerState.RUNNING, PowerState.PAUSED) and is_ref(resident)
-        gm = self._get("vm_guest_metrics", rec.get("guest_metrics")) or {}
+        gm_ref = rec.get("guest_metrics")
+        gm = (self._guest_metrics.get(gm_ref) if is_ref(gm_ref) else None) or {}
         memory = to_int(rec.get("memory_static_max")) or to_int(rec.get("memory_dynamic_max"))
         return VM(
             ref=ref,
