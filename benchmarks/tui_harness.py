@@ -89,9 +89,11 @@ async def until_idle(window_s: float = 0.5, max_share: float = 0.1, timeout_s: f
 @contextlib.asynccontextmanager
 async def launched(pool_config, expected_vms: int, t0: float | None = None) -> AsyncIterator[tuple]:
     """(app, pilot, seconds from ``t0`` to fully painted); ``t0`` defaults to now."""
-    create_app = require("poolctl.tui.app", "the TUI", "create_app")
     t0 = time.perf_counter() if t0 is None else t0
-    app = create_app([pool_config])
+    # as the CLI does: the pool starts loading before the TUI is imported
+    first_loads = require("poolctl.preload", "the pool preloader", "start")([pool_config])
+    create_app = require("poolctl.tui.app", "the TUI", "create_app")
+    app = create_app([pool_config], first_loads=first_loads)
     async with app.run_test(size=SIZE) as pilot:
         await until(_safe(lambda: vm_list(app).row_count >= expected_vms), PAINT_TIMEOUT_S,
                     f"VM list showing {expected_vms:,} rows")

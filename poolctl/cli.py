@@ -200,10 +200,13 @@ def _demo_config(args: argparse.Namespace, *, tui: bool) -> Config | None:
 def _run_tui(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         pools, config = _pools(args, stack, tui=True)
+        from poolctl import preload
+
+        first_loads = preload.start(pools)  # connecting overlaps importing the TUI
         from poolctl.tui.app import create_app
 
         app = create_app(pools, keymap=(config.keys if config else None) or None,
-                         migration=config.migration if config else None)
+                         migration=config.migration if config else None, first_loads=first_loads)
         # Printed now, they would vanish under the TUI's screen: show them in it.
         for warning in config.warnings if config else ():
             app.notify(warning, severity="warning", timeout=30, markup=False)

@@ -25,6 +25,7 @@ from poolctl.backends.base import Backend, BackendError, ConnectionLost
 from poolctl.config import ConfigError, MigrationSettings, PoolConfig
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
+from poolctl.preload import FirstLoad, close_quietly, load_pool
 from poolctl.tui.commands import VMCommands
 from poolctl.tui.migrations import MigrationCenter
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated
@@ -68,13 +69,16 @@ class PoolctlApp(App):
         keymap: dict[str, str] | None = None,
         on_exit: Callable[[], None] | None = None,
         migration: MigrationSettings | None = None,
+        first_loads: dict[str, FirstLoad] | None = None,
     ) -> None:
         super().__init__()
         names = [p.name for p in pools]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"pool names must be unique; repeated: {', '.join(dupes)}")
-        self.sessions: dict[str, PoolSession] = {p.name: PoolSession(p) for p in pools}
+        first_loads = first_loads or {}
+        self.sessions: dict[str, PoolSession] = {p.name: PoolSession(p, first_load=first_loads.get(p.name))
+                                                 for p in pools}
         self.user_keymap: dict[str, str] = dict(keymap or {})
         self._on_exit = on_exit
         self._drain_scheduled: set[str] = set()
@@ -163,23 +167,25 @@ class PoolctlApp(App):
     def _connect(self, session: PoolSession) -> None:
         delay = RETRY_FIRST_S
         while not session.stopping.is_set():
-            backend: Backend | None = None
+            first, session.first_load = session.first_load, None
             try:
-                backend = backends.load(session.config.backend)(session.config)
-                backend.connect()
-                inventory = backend.inventory()
+                if first is None:
+                    backend, inventory = load_pool(session.config)
+                else:  # started before the TUI was imported (poolctl.preload)
+                    loaded = first.result(session.stopping)
+                    if loaded is None:
+                        return
+                    backend, inventory = loaded
             except ConnectionLost as err:
-                _close_quietly(backend)
                 self._post_state(session, ConnectionStatus.LOST, describe_error(err), retry_in_s=delay)
                 session.stopping.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
             except Exception as err:  # noqa: BLE001 - every failure becomes a readable state
-                _close_quietly(backend)
                 self._post_state(session, ConnectionStatus.FAILED, describe_error(err))
                 return
             if session.stopping.is_set():
-                _close_quietly(backend)
+                close_quietly(backend)
                 return
             self.post_message(InventoryLoaded(session.name, backend, inventory))
             try:
@@ -301,7 +307,7 @@ class PoolctlApp(App):
         for session in self.sessions.values():
             session.stopping.set()
             if session.backend is not None:
-                t = threading.Thread(target=_close_quietly, args=(session.backend,), daemon=True)
+                t = threading.Thread(target=close_quietly, args=(session.backend,), daemon=True)
                 t.start()
                 closers.append(t)
         for t in closers:
@@ -324,24 +330,17 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
-def _close_quietly(backend: Backend | None) -> None:
-    if backend is None:
-        return
-    try:
-        backend.close()
-    except Exception:  # noqa: BLE001 - closing is best effort; nothing to tell the user
-        pass
-
-
 def create_app(
     pools: list[PoolConfig],
     *,
     keymap: dict[str, str] | None = None,
     on_exit: Callable[[], None] | None = None,
     migration: MigrationSettings | None = None,
+    first_loads: dict[str, FirstLoad] | None = None,
 ) -> PoolctlApp:
     """The TUI for ``pools``; ``keymap`` maps binding ids (see ``?``) to keys, e.g.
     ``{"vm.force_off": "ctrl+k"}``; ``on_exit`` runs after the app has closed its backends;
-    ``migration`` (the config's ``[migration]``) sets the migrate dialog's ping defaults."""
-    return PoolctlApp(pools, keymap=keymap, on_exit=on_exit, migration=migration)
+    ``migration`` (the config's ``[migration]``) sets the migrate dialog's ping defaults;
+    ``first_loads`` are pools already loading (``poolctl.preload.start``), taken over by name."""
+    return PoolctlApp(pools, keymap=keymap, on_exit=on_exit, migration=migration, first_loads=first_loads)
 

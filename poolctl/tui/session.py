@@ -15,6 +15,7 @@ from poolctl.backends.base import Backend
 from poolctl.config import PoolConfig
 from poolctl.inventory import InventoryStore
 from poolctl.model import Change, ConnectionState, ConnectionStatus
+from poolctl.preload import FirstLoad
 
 
 @dataclass(eq=False)
@@ -22,6 +23,7 @@ class PoolSession:
     config: PoolConfig
     backend: Backend | None = None
     store: InventoryStore | None = None
+    first_load: FirstLoad | None = None  # the first attempt, when it started before the app
     state: ConnectionState = None  # type: ignore[assignment]  # set in __post_init__
     # monotonic time of the next retry while LOST, for a live countdown in the tree
     retry_at: float | None = None
