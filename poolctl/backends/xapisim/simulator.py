@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 # importing the api modules registers their calls
 from . import api_common, api_event, api_host, api_session, api_task, api_vm  # noqa: F401
+from poolctl.gcpause import gc_paused
+
 from . import ops
 from .build import Guest, build
 from .db import Database
@@ -24,18 +23,6 @@ if TYPE_CHECKING:
     from .server import SimServer
 
 log = logging.getLogger(__name__)
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Creating ~100,000 records would otherwise set off a cascade of full collections."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 class Simulator:
@@ -53,7 +40,7 @@ class Simulator:
         self.sessions = Sessions()
         self.tasks = Tasks(self)
         self.memory = Memory(self.db)
-        with _no_gc():
+        with gc_paused():
             built = build(self.db, scenario)
         self.master: str = built.master
         self.host_refs: dict[str, str] = built.hosts
@@ -71,7 +58,7 @@ class Simulator:
 
     @classmethod
     def generate(cls, hosts: int, vms: int, **kwargs: object) -> Simulator:
-        with _no_gc():
+        with gc_paused():
             scenario = generate_scenario(hosts, vms)
         return cls(scenario, **kwargs)
 
