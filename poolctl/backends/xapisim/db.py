@@ -138,6 +138,7 @@ class Database:
             del self._class_of[ref]
             self._tombstones[ref] = (cls, self._created.pop(ref))
             self.xml_cache.pop(ref, None)
+            self.json_cache.pop(ref, None)
             self._bump(ref)
 
     # -- reads ------------------------------------------------------------------------------
