@@ -26,6 +26,7 @@ def specs(ctx: Context) -> list[Figure]:
         Figure("xapi.load_growth", f"XAPI load calls growth, {ctx.small.vms:,} -> {ctx.large.vms:,} VMs",
                "calls", Target("==", 0, "0 (no per-object calls)")),
         Figure("xapi.load_time", f"backend connect + inventory() wall time, {ctx.large.words}", "s"),
+        Figure("xapi.load_time.xmlrpc", f"the same, pool without JSON-RPC (XML-RPC only), {ctx.large.words}", "s"),
         Figure("xapi.idle_calls_per_s", "XAPI calls/s while idle (watching), all methods", "calls/s",
                Target("<", 0.5, "~0 (< 0.5/s)")),
         Figure("xapi.idle_other_calls", "XAPI calls while idle other than event.from", "calls",
@@ -67,7 +68,7 @@ def measure(ctx: Context, out: Results) -> None:
 
     totals: dict[str, int] = {}
     for size in ctx.sizes:
-        with simproc.in_process(size) as (_sim, server):
+        with simproc.in_process(size) as (sim, server):
             calls, _took, backend, inv = load_once(server)
             backend.close()
             if len(inv.vms) < size.vms:
@@ -75,7 +76,7 @@ def measure(ctx: Context, out: Results) -> None:
             totals[size.tag] = sum(calls.values())
             out.set(f"xapi.load_calls.{size.tag}", totals[size.tag], note=describe(calls))
             if size == ctx.large:
-                measure_load_time(ctx, out, server)
+                measure_load_time(ctx, out, sim, server)
                 measure_idle(ctx, out, server)
     if ctx.small == ctx.large:
         out.unavailable("xapi.load_growth", "needs two sizes (--sizes SMALL,LARGE)")
@@ -83,13 +84,22 @@ def measure(ctx: Context, out: Results) -> None:
         out.set("xapi.load_growth", totals[ctx.large.tag] - totals[ctx.small.tag])
 
 
-def measure_load_time(ctx: Context, out: Results, server) -> None:
-    took = []
-    for _ in range(ctx.runs):
-        _calls, t, backend, _inv = load_once(server)
-        backend.close()
-        took.append(t)
-    out.set("xapi.load_time", median(took), samples=took)
+def measure_load_time(ctx: Context, out: Results, sim, server) -> None:
+    for key, jsonrpc in (("xapi.load_time", True), ("xapi.load_time.xmlrpc", False)):
+        sim.jsonrpc = jsonrpc  # False: /jsonrpc answers 404, as XAPI before JSON-RPC did
+        took = []
+        try:
+            for _ in range(ctx.runs):
+                _calls, t, backend, _inv = load_once(server)
+                used = backend.connector.jsonrpc
+                backend.close()
+                took.append(t)
+        finally:
+            sim.jsonrpc = True
+        if used is not jsonrpc:
+            raise AssertionError(f"the backend read over {'JSON' if used else 'XML'}-RPC, expected the other")
+        rpc = "the bulk read over JSON-RPC" if jsonrpc else "every call over XML-RPC"
+        out.set(key, median(took), samples=took, note=f"{rpc}; simulator in this process (shares the GIL)")
 
 
 def measure_idle(ctx: Context, out: Results, server) -> None:

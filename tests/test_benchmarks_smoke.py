@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # The figures, by key, at the quick sizes (3x12 and 4x300). Listed here rather than
 # read from the benchmark code so a figure that silently disappears fails this test.
 EXPECTED = {
-    "sim.generate", "sim.get_all_records_vm",
+    "sim.generate", "sim.vm_records.jsonrpc", "sim.vm_records.xmlrpc",
     "xapi.load_calls.3x12", "xapi.load_calls.4x300", "xapi.load_growth", "xapi.load_time",
+    "xapi.load_time.xmlrpc",
     "xapi.idle_calls_per_s", "xapi.idle_other_calls",
     "cli.version", "cli.help",
     "rss.app", "rss.backend", "rss.simulator",
