@@ -20,7 +20,6 @@ from textual.binding import Binding
 from textual.logging import TextualHandler
 from textual.worker import Worker, WorkerState
 
-from poolctl import backends
 from poolctl.backends.base import Backend, BackendError, ConnectionLost
 from poolctl.config import ConfigError, MigrationSettings, PoolConfig
 from poolctl.inventory import InventoryStore

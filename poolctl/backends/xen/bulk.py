@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
-import logging
 import xmlrpc.client
 
 import pydantic_core
@@ -24,8 +23,6 @@ import XenAPI
 
 from poolctl.backends.xen.connection import Connector
 from poolctl.backends.xen.translate import CLASSES, FIELDS
-
-log = logging.getLogger("poolctl.backends.xen")
 
 PATH = "/jsonrpc"
 NOT_SERVED = frozenset({404, 405, 501})
