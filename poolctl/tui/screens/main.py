@@ -69,6 +69,7 @@ class MainScreen(Screen):
             id="filter",
             on_done=self._filter_done,
             on_clear=self.action_clear_filter,
+            on_change=self._filter_changed,
         )
         self._scope: Selection | None = None
         self._details_timer: Timer | None = None
@@ -231,9 +232,8 @@ class MainScreen(Screen):
         self._update_list_title()
         self.set_focus(self.vm_list)
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.vm_list.set_filter(event.value)
+    def _filter_changed(self, value: str) -> None:
+        self.vm_list.set_filter(value)
         self._update_list_title()
 
     def _filter_done(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual import events
+from textual.geometry import Size
 from textual.widgets import Input
 
 
@@ -21,12 +22,24 @@ class FilterInput(Input):
         *,
         on_done: Callable[[], None],
         on_clear: Callable[[], None],
+        on_change: Callable[[str], None],
         placeholder: str = "",
         id: str | None = None,
     ):
         super().__init__(placeholder=placeholder, id=id)
         self._on_done = on_done
         self._on_clear = on_clear
+        self._on_change = on_change
+
+    def _watch_value(self, value: str) -> None:
+        # Input sets its virtual size on every change, and the layout sets it back: each
+        # keystroke re-laid out the whole screen and repainted the scrollbars a frame later.
+        # This line is one row high at any text length, so its size never moves the layout.
+        self.set_reactive(Input.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
+        # Here, not from the Changed message: the list is filtered before the typed character
+        # is drawn, so one repaint shows both.
+        self._on_change(value)
 
     async def _on_key(self, event: events.Key) -> None:
         focused = self.screen.focused

@@ -227,13 +227,15 @@ class VMList(ScrollView, can_focus=True):
         VMs (a change not yet applied): the caller rebuilds then."""
         if self._store is None or self._scope is None:
             return False
-        vms = self._store.vms
+        vms, hay, text = self._store.vms, self._hay, self._filter
         keys = []
         for key in self._keys:
-            vm = vms.get(key[2])
+            ref = key[2]
+            vm = vms.get(ref)
             if vm is None:
                 return False
-            if self._filter in self._haystack(vm):
+            cached = hay.get(ref)  # _haystack inlined: this loop runs over every row per key
+            if text in (cached[1] if cached is not None and cached[0] is vm else self._haystack(vm)):
                 keys.append(key)
         self._keys = keys
         self._key_of = {k[2]: k for k in keys}
