@@ -31,6 +31,7 @@ log = logging.getLogger("poolctl.backends.xen")
 API_VERSION = "2.x"
 ORIGINATOR = "poolctl"
 CALL_TIMEOUT_S = 30.0
+LOGOUT_TIMEOUT_S = 5.0  # logging out happens while poolctl closes: do not hold the exit up
 MAX_REDIRECTS = 3
 
 
@@ -245,6 +246,25 @@ class Connector:
         if self._context is None:
             return HTTPTransport(timeout)
         return HTTPSTransport(timeout, self._context, self._fingerprint)
+
+    def logout(self, session: XenAPI.Session) -> None:
+        """Log ``session`` out, also after ``abort`` broke its transport (the event long-poll
+        at close): the logout then travels on a fresh connection. Otherwise XAPI keeps the
+        session until it ages out, and every run of poolctl would leave one behind."""
+        transport = getattr(session, "transport", None)
+        if not getattr(transport, "aborted", False):
+            logout_quietly(session)
+            return
+        handle = session._session
+        _close_quietly(session)
+        if not handle:
+            return
+        fresh = XenAPI.Session(self.url, transport=self._transport(LOGOUT_TIMEOUT_S))
+        try:
+            fresh.session.logout(handle)  # the raw call: this session object never logged in
+        except Exception:  # noqa: BLE001 - the server may be gone; nothing to tell the user
+            pass
+        _close_quietly(fresh)
 
     def open(self, timeout: float = CALL_TIMEOUT_S) -> XenAPI.Session:
         """A logged-in session on the master, following HOST_IS_SLAVE redirects."""

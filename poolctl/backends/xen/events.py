@@ -18,7 +18,7 @@ from typing import NamedTuple
 import XenAPI
 
 from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
-from poolctl.backends.xen.connection import Connector, abort, logout_quietly
+from poolctl.backends.xen.connection import Connector, abort
 from poolctl.backends.xen.snapshot import read_all
 from poolctl.gcpause import gc_paused
 from poolctl.backends.xen.translate import CLASSES, Raw, Translator, affected, project
@@ -158,7 +158,7 @@ class EventWatcher:
         session, self._session = self._session, None
         if session is not None:
             if logout:
-                logout_quietly(session)
+                self.connector.logout(session)
             else:
                 try:
                     session("close")()
