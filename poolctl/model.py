@@ -16,8 +16,21 @@ GiB = 1024**3
 MiB = 1024**2
 
 
+# One ``__pydantic_fields_set__`` per set of given fields, shared by every instance that has it.
+# Pydantic gives each instance a set of its own (~730 bytes): with a disk, a CD drive and a nic
+# per VM that was 29 MB of the 44 MB the models of 10,000 VMs take. Frozen models never add to
+# the set (``model_copy`` copies it first), so sharing it is safe.
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def model_post_init(self, _context: object) -> None:
+        given = self.__pydantic_fields_set__
+        shared = _FIELDS_SETS.setdefault(frozenset(given), given)
+        if shared is not given:
+            object.__setattr__(self, "__pydantic_fields_set__", shared)
 
 
 class PowerState(StrEnum):
@@ -106,6 +119,9 @@ class VM(_Frozen):
     allowed_operations: tuple[str, ...] = ()
     current_operations: tuple[str, ...] = ()
     description: str = ""
+    # False while disks and nics are still being read (see Backend.first_inventory): they are
+    # empty then, not known to be empty.
+    devices_known: bool = True
 
     @property
     def networks(self) -> tuple[str, ...]:
