@@ -33,6 +33,8 @@ class InventoryStore:
         self._vms_by_host: dict[str | None, set[str]] = defaultdict(set)
         for vm in self.vms.values():
             self._vms_by_host[vm.host].add(vm.ref)
+        # VMs whose disks and nics are still being read (a staged load): see ``devices_pending``
+        self._pending_devices = {v.ref for v in self.vms.values() if not v.devices_known}
         # Bumped on every applied change: cheap "anything new?" checks for views.
         self.version = 0
 
@@ -60,6 +62,7 @@ class InventoryStore:
             del table[change.ref]
             if isinstance(old, VM):
                 self._vms_by_host[old.host].discard(old.ref)
+                self._pending_devices.discard(old.ref)
         else:
             new = change.obj
             if new is None or _KIND_OF.get(type(new)) != change.object_kind:
@@ -71,8 +74,17 @@ class InventoryStore:
                 if isinstance(old, VM):
                     self._vms_by_host[old.host].discard(old.ref)
                 self._vms_by_host[new.host].add(new.ref)
+                if new.devices_known:
+                    self._pending_devices.discard(new.ref)
+                else:
+                    self._pending_devices.add(new.ref)
         self.version += 1
         return change
+
+    @property
+    def devices_pending(self) -> bool:
+        """Some VMs' disks and nics are still being read (``VM.devices_known`` False)."""
+        return bool(self._pending_devices)
 
     def vms_on(self, host: str | None) -> list[VM]:
         """VMs resident on ``host`` (``None``: not running anywhere)."""

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def load_pool(config: PoolConfig) -> tuple[Backend, Inventory]:
-    """A connected backend and its first inventory; the backend is closed again on failure.
+    """A connected backend and its ``first_inventory()`` (the rest arrives as changes once
+    ``watch()`` runs); the backend is closed again on failure.
 
     The collector is paused for the read and what it built is frozen before it resumes: the
     inventory lives as long as the connection, and resuming with ~1 M new objects pending would
@@ -32,7 +33,7 @@ def load_pool(config: PoolConfig) -> tuple[Backend, Inventory]:
         with gc_paused():
             backend = backends.load(config.backend)(config)
             backend.connect()
-            inventory = backend.inventory()
+            inventory = backend.first_inventory()
             gc.freeze()
     except BaseException:
         close_quietly(backend)

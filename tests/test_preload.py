@@ -72,7 +72,7 @@ def assert_is_lab(sim, server, inventory) -> None:
     assert sorted(v.name for v in inventory.vms) == sorted(v.name for v in sim.scenario.vms)
     assert sorted(h.name for h in inventory.hosts) == ["xcp-lab-1", "xcp-lab-2", "xcp-lab-3"]
     with connected(server.url) as other:
-        assert inventory == other.inventory()
+        assert inventory == other.first_inventory()  # staged: VMs' devices come with watch()
 
 
 # -- load_pool ------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_load_pool_returns_a_connected_backend_and_the_lab_inventory(lab):
         assert isinstance(backend, XenBackend)
         assert len(sim.sessions) == 1  # logged in, and still so
         assert_is_lab(sim, server, inventory)
-        assert backend.inventory() == inventory  # the connection still serves
+        assert backend.first_inventory() == inventory  # the connection still serves
     finally:
         backend.close()
     assert len(sim.sessions) == 0

@@ -125,8 +125,8 @@ def test_expired_session_is_renewed_once_and_the_read_goes_on(lab_connector):
     old = session._session
     server.stats.reset()
     assert sim.expire_sessions() >= 1
-    raw: dict = {}
-    assert snapshot._read_jsonrpc(session, connector, raw) is True
+    raw = snapshot._read_jsonrpc(session, connector, list(snapshot.BULK))
+    assert raw is not None
     assert session._session != old and session._session in connector._handles
     assert server.stats.snapshot()["session.login_with_password"] == 1, server.stats.snapshot()
     assert connector.jsonrpc is True
@@ -140,7 +140,7 @@ def test_a_wrong_handle_is_session_invalid_from_jsonrpc(lab_connector):
     _sim, _server, connector, _session = lab_connector
     wrong = "OpaqueRef:00000000-1111-2222-3333-444444444444"
     with pytest.raises(XenAPI.Failure) as err:
-        read_classes(connector, wrong)
+        read_classes(connector, wrong, list(snapshot.BULK))
     assert err.value.details == ["SESSION_INVALID", wrong]
 
 
@@ -151,7 +151,7 @@ def test_a_failure_other_than_session_invalid_propagates_without_a_second_read(l
     sim.expire_sessions()
     server.stats.reset()
     with pytest.raises(XenAPI.Failure) as err:
-        snapshot._read_jsonrpc(session, connector, {})
+        snapshot._read_jsonrpc(session, connector, list(snapshot.BULK))
     assert err.value.details[0] == "SESSION_AUTHENTICATION_FAILED", err.value.details
     calls = server.stats.snapshot()
     assert calls["VM.get_all_records"] == 1, calls  # one JSON-RPC attempt, no retry after the failure
@@ -265,7 +265,7 @@ def test_refused_relogin_during_the_jsonrpc_read_shows_no_secret(lab_connector, 
     sim.password = "changed-on-the-pool"
     sim.expire_sessions()
     with pytest.raises(XenAPI.Failure) as exc:
-        snapshot._read_jsonrpc(session, connector, {})
+        snapshot._read_jsonrpc(session, connector, list(snapshot.BULK))
     mapped = connector.errors.map(exc.value, "reading the inventory", where=connector.where)
     assert mapped.code == "SESSION_AUTHENTICATION_FAILED" and "root" in str(mapped)
     texts = [str(mapped), repr(mapped), repr(mapped.params)] + [r.getMessage() for r in caplog.records]

@@ -141,6 +141,12 @@ class Backend(ABC):
     def inventory(self) -> Inventory:
         """A full snapshot of the pool, loaded with bulk calls (never one call per object)."""
 
+    def first_inventory(self) -> Inventory:
+        """What a screen needs first, as soon as possible. A backend may leave each VM's disks
+        and nics out (``VM.devices_known`` False) and deliver the VMs with them as changes once
+        ``watch()`` runs. By default the full ``inventory()``."""
+        return self.inventory()
+
     @abstractmethod
     def watch(self, on_change: ChangeCallback, on_state: StateCallback) -> None:
         """Start delivering changes (and connection states) from the backend's own thread(s).

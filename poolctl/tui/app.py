@@ -226,12 +226,15 @@ class PoolctlApp(App):
         if session.store is None:
             return  # not loaded yet; the snapshot's arrival drains
         applied: list[Change] = []
+        staged = session.store.devices_pending
         for change in session.take_changes():
             try:
                 if session.store.apply(change) is not None:
                     applied.append(change)
             except ValueError as err:
                 self.log.warning(f"pool {pool}: ignored malformed change: {err}")
+        if staged and not session.store.devices_pending:
+            freeze_long_lived()  # the rest of a staged load: as long-lived as the first part
         if applied or loaded:
             self.main_screen.post_message(InventoryUpdated(pool, applied, loaded=loaded))
 

@@ -96,8 +96,9 @@ async def wait_for(pilot, cond: Callable[[], bool], what: str, timeout: float = 
 
 async def loaded(pilot, pool: str = "lab") -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: app.sessions[pool].connected and app.main_screen.vm_list.row_count > 0,
-                   f"pool {pool} to load")
+    # fully: a staged load's VM devices arrive after the first paint
+    await wait_for(pilot, lambda: app.sessions[pool].connected and app.main_screen.vm_list.row_count > 0
+                   and not app.sessions[pool].store.devices_pending, f"pool {pool} to load")
 
 
 def screen_text(app) -> str:

@@ -125,8 +125,16 @@ class XenBackend(Backend):
     # -- reading ----------------------------------------------------------------------------
 
     def inventory(self) -> Inventory:
+        return self._inventory(devices=True)
+
+    def first_inventory(self) -> Inventory:
+        """Without VBDs, VDIs and VIFs (VMs' disks and nics): the event loop reads them first
+        thing and delivers the VMs with them."""
+        return self._inventory(devices=False)
+
+    def _inventory(self, devices: bool) -> Inventory:
         with gc_paused():
-            token, raw = self._call("reading the inventory", lambda s: read_all(s, self.connector))
+            token, raw = self._call("reading the inventory", lambda s: read_all(s, self.connector, devices=devices))
             translator = Translator(raw, pool_name=self.config.name)
             models = translator.models()
             try:

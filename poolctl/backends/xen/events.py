@@ -19,7 +19,7 @@ import XenAPI
 
 from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
 from poolctl.backends.xen.connection import Connector, abort
-from poolctl.backends.xen.snapshot import read_all
+from poolctl.backends.xen.snapshot import DEVICES, read_all, read_classes
 from poolctl.gcpause import gc_paused
 from poolctl.backends.xen.translate import CLASSES, Raw, Translator, affected, project
 from poolctl.model import Change, ConnectionState, ConnectionStatus
@@ -173,6 +173,8 @@ class EventWatcher:
         classes = list(CLASSES.values())
         if self._token is None:
             self._resync(session, event_from, classes)
+        else:
+            self._read_devices(session)
         self._state(ConnectionStatus.CONNECTED)
         while not self._stop.is_set():
             batch = event_from(classes, self._token, EVENT_TIMEOUT_S)
@@ -198,6 +200,27 @@ class EventWatcher:
         changes = diff(self.models, fresh)
         self.models = fresh
         self._token = token
+        self._emit(changes)
+
+    def _read_devices(self, session: XenAPI.Session) -> None:
+        """After a staged first read (``first_inventory``): read the device classes it left
+        out and deliver the VMs with their disks and nics. Events since the token then apply
+        on top, as after any read (snapshot.py)."""
+        missing = [cls for cls in DEVICES if cls not in self.raw]
+        if not missing:
+            return
+        with gc_paused():
+            records = read_classes(session, self.connector, missing)
+            self.connector.remember(session)
+            with self._lock:
+                self.raw.update(records)
+                translator = Translator(self.raw, pool_name=self.pool)
+                fresh = {key: translator.build(*key) for key in self.models if key[0] == "vm"}
+        changes = []
+        for key, obj in fresh.items():
+            if obj is not None and obj != self.models[key]:
+                self.models[key] = obj
+                changes.append(Change(kind="modified", object_kind="vm", ref=key[1], obj=obj))
         self._emit(changes)
 
     def _apply(self, events: list[dict]) -> None:

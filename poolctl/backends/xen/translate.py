@@ -158,6 +158,9 @@ class Translator:
         self.pifs_by_network: dict[str, list[dict]] = defaultdict(list)
         for pif in raw.get("pif", {}).values():
             self.pifs_by_network[pif.get("network", NULL)].append(pif)
+        # a staged load reads VBDs, VDIs and VIFs last (snapshot.DEVICES): until then, no class
+        # table for them, and VMs say their devices are not known yet
+        self.devices_known = all(c in raw for c in ("vbd", "vdi", "vif"))
         # the tables vm() reads 10,000 times, looked up once
         self._vdis = raw.get("vdi") or {}
         self._srs = raw.get("sr") or {}
@@ -321,6 +324,7 @@ class Translator:
             allowed_operations=tuple(sorted(rec.get("allowed_operations") or ())),
             current_operations=tuple(sorted(set((rec.get("current_operations") or {}).values()))),
             description=rec.get("name_description") or "",
+            devices_known=self.devices_known,
         )
 
     # -- everything -------------------------------------------------------------------

@@ -52,9 +52,18 @@ def host_rows(host: Host, store: InventoryStore) -> list[tuple[str, str | Text]]
     ]
 
 
+def _count_vms(store: InventoryStore, pred) -> str:
+    """How many VMs ``pred`` holds for, by their devices; while those are still being read
+    (a staged load) the count would be low, so it says so."""
+    vms = store.vms.values()
+    if not all(vm.devices_known for vm in vms):
+        return "reading…"
+    return str(sum(1 for vm in vms if pred(vm)))
+
+
 def sr_rows(sr: StorageRepository, store: InventoryStore) -> list[tuple[str, str | Text]]:
     pct = f" ({sr.used * 100 // sr.size}%)" if sr.size else ""
-    vms = sum(1 for vm in store.vms.values() if any(d.sr == sr.ref for d in vm.disks))
+    vms = _count_vms(store, lambda vm: any(d.sr == sr.ref for d in vm.disks))
     return [
         ("SR", Text(sr.name, style="bold")),
         ("Type", sr.type + (f" ({sr.content_type})" if sr.content_type else "")),
@@ -62,17 +71,17 @@ def sr_rows(sr: StorageRepository, store: InventoryStore) -> list[tuple[str, str
         ("Size", fmt.size(sr.size)),
         ("Used", f"{fmt.size(sr.used)}{pct}"),
         ("Seen by", _names(store, sr.hosts)),
-        ("VMs with disks", str(vms)),
+        ("VMs with disks", vms),
     ]
 
 
 def network_rows(net: Network, store: InventoryStore) -> list[tuple[str, str | Text]]:
-    vms = sum(1 for vm in store.vms.values() if net.ref in vm.networks)
+    vms = _count_vms(store, lambda vm: net.ref in vm.networks)
     return [
         ("Network", Text(net.name, style="bold")),
         ("Bridge", net.bridge or "none"),
         ("On hosts", _names(store, net.hosts)),
-        ("VMs on it", str(vms)),
+        ("VMs on it", vms),
     ]
 
 
@@ -102,8 +111,8 @@ def vm_rows(vm: VM, store: InventoryStore) -> list[tuple[str, str | Text]]:
         ("vCPUs", str(vm.vcpus)),
         ("Memory", fmt.size(vm.memory)),
         ("IPs", ", ".join(vm.ips) or "none known"),
-        ("Disks", disks if vm.disks else "none"),
-        ("Networks", nics if vm.nics else "none"),
+        ("Disks", disks if vm.disks else "none" if vm.devices_known else "reading…"),
+        ("Networks", nics if vm.nics else "none" if vm.devices_known else "reading…"),
         ("Allowed ops", ", ".join(sorted(vm.allowed_operations)) or "none"),
         ("Current ops", ", ".join(vm.current_operations) or "none"),
         *([("Description", vm.description)] if vm.description else []),
