@@ -1,6 +1,7 @@
 """Run in a fresh child process: load a pool (backend + store, or the whole TUI headless
-until fully painted) and print JSON: time to painted (from this process's first line,
-imports included) and peak RSS, which is then poolctl's alone, not the simulator's.
+until fully painted and complete) and print JSON: time to painted and to complete (from this
+process's first line, imports included) and peak RSS, which is then poolctl's alone, not the
+simulator's.
 
     python -m benchmarks.app_child --url URL --vms N --mode backend|tui
 """
@@ -48,8 +49,9 @@ def tui(url: str, vms: int) -> dict:
     from benchmarks import tui_harness
 
     async def go() -> dict:
-        async with tui_harness.launched(simproc.pool_config(url), vms, t0=T0) as (_app, _pilot, took):
-            return {"peak_kb": peak_kb(), "vms": vms, "painted_s": took}
+        async with tui_harness.launched(simproc.pool_config(url), vms, t0=T0) as (app, _pilot, took):
+            # peak RSS once the store is complete, not at the (staged) first paint
+            return {"peak_kb": peak_kb(), "vms": vms, "painted_s": took, "complete_s": app.complete_s}
 
     return asyncio.run(go())
 

@@ -22,7 +22,7 @@ EXPECTED = {
     "xapi.idle_calls_per_s", "xapi.idle_other_calls",
     "cli.version", "cli.help",
     "rss.app", "rss.backend", "rss.simulator",
-    "tui.launch.3x12", "tui.launch.4x300",
+    "tui.launch.3x12", "tui.launch.4x300", "tui.complete.4x300",
     "tui.filter.median", "tui.filter.p95",
     "tui.event", "tui.live_after_paint",
     "pty.idle", "pty.scroll", "pty.migration", "pty.app_rss",
