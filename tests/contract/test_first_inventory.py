@@ -16,11 +16,24 @@ pytestmark = pytest.mark.timeout(60)
 CONNECTED_WAIT_S = 15.0
 
 
-def _wait_connected(rec: Recorder) -> None:
+class UntilConnected(Recorder):
+    """Also keeps what had been delivered when the first CONNECTED state came."""
+
+    def __init__(self):
+        super().__init__()
+        self.before_connected: list | None = None
+
+    def on_state(self, state):
+        if state.status == ConnectionStatus.CONNECTED and self.before_connected is None:
+            self.before_connected = list(self.seen)
+        super().on_state(state)
+
+
+def _wait_connected(rec: UntilConnected) -> list:
     deadline = time.monotonic() + CONNECTED_WAIT_S
     while time.monotonic() < deadline:
-        if any(s.status == ConnectionStatus.CONNECTED for s in rec.states):
-            return
+        if rec.before_connected is not None:
+            return rec.before_connected
         time.sleep(0.02)
     raise AssertionError(f"no CONNECTED state within {CONNECTED_WAIT_S} s; saw {[s.status for s in rec.states]}")
 
@@ -29,11 +42,10 @@ def test_first_inventory_plus_watch_adds_up_to_inventory(target):
     backend = target.backend
     first = backend.first_inventory()
     store = InventoryStore(first)
-    rec = Recorder()
+    rec = UntilConnected()
     backend.watch(rec.on_change, rec.on_state)
-    _wait_connected(rec)
     # "once CONNECTED": what was delivered up to that point, nothing later
-    for change in list(rec.seen):
+    for change in _wait_connected(rec):
         store.apply(change)
     full = backend.inventory()
     assert {v.ref: v for v in full.vms} == store.vms
