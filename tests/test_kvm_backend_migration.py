@@ -91,3 +91,21 @@ def test_phases_never_go_backwards_after_a_switchover_pause(demo):
     h._progress(_stats(128 * MIB, 1 * MIB, iteration=2), *SWITCHOVER, 0.0)
     later = h._progress(_stats(129 * MIB, 1 * MIB, iteration=3), *RUNNING, 0.9)
     assert later.phase == MigrationPhase.STOP_AND_COPY
+
+
+def test_a_refused_max_downtime_is_told_not_swallowed(demo, caplog):
+    # libvirt's test driver refuses migrateSetMaxDowntime, as a daemon without the job would
+    handle = _handle(demo)
+    handle._options = MigrationOptions(max_downtime_ms=30)
+    assert handle.note() == ""
+    handle._steer(_stats(1 * MIB, 100 * MIB))  # the job shows: the setting is tried on it
+    note = handle.note()
+    assert note.startswith("max downtime 30 ms not applied (") and note.endswith("QEMU's default limit applies")
+    assert "support" in note  # libvirt's own words, e.g. "this function is not supported ..."
+    assert any(r.getMessage().endswith(note) for r in caplog.records)
+
+
+def test_no_note_without_a_max_downtime(demo):
+    handle = _handle(demo)
+    handle._steer(_stats(1 * MIB, 100 * MIB))
+    assert handle.note() == ""

@@ -7,6 +7,7 @@ call on the connection running it (jobStats, state, the watcher's refresh) waite
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, M
 
 if TYPE_CHECKING:
     from poolctl.backends.kvm.backend import KvmBackend
+
+log = logging.getLogger("poolctl.backends.kvm")
 
 POLL_S = 0.5
 POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
@@ -82,6 +85,7 @@ class KvmMigration(MigrationHandle):
         self._timed_out = False
         self._postcopy = False
         self._downtime_set = False
+        self._downtime_error: str | None = None  # libvirt's words when the max downtime was refused
         self._seen_data = False
         self._last_phase = MigrationPhase.PREPARING
         self._t0 = 0.0
@@ -211,8 +215,17 @@ class KvmMigration(MigrationHandle):
             return
         try:
             self._dom.migrateSetMaxDowntime(int(self._options.max_downtime_ms), 0)
-        except libvirt.libvirtError:
-            pass  # the migration still runs, with QEMU's default limit
+            self._downtime_error = None
+        except libvirt.libvirtError as err:
+            # The migration still runs, with QEMU's default limit: the user is told (note())
+            self._downtime_error = words(err)
+
+    def note(self) -> str:
+        """What the user should know about the settings of this run ('' when nothing)."""
+        if self._downtime_error and self._downtime_set:
+            return (f"max downtime {self._options.max_downtime_ms:.0f} ms not applied "
+                    f"({self._downtime_error}); QEMU's default limit applies")
+        return ""
 
     # -- the public handle ----------------------------------------------------------------
     @property
@@ -235,6 +248,8 @@ class KvmMigration(MigrationHandle):
             progress = self._progress(stats, state, reason, best)
             best = progress.fraction if progress.fraction is not None else best
             self._steer(stats)
+            if not progress.message and (note := self.note()):
+                progress = progress.model_copy(update={"message": note})
             if not self._done.is_set():
                 yield progress
         result = self._result
@@ -298,6 +313,8 @@ class KvmMigration(MigrationHandle):
         if not self._downtime_set and self._options.max_downtime_ms:
             self._downtime_set = True
             self._set_max_downtime()
+            if self._downtime_error:
+                log.warning("VM %s: %s", self._name, self.note())
         if (self._options.post_copy and not self._postcopy and not self._cancel_requested
                 and (st.get("memory_iteration") or 0) >= POSTCOPY_AFTER_ITERATIONS):
             try:

@@ -35,7 +35,6 @@ from poolctl.migration import (
     headline,
     ping_summary,
 )
-from poolctl.model import MigrationPhase
 from poolctl.tui.widgets.sparkline import PingSparkline
 
 # 2 Hz: each tick moves the sparkline by ~5 probes and costs a few hundred bytes on the wire
@@ -278,7 +277,8 @@ class MigrationPanel(Widget, can_focus=True):
             lines.append("c cancel (asks first)")
         else:
             lines.append("cannot cancel now: past the point of no return")
-        lines.append(fit(p.message, width) if p.message and p.phase == MigrationPhase.FAILED else "")
+        # a failure's words, or a note from the backend (post-copy, a setting it could not apply)
+        lines.append(fit(p.message, width) if p.message else "")
         self.info.set_lines(lines)
 
     def _subtitle(self, text: str) -> None:
