@@ -28,7 +28,12 @@ class _Frozen(BaseModel):
 
     def model_post_init(self, _context: object) -> None:
         given = self.__pydantic_fields_set__
-        shared = _FIELDS_SETS.setdefault(frozenset(given), given)
+        key = frozenset(given)
+        shared = _FIELDS_SETS.get(key)
+        if shared is None:
+            # a copy of our own: ``model_construct(_fields_set=...)`` hands over the caller's set,
+            # which the caller may change later
+            shared = _FIELDS_SETS.setdefault(key, set(key))
         if shared is not given:
             object.__setattr__(self, "__pydantic_fields_set__", shared)
 
