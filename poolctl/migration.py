@@ -221,6 +221,8 @@ class MigrationController:
                 self.progress = last = progress
         except Exception as err:  # noqa: BLE001 - a broken follow-up is a failure the user reads
             last = MigrationProgress(phase=MigrationPhase.FAILED, message=describe(err))
+        if self.record is not None and handle.result is None:
+            return  # abandoned: stop_following() ended updates(); the log says 'unfinished'
         result = handle.result
         if result is None:
             phase = last.phase if last is not None and last.phase.terminal else MigrationPhase.FAILED
@@ -240,6 +242,8 @@ class MigrationController:
         self.result = result
 
     def _finish(self) -> MigrationRecord:
+        if self.record is not None and self.result is None:
+            return self.record  # abandoned while followed
         stats: PingStats | None = None
         if self.pinger is not None and not self.finished.is_set():
             if self.ping_tail_s > 0:
@@ -257,6 +261,8 @@ class MigrationController:
         carries on, the pinger stops, and the log says the outcome is unknown."""
         if self.finished.is_set():
             return self.record
+        if self.handle is not None:
+            self.handle.stop_following()  # the follower thread ends and logs its session out
         stats = self.pinger.stop(drain=False, timeout=1.0) if self.pinger is not None else None
         result = self.result
         if result is not None:

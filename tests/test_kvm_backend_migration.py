@@ -109,3 +109,12 @@ def test_no_note_without_a_max_downtime(demo):
     handle = _handle(demo)
     handle._steer(_stats(1 * MIB, 100 * MIB))
     assert handle.note() == ""
+
+
+def test_stop_following_ends_updates_without_an_outcome(demo):
+    handle = _handle(demo)  # never started: only following is exercised
+    updates = handle.updates()
+    assert next(updates).phase == MigrationPhase.PREPARING
+    handle.stop_following()
+    assert list(updates) == []  # ends at the next poll, with no terminal phase made up
+    assert handle.result is None

@@ -292,9 +292,12 @@ def test_abandon_logs_unfinished_once(pool, state_dir):
     rec = c.abandon("poolctl quit")
     assert rec.result == "unfinished" and rec.error == "poolctl quit" and rec.ping_sent > 0
     assert headline(rec).startswith("Stopped watching after")
-    t.join(20)  # the move itself carries on to its end in the hypervisor
-    assert pool.resident("web-01") == pool.host("xcp-lab-2")
+    t.join(5)  # following stops at once (stop_following), ...
+    assert not t.is_alive()
+    # ... while the move itself carries on to its end in the hypervisor
+    wait(lambda: pool.resident("web-01") == pool.host("xcp-lab-2"), "web-01 on xcp-lab-2")
     assert c.record is rec and [line["result"] for line in log_lines(state_dir)] == ["unfinished"]
+    assert c.progress.phase == MigrationPhase.COPYING  # nothing made up after the abandon
 
 
 def test_abandon_during_the_ping_tail_logs_the_known_outcome(pool, state_dir):

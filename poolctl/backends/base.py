@@ -106,6 +106,11 @@ class MigrationHandle(ABC):
     def result(self) -> MigrationResult | None:
         """The outcome, once ``updates()`` has ended; ``None`` before."""
 
+    def stop_following(self) -> None:
+        """poolctl stops watching (it is quitting): ``updates()`` ends soon without a terminal
+        phase and lets go of what it holds; the migration itself goes on. By default
+        ``updates()`` simply runs to the migration's end."""
+
 
 class Backend(ABC):
     """One pool of one hypervisor kind, configured by a ``PoolConfig``."""

@@ -80,6 +80,7 @@ class KvmMigration(MigrationHandle):
         self._flags, self._params, self._options = flags, params, options
         self._p2p = backend.config.migration == "p2p"
         self._done = threading.Event()
+        self._stop = threading.Event()  # stop_following()
         self._result: MigrationResult | None = None
         self._cancel_requested = False
         self._timed_out = False
@@ -228,6 +229,9 @@ class KvmMigration(MigrationHandle):
         return ""
 
     # -- the public handle ----------------------------------------------------------------
+    def stop_following(self) -> None:
+        self._stop.set()
+
     @property
     def result(self) -> MigrationResult | None:
         return self._result if self._done.is_set() else None
@@ -237,6 +241,8 @@ class KvmMigration(MigrationHandle):
         yield MigrationProgress(phase=MigrationPhase.PREPARING, fraction=0.0, cancellable=True,
                                 message=f"{self._src.name} -> {self._dst.name}")
         while not self._done.wait(POLL_S):
+            if self._stop.is_set():
+                return
             try:
                 stats = self._dom.jobStats()
             except libvirt.libvirtError:

@@ -102,6 +102,7 @@ class XenMigrationHandle(MigrationHandle):
         self._started = started
         self._result: MigrationResult | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()  # stop_following()
 
     @property
     def result(self) -> MigrationResult | None:
@@ -127,7 +128,8 @@ class XenMigrationHandle(MigrationHandle):
                         yield final
                         return
                     log.warning("%s; retrying in %.0f s", err.message, delay)
-                    time.sleep(delay)
+                    if self._stop.wait(delay):
+                        return
                     delay = min(delay * 2, 8.0)
                     continue
                 progress = migration_progress(rec, self._backend.connector._secrets())
@@ -137,7 +139,8 @@ class XenMigrationHandle(MigrationHandle):
                 if progress.phase.terminal:
                     final = progress
                     return
-                time.sleep(POLL_S)
+                if self._stop.wait(POLL_S):
+                    return
         finally:
             self._finish(final)
 
@@ -156,8 +159,13 @@ class XenMigrationHandle(MigrationHandle):
                 duration_s=round(time.monotonic() - self._started, 3),
             )
             log.info("migration of %s to %s: %s", self.vm_name, self.destination, outcome)
-        destroy_quietly(xapi, self._task)
+            destroy_quietly(xapi, self._task)
+        # not followed to its end (stop_following): the task stays, XAPI runs the move to its end
+        # and drops the task with the session
         logout_quietly(self._session)
+
+    def stop_following(self) -> None:
+        self._stop.set()
 
     def cancel(self) -> None:
         # updates() owns self._session; cancelling goes through a pooled one.
