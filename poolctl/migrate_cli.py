@@ -194,11 +194,11 @@ def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: 
                 out.flush()
             else:
                 p = c.progress
-                key = (p.phase, int((p.fraction or 0) * 10))
+                key = (p.phase, int((p.fraction or 0) * 10), p.message)
                 if key != last_key:
                     last_key = key
                     pct = f" {round(100 * p.fraction):3d}%" if p.fraction is not None else ""
-                    print(f"  {clock(c.elapsed_s()):>5}  {p.phase.value}{pct}", file=out, flush=True)
+                    print(f"  {clock(c.elapsed_s()):>5}  {p.phase.value}{pct}{_note(p)}", file=out, flush=True)
         except KeyboardInterrupt:
             interrupts += 1
             if interrupts >= 2:
@@ -217,9 +217,15 @@ def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: 
     return interrupts
 
 
+def _note(p) -> str:
+    """A backend's note on a running move (post-copy, a setting it could not apply); a failure's
+    words come with the outcome instead."""
+    return f"  ({p.message})" if p.message and not p.phase.terminal else ""
+
+
 def _live_line(c: MigrationController) -> str:
     p = c.progress
-    parts = [f"{clock(c.elapsed_s())}", p.phase.value]
+    parts = [f"{clock(c.elapsed_s())}", p.phase.value + _note(p)]
     if p.fraction is not None:
         parts.append(f"{round(100 * p.fraction)}%")
     eta = c.eta_s()

@@ -181,3 +181,13 @@ def test_bad_migration_table_is_one_line_naming_file_and_line(sim, env):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{cfg}:9: migration.ping_interval: expected seconds between pings" in lines[0], lines
+
+
+def test_progress_lines_carry_a_backends_note_but_not_a_failures_words():
+    from poolctl.migrate_cli import _note
+    from poolctl.model import MigrationPhase, MigrationProgress
+
+    note = "max downtime 30 ms not applied (unsupported); QEMU's default limit applies"
+    assert _note(MigrationProgress(phase=MigrationPhase.COPYING, message=note)) == f"  ({note})"
+    assert _note(MigrationProgress(phase=MigrationPhase.COPYING)) == ""
+    assert _note(MigrationProgress(phase=MigrationPhase.FAILED, message="HOST_OFFLINE")) == ""
