@@ -19,9 +19,9 @@ import XenAPI
 
 from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
 from poolctl.backends.xen.connection import Connector, abort
-from poolctl.backends.xen.snapshot import DEVICES, read_all, read_classes
+from poolctl.backends.xen.snapshot import read_all, read_classes
+from poolctl.backends.xen.translate import CLASSES, DEVICES, Raw, Translator, affected, project
 from poolctl.gcpause import gc_paused
-from poolctl.backends.xen.translate import CLASSES, Raw, Translator, affected, project
 from poolctl.model import Change, ConnectionState, ConnectionStatus
 
 log = logging.getLogger("poolctl.backends.xen")

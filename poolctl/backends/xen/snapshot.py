@@ -18,14 +18,11 @@ import XenAPI
 
 from poolctl.backends.xen import bulk
 from poolctl.backends.xen.connection import Connector, records_cut_to
-from poolctl.backends.xen.translate import CLASSES, FIELDS, Raw, project_all
+from poolctl.backends.xen.translate import CLASSES, DEVICES, FIELDS, Raw, project_all
 
 log = logging.getLogger("poolctl.backends.xen")
 
 BULK = tuple(cls for cls in CLASSES if cls != "pool")
-# Read only for a VM's disks and nics, which no list shows: a staged load reads them after the
-# first paint (at 10,000 VMs they are ~60 % of the records by size).
-DEVICES = ("vbd", "vdi", "vif")
 
 
 def read_all(session: XenAPI.Session, connector: Connector, *, devices: bool = True) -> tuple[str | None, Raw]:
