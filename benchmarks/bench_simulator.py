@@ -21,7 +21,7 @@ def specs(ctx: Context) -> list[Figure]:
 
 
 def measure(ctx: Context, out: Results) -> None:
-    Simulator = require("poolctl.backends.xapisim", "the XAPI simulator", "Simulator")
+    Simulator = require("poolctl.sim.xapi", "the XAPI simulator", "Simulator")
 
     big = ctx.large
     gen = []
@@ -33,7 +33,7 @@ def measure(ctx: Context, out: Results) -> None:
 
     # Server side only (copy the records under the lock, marshal the reply), caches warm as
     # `poolctl simulate` leaves them: the simulator's share of every load figure.
-    wire = require("poolctl.backends.xapisim.wire", "the simulator's wire encoding")
+    wire = require("poolctl.sim.xapi.wire", "the simulator's wire encoding")
     sim = Simulator.generate(hosts=big.hosts, vms=big.vms, password=simproc.PASSWORD)
     sim.warm()
     for proto, encode in (("jsonrpc", lambda r: wire.json_result(r, 1, True)), ("xmlrpc", wire.xml_success)):

@@ -63,7 +63,7 @@ def load_once(server):
 
 
 def measure(ctx: Context, out: Results) -> None:
-    require("poolctl.backends.xapisim", "the XAPI simulator", "Simulator")
+    require("poolctl.sim.xapi", "the XAPI simulator", "Simulator")
     require("poolctl.backends.xen", "the Xen backend", "XenBackend")
 
     totals: dict[str, int] = {}

@@ -59,7 +59,7 @@ def pool_config(url: str, name: str = "bench"):
 @contextlib.contextmanager
 def in_process(size: Size) -> Iterator[tuple[object, object]]:
     """(simulator, server) served on loopback in this process."""
-    Simulator = require("poolctl.backends.xapisim", "the XAPI simulator", "Simulator")
+    Simulator = require("poolctl.sim.xapi", "the XAPI simulator", "Simulator")
 
     sim = Simulator.generate(hosts=size.hosts, vms=size.vms, password=PASSWORD)
     with sim.serve(host="127.0.0.1", port=0) as server:
@@ -93,7 +93,7 @@ def cpu_seconds(pid: int) -> float:
 @contextlib.contextmanager
 def external(size: Size, extra: tuple[str, ...] = ()) -> Iterator[External]:
     """`poolctl simulate` in its own process, ready to log in to."""
-    require("poolctl.backends.xapisim.cli", "`poolctl simulate`")
+    require("poolctl.cli.simulate", "`poolctl simulate`")
     port = free_port()
     cmd = poolctl_command() + [
         "simulate", "--hosts", str(size.hosts), "--vms", str(size.vms), "--listen", f"127.0.0.1:{port}", *extra,

@@ -92,7 +92,7 @@ async def launched(pool_config, expected_vms: int, t0: float | None = None) -> A
     """(app, pilot, seconds from ``t0`` to fully painted); ``t0`` defaults to now."""
     t0 = time.perf_counter() if t0 is None else t0
     # as the CLI does: the pool starts loading before the TUI is imported
-    first_loads = require("poolctl.preload", "the pool preloader", "start")([pool_config])
+    first_loads = require("poolctl.loading", "the pool preloader", "start")([pool_config])
     create_app = require("poolctl.tui.app", "the TUI", "create_app")
     app = create_app([pool_config], first_loads=first_loads)
     async with app.run_test(size=SIZE) as pilot:

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from poolctl.backends.xapisim.simulator import Simulator  # noqa: E402
+from poolctl.sim.xapi.simulator import Simulator  # noqa: E402
 from tests.tui.scenes import SCENES  # noqa: E402
 
 

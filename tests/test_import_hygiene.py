@@ -29,9 +29,9 @@ def test_every_registered_backend_imports_without_textual():
 def test_core_modules_import_without_textual():
     mods = _modules_after_import(
         "import poolctl.model, poolctl.inventory, poolctl.config, poolctl.backends.base, "
-        "poolctl.backends.xapisim, poolctl.ping"
+        "poolctl.sim.xapi, poolctl.ping"
     )
-    assert "poolctl.backends.xapisim" in mods
+    assert "poolctl.sim.xapi" in mods
     assert "textual" not in mods
 
 
@@ -41,10 +41,10 @@ def _tui_modules(mods: set[str]) -> set[str]:
 
 def test_cli_modules_import_without_textual():
     mods = _modules_after_import(
-        "import poolctl.listing, poolctl.format, poolctl.cli, poolctl.migrate_cli, poolctl.migration, "
+        "import poolctl.cli.ls, poolctl.format, poolctl.cli, poolctl.cli.migrate, poolctl.migration.controller, "
         "poolctl.audit"
     )
-    assert {"poolctl.listing", "poolctl.format", "poolctl.migrate_cli"} <= mods
+    assert {"poolctl.cli.ls", "poolctl.format", "poolctl.cli.migrate"} <= mods
     assert not _tui_modules(mods)
 
 
@@ -55,5 +55,5 @@ def test_poolctl_ls_runs_without_textual():
         "with contextlib.redirect_stdout(out):\n    assert main(['ls', '--demo']) == 0, out.getvalue()\n"
         "assert 'web-01' in out.getvalue(), out.getvalue()"
     )
-    assert "poolctl.listing" in mods and "poolctl.backends.xen" in mods
+    assert "poolctl.cli.ls" in mods and "poolctl.backends.xen" in mods
     assert not _tui_modules(mods)

@@ -24,7 +24,7 @@ from poolctl.backends.base import Backend, BackendError, ConnectionLost
 from poolctl.config import ConfigError, MigrationSettings, PoolConfig
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
-from poolctl.preload import FirstLoad, close_quietly, load_pool
+from poolctl.loading import FirstLoad, close_quietly, load_pool
 from poolctl.tui.commands import VMCommands
 from poolctl.tui.migrations import MigrationCenter
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated
@@ -170,7 +170,7 @@ class PoolctlApp(App):
             try:
                 if first is None:
                     backend, inventory = load_pool(session.config)
-                else:  # started before the TUI was imported (poolctl.preload)
+                else:  # started before the TUI was imported (poolctl.loading)
                     loaded = first.result(session.stopping)
                     if loaded is None:
                         return
@@ -343,6 +343,6 @@ def create_app(
     """The TUI for ``pools``; ``keymap`` maps binding ids (see ``?``) to keys, e.g.
     ``{"vm.force_off": "ctrl+k"}``; ``on_exit`` runs after the app has closed its backends;
     ``migration`` (the config's ``[migration]``) sets the migrate dialog's ping defaults;
-    ``first_loads`` are pools already loading (``poolctl.preload.start``), taken over by name."""
+    ``first_loads`` are pools already loading (``poolctl.loading.start``), taken over by name."""
     return PoolctlApp(pools, keymap=keymap, on_exit=on_exit, migration=migration, first_loads=first_loads)
 

@@ -12,7 +12,7 @@ from textual.containers import Container
 
 from poolctl.audit import AuditLog
 from poolctl.config import MigrationSettings
-from poolctl.migration import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
+from poolctl.migration.controller import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
 from poolctl.model import VM, PowerState
 from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.session import PoolSession

@@ -15,7 +15,7 @@ from poolctl.backends.base import Backend
 from poolctl.config import PoolConfig
 from poolctl.inventory import InventoryStore
 from poolctl.model import Change, ConnectionState, ConnectionStatus
-from poolctl.preload import FirstLoad
+from poolctl.loading import FirstLoad
 
 
 @dataclass(eq=False)

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import libvirt
 
-from tests.netns import call_in_netns
+from tests.support.netns import call_in_netns
 
 from . import labguest as g
 from .labenv import CLIENT_IP, GUEST_IP, HOST_NAMES, HOSTS, LAB_DIR, LabError, Topology

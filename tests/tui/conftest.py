@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from poolctl.backends.xapisim import db as simdb
-from poolctl.backends.xapisim.simulator import Simulator
+from poolctl.sim.xapi import db as simdb
+from poolctl.sim.xapi.simulator import Simulator
 from poolctl.config import PoolConfig
 
 # Snapshot tests serve on this fixed port: the connection error they show names it.

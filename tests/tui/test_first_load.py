@@ -1,4 +1,4 @@
-"""The app takes over each pool's first load (poolctl.preload) instead of starting it again.
+"""The app takes over each pool's first load (poolctl.loading) instead of starting it again.
 
 The simulator is served here rather than by the ``lab`` fixture: these tests count the calls it
 served (``server.stats``), which is how "loaded once" shows from the outside.
@@ -12,14 +12,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from poolctl import preload
+from poolctl import loading
 from poolctl.backends.base import ConnectionLost
-from poolctl.backends.xapisim import Simulator
+from poolctl.sim.xapi import Simulator
 from poolctl.model import ConnectionStatus
 from poolctl.tui.app import create_app
-from tests.contract.fixture_xen import config
-from tests.contract.fixture_xen import lab as serve_lab
-from tests.tcp_gate import Gate, drop_all, forward_all
+from tests.backends.contract.fixture_xen import config
+from tests.backends.contract.fixture_xen import lab as serve_lab
+from tests.support.tcp_gate import Gate, drop_all, forward_all
 from tests.tui.conftest import loaded, screen_text, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,7 +46,7 @@ async def events_running(pilot, server) -> None:
 async def test_the_app_shows_the_pool_its_first_load_read_without_loading_again(served):
     sim, server = served
     cfg = config(server.url)
-    first_loads = preload.start([cfg])
+    first_loads = loading.start([cfg])
     app = create_app([cfg], first_loads=first_loads)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, "lab")
@@ -70,7 +70,7 @@ async def test_a_first_load_refused_by_the_pool_shows_it_failed_with_the_message
     sim, server = served
     wrong = "not-The-Password-77"
     cfg = config(server.url, password=wrong)
-    app = create_app([cfg], first_loads=preload.start([cfg]))
+    app = create_app([cfg], first_loads=loading.start([cfg]))
     async with app.run_test(size=(120, 40)) as pilot:
         session = app.sessions["lab"]
         await wait_for(pilot, lambda: session.state.status == ConnectionStatus.FAILED, "the pool to fail")
@@ -88,7 +88,7 @@ async def test_a_first_load_that_lost_the_connection_is_retried_by_the_app(serve
     parts = urlsplit(server.url)
     with Gate((parts.hostname, parts.port)) as gate:  # holds the first load until told
         cfg = config(gate.url)
-        first_loads = preload.start([cfg])
+        first_loads = loading.start([cfg])
         gate.wait_accepted(1)
         app = create_app([cfg], first_loads=first_loads)
         async with app.run_test(size=(120, 40)) as pilot:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from poolctl.backends.xapisim import Simulator
+from poolctl.sim.xapi import Simulator
 from poolctl.model import MigrationPhase
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.confirm import ConfirmScreen
@@ -247,7 +247,7 @@ async def test_second_migration_of_same_vm_is_refused_and_two_run_side_by_side(f
 
 
 async def test_m_explains_when_migration_is_impossible(fastlab, tmp_path):
-    from poolctl.backends.kvm_demo import demo_config
+    from poolctl.sim.libvirt import demo_config
 
     app = create_app([fastlab.pool(), demo_config(tmp_path / "kvm")])
     async with app.run_test(size=(120, 40)) as pilot:

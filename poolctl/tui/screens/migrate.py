@@ -23,7 +23,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from poolctl.backends.base import Backend, Capabilities
-from poolctl.migration import MigrationPlan, describe
+from poolctl.migration.controller import MigrationPlan, describe
 from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
 from poolctl.format import size
 

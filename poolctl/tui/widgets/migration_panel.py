@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from poolctl.backends.base import CancelRefused
 from poolctl.format import size
-from poolctl.migration import (
+from poolctl.migration.controller import (
     MigrationController,
     cancel_refusal,
     clock,

@@ -1,0 +1,214 @@
+"""The `poolctl` command: the TUI by default, plus subcommands for scripts.
+
+Imports stay lazy: `poolctl --version` and `--help` must not pay for pydantic, Textual
+or a backend, so everything heavy is imported inside the function that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from poolctl import __version__
+
+if TYPE_CHECKING:
+    from poolctl.config import Config, PoolConfig
+
+EXIT_OK = 0
+EXIT_POOL_FAILED = 1  # some pool failed; the others were still printed
+EXIT_USAGE = 2  # bad arguments or a bad / missing config file
+EXIT_AUTH = 3  # a pool refused the credentials
+EXIT_NO_MATCH = 4  # nothing matched (e.g. an unknown --pool name)
+
+EPILOG = """\
+config file:
+  ~/.config/poolctl/config.toml (XDG), or --config FILE, or $POOLCTL_CONFIG.
+  One [[pool]] table per pool: name, backend ("xen" or "kvm"), url (xen) or
+  uris (kvm), username, password_command or password. Optional [migration]:
+  ping_interval (seconds) and ping_port (TCP fallback), the migrate defaults.
+  No config yet? Try `poolctl --demo`: a simulated Xen pool (and a libvirt test
+  host), no root needed.
+
+exit codes:
+  0  ok
+  1  some pool failed (the others are still printed; the error names the pool)
+  2  usage error, or a bad or missing config file
+  3  authentication failed
+  4  nothing matched (e.g. an unknown --pool name)
+"""
+
+KINDS = ("vms", "hosts", "srs", "networks")
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, never a traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def _add_common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
+    # In a subcommand the defaults are suppressed so `poolctl --config X ls` keeps X.
+    default = argparse.SUPPRESS if sub else None
+    parser.add_argument("--config", metavar="FILE", type=Path, default=default,
+                        help="config file (default: $POOLCTL_CONFIG or ~/.config/poolctl/config.toml)")
+    demo = parser.add_argument_group("demo")
+    demo.add_argument("--demo", action="store_true", default=argparse.SUPPRESS if sub else False,
+                      help="use a simulated Xen pool (plus a libvirt test:/// host when libvirt is installed)")
+    demo.add_argument("--scenario", metavar="FILE", type=Path, default=default,
+                      help="with --demo: a simulator scenario file instead of the built-in 'lab'")
+    demo.add_argument("--hosts", metavar="N", type=_positive, default=default,
+                      help="with --demo: simulate N hosts (for big-pool benchmarks)")
+    demo.add_argument("--vms", metavar="M", type=_positive, default=default,
+                      help="with --demo: simulate M VMs")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poolctl",
+        description="A keyboard-driven terminal tool for Xen (XAPI) and KVM (libvirt) pools.\n"
+        "Without a command it opens the TUI on the configured pools.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"poolctl {__version__}")
+    _add_common(parser, sub=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ls = commands.add_parser(
+        "ls", help="list VMs, hosts, SRs or networks of the configured pools",
+        description="Connect each selected pool, print one table (or one JSON array) and exit.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ls.add_argument("kind", nargs="?", choices=KINDS, default="vms", help="what to list (default: vms)")
+    ls.add_argument("--pool", metavar="NAME", action="append",
+                    help="only this pool (repeat for several; default: all)")
+    ls.add_argument("--json", action="store_true", help="one JSON array, an object per row")
+    _add_common(ls, sub=True)
+    _add_migrate(commands)
+    # Dispatched before parsing (it has its own options); listed here for --help.
+    commands.add_parser("simulate", help="run the XAPI simulator (see `poolctl simulate --help`)",
+                        add_help=False)
+    return parser
+
+
+def _add_migrate(commands) -> None:
+    from poolctl.cli.migrate_args import add_migrate_parser
+
+    add_migrate_parser(commands, _add_common)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        from poolctl.cli.simulate import main as simulate
+
+        return simulate(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "ls":
+            from poolctl.cli.ls import run_ls
+
+            with ExitStack() as stack:
+                pools, _ = _pools(args, stack)
+                return run_ls(pools, kind=args.kind, only=args.pool, as_json=args.json)
+        if args.command == "migrate":
+            from poolctl.config import MigrationSettings
+            from poolctl.cli.migrate import run_migrate
+
+            with ExitStack() as stack:
+                pools, config = _pools(args, stack, settings=True)
+                defaults = config.migration if config else MigrationSettings()
+                interval = args.interval if args.interval is not None else defaults.ping_interval
+                port = args.port if args.port is not None else defaults.ping_port
+                return run_migrate(pools, vm=args.vm, host=args.host, pool=args.pool, ping=args.ping,
+                                   interval=interval, port=port, watch=args.watch)
+        return _run_tui(args)
+    except CliError as exc:
+        _error(str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `poolctl ls | head`: the reader left; say nothing more (stdout is gone).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _error(message: str) -> None:
+    print(f"poolctl: {message}", file=sys.stderr)
+
+
+def _load(args: argparse.Namespace, *, tui: bool = False) -> Config:
+    """The config file; its warnings go to stderr, or (``tui``) to the caller for the TUI."""
+    from poolctl.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if not tui:
+        for warning in config.warnings:
+            _error(f"warning: {warning}")
+    return config
+
+
+def _pools(args: argparse.Namespace, stack: ExitStack, *, tui: bool = False, settings: bool = False
+           ) -> tuple[list[PoolConfig], Config | None]:
+    """The pools to work on, the demo's (kept alive by ``stack``) or the config file's,
+    and the config (for key remaps, [migration] defaults and warnings) when one was read.
+    With ``--demo`` the user's config is read only for the TUI or ``settings``."""
+    if args.demo:
+        from poolctl.sim.demo import DemoError, start_demo
+
+        config = _demo_config(args, tui=tui) if tui or settings else None
+        try:
+            return start_demo(stack, scenario=args.scenario, hosts=args.hosts, vms=args.vms), config
+        except DemoError as exc:
+            raise CliError(str(exc)) from None
+    if args.scenario or args.hosts or args.vms:
+        raise CliError("--scenario, --hosts and --vms only apply with --demo")
+    config = _load(args, tui=tui)
+    if not config.pools:
+        raise CliError(f"{config.path}: no [[pool]] tables; add one, or try `poolctl --demo`")
+    return list(config.pools), config
+
+
+def _demo_config(args: argparse.Namespace, *, tui: bool) -> Config | None:
+    """The user's config, when there is one, for its key remaps and [migration] in the demo."""
+    from poolctl.config import ENV_VAR, default_config_path
+
+    if args.config is None and not os.environ.get(ENV_VAR) and not default_config_path().is_file():
+        return None
+    return _load(args, tui=tui)
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        pools, config = _pools(args, stack, tui=True)
+        from poolctl import loading
+
+        first_loads = loading.start(pools)  # connecting overlaps importing the TUI
+        from poolctl.tui.app import create_app
+
+        app = create_app(pools, keymap=(config.keys if config else None) or None,
+                         migration=config.migration if config else None, first_loads=first_loads)
+        # Printed now, they would vanish under the TUI's screen: show them in it.
+        for warning in config.warnings if config else ():
+            app.notify(warning, severity="warning", timeout=30, markup=False)
+        app.run()
+        return app.return_code or EXIT_OK
