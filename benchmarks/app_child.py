@@ -60,7 +60,10 @@ def spawn(url: str, vms: int, mode: str) -> dict:
     """(In the parent) run this module once in a fresh interpreter; its JSON result."""
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.app_child", "--url", url, "--vms", str(vms), "--mode", mode],
-        capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        cwd=ROOT,
     )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]

@@ -26,8 +26,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.ptyrun import PtyProgram  # noqa: E402
-from benchmarks.simproc import poolctl_command  # noqa: E402
+from benchmarks.ptyrun import PtyProgram
+from benchmarks.simproc import poolctl_command
 
 TARGET_BPS = 2048
 MOVE = re.compile(rb"\x1b\[(\d+);(\d+)H")
@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
             prog.close()
         logged = (Path(state) / "migrations.jsonl").read_text() if (Path(state) / "migrations.jsonl").exists() else ""
     print(f"idle before the migration: {idle:,.0f} B/s")
-    print(f"during the migration ({window:.1f} s, {args.cols}x{args.rows}): {rate:,.0f} B/s "
-          f"({'within' if rate <= TARGET_BPS else 'OVER'} the {TARGET_BPS} B/s target)")
+    print(
+        f"during the migration ({window:.1f} s, {args.cols}x{args.rows}): {rate:,.0f} B/s "
+        f"({'within' if rate <= TARGET_BPS else 'OVER'} the {TARGET_BPS} B/s target)"
+    )
     if ended:
         print("note: the migration ended inside the window; use a shorter --window", file=sys.stderr)
     print("bytes by screen row:", ", ".join(f"{row}: {n:,}" for row, n in sorted(rows_written(raw).items())))

@@ -35,8 +35,12 @@ def specs(ctx: Context) -> list[Figure]:
     return [
         Figure("pty.idle", f"bytes/s to the terminal, idle ({w})", "B/s", Target("<", 50, "~0 (< 50 B/s)")),
         Figure("pty.scroll", f"bytes/s to the terminal, scrolling {SCROLL_RATE_HZ} rows/s ({w})", "B/s"),
-        Figure("pty.migration", f"bytes/s to the terminal, migration + ping sparkline ({w})", "B/s",
-               Target("<=", 2048, "<= 2 KB/s")),
+        Figure(
+            "pty.migration",
+            f"bytes/s to the terminal, migration + ping sparkline ({w})",
+            "B/s",
+            Target("<=", 2048, "<= 2 KB/s"),
+        ),
         Figure("pty.app_rss", f"peak RSS of the real `poolctl` process after the runs ({w})", "MB"),
     ]
 
@@ -62,9 +66,12 @@ def measure(ctx: Context, out: Results) -> None:
             # The screen is static while "connecting…" too: wait for the list's first row.
             wait_for_text(prog, first_vm_name(sim.url), START_TIMEOUT_S, "the VM list's first row")
             quiet = prog.wait_quiet(QUIET_S, START_TIMEOUT_S)
-            out.set("pty.idle", prog.bytes_over(ctx.window_s),
-                    note=f"{ctx.window_s:.0f} s window once the list was painted" + ("" if quiet else
-                         f"; never quiet for {QUIET_S} s within {START_TIMEOUT_S} s"))
+            out.set(
+                "pty.idle",
+                prog.bytes_over(ctx.window_s),
+                note=f"{ctx.window_s:.0f} s window once the list was painted"
+                + ("" if quiet else f"; never quiet for {QUIET_S} s within {START_TIMEOUT_S} s"),
+            )
             # `/` then Enter on an empty filter puts the focus on the VM list.
             prog.send(b"/")
             time.sleep(0.3)
@@ -82,8 +89,10 @@ def first_vm_name(url: str) -> str:
     session = simproc.login(url)
     try:
         recs = session.xenapi.VM.get_all_records().values()
-        return min((r["name_label"] for r in recs if not r["is_a_template"] and not r["is_control_domain"]),
-                   key=lambda n: (n.casefold(), n))
+        return min(
+            (r["name_label"] for r in recs if not r["is_a_template"] and not r["is_control_domain"]),
+            key=lambda n: (n.casefold(), n),
+        )
     finally:
         simproc.logout(session)
 
@@ -112,10 +121,13 @@ def measure_scroll(ctx: Context, out: Results, prog: PtyProgram) -> None:
     caught_up = prog.wait_quiet(QUIET_S, CATCH_UP_TIMEOUT_S)
     lag = max(0.0, prog.last_output - t_end)
     per_key = (prog.count() - c0) / max(1, keys)
-    out.set("pty.scroll", rate,
-            note=f"{ctx.window_s:.0f} s of down-arrow at {SCROLL_RATE_HZ}/s in the VM list; "
-                 f"{per_key:,.0f} B per key; last output {lag:.1f} s after the last key"
-                 + ("" if caught_up else f" (still drawing after {CATCH_UP_TIMEOUT_S} s)"))
+    out.set(
+        "pty.scroll",
+        rate,
+        note=f"{ctx.window_s:.0f} s of down-arrow at {SCROLL_RATE_HZ}/s in the VM list; "
+        f"{per_key:,.0f} B per key; last output {lag:.1f} s after the last key"
+        + ("" if caught_up else f" (still drawing after {CATCH_UP_TIMEOUT_S} s)"),
+    )
 
 
 def migrate_binding() -> str | None:
@@ -173,8 +185,9 @@ def open_dialog(prog: PtyProgram, key: str, name: str) -> tuple[float, int]:
         seen.append("'No VM selected'" if "No VM selected" in text else "nothing")
         prog.send(b"\x1b")
         prog.wait_quiet(QUIET_S, 30)
-    raise RuntimeError(f"no migration dialog after `{key}` on {name} in {DIALOG_TRIES} tries "
-                       f"(the screen showed: {', '.join(seen)})")
+    raise RuntimeError(
+        f"no migration dialog after `{key}` on {name} in {DIALOG_TRIES} tries (the screen showed: {', '.join(seen)})"
+    )
 
 
 def measure_migration(ctx: Context, out: Results, prog: PtyProgram, url: str) -> None:
@@ -197,8 +210,9 @@ def measure_migration(ctx: Context, out: Results, prog: PtyProgram, url: str) ->
         while not migrating(session, ref):
             now = time.monotonic()
             if now > deadline:
-                raise RuntimeError(f"no migration of {name} started within {MIGRATION_START_TIMEOUT_S} s "
-                                   f"of `{key}` then Enter")
+                raise RuntimeError(
+                    f"no migration of {name} started within {MIGRATION_START_TIMEOUT_S} s of `{key}` then Enter"
+                )
             if now >= next_enter:
                 prog.send(ENTER)
                 next_enter = now + 1.0
@@ -213,10 +227,13 @@ def measure_migration(ctx: Context, out: Results, prog: PtyProgram, url: str) ->
         rows = bytes_by_row(prog.recent_bytes())
         total = max(1, sum(rows.values()))
         top = ", ".join(f"row {r} {100 * n / total:.0f}%" for r, n in rows.most_common(4))
-        out.set("pty.migration", (prog.count() - start) / took,
-                note=f"{took:.1f} s while {name} was migrating (simulator says so); the move started "
-                     f"{started_after:.1f} s after `{key}` (dialog pre-checks)"
-                     + (f"; the dialog opened on try {tries} of {DIALOG_TRIES}" if tries > 1 else "")
-                     + f"; bytes by screen row: {top}")
+        out.set(
+            "pty.migration",
+            (prog.count() - start) / took,
+            note=f"{took:.1f} s while {name} was migrating (simulator says so); the move started "
+            f"{started_after:.1f} s after `{key}` (dialog pre-checks)"
+            + (f"; the dialog opened on try {tries} of {DIALOG_TRIES}" if tries > 1 else "")
+            + f"; bytes by screen row: {top}",
+        )
     finally:
         simproc.logout(session)

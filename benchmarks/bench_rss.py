@@ -30,9 +30,13 @@ def measure(ctx: Context, out: Results) -> None:
         out.set("rss.backend", res["peak_kb"] / 1024)
         try:
             res = spawn(sim.url, big.vms, "tui")
-            out.set("rss.app", res["peak_kb"] / 1024, note=f"painted after {res['painted_s']:.2f} s, "
-                    f"every VM's devices in after {res['complete_s']:.2f} s")
+            out.set(
+                "rss.app",
+                res["peak_kb"] / 1024,
+                note=f"painted after {res['painted_s']:.2f} s, every VM's devices in after {res['complete_s']:.2f} s",
+            )
         except Unavailable as exc:
             out.unavailable("rss.app", str(exc))
-        out.set("rss.simulator", sim.status("VmHWM") / 1024,
-                note=f"`poolctl simulate` ready after {sim.started_s:.1f} s")
+        out.set(
+            "rss.simulator", sim.status("VmHWM") / 1024, note=f"`poolctl simulate` ready after {sim.started_s:.1f} s"
+        )

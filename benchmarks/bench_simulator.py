@@ -42,5 +42,9 @@ def measure(ctx: Context, out: Results) -> None:
             t0 = time.perf_counter()
             size = len(encode(sim.db.all_records("VM")))
             took.append(time.perf_counter() - t0)
-        out.set(f"sim.vm_records.{proto}", median(took), samples=took,
-                note=f"{size / 1e6:.1f} MB reply, {len(sim.db.refs('VM')):,} VM records (with templates and dom0s)")
+        out.set(
+            f"sim.vm_records.{proto}",
+            median(took),
+            samples=took,
+            note=f"{size / 1e6:.1f} MB reply, {len(sim.db.refs('VM')):,} VM records (with templates and dom0s)",
+        )

@@ -24,10 +24,17 @@ TOGGLE = {"running": ("hard_shutdown", "halted"), "halted": ("start", "running")
 
 def specs(ctx: Context) -> list[Figure]:
     return [
-        Figure("tui.event", f"event-to-screen latency (power state via a second XAPI client), "
-               f"{ctx.large.vms:,} VMs", "ms", Target("<", 200, "< 200 ms")),
-        Figure("tui.live_after_paint", f"first paint until another client's change reaches the app, "
-               f"{ctx.large.vms:,} VMs", "s"),
+        Figure(
+            "tui.event",
+            f"event-to-screen latency (power state via a second XAPI client), {ctx.large.vms:,} VMs",
+            "ms",
+            Target("<", 200, "< 200 ms"),
+        ),
+        Figure(
+            "tui.live_after_paint",
+            f"first paint until another client's change reaches the app, {ctx.large.vms:,} VMs",
+            "s",
+        ),
     ]
 
 
@@ -49,8 +56,9 @@ async def toggle_once(app, session, vm_ref: str, timeout_s: float = EVENT_TIMEOU
     op, want = TOGGLE[state]
     t0 = time.perf_counter()
     call = asyncio.create_task(asyncio.to_thread(xapi_call, session, op, vm_ref))
-    await tui_harness.until(lambda: store.vms[vm_ref].power_state.value == want, timeout_s,
-                            f"row of {vm_ref} showing {want}")
+    await tui_harness.until(
+        lambda: store.vms[vm_ref].power_state.value == want, timeout_s, f"row of {vm_ref} showing {want}"
+    )
     await vml.wait_for_refresh()
     latency = time.perf_counter() - t0
     call_s = await call
@@ -87,9 +95,16 @@ def measure(ctx: Context, out: Results) -> None:
     with simproc.external(ctx.large) as sim:
         lat, calls, first = asyncio.run(run(ctx, sim.url))
     ms = [x * 1000 for x in lat]
-    out.set("tui.event", median(ms), samples=ms,
-            note=f"median of {len(ms)} toggles (start / hard_shutdown) once live; the XAPI call itself "
-                 f"took {median(calls) * 1000:.0f} ms median, included")
-    out.set("tui.live_after_paint", first,
-            note="a pause made by a second client, from the first paint until the app's store shows it "
-                 "(the event watcher reads the VMs' devices first, then follows events)")
+    out.set(
+        "tui.event",
+        median(ms),
+        samples=ms,
+        note=f"median of {len(ms)} toggles (start / hard_shutdown) once live; the XAPI call itself "
+        f"took {median(calls) * 1000:.0f} ms median, included",
+    )
+    out.set(
+        "tui.live_after_paint",
+        first,
+        note="a pause made by a second client, from the first paint until the app's store shows it "
+        "(the event watcher reads the VMs' devices first, then follows events)",
+    )

@@ -20,8 +20,7 @@ def specs(ctx: Context) -> list[Figure]:
     w = f"{ctx.large.vms:,} VMs"
     return [
         Figure("tui.filter.median", f"filter-as-you-type latency per key, median, {w}", "ms"),
-        Figure("tui.filter.p95", f"filter-as-you-type latency per key, p95, {w}", "ms",
-               Target("<", 50, "< 50 ms")),
+        Figure("tui.filter.p95", f"filter-as-you-type latency per key, p95, {w}", "ms", Target("<", 50, "< 50 ms")),
     ]
 
 
@@ -35,8 +34,9 @@ def probe_text(app) -> str:
 async def type_and_time(app, pilot, text: str) -> list[float]:
     vml = tui_harness.vm_list(app)
     await pilot.press("slash")
-    await tui_harness.until(lambda: app.focused is not None and app.focused.id == "filter", KEY_TIMEOUT_S,
-                            "filter input focused after /")
+    await tui_harness.until(
+        lambda: app.focused is not None and app.focused.id == "filter", KEY_TIMEOUT_S, "filter input focused after /"
+    )
     latencies = []
     typed = ""
     for ch in text:
@@ -44,7 +44,7 @@ async def type_and_time(app, pilot, text: str) -> list[float]:
         want = typed.strip().casefold()
         t0 = time.perf_counter()
         press = asyncio.create_task(pilot.press(ch))
-        await tui_harness.until(lambda: vml.filter_text == want, KEY_TIMEOUT_S, f"filter {want!r} applied")
+        await tui_harness.until(lambda want=want: vml.filter_text == want, KEY_TIMEOUT_S, f"filter {want!r} applied")
         await vml.wait_for_refresh()
         latencies.append(time.perf_counter() - t0)
         await press
@@ -71,7 +71,9 @@ def measure(ctx: Context, out: Results) -> None:
     with simproc.external(ctx.large) as sim:
         latencies, text, settle = asyncio.run(run(ctx, sim.url))
     ms = [x * 1000 for x in latencies]
-    note = (f"{len(ms)} keystrokes ({ctx.runs} x typing {text!r}), typed once live updates flowed "
-            f"and the app was idle ({settle:.1f} s after the first paint)")
+    note = (
+        f"{len(ms)} keystrokes ({ctx.runs} x typing {text!r}), typed once live updates flowed "
+        f"and the app was idle ({settle:.1f} s after the first paint)"
+    )
     out.set("tui.filter.median", median(ms), samples=ms, note=note)
     out.set("tui.filter.p95", percentile(ms, 95), note=note)

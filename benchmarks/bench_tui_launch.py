@@ -15,11 +15,20 @@ TARGET_LARGE = Target("<", 1.5, "< 1.5 s")
 
 def specs(ctx: Context) -> list[Figure]:
     return [
-        Figure(f"tui.launch.{s.tag}", f"launch to fully painted main screen, {s.words}", "s",
-               TARGET_LARGE if s == ctx.large else None)
+        Figure(
+            f"tui.launch.{s.tag}",
+            f"launch to fully painted main screen, {s.words}",
+            "s",
+            TARGET_LARGE if s == ctx.large else None,
+        )
         for s in ctx.sizes
-    ] + [Figure(f"tui.complete.{ctx.large.tag}",
-                f"launch until every VM's disks and nics are in too, {ctx.large.words}", "s")]
+    ] + [
+        Figure(
+            f"tui.complete.{ctx.large.tag}",
+            f"launch until every VM's disks and nics are in too, {ctx.large.words}",
+            "s",
+        )
+    ]
 
 
 def measure(ctx: Context, out: Results) -> None:
@@ -28,9 +37,17 @@ def measure(ctx: Context, out: Results) -> None:
         with simproc.external(size) as sim:
             runs = [spawn(sim.url, size.vms, "tui") for _ in range(ctx.runs)]
         took = [r["painted_s"] for r in runs]
-        out.set(f"tui.launch.{size.tag}", median(took), samples=took,
-                note=f"median of {ctx.runs}; fresh interpreter each, simulator in its own process")
+        out.set(
+            f"tui.launch.{size.tag}",
+            median(took),
+            samples=took,
+            note=f"median of {ctx.runs}; fresh interpreter each, simulator in its own process",
+        )
         if size == ctx.large:
             complete = [r["complete_s"] for r in runs]
-            out.set(f"tui.complete.{size.tag}", median(complete), samples=complete,
-                    note="the Xen backend paints first and reads VBDs, VDIs and VIFs after (staged load)")
+            out.set(
+                f"tui.complete.{size.tag}",
+                median(complete),
+                samples=complete,
+                note="the Xen backend paints first and reads VBDs, VDIs and VIFs after (staged load)",
+            )

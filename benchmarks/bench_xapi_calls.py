@@ -20,17 +20,26 @@ WATCH_READY_TIMEOUT_S = 300
 
 
 def specs(ctx: Context) -> list[Figure]:
-    figs = [Figure(f"xapi.load_calls.{s.tag}", f"XAPI calls to connect + load inventory, {s.words}", "calls")
-            for s in ctx.sizes]
+    figs = [
+        Figure(f"xapi.load_calls.{s.tag}", f"XAPI calls to connect + load inventory, {s.words}", "calls")
+        for s in ctx.sizes
+    ]
     figs += [
-        Figure("xapi.load_growth", f"XAPI load calls growth, {ctx.small.vms:,} -> {ctx.large.vms:,} VMs",
-               "calls", Target("==", 0, "0 (no per-object calls)")),
+        Figure(
+            "xapi.load_growth",
+            f"XAPI load calls growth, {ctx.small.vms:,} -> {ctx.large.vms:,} VMs",
+            "calls",
+            Target("==", 0, "0 (no per-object calls)"),
+        ),
         Figure("xapi.load_time", f"backend connect + inventory() wall time, {ctx.large.words}", "s"),
         Figure("xapi.load_time.xmlrpc", f"the same, pool without JSON-RPC (XML-RPC only), {ctx.large.words}", "s"),
-        Figure("xapi.idle_calls_per_s", "XAPI calls/s while idle (watching), all methods", "calls/s",
-               Target("<", 0.5, "~0 (< 0.5/s)")),
-        Figure("xapi.idle_other_calls", "XAPI calls while idle other than event.from", "calls",
-               Target("==", 0, "0")),
+        Figure(
+            "xapi.idle_calls_per_s",
+            "XAPI calls/s while idle (watching), all methods",
+            "calls/s",
+            Target("<", 0.5, "~0 (< 0.5/s)"),
+        ),
+        Figure("xapi.idle_other_calls", "XAPI calls while idle other than event.from", "calls", Target("==", 0, "0")),
     ]
     return figs
 

@@ -27,13 +27,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/kvm_virsh_vs_poolctl.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import libvirt  # noqa: E402
+import libvirt
 
-from poolctl.backends.kvm.eventloop import ensure_event_loop  # noqa: E402
-from poolctl.model import MigrationOptions  # noqa: E402
-from tests.lab.drive import INTERVAL, kvm_backend, pinging, refs, run_migration, settle  # noqa: E402
-from tests.lab.lab import Lab  # noqa: E402
-from tests.lab.labenv import LabError  # noqa: E402
+from poolctl.backends.kvm.eventloop import ensure_event_loop
+from poolctl.model import MigrationOptions
+from tests.lab.drive import INTERVAL, kvm_backend, pinging, refs, run_migration, settle
+from tests.lab.lab import Lab
+from tests.lab.labenv import LabError
 
 DIRECTIONS = (("hostA", "hostB"), ("hostB", "hostA"))
 SETTLE_BEFORE_S = 1.0  # the pinger's baseline: the guest answers before the move
@@ -136,15 +136,28 @@ def migrate_virsh(lab: Lab, src: str, dst: str) -> Sample:
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=MIGRATE_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
-            subprocess.run(["virsh", "-c", lab.uris[src], "domjobabort", lab.guest_name],
-                           capture_output=True, timeout=30, check=False)
+            subprocess.run(
+                ["virsh", "-c", lab.uris[src], "domjobabort", lab.guest_name],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
             raise LabError(f"virsh migrate {src} -> {dst} still running after {MIGRATE_TIMEOUT_S:.0f} s") from None
         wall = time.monotonic() - t0
         settle(pinger, SETTLE_AFTER_S)
         stats = pinger.stop()
     if p.returncode != 0:
-        return Sample("virsh", src, dst, wall, None, stats.sent, stats.lost, stats.longest_gap_s,
-                      error=f"virsh migrate: exit {p.returncode}: {p.stderr.strip()}")
+        return Sample(
+            "virsh",
+            src,
+            dst,
+            wall,
+            None,
+            stats.sent,
+            stats.lost,
+            stats.longest_gap_s,
+            error=f"virsh migrate: exit {p.returncode}: {p.stderr.strip()}",
+        )
     # the completed job's statistics, as the destination's libvirtd recorded them
     downtime = parse_downtime(virsh(lab.uris[dst], "domjobinfo", "--completed", lab.guest_name))
     return Sample("virsh", src, dst, wall, downtime, stats.sent, stats.lost, stats.longest_gap_s)
@@ -162,8 +175,17 @@ def migrate_poolctl(lab: Lab, backend, src: str, dst: str) -> Sample:
         settle(pinger, SETTLE_AFTER_S)
         stats = pinger.stop()
     res = run.result
-    return Sample("poolctl", src, dst, wall, res.downtime_ms, stats.sent, stats.lost, stats.longest_gap_s,
-                  error="" if res.outcome == "success" else f"{res.outcome}: {res.error}")
+    return Sample(
+        "poolctl",
+        src,
+        dst,
+        wall,
+        res.downtime_ms,
+        stats.sent,
+        stats.lost,
+        stats.longest_gap_s,
+        error="" if res.outcome == "success" else f"{res.outcome}: {res.error}",
+    )
 
 
 # -- shared ---------------------------------------------------------------------------
@@ -171,8 +193,10 @@ def baseline(pinger, src: str) -> None:
     settle(pinger, SETTLE_BEFORE_S)
     before = pinger.stats()
     if before.received == 0 or before.lost:
-        raise LabError(f"guest not answering steadily on {src} before the migration: "
-                       f"sent {before.sent}, received {before.received}, lost {before.lost}")
+        raise LabError(
+            f"guest not answering steadily on {src} before the migration: "
+            f"sent {before.sent}, received {before.received}, lost {before.lost}"
+        )
 
 
 def check_arrived(lab: Lab, s: Sample) -> None:
@@ -220,13 +244,20 @@ def measure(lab: Lab, runs: int, events: JobEvents) -> list[Sample]:
         ev = events.take(s.src)
         s.job_ms, s.event_downtime_ms = ev.get("time_elapsed"), ev.get("downtime")
         dt = "n/a" if s.downtime_ms is None else f"{s.downtime_ms:.0f} ms"
-        log(f"  {s.method:7} {s.direction}: wall {s.wall_s:.2f} s (libvirt job {s.job_ms} ms), "
+        log(
+            f"  {s.method:7} {s.direction}: wall {s.wall_s:.2f} s (libvirt job {s.job_ms} ms), "
             f"downtime {dt} (event {s.event_downtime_ms} ms), "
-            f"ping sent {s.sent} lost {s.lost} gap {s.gap_s:.2f} s")
-        if s.downtime_ms is not None and s.event_downtime_ms is not None \
-                and abs(s.downtime_ms - s.event_downtime_ms) > 1:
-            log(f"  warning: {s.method} reports downtime {s.downtime_ms} ms, "
-                f"libvirt's JOB_COMPLETED event {s.event_downtime_ms} ms")
+            f"ping sent {s.sent} lost {s.lost} gap {s.gap_s:.2f} s"
+        )
+        if (
+            s.downtime_ms is not None
+            and s.event_downtime_ms is not None
+            and abs(s.downtime_ms - s.event_downtime_ms) > 1
+        ):
+            log(
+                f"  warning: {s.method} reports downtime {s.downtime_ms} ms, "
+                f"libvirt's JOB_COMPLETED event {s.event_downtime_ms} ms"
+            )
         return True
 
     for i in range(runs):
@@ -248,13 +279,19 @@ def summarize(samples: list[Sample], method: str, direction: str | None) -> dict
     sel = [s for s in mine if not s.error]
     downs = [s.downtime_ms for s in sel if s.downtime_ms is not None]
     return {
-        "method": method, "direction": direction or "both", "runs": len(sel), "failed": len(mine) - len(sel),
+        "method": method,
+        "direction": direction or "both",
+        "runs": len(sel),
+        "failed": len(mine) - len(sel),
         "wall_s": _med([s.wall_s for s in sel]),
         "wall_range": (min(s.wall_s for s in sel), max(s.wall_s for s in sel)) if sel else None,
         "job_ms": _med([s.job_ms for s in sel if s.job_ms is not None]),
-        "downtime_ms": _med(downs), "downtime_missing": len(sel) - len(downs),
-        "sent": sum(s.sent for s in sel), "lost": sum(s.lost for s in sel),
-        "gap_s": _med([s.gap_s for s in sel]), "gap_max_s": max((s.gap_s for s in sel), default=None),
+        "downtime_ms": _med(downs),
+        "downtime_missing": len(sel) - len(downs),
+        "sent": sum(s.sent for s in sel),
+        "lost": sum(s.lost for s in sel),
+        "gap_s": _med([s.gap_s for s in sel]),
+        "gap_max_s": max((s.gap_s for s in sel), default=None),
     }
 
 
@@ -265,8 +302,10 @@ def _f(v: float | None, fmt: str, signed: bool = False) -> str:
 
 
 def table(samples: list[Sample], startup_s: float) -> str:
-    head = (f"{'method':8} {'dir':5} {'ok':>3} {'failed':>6} {'wall s (median [min-max])':>26} {'copy ms':>7} "
-            f"{'downtime ms':>11} {'lost/sent':>10} {'gap s med/max':>14}")
+    head = (
+        f"{'method':8} {'dir':5} {'ok':>3} {'failed':>6} {'wall s (median [min-max])':>26} {'copy ms':>7} "
+        f"{'downtime ms':>11} {'lost/sent':>10} {'gap s med/max':>14}"
+    )
     lines = [head, "-" * len(head)]
     rows: dict[tuple[str, str], dict] = {}
     for direction in ("A->B", "B->A", None):
@@ -275,33 +314,43 @@ def table(samples: list[Sample], startup_s: float) -> str:
             rows[(method, row["direction"])] = row
             lo, hi = row["wall_range"] or (None, None)
             wall = f"{_f(row['wall_s'], '.2f')} [{_f(lo, '.2f')}-{_f(hi, '.2f')}]"
-            down = _f(row["downtime_ms"], ".0f") + (f" ({row['downtime_missing']} n/a)"
-                                                    if row["downtime_missing"] else "")
-            lines.append(f"{method:8} {row['direction']:5} {row['runs']:>3} {row['failed']:>6} {wall:>26} "
-                         f"{_f(row['job_ms'], '.0f'):>7} {down:>11} "
-                         f"{str(row['lost']) + '/' + str(row['sent']):>10} "
-                         f"{_f(row['gap_s'], '.2f') + '/' + _f(row['gap_max_s'], '.2f'):>14}")
+            down = _f(row["downtime_ms"], ".0f") + (
+                f" ({row['downtime_missing']} n/a)" if row["downtime_missing"] else ""
+            )
+            lines.append(
+                f"{method:8} {row['direction']:5} {row['runs']:>3} {row['failed']:>6} {wall:>26} "
+                f"{_f(row['job_ms'], '.0f'):>7} {down:>11} "
+                f"{str(row['lost']) + '/' + str(row['sent']):>10} "
+                f"{_f(row['gap_s'], '.2f') + '/' + _f(row['gap_max_s'], '.2f'):>14}"
+            )
         lines.append("")
     lines.append("poolctl - virsh (medians):")
     for direction in ("A->B", "B->A", "both"):
         p, v = rows[("poolctl", direction)], rows[("virsh", direction)]
-        diff = {k: (p[k] - v[k] if p[k] is not None and v[k] is not None else None)
-                for k in ("wall_s", "downtime_ms", "gap_s")}
-        lines.append(f"  {direction:5} wall {_f(diff['wall_s'], '.3f', True)} s, "
-                     f"downtime {_f(diff['downtime_ms'], '.0f', True)} ms, "
-                     f"lost {p['lost'] - v['lost']:+d} probes, gap {_f(diff['gap_s'], '.3f', True)} s, "
-                     f"failed {p['failed'] - v['failed']:+d}")
-    lines.append("copy ms: libvirt's job time_elapsed (the source's JOB_COMPLETED event, read the same way "
-                 "for both methods); the rest of the wall is libvirt's work around the copy (destination "
-                 "QEMU start, finish, source cleanup). Medians and ping figures: successful runs only")
-    lines.append(f"virsh's wall includes its own start + connect + exit: {startup_s * 1000:.0f} ms "
-                 f"median for `virsh uri`; probe interval {INTERVAL} s")
+        diff = {
+            k: (p[k] - v[k] if p[k] is not None and v[k] is not None else None)
+            for k in ("wall_s", "downtime_ms", "gap_s")
+        }
+        lines.append(
+            f"  {direction:5} wall {_f(diff['wall_s'], '.3f', True)} s, "
+            f"downtime {_f(diff['downtime_ms'], '.0f', True)} ms, "
+            f"lost {p['lost'] - v['lost']:+d} probes, gap {_f(diff['gap_s'], '.3f', True)} s, "
+            f"failed {p['failed'] - v['failed']:+d}"
+        )
+    lines.append(
+        "copy ms: libvirt's job time_elapsed (the source's JOB_COMPLETED event, read the same way "
+        "for both methods); the rest of the wall is libvirt's work around the copy (destination "
+        "QEMU start, finish, source cleanup). Medians and ping figures: successful runs only"
+    )
+    lines.append(
+        f"virsh's wall includes its own start + connect + exit: {startup_s * 1000:.0f} ms "
+        f"median for `virsh uri`; probe interval {INTERVAL} s"
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.kvm_virsh_vs_poolctl",
-                                 description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.kvm_virsh_vs_poolctl", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="migrations per method and direction (default 3)")
     ap.add_argument("--json", metavar="FILE", help="also write every sample and the summary here ('-': stdout)")
     args = ap.parse_args(argv)
@@ -335,12 +384,16 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             log(f"lab teardown left: {problems}")
     print(table(samples, startup))
-    print(f"total {time.monotonic() - t_all:.0f} s, {args.runs} run(s) per method and direction, "
-          f"guest {lab.domain_type}")
+    print(
+        f"total {time.monotonic() - t_all:.0f} s, {args.runs} run(s) per method and direction, guest {lab.domain_type}"
+    )
     if args.json:
-        out = {"samples": [asdict(s) | {"direction": s.direction} for s in samples],
-               "summary": [summarize(samples, m, d) for d in ("A->B", "B->A", None) for m in ("virsh", "poolctl")],
-               "virsh_startup_s": startup, "interval_s": INTERVAL}
+        out = {
+            "samples": [asdict(s) | {"direction": s.direction} for s in samples],
+            "summary": [summarize(samples, m, d) for d in ("A->B", "B->A", None) for m in ("virsh", "poolctl")],
+            "virsh_startup_s": startup,
+            "interval_s": INTERVAL,
+        }
         text = json.dumps(out, indent=2)
         if args.json == "-":
             print(text)

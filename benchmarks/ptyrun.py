@@ -13,7 +13,6 @@ import termios
 import threading
 import time
 
-
 _GOTO = re.compile(rb"\x1b\[(\d+);\d+H")
 
 
@@ -38,8 +37,13 @@ class PtyProgram:
         full_env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows), **(env or {}))
         full_env.pop("NO_COLOR", None)
         self.proc = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=full_env,
-            start_new_session=True, close_fds=True,
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=full_env,
+            start_new_session=True,
+            close_fds=True,
             # The pty becomes the child's controlling terminal, as under a real terminal emulator.
             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
         )

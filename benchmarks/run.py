@@ -43,8 +43,11 @@ QUICK_SIZES = "3x12,4x300"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, one run each (CI smoke)")
-    p.add_argument("--sizes", help=f"comma-separated HOSTSxVMS, smallest first (default {FULL_SIZES}; "
-                   f"--quick: {QUICK_SIZES}); figures 'at 10k' use the largest")
+    p.add_argument(
+        "--sizes",
+        help=f"comma-separated HOSTSxVMS, smallest first (default {FULL_SIZES}; "
+        f"--quick: {QUICK_SIZES}); figures 'at 10k' use the largest",
+    )
     p.add_argument("--runs", type=int, help="repetitions per median (default 5; --quick: 1)")
     p.add_argument("--window", type=float, help="seconds per rate window (default 10; --quick: 2)")
     p.add_argument("--json", metavar="FILE", help="also write machine-readable results here ('-': stdout)")
@@ -53,8 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def make_context(args: argparse.Namespace) -> Context:
-    sizes = sorted((Size.parse(t) for t in (args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)).split(",")),
-                   key=lambda s: (s.vms, s.hosts))
+    sizes = sorted(
+        (Size.parse(t) for t in (args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)).split(",")),
+        key=lambda s: (s.vms, s.hosts),
+    )
     runs = args.runs or (1 if args.quick else 5)
     if runs < 1:
         raise SystemExit("--runs must be at least 1")
@@ -127,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(figures))
     if args.json:
         doc = {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "nproc": os.cpu_count(),
             "python": platform.python_version(),
             "sizes": [s.tag for s in ctx.sizes],

@@ -96,7 +96,14 @@ def external(size: Size, extra: tuple[str, ...] = ()) -> Iterator[External]:
     require("poolctl.cli.simulate", "`poolctl simulate`")
     port = free_port()
     cmd = poolctl_command() + [
-        "simulate", "--hosts", str(size.hosts), "--vms", str(size.vms), "--listen", f"127.0.0.1:{port}", *extra,
+        "simulate",
+        "--hosts",
+        str(size.hosts),
+        "--vms",
+        str(size.vms),
+        "--listen",
+        f"127.0.0.1:{port}",
+        *extra,
     ]
     t0 = time.perf_counter()
     # A file, not a pipe: a chatty simulator must never block on a full pipe mid-benchmark.

@@ -64,8 +64,11 @@ async def watcher_live(app, url: str, timeout_s: float = 180.0) -> float:
     try:
         for call, want in (("pause", "paused"), ("unpause", "running")):
             await asyncio.to_thread(getattr(session.xenapi.VM, call), ref)
-            await until(lambda: store.vms[ref].power_state.value == want, timeout_s,
-                        f"the store showing {ref} {want} (watcher live)")
+            await until(
+                lambda want=want: store.vms[ref].power_state.value == want,
+                timeout_s,
+                f"the store showing {ref} {want} (watcher live)",
+            )
             if want == "paused":
                 live = time.perf_counter() - t0
     finally:
@@ -96,8 +99,11 @@ async def launched(pool_config, expected_vms: int, t0: float | None = None) -> A
     create_app = require("poolctl.tui.app", "the TUI", "create_app")
     app = create_app([pool_config], first_loads=first_loads)
     async with app.run_test(size=SIZE) as pilot:
-        await until(_safe(lambda: vm_list(app).row_count >= expected_vms), PAINT_TIMEOUT_S,
-                    f"VM list showing {expected_vms:,} rows")
+        await until(
+            _safe(lambda: vm_list(app).row_count >= expected_vms),
+            PAINT_TIMEOUT_S,
+            f"VM list showing {expected_vms:,} rows",
+        )
         await vm_list(app).wait_for_refresh()
         took = time.perf_counter() - t0
         rows = vm_list(app).row_count
@@ -107,7 +113,8 @@ async def launched(pool_config, expected_vms: int, t0: float | None = None) -> A
         # A staged load (Backend.first_inventory) paints before the VMs' disks and nics are in;
         # everything measured after the paint starts from the complete store.
         stores = [s.store for s in app.sessions.values()]
-        await until(lambda: not any(st.devices_pending for st in stores), PAINT_TIMEOUT_S,
-                    "every VM's devices in the store")
+        await until(
+            lambda: not any(st.devices_pending for st in stores), PAINT_TIMEOUT_S, "every VM's devices in the store"
+        )
         app.complete_s = time.perf_counter() - t0
         yield app, pilot, took

@@ -85,9 +85,7 @@ class PoolConfig(BaseModel):
         if proc.returncode != 0:
             # stderr may be useful ("gpg: decryption failed"); stdout could be the secret.
             err = proc.stderr.strip().splitlines()[-1:] or ["no message"]
-            raise ConfigError(
-                f"pool {self.name!r}: password_command exited with {proc.returncode}: {err[0]}"
-            )
+            raise ConfigError(f"pool {self.name!r}: password_command exited with {proc.returncode}: {err[0]}")
         return proc.stdout.rstrip("\n")
 
 
@@ -115,8 +113,8 @@ ENV_VAR = "POOLCTL_CONFIG"
 # Which address field each built-in backend reads, and what a value looks like. A backend
 # not listed here (a third party's) must have ``url`` or ``uris``, whichever it documents.
 ADDRESS_FIELDS: dict[str, tuple[str, str]] = {
-    "xen": ("url", "the pool master's address, e.g. url = \"https://xcp-master.example\""),
-    "kvm": ("uris", "one libvirt URI per host, e.g. uris = [\"qemu+ssh://root@kvm1/system\"]"),
+    "xen": ("url", 'the pool master\'s address, e.g. url = "https://xcp-master.example"'),
+    "kvm": ("uris", 'one libvirt URI per host, e.g. uris = ["qemu+ssh://root@kvm1/system"]'),
 }
 _ADDRESS_KEYS = ("url", "uris")
 _FINGERPRINT = re.compile(r"^(?:[0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$")
@@ -215,8 +213,13 @@ def _validate(path: Path, text: str, data: dict) -> Config:
                 f"{path} holds a password and is readable by others (mode {stat.filemode(mode)}): "
                 f"run `chmod 600 {path}` or use password_command"
             )
-    return Config(pools=tuple(parsed.pool), keys=dict(parsed.keys), path=path, warnings=tuple(warnings),
-                  migration=parsed.migration)
+    return Config(
+        pools=tuple(parsed.pool),
+        keys=dict(parsed.keys),
+        path=path,
+        warnings=tuple(warnings),
+        migration=parsed.migration,
+    )
 
 
 def _prepare(pool: object, path: Path) -> object:
@@ -241,6 +244,7 @@ def _check_pools(pools: list[PoolConfig], locate: _Locator) -> list[str]:
     problems: list[str] = []
     seen: dict[str, int] = {}
     for i, pool in enumerate(pools):
+
         def bad(key: str | None, what: str, i: int = i) -> None:
             problems.append(f"{locate.where(('pool', i, key) if key else ('pool', i))}: {what}")
 
@@ -265,13 +269,20 @@ def _check_pools(pools: list[PoolConfig], locate: _Locator) -> list[str]:
         # Addresses name hosts in refs, messages and logs: a secret in one would leak everywhere.
         # The messages name the host only, never the address itself.
         if pool.url and _userinfo(pool.url)[0]:
-            bad("url", f"the url of {_userinfo(pool.url)[1]} holds credentials; "
-                       "put them in username and password (or password_command) instead")
-        for key, uris in (("uris", pool.uris),
-                          ("migration_uris", (*pool.migration_uris, *pool.migration_uris.values()))):
+            bad(
+                "url",
+                f"the url of {_userinfo(pool.url)[1]} holds credentials; "
+                "put them in username and password (or password_command) instead",
+            )
+        for key, uris in (
+            ("uris", pool.uris),
+            ("migration_uris", (*pool.migration_uris, *pool.migration_uris.values())),
+        ):
             for host in dict.fromkeys(h for has_password, h in map(_userinfo, uris) if has_password == "password"):
-                bad(key, f"the libvirt URI for host {host} holds a password; "
-                         "put it in password or password_command instead")
+                bad(
+                    key,
+                    f"the libvirt URI for host {host} holds a password; put it in password or password_command instead",
+                )
         if pool.ca_file is not None and not pool.ca_file.is_file():
             bad("ca_file", f"no such file: {pool.ca_file}")
         if pool.fingerprint and not _FINGERPRINT.match(pool.fingerprint):

@@ -46,7 +46,7 @@ def close_quietly(backend: Backend | None) -> None:
         return
     try:
         backend.close()
-    except Exception:  # noqa: BLE001 - closing is best effort; nothing to tell the user
+    except Exception:
         pass
 
 
@@ -63,7 +63,7 @@ class FirstLoad:
     def _run(self) -> None:
         try:
             self._result = load_pool(self.config)
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
+        except BaseException as exc:
             self._error = exc
         finally:
             self._done.set()

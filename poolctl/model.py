@@ -8,7 +8,7 @@ References (``ref``) are opaque strings owned by the backend that made them.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -191,7 +191,7 @@ class MigrationResult(_Frozen):
     downtime_ms: float | None = None  # as the hypervisor reports it, when it does
 
 
-InventoryObject = Union[Pool, Host, StorageRepository, Network, VM]
+InventoryObject = Pool | Host | StorageRepository | Network | VM
 ObjectKind = Literal["pool", "host", "sr", "network", "vm"]
 
 

@@ -51,8 +51,7 @@ async def shoot(names: list[str], size: tuple[int, int], out: Path) -> list[Path
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("scenes", nargs="*", metavar="SCENE",
-                   help=f"which to take (default: all): {', '.join(SCENES)}")
+    p.add_argument("scenes", nargs="*", metavar="SCENE", help=f"which to take (default: all): {', '.join(SCENES)}")
     p.add_argument("--size", type=_size, default=(120, 40), help="terminal size, WxH (default 120x40)")
     p.add_argument("--out", type=Path, default=ROOT / "screenshots", help="directory (default screenshots/)")
     args = p.parse_args(argv)

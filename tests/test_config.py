@@ -145,7 +145,9 @@ def test_user_without_password_in_a_kvm_uri_is_fine(tmp_path):
 @pytest.mark.parametrize("where", ["key", "value"])
 def test_migration_uri_with_a_password_is_refused(tmp_path, where):
     secret_uri = f"qemu+tcp://admin:{SECRET}@10.0.0.2/system"
-    key, value = ("qemu+ssh://root@kvm2/system", secret_uri) if where == "value" else (secret_uri, "qemu+tcp://10.0.0.2/system")
+    key, value = (
+        ("qemu+ssh://root@kvm2/system", secret_uri) if where == "value" else (secret_uri, "qemu+tcp://10.0.0.2/system")
+    )
     text = GOOD + f'migration_uris = {{ "{key}" = "{value}" }}\n'
     msg = error_of(write(tmp_path, text))
     assert "config.toml:16:" in msg and 'pool #2 ("rack2"), migration_uris' in msg
@@ -191,7 +193,9 @@ def test_single_bracket_pool_table_is_explained(tmp_path):
 
 
 def test_both_password_and_password_command(tmp_path):
-    path = write(tmp_path, GOOD.replace(f'password = "{SECRET}"', f'password = "{SECRET}"\npassword_command = "pass x"'))
+    path = write(
+        tmp_path, GOOD.replace(f'password = "{SECRET}"', f'password = "{SECRET}"\npassword_command = "pass x"')
+    )
     msg = error_of(path)
     assert msg.startswith(f"{path}:10:"), msg
     assert 'pool #1 ("lab")' in msg and "either password or password_command" in msg
@@ -273,7 +277,6 @@ def test_unreadable_path_is_a_config_error(tmp_path):
 def test_empty_file_has_no_pools(tmp_path):
     config = load_config(write(tmp_path, ""))
     assert config.pools == () and config.keys == {}
-
 
 
 def test_migration_table_sets_the_ping_defaults(tmp_path):

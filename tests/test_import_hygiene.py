@@ -28,8 +28,7 @@ def test_every_registered_backend_imports_without_textual():
 
 def test_core_modules_import_without_textual():
     mods = _modules_after_import(
-        "import poolctl.model, poolctl.inventory, poolctl.config, poolctl.backends.base, "
-        "poolctl.sim.xapi, poolctl.ping"
+        "import poolctl.model, poolctl.inventory, poolctl.config, poolctl.backends.base, poolctl.sim.xapi, poolctl.ping"
     )
     assert "poolctl.sim.xapi" in mods
     assert "textual" not in mods

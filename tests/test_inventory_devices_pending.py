@@ -8,14 +8,21 @@ from poolctl.model import VM, Change, Disk, Host, Inventory, Nic, Pool, PowerSta
 
 
 def vm(ref: str, *, known: bool = True, **fields) -> VM:
-    devices = {"disks": (Disk(name=f"{ref} disk", device="xvda", size=1 << 30),),
-               "nics": (Nic(device="0", mac="aa:bb:cc:00:00:01"),)} if known else {}
+    devices = (
+        {
+            "disks": (Disk(name=f"{ref} disk", device="xvda", size=1 << 30),),
+            "nics": (Nic(device="0", mac="aa:bb:cc:00:00:01"),),
+        }
+        if known
+        else {}
+    )
     return VM(ref=ref, uuid=f"uuid-{ref}", name=ref, devices_known=known, **{**devices, **fields})
 
 
 def store_of(*vms: VM) -> InventoryStore:
-    return InventoryStore(Inventory(pool=Pool(ref="p", name="lab", backend="xen"),
-                                    hosts=(Host(ref="h1", name="host-1"),), vms=vms))
+    return InventoryStore(
+        Inventory(pool=Pool(ref="p", name="lab", backend="xen"), hosts=(Host(ref="h1", name="host-1"),), vms=vms)
+    )
 
 
 def modified(obj: VM) -> Change:

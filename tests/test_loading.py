@@ -21,11 +21,11 @@ import pytest
 
 from poolctl import loading
 from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost
-from poolctl.sim.xapi import Simulator
 from poolctl.backends.xen import XenBackend
+from poolctl.sim.xapi import Simulator
 from tests.backends.contract.fixture_xen import PASSWORD, config, connected
-from tests.support.tcp_gate import Gate, drop_all, forward_all
 from tests.cli.test_main import config_file
+from tests.support.tcp_gate import Gate, drop_all, forward_all
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,6 +77,7 @@ def assert_is_lab(sim, server, inventory) -> None:
 
 # -- load_pool ------------------------------------------------------------------------------
 
+
 def test_load_pool_returns_a_connected_backend_and_the_lab_inventory(lab):
     sim, server = lab
     assert gc.isenabled()
@@ -127,6 +128,7 @@ def test_load_pool_logs_out_when_the_read_fails_after_login(lab):
 
 
 # -- FirstLoad ---------------------------------------------------------------------------------
+
 
 def test_first_load_result_is_the_loaded_pool(lab):
     sim, server = lab
@@ -239,16 +241,20 @@ sys.exit("the TUI was never imported")
 
 def test_the_cli_starts_each_pools_load_before_importing_the_tui(tmp_path: Path):
     with Gate(("127.0.0.1", 9)) as gate:  # holds the load: it is surely still running at import
-        path = config_file(tmp_path, f"""\
+        path = config_file(
+            tmp_path,
+            f"""\
 [[pool]]
 name = "held"
 backend = "xen"
 url = "{gate.url}"
 username = "root"
 password = "x"
-""")
+""",
+        )
         env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-        proc = subprocess.run([sys.executable, "-c", DRIVER, "--config", str(path)], capture_output=True,
-                              text=True, timeout=60, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-c", DRIVER, "--config", str(path)], capture_output=True, text=True, timeout=60, env=env
+        )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "first UI import: " in proc.stdout and "loading: poolctl-load-held" in proc.stdout, proc.stdout

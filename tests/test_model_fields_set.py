@@ -67,8 +67,14 @@ def test_equality_and_dumps_are_unaffected():
     assert explicit == a and explicit.model_fields_set is not a.model_fields_set
     assert a.model_dump() == explicit.model_dump()
     assert a.model_dump(exclude_unset=True) == {"ref": "a", "uuid": "uuid-a", "name": "a", "vcpus": 2}
-    assert explicit.model_dump(exclude_unset=True) == {"ref": "a", "uuid": "uuid-a", "name": "a", "vcpus": 2,
-                                                       "memory": 0, "devices_known": True}
+    assert explicit.model_dump(exclude_unset=True) == {
+        "ref": "a",
+        "uuid": "uuid-a",
+        "name": "a",
+        "vcpus": 2,
+        "memory": 0,
+        "devices_known": True,
+    }
     a.model_copy(update={"memory": 5})
     assert a.model_dump(exclude_unset=True) == twin.model_dump(exclude_unset=True)
     assert a.model_dump() == twin.model_dump() and a == twin

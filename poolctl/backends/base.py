@@ -110,6 +110,7 @@ class MigrationHandle(ABC):
         """poolctl stops watching (it is quitting): ``updates()`` ends soon without a terminal
         phase and lets go of what it holds; the migration itself goes on. By default
         ``updates()`` simply runs to the migration's end."""
+        return None
 
 
 class Backend(ABC):

@@ -15,8 +15,8 @@ from typing import TextIO
 from poolctl import backends
 from poolctl.backends.base import AuthenticationError, BackendError
 from poolctl.config import ConfigError, PoolConfig
-from poolctl.model import Inventory
 from poolctl.format import host_state, size
+from poolctl.model import Inventory
 
 EXIT_OK, EXIT_POOL_FAILED, EXIT_AUTH, EXIT_NO_MATCH = 0, 1, 3, 4
 
@@ -86,10 +86,16 @@ def vm_rows(inv: Inventory, pool: str) -> list[Row]:
     hosts = _host_names(inv)
     return [
         {
-            "name": vm.name, "power_state": vm.power_state.value,
+            "name": vm.name,
+            "power_state": vm.power_state.value,
             "host": hosts.get(vm.host, vm.host) if vm.host else None,
-            "vcpus": vm.vcpus, "memory": vm.memory, "ips": list(vm.ips),
-            "pool": pool, "ref": vm.ref, "uuid": vm.uuid, "host_ref": vm.host,
+            "vcpus": vm.vcpus,
+            "memory": vm.memory,
+            "ips": list(vm.ips),
+            "pool": pool,
+            "ref": vm.ref,
+            "uuid": vm.uuid,
+            "host_ref": vm.host,
         }
         for vm in inv.vms
     ]
@@ -102,10 +108,19 @@ def host_rows(inv: Inventory, pool: str) -> list[Row]:
             resident[vm.host] = resident.get(vm.host, 0) + 1
     return [
         {
-            "name": h.name, "state": host_state(h), "master": h.is_master, "address": h.address,
-            "cpus": h.cpu_count, "memory_total": h.memory_total, "memory_free": h.memory_free,
-            "vms": resident.get(h.ref, 0), "pool": pool, "ref": h.ref,
-            "enabled": h.enabled, "live": h.live, "software_version": h.software_version,
+            "name": h.name,
+            "state": host_state(h),
+            "master": h.is_master,
+            "address": h.address,
+            "cpus": h.cpu_count,
+            "memory_total": h.memory_total,
+            "memory_free": h.memory_free,
+            "vms": resident.get(h.ref, 0),
+            "pool": pool,
+            "ref": h.ref,
+            "enabled": h.enabled,
+            "live": h.live,
+            "software_version": h.software_version,
         }
         for h in inv.hosts
     ]
@@ -115,9 +130,16 @@ def sr_rows(inv: Inventory, pool: str) -> list[Row]:
     hosts = _host_names(inv)
     return [
         {
-            "name": sr.name, "type": sr.type, "shared": sr.shared, "size": sr.size, "used": sr.used,
-            "hosts": sorted(hosts.get(r, r) for r in sr.hosts), "pool": pool, "ref": sr.ref,
-            "content_type": sr.content_type, "host_refs": list(sr.hosts),
+            "name": sr.name,
+            "type": sr.type,
+            "shared": sr.shared,
+            "size": sr.size,
+            "used": sr.used,
+            "hosts": sorted(hosts.get(r, r) for r in sr.hosts),
+            "pool": pool,
+            "ref": sr.ref,
+            "content_type": sr.content_type,
+            "host_refs": list(sr.hosts),
         }
         for sr in inv.srs
     ]
@@ -127,15 +149,22 @@ def network_rows(inv: Inventory, pool: str) -> list[Row]:
     hosts = _host_names(inv)
     return [
         {
-            "name": n.name, "bridge": n.bridge, "hosts": sorted(hosts.get(r, r) for r in n.hosts),
-            "pool": pool, "ref": n.ref, "host_refs": list(n.hosts),
+            "name": n.name,
+            "bridge": n.bridge,
+            "hosts": sorted(hosts.get(r, r) for r in n.hosts),
+            "pool": pool,
+            "ref": n.ref,
+            "host_refs": list(n.hosts),
         }
         for n in inv.networks
     ]
 
 
 ROWS: dict[str, Callable[[Inventory, str], list[Row]]] = {
-    "vms": vm_rows, "hosts": host_rows, "srs": sr_rows, "networks": network_rows,
+    "vms": vm_rows,
+    "hosts": host_rows,
+    "srs": sr_rows,
+    "networks": network_rows,
 }
 
 
@@ -151,24 +180,39 @@ def _yes(value: object) -> str:
 Column = tuple[str, str, Callable[[object], str], bool]
 COLUMNS: dict[str, list[Column]] = {
     "vms": [
-        ("NAME", "name", str, False), ("POWER", "power_state", str, False),
-        ("HOST", "host", lambda v: v or "-", False), ("VCPUS", "vcpus", str, True),
-        ("MEMORY", "memory", size, True), ("IPS", "ips", _names, False), ("POOL", "pool", str, False),
+        ("NAME", "name", str, False),
+        ("POWER", "power_state", str, False),
+        ("HOST", "host", lambda v: v or "-", False),
+        ("VCPUS", "vcpus", str, True),
+        ("MEMORY", "memory", size, True),
+        ("IPS", "ips", _names, False),
+        ("POOL", "pool", str, False),
     ],
     "hosts": [
-        ("NAME", "name", str, False), ("STATE", "state", str, False), ("MASTER", "master", _yes, False),
-        ("ADDRESS", "address", lambda v: v or "-", False), ("CPUS", "cpus", str, True),
-        ("MEMORY", "memory_total", size, True), ("FREE", "memory_free", size, True),
-        ("VMS", "vms", str, True), ("POOL", "pool", str, False),
+        ("NAME", "name", str, False),
+        ("STATE", "state", str, False),
+        ("MASTER", "master", _yes, False),
+        ("ADDRESS", "address", lambda v: v or "-", False),
+        ("CPUS", "cpus", str, True),
+        ("MEMORY", "memory_total", size, True),
+        ("FREE", "memory_free", size, True),
+        ("VMS", "vms", str, True),
+        ("POOL", "pool", str, False),
     ],
     "srs": [
-        ("NAME", "name", str, False), ("TYPE", "type", str, False), ("SHARED", "shared", _yes, False),
-        ("SIZE", "size", size, True), ("USED", "used", size, True), ("HOSTS", "hosts", _names, False),
+        ("NAME", "name", str, False),
+        ("TYPE", "type", str, False),
+        ("SHARED", "shared", _yes, False),
+        ("SIZE", "size", size, True),
+        ("USED", "used", size, True),
+        ("HOSTS", "hosts", _names, False),
         ("POOL", "pool", str, False),
     ],
     "networks": [
-        ("NAME", "name", str, False), ("BRIDGE", "bridge", lambda v: v or "-", False),
-        ("HOSTS", "hosts", _names, False), ("POOL", "pool", str, False),
+        ("NAME", "name", str, False),
+        ("BRIDGE", "bridge", lambda v: v or "-", False),
+        ("HOSTS", "hosts", _names, False),
+        ("POOL", "pool", str, False),
     ],
 }
 
@@ -179,9 +223,6 @@ def render_table(rows: list[Row], columns: list[Column]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = []
     for r in cells:
-        parts = [
-            cell.rjust(w) if right else cell.ljust(w)
-            for cell, w, (_, _, _, right) in zip(r, widths, columns)
-        ]
+        parts = [cell.rjust(w) if right else cell.ljust(w) for cell, w, (_, _, _, right) in zip(r, widths, columns)]
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines) + "\n"

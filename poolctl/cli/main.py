@@ -55,17 +55,35 @@ class CliError(Exception):
 def _add_common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     # In a subcommand the defaults are suppressed so `poolctl --config X ls` keeps X.
     default = argparse.SUPPRESS if sub else None
-    parser.add_argument("--config", metavar="FILE", type=Path, default=default,
-                        help="config file (default: $POOLCTL_CONFIG or ~/.config/poolctl/config.toml)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        default=default,
+        help="config file (default: $POOLCTL_CONFIG or ~/.config/poolctl/config.toml)",
+    )
     demo = parser.add_argument_group("demo")
-    demo.add_argument("--demo", action="store_true", default=argparse.SUPPRESS if sub else False,
-                      help="use a simulated Xen pool (plus a libvirt test:/// host when libvirt is installed)")
-    demo.add_argument("--scenario", metavar="FILE", type=Path, default=default,
-                      help="with --demo: a simulator scenario file instead of the built-in 'lab'")
-    demo.add_argument("--hosts", metavar="N", type=_positive, default=default,
-                      help="with --demo: simulate N hosts (for big-pool benchmarks)")
-    demo.add_argument("--vms", metavar="M", type=_positive, default=default,
-                      help="with --demo: simulate M VMs")
+    demo.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS if sub else False,
+        help="use a simulated Xen pool (plus a libvirt test:/// host when libvirt is installed)",
+    )
+    demo.add_argument(
+        "--scenario",
+        metavar="FILE",
+        type=Path,
+        default=default,
+        help="with --demo: a simulator scenario file instead of the built-in 'lab'",
+    )
+    demo.add_argument(
+        "--hosts",
+        metavar="N",
+        type=_positive,
+        default=default,
+        help="with --demo: simulate N hosts (for big-pool benchmarks)",
+    )
+    demo.add_argument("--vms", metavar="M", type=_positive, default=default, help="with --demo: simulate M VMs")
 
 
 def _positive(text: str) -> int:
@@ -90,19 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(parser, sub=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     ls = commands.add_parser(
-        "ls", help="list VMs, hosts, SRs or networks of the configured pools",
+        "ls",
+        help="list VMs, hosts, SRs or networks of the configured pools",
         description="Connect each selected pool, print one table (or one JSON array) and exit.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ls.add_argument("kind", nargs="?", choices=KINDS, default="vms", help="what to list (default: vms)")
-    ls.add_argument("--pool", metavar="NAME", action="append",
-                    help="only this pool (repeat for several; default: all)")
+    ls.add_argument("--pool", metavar="NAME", action="append", help="only this pool (repeat for several; default: all)")
     ls.add_argument("--json", action="store_true", help="one JSON array, an object per row")
     _add_common(ls, sub=True)
     _add_migrate(commands)
     # Dispatched before parsing (it has its own options); listed here for --help.
-    commands.add_parser("simulate", help="run the XAPI simulator (see `poolctl simulate --help`)",
-                        add_help=False)
+    commands.add_parser("simulate", help="run the XAPI simulator (see `poolctl simulate --help`)", add_help=False)
     return parser
 
 
@@ -127,16 +145,24 @@ def main(argv: list[str] | None = None) -> int:
                 pools, _ = _pools(args, stack)
                 return run_ls(pools, kind=args.kind, only=args.pool, as_json=args.json)
         if args.command == "migrate":
-            from poolctl.config import MigrationSettings
             from poolctl.cli.migrate import run_migrate
+            from poolctl.config import MigrationSettings
 
             with ExitStack() as stack:
                 pools, config = _pools(args, stack, settings=True)
                 defaults = config.migration if config else MigrationSettings()
                 interval = args.interval if args.interval is not None else defaults.ping_interval
                 port = args.port if args.port is not None else defaults.ping_port
-                return run_migrate(pools, vm=args.vm, host=args.host, pool=args.pool, ping=args.ping,
-                                   interval=interval, port=port, watch=args.watch)
+                return run_migrate(
+                    pools,
+                    vm=args.vm,
+                    host=args.host,
+                    pool=args.pool,
+                    ping=args.ping,
+                    interval=interval,
+                    port=port,
+                    watch=args.watch,
+                )
         return _run_tui(args)
     except CliError as exc:
         _error(str(exc))
@@ -167,8 +193,9 @@ def _load(args: argparse.Namespace, *, tui: bool = False) -> Config:
     return config
 
 
-def _pools(args: argparse.Namespace, stack: ExitStack, *, tui: bool = False, settings: bool = False
-           ) -> tuple[list[PoolConfig], Config | None]:
+def _pools(
+    args: argparse.Namespace, stack: ExitStack, *, tui: bool = False, settings: bool = False
+) -> tuple[list[PoolConfig], Config | None]:
     """The pools to work on, the demo's (kept alive by ``stack``) or the config file's,
     and the config (for key remaps, [migration] defaults and warnings) when one was read.
     With ``--demo`` the user's config is read only for the TUI or ``settings``."""
@@ -205,8 +232,12 @@ def _run_tui(args: argparse.Namespace) -> int:
         first_loads = loading.start(pools)  # connecting overlaps importing the TUI
         from poolctl.tui.app import create_app
 
-        app = create_app(pools, keymap=(config.keys if config else None) or None,
-                         migration=config.migration if config else None, first_loads=first_loads)
+        app = create_app(
+            pools,
+            keymap=(config.keys if config else None) or None,
+            migration=config.migration if config else None,
+            first_loads=first_loads,
+        )
         # Printed now, they would vanish under the TUI's screen: show them in it.
         for warning in config.warnings if config else ():
             app.notify(warning, severity="warning", timeout=30, markup=False)

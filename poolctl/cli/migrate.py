@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
@@ -64,13 +63,23 @@ def _connect(pool: PoolConfig) -> tuple[Backend, Inventory]:
 def _close(backend: Backend) -> None:
     try:
         backend.close()
-    except Exception:  # noqa: BLE001 - closing is best effort
+    except Exception:
         pass
 
 
-def run_migrate(pools: Sequence[PoolConfig], *, vm: str, host: str, pool: str | None = None,
-                ping: str | None = None, interval: float = 0.1, port: int | None = None, watch: bool = False,
-                out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run_migrate(
+    pools: Sequence[PoolConfig],
+    *,
+    vm: str,
+    host: str,
+    pool: str | None = None,
+    ping: str | None = None,
+    interval: float = 0.1,
+    port: int | None = None,
+    watch: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     out, err = out or sys.stdout, err or sys.stderr
 
     def fail(message: str, code: int) -> int:
@@ -103,8 +112,10 @@ def run_migrate(pools: Sequence[PoolConfig], *, vm: str, host: str, pool: str | 
                     connected.append(Found(p, backend, inv, match))
         if not connected:
             searched = ", ".join(p.name for p in pools) or "any pool"
-            return fail(f"no VM named {vm!r} in {searched}" + (" (that could be reached)" if code else ""),
-                        code or EXIT_NO_MATCH)
+            return fail(
+                f"no VM named {vm!r} in {searched}" + (" (that could be reached)" if code else ""),
+                code or EXIT_NO_MATCH,
+            )
         if len(connected) > 1:
             where = ", ".join(f"{f.pool.name} ({f.vm.ref})" for f in connected)
             return fail(f"{vm!r} names {len(connected)} VMs: {where}; use --pool, or give a uuid", EXIT_NO_MATCH)
@@ -114,22 +125,35 @@ def run_migrate(pools: Sequence[PoolConfig], *, vm: str, host: str, pool: str | 
             _close(backend)
 
 
-def _migrate(found: Found, host_key: str, ping: str | None, interval: float, port: int | None, watch: bool,
-             out: TextIO, err: TextIO, fail) -> int:
+def _migrate(
+    found: Found,
+    host_key: str,
+    ping: str | None,
+    interval: float,
+    port: int | None,
+    watch: bool,
+    out: TextIO,
+    err: TextIO,
+    fail,
+) -> int:
     vm, inv, backend, pool = found.vm, found.inventory, found.backend, found.pool
     hosts = _match(inv.hosts, host_key)
     names = {h.ref: h.name for h in inv.hosts}
     if len(hosts) != 1:
         known = ", ".join(sorted(h.name for h in inv.hosts))
-        return fail(f"pool {pool.name!r} has {'no' if not hosts else 'several'} host(s) named {host_key!r}; "
-                    f"hosts: {known}", EXIT_NO_MATCH)
+        return fail(
+            f"pool {pool.name!r} has {'no' if not hosts else 'several'} host(s) named {host_key!r}; hosts: {known}",
+            EXIT_NO_MATCH,
+        )
     dest: Host = hosts[0]
     caps = backend.capabilities
     if not caps.live_migration:
         return fail(f"cannot migrate {vm.name}: {caps.reason or 'this backend cannot live-migrate'}", EXIT_REFUSED)
     if vm.power_state != PowerState.RUNNING:
-        return fail(f"cannot migrate {vm.name}: it is {vm.power_state.value}; only a running VM can be "
-                    "live-migrated", EXIT_REFUSED)
+        return fail(
+            f"cannot migrate {vm.name}: it is {vm.power_state.value}; only a running VM can be live-migrated",
+            EXIT_REFUSED,
+        )
     try:
         check = backend.check_migration(vm.ref, dest.ref)
     except BackendError as exc:
@@ -140,13 +164,23 @@ def _migrate(found: Found, host_key: str, ping: str | None, interval: float, por
             print(f"  ✗ {problem}", file=err)
         return EXIT_REFUSED
     source = names.get(vm.host or "", vm.host or "?")
-    plan = MigrationPlan(pool=pool.name, vm=vm.ref, vm_name=vm.name, vm_uuid=vm.uuid, source=vm.host or "",
-                         source_name=source, destination=dest.ref, destination_name=dest.name,
-                         ping_address=ping if ping is not None else (vm.ips[0] if vm.ips else None),
-                         ping_interval=interval, ping_port=port)
+    plan = MigrationPlan(
+        pool=pool.name,
+        vm=vm.ref,
+        vm_name=vm.name,
+        vm_uuid=vm.uuid,
+        source=vm.host or "",
+        source_name=source,
+        destination=dest.ref,
+        destination_name=dest.name,
+        ping_address=ping if ping is not None else (vm.ips[0] if vm.ips else None),
+        ping_interval=interval,
+        ping_port=port,
+    )
     secret = pool.password.get_secret_value() if pool.password else ""
-    controller = MigrationController(backend, plan, secrets=[secret],
-                                     host_name=lambda ref: names.get(ref, ref) if ref else "")
+    controller = MigrationController(
+        backend, plan, secrets=[secret], host_name=lambda ref: names.get(ref, ref) if ref else ""
+    )
     try:
         controller.claim()
     except MigrationBusy as exc:
@@ -207,8 +241,11 @@ def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: 
             try:
                 c.cancel()
             except CancelRefused as exc:
-                print(f"poolctl: cannot cancel: {exc}; waiting for the end (Ctrl-C again to stop watching)",
-                      file=err, flush=True)
+                print(
+                    f"poolctl: cannot cancel: {exc}; waiting for the end (Ctrl-C again to stop watching)",
+                    file=err,
+                    flush=True,
+                )
             except BackendError as exc:
                 print(f"poolctl: cancel failed: {describe(exc)}", file=err, flush=True)
     if watch:
@@ -234,8 +271,9 @@ def _live_line(c: MigrationController) -> str:
     stats = c.ping_stats()
     if stats is not None:
         last = f"{stats.last_rtt_ms:.2f} ms" if stats.last_rtt_ms is not None else "–"
-        parts.append(f"| ping {stats.address}: sent {stats.sent} lost {stats.lost} "
-                     f"gap {stats.longest_gap_s:.1f} s last {last}")
+        parts.append(
+            f"| ping {stats.address}: sent {stats.sent} lost {stats.lost} gap {stats.longest_gap_s:.1f} s last {last}"
+        )
     elif c.ping_error:
         parts.append(f"| no ping: {c.ping_error}")
     return "  ".join(parts)

@@ -43,22 +43,35 @@ def _port(text: str) -> int:
 
 def add_migrate_parser(commands, add_common) -> argparse.ArgumentParser:
     p = commands.add_parser(
-        "migrate", help="live-migrate a VM to another host, pinging it on the way",
+        "migrate",
+        help="live-migrate a VM to another host, pinging it on the way",
         description="Pre-check the destination, start a live migration, follow its progress while "
         "pinging the VM (every 100 ms by default), and print the outcome with the ping figures "
         "(sent, lost, longest gap without a reply). Ctrl-C cancels while the hypervisor still allows it.",
-        epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("vm", metavar="VM", help="the VM: name, uuid or ref")
     p.add_argument("host", metavar="HOST", help="the destination host: name or ref")
     p.add_argument("--pool", metavar="NAME", help="the pool the VM is in (default: search every pool)")
     p.add_argument("--ping", metavar="ADDR", help="address to ping (default: the VM's first IP; '' for none)")
-    p.add_argument("--interval", metavar="S", type=_interval,
-                   help="seconds between pings (default: the config's [migration] ping_interval, else 0.1)")
-    p.add_argument("--port", metavar="P", type=_port,
-                   help="TCP port to probe with connects when ICMP is not permitted, e.g. 22 "
-                   "(default: the config's [migration] ping_port, else none)")
-    p.add_argument("--watch", action="store_true",
-                   help="one live line (phase, percent, ETA, ping figures) instead of a line per step")
+    p.add_argument(
+        "--interval",
+        metavar="S",
+        type=_interval,
+        help="seconds between pings (default: the config's [migration] ping_interval, else 0.1)",
+    )
+    p.add_argument(
+        "--port",
+        metavar="P",
+        type=_port,
+        help="TCP port to probe with connects when ICMP is not permitted, e.g. 22 "
+        "(default: the config's [migration] ping_port, else none)",
+    )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="one live line (phase, percent, ETA, ping figures) instead of a line per step",
+    )
     add_common(p, sub=True)
     return p

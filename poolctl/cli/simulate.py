@@ -23,30 +23,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="poolctl simulate",
         description="Serve a simulated XAPI (XenServer / XCP-ng) pool over XML-RPC and JSON-RPC. "
-                    "Each host gets its own loopback address on the same port; the --listen address "
-                    "also serves the pool master.")
-    p.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT",
-                   help="address and port to serve on (default 127.0.0.1:8080; port 0 picks a free one)")
+        "Each host gets its own loopback address on the same port; the --listen address "
+        "also serves the pool master.",
+    )
+    p.add_argument(
+        "--listen",
+        type=_listen,
+        default=("127.0.0.1", 8080),
+        metavar="HOST:PORT",
+        help="address and port to serve on (default 127.0.0.1:8080; port 0 picks a free one)",
+    )
     p.add_argument("--scenario", default=None, help="'lab' (default) or a scenario .toml/.json file")
     p.add_argument("--hosts", type=int, help="generate a pool with this many hosts (with --vms)")
     p.add_argument("--vms", type=int, help="generate a pool with this many VMs (with --hosts)")
-    p.add_argument("--migration-seconds", type=float, default=8.0, metavar="S",
-                   help="how long a live migration takes (default 8)")
-    p.add_argument("--power-seconds", type=float, default=0.0, metavar="S",
-                   help="how long start/shutdown/reboot take (default 0)")
+    p.add_argument(
+        "--migration-seconds", type=float, default=8.0, metavar="S", help="how long a live migration takes (default 8)"
+    )
+    p.add_argument(
+        "--power-seconds", type=float, default=0.0, metavar="S", help="how long start/shutdown/reboot take (default 0)"
+    )
     p.add_argument("--username", default="root", help="user to accept (default root)")
     p.add_argument("--password", default="demo", help="password to accept (default demo)")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate")
-    p.add_argument("--no-jsonrpc", dest="jsonrpc", action="store_false",
-                   help="answer /jsonrpc with 404, as XAPI before JSON-RPC did (clients fall back to XML-RPC)")
+    p.add_argument(
+        "--no-jsonrpc",
+        dest="jsonrpc",
+        action="store_false",
+        help="answer /jsonrpc with 404, as XAPI before JSON-RPC did (clients fall back to XML-RPC)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every call to stderr")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
     if (args.hosts is None) != (args.vms is None):
         print("poolctl simulate: --hosts and --vms go together", file=sys.stderr)
         return 2
@@ -55,8 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from poolctl.sim.xapi.simulator import Simulator
 
-    options = {"password": args.password, "username": args.username,
-               "migration_seconds": args.migration_seconds, "power_seconds": args.power_seconds, "jsonrpc": args.jsonrpc}
+    options = {
+        "password": args.password,
+        "username": args.username,
+        "migration_seconds": args.migration_seconds,
+        "power_seconds": args.power_seconds,
+        "jsonrpc": args.jsonrpc,
+    }
     try:
         if args.hosts is not None:
             sim = Simulator.generate(hosts=args.hosts, vms=args.vms, **options)

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from poolctl.audit import AuditLog, MigrationRecord, scrub
 from poolctl.backends.base import Backend, BackendError, CancelRefused
@@ -119,13 +119,14 @@ class MigrationController:
         self.ping_tail_s = ping_tail_s
         self._host_name = host_name or self._plan_host_name
         self.id = uuid.uuid4().hex
-        self.requested_at = datetime.now(timezone.utc)
+        self.requested_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         self._t_end: float | None = None
         self._first_fraction: tuple[float, float] | None = None  # (t, fraction) of the first progress
         self._last_fraction: float | None = None  # before the end: a cancelled move stopped there
-        self.progress: MigrationProgress = MigrationProgress(phase=MigrationPhase.PREPARING, cancellable=False,
-                                                             message="starting")
+        self.progress: MigrationProgress = MigrationProgress(
+            phase=MigrationPhase.PREPARING, cancellable=False, message="starting"
+        )
         self.pinger: Pinger | None = None
         self.ping_error = ""
         self.handle = None
@@ -167,8 +168,9 @@ class MigrationController:
     def _plan_host_name(self, ref: str | None) -> str:
         if ref is None:
             return "no host (not running)"
-        return {self.plan.source: self.plan.source_name,
-                self.plan.destination: self.plan.destination_name}.get(ref, ref)
+        return {self.plan.source: self.plan.source_name, self.plan.destination: self.plan.destination_name}.get(
+            ref, ref
+        )
 
     # --- running (worker thread) ------------------------------------------------------------
 
@@ -187,11 +189,19 @@ class MigrationController:
             self._start_pinger()
             try:
                 self.handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
-            except Exception as err:  # noqa: BLE001 - a refused start is a failed migration, in words
-                self._end(MigrationResult(vm=self.plan.vm, source=self.plan.source,
-                                          destination=self.plan.destination, outcome="failed",
-                                          host=self.plan.source, error=describe(err)),
-                          MigrationPhase.FAILED, describe(err))
+            except Exception as err:
+                self._end(
+                    MigrationResult(
+                        vm=self.plan.vm,
+                        source=self.plan.source,
+                        destination=self.plan.destination,
+                        outcome="failed",
+                        host=self.plan.source,
+                        error=describe(err),
+                    ),
+                    MigrationPhase.FAILED,
+                    describe(err),
+                )
                 return self._finish()
             self._follow()
             return self._finish()
@@ -204,9 +214,10 @@ class MigrationController:
             self.ping_error = "no address to ping"
             return
         try:
-            self.pinger = Pinger(p.ping_address, interval=p.ping_interval, port=p.ping_port,
-                                 method=p.ping_method).start()
-        except Exception as err:  # noqa: BLE001 - the move goes on without a measurement; say why
+            self.pinger = Pinger(
+                p.ping_address, interval=p.ping_interval, port=p.ping_port, method=p.ping_method
+            ).start()
+        except Exception as err:
             self.ping_error = str(err) or type(err).__name__
 
     def _follow(self) -> None:
@@ -219,7 +230,7 @@ class MigrationController:
                 if not progress.phase.terminal:
                     self._last_fraction = progress.fraction
                 self.progress = last = progress
-        except Exception as err:  # noqa: BLE001 - a broken follow-up is a failure the user reads
+        except Exception as err:
             last = MigrationProgress(phase=MigrationPhase.FAILED, message=describe(err))
         if self.record is not None and handle.result is None:
             return  # abandoned: stop_following() ended updates(); the log says 'unfinished'
@@ -228,11 +239,18 @@ class MigrationController:
             phase = last.phase if last is not None and last.phase.terminal else MigrationPhase.FAILED
             outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(phase, "failed")
             message = last.message if last is not None else "the hypervisor reported no outcome"
-            result = MigrationResult(vm=self.plan.vm, source=self.plan.source, destination=self.plan.destination,
-                                     outcome=outcome, host=None, error="" if outcome == "success" else message,
-                                     duration_s=round(self.elapsed_s(), 3))
+            result = MigrationResult(
+                vm=self.plan.vm,
+                source=self.plan.source,
+                destination=self.plan.destination,
+                outcome=outcome,
+                host=None,
+                error="" if outcome == "success" else message,
+                duration_s=round(self.elapsed_s(), 3),
+            )
         phase = {"success": MigrationPhase.DONE, "cancelled": MigrationPhase.CANCELLED}.get(
-            result.outcome, MigrationPhase.FAILED)
+            result.outcome, MigrationPhase.FAILED
+        )
         self._end(result, phase, result.error)
 
     def _end(self, result: MigrationResult, phase: MigrationPhase, message: str) -> None:
@@ -253,8 +271,14 @@ class MigrationController:
                 self.ping_error = str(self.pinger.error)
         result = self.result
         assert result is not None
-        return self._write(result.outcome, self.host_name(result.host) if result.host else "",
-                           result.duration_s or self.elapsed_s(), result.error, result.downtime_ms, stats)
+        return self._write(
+            result.outcome,
+            self.host_name(result.host) if result.host else "",
+            result.duration_s or self.elapsed_s(),
+            result.error,
+            result.downtime_ms,
+            stats,
+        )
 
     def abandon(self, reason: str) -> MigrationRecord | None:
         """Stop watching a move that is still running (poolctl is quitting): the hypervisor
@@ -267,12 +291,19 @@ class MigrationController:
         result = self.result
         if result is not None:
             # the move is over, only the ping's tail is cut short: the outcome is known, log it
-            return self._write(result.outcome, self.host_name(result.host) if result.host else "",
-                               result.duration_s or self.elapsed_s(), result.error, result.downtime_ms, stats)
+            return self._write(
+                result.outcome,
+                self.host_name(result.host) if result.host else "",
+                result.duration_s or self.elapsed_s(),
+                result.error,
+                result.downtime_ms,
+                stats,
+            )
         return self._write("unfinished", "", self.elapsed_s(), reason, None, stats)
 
-    def _write(self, outcome: str, now_on: str, duration: float, error: str, downtime: float | None,
-               stats: PingStats | None) -> MigrationRecord:
+    def _write(
+        self, outcome: str, now_on: str, duration: float, error: str, downtime: float | None, stats: PingStats | None
+    ) -> MigrationRecord:
         with self._write_lock:
             if self.record is not None:  # abandoned meanwhile, or the other way round
                 return self.record
@@ -280,9 +311,14 @@ class MigrationController:
             record = MigrationRecord(
                 id=self.id,
                 time=self.requested_at.isoformat(timespec="seconds"),
-                pool=p.pool, vm=p.vm_name, vm_uuid=p.vm_uuid,
-                source=p.source_name, destination=p.destination_name,
-                result=outcome, now_on=now_on, duration_s=round(duration, 3),
+                pool=p.pool,
+                vm=p.vm_name,
+                vm_uuid=p.vm_uuid,
+                source=p.source_name,
+                destination=p.destination_name,
+                result=outcome,
+                now_on=now_on,
+                duration_s=round(duration, 3),
                 ping_address=p.ping_address or "",
                 ping_method=self.pinger.method if self.pinger is not None else "",
                 ping_sent=stats.sent if stats else 0,
@@ -316,12 +352,15 @@ class MigrationController:
 
 
 def cancel_refusal(vm_name: str, progress: MigrationProgress) -> str:
-    return (f"the migration of {vm_name} is in its {progress.phase.value} phase, past the point where "
-            "the hypervisor can still cancel it")
+    return (
+        f"the migration of {vm_name} is in its {progress.phase.value} phase, past the point where "
+        "the hypervisor can still cancel it"
+    )
 
 
-def check_hosts(backend: Backend, vm: str, hosts: Iterable[str], *, workers: int = 8
-                ) -> dict[str, MigrationCheck | BaseException]:
+def check_hosts(
+    backend: Backend, vm: str, hosts: Iterable[str], *, workers: int = 8
+) -> dict[str, MigrationCheck | BaseException]:
     """The backend's pre-checks of ``vm`` against each host, in parallel threads."""
     hosts = list(hosts)
     if not hosts:
@@ -337,6 +376,7 @@ def check_hosts(backend: Backend, vm: str, hosts: Iterable[str], *, workers: int
 
 # --- words shared by the panel and the CLI ------------------------------------------------------
 
+
 def clock(seconds: float | None) -> str:
     """``65.2`` -> ``"1:05"``."""
     if seconds is None:
@@ -346,9 +386,13 @@ def clock(seconds: float | None) -> str:
 
 
 def headline(rec: MigrationRecord) -> str:
-    where = (f"{rec.vm} still runs on {rec.now_on}" if rec.now_on == rec.source
-             else f"{rec.vm} now runs on {rec.now_on}" if rec.now_on
-             else f"{rec.vm} is not running on any host (as far as the hypervisor says)")
+    where = (
+        f"{rec.vm} still runs on {rec.now_on}"
+        if rec.now_on == rec.source
+        else f"{rec.vm} now runs on {rec.now_on}"
+        if rec.now_on
+        else f"{rec.vm} is not running on any host (as far as the hypervisor says)"
+    )
     if rec.result == "success":
         return f"Migration complete in {rec.duration_s:.1f} s — {where}"
     if rec.result == "unfinished":

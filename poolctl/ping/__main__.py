@@ -41,12 +41,22 @@ def format_summary(stats: PingStats) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m poolctl.ping", description=__doc__.splitlines()[0])
     p.add_argument("address", help="IP address or host name to probe")
-    p.add_argument("--interval", "-i", type=float, default=DEFAULT_INTERVAL,
-                   help=f"seconds between probes (default {DEFAULT_INTERVAL})")
+    p.add_argument(
+        "--interval",
+        "-i",
+        type=float,
+        default=DEFAULT_INTERVAL,
+        help=f"seconds between probes (default {DEFAULT_INTERVAL})",
+    )
     p.add_argument("--count", "-c", type=int, help="stop after N probes (default: until Ctrl-C)")
     p.add_argument("--port", "-p", type=int, help="TCP port for the connect probe when ICMP is unavailable")
-    p.add_argument("--timeout", "-W", type=float, default=DEFAULT_TIMEOUT,
-                   help=f"seconds before a probe counts as lost (default {DEFAULT_TIMEOUT})")
+    p.add_argument(
+        "--timeout",
+        "-W",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds before a probe counts as lost (default {DEFAULT_TIMEOUT})",
+    )
     p.add_argument("--method", "-m", choices=METHODS, default="auto")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     return p
@@ -55,9 +65,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        pinger = Pinger(args.address, interval=args.interval, timeout=args.timeout, port=args.port,
-                        method=args.method, count=args.count,
-                        on_sample=None if args.quiet else lambda s: print(format_sample(s), flush=True))
+        pinger = Pinger(
+            args.address,
+            interval=args.interval,
+            timeout=args.timeout,
+            port=args.port,
+            method=args.method,
+            count=args.count,
+            on_sample=None if args.quiet else lambda s: print(format_sample(s), flush=True),
+        )
     except (PingError, ValueError) as exc:
         print(f"poolctl.ping: {exc}", file=sys.stderr)
         return 2

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
 
@@ -112,27 +113,35 @@ def choose_method(
         raise ValueError(f"unknown ping method {requested!r}; choose one of {', '.join(METHODS)}")
     if requested == "icmp-privileged":
         who = "root" if is_root else "CAP_NET_RAW"
-        return MethodChoice("icmp-privileged", f"icmp (privileged, {who})",
-                            "Privileged (raw socket) ICMP was requested explicitly.")
+        return MethodChoice(
+            "icmp-privileged", f"icmp (privileged, {who})", "Privileged (raw socket) ICMP was requested explicitly."
+        )
     if requested == "icmp-unprivileged":
-        return MethodChoice("icmp-unprivileged", "icmp (unprivileged)",
-                            "Unprivileged (datagram socket) ICMP was requested explicitly; "
-                            f"net.ipv4.ping_group_range is {range_text}.")
+        return MethodChoice(
+            "icmp-unprivileged",
+            "icmp (unprivileged)",
+            f"Unprivileged (datagram socket) ICMP was requested explicitly; net.ipv4.ping_group_range is {range_text}.",
+        )
     if requested == "tcp":
         if port is None:
             raise MethodUnavailable(f"cannot ping {address}: method 'tcp' needs a TCP port")
         return tcp_choice(port, "TCP was requested explicitly", instead=False)
     if is_root and not raw_refused:
-        return MethodChoice("icmp-privileged", "icmp (privileged, root)",
-                            "Running as root, so raw ICMP sockets are available.")
-    who = ("Running as root without CAP_NET_RAW (the kernel refused a raw ICMP socket)"
-           if raw_refused else "Not root")
+        return MethodChoice(
+            "icmp-privileged", "icmp (privileged, root)", "Running as root, so raw ICMP sockets are available."
+        )
+    who = "Running as root without CAP_NET_RAW (the kernel refused a raw ICMP socket)" if raw_refused else "Not root"
     if allowed:
-        return MethodChoice("icmp-unprivileged", "icmp (unprivileged)",
-                            f"{who}, but group {allowed[0]} is inside net.ipv4.ping_group_range "
-                            f"({range_text}), so the kernel allows ICMP datagram sockets.")
-    why = (f"ICMP is unavailable: {who[0].lower()}{who[1:]}, and none of this process's groups "
-           f"({', '.join(map(str, gids))}) is inside net.ipv4.ping_group_range ({range_text})")
+        return MethodChoice(
+            "icmp-unprivileged",
+            "icmp (unprivileged)",
+            f"{who}, but group {allowed[0]} is inside net.ipv4.ping_group_range "
+            f"({range_text}), so the kernel allows ICMP datagram sockets.",
+        )
+    why = (
+        f"ICMP is unavailable: {who[0].lower()}{who[1:]}, and none of this process's groups "
+        f"({', '.join(map(str, gids))}) is inside net.ipv4.ping_group_range ({range_text})"
+    )
     if port is not None:
         return tcp_choice(port, why)
     raise MethodUnavailable(
@@ -142,8 +151,9 @@ def choose_method(
     )
 
 
-def detect_method(port: int | None, requested: str = "auto", address: str = "the target",
-                  raw_refused: bool = False) -> MethodChoice:
+def detect_method(
+    port: int | None, requested: str = "auto", address: str = "the target", raw_refused: bool = False
+) -> MethodChoice:
     """choose_method() with the facts of the current process."""
     return choose_method(
         raw_refused=raw_refused,

@@ -12,7 +12,7 @@ import logging
 import math
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from icmplib.exceptions import SocketPermissionError
 
@@ -141,8 +141,9 @@ class Pinger:
             await self._probe_loop(loop)
             if self._drain and self._timers:
                 self._idle_fut = loop.create_future()
-                await asyncio.wait([self._idle_fut, self._abort_fut], timeout=self.timeout + 1.0,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    [self._idle_fut, self._abort_fut], timeout=self.timeout + 1.0, return_when=asyncio.FIRST_COMPLETED
+                )
         finally:
             for handle in self._timers.values():
                 handle.cancel()
@@ -200,13 +201,12 @@ class Pinger:
                 log.exception("on_sample callback failed for %s", self.address)
 
     # -- thread API -----------------------------------------------------------
-    def start(self) -> "Pinger":
+    def start(self) -> Pinger:
         """Run in a daemon thread with its own event loop; returns self."""
         with self._lock:
             if self._used or self._thread is not None:
                 raise RuntimeError("this Pinger has already run; create a new one")
-            self._thread = threading.Thread(target=self._thread_main, name=f"pinger {self.address}",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._thread_main, name=f"pinger {self.address}", daemon=True)
         self._thread.start()
         return self
 
@@ -261,7 +261,7 @@ class Pinger:
         """Release the socket of a Pinger that will not run (stop() also does)."""
         self.stop(drain=False)
 
-    def __enter__(self) -> "Pinger":
+    def __enter__(self) -> Pinger:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import socket
 import struct
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from icmplib import AsyncSocket, ICMPRequest, ICMPv4Socket, ICMPv6Socket
 from icmplib.exceptions import ICMPSocketError, SocketUnavailableError, TimeoutExceeded
@@ -136,7 +136,7 @@ class TcpProber:
             rtt = (time.monotonic() - sent_at) * 1000.0
         except ConnectionRefusedError:
             rtt = (time.monotonic() - sent_at) * 1000.0
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         except OSError as exc:
             self._note_error(f"connect to {self._ip}:{self._port} failed: {exc.strerror or exc}")

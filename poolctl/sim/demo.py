@@ -47,9 +47,7 @@ def start_demo(
     except OSError as exc:
         raise DemoError(f"cannot start the simulator on 127.0.0.1: {exc.strerror or exc}") from None
     stack.callback(sim.close)
-    pools = [
-        PoolConfig(name="xen-demo", backend="xen", url=server.url, username="root", password=DEMO_PASSWORD)
-    ]
+    pools = [PoolConfig(name="xen-demo", backend="xen", url=server.url, username="root", password=DEMO_PASSWORD)]
     if _have_libvirt():
         from poolctl.sim.libvirt import demo_config
 

@@ -23,16 +23,16 @@ from textual.worker import Worker, WorkerState
 from poolctl.backends.base import Backend, BackendError, ConnectionLost
 from poolctl.config import ConfigError, MigrationSettings, PoolConfig
 from poolctl.inventory import InventoryStore
-from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.loading import FirstLoad, close_quietly, load_pool
+from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.tui.commands import VMCommands
-from poolctl.tui.migrations import MigrationCenter
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated
+from poolctl.tui.migrations import MigrationCenter
 from poolctl.tui.screens.confirm import ConfirmScreen, QuitConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
 from poolctl.tui.screens.history import HistoryScreen
-from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.screens.main import POWER_WORDS, MainScreen
+from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.vm_list import VMList
@@ -57,8 +57,9 @@ class PoolctlApp(App):
         Binding("question_mark", "help", "Keys", tooltip="Show every key binding and its id", id="app.help"),
         Binding("q", "quit", "Quit", tooltip="Quit poolctl (asks first while migrations run)", id="app.quit"),
         Binding("m", "migrate", "Migrate", tooltip="Live-migrate the selected VM (choose the host)", id="vm.migrate"),
-        Binding("H", "history", "History", show=False, tooltip="Migration history (this run and the log)",
-                id="app.history"),
+        Binding(
+            "H", "history", "History", show=False, tooltip="Migration history (this run and the log)", id="app.history"
+        ),
     ]
 
     def __init__(
@@ -76,8 +77,9 @@ class PoolctlApp(App):
         if dupes:
             raise ValueError(f"pool names must be unique; repeated: {', '.join(dupes)}")
         first_loads = first_loads or {}
-        self.sessions: dict[str, PoolSession] = {p.name: PoolSession(p, first_load=first_loads.get(p.name))
-                                                 for p in pools}
+        self.sessions: dict[str, PoolSession] = {
+            p.name: PoolSession(p, first_load=first_loads.get(p.name)) for p in pools
+        }
         self.user_keymap: dict[str, str] = dict(keymap or {})
         self._on_exit = on_exit
         self._drain_scheduled: set[str] = set()
@@ -90,8 +92,17 @@ class PoolctlApp(App):
     @classmethod
     def all_bindings(cls) -> Iterator[Binding]:
         """Every poolctl binding that has an id (the ones a keymap can remap)."""
-        for owner in (cls, MainScreen, VMList, ConfirmScreen, QuitConfirmScreen, HelpScreen, MigrateDialog,
-                      MigrationPanel, HistoryScreen):
+        for owner in (
+            cls,
+            MainScreen,
+            VMList,
+            ConfirmScreen,
+            QuitConfirmScreen,
+            HelpScreen,
+            MigrateDialog,
+            MigrationPanel,
+            HistoryScreen,
+        ):
             for b in owner.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     yield b
@@ -135,9 +146,11 @@ class PoolctlApp(App):
         n = len(moving)
         names = "\n".join(f"  {c.plan.vm_name}: {c.plan.route} ({c.progress.phase.value})" for c in moving[:3])
         more = f"\n  … and {n - 3} more" if n > 3 else ""
-        message = (f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
-                   f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
-                   f"{'them' if n > 1 else 'it'}.")
+        message = (
+            f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
+            f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
+            f"{'them' if n > 1 else 'it'}."
+        )
 
         def done(ok: bool | None) -> None:
             if ok:
@@ -180,7 +193,7 @@ class PoolctlApp(App):
                 session.stopping.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
-            except Exception as err:  # noqa: BLE001 - every failure becomes a readable state
+            except Exception as err:
                 self._post_state(session, ConnectionStatus.FAILED, describe_error(err))
                 return
             if session.stopping.is_set():
@@ -192,7 +205,7 @@ class PoolctlApp(App):
                     lambda change: self._backend_change(session, change),
                     lambda state: self._backend_state(session, state),
                 )
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 self._post_state(session, ConnectionStatus.FAILED, describe_error(err))
             return
 
@@ -281,7 +294,7 @@ class PoolctlApp(App):
     def _power(self, session: PoolSession, backend: Backend, vm: VM, op: PowerOp) -> None:
         try:
             backend.power(vm.ref, op)
-        except Exception as err:  # noqa: BLE001 - shown to the user, not raised
+        except Exception as err:
             self.call_from_thread(
                 self.notify,
                 describe_error(err),
@@ -345,4 +358,3 @@ def create_app(
     ``migration`` (the config's ``[migration]``) sets the migrate dialog's ping defaults;
     ``first_loads`` are pools already loading (``poolctl.loading.start``), taken over by name."""
     return PoolctlApp(pools, keymap=keymap, on_exit=on_exit, migration=migration, first_loads=first_loads)
-

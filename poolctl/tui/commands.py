@@ -52,13 +52,19 @@ class VMCommands(Provider):
                 if vm.power_state in states:
                     yield f"{verb} VM {vm.name}", partial(screen.request_power, op), help_text + key(binding_id)
             if vm.power_state == PowerState.RUNNING:
-                yield (f"Migrate VM {vm.name}", app.action_migrate,
-                       "Live-migrate to another host of the pool, pinging it" + key("vm.migrate"))
+                yield (
+                    f"Migrate VM {vm.name}",
+                    app.action_migrate,
+                    "Live-migrate to another host of the pool, pinging it" + key("vm.migrate"),
+                )
         for panel in app.migrations.panels():
             c = panel.controller
             if not c.ended:
-                yield (f"Cancel migration of {c.plan.vm_name}", panel.action_cancel_migration,
-                       f"{c.plan.route}, {c.progress.phase.value} (asks first){key('migration.cancel')} on its panel")
+                yield (
+                    f"Cancel migration of {c.plan.vm_name}",
+                    panel.action_cancel_migration,
+                    f"{c.plan.route}, {c.progress.phase.value} (asks first){key('migration.cancel')} on its panel",
+                )
         yield "Migration history", app.action_history, "This run's migrations and the log's" + key("app.history")
         yield "Filter VMs", screen.action_filter, "Filter the VM list by name, IP, host or state" + key("list.filter")
         yield "Show keys", app.action_help, "Every binding with its id" + key("app.help")

@@ -57,8 +57,14 @@ class MigrationDock(Container):
 class MigrationCenter:
     """This run's migrations: starting them, their panels, and the history."""
 
-    def __init__(self, app: PoolctlApp, *, registry: MigrationRegistry = REGISTRY,
-                 audit: AuditLog | None = None, settings: MigrationSettings | None = None) -> None:
+    def __init__(
+        self,
+        app: PoolctlApp,
+        *,
+        registry: MigrationRegistry = REGISTRY,
+        audit: AuditLog | None = None,
+        settings: MigrationSettings | None = None,
+    ) -> None:
         self.app = app
         self.registry = registry
         self.audit = audit
@@ -86,10 +92,16 @@ class MigrationCenter:
         store, backend = session.store, session.backend
         assert store is not None and backend is not None
         hosts = sorted((h for h in store.hosts.values() if h.ref != vm.host), key=lambda h: (h.name.casefold(), h.ref))
-        dialog = MigrateDialog(session.name, backend, vm, hosts, store.name_of(vm.host) if vm.host else "?",
-                               backend.capabilities,
-                               interval_ms=max(1, round(self.settings.ping_interval * 1000)),
-                               ping_port=self.settings.ping_port)
+        dialog = MigrateDialog(
+            session.name,
+            backend,
+            vm,
+            hosts,
+            store.name_of(vm.host) if vm.host else "?",
+            backend.capabilities,
+            interval_ms=max(1, round(self.settings.ping_interval * 1000)),
+            ping_port=self.settings.ping_port,
+        )
 
         def chosen(plan: MigrationPlan | None) -> None:
             if plan is not None:
@@ -107,8 +119,7 @@ class MigrationCenter:
             return f"{vm.name} is {vm.power_state.value}; only a running VM can be live-migrated"
         other = self.registry.get(session.name, vm.ref)
         if other is not None:
-            return (f"{vm.name} is already migrating ({other.plan.route}); "
-                    "wait for it to end or cancel it first")
+            return f"{vm.name} is already migrating ({other.plan.route}); wait for it to end or cancel it first"
         return ""
 
     def start(self, session: PoolSession, plan: MigrationPlan) -> MigrationPanel | None:
@@ -117,13 +128,19 @@ class MigrationCenter:
             self.app.notify(f"pool {session.name} is not connected", severity="error", markup=False)
             return None
         password = session.config.password
-        controller = MigrationController(backend, plan, registry=self.registry, audit=self.audit_log,
-                                         secrets=[password.get_secret_value()] if password else [])
+        controller = MigrationController(
+            backend,
+            plan,
+            registry=self.registry,
+            audit=self.audit_log,
+            secrets=[password.get_secret_value()] if password else [],
+        )
         try:
             controller.claim()
         except MigrationBusy as exc:
-            self.app.notify(str(exc), title=f"Cannot migrate {plan.vm_name}", severity="warning",
-                            timeout=8, markup=False)
+            self.app.notify(
+                str(exc), title=f"Cannot migrate {plan.vm_name}", severity="warning", timeout=8, markup=False
+            )
             return None
         self.runs.append(controller)
         panel = MigrationPanel(controller, backend_name=session.config.backend)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from poolctl.backends.base import Backend
 from poolctl.config import PoolConfig
 from poolctl.inventory import InventoryStore
-from poolctl.model import Change, ConnectionState, ConnectionStatus
 from poolctl.loading import FirstLoad
+from poolctl.model import Change, ConnectionState, ConnectionStatus
 
 
 @dataclass(eq=False)

@@ -16,16 +16,32 @@ ROOT = Path(__file__).resolve().parents[2]
 # The figures, by key, at the quick sizes (3x12 and 4x300). Listed here rather than
 # read from the benchmark code so a figure that silently disappears fails this test.
 EXPECTED = {
-    "sim.generate", "sim.vm_records.jsonrpc", "sim.vm_records.xmlrpc",
-    "xapi.load_calls.3x12", "xapi.load_calls.4x300", "xapi.load_growth", "xapi.load_time",
+    "sim.generate",
+    "sim.vm_records.jsonrpc",
+    "sim.vm_records.xmlrpc",
+    "xapi.load_calls.3x12",
+    "xapi.load_calls.4x300",
+    "xapi.load_growth",
+    "xapi.load_time",
     "xapi.load_time.xmlrpc",
-    "xapi.idle_calls_per_s", "xapi.idle_other_calls",
-    "cli.version", "cli.help",
-    "rss.app", "rss.backend", "rss.simulator",
-    "tui.launch.3x12", "tui.launch.4x300", "tui.complete.4x300",
-    "tui.filter.median", "tui.filter.p95",
-    "tui.event", "tui.live_after_paint",
-    "pty.idle", "pty.scroll", "pty.migration", "pty.app_rss",
+    "xapi.idle_calls_per_s",
+    "xapi.idle_other_calls",
+    "cli.version",
+    "cli.help",
+    "rss.app",
+    "rss.backend",
+    "rss.simulator",
+    "tui.launch.3x12",
+    "tui.launch.4x300",
+    "tui.complete.4x300",
+    "tui.filter.median",
+    "tui.filter.p95",
+    "tui.event",
+    "tui.live_after_paint",
+    "pty.idle",
+    "pty.scroll",
+    "pty.migration",
+    "pty.app_rss",
 }
 
 
@@ -34,7 +50,10 @@ def test_quick_benchmarks_report_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=110,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())

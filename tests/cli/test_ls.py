@@ -95,9 +95,7 @@ def test_ls_json_hosts_srs_networks_carry_names_and_refs(config, truth):
         assert rows and all({"name", "ref", "pool"} <= set(r) for r in rows), kind
     hosts = json.loads(run("ls", "hosts", "--json", "--config", str(config)).stdout)
     assert {h["ref"] for h in hosts} == set(truth["hosts"])
-    assert sum(h["vms"] for h in hosts) == sum(
-        1 for rec in truth["vms"].values() if rec["power_state"] == "Running"
-    )
+    assert sum(h["vms"] for h in hosts) == sum(1 for rec in truth["vms"].values() if rec["power_state"] == "Running")
 
 
 def test_bad_password_exits_3(tmp_path, server):
@@ -157,8 +155,16 @@ def test_demo_scenario_file(tmp_path):
         '[[srs]]\nname = "disks"\ntype = "ext"\nshared = false\nhost = "solo"\nsize_gib = 100\n'
         '[[networks]]\nname = "net0"\nbridge = "xenbr0"\ndevice = "eth0"\nmanagement = true\n'
     )
-    proc = run("ls", "hosts", "--demo", "--scenario", str(scenario), "--pool", "xen-demo",
-               env={"XDG_CONFIG_HOME": str(tmp_path)})
+    proc = run(
+        "ls",
+        "hosts",
+        "--demo",
+        "--scenario",
+        str(scenario),
+        "--pool",
+        "xen-demo",
+        env={"XDG_CONFIG_HOME": str(tmp_path)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert [line.split()[0] for line in proc.stdout.splitlines()[1:]] == ["solo"]
 

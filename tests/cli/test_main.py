@@ -64,7 +64,10 @@ def test_version_and_help_import_nothing_heavy():
     for flag in ("--version", "--help"):
         proc = subprocess.run(
             [sys.executable, "-X", "importtime", "-m", "poolctl", flag],
-            capture_output=True, text=True, timeout=30, check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
         imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
         assert "poolctl.cli" in imported
@@ -76,8 +79,16 @@ def test_version_and_help_import_nothing_heavy():
 def test_help_documents_commands_and_exit_codes():
     proc = run("--help")
     assert proc.returncode == 0
-    for text in ("ls", "simulate", "--demo", "--config", "exit codes:", "3  authentication failed",
-                 "4  nothing matched", "POOLCTL_CONFIG"):
+    for text in (
+        "ls",
+        "simulate",
+        "--demo",
+        "--config",
+        "exit codes:",
+        "3  authentication failed",
+        "4  nothing matched",
+        "POOLCTL_CONFIG",
+    ):
         assert text in proc.stdout, text
     assert "migrate" in proc.stdout  # listed now that it exists (tests/test_cli_migrate.py covers it)
     migrate_help = run("migrate", "--help")

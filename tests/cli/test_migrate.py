@@ -35,8 +35,10 @@ def sim() -> Iterator[tuple[Simulator, str]]:
 @pytest.fixture
 def env(tmp_path, sim) -> dict[str, str]:
     url = sim[1]
-    cfg = config_file(tmp_path, f'[[pool]]\nname = "lab"\nbackend = "xen"\nurl = "{url}"\n'
-                                f'username = "root"\npassword = "{PASSWORD}"\n')
+    cfg = config_file(
+        tmp_path,
+        f'[[pool]]\nname = "lab"\nbackend = "xen"\nurl = "{url}"\nusername = "root"\npassword = "{PASSWORD}"\n',
+    )
     return {"POOLCTL_CONFIG": str(cfg), "POOLCTL_STATE_DIR": str(tmp_path / "state")}
 
 
@@ -109,8 +111,14 @@ def test_wrong_password_is_exit_3(sim, env, tmp_path):
 
 def _start(env, *args, text: bool = True) -> subprocess.Popen:
     base = {k: v for k, v in os.environ.items() if k != "POOLCTL_CONFIG"}
-    return subprocess.Popen([sys.executable, "-m", "poolctl", "migrate", *args], env={**base, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=text)
+    return subprocess.Popen(
+        [sys.executable, "-m", "poolctl", "migrate", *args],
+        env={**base, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=text,
+    )
 
 
 def _wait_for_task(sim: Simulator, vm: str, phase_cancellable: bool, timeout: float = 15) -> None:

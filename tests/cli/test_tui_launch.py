@@ -32,8 +32,13 @@ class Terminal:
         full_env = {k: v for k, v in os.environ.items() if k not in ("POOLCTL_CONFIG", "NO_COLOR")}
         full_env.update(TERM="xterm-256color", **(env or {}))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "poolctl", *args], stdin=slave, stdout=slave, stderr=slave,
-            env=full_env, start_new_session=True, close_fds=True,
+            [sys.executable, "-m", "poolctl", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=full_env,
+            start_new_session=True,
+            close_fds=True,
             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
         )
         os.close(slave)

@@ -16,9 +16,12 @@ def lab():
         lab.up()
     except LabError as exc:
         problems = lab.down()
-        pytest.fail(f"the migration lab could not be brought up: {exc}"
-                    + (f"\nteardown problems: {problems}" if problems else "")
-                    + "\n(run tests/lab/setup_host.sh as root first)", pytrace=False)
+        pytest.fail(
+            f"the migration lab could not be brought up: {exc}"
+            + (f"\nteardown problems: {problems}" if problems else "")
+            + "\n(run tests/lab/setup_host.sh as root first)",
+            pytrace=False,
+        )
     print(f"\nlab up: {lab.timings} domain type={lab.domain_type}")
     try:
         yield lab

@@ -84,8 +84,9 @@ class Run:
         return [b - a for a, b in zip(t, t[1:])]
 
 
-def run_migration(handle: MigrationHandle, timeout: float = 90,
-                  on_update: Callable[[MigrationProgress], None] | None = None) -> Run:
+def run_migration(
+    handle: MigrationHandle, timeout: float = 90, on_update: Callable[[MigrationProgress], None] | None = None
+) -> Run:
     """Consume ``handle.updates()`` in a worker thread (as the TUI does); fail after ``timeout``."""
     seen: list[MigrationProgress] = []
     times: list[float] = []
@@ -110,8 +111,10 @@ def run_migration(handle: MigrationHandle, timeout: float = 90,
             handle.cancel()
         finally:
             t.join(30)
-        raise AssertionError(f"migration {handle.source} -> {handle.destination} still running "
-                             f"after {timeout} s; last update {seen[-1:]}")
+        raise AssertionError(
+            f"migration {handle.source} -> {handle.destination} still running "
+            f"after {timeout} s; last update {seen[-1:]}"
+        )
     if "error" in box:
         raise box["error"]
     result = handle.result
@@ -122,7 +125,9 @@ def run_migration(handle: MigrationHandle, timeout: float = 90,
 
 def figures(label: str, run: Run, stats: PingStats) -> str:
     r = run.result
-    return (f"{label}: {r.outcome} in {r.duration_s:.2f} s (wall {run.wall_s:.2f} s), "
-            f"downtime {r.downtime_ms} ms; ping sent {stats.sent} lost {stats.lost} "
-            f"longest gap {stats.longest_gap_s:.3f} s; phases "
-            f"{' > '.join(u.phase.value for u in run.updates)}" + (f"\n  error: {r.error}" if r.error else ""))
+    return (
+        f"{label}: {r.outcome} in {r.duration_s:.2f} s (wall {run.wall_s:.2f} s), "
+        f"downtime {r.downtime_ms} ms; ping sent {stats.sent} lost {stats.lost} "
+        f"longest gap {stats.longest_gap_s:.3f} s; phases "
+        f"{' > '.join(u.phase.value for u in run.updates)}" + (f"\n  error: {r.error}" if r.error else "")
+    )

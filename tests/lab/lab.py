@@ -235,8 +235,9 @@ class Lab:
             except libvirt.libvirtError as exc:
                 last = exc
                 time.sleep(0.1)
-        raise LabError(f"libvirtd of {host} not answering after {timeout} s ({last}):\n"
-                       f"{self.topo.daemon_log_tail(host)}")
+        raise LabError(
+            f"libvirtd of {host} not answering after {timeout} s ({last}):\n{self.topo.daemon_log_tail(host)}"
+        )
 
     def up(self) -> Lab:
         if os.geteuid() != 0:
@@ -246,9 +247,15 @@ class Lab:
         reaped = self._step("reap_stale", lambda: Topology.reap_stale(self.root))
         if reaped:
             self.timings["reaped_runs"] = len(reaped)
-        self._step("build_guest", lambda: subprocess.run(
-            [str(HERE / "build_guest.sh")], check=True, timeout=600,
-            env={**os.environ, "POOLCTL_LAB_DIR": str(self.root)}))
+        self._step(
+            "build_guest",
+            lambda: subprocess.run(
+                [str(HERE / "build_guest.sh")],
+                check=True,
+                timeout=600,
+                env={**os.environ, "POOLCTL_LAB_DIR": str(self.root)},
+            ),
+        )
         probe = g.KvmProbe(self.root / "guest", self.root / "kvm-probe")
         try:
             self.topo.dir.mkdir(parents=True, exist_ok=True)

@@ -122,8 +122,13 @@ class Topology:
         p = f"pcl{self.run_id}"
         self.netns = {"sw": f"{p}-sw", "client": f"{p}-client"}
         self.netns.update({h: f"{p}-{h}" for h in HOST_NAMES})
-        self.state: dict = {"owner": os.getpid(), "owner_start": proc_start(os.getpid()),
-                            "netns": [], "daemons": {}, "loops": []}
+        self.state: dict = {
+            "owner": os.getpid(),
+            "owner_start": proc_start(os.getpid()),
+            "netns": [],
+            "daemons": {},
+            "loops": [],
+        }
         self._popen: dict[str, subprocess.Popen] = {}
 
     # -- record --------------------------------------------------------------------
@@ -154,8 +159,10 @@ class Topology:
         for key in (*HOST_NAMES, "client"):
             ns = self.netns[key]
             # created inside the switch namespace, so no name ever appears in the root one
-            run(["ip", "-n", sw, "link", "add", f"sw-{key}", "type", "veth",
-                 "peer", "name", "uplink", "netns", ns], what=f"veth for {key}")
+            run(
+                ["ip", "-n", sw, "link", "add", f"sw-{key}", "type", "veth", "peer", "name", "uplink", "netns", ns],
+                what=f"veth for {key}",
+            )
             run(["ip", "-n", sw, "link", "set", f"sw-{key}", "master", "swbr", "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
         for h in HOST_NAMES:
@@ -238,18 +245,35 @@ migration_address = "{spec.ip}"
     def start_daemon(self, h: str) -> int:
         d = self.dir / h
         binds = "".join(
-            f"mkdir -p {target}\nmount --bind {d / sub} {target}\n"
-            for sub, target in _BIND_TARGETS.items()
+            f"mkdir -p {target}\nmount --bind {d / sub} {target}\n" for sub, target in _BIND_TARGETS.items()
         )
-        script = (f"set -e\nhostname {h}\n{binds}mount --bind {d / 'hosts'} /etc/hosts\n"
-                  "exec /usr/sbin/libvirtd --listen -f /etc/libvirt/libvirtd.conf"
-                  " -p /run/libvirt/libvirtd.pid\n")
+        script = (
+            f"set -e\nhostname {h}\n{binds}mount --bind {d / 'hosts'} /etc/hosts\n"
+            "exec /usr/sbin/libvirtd --listen -f /etc/libvirt/libvirtd.conf"
+            " -p /run/libvirt/libvirtd.pid\n"
+        )
         log = open(d / "libvirtd.stdout", "ab")
         # ip netns exec and unshare exec in place: the PID we get is libvirtd's
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.netns[h], "unshare", "--mount", "--uts",
-             "--propagation", "private", "/bin/sh", "-c", script],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns[h],
+                "unshare",
+                "--mount",
+                "--uts",
+                "--propagation",
+                "private",
+                "/bin/sh",
+                "-c",
+                script,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self._popen[h] = proc
         self.state["daemons"][h] = [proc.pid, proc_start(proc.pid)]

@@ -91,11 +91,37 @@ class KvmProbe:
             self.answer = cache_file.read_text().split()[1]
         else:
             self.proc = subprocess.Popen(
-                ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "qemu64", "-m", "128", "-smp", "1",
-                 "-nographic", "-no-reboot", "-kernel", str(guest_dir / "vmlinuz"),
-                 "-initrd", str(guest_dir / "initramfs.gz"), "-append", CMDLINE,
-                 "-nic", "none", "-serial", f"file:{self.log}", "-monitor", "none", "-display", "none"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    "qemu-system-x86_64",
+                    "-accel",
+                    "kvm",
+                    "-cpu",
+                    "qemu64",
+                    "-m",
+                    "128",
+                    "-smp",
+                    "1",
+                    "-nographic",
+                    "-no-reboot",
+                    "-kernel",
+                    str(guest_dir / "vmlinuz"),
+                    "-initrd",
+                    str(guest_dir / "initramfs.gz"),
+                    "-append",
+                    CMDLINE,
+                    "-nic",
+                    "none",
+                    "-serial",
+                    f"file:{self.log}",
+                    "-monitor",
+                    "none",
+                    "-display",
+                    "none",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
 
     def _key(self) -> str:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -130,8 +156,9 @@ def client_argv(netns: str, argv: list[str]) -> list[str]:
 
 def ping_once(netns: str, address: str = GUEST_IP, wait_s: float = 0.3) -> bool:
     argv = client_argv(netns, ["ping", "-n", "-q", "-c", "1", "-W", str(wait_s), address])
-    return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          timeout=wait_s + 10).returncode == 0
+    return (
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=wait_s + 10).returncode == 0
+    )
 
 
 def wait_ping(netns: str, timeout: float, address: str = GUEST_IP, what: str = "guest") -> float:

@@ -33,9 +33,11 @@ def assert_gap_matches_downtime(gap_s: float, downtime_ms: float | None) -> None
     d = downtime_ms / 1000
     assert gap_s >= INTERVAL * 0.5, f"gap {gap_s} s below the probe interval: pinger not probing?"
     assert gap_s >= d - INTERVAL, (
-        f"ping gap {gap_s:.3f} s shorter than libvirt's downtime {d:.3f} s: the pinger missed the pause")
+        f"ping gap {gap_s:.3f} s shorter than libvirt's downtime {d:.3f} s: the pinger missed the pause"
+    )
     assert gap_s <= d + 2 * INTERVAL + GAP_SLACK_S, (
-        f"ping gap {gap_s:.3f} s exceeds libvirt's downtime {d:.3f} s + 2 intervals + slack")
+        f"ping gap {gap_s:.3f} s exceeds libvirt's downtime {d:.3f} s + 2 intervals + slack"
+    )
 
 
 _PHASE_ORDER = {
@@ -55,13 +57,13 @@ def assert_progress_forward(updates, terminal: MigrationPhase) -> None:
     assert phases[-1] == terminal, phases
     assert not any(u.phase.terminal for u in updates[:-1]), phases
     assert all(_PHASE_ORDER[a] <= _PHASE_ORDER[b] for a, b in zip(phases, phases[1:])), (
-        f"migration phases went backwards: {[p.value for p in phases]}")
+        f"migration phases went backwards: {[p.value for p in phases]}"
+    )
     fractions = [u.fraction for u in updates[:-1] if u.fraction is not None]
     assert fractions == sorted(fractions), f"progress fraction shrank: {fractions}"
 
 
-def migrate_while_pinging(lab, backend, dst: str, options: MigrationOptions, timeout=90,
-                          on_update=None):
+def migrate_while_pinging(lab, backend, dst: str, options: MigrationOptions, timeout=90, on_update=None):
     r = refs(backend.inventory(), lab.guest_name)
     with pinging(lab) as pinger:
         settle(pinger, 1.0)
@@ -109,8 +111,11 @@ def test_short_stop_and_copy_loses_at_most_one_probe(guest_on_a):
                 reads.append(time.monotonic() - t)
 
         _, run, stats = migrate_while_pinging(lab, backend, "hostB", options, on_update=read_inventory)
-        print("\n" + figures("A -> B, max downtime 30 ms, 16 MiB/s", run, stats)
-              + f"\n  inventory() during the copy: max {max(reads, default=0):.3f} s of {len(reads)}")
+        print(
+            "\n"
+            + figures("A -> B, max downtime 30 ms, 16 MiB/s", run, stats)
+            + f"\n  inventory() during the copy: max {max(reads, default=0):.3f} s of {len(reads)}"
+        )
         assert run.result.outcome == "success", run.result.error
         assert lab.running_on() == ["hostB"]
         assert_progress_forward(run.updates, MigrationPhase.DONE)
@@ -163,8 +168,11 @@ def test_cancel_mid_migration_keeps_guest_on_source(guest_on_a):
             box["latency"] = time.monotonic() - box.get("t", time.monotonic())
             settle(pinger, 1.0)
             stats = pinger.stop()
-        print("\n" + figures("A -> B cancelled", run, stats)
-              + f"\n  cancel() returned in {box['cancel_call_s']:.2f} s, cancel -> result {box['latency']:.2f} s")
+        print(
+            "\n"
+            + figures("A -> B cancelled", run, stats)
+            + f"\n  cancel() returned in {box['cancel_call_s']:.2f} s, cancel -> result {box['latency']:.2f} s"
+        )
         assert fired.is_set(), f"never saw memory copying to cancel: {run.updates}"
         assert box["cancellable"] is True
         # abortJob must not queue behind the running migrate call (it has its own connection)

@@ -13,7 +13,6 @@ import pytest
 
 from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.backends.base import CancelRefused
-from poolctl.sim.xapi import Simulator
 from poolctl.backends.xen.backend import XenBackend
 from poolctl.config import PoolConfig
 from poolctl.migration.controller import (
@@ -26,6 +25,7 @@ from poolctl.migration.controller import (
     ping_summary,
 )
 from poolctl.model import VM, Inventory, MigrationPhase
+from poolctl.sim.xapi import Simulator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -51,8 +51,17 @@ class Pool:
         vm = self.vm(name)
         src = next(h.name for h in self.inv.hosts if h.ref == vm.host)
         kw.setdefault("ping_address", vm.ips[0])
-        return MigrationPlan(pool="lab", vm=vm.ref, vm_name=vm.name, vm_uuid=vm.uuid, source=vm.host,
-                             source_name=src, destination=self.host(dest), destination_name=dest, **kw)
+        return MigrationPlan(
+            pool="lab",
+            vm=vm.ref,
+            vm_name=vm.name,
+            vm_uuid=vm.uuid,
+            source=vm.host,
+            source_name=src,
+            destination=self.host(dest),
+            destination_name=dest,
+            **kw,
+        )
 
 
 def _pool(seconds: float) -> Iterator[Pool]:
@@ -84,8 +93,14 @@ def state_dir(tmp_path, monkeypatch):
 
 
 def start(pool: Pool, plan: MigrationPlan, **kw) -> tuple[MigrationController, threading.Thread]:
-    c = MigrationController(pool.backend, plan, registry=kw.pop("registry", MigrationRegistry()),
-                            secrets=[PASSWORD], ping_tail_s=kw.pop("ping_tail_s", 0.3), **kw)
+    c = MigrationController(
+        pool.backend,
+        plan,
+        registry=kw.pop("registry", MigrationRegistry()),
+        secrets=[PASSWORD],
+        ping_tail_s=kw.pop("ping_tail_s", 0.3),
+        **kw,
+    )
     c.claim()
     t = threading.Thread(target=c.run, daemon=True)
     t.start()

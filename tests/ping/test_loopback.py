@@ -165,6 +165,7 @@ def test_context_manager_starts_and_stops():
 
 # -- TCP connect probe -----------------------------------------------------------
 
+
 @pytest.fixture
 def listener():
     srv = socket.socket()
@@ -219,9 +220,15 @@ def test_tcp_probe_refused_port_counts_as_reply():
 
 # -- the CLI ---------------------------------------------------------------------
 
+
 def cli(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "poolctl.ping", *args], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "poolctl.ping", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def test_cli_prints_samples_and_summary():

@@ -8,10 +8,16 @@ from poolctl.ping import AddressError, MethodUnavailable, Pinger, choose_method,
 from poolctl.ping.method import resolve_address
 
 
-def pick(is_root=False, gids=(1000,), ping_range=(1, 0), port=None, requested="auto",
-         raw_refused=False):
-    return choose_method(is_root=is_root, gids=gids, ping_range=ping_range, port=port,
-                         requested=requested, address="10.0.0.5", raw_refused=raw_refused)
+def pick(is_root=False, gids=(1000,), ping_range=(1, 0), port=None, requested="auto", raw_refused=False):
+    return choose_method(
+        is_root=is_root,
+        gids=gids,
+        ping_range=ping_range,
+        port=port,
+        requested=requested,
+        address="10.0.0.5",
+        raw_refused=raw_refused,
+    )
 
 
 def test_root_gets_privileged_icmp_even_without_ping_group_range():
@@ -96,14 +102,17 @@ def test_resolve_address_literals_and_names():
     assert family == socket.AF_INET and ip.startswith("127.")
 
 
-@pytest.mark.parametrize("bad, why", [
-    ("", "empty"),
-    ("no-such-host.invalid", "cannot resolve"),
-    ("999.1.1.1", "cannot resolve"),
-    ("0.0.0.0", "not a unicast host address"),
-    ("224.0.0.1", "not a unicast host address"),
-    ("255.255.255.255", "not a unicast host address"),
-])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("", "empty"),
+        ("no-such-host.invalid", "cannot resolve"),
+        ("999.1.1.1", "cannot resolve"),
+        ("0.0.0.0", "not a unicast host address"),
+        ("224.0.0.1", "not a unicast host address"),
+        ("255.255.255.255", "not a unicast host address"),
+    ],
+)
 def test_bad_addresses_name_the_address(bad, why):
     with pytest.raises(AddressError) as err:
         resolve_address(bad)
@@ -116,15 +125,18 @@ def test_pinger_rejects_bad_address_before_probing():
         Pinger("no-such-host.invalid")
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"interval": 0}, "interval"),
-    ({"interval": float("nan")}, "interval"),
-    ({"timeout": -1}, "timeout"),
-    ({"count": 0}, "count"),
-    ({"history": 0}, "history"),
-    ({"port": 70000}, "TCP port"),
-    ({"method": "carrier-pigeon"}, "unknown ping method"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"interval": 0}, "interval"),
+        ({"interval": float("nan")}, "interval"),
+        ({"timeout": -1}, "timeout"),
+        ({"count": 0}, "count"),
+        ({"history": 0}, "history"),
+        ({"port": 70000}, "TCP port"),
+        ({"method": "carrier-pigeon"}, "unknown ping method"),
+    ],
+)
 def test_pinger_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Pinger("127.0.0.1", **kwargs)

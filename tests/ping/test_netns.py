@@ -74,9 +74,11 @@ def lab():
         ip("addr", "add", f"{VM_IP}/24", "dev", "b0", ns=vm)
         ip("link", "set", "a0", "up", ns=src)
         ip("link", "set", "b0", "up", ns=vm)
-        for ns, dev, peer_ip, peer_mac in ((src, "a0", VM_IP, mac(vm, "b0")),
-                                           (vm, "b0", SRC_IP, mac(src, "a0")),
-                                           (src, "a0", BLACKHOLE_IP, "02:00:5e:00:00:99")):
+        for ns, dev, peer_ip, peer_mac in (
+            (src, "a0", VM_IP, mac(vm, "b0")),
+            (vm, "b0", SRC_IP, mac(src, "a0")),
+            (src, "a0", BLACKHOLE_IP, "02:00:5e:00:00:99"),
+        ):
             ip("neigh", "replace", peer_ip, "lladdr", peer_mac, "dev", dev, "nud", "permanent", ns=ns)
         yield Lab(src, vm)
     finally:
@@ -151,8 +153,14 @@ def test_send_error_without_route_counts_as_lost(lab):
 def test_icmp_error_reply_resolves_the_probe_as_lost_at_once(lab):
     # "vm" routes for 10.213.8.0/24 but prohibits it: it answers with ICMP errors
     ip("route", "add", "10.213.8.0/24", "via", VM_IP, ns=lab.src)
-    ip("netns", "exec", lab.vm, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward; "
-       "echo 0 > /proc/sys/net/ipv4/icmp_ratelimit")  # one error per probe, none held back
+    ip(
+        "netns",
+        "exec",
+        lab.vm,
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/net/ipv4/ip_forward; echo 0 > /proc/sys/net/ipv4/icmp_ratelimit",
+    )  # one error per probe, none held back
     ip("route", "add", "prohibit", "10.213.8.0/24", ns=lab.vm)
     started = time.monotonic()
     pinger = lab.pinger("10.213.8.5", interval=0.05, timeout=60.0, count=4).start()
@@ -209,10 +217,27 @@ def test_downtime_link_down_for_half_a_second(lab, interval):
 
 
 def test_cli_inside_namespace_reports_total_loss(lab):
-    r = subprocess.run(["ip", "netns", "exec", lab.src, sys.executable, "-m", "poolctl.ping",
-                        BLACKHOLE_IP, "-i", "0.05", "-c", "3", "-W", "0.2"],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            lab.src,
+            sys.executable,
+            "-m",
+            "poolctl.ping",
+            BLACKHOLE_IP,
+            "-i",
+            "0.05",
+            "-c",
+            "3",
+            "-W",
+            "0.2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 1, r.stderr
-    assert [ln for ln in r.stdout.splitlines() if ln.startswith("seq=")] == \
-        ["seq=0 lost", "seq=1 lost", "seq=2 lost"]
+    assert [ln for ln in r.stdout.splitlines() if ln.startswith("seq=")] == ["seq=0 lost", "seq=1 lost", "seq=2 lost"]
     assert "3 sent, 0 received, 3 lost (100.0% loss)" in r.stdout

@@ -10,10 +10,10 @@ import pytest
 
 from poolctl.ping.stats import Recorder, Sample
 
-I = 0.1  # interval
+STEP = 0.1  # interval
 
 
-def run(outcomes, interval=I, history=600):
+def run(outcomes, interval=STEP, history=600):
     """Send one probe per outcome on an exact grid, resolve in order; return the recorder."""
     rec = Recorder(interval, history)
     released = []
@@ -31,7 +31,7 @@ def test_no_loss_gap_is_one_interval_and_rtt_stats():
     rec, released = run([1.0, 3.0, 2.0, 2.0])
     s = snap(rec)
     assert (s.sent, s.received, s.lost, s.in_flight) == (4, 4, 0, 0)
-    assert s.longest_gap_s == pytest.approx(I)
+    assert s.longest_gap_s == pytest.approx(STEP)
     assert s.current_gap_s == 0.0
     assert (s.min_rtt_ms, s.avg_rtt_ms, s.max_rtt_ms, s.last_rtt_ms) == (1.0, 2.0, 3.0, 2.0)
     assert s.loss_pct == 0.0
@@ -42,7 +42,7 @@ def test_losses_between_replies_make_gap_k_plus_one_intervals():
     rec, _ = run([1.0, None, None, None, 1.0, None, 1.0])
     s = snap(rec)
     assert (s.received, s.lost) == (3, 4)
-    assert s.longest_gap_s == pytest.approx(4 * I)  # 3 lost in a row
+    assert s.longest_gap_s == pytest.approx(4 * STEP)  # 3 lost in a row
     assert s.loss_pct == pytest.approx(100 * 4 / 7)
     assert s.current_gap_s == 0.0
 
@@ -50,20 +50,20 @@ def test_losses_between_replies_make_gap_k_plus_one_intervals():
 def test_trailing_losses_count_as_open_gap_up_to_next_probe():
     rec, _ = run([1.0, 1.0, None, None, None])
     s = snap(rec)
-    # last reply sent at 1*I; latest lost sent at 4*I -> gap if probe 5 answered = 4*I
-    assert s.longest_gap_s == pytest.approx(4 * I)
-    assert s.current_gap_s == pytest.approx(4 * I)
+    # last reply sent at 1*STEP; latest lost sent at 4*STEP -> gap if probe 5 answered = 4*STEP
+    assert s.longest_gap_s == pytest.approx(4 * STEP)
+    assert s.current_gap_s == pytest.approx(4 * STEP)
     assert s.last_rtt_ms == 1.0
 
 
 def test_a_closed_stretch_counts_as_measured_not_as_estimated():
-    rec = Recorder(I)
+    rec = Recorder(STEP)
     # the lost probe went out 5 ms late; the next one, on its absolute deadline, is answered
     for seq, (sent, rtt) in enumerate([(100.0, 1.0), (100.1 + 0.005, None), (100.2, 1.0)]):
         rec.probe_sent(seq, sent)
         rec.resolve(seq, rtt)
     s = snap(rec)
-    assert s.longest_gap_s == pytest.approx(2 * I)  # not 100.105 + I - 100.0
+    assert s.longest_gap_s == pytest.approx(2 * STEP)  # not 100.105 + STEP - 100.0
     assert s.current_gap_s == 0.0
 
 
@@ -71,20 +71,20 @@ def test_never_answered_counts_from_first_probe():
     rec, _ = run([None] * 6)
     s = snap(rec)
     assert (s.sent, s.received, s.lost) == (6, 0, 6)
-    assert s.longest_gap_s == pytest.approx(6 * I)
+    assert s.longest_gap_s == pytest.approx(6 * STEP)
     assert s.loss_pct == 100.0
     assert s.min_rtt_ms is None and s.avg_rtt_ms is None and s.last_rtt_ms is None
 
 
 def test_late_start_then_replies_gap_from_start():
     rec, _ = run([None, None, 1.0, 1.0])
-    assert snap(rec).longest_gap_s == pytest.approx(2 * I)
+    assert snap(rec).longest_gap_s == pytest.approx(2 * STEP)
 
 
 def test_out_of_order_resolution_releases_in_sequence_order():
-    rec = Recorder(I)
+    rec = Recorder(STEP)
     for seq in range(4):
-        rec.probe_sent(seq, 100.0 + seq * I)
+        rec.probe_sent(seq, 100.0 + seq * STEP)
     # replies for 1..3 arrive while probe 0 is still pending (it will time out)
     assert rec.resolve(1, 0.5) == []
     assert rec.resolve(3, 0.5) == []
@@ -97,11 +97,11 @@ def test_out_of_order_resolution_releases_in_sequence_order():
     assert [x.seq for x in rec.samples()] == [0, 1, 2, 3]
     s = snap(rec)
     assert (s.received, s.lost, s.in_flight) == (3, 1, 0)
-    assert s.longest_gap_s == pytest.approx(I)  # start to first reply (seq 1)
+    assert s.longest_gap_s == pytest.approx(STEP)  # start to first reply (seq 1)
 
 
 def test_first_outcome_wins_late_reply_after_timeout_is_ignored():
-    rec = Recorder(I)
+    rec = Recorder(STEP)
     rec.probe_sent(0, 1.0)
     assert rec.resolve(0, None) == [Sample(0, 1.0, None)]
     assert rec.resolve(0, 5.0) == []  # the reply came after the timeout
@@ -115,11 +115,11 @@ def test_ring_keeps_only_recent_samples_but_stats_cover_the_run():
     assert [x.seq for x in rec.samples()] == [7, 8, 9]
     s = snap(rec)
     assert (s.sent, s.received, s.lost) == (10, 9, 1)
-    assert s.longest_gap_s == pytest.approx(I)
+    assert s.longest_gap_s == pytest.approx(STEP)
 
 
 def test_send_errors_and_last_error_recorded():
-    rec = Recorder(I)
+    rec = Recorder(STEP)
     rec.note_error("send to 10.0.0.1 failed: Network is unreachable", send=True)
     rec.note_error("destination unreachable (code 1) for 10.0.0.1")
     s = snap(rec)

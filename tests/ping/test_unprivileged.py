@@ -69,8 +69,7 @@ def netns():
 
 def set_range(ns, low, high):
     sh("ip", "netns", "exec", ns, "sh", "-c", f"echo '{low} {high}' > /proc/sys/net/ipv4/ping_group_range")
-    assert sh("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ping_group_range").split() == \
-        [str(low), str(high)]
+    assert sh("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ping_group_range").split() == [str(low), str(high)]
 
 
 def run_as_nobody(ns, *args):
@@ -82,8 +81,20 @@ def run_as_nobody(ns, *args):
 
 def run_as_root_without_net_raw(ns, *args):
     # setpriv is in util-linux (essential on Debian): drop the capability before exec
-    out = sh("ip", "netns", "exec", ns, "setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw",
-             sys.executable, "-c", CHILD, "root", *map(str, args))
+    out = sh(
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "setpriv",
+        "--bounding-set=-net_raw",
+        "--inh-caps=-net_raw",
+        sys.executable,
+        "-c",
+        CHILD,
+        "root",
+        *map(str, args),
+    )
     result = json.loads(out)
     assert (result["uid"], result["gid"], result["raw_socket"]) == (0, 0, "refused")
     return result

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from poolctl.config import PoolConfig
 from poolctl.sim.xapi import db as simdb
 from poolctl.sim.xapi.simulator import Simulator
-from poolctl.config import PoolConfig
 
 # Snapshot tests serve on this fixed port: the connection error they show names it.
 SNAPSHOT_PORT = 28443
@@ -97,11 +97,17 @@ async def wait_for(pilot, cond: Callable[[], bool], what: str, timeout: float = 
 async def loaded(pilot, pool: str = "lab") -> None:
     app = pilot.app
     # fully: a staged load's VM devices arrive after the first paint
-    await wait_for(pilot, lambda: app.sessions[pool].connected and app.main_screen.vm_list.row_count > 0
-                   and not app.sessions[pool].store.devices_pending, f"pool {pool} to load")
+    await wait_for(
+        pilot,
+        lambda: (
+            app.sessions[pool].connected
+            and app.main_screen.vm_list.row_count > 0
+            and not app.sessions[pool].store.devices_pending
+        ),
+        f"pool {pool} to load",
+    )
 
 
 def screen_text(app) -> str:
     """The screen as plain text (what a user reads), for assertions about what is shown."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
-

@@ -37,8 +37,11 @@ def lab_pool(url: str, *, name: str = "lab", password: str = "demo") -> PoolConf
 async def _dialog(pilot) -> None:
     app = pilot.app
     await pilot.press("slash", *"web-01", "enter")
-    await wait_for(pilot, lambda: app.main_screen.vm_list.cursor_vm is not None
-                   and app.main_screen.vm_list.cursor_vm.name == "web-01", "cursor on web-01")
+    await wait_for(
+        pilot,
+        lambda: app.main_screen.vm_list.cursor_vm is not None and app.main_screen.vm_list.cursor_vm.name == "web-01",
+        "cursor on web-01",
+    )
     await pilot.press("m")
     await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), "the dialog")
     dialog = app.screen
@@ -52,8 +55,9 @@ def _pin(controller) -> None:
     rec = controller.pinger._rec
     with rec._lock:
         rec._ring = deque(samples, maxlen=rec._ring.maxlen)
-    controller.record = controller.record.model_copy(update={
-        "duration_s": 8.1, "ping_sent": 90, "ping_lost": 2, "ping_longest_gap_s": 0.3})
+    controller.record = controller.record.model_copy(
+        update={"duration_s": 8.1, "ping_sent": 90, "ping_lost": 2, "ping_longest_gap_s": 0.3}
+    )
     controller._t0, controller._t_end = 0.0, 8.1
 
 
@@ -80,20 +84,58 @@ async def _history(pilot) -> None:
 
 
 def _record(n: int, day: int, vm: str, src: str, dst: str, result: str, took: float, **kw) -> dict:
-    return {"id": f"scene-{n}", "time": f"2025-06-{day:02d}T09:{n:02d}:00+00:00", "pool": "lab", "vm": vm,
-            "source": src, "destination": dst, "result": result, "duration_s": took,
-            "ping_address": "127.0.10.11", "ping_method": "icmp (privileged, root)", **kw}
+    return {
+        "id": f"scene-{n}",
+        "time": f"2025-06-{day:02d}T09:{n:02d}:00+00:00",
+        "pool": "lab",
+        "vm": vm,
+        "source": src,
+        "destination": dst,
+        "result": result,
+        "duration_s": took,
+        "ping_address": "127.0.10.11",
+        "ping_method": "icmp (privileged, root)",
+        **kw,
+    }
 
 
 HISTORY = [  # oldest first, as the log is written
-    _record(1, 2, "db-02", "xcp-lab-3", "xcp-lab-1", "success", 31.4, ping_sent=310, ping_lost=3,
-            ping_longest_gap_s=0.42, downtime_ms=180),
-    _record(2, 3, "cache-01", "xcp-lab-1", "xcp-lab-2", "failed", 0.4,
-            error="VM_REQUIRES_SR: [OpaqueRef:4b1c…, Local storage xcp-lab-1] the VM has a disk on a local SR"),
+    _record(
+        1,
+        2,
+        "db-02",
+        "xcp-lab-3",
+        "xcp-lab-1",
+        "success",
+        31.4,
+        ping_sent=310,
+        ping_lost=3,
+        ping_longest_gap_s=0.42,
+        downtime_ms=180,
+    ),
+    _record(
+        2,
+        3,
+        "cache-01",
+        "xcp-lab-1",
+        "xcp-lab-2",
+        "failed",
+        0.4,
+        error="VM_REQUIRES_SR: [OpaqueRef:4b1c…, Local storage xcp-lab-1] the VM has a disk on a local SR",
+    ),
     _record(3, 4, "web-01", "xcp-lab-1", "xcp-lab-2", "cancelled", 4.2, ping_sent=42, error="cancelled"),
     _record(4, 5, "app-01", "xcp-lab-2", "xcp-lab-1", "success", 8.1, ping_sent=81, ping_longest_gap_s=0.2),
-    _record(5, 6, "web-02", "xcp-lab-1", "xcp-lab-3", "unfinished", 2.0, ping_sent=20,
-            error="poolctl quit while the migration was running; the hypervisor carried on with it"),
+    _record(
+        5,
+        6,
+        "web-02",
+        "xcp-lab-1",
+        "xcp-lab-3",
+        "unfinished",
+        2.0,
+        ping_sent=20,
+        error="poolctl quit while the migration was running; the hypervisor carried on with it",
+    ),
 ]
 
 
@@ -122,8 +164,9 @@ class Scene:
         app = pilot.app
         await loaded(pilot)
         if self.bad_pool:
-            await wait_for(pilot, lambda: app.sessions["bad"].state.status == ConnectionStatus.FAILED,
-                           "pool bad to fail")
+            await wait_for(
+                pilot, lambda: app.sessions["bad"].state.status == ConnectionStatus.FAILED, "pool bad to fail"
+            )
         app.main_screen.filter_input.cursor_blink = False
         if self.drive is not None:
             await self.drive(pilot)
@@ -138,15 +181,30 @@ SCENES = {
         Scene("main", "the lab pool loaded: tree, every VM, pool details"),
         Scene("filter", "`/db` typed: the list narrows as you type", press=("slash", "d", "b")),
         Scene("help", "`?`: every binding with its id", press=("question_mark",)),
-        Scene("vm-details", "a VM's disks, SRs, networks and operations",
-              press=("tab", "down", "down", "down", "down")),
-        Scene("connection-error", "a pool with a wrong password: failed, in words",
-              press=("down", "down", "down", "down", "down", "down"), bad_pool=True),
-        Scene("migrate-dialog", "`m` on web-01: every other host with the pre-check's verdict, ping settings",
-              drive=_dialog),
-        Scene("migration-complete", "a finished live migration: progress, ping sparkline, lost pings, longest gap",
-              drive=_completed),
-        Scene("history", "`H`: past migrations from the log, the highlighted one spelled out",
-              drive=_history, log=tuple(HISTORY)),
+        Scene(
+            "vm-details", "a VM's disks, SRs, networks and operations", press=("tab", "down", "down", "down", "down")
+        ),
+        Scene(
+            "connection-error",
+            "a pool with a wrong password: failed, in words",
+            press=("down", "down", "down", "down", "down", "down"),
+            bad_pool=True,
+        ),
+        Scene(
+            "migrate-dialog",
+            "`m` on web-01: every other host with the pre-check's verdict, ping settings",
+            drive=_dialog,
+        ),
+        Scene(
+            "migration-complete",
+            "a finished live migration: progress, ping sparkline, lost pings, longest gap",
+            drive=_completed,
+        ),
+        Scene(
+            "history",
+            "`H`: past migrations from the log, the highlighted one spelled out",
+            drive=_history,
+            log=tuple(HISTORY),
+        ),
     )
 }

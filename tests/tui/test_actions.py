@@ -33,8 +33,7 @@ async def select_vm(pilot, name: str) -> None:
     """Filter down to ``name`` and put the cursor on it, the way a user would."""
     await pilot.press("slash", *name, "enter")
     vm_list = pilot.app.main_screen.vm_list
-    await wait_for(pilot, lambda: vm_list.cursor_vm is not None and vm_list.cursor_vm.name == name,
-                   f"cursor on {name}")
+    await wait_for(pilot, lambda: vm_list.cursor_vm is not None and vm_list.cursor_vm.name == name, f"cursor on {name}")
     assert pilot.app.focused is vm_list
 
 
@@ -120,8 +119,9 @@ async def test_a_refused_operation_names_the_vm_and_quotes_the_hypervisor(lab):
         await loaded(pilot)
         await select_vm(pilot, "web-03")  # running: starting it again is refused
         await pilot.press("s")
-        await wait_for(pilot, lambda: any("Start web-03 failed" in n.title for n in app._notifications),
-                       "the failure notification")
+        await wait_for(
+            pilot, lambda: any("Start web-03 failed" in n.title for n in app._notifications), "the failure notification"
+        )
         note = next(n for n in app._notifications if "Start web-03 failed" in n.title)
         assert "web-03" in note.message and "Traceback" not in note.message
         assert sim_power(lab, "web-03") == "Running"
@@ -225,8 +225,11 @@ async def test_mouse_click_selects_a_row_and_keys_navigate(lab):
         vm_list = app.main_screen.vm_list
         # y=0 is the border, y=1 the header: y=4 is the third VM (build-01)
         await pilot.click(VMList, offset=(2, 4))
-        await wait_for(pilot, lambda: vm_list.cursor_vm is not None and vm_list.cursor_vm.name == "build-01",
-                       "the click to select build-01")
+        await wait_for(
+            pilot,
+            lambda: vm_list.cursor_vm is not None and vm_list.cursor_vm.name == "build-01",
+            "the click to select build-01",
+        )
         assert app.focused is vm_list
         await pilot.press("end")
         assert vm_list.cursor_vm.name == "web-03"

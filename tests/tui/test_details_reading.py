@@ -19,8 +19,14 @@ NET = Network(ref="net1", name="VM network", bridge="xenbr0")
 
 
 def full_vm(ref: str, with_devices: bool = True) -> VM:
-    devices = dict(disks=(Disk(name=f"{ref} root", device="xvda", size=20 << 30, sr="sr1"),),
-                   nics=(Nic(device="0", mac="aa:bb:cc:00:00:01", network="net1"),)) if with_devices else {}
+    devices = (
+        dict(
+            disks=(Disk(name=f"{ref} root", device="xvda", size=20 << 30, sr="sr1"),),
+            nics=(Nic(device="0", mac="aa:bb:cc:00:00:01", network="net1"),),
+        )
+        if with_devices
+        else {}
+    )
     return VM(ref=ref, uuid=f"uuid-{ref}", name=ref, power_state=PowerState.RUNNING, **devices)
 
 
@@ -29,8 +35,7 @@ def staged(vm: VM) -> VM:
 
 
 def store_of(*vms: VM) -> InventoryStore:
-    return InventoryStore(Inventory(pool=Pool(ref="p", name="lab", backend="xen"),
-                                    srs=(SR,), networks=(NET,), vms=vms))
+    return InventoryStore(Inventory(pool=Pool(ref="p", name="lab", backend="xen"), srs=(SR,), networks=(NET,), vms=vms))
 
 
 def rows(pairs) -> dict[str, str]:

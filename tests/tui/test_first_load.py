@@ -14,8 +14,8 @@ import pytest
 
 from poolctl import loading
 from poolctl.backends.base import ConnectionLost
-from poolctl.sim.xapi import Simulator
 from poolctl.model import ConnectionStatus
+from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
 from tests.backends.contract.fixture_xen import config
 from tests.backends.contract.fixture_xen import lab as serve_lab

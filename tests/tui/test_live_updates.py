@@ -70,12 +70,17 @@ async def test_a_burst_of_changes_leaves_every_row_right(lab):
 
         await asyncio.to_thread(xapi, lab.url, everything_off)
         store = app.sessions["lab"].store
-        await wait_for(pilot, lambda: all(vm.power_state.value == "halted" for vm in store.vms.values()),
-                       "every VM to be halted in the store")
+        await wait_for(
+            pilot,
+            lambda: all(vm.power_state.value == "halted" for vm in store.vms.values()),
+            "every VM to be halted in the store",
+        )
         await pilot.pause(0.1)
         assert names(app) == []  # nothing is resident on xcp-lab-1 any more
-        assert "xcp-lab-1 up 0 VMs" in app.main_screen.pool_tree.node_for("lab", "host", lab.sim.host_ref(
-            "xcp-lab-1")).label.plain
+        assert (
+            "xcp-lab-1 up 0 VMs"
+            in app.main_screen.pool_tree.node_for("lab", "host", lab.sim.host_ref("xcp-lab-1")).label.plain
+        )
         await pilot.press("up")  # the pool: every VM, each shown halted
         assert len(names(app)) == 12
 
@@ -115,8 +120,16 @@ def test_every_binding_has_an_id_and_ids_are_unique():
     assert all(getattr(b, "id", None) for b in bindings), [b for b in bindings if not getattr(b, "id", None)]
     ids = PoolctlApp.binding_ids()
     assert len(ids) == len(set(ids))
-    for expected in ("vm.start", "vm.shutdown", "vm.reboot", "vm.suspend", "vm.force_off", "list.filter",
-                     "app.help", "app.quit"):
+    for expected in (
+        "vm.start",
+        "vm.shutdown",
+        "vm.reboot",
+        "vm.suspend",
+        "vm.force_off",
+        "list.filter",
+        "app.help",
+        "app.quit",
+    ):
         assert expected in ids
 
 
@@ -135,6 +148,9 @@ async def test_a_lost_connection_shows_lost_then_recovers_with_what_changed_mean
         lab.sim.set_power_state("web-01", "Halted")  # changed while we could not see it
         lab.sim.serve(host="127.0.0.1", port=port)
         await wait_for(pilot, lambda: session.state.status == ConnectionStatus.CONNECTED, "the pool to reconnect")
-        await wait_for(pilot, lambda: "halted" in next(line for line in screen_text(app).splitlines()
-                                                        if "│web-01 " in line), "web-01 to show halted")
+        await wait_for(
+            pilot,
+            lambda: "halted" in next(line for line in screen_text(app).splitlines() if "│web-01 " in line),
+            "web-01 to show halted",
+        )
         assert "lab connected" in screen_text(app)

@@ -11,8 +11,18 @@ from tests.tui.conftest import loaded, screen_text, wait_for
 pytestmark = pytest.mark.timeout(60)
 
 LAB_VMS = {
-    "app-01", "app-02", "build-01", "cache-01", "db-01", "db-02", "legacy-01",
-    "monitor-01", "test-01", "web-01", "web-02", "web-03",
+    "app-01",
+    "app-02",
+    "build-01",
+    "cache-01",
+    "db-01",
+    "db-02",
+    "legacy-01",
+    "monitor-01",
+    "test-01",
+    "web-01",
+    "web-02",
+    "web-03",
 }
 
 
@@ -91,8 +101,7 @@ async def test_details_of_a_host_and_an_sr(lab):
 async def test_a_bad_password_shows_a_failed_state_naming_the_pool_and_the_error(lab):
     app = create_app([lab.pool(), lab.pool(name="bad", password="wrong")])
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.sessions["bad"].state.status == ConnectionStatus.FAILED,
-                       "pool bad to fail")
+        await wait_for(pilot, lambda: app.sessions["bad"].state.status == ConnectionStatus.FAILED, "pool bad to fail")
         await loaded(pilot)  # the good pool is unaffected
         await pilot.pause()
         text = screen_text(app)
@@ -115,7 +124,8 @@ async def test_an_unreachable_pool_shows_lost_and_retries(lab):
     pool = lab.pool(name="gone").model_copy(update={"url": "http://127.0.0.1:9"})
     app = create_app([pool])
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.sessions["gone"].state.status == ConnectionStatus.LOST,
-                       "pool gone to be lost")
+        await wait_for(
+            pilot, lambda: app.sessions["gone"].state.status == ConnectionStatus.LOST, "pool gone to be lost"
+        )
         await pilot.pause()
         assert "gone lost — retrying in" in screen_text(app)

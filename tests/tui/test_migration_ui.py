@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from poolctl.sim.xapi import Simulator
 from poolctl.model import MigrationPhase
+from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.screens.history import HistoryScreen
@@ -53,8 +53,7 @@ def state_dir(tmp_path, monkeypatch):
 async def select_vm(pilot, name: str) -> None:
     await pilot.press("slash", *name, "enter")
     vm_list = pilot.app.main_screen.vm_list
-    await wait_for(pilot, lambda: vm_list.cursor_vm is not None and vm_list.cursor_vm.name == name,
-                   f"cursor on {name}")
+    await wait_for(pilot, lambda: vm_list.cursor_vm is not None and vm_list.cursor_vm.name == name, f"cursor on {name}")
 
 
 async def open_dialog(pilot, name: str) -> MigrateDialog:
@@ -88,8 +87,9 @@ def resident(lab: Lab, name: str) -> str:
 
 
 async def until_finished(pilot, panel: MigrationPanel, timeout: float = 20) -> None:
-    await wait_for(pilot, lambda: panel.ended_shown, f"the end of {panel.controller.plan.vm_name}'s move",
-                   timeout=timeout)
+    await wait_for(
+        pilot, lambda: panel.ended_shown, f"the end of {panel.controller.plan.vm_name}'s move", timeout=timeout
+    )
 
 
 def panel_text(panel: MigrationPanel) -> str:
@@ -132,8 +132,9 @@ async def test_migration_runs_to_complete_with_no_lost_pings(fastlab, state_dir)
         panel = await migrate(pilot, "web-01")
         assert panel.border_title == "web-01: xcp-lab-1 → xcp-lab-2"
         await wait_for(pilot, lambda: panel.controller.progress.phase == MigrationPhase.COPYING, "copying")
-        await wait_for(pilot, lambda: "%" in panel.top.lines[0] and "copying memory" in panel.top.lines[0],
-                       "the progress line")
+        await wait_for(
+            pilot, lambda: "%" in panel.top.lines[0] and "copying memory" in panel.top.lines[0], "the progress line"
+        )
         await wait_for(pilot, lambda: any(c in panel.sparkline.text for c in BARS), "sparkline bars")
         first = panel.sparkline.text
         await wait_for(pilot, lambda: panel.sparkline.text != first, "the sparkline to move")
@@ -145,8 +146,11 @@ async def test_migration_runs_to_complete_with_no_lost_pings(fastlab, state_dir)
         assert panel.border_subtitle == "complete"
         # the list follows the hypervisor's event
         store = app.sessions["lab"].store
-        await wait_for(pilot, lambda: store.name_of(next(v for v in store.vms.values() if v.name == "web-01").host)
-                       == "xcp-lab-2", "the VM list to show the new host")
+        await wait_for(
+            pilot,
+            lambda: store.name_of(next(v for v in store.vms.values() if v.name == "web-01").host) == "xcp-lab-2",
+            "the VM list to show the new host",
+        )
         assert resident(fastlab, "web-01") == fastlab.sim.host_ref("xcp-lab-2")
         await pilot.pause(0.6)
         assert "web-01 now runs on xcp-lab-2" in screen_text(app)
@@ -164,8 +168,9 @@ async def test_cancel_asks_then_leaves_vm_on_source(fastlab):
         await loaded(pilot)
         panel = await migrate(pilot, "web-01")
         c = panel.controller
-        await wait_for(pilot, lambda: c.progress.phase == MigrationPhase.COPYING and c.progress.cancellable,
-                       "a cancellable phase")
+        await wait_for(
+            pilot, lambda: c.progress.phase == MigrationPhase.COPYING and c.progress.cancellable, "a cancellable phase"
+        )
         assert app.focused is panel
         await pilot.press("x")  # dismissing a running move is refused
         assert panel in app.migrations.panels()
@@ -261,8 +266,11 @@ async def test_m_explains_when_migration_is_impossible(fastlab, tmp_path):
         tree = app.main_screen.pool_tree
         await wait_for(pilot, lambda: app.sessions["kvm-demo"].connected, "the kvm demo pool")
         tree.move_cursor(tree.node_for("kvm-demo", "pool"))
-        await wait_for(pilot, lambda: app.main_screen.scope.pool == "kvm-demo"
-                       and app.main_screen.vm_list.row_count > 0, "the kvm VMs")
+        await wait_for(
+            pilot,
+            lambda: app.main_screen.scope.pool == "kvm-demo" and app.main_screen.vm_list.row_count > 0,
+            "the kvm VMs",
+        )
         app.main_screen.vm_list.focus()
         await pilot.pause()
         await pilot.press("m")
@@ -273,9 +281,17 @@ async def test_m_explains_when_migration_is_impossible(fastlab, tmp_path):
 
 
 async def test_history_lists_this_run_and_the_log(fastlab, state_dir):
-    old = {"id": "old1", "time": "2020-05-01T10:00:00+00:00", "pool": "elsewhere", "vm": "ancient-vm",
-           "source": "h1", "destination": "h2", "result": "failed", "duration_s": 3.0,
-           "error": "XAPI: [BOOM]"}
+    old = {
+        "id": "old1",
+        "time": "2020-05-01T10:00:00+00:00",
+        "pool": "elsewhere",
+        "vm": "ancient-vm",
+        "source": "h1",
+        "destination": "h2",
+        "result": "failed",
+        "duration_s": 3.0,
+        "error": "XAPI: [BOOM]",
+    }
     (state_dir / "migrations.jsonl").write_text(json.dumps(old) + "\n")
     app = create_app([fastlab.pool()])
     async with app.run_test(size=(120, 40)) as pilot:
@@ -299,8 +315,7 @@ async def test_history_lists_this_run_and_the_log(fastlab, state_dir):
         assert first["pings"].endswith("/0") and first["when"].endswith(" *")
         assert "Migration complete in" in screen_text(app)  # the highlighted row, spelled out
         await pilot.press("down")
-        await wait_for(pilot, lambda: "failed: XAPI: [BOOM]" in screen_text(app),
-                       "the detail line of the failed move")
+        await wait_for(pilot, lambda: "failed: XAPI: [BOOM]" in screen_text(app), "the detail line of the failed move")
         await pilot.press("escape")
         await pilot.press("H")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen again")
@@ -310,11 +325,24 @@ async def test_history_lists_this_run_and_the_log(fastlab, state_dir):
 async def test_history_fits_80_columns(fastlab, state_dir):
     from poolctl.tui.screens.history import fit_columns
 
-    records = [{"id": f"r{i}", "time": f"2024-03-0{i + 1}T10:00:00+00:00", "pool": "production-pool",
-                "vm": f"database-server-{i}", "source": "xcp-host-01", "destination": "xcp-host-02",
-                "result": "failed", "duration_s": 3.0, "ping_sent": 30, "ping_lost": 2,
-                "ping_longest_gap_s": 0.4, "downtime_ms": 120, "error": "XAPI: VM_MIGRATE_FAILED " * 4}
-               for i in range(3)]
+    records = [
+        {
+            "id": f"r{i}",
+            "time": f"2024-03-0{i + 1}T10:00:00+00:00",
+            "pool": "production-pool",
+            "vm": f"database-server-{i}",
+            "source": "xcp-host-01",
+            "destination": "xcp-host-02",
+            "result": "failed",
+            "duration_s": 3.0,
+            "ping_sent": 30,
+            "ping_lost": 2,
+            "ping_longest_gap_s": 0.4,
+            "downtime_ms": 120,
+            "error": "XAPI: VM_MIGRATE_FAILED " * 4,
+        }
+        for i in range(3)
+    ]
     (state_dir / "migrations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     app = create_app([fastlab.pool()])
     async with app.run_test(size=(80, 24)) as pilot:
@@ -331,8 +359,18 @@ async def test_history_fits_80_columns(fastlab, state_dir):
         assert "database-server-0" in text and "failed" in text
         assert "production-pool: database-server-2 xcp-host-01 →" in text  # the detail line
     wide = fit_columns(history.rows, 400)
-    assert [c.key for c, _ in wide] == ["when", "pool", "vm", "route", "result", "took", "pings", "gap",
-                                        "downtime", "error"]
+    assert [c.key for c, _ in wide] == [
+        "when",
+        "pool",
+        "vm",
+        "route",
+        "result",
+        "took",
+        "pings",
+        "gap",
+        "downtime",
+        "error",
+    ]
 
 
 async def test_quitting_mid_migration_asks_first_then_is_prompt_and_logged_unfinished(slowlab, state_dir):
@@ -401,8 +439,12 @@ async def test_dialog_offers_the_backends_options_and_validates_fields(fastlab):
         session = app.sessions["lab"]
         store = session.store
         vm = app.main_screen.vm_list.cursor_vm
-        caps = replace(session.backend.capabilities, migration_options=frozenset(
-            {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"}))
+        caps = replace(
+            session.backend.capabilities,
+            migration_options=frozenset(
+                {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"}
+            ),
+        )
         hosts = sorted((h for h in store.hosts.values() if h.ref != vm.host), key=lambda h: h.name)
         plans = []
         dialog = MigrateDialog("lab", session.backend, vm, hosts, "xcp-lab-1", caps)

@@ -15,9 +15,11 @@ def fresh(vm_list: VMList, text: str) -> list[str]:
     """The rows a from-scratch filter gives: every VM in scope whose name, IPs, host or state
     holds the text, sorted by name."""
     store, text = vm_list._store, text.strip().casefold()
+
     def hay(vm) -> str:
         host = store.hosts.get(vm.host) if vm.host else None
         return "\n".join((vm.name, *vm.ips, host.name if host else "", vm.power_state.value)).casefold()
+
     vms = [vm for vm in store.vms.values() if in_scope(vm, vm_list.scope) and text in hay(vm)]
     return [sort_key(vm)[2] for vm in sorted(vms, key=sort_key)]
 

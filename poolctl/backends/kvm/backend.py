@@ -24,6 +24,7 @@ from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
 from poolctl.backends.kvm.merge import Merged, merge
 from poolctl.backends.kvm.watcher import Watcher, diff
+from poolctl.backends.kvm.xmlinfo import DomainRecord
 from poolctl.config import PoolConfig
 from poolctl.model import (
     Change,
@@ -32,7 +33,6 @@ from poolctl.model import (
     MigrationOptions,
     PowerOp,
 )
-from poolctl.backends.kvm.xmlinfo import DomainRecord
 
 TEST_DRIVER_REASON = "libvirt's test driver cannot migrate"
 _VERB = {
@@ -50,9 +50,7 @@ class KvmBackend(Backend):
     SUPPORTS_LIVE_MIGRATION = True
     IMPLEMENTS_CANCEL = True
     REPORTS_DOWNTIME = True
-    MIGRATION_OPTIONS = frozenset(
-        {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"}
-    )
+    MIGRATION_OPTIONS = frozenset({"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"})
     REFRESH_S = 5.0  # bulk refresh (host memory, domain stats, pools) besides events
     SHUTDOWN_TIMEOUT_S = 120.0  # a clean shutdown that takes longer is reported as refused
     MIGRATION_TIMEOUT_S = 900.0  # a migration still running after this is aborted
@@ -107,9 +105,7 @@ class KvmBackend(Backend):
         if len(errors) == len(self.hosts):
             if len(errors) == 1:
                 raise errors[0]
-            raise ConnectionLost(
-                f"pool {self.config.name!r}: no host reachable: " + "; ".join(str(e) for e in errors)
-            )
+            raise ConnectionLost(f"pool {self.config.name!r}: no host reachable: " + "; ".join(str(e) for e in errors))
         # Hosts that failed stay in the inventory as not live; watch() retries them.
         self.inventory()
 
@@ -197,7 +193,9 @@ class KvmBackend(Backend):
     def domain(self, hc: HostConn, rec: DomainRecord, action: str) -> libvirt.virDomain:
         name = rec.info.name
         if not hc.live or hc.conn is None:
-            raise ConnectionLost(f"cannot {action} VM '{name}': host {hc.name} ({hc.uri}) is not connected", host=hc.name)
+            raise ConnectionLost(
+                f"cannot {action} VM '{name}': host {hc.name} ({hc.uri}) is not connected", host=hc.name
+            )
         try:
             return hc.conn.lookupByUUIDString(rec.info.uuid)
         except libvirt.libvirtError as err:
@@ -213,7 +211,9 @@ class KvmBackend(Backend):
             state = dom.state()[0]
             if op == PowerOp.START:
                 if state in RUNNING_STATES:
-                    raise OperationRefused(f"cannot start VM '{name}': it is already running on {hc.name}", host=hc.name)
+                    raise OperationRefused(
+                        f"cannot start VM '{name}': it is already running on {hc.name}", host=hc.name
+                    )
                 dom.create()
             elif op == PowerOp.SHUTDOWN:
                 dom.shutdown()

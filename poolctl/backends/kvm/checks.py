@@ -137,6 +137,12 @@ def _check_job(src: HostConn, rec, problem) -> None:
         job = src.conn.lookupByUUIDString(rec.info.uuid).jobInfo()
     except libvirt.libvirtError:
         return  # the test driver has no jobs; a vanished domain shows up at migration
-    if job and job[0] not in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED,
-                              libvirt.VIR_DOMAIN_JOB_FAILED, libvirt.VIR_DOMAIN_JOB_CANCELLED):
-        problem(f"VM '{rec.info.name}' is busy with another job (a migration, save or dump) on {src.name}", "JOB_RUNNING")
+    if job and job[0] not in (
+        libvirt.VIR_DOMAIN_JOB_NONE,
+        libvirt.VIR_DOMAIN_JOB_COMPLETED,
+        libvirt.VIR_DOMAIN_JOB_FAILED,
+        libvirt.VIR_DOMAIN_JOB_CANCELLED,
+    ):
+        problem(
+            f"VM '{rec.info.name}' is busy with another job (a migration, save or dump) on {src.name}", "JOB_RUNNING"
+        )

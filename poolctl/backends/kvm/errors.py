@@ -16,7 +16,8 @@ from poolctl.backends.base import (
 _NAMES = {
     getattr(libvirt, n): n
     for n in dir(libvirt)
-    if n.startswith("VIR_ERR_") and isinstance(getattr(libvirt, n), int)
+    if n.startswith("VIR_ERR_")
+    and isinstance(getattr(libvirt, n), int)
     and n not in ("VIR_ERR_NONE", "VIR_ERR_WARNING", "VIR_ERR_ERROR")
 }
 _AUTH = {

@@ -23,7 +23,7 @@ def _run() -> None:
         # Never let one bad callback kill the loop: keepalives and close callbacks need it.
         try:
             libvirt.virEventRunDefaultImpl()
-        except Exception:  # noqa: BLE001 - the loop must survive anything
+        except Exception:
             pass
 
 

@@ -140,8 +140,9 @@ class HostConn:
             conn = libvirt.openAuth(connect_uri(self.uri), auth, 0)
         except libvirt.libvirtError as err:
             if failed:
-                raise AuthenticationError(f"cannot connect to libvirt at {self.uri}: {failed[0]}",
-                                          host=self.uri) from None
+                raise AuthenticationError(
+                    f"cannot connect to libvirt at {self.uri}: {failed[0]}", host=self.uri
+                ) from None
             raise connect_error(self.uri, err) from None
         if not self.is_test:
             try:
@@ -156,7 +157,7 @@ class HostConn:
         # by libvirt-python and reach open() only as libvirt's "authentication failed".
         try:
             user, password = self._credentials()
-        except Exception as err:  # noqa: BLE001 - handed to open_side() in words
+        except Exception as err:
             failed.append(str(err))
             return -1
         for cred in creds:
@@ -198,26 +199,26 @@ class HostConn:
         try:
             if not self._closing and reason != libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT:
                 self._notify(("lost", self.uri, f"connection closed (reason {reason})"))
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     def _on_lifecycle(self, _conn, dom, event, detail, _opaque) -> None:
         try:
             self._notify(("domain", self.uri, dom.UUIDString(), event, detail))
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     def _on_job_completed(self, _conn, dom, params, _opaque) -> None:
         try:
             with self._lock:
                 self.job_completed[dom.UUIDString()] = dict(params)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     def _on_migration_iteration(self, _conn, dom, iteration, _opaque) -> None:
         try:
             self.migration_iteration[dom.UUIDString()] = int(iteration)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     # -- loading ------------------------------------------------------------------------
@@ -356,9 +357,7 @@ class HostConn:
         """Some drivers (the test driver, some NUMA setups) report 0 free: estimate then."""
         if self.facts.memory_free or not self.facts.memory_total:
             return
-        used = sum(
-            r.stat_memory or r.info.memory for r in self.domains.values() if r.state in RUNNING_STATES
-        )
+        used = sum(r.stat_memory or r.info.memory for r in self.domains.values() if r.state in RUNNING_STATES)
         self.facts = dataclasses.replace(self.facts, memory_free=max(0, self.facts.memory_total - used))
 
     def _load_storage(self, c: libvirt.virConnect) -> None:

@@ -227,15 +227,13 @@ def _networks(hosts: list[HostConn]):
                     bridges.setdefault(nic.source, [])
     for br in bridges:
         bridges[br] = [hc for hc in hosts if hc.bridges is not None and br in hc.bridges] or [
-            hc for hc in hosts if hc.bridges is None and any(
-                n.kind == "bridge" and n.source == br for r in hc.domains.values() for n in r.info.nics
-            )
+            hc
+            for hc in hosts
+            if hc.bridges is None
+            and any(n.kind == "bridge" and n.source == br for r in hc.domains.values() for n in r.info.nics)
         ]
     out = [
         Network(ref=f"net:{name}", name=name, bridge=bridge_of.get(name, ""), hosts=tuple(h.ref for h in hs))
         for name, hs in nets.items()
-    ] + [
-        Network(ref=f"br:{br}", name=br, bridge=br, hosts=tuple(h.ref for h in hs))
-        for br, hs in bridges.items()
-    ]
+    ] + [Network(ref=f"br:{br}", name=br, bridge=br, hosts=tuple(h.ref for h in hs)) for br, hs in bridges.items()]
     return sorted(out, key=lambda n: n.ref), net_of_nic

@@ -27,8 +27,12 @@ log = logging.getLogger("poolctl.backends.kvm")
 
 POLL_S = 0.5
 POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
-_ORDER = {p: i for i, p in enumerate(
-    (MigrationPhase.PREPARING, MigrationPhase.COPYING, MigrationPhase.STOP_AND_COPY, MigrationPhase.FINISHING))}
+_ORDER = {
+    p: i
+    for i, p in enumerate(
+        (MigrationPhase.PREPARING, MigrationPhase.COPYING, MigrationPhase.STOP_AND_COPY, MigrationPhase.FINISHING)
+    )
+}
 
 
 def start_migration(backend: KvmBackend, vm: str, host: str, options: MigrationOptions) -> KvmMigration:
@@ -68,8 +72,18 @@ def start_migration(backend: KvmBackend, vm: str, host: str, options: MigrationO
 
 
 class KvmMigration(MigrationHandle):
-    def __init__(self, backend, src: HostConn, dst: HostConn, uuid: str, name: str,
-                 dom: libvirt.virDomain, flags: int, params: dict, options: MigrationOptions):
+    def __init__(
+        self,
+        backend,
+        src: HostConn,
+        dst: HostConn,
+        uuid: str,
+        name: str,
+        dom: libvirt.virDomain,
+        flags: int,
+        params: dict,
+        options: MigrationOptions,
+    ):
         super().__init__(f"vm:{uuid}", src.ref, dst.ref)
         self._b = backend
         self._src, self._dst = src, dst
@@ -117,7 +131,7 @@ class KvmMigration(MigrationHandle):
                 new_dom = self._mig_dom.migrate3(self._dst.conn, self._params, self._flags)
         except libvirt.libvirtError as err:
             error = err
-        except Exception as err:  # noqa: BLE001 - the result must say what went wrong
+        except Exception as err:
             error = libvirt.libvirtError(f"{type(err).__name__}: {err}")
         finally:
             if self._timer is not None:
@@ -135,8 +149,9 @@ class KvmMigration(MigrationHandle):
         try:
             conn = self._src.open_side()
         except BackendError as err:
-            raise type(err)(f"cannot migrate VM '{self._name}': {err.message}", code=err.code,
-                            host=self._src.name) from None
+            raise type(err)(
+                f"cannot migrate VM '{self._name}': {err.message}", code=err.code, host=self._src.name
+            ) from None
         try:
             self._mig_dom = conn.lookupByUUIDString(self._uuid)
         except libvirt.libvirtError as err:
@@ -157,8 +172,9 @@ class KvmMigration(MigrationHandle):
         duration = time.monotonic() - self._t0
         common = dict(vm=self.vm, source=self.source, destination=self.destination, duration_s=round(duration, 3))
         if error is None:
-            return MigrationResult(outcome="success", host=self.destination,
-                                   downtime_ms=self._downtime(new_dom), **common)
+            return MigrationResult(
+                outcome="success", host=self.destination, downtime_ms=self._downtime(new_dom), **common
+            )
         cancelled = self._cancel_requested and not self._timed_out
         if self._timed_out:
             what = f"was aborted after {self._b.MIGRATION_TIMEOUT_S:.0f} s (timeout)"
@@ -166,10 +182,11 @@ class KvmMigration(MigrationHandle):
             what = "was cancelled"
         else:
             what = "failed"
-        text = (f"migration of VM '{self._name}' from {self._src.name} to {self._dst.name} {what}: "
-                f"libvirt says: {words(error)}")
-        return MigrationResult(outcome="cancelled" if cancelled else "failed", host=self._where(),
-                               error=text, **common)
+        text = (
+            f"migration of VM '{self._name}' from {self._src.name} to {self._dst.name} {what}: "
+            f"libvirt says: {words(error)}"
+        )
+        return MigrationResult(outcome="cancelled" if cancelled else "failed", host=self._where(), error=text, **common)
 
     def _downtime(self, new_dom) -> float | None:
         # In flight, jobStats' downtime is QEMU's target; the real figure is in the
@@ -224,8 +241,10 @@ class KvmMigration(MigrationHandle):
     def note(self) -> str:
         """What the user should know about the settings of this run ('' when nothing)."""
         if self._downtime_error and self._downtime_set:
-            return (f"max downtime {self._options.max_downtime_ms:.0f} ms not applied "
-                    f"({self._downtime_error}); QEMU's default limit applies")
+            return (
+                f"max downtime {self._options.max_downtime_ms:.0f} ms not applied "
+                f"({self._downtime_error}); QEMU's default limit applies"
+            )
         return ""
 
     # -- the public handle ----------------------------------------------------------------
@@ -238,8 +257,12 @@ class KvmMigration(MigrationHandle):
 
     def updates(self) -> Iterator[MigrationProgress]:
         best = 0.0
-        yield MigrationProgress(phase=MigrationPhase.PREPARING, fraction=0.0, cancellable=True,
-                                message=f"{self._src.name} -> {self._dst.name}")
+        yield MigrationProgress(
+            phase=MigrationPhase.PREPARING,
+            fraction=0.0,
+            cancellable=True,
+            message=f"{self._src.name} -> {self._dst.name}",
+        )
         while not self._done.wait(POLL_S):
             if self._stop.is_set():
                 return
@@ -260,9 +283,13 @@ class KvmMigration(MigrationHandle):
                 yield progress
         result = self._result
         if result.outcome == "success":
-            yield MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0, cancellable=False,
-                                    message=f"now on {self._dst.name}"
-                                    + (f", downtime {result.downtime_ms:.0f} ms" if result.downtime_ms else ""))
+            yield MigrationProgress(
+                phase=MigrationPhase.DONE,
+                fraction=1.0,
+                cancellable=False,
+                message=f"now on {self._dst.name}"
+                + (f", downtime {result.downtime_ms:.0f} ms" if result.downtime_ms else ""),
+            )
         else:
             phase = MigrationPhase.CANCELLED if result.outcome == "cancelled" else MigrationPhase.FAILED
             yield MigrationProgress(phase=phase, cancellable=False, message=result.error)
@@ -291,12 +318,22 @@ class KvmMigration(MigrationHandle):
         if self._postcopy or (state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY):
             self._postcopy = True
             return MigrationProgress(
-                phase=MigrationPhase.COPYING, fraction=fraction, bytes_done=processed or None,
-                bytes_total=total or None, cancellable=False, iteration=iteration, dirty_rate=dirty,
-                message=f"post-copy: VM runs on {self._dst.name}, memory follows on demand")
+                phase=MigrationPhase.COPYING,
+                fraction=fraction,
+                bytes_done=processed or None,
+                bytes_total=total or None,
+                cancellable=False,
+                iteration=iteration,
+                dirty_rate=dirty,
+                message=f"post-copy: VM runs on {self._dst.name}, memory follows on demand",
+            )
         if self._cancel_requested:
-            return MigrationProgress(phase=self._last_phase, fraction=fraction, cancellable=False,
-                                     message="cancelling: waiting for libvirt to stop the job")
+            return MigrationProgress(
+                phase=self._last_phase,
+                fraction=fraction,
+                cancellable=False,
+                message="cancelling: waiting for libvirt to stop the job",
+            )
         if not st.get("type") or not total or not processed:
             # Before the data flows: preparing. After it did: the job is over and libvirt
             # is finishing on the destination (the call has not returned yet).
@@ -309,8 +346,14 @@ class KvmMigration(MigrationHandle):
             phase = MigrationPhase.COPYING
         self._seen_data = True
         return MigrationProgress(
-            phase=phase, fraction=fraction, bytes_done=processed, bytes_total=total,
-            cancellable=True, iteration=iteration, dirty_rate=dirty)
+            phase=phase,
+            fraction=fraction,
+            bytes_done=processed,
+            bytes_total=total,
+            cancellable=True,
+            iteration=iteration,
+            dirty_rate=dirty,
+        )
 
     def _steer(self, st: dict) -> None:
         """Settings that need a running migration job."""
@@ -321,8 +364,12 @@ class KvmMigration(MigrationHandle):
             self._set_max_downtime()
             if self._downtime_error:
                 log.warning("VM %s: %s", self._name, self.note())
-        if (self._options.post_copy and not self._postcopy and not self._cancel_requested
-                and (st.get("memory_iteration") or 0) >= POSTCOPY_AFTER_ITERATIONS):
+        if (
+            self._options.post_copy
+            and not self._postcopy
+            and not self._cancel_requested
+            and (st.get("memory_iteration") or 0) >= POSTCOPY_AFTER_ITERATIONS
+        ):
             try:
                 self._dom.migrateStartPostCopy(0)
                 self._postcopy = True
@@ -347,6 +394,8 @@ class KvmMigration(MigrationHandle):
                 # Right at the start the job may not be registered yet: try again briefly.
                 if err.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or time.monotonic() > deadline:
                     self._cancel_requested = False
-                    raise CancelRefused(f"cannot cancel the migration of VM '{name}' to {dst}: "
-                                        f"libvirt says: {words(err)}", host=self._src.name) from None
+                    raise CancelRefused(
+                        f"cannot cancel the migration of VM '{name}' to {dst}: libvirt says: {words(err)}",
+                        host=self._src.name,
+                    ) from None
                 time.sleep(0.1)

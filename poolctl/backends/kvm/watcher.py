@@ -32,9 +32,7 @@ def diff(old: Inventory, new: Inventory) -> list[Change]:
                 changes.append(Change(kind="added", object_kind=kind, ref=ref, obj=obj))
             elif before[ref] != obj:
                 changes.append(Change(kind="modified", object_kind=kind, ref=ref, obj=obj))
-        changes.extend(
-            Change(kind="removed", object_kind=kind, ref=ref) for ref in before if ref not in after
-        )
+        changes.extend(Change(kind="removed", object_kind=kind, ref=ref) for ref in before if ref not in after)
     return changes
 
 
@@ -65,7 +63,7 @@ class Watcher(threading.Thread):
                     retry_in_s=retry,
                 )
             )
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     def _emit(self) -> None:
@@ -74,7 +72,7 @@ class Watcher(threading.Thread):
                 return
             try:
                 self.on_change(change)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     # -- the loop ---------------------------------------------------------------------
@@ -104,7 +102,7 @@ class Watcher(threading.Thread):
             for item in items:
                 try:
                     self._handle(item)
-                except Exception:  # noqa: BLE001 - a bad item must not stop the watch
+                except Exception:
                     pass
             self._emit()
 

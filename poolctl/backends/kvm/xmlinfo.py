@@ -6,8 +6,19 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 _UNIT = {
-    "b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2,
-    "mb": 1000**2, "g": 1024**3, "gib": 1024**3, "gb": 1000**3, "t": 1024**4, "tib": 1024**4,
+    "b": 1,
+    "bytes": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+    "t": 1024**4,
+    "tib": 1024**4,
     "tb": 1000**4,
 }
 
@@ -163,9 +174,7 @@ class NetInfo:
 def parse_network(xml: str, active: bool) -> NetInfo:
     root = ET.fromstring(xml)
     br = root.find("bridge")
-    return NetInfo(
-        (root.findtext("name") or "").strip(), br.get("name", "") if br is not None else "", active
-    )
+    return NetInfo((root.findtext("name") or "").strip(), br.get("name", "") if br is not None else "", active)
 
 
 @dataclass(frozen=True)

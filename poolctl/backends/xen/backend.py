@@ -91,7 +91,7 @@ class XenBackend(Backend):
                 return fn(session)
         except BackendError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self.errors.map(exc, doing, where=self.connector.where) from None
 
     def _publish(self, raw: Raw) -> None:
@@ -226,16 +226,26 @@ class XenBackend(Backend):
                     self.connector.remember(session)
                     code, params = self.errors.parts(exc)
                     problems = merge_xapi_verdict(problems, code, params, vm_name, host_name, name_of)
-            return MigrationCheck(vm=vm, host=host, problems=tuple(p for _, p in problems),
-                                  codes=tuple(dict.fromkeys(c for c, _ in problems)))
+            return MigrationCheck(
+                vm=vm,
+                host=host,
+                problems=tuple(p for _, p in problems),
+                codes=tuple(dict.fromkeys(c for c, _ in problems)),
+            )
 
         return self._call(f"checking a move of VM {vm} to host {host}", run)
 
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> XenMigrationHandle:
-        unsupported = [f for f in options.model_fields_set - {"live"} if getattr(options, f) != MigrationOptions.model_fields[f].default]
+        unsupported = [
+            f
+            for f in options.model_fields_set - {"live"}
+            if getattr(options, f) != MigrationOptions.model_fields[f].default
+        ]
         if unsupported:
-            raise Unsupported(f"pool {self.config.name!r}: XAPI's pool migration has no {', '.join(sorted(unsupported))} option",
-                              code="UNSUPPORTED_OPTION")
+            raise Unsupported(
+                f"pool {self.config.name!r}: XAPI's pool migration has no {', '.join(sorted(unsupported))} option",
+                code="UNSUPPORTED_OPTION",
+            )
         started = time.monotonic()
 
         def prepare(session: XenAPI.Session) -> tuple[str, str, str]:
@@ -245,11 +255,15 @@ class XenBackend(Backend):
             name = rec.get("name_label") or vm
             state = power_state(rec.get("power_state"))
             if state != PowerState.RUNNING:
-                raise OperationRefused(f"{name} is {state.value}; only a running VM can be live-migrated",
-                                       code="VM_BAD_POWER_STATE", host=self.connector.where)
+                raise OperationRefused(
+                    f"{name} is {state.value}; only a running VM can be live-migrated",
+                    code="VM_BAD_POWER_STATE",
+                    host=self.connector.where,
+                )
             if rec.get("resident_on") == host:
-                raise OperationRefused(f"{name} already runs on {host_name}", code="VM_ALREADY_ON_HOST",
-                                       host=self.connector.where)
+                raise OperationRefused(
+                    f"{name} already runs on {host_name}", code="VM_ALREADY_ON_HOST", host=self.connector.where
+                )
             return name, rec.get("resident_on"), host_name
 
         name, source, _host_name = self._call(f"preparing a move of VM {vm}", prepare)
@@ -264,11 +278,14 @@ class XenBackend(Backend):
             logout_quietly(session)
             code, params = self.errors.parts(exc)
             cls = OperationRefused if code in REFUSALS else BackendError
-            raise cls(refusal(code, params, name, "migrate", self._name_of), code=code, params=params,
-                      host=self.connector.where) from None
-        except Exception as exc:  # noqa: BLE001
+            raise cls(
+                refusal(code, params, name, "migrate", self._name_of),
+                code=code,
+                params=params,
+                host=self.connector.where,
+            ) from None
+        except Exception as exc:
             logout_quietly(session)
             raise self.errors.map(exc, f"migrating {name}", where=self.connector.where) from None
         log.info("pool %s: migrating %s to %s", self.config.name, name, host)
         return XenMigrationHandle(self, session, task, vm, name, source, host, started)
-

@@ -55,7 +55,8 @@ def read_classes(connector: Connector, handle: str, classes: list[str]) -> dict[
             result = calls[i % 2].receive()
             if not isinstance(result, dict):
                 raise xmlrpc.client.ResponseError(
-                    f"{CLASSES[cls]}.get_all_records over JSON-RPC returned {type(result).__name__}")
+                    f"{CLASSES[cls]}.get_all_records over JSON-RPC returned {type(result).__name__}"
+                )
             fields = FIELDS[cls]
             out[cls] = {ref: {k: rec[k] for k in fields if k in rec} for ref, rec in result.items()}
             del result
@@ -81,8 +82,7 @@ class _Call:
         if self._conn is None:
             self._conn = self._connector.http_connection()
         body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": next(_ids)})
-        self._conn.request("POST", PATH, body.encode(), {"Content-Type": "application/json",
-                                                         "User-Agent": "poolctl"})
+        self._conn.request("POST", PATH, body.encode(), {"Content-Type": "application/json", "User-Agent": "poolctl"})
 
     def receive(self) -> object:
         assert self._conn is not None, "receive() before send()"

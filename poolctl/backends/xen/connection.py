@@ -123,9 +123,7 @@ class HTTPSTransport(_FastParse, _Abortable, xmlrpc.client.SafeTransport):
         if self._connection and host == self._connection[0]:
             return self._connection[1]
         chost, self._extra_headers, _x509 = self.get_host_info(host)
-        conn = _PinnedHTTPSConnection(
-            chost, timeout=self.timeout, context=self.context, fingerprint=self.fingerprint
-        )
+        conn = _PinnedHTTPSConnection(chost, timeout=self.timeout, context=self.context, fingerprint=self.fingerprint)
         self._connection = host, conn
         return conn
 
@@ -173,7 +171,9 @@ def ssl_context(config: PoolConfig) -> ssl.SSLContext:
         return ctx
     if config.ca_file is not None:
         if not config.ca_file.is_file():
-            raise BackendError(f"pool {config.name!r}: ca_file {str(config.ca_file)!r} does not exist", code="BAD_CONFIG")
+            raise BackendError(
+                f"pool {config.name!r}: ca_file {str(config.ca_file)!r} does not exist", code="BAD_CONFIG"
+            )
         return ssl.create_default_context(cafile=str(config.ca_file))
     return ssl.create_default_context()
 
@@ -192,7 +192,9 @@ class Connector:
     def __init__(self, config: PoolConfig):
         self.config = config
         if not config.url:
-            raise BackendError(f"pool {config.name!r}: the xen backend needs url = \"https://<pool master>\"", code="BAD_CONFIG")
+            raise BackendError(
+                f'pool {config.name!r}: the xen backend needs url = "https://<pool master>"', code="BAD_CONFIG"
+            )
         parts = urlsplit(config.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BackendError(
@@ -239,8 +241,9 @@ class Connector:
         parts = urlsplit(self.url)
         if self._context is None:
             return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-        return _PinnedHTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=self._context,
-                                      fingerprint=self._fingerprint)
+        return _PinnedHTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=self._context, fingerprint=self._fingerprint
+        )
 
     def _transport(self, timeout: float):
         if self._context is None:
@@ -262,7 +265,7 @@ class Connector:
         fresh = XenAPI.Session(self.url, transport=self._transport(LOGOUT_TIMEOUT_S))
         try:
             fresh.session.logout(handle)  # the raw call: this session object never logged in
-        except Exception:  # noqa: BLE001 - the server may be gone; nothing to tell the user
+        except Exception:
             pass
         _close_quietly(fresh)
 
@@ -282,12 +285,19 @@ class Connector:
                 details = [str(d) for d in exc.details]
                 if details and details[0] == "HOST_IS_SLAVE" and len(details) > 1:
                     self.url = replace_host(url, details[1])
-                    log.info("pool %s: %s is not the master; following to %s", self.config.name, urlsplit(url).netloc, self.where)
+                    log.info(
+                        "pool %s: %s is not the master; following to %s",
+                        self.config.name,
+                        urlsplit(url).netloc,
+                        self.where,
+                    )
                     _close_quietly(session)
                     continue
                 _close_quietly(session)
-                raise self.errors.map(exc, f"logging in to {urlsplit(url).netloc}", where=urlsplit(url).netloc) from None
-            except Exception as exc:  # noqa: BLE001 - every transport failure gets words
+                raise self.errors.map(
+                    exc, f"logging in to {urlsplit(url).netloc}", where=urlsplit(url).netloc
+                ) from None
+            except Exception as exc:
                 _close_quietly(session)
                 raise self.errors.map(exc, "connecting", where=urlsplit(url).netloc) from None
             self.remember(session)
@@ -302,7 +312,7 @@ class Connector:
 def logout_quietly(session: XenAPI.Session) -> None:
     try:
         session.xenapi.session.logout()
-    except Exception:  # noqa: BLE001 - the server may be gone; nothing to tell the user
+    except Exception:
         pass
     _close_quietly(session)
 
@@ -310,7 +320,7 @@ def logout_quietly(session: XenAPI.Session) -> None:
 def _close_quietly(session: XenAPI.Session) -> None:
     try:
         session("close")()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
 
 
@@ -354,7 +364,9 @@ class SessionPool:
                     healthy = False
                     raise ConnectionLost(
                         f"pool {self.connector.config.name!r}: the pool master moved to {details[1]}; try again",
-                        code="HOST_IS_SLAVE", params=(details[1],), host=self.connector.where,
+                        code="HOST_IS_SLAVE",
+                        params=(details[1],),
+                        host=self.connector.where,
                     ) from None
                 raise
             except BaseException as exc:

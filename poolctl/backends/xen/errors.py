@@ -112,35 +112,45 @@ class XapiErrors:
                 user = params[0] if params else "the configured user"
                 return AuthenticationError(
                     f"pool {self.pool!r}: {where or 'XAPI'} refused the credentials of user {user!r}",
-                    code=code, params=params, host=where,
+                    code=code,
+                    params=params,
+                    host=where,
                 )
             if code == "HANDLE_INVALID":
                 cls = params[0] if params else "object"
                 ref = params[1] if len(params) > 1 else "?"
-                return NotFound(f"{prefix}: no {cls} {ref} in this pool (it may have just been deleted)",
-                                code=code, params=params, host=where)
+                return NotFound(
+                    f"{prefix}: no {cls} {ref} in this pool (it may have just been deleted)",
+                    code=code,
+                    params=params,
+                    host=where,
+                )
             cls = OperationRefused if code in REFUSALS else BackendError
             return cls(f"{prefix} failed: XAPI said {quote(code, params)}", code=code, params=params, host=where)
         if isinstance(exc, xmlrpc.client.Fault):
             text = self.scrub(str(exc.faultString))
             if exc.faultCode == 401 or "valid session" in text:
-                return AuthenticationError(f"{prefix}: XAPI on {where} would not keep a session: {text}",
-                                           code="SESSION_INVALID", host=where)
+                return AuthenticationError(
+                    f"{prefix}: XAPI on {where} would not keep a session: {text}", code="SESSION_INVALID", host=where
+                )
             return BackendError(f"{prefix}: XAPI on {where} answered fault {exc.faultCode}: {text}", host=where)
         if isinstance(exc, (ssl.SSLCertVerificationError, ssl.SSLError)) and not isinstance(exc, ssl.SSLEOFError):
             reason = self.scrub(getattr(exc, "verify_message", "") or str(exc))
             return BackendError(
                 f"{prefix}: TLS verification of {where} failed: {reason} "
-                "(set ca_file, or pin the certificate with fingerprint = \"sha256 hex\")",
-                code="TLS_VERIFY_FAILED", host=where,
+                '(set ca_file, or pin the certificate with fingerprint = "sha256 hex")',
+                code="TLS_VERIFY_FAILED",
+                host=where,
             )
         if isinstance(exc, xmlrpc.client.ProtocolError):
-            return ConnectionLost(f"{prefix}: {where} answered HTTP {exc.errcode} {exc.errmsg}",
-                                  code="HTTP_ERROR", host=where)
+            return ConnectionLost(
+                f"{prefix}: {where} answered HTTP {exc.errcode} {exc.errmsg}", code="HTTP_ERROR", host=where
+            )
         if isinstance(exc, (OSError, http.client.HTTPException)):
             reason = self.scrub(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
-            return ConnectionLost(f"{prefix}: cannot reach XAPI at {where}: {reason}",
-                                  code="CONNECTION_LOST", host=where)
+            return ConnectionLost(
+                f"{prefix}: cannot reach XAPI at {where}: {reason}", code="CONNECTION_LOST", host=where
+            )
         if isinstance(exc, ExpatError):
             return BackendError(f"{prefix}: {where} did not answer with XML-RPC ({exc})", host=where)
         return BackendError(f"{prefix} failed: {self.scrub(f'{type(exc).__name__}: {exc}')}", host=where)

@@ -101,9 +101,12 @@ class EventWatcher:
         if self._stop.is_set() and status != ConnectionStatus.CLOSED:
             return
         try:
-            self.on_state(ConnectionState(pool=self.pool, status=status, host=self.connector.where,
-                                          message=message, retry_in_s=retry_in_s))
-        except Exception:  # noqa: BLE001 - a consumer bug must not kill the loop
+            self.on_state(
+                ConnectionState(
+                    pool=self.pool, status=status, host=self.connector.where, message=message, retry_in_s=retry_in_s
+                )
+            )
+        except Exception:
             log.exception("pool %s: on_state callback failed", self.pool)
 
     def _emit(self, changes: list[Change]) -> None:
@@ -112,7 +115,7 @@ class EventWatcher:
                 return
             try:
                 self.on_change(change)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("pool %s: on_change callback failed", self.pool)
 
     # -- the loop ---------------------------------------------------------------------------
@@ -123,7 +126,7 @@ class EventWatcher:
             while not self._stop.is_set():
                 try:
                     self._session_loop()
-                except Exception as exc:  # noqa: BLE001 - classify, report, retry
+                except Exception as exc:
                     if self._stop.is_set():
                         break
                     self._token = None  # whatever broke, read everything again before going on
@@ -162,7 +165,7 @@ class EventWatcher:
             else:
                 try:
                     session("close")()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
 
     def _session_loop(self) -> None:
@@ -245,8 +248,9 @@ class EventWatcher:
                     changes.append(Change(kind="removed", object_kind=key[0], ref=key[1]))
             elif before != obj:
                 self.models[key] = obj
-                changes.append(Change(kind="added" if before is None else "modified",
-                                      object_kind=key[0], ref=key[1], obj=obj))
+                changes.append(
+                    Change(kind="added" if before is None else "modified", object_kind=key[0], ref=key[1], obj=obj)
+                )
         self._emit(changes)
 
 

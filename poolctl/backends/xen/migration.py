@@ -27,8 +27,9 @@ POLL_S = 0.5
 LOST_CONTACT_GIVE_UP_S = 60.0
 
 
-def own_problems(vm: dict, vm_name: str, host_ref: str, host: dict, metrics: dict,
-                 topo: Raw, name_of: Callable[[str], str]) -> list[tuple[str, str]]:
+def own_problems(
+    vm: dict, vm_name: str, host_ref: str, host: dict, metrics: dict, topo: Raw, name_of: Callable[[str], str]
+) -> list[tuple[str, str]]:
     """(code, words) for what we can tell from records; XAPI's own check follows."""
     host_name = host.get("name_label") or host_ref
     out: list[tuple[str, str]] = []
@@ -44,8 +45,12 @@ def own_problems(vm: dict, vm_name: str, host_ref: str, host: dict, metrics: dic
     needed = to_int(vm.get("memory_dynamic_max")) or to_int(vm.get("memory_static_max"))
     free = to_int(metrics.get("memory_free")) if metrics else 0
     if metrics and needed and free < needed:
-        out.append(("HOST_NOT_ENOUGH_FREE_MEMORY",
-                    f"not enough free memory on {host_name}: needs {size_words(needed)}, host has {size_words(free)}"))
+        out.append(
+            (
+                "HOST_NOT_ENOUGH_FREE_MEMORY",
+                f"not enough free memory on {host_name}: needs {size_words(needed)}, host has {size_words(free)}",
+            )
+        )
     seen_sr: set[str] = set()
     for vbd_ref in vm.get("VBDs") or ():
         vbd = topo.get("vbd", {}).get(vbd_ref) or {}
@@ -56,12 +61,13 @@ def own_problems(vm: dict, vm_name: str, host_ref: str, host: dict, metrics: dic
         if not is_ref(sr) or sr in seen_sr:
             continue
         seen_sr.add(sr)
-        attached = {p.get("host") for p in topo.get("pbd", {}).values() if p.get("SR") == sr and p.get("currently_attached")}
+        attached = {
+            p.get("host") for p in topo.get("pbd", {}).values() if p.get("SR") == sr and p.get("currently_attached")
+        }
         if host_ref not in attached:
             srrec = topo.get("sr", {}).get(sr) or {}
             kind = "shared SR" if srrec.get("shared") else "local SR"
-            out.append(("VM_REQUIRES_SR",
-                        f"disk on {kind} '{name_of(sr)}' which {host_name} cannot see"))
+            out.append(("VM_REQUIRES_SR", f"disk on {kind} '{name_of(sr)}' which {host_name} cannot see"))
     seen_net: set[str] = set()
     for vif_ref in vm.get("VIFs") or ():
         net = (topo.get("vif", {}).get(vif_ref) or {}).get("network")
@@ -74,15 +80,17 @@ def own_problems(vm: dict, vm_name: str, host_ref: str, host: dict, metrics: dic
     return out
 
 
-def merge_xapi_verdict(problems: list[tuple[str, str]], code: str, params: tuple[str, ...],
-                       vm_name: str, host_name: str, name_of) -> list[tuple[str, str]]:
+def merge_xapi_verdict(
+    problems: list[tuple[str, str]], code: str, params: tuple[str, ...], vm_name: str, host_name: str, name_of
+) -> list[tuple[str, str]]:
     """Add XAPI's (first) objection unless we already said the same in better words."""
     if code == "HOST_NOT_ENOUGH_FREE_MEMORY":
         # XAPI's numbers (overheads included) beat our estimate.
         problems = [p for p in problems if p[0] != code]
         needed, avail = (list(params) + ["", ""])[:2]
-        return problems + [(code, f"not enough free memory on {host_name}: needs {size_words(needed)}, "
-                                  f"host has {size_words(avail)}")]
+        return problems + [
+            (code, f"not enough free memory on {host_name}: needs {size_words(needed)}, host has {size_words(avail)}")
+        ]
     aliases = {"VM_REQUIRES_NETWORK": "VM_REQUIRES_NET", "HOST_NOT_LIVE": "HOST_OFFLINE"}
     if aliases.get(code, code) in {c for c, _ in problems}:
         return problems
@@ -92,8 +100,17 @@ def merge_xapi_verdict(problems: list[tuple[str, str]], code: str, params: tuple
 class XenMigrationHandle(MigrationHandle):
     """Follows one ``Async.VM.pool_migrate`` task on a session of its own."""
 
-    def __init__(self, backend: XenBackend, session: XenAPI.Session, task: str, vm: str, vm_name: str,
-                 source: str, destination: str, started: float):
+    def __init__(
+        self,
+        backend: XenBackend,
+        session: XenAPI.Session,
+        task: str,
+        vm: str,
+        vm_name: str,
+        source: str,
+        destination: str,
+        started: float,
+    ):
         super().__init__(vm, source, destination)
         self._backend = backend
         self._session = session
@@ -118,9 +135,10 @@ class XenMigrationHandle(MigrationHandle):
                 try:
                     rec = self._session.xenapi.task.get_record(self._task)
                     lost_since, delay = None, POLL_S
-                except Exception as exc:  # noqa: BLE001
-                    err = self._backend.errors.map(exc, f"following the migration of {self.vm_name}",
-                                                   where=self._backend.connector.where)
+                except Exception as exc:
+                    err = self._backend.errors.map(
+                        exc, f"following the migration of {self.vm_name}", where=self._backend.connector.where
+                    )
                     now = time.monotonic()
                     lost_since = lost_since or now
                     if not is_connection_error(exc) or now - lost_since > LOST_CONTACT_GIVE_UP_S:
@@ -150,11 +168,15 @@ class XenMigrationHandle(MigrationHandle):
             try:
                 resident = xapi.VM.get_resident_on(self.vm)
                 host = resident if is_ref(resident) else None
-            except Exception:  # noqa: BLE001 - unknown where it runs: say so with None
+            except Exception:
                 host = None
             outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(final.phase, "failed")
             self._result = MigrationResult(
-                vm=self.vm, source=self.source, destination=self.destination, outcome=outcome, host=host,
+                vm=self.vm,
+                source=self.source,
+                destination=self.destination,
+                outcome=outcome,
+                host=host,
                 error="" if outcome == "success" else final.message,
                 duration_s=round(time.monotonic() - self._started, 3),
             )
@@ -177,23 +199,32 @@ class XenMigrationHandle(MigrationHandle):
                 rec = s.xenapi.task.get_record(self._task)
                 status = str(rec.get("status", "")).lower()
                 if status not in ("pending", "cancelling"):
-                    raise CancelRefused(f"the migration of {self.vm_name} has already ended ({status})",
-                                        code="TASK_FINISHED", params=(status,), host=backend.connector.where)
+                    raise CancelRefused(
+                        f"the migration of {self.vm_name} has already ended ({status})",
+                        code="TASK_FINISHED",
+                        params=(status,),
+                        host=backend.connector.where,
+                    )
                 if "cancel" not in (rec.get("allowed_operations") or ()):
                     raise CancelRefused(
                         f"the migration of {self.vm_name} is past the point where it can be cancelled "
                         f"(XAPI no longer lists 'cancel' in the task's allowed operations)",
-                        code="OPERATION_NOT_ALLOWED", params=("cancel",), host=backend.connector.where,
+                        code="OPERATION_NOT_ALLOWED",
+                        params=("cancel",),
+                        host=backend.connector.where,
                     )
                 s.xenapi.task.cancel(self._task)
         except XenAPI.Failure as exc:
             code, params = backend.errors.parts(exc)
             raise CancelRefused(
                 f"the migration of {self.vm_name} can no longer be cancelled: XAPI said {quote(code, params)}",
-                code=code, params=params, host=backend.connector.where,
+                code=code,
+                params=params,
+                host=backend.connector.where,
             ) from None
         except BackendError:
             raise
-        except Exception as exc:  # noqa: BLE001
-            raise backend.errors.map(exc, f"cancelling the migration of {self.vm_name}",
-                                     where=backend.connector.where) from None
+        except Exception as exc:
+            raise backend.errors.map(
+                exc, f"cancelling the migration of {self.vm_name}", where=backend.connector.where
+            ) from None

@@ -65,8 +65,9 @@ def _read_jsonrpc(session: XenAPI.Session, connector: Connector, classes: list[s
             connector.jsonrpc = True
             return raw
         except bulk.NotServed as exc:
-            log.info("pool %s: no JSON-RPC at %s (%s); reading over XML-RPC", connector.config.name,
-                     connector.where, exc)
+            log.info(
+                "pool %s: no JSON-RPC at %s (%s); reading over XML-RPC", connector.config.name, connector.where, exc
+            )
             connector.jsonrpc = False
             return None
         except XenAPI.Failure as exc:

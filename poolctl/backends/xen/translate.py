@@ -52,10 +52,25 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "pbd": ("SR", "host", "currently_attached"),
     "vdi": ("name_label", "virtual_size", "SR"),
     "vbd": ("VM", "VDI", "type", "empty", "userdevice", "device"),
-    "vm": ("uuid", "name_label", "name_description", "power_state", "resident_on", "guest_metrics",
-           "memory_static_max", "memory_dynamic_max", "VCPUs_at_startup", "VCPUs_max",
-           "allowed_operations", "current_operations", "is_a_template", "is_a_snapshot",
-           "is_control_domain", "VBDs", "VIFs"),
+    "vm": (
+        "uuid",
+        "name_label",
+        "name_description",
+        "power_state",
+        "resident_on",
+        "guest_metrics",
+        "memory_static_max",
+        "memory_dynamic_max",
+        "VCPUs_at_startup",
+        "VCPUs_max",
+        "allowed_operations",
+        "current_operations",
+        "is_a_template",
+        "is_a_snapshot",
+        "is_control_domain",
+        "VBDs",
+        "VIFs",
+    ),
     "vm_guest_metrics": ("networks",),
     "vif": ("VM", "device", "MAC", "network"),
     "network": ("name_label", "bridge"),
@@ -77,6 +92,7 @@ def project(cls: str, rec: dict) -> dict:
 def project_all(cls: str, records: dict) -> dict[str, dict]:
     fields = FIELDS[cls]
     return {ref: {k: rec[k] for k in fields if k in rec} for ref, rec in records.items()}
+
 
 _POWER = {
     "running": PowerState.RUNNING,

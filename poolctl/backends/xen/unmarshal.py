@@ -54,9 +54,20 @@ def _base64(text: str) -> Binary:
 
 
 _SCALARS = {
-    "string": str, "int": int, "i4": int, "i8": int, "i1": int, "i2": int, "biginteger": int,
-    "boolean": _boolean, "double": float, "float": float, "bigdecimal": Decimal,
-    "dateTime.iso8601": _datetime, "base64": _base64, "nil": lambda _text: None,
+    "string": str,
+    "int": int,
+    "i4": int,
+    "i8": int,
+    "i1": int,
+    "i2": int,
+    "biginteger": int,
+    "boolean": _boolean,
+    "double": float,
+    "float": float,
+    "bigdecimal": Decimal,
+    "dateTime.iso8601": _datetime,
+    "base64": _base64,
+    "nil": lambda _text: None,
 }
 
 

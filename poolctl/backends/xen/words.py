@@ -59,7 +59,9 @@ def refusal(code: str, params: tuple[str, ...], vm_name: str, verb: str, name_of
     return f"{verb} {vm_name} failed: XAPI said {quote(code, params)}"
 
 
-def power_error(code: str, params: tuple[str, ...], vm_name: str, op: PowerOp, name_of: Namer, host: str) -> BackendError:
+def power_error(
+    code: str, params: tuple[str, ...], vm_name: str, op: PowerOp, name_of: Namer, host: str
+) -> BackendError:
     verb = POWER_CALLS[op][0]
     text = refusal(code, params, vm_name, verb, name_of)
     if code == "HANDLE_INVALID":

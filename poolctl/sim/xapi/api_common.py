@@ -102,7 +102,7 @@ def generic(cls: str, meth: str) -> Call | None:
     ):
         if not meth.startswith(prefix):
             continue
-        f = meth[len(prefix):]
+        f = meth[len(prefix) :]
         writable = f in RW_STRING or f in RW_MAPS or f == "tags"
         if prefix == "get_" and f in fields:
             return Call(name, make(f), params, async_ok=False)

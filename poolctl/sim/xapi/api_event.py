@@ -58,8 +58,13 @@ class Subscription:
 
 
 def _event(change, stamp: str) -> dict:
-    ev = {"id": str(change.gen), "timestamp": stamp, "class": change.cls.lower(),
-          "operation": change.op, "ref": change.ref}
+    ev = {
+        "id": str(change.gen),
+        "timestamp": stamp,
+        "class": change.cls.lower(),
+        "operation": change.op,
+        "ref": change.ref,
+    }
     if change.snapshot is not None:
         ev["snapshot"] = change.snapshot
     return ev
@@ -79,8 +84,7 @@ def event_from(ctx: Context, classes: list, token: str, timeout: float) -> dict:
         if changes or time.monotonic() >= deadline or db.closed or ctx.closing.is_set():
             break
         since = generation  # nothing relevant happened up to here
-        db.wait_beyond(generation, deadline,
-                       lambda: sessions.valid(ctx.session) and not ctx.closing.is_set())
+        db.wait_beyond(generation, deadline, lambda: sessions.valid(ctx.session) and not ctx.closing.is_set())
         if not sessions.valid(ctx.session):
             raise errors.session_invalid(ctx.session)
     stamp = f"{time.time():.6f}"

@@ -55,7 +55,22 @@ def _getter(name: str, ctx: Context, self: str) -> object:
     return ctx.sim.sessions.record(self)[name]
 
 
-for _field in ("uuid", "this_host", "this_user", "last_active", "pool", "other_config", "is_local_superuser",
-               "subject", "validation_time", "auth_user_sid", "auth_user_name", "rbac_permissions", "tasks",
-               "parent", "originator", "client_certificate"):
+for _field in (
+    "uuid",
+    "this_host",
+    "this_user",
+    "last_active",
+    "pool",
+    "other_config",
+    "is_local_superuser",
+    "subject",
+    "validation_time",
+    "auth_user_sid",
+    "auth_user_name",
+    "rbac_permissions",
+    "tasks",
+    "parent",
+    "originator",
+    "client_certificate",
+):
     api(f"session.get_{_field}", "self")(partial(_getter, _field))

@@ -20,8 +20,20 @@ from . import errors
 from .wire import Records
 
 CLASSES: tuple[str, ...] = (
-    "pool", "host", "host_metrics", "SR", "PBD", "VDI", "VBD", "VM", "VM_metrics",
-    "VM_guest_metrics", "VIF", "network", "PIF", "task",
+    "pool",
+    "host",
+    "host_metrics",
+    "SR",
+    "PBD",
+    "VDI",
+    "VBD",
+    "VM",
+    "VM_metrics",
+    "VM_guest_metrics",
+    "VIF",
+    "network",
+    "PIF",
+    "task",
 )
 CLASS_BY_LOWER = {c.lower(): c for c in CLASSES}
 NULL_REF = "OpaqueRef:NULL"

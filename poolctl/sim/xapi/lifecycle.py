@@ -9,17 +9,30 @@ from .db import Database
 _ALL = ("Halted", "Paused", "Suspended", "Running")
 # op -> power states it is allowed in, in xapi's order (the order appears in error messages)
 POWER: dict[str, tuple[str, ...]] = {
-    "start": ("Halted",), "start_on": ("Halted",), "unpause": ("Paused",),
-    "resume": ("Suspended",), "resume_on": ("Suspended",),
-    "clean_reboot": ("Running",), "clean_shutdown": ("Running",), "pause": ("Running",),
-    "pool_migrate": ("Running",), "suspend": ("Running",), "changing_VCPUs_live": ("Running",),
+    "start": ("Halted",),
+    "start_on": ("Halted",),
+    "unpause": ("Paused",),
+    "resume": ("Suspended",),
+    "resume_on": ("Suspended",),
+    "clean_reboot": ("Running",),
+    "clean_shutdown": ("Running",),
+    "pause": ("Running",),
+    "pool_migrate": ("Running",),
+    "suspend": ("Running",),
+    "changing_VCPUs_live": ("Running",),
     "changing_dynamic_range": ("Halted", "Running"),
-    "clone": ("Halted",), "copy": ("Halted",), "provision": ("Halted",), "make_into_template": ("Halted",),
-    "destroy": ("Halted", "Suspended"), "export": ("Halted", "Suspended"),
+    "clone": ("Halted",),
+    "copy": ("Halted",),
+    "provision": ("Halted",),
+    "make_into_template": ("Halted",),
+    "destroy": ("Halted", "Suspended"),
+    "export": ("Halted", "Suspended"),
     "hard_reboot": ("Paused", "Running"),
-    "checkpoint": ("Paused", "Suspended", "Running"), "hard_shutdown": ("Paused", "Suspended", "Running"),
+    "checkpoint": ("Paused", "Suspended", "Running"),
+    "hard_shutdown": ("Paused", "Suspended", "Running"),
     "migrate_send": ("Halted", "Suspended", "Running"),
-    "snapshot": _ALL, "metadata_export": _ALL,
+    "snapshot": _ALL,
+    "metadata_export": _ALL,
 }
 TEMPLATE_OK = {"clone", "copy", "export", "metadata_export", "provision", "changing_dynamic_range"}
 CONTROL_DOMAIN_OK = {"changing_dynamic_range", "metadata_export", "snapshot"}

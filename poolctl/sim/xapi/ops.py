@@ -25,8 +25,10 @@ def next_domid() -> int:
 # -- placement ---------------------------------------------------------------------------------
 def host_sees_sr(sim: Simulator, host: str, sr: str) -> bool:
     db = sim.db
-    return any(db.get("PBD", pbd)["host"] == host and db.get("PBD", pbd)["currently_attached"]
-               for pbd in db.get("SR", sr)["PBDs"])
+    return any(
+        db.get("PBD", pbd)["host"] == host and db.get("PBD", pbd)["currently_attached"]
+        for pbd in db.get("SR", sr)["PBDs"]
+    )
 
 
 def assert_can_boot_here(sim: Simulator, vm: str, host: str) -> None:
@@ -90,15 +92,26 @@ def make_resident(sim: Simulator, vm: str, host: str, state: str = "Running") ->
     db = sim.db
     with db.lock:
         rec = db.get("VM", vm)
-        fields: dict = {"power_state": state, "resident_on": host, "domid": next_domid(),
-                        "memory_target": rec["memory_static_max"], "scheduled_to_be_resident_on": NULL_REF}
+        fields: dict = {
+            "power_state": state,
+            "resident_on": host,
+            "domid": next_domid(),
+            "memory_target": rec["memory_static_max"],
+            "scheduled_to_be_resident_on": NULL_REF,
+        }
         if rec["guest_metrics"] == NULL_REF:
             fields["guest_metrics"] = _guest_metrics(sim, vm)
         db.set("VM", vm, **fields)
         db.add_to("host", host, "resident_VMs", vm)
         if db.exists("VM_metrics", rec["metrics"]):
-            db.set("VM_metrics", rec["metrics"], memory_actual=rec["memory_static_max"],
-                   start_time=schema.now(), last_updated=schema.now(), state=[state.lower()])
+            db.set(
+                "VM_metrics",
+                rec["metrics"],
+                memory_actual=rec["memory_static_max"],
+                start_time=schema.now(),
+                last_updated=schema.now(),
+                state=[state.lower()],
+            )
         _attach_devices(sim, vm, True)
         sim.memory.refresh(host)
         lifecycle.update_allowed(db, vm)

@@ -57,13 +57,13 @@ REGISTRY: dict[str, Call] = {}
 GENERIC: list[Callable[[str, str], Call | None]] = []
 
 
-def api(name: str, *params: str, optional: int = 0, session: bool = True,
-        async_ok: bool | None = None) -> Callable:
+def api(name: str, *params: str, optional: int = 0, session: bool = True, async_ok: bool | None = None) -> Callable:
     cls = name.split(".", 1)[0]
 
     def deco(fn: Callable) -> Callable:
-        REGISTRY[name] = Call(name, fn, params, optional, session,
-                              cls not in _NO_ASYNC if async_ok is None else async_ok)
+        REGISTRY[name] = Call(
+            name, fn, params, optional, session, cls not in _NO_ASYNC if async_ok is None else async_ok
+        )
         return fn
 
     return deco
@@ -76,7 +76,7 @@ def canonical(method: str) -> tuple[str, bool]:
     if "." not in name:
         for ns in _BY_LENGTH:
             if name.startswith(ns + "_") and len(name) > len(ns) + 1:
-                name = f"{ns}.{name[len(ns) + 1:]}"
+                name = f"{ns}.{name[len(ns) + 1 :]}"
                 break
     return name, is_async
 

@@ -90,14 +90,16 @@ class Dispatcher:
             result = self.call(method, params, host)
         except errors.XapiError as exc:
             if v2:
-                return wire.json_dumps({"jsonrpc": "2.0", "error": {
-                    "code": 1, "message": exc.code, "data": exc.params}, "id": req_id})
+                return wire.json_dumps(
+                    {"jsonrpc": "2.0", "error": {"code": 1, "message": exc.code, "data": exc.params}, "id": req_id}
+                )
             return wire.json_dumps({"result": None, "error": exc.description, "id": req_id})
         except Exception as exc:
             log.exception("internal error in %s", method)
             err = errors.internal_error(f"{type(exc).__name__}: {exc}")
             if v2:
-                return wire.json_dumps({"jsonrpc": "2.0", "error": {
-                    "code": 1, "message": err.code, "data": err.params}, "id": req_id})
+                return wire.json_dumps(
+                    {"jsonrpc": "2.0", "error": {"code": 1, "message": err.code, "data": err.params}, "id": req_id}
+                )
             return wire.json_dumps({"result": None, "error": err.description, "id": req_id})
         return wire.json_result(result, req_id, v2)

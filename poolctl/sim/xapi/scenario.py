@@ -139,7 +139,9 @@ class Scenario(_Model):
                     raise ValueError(f"VM {v.name!r}: unknown SR {d.sr!r}")
                 owner = local_host.get(d.sr)
                 if owner is not None and v.host is not None and v.host != owner:
-                    raise ValueError(f"VM {v.name!r} runs on {v.host!r} but has a disk on {owner!r}'s local SR {d.sr!r}")
+                    raise ValueError(
+                        f"VM {v.name!r} runs on {v.host!r} but has a disk on {owner!r}'s local SR {d.sr!r}"
+                    )
             for n in v.networks:
                 if n not in nets:
                     raise ValueError(f"VM {v.name!r}: unknown network {n!r}")
@@ -154,8 +156,7 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'scenario'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'scenario'}: {e['msg']}" for e in exc.errors())
         raise ScenarioError(f"{source}: {problems}") from None
 
 

@@ -26,15 +26,17 @@ if TYPE_CHECKING:
     from .simulator import Simulator
 
 log = logging.getLogger(__name__)
-_ERROR_PAGE = ("<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please "
-               "wait a while and try again.<h1> Additional information </h1>{}</body></html>")
+_ERROR_PAGE = (
+    "<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please "
+    "wait a while and try again.<h1> Additional information </h1>{}</body></html>"
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Listener
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         path = urlsplit(self.path).path
         dispatcher = self.server.front.dispatcher
         if path in ("/", "/RPC2"):
@@ -57,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, out, ctype)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._send(200, b"<html><body>XAPI simulator (poolctl)</body></html>\n", "text/html")
 
     def _send(self, code: int, body: bytes, ctype: str, close: bool = False) -> None:
@@ -74,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
 
@@ -144,14 +146,19 @@ class SimServer:
         self.port = self._listeners[0].server_address[1]
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{master_addr}:{self.port}"
-        self.host_urls = {sim.db.field("host", ref, "name_label"): f"{scheme}://{addr}:{self.port}"
-                          for ref, addr in hosts.items()}
+        self.host_urls = {
+            sim.db.field("host", ref, "name_label"): f"{scheme}://{addr}:{self.port}" for ref, addr in hosts.items()
+        }
         alias = not wildcard and bind_host not in hosts.values()
         self.alias_url = f"{scheme}://{bind_host}:{self.port}" if alias else self.url
         self._threads = []
         for listener in self._listeners:
-            t = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 2.0},
-                                 name=f"xapisim-listen-{listener.server_address[0]}", daemon=True)
+            t = threading.Thread(
+                target=listener.serve_forever,
+                kwargs={"poll_interval": 2.0},
+                name=f"xapisim-listen-{listener.server_address[0]}",
+                daemon=True,
+            )
             t.start()
             self._threads.append(t)
 
@@ -165,7 +172,9 @@ class SimServer:
             listeners: list[_Listener] = []
             try:
                 for addr in addresses:
-                    listeners.append(_Listener(self, (addr, port or (listeners[0].server_address[1] if listeners else 0))))
+                    listeners.append(
+                        _Listener(self, (addr, port or (listeners[0].server_address[1] if listeners else 0)))
+                    )
                 return listeners
             except OSError as exc:
                 for listener in listeners:

@@ -17,10 +17,21 @@ class Sessions:
     def login(self, user: str, host: str, originator: str) -> str:
         ref = secret_ref()
         rec = {
-            "uuid": new_uuid(), "this_host": host, "this_user": NULL_REF, "last_active": now(),
-            "pool": False, "other_config": {}, "is_local_superuser": True, "subject": NULL_REF,
-            "validation_time": now(), "auth_user_sid": "", "auth_user_name": user,
-            "rbac_permissions": [], "tasks": [], "parent": NULL_REF, "originator": originator,
+            "uuid": new_uuid(),
+            "this_host": host,
+            "this_user": NULL_REF,
+            "last_active": now(),
+            "pool": False,
+            "other_config": {},
+            "is_local_superuser": True,
+            "subject": NULL_REF,
+            "validation_time": now(),
+            "auth_user_sid": "",
+            "auth_user_name": user,
+            "rbac_permissions": [],
+            "tasks": [],
+            "parent": NULL_REF,
+            "originator": originator,
             "client_certificate": False,
         }
         with self._lock:

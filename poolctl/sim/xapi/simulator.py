@@ -6,11 +6,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# importing the api modules registers their calls
-from . import api_common, api_event, api_host, api_session, api_task, api_vm  # noqa: F401
 from poolctl.gcpause import gc_paused
 
-from . import ops
+# importing the api modules registers their calls
+from . import api_common, api_event, api_host, api_session, api_task, api_vm, ops  # noqa: F401
 from .build import Guest, build
 from .db import Database
 from .generate import generate_scenario
@@ -28,8 +27,16 @@ log = logging.getLogger(__name__)
 class Simulator:
     """A simulated XAPI pool. Thread-safe; never prints; runs happily inside another app."""
 
-    def __init__(self, scenario: Scenario, *, password: str = "demo", username: str = "root",
-                 migration_seconds: float = 8.0, power_seconds: float = 0.0, jsonrpc: bool = True) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        password: str = "demo",
+        username: str = "root",
+        migration_seconds: float = 8.0,
+        power_seconds: float = 0.0,
+        jsonrpc: bool = True,
+    ) -> None:
         self.scenario = scenario
         self.jsonrpc = jsonrpc  # False: /jsonrpc answers 404, as XAPI before JSON-RPC did
         self.username = username

@@ -36,16 +36,21 @@ class Tasks:
         return self.sim.db
 
     def create(self, label: str, host: str = NULL_REF, description: str = "") -> str:
-        ref = self.db.create(CLS, schema.new_record(
-            CLS, name_label=label, name_description=description, created=schema.now(), resident_on=host))
+        ref = self.db.create(
+            CLS,
+            schema.new_record(
+                CLS, name_label=label, name_description=description, created=schema.now(), resident_on=host
+            ),
+        )
         with self._lock:
             self._cancel[ref] = threading.Event()
         return ref
 
     def spawn(self, ctx: Context, call: Call, args: list) -> str:
         ref = self.create(f"Async.{call.name}", ctx.host)
-        worker = threading.Thread(target=self._run, args=(replace(ctx, task=ref), call, args),
-                                  name=f"xapisim-task-{call.name}", daemon=True)
+        worker = threading.Thread(
+            target=self._run, args=(replace(ctx, task=ref), call, args), name=f"xapisim-task-{call.name}", daemon=True
+        )
         worker.start()
         return ref
 
@@ -67,16 +72,30 @@ class Tasks:
     def complete(self, ref: str, result: object) -> None:
         with self.db.lock:
             if self._pending(ref):
-                self.db.set(CLS, ref, allowed_operations=[], finished=schema.now(), progress=1.0,
-                            result=wire.task_result(result), status="success")
+                self.db.set(
+                    CLS,
+                    ref,
+                    allowed_operations=[],
+                    finished=schema.now(),
+                    progress=1.0,
+                    result=wire.task_result(result),
+                    status="success",
+                )
         self._forget(ref)
 
     def fail(self, ref: str, exc: errors.XapiError) -> None:
         status = "cancelled" if exc.code == "TASK_CANCELLED" else "failure"
         with self.db.lock:
             if self._pending(ref):
-                self.db.set(CLS, ref, progress=1.0, error_info=exc.description, finished=schema.now(),
-                            allowed_operations=[], status=status)
+                self.db.set(
+                    CLS,
+                    ref,
+                    progress=1.0,
+                    error_info=exc.description,
+                    finished=schema.now(),
+                    allowed_operations=[],
+                    status=status,
+                )
         self._forget(ref)
 
     def _forget(self, ref: str) -> None:

@@ -124,8 +124,7 @@ def xml_success(value: object) -> bytes:
 
 
 def xml_failure(description: list[str]) -> bytes:
-    out = [_HEAD, "<member><name>Status</name><value>Failure</value></member>"
-           "<member><name>ErrorDescription</name>"]
+    out = [_HEAD, "<member><name>Status</name><value>Failure</value></member><member><name>ErrorDescription</name>"]
     _xml(list(description), out)
     out.append("</member>")
     out.append(_TAIL)
@@ -165,7 +164,11 @@ def _json_records(v: Records) -> str:
 def json_result(result: object, req_id: object, v2: bool) -> bytes:
     """A JSON-RPC success reply; get_all_records' records from the per-record cache."""
     if type(result) is not Records:
-        body = {"jsonrpc": "2.0", "result": result, "id": req_id} if v2 else {"result": result, "error": None, "id": req_id}
+        body = (
+            {"jsonrpc": "2.0", "result": result, "id": req_id}
+            if v2
+            else {"result": result, "error": None, "id": req_id}
+        )
         return json_dumps(body)
     head = '{"jsonrpc":"2.0","result":' if v2 else '{"result":'
     tail = f',"id":{_json(req_id)}}}' if v2 else f',"error":null,"id":{_json(req_id)}}}'

@@ -88,17 +88,20 @@ def running_row(c: MigrationController) -> Row:
     stats = c.ping_stats()
     return {
         "when": _when(c.requested_at.isoformat(timespec="seconds")) + " *",
-        "pool": p.pool, "vm": p.vm_name, "route": p.route,
-        "result": f"running{pct}", "took": f"{c.elapsed_s():.1f} s",
+        "pool": p.pool,
+        "vm": p.vm_name,
+        "route": p.route,
+        "result": f"running{pct}",
+        "took": f"{c.elapsed_s():.1f} s",
         "pings": f"{stats.sent}/{stats.lost}" if stats is not None and stats.sent else "–",
         "gap": f"{stats.longest_gap_s:.2f} s" if stats is not None and stats.sent else "–",
-        "downtime": "–", "error": "",
+        "downtime": "–",
+        "error": "",
     }
 
 
 def record_detail(rec: MigrationRecord) -> str:
-    parts = [f"{_stamp(rec.time)} {rec.pool}: {rec.vm} {rec.source} → {rec.destination}. "
-             f"{headline(rec)}"]
+    parts = [f"{_stamp(rec.time)} {rec.pool}: {rec.vm} {rec.source} → {rec.destination}. {headline(rec)}"]
     if rec.error and rec.error.strip().lower() not in ("cancelled", "canceled"):
         parts.append(f"{rec.result}: {rec.error}")
     parts.append(ping_summary(rec) + (f", probe {rec.ping_method}" if rec.ping_method and rec.ping_sent else ""))
@@ -110,13 +113,16 @@ def running_detail(c: MigrationController) -> str:
     p = c.plan
     progress = c.progress
     pct = f" {round(100 * progress.fraction)}%" if progress.fraction is not None else ""
-    return (f"{_stamp(c.requested_at.isoformat(timespec='seconds'))} {p.pool}: {p.vm_name} {p.route}. "
-            f"Running: {progress.phase.value}{pct}, elapsed {clock(c.elapsed_s())} (its panel shows the ping)")
+    return (
+        f"{_stamp(c.requested_at.isoformat(timespec='seconds'))} {p.pool}: {p.vm_name} {p.route}. "
+        f"Running: {progress.phase.value}{pct}, elapsed {clock(c.elapsed_s())} (its panel shows the ping)"
+    )
 
 
 def fit_columns(rows: list[Row], width: int) -> list[tuple[Column, int]]:
     """The columns that fit in ``width`` cells, each with its width; a column with nothing
     to say (every downtime unknown, no error at all) is left out."""
+
     def natural(col: Column) -> int:
         return min(col.cap, max([cell_len(col.title), *(cell_len(r[col.key]) for r in rows)]))
 
@@ -168,8 +174,7 @@ class HistoryScreen(ModalScreen[None]):
         with Vertical(id="history-box") as box:
             box.border_title = "Migration history (newest first; * = this run)"
             box.border_subtitle = "Esc closes"
-            yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True,
-                            cell_padding=CELL_PADDING)
+            yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
             yield Label("", id="history-detail", markup=False)
             yield Label("", id="history-note", markup=False)
 
@@ -192,8 +197,9 @@ class HistoryScreen(ModalScreen[None]):
         elif event.state == WorkerState.SUCCESS:
             self.logged, problems = event.worker.result
             text = f"{len(self.logged)} logged in {self.center.audit_log.path}"
-            note.update("; ".join([text, *problems[:3]]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3
-                                                              else ""))
+            note.update(
+                "; ".join([text, *problems[:3]]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
+            )
             self._rebuild()
 
     def on_resize(self, event: events.Resize) -> None:

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Tree
+from textual.widgets import Footer, Tree
 
 from poolctl.model import VM, PowerOp, PowerState
 from poolctl.tui.messages import ConnectionChanged, InventoryUpdated, Selection
@@ -40,21 +40,56 @@ POWER_WORDS: dict[PowerOp, tuple[str, bool]] = {
 class MainScreen(Screen):
     BINDINGS = [
         Binding("s", "power('start')", "Start", tooltip="Start the selected VM", id="vm.start"),
-        Binding("d", "power('shutdown')", "Shutdown", tooltip="Shut the selected VM down cleanly (asks first)",
-                id="vm.shutdown"),
-        Binding("r", "power('reboot')", "Reboot", show=False, tooltip="Reboot the selected VM cleanly (asks first)",
-                id="vm.reboot"),
-        Binding("z", "power('suspend')", "Suspend", show=False,
-                tooltip="Suspend the selected VM, or resume it if it is suspended", id="vm.suspend"),
+        Binding(
+            "d",
+            "power('shutdown')",
+            "Shutdown",
+            tooltip="Shut the selected VM down cleanly (asks first)",
+            id="vm.shutdown",
+        ),
+        Binding(
+            "r",
+            "power('reboot')",
+            "Reboot",
+            show=False,
+            tooltip="Reboot the selected VM cleanly (asks first)",
+            id="vm.reboot",
+        ),
+        Binding(
+            "z",
+            "power('suspend')",
+            "Suspend",
+            show=False,
+            tooltip="Suspend the selected VM, or resume it if it is suspended",
+            id="vm.suspend",
+        ),
         # not in the footer (short of room at 80 columns); ? and the palette list it
-        Binding("K", "power('force_off')", "Force off", show=False,
-                tooltip="Force off: power the selected VM off hard (asks first)", id="vm.force_off"),
+        Binding(
+            "K",
+            "power('force_off')",
+            "Force off",
+            show=False,
+            tooltip="Force off: power the selected VM off hard (asks first)",
+            id="vm.force_off",
+        ),
         # priority: runs before the key is forwarded to the focused widget, so keys typed
         # ahead (a paste, a laggy SSH link) already reach the filter it opens
-        Binding("slash", "filter", "Filter", tooltip="Filter the VM list by name, IP, host or state",
-                priority=True, id="list.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the VM list filter",
-                id="list.clear_filter"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            tooltip="Filter the VM list by name, IP, host or state",
+            priority=True,
+            id="list.filter",
+        ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            show=False,
+            tooltip="Clear the VM list filter",
+            id="list.clear_filter",
+        ),
     ]
 
     app: PoolctlApp

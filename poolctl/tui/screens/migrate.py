@@ -23,9 +23,9 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from poolctl.backends.base import Backend, Capabilities
+from poolctl.format import size
 from poolctl.migration.controller import MigrationPlan, describe
 from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
-from poolctl.format import size
 
 DEFAULT_INTERVAL_MS = 100
 
@@ -66,15 +66,24 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     """
     BINDINGS = [
         # priority: Enter starts the move from any field, also while no host is highlighted yet
-        Binding("enter", "start", "Migrate", priority=True, tooltip="Migrate dialog: start the move",
-                id="migrate.start"),
-        Binding("escape", "close", "Close", tooltip="Migrate dialog: close without migrating",
-                id="migrate.close"),
+        Binding(
+            "enter", "start", "Migrate", priority=True, tooltip="Migrate dialog: start the move", id="migrate.start"
+        ),
+        Binding("escape", "close", "Close", tooltip="Migrate dialog: close without migrating", id="migrate.close"),
     ]
 
-    def __init__(self, pool: str, backend: Backend, vm: VM, hosts: list[Host], source_name: str,
-                 capabilities: Capabilities, *, interval_ms: int = DEFAULT_INTERVAL_MS,
-                 ping_port: int | None = None) -> None:
+    def __init__(
+        self,
+        pool: str,
+        backend: Backend,
+        vm: VM,
+        hosts: list[Host],
+        source_name: str,
+        capabilities: Capabilities,
+        *,
+        interval_ms: int = DEFAULT_INTERVAL_MS,
+        ping_port: int | None = None,
+    ) -> None:
         super().__init__()
         self.pool = pool
         self.backend = backend
@@ -93,14 +102,17 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         vm = self.vm
         with Vertical(id="migrate-box") as box:
             box.border_title = f"Migrate {vm.name}"
-            yield Label(f"{vm.name}: {size(vm.memory)} memory, running on {self.source_name}. "
-                        "Choose the destination:", id="migrate-intro", markup=False)
-            yield OptionList(*[Option(self._prompt(h, None), id=h.ref, disabled=True) for h in self.hosts],
-                             id="migrate-hosts")
+            yield Label(
+                f"{vm.name}: {size(vm.memory)} memory, running on {self.source_name}. Choose the destination:",
+                id="migrate-intro",
+                markup=False,
+            )
+            yield OptionList(
+                *[Option(self._prompt(h, None), id=h.ref, disabled=True) for h in self.hosts], id="migrate-hosts"
+            )
             with Horizontal(classes="migrate-row"):
                 yield Label("ping", classes="migrate-label")
-                yield Input(vm.ips[0] if vm.ips else "", placeholder="VM address (empty: no ping)",
-                            id="migrate-ping")
+                yield Input(vm.ips[0] if vm.ips else "", placeholder="VM address (empty: no ping)", id="migrate-ping")
                 yield Label("every ms", classes="migrate-label")
                 yield Input(str(self.interval_ms), id="migrate-interval", type="integer")
                 yield Label("TCP port", classes="migrate-label")
@@ -144,8 +156,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         host = self._workers.get(event.worker)
         if host is not None and event.state == WorkerState.ERROR:
             err = event.worker.error
-            self._set_verdict(host, MigrationCheck(vm=self.vm.ref, host=host,
-                                                   problems=(f"pre-check failed: {describe(err)}",)))
+            self._set_verdict(
+                host, MigrationCheck(vm=self.vm.ref, host=host, problems=(f"pre-check failed: {describe(err)}",))
+            )
 
     def _set_verdict(self, host_ref: str, check: MigrationCheck) -> None:
         self.checks[host_ref] = check
@@ -156,8 +169,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             options.enable_option(host_ref)
         if not self._user_moved:
             # the first usable host in list order among those checked so far
-            first = next((i for i, h in enumerate(self.hosts)
-                          if h.ref in self.checks and self.checks[h.ref].ok), None)
+            first = next((i for i, h in enumerate(self.hosts) if h.ref in self.checks and self.checks[h.ref].ok), None)
             if first is not None and options.highlighted != first:
                 self._auto_highlight = True
                 options.highlighted = first
@@ -201,9 +213,13 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         option = options.highlighted_option
         if option is None or option.disabled or option.id not in self.checks:
             usable = [h for h in self.hosts if self.checks.get(h.ref) and self.checks[h.ref].ok]
-            self._say("Still checking the hosts…" if len(self.checks) < len(self.hosts) and not usable
-                      else "Choose a usable host (marked ✓)." if usable
-                      else "No host can take this VM now (see the reasons above).")
+            self._say(
+                "Still checking the hosts…"
+                if len(self.checks) < len(self.hosts) and not usable
+                else "Choose a usable host (marked ✓)."
+                if usable
+                else "No host can take this VM now (see the reasons above)."
+            )
             return
         try:
             plan = self._plan(option.id)
@@ -238,11 +254,18 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                     opts[name] = _number(text, label, 1, 10**9)
         host = next(h for h in self.hosts if h.ref == host_ref)
         return MigrationPlan(
-            pool=self.pool, vm=self.vm.ref, vm_name=self.vm.name, vm_uuid=self.vm.uuid,
-            source=self.vm.host or "", source_name=self.source_name,
-            destination=host.ref, destination_name=host.name,
-            options=MigrationOptions(**opts), ping_address=address or None,
-            ping_interval=interval / 1000.0, ping_port=port,
+            pool=self.pool,
+            vm=self.vm.ref,
+            vm_name=self.vm.name,
+            vm_uuid=self.vm.uuid,
+            source=self.vm.host or "",
+            source_name=self.source_name,
+            destination=host.ref,
+            destination_name=host.name,
+            options=MigrationOptions(**opts),
+            ping_address=address or None,
+            ping_interval=interval / 1000.0,
+            ping_port=port,
         )
 
     def action_close(self) -> None:

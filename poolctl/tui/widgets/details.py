@@ -8,9 +8,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from poolctl import format as fmt
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change, Host, Network, PowerState, StorageRepository
-from poolctl import format as fmt
 from poolctl.tui.messages import Selection
 from poolctl.tui.session import PoolSession
 

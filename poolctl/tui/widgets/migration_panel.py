@@ -105,7 +105,7 @@ def fill(parts: list[tuple[str, int]], width: int, lines: int) -> list[str]:
             break
         parts.remove(max(parts, key=lambda p: p[1]))
     if len(out) > lines:
-        out = out[: lines - 1] + [fit(" ".join(out[lines - 1:]), width)]
+        out = out[: lines - 1] + [fit(" ".join(out[lines - 1 :]), width)]
     return out + [""] * (lines - len(out))
 
 
@@ -113,10 +113,16 @@ class MigrationPanel(Widget, can_focus=True):
     """Shows one ``MigrationController``: progress, ping sparkline and figures, the outcome."""
 
     BINDINGS = [
-        Binding("c", "cancel_migration", "Cancel move", tooltip="Cancel this migration (asks first)",
-                id="migration.cancel"),
-        Binding("x", "dismiss_panel", "Dismiss", tooltip="Close this panel once its migration has ended",
-                id="migration.dismiss"),
+        Binding(
+            "c", "cancel_migration", "Cancel move", tooltip="Cancel this migration (asks first)", id="migration.cancel"
+        ),
+        Binding(
+            "x",
+            "dismiss_panel",
+            "Dismiss",
+            tooltip="Close this panel once its migration has ended",
+            id="migration.dismiss",
+        ),
     ]
 
     class Ended(Message):
@@ -162,13 +168,12 @@ class MigrationPanel(Widget, can_focus=True):
         # A plain daemon thread, not a Textual worker: a move can last many minutes, and thread
         # workers share asyncio's small default executor (prechecks and power operations would
         # queue behind a few migrations) and are waited for when the app quits.
-        threading.Thread(target=self._follow, name=f"migration {self.controller.plan.vm_name}",
-                         daemon=True).start()
+        threading.Thread(target=self._follow, name=f"migration {self.controller.plan.vm_name}", daemon=True).start()
 
     def _follow(self) -> None:
         try:
             self.controller.run()
-        except Exception as err:  # noqa: BLE001 - shown in the panel, never a traceback
+        except Exception as err:
             self.crash = describe(err)
 
     def on_unmount(self) -> None:
@@ -186,8 +191,13 @@ class MigrationPanel(Widget, can_focus=True):
         if worker.group == "migration-cancel" and event.state == WorkerState.ERROR:
             err = worker.error
             refused = isinstance(err, CancelRefused)
-            self.notify(describe(err), title="Cannot cancel" if refused else "Cancel failed",
-                        severity="warning" if refused else "error", timeout=10, markup=False)
+            self.notify(
+                describe(err),
+                title="Cannot cancel" if refused else "Cancel failed",
+                severity="warning" if refused else "error",
+                timeout=10,
+                markup=False,
+            )
         elif worker.group == "migration-cancel" and event.state == WorkerState.SUCCESS:
             self.notify(f"cancel sent: {self.controller.plan.vm_name}", timeout=3, markup=False)
 
@@ -208,8 +218,9 @@ class MigrationPanel(Widget, can_focus=True):
             self.notify(f"the migration of {name} has already ended", severity="warning", markup=False)
             return
         if c.handle is not None and not c.progress.cancellable:
-            self.notify(cancel_refusal(name, c.progress), title="Cannot cancel", severity="warning",
-                        timeout=10, markup=False)
+            self.notify(
+                cancel_refusal(name, c.progress), title="Cannot cancel", severity="warning", timeout=10, markup=False
+            )
             return
         from poolctl.tui.screens.confirm import ConfirmScreen
 
@@ -217,14 +228,23 @@ class MigrationPanel(Widget, can_focus=True):
             if ok:
                 self._cancel()
 
-        self.app.push_screen(ConfirmScreen("Cancel migration", f"Cancel the migration of {name} "
-                                           f"({c.plan.route})?\nThe VM stays on {c.plan.source_name}.",
-                                           "Cancel migration", "Keep migrating"), done)
+        self.app.push_screen(
+            ConfirmScreen(
+                "Cancel migration",
+                f"Cancel the migration of {name} ({c.plan.route})?\nThe VM stays on {c.plan.source_name}.",
+                "Cancel migration",
+                "Keep migrating",
+            ),
+            done,
+        )
 
     async def action_dismiss_panel(self) -> None:
         if not self.controller.finished.is_set():
-            self.notify(f"the migration of {self.controller.plan.vm_name} is still running; "
-                        "cancel it first (c)", severity="warning", markup=False)
+            self.notify(
+                f"the migration of {self.controller.plan.vm_name} is still running; cancel it first (c)",
+                severity="warning",
+                markup=False,
+            )
             return
         dock = self.parent
         await self.remove()
@@ -253,13 +273,18 @@ class MigrationPanel(Widget, can_focus=True):
             rec = c.record
             self.ended_shown = True
             self._timer.stop()
-            self._subtitle({"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}.get(rec.result,
-                                                                                                  rec.result))
+            self._subtitle(
+                {"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}.get(rec.result, rec.result)
+            )
             self.set_class(rec.result != "success", "-problem")
             pings = ping_summary(rec, with_address=False)
             if rec.result == "success":
-                parts = [(headline(rec), 0), (pings, 1), (downtime_text(rec, self.backend_name), 2),
-                         (self._method_line(c, width), 4)]
+                parts = [
+                    (headline(rec), 0),
+                    (pings, 1),
+                    (downtime_text(rec, self.backend_name), 2),
+                    (self._method_line(c, width), 4),
+                ]
             else:
                 parts = [(headline(rec), 0), (outcome_reason(rec), 1), (pings, 2)]
             parts.append((fit(c.audit_error, width), 1) if c.audit_error else ("x dismiss", 3))
@@ -317,8 +342,7 @@ class MigrationPanel(Widget, can_focus=True):
             return f"no ping: {c.ping_error}" if c.ping_error else "ping starting…"
         last = f"{stats.last_rtt_ms:.2f} ms" if stats.last_rtt_ms is not None else "–"
         silent = f" · no reply for {stats.current_gap_s:.1f} s" if stats.current_gap_s else ""
-        full = (f"sent {stats.sent} · lost {stats.lost} · longest gap {stats.longest_gap_s:.1f} s{silent}"
-                f" · last {last}")
+        full = f"sent {stats.sent} · lost {stats.lost} · longest gap {stats.longest_gap_s:.1f} s{silent} · last {last}"
         if cell_len(full) <= width:
             return full
         silent = f" · silent {stats.current_gap_s:.1f} s" if stats.current_gap_s else ""

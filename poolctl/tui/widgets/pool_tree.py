@@ -9,9 +9,9 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from poolctl import format as fmt
 from poolctl.inventory import InventoryStore
 from poolctl.model import Change, ConnectionStatus, Host, Network, StorageRepository
-from poolctl import format as fmt
 from poolctl.tui.messages import Selection
 from poolctl.tui.session import PoolSession
 
@@ -144,8 +144,11 @@ class PoolTree(Tree[Selection]):
                 node.remove()
                 del self._node_map[key]
             return
-        label = {"host": lambda o, s: host_label(o, s, self._room), "sr": lambda o, _s: sr_label(o),
-                 "network": lambda o, _s: network_label(o)}[c.object_kind](obj, store)
+        label = {
+            "host": lambda o, s: host_label(o, s, self._room),
+            "sr": lambda o, _s: sr_label(o),
+            "network": lambda o, _s: network_label(o),
+        }[c.object_kind](obj, store)
         if node is not None:
             node.set_label(label)
             return

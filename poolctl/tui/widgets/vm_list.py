@@ -21,9 +21,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from poolctl import format as fmt
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change
-from poolctl import format as fmt
 from poolctl.tui.messages import Selection
 
 SortKey = tuple[str, str, str]  # (casefolded name, name, ref): stable, unique
@@ -63,8 +63,7 @@ class VMList(ScrollView, can_focus=True):
         Binding("up", "cursor_up", "Up", show=False, tooltip="VM list: previous VM", id="list.up"),
         Binding("down", "cursor_down", "Down", show=False, tooltip="VM list: next VM", id="list.down"),
         Binding("pageup", "page_up", "Page up", show=False, tooltip="VM list: a page up", id="list.page_up"),
-        Binding("pagedown", "page_down", "Page down", show=False, tooltip="VM list: a page down",
-                id="list.page_down"),
+        Binding("pagedown", "page_down", "Page down", show=False, tooltip="VM list: a page down", id="list.page_down"),
         Binding("home", "first", "First VM", show=False, tooltip="VM list: first VM", id="list.first"),
         Binding("end", "last", "Last VM", show=False, tooltip="VM list: last VM", id="list.last"),
     ]

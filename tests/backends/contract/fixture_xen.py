@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from poolctl.sim.xapi import Simulator
 from poolctl.backends.xen import XenBackend
 from poolctl.config import PoolConfig
 from poolctl.model import Inventory
+from poolctl.sim.xapi import Simulator
 from tests.backends.contract.conftest import ContractTarget
 
 PASSWORD = "demo-Secret-42"

@@ -50,7 +50,9 @@ class Recorder:
                 seen.append(change.obj)
                 if predicate(change.obj):
                     return change.obj
-        raise AssertionError(f"no matching change for VM {ref} within {timeout} s; saw {[(v.power_state, v.host) for v in seen]}")
+        raise AssertionError(
+            f"no matching change for VM {ref} within {timeout} s; saw {[(v.power_state, v.host) for v in seen]}"
+        )
 
 
 def _vm(target, ref: str) -> VM:

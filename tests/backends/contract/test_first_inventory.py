@@ -54,7 +54,11 @@ def test_first_inventory_plus_watch_adds_up_to_inventory(target):
     # the first read already had every VM and the rest of the pool
     assert {v.ref for v in first.vms} == {v.ref for v in full.vms}
     assert (first.pool, set(first.hosts), set(first.srs), set(first.networks)) == (
-        full.pool, set(full.hosts), set(full.srs), set(full.networks))
+        full.pool,
+        set(full.hosts),
+        set(full.srs),
+        set(full.networks),
+    )
 
 
 def test_first_inventory_is_as_complete_as_promised(target):
@@ -69,8 +73,12 @@ def test_first_inventory_is_as_complete_as_promised(target):
         else:
             assert (vm.disks, vm.nics) == ((), ()), f"{vm.name}: devices not known, yet some are given"
             # everything but the devices is already there
-            assert vm.model_copy(update={"devices_known": True, "disks": by_ref[vm.ref].disks,
-                                         "nics": by_ref[vm.ref].nics}) == by_ref[vm.ref]
+            assert (
+                vm.model_copy(
+                    update={"devices_known": True, "disks": by_ref[vm.ref].disks, "nics": by_ref[vm.ref].nics}
+                )
+                == by_ref[vm.ref]
+            )
     if backend.NAME == "kvm":
         assert first == full  # the default: the full inventory()
         assert InventoryStore(first).devices_pending is False

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from poolctl.backends.kvm import KvmBackend
-from poolctl.sim.libvirt import demo_config
 from poolctl.model import GiB, PowerState
-from tests.support.kvm_helpers import by_name, demo  # noqa: F401 - fixture
+from poolctl.sim.libvirt import demo_config
+from tests.support.kvm_helpers import by_name
 
 
 def test_hosts_come_from_the_connections(demo):
@@ -97,4 +97,10 @@ def test_test_driver_narrows_live_migration_with_a_reason(demo):
     caps = demo.capabilities
     assert KvmBackend.SUPPORTS_LIVE_MIGRATION and KvmBackend.IMPLEMENTS_CANCEL and KvmBackend.REPORTS_DOWNTIME
     assert not caps.live_migration and caps.reason == "libvirt's test driver cannot migrate"
-    assert caps.migration_options == {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"}
+    assert caps.migration_options == {
+        "max_downtime_ms",
+        "bandwidth_mib_s",
+        "auto_converge",
+        "post_copy",
+        "copy_storage",
+    }

@@ -12,8 +12,7 @@ import time
 import libvirt
 
 from poolctl.model import ConnectionStatus, GiB, PowerOp, PowerState
-from tests.support.kvm_helpers import by_name, demo, wait_for  # noqa: F401 - fixture
-
+from tests.support.kvm_helpers import by_name, wait_for
 
 WAIT_S = 10.0  # a deadline for a stuck test, not a latency target
 
@@ -30,7 +29,9 @@ def _watch(backend):
 
 
 def _wait_vm(changes: queue.Queue, ref: str, predicate):
-    return wait_for(changes, lambda c: c.object_kind == "vm" and c.ref == ref and predicate(c), f"matching change of {ref}")
+    return wait_for(
+        changes, lambda c: c.object_kind == "vm" and c.ref == ref and predicate(c), f"matching change of {ref}"
+    )
 
 
 def test_watch_reports_connected_hosts(demo):
@@ -126,9 +127,12 @@ def test_changes_found_by_an_inventory_read_while_watching_still_reach_the_consu
     changes, _ = _watch(demo)
     # A new volume raises the pool's allocation: no domain event, no refresh for an hour.
     demo.host_by_ref(a.ref).conn.storagePoolLookupByName("default").createXML(
-        "<volume><name>extra.img</name><capacity unit='G'>3</capacity>"
-        "<allocation unit='G'>3</allocation></volume>", 0)
+        "<volume><name>extra.img</name><capacity unit='G'>3</capacity><allocation unit='G'>3</allocation></volume>", 0
+    )
     assert next(s for s in demo.inventory().srs if s.ref == local.ref).used == local.used + 3 * GiB
-    ch = wait_for(changes, lambda c: c.object_kind == "sr" and c.ref == local.ref,
-                  "SR change read by inventory() (the watcher must still send it)")
+    ch = wait_for(
+        changes,
+        lambda c: c.object_kind == "sr" and c.ref == local.ref,
+        "SR change read by inventory() (the watcher must still send it)",
+    )
     assert ch.kind == "modified" and ch.obj.used == local.used + 3 * GiB

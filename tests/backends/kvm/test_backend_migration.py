@@ -10,7 +10,7 @@ import libvirt
 
 from poolctl.backends.kvm.migration import KvmMigration
 from poolctl.model import MigrationOptions, MigrationPhase
-from tests.support.kvm_helpers import by_name, demo  # noqa: F401 - fixture
+from tests.support.kvm_helpers import by_name
 
 RUNNING = (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_MIGRATED)
 SWITCHOVER = (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION)
@@ -21,9 +21,15 @@ MIB = 1 << 20
 def _stats(processed: int, remaining: int, total: int = 135012352, iteration: int = 1, dirty: int = 0) -> dict:
     return {
         "type": libvirt.VIR_DOMAIN_JOB_UNBOUNDED,
-        "data_total": total, "data_processed": processed, "data_remaining": remaining,
-        "memory_total": total, "memory_processed": processed, "memory_remaining": remaining,
-        "memory_iteration": iteration, "memory_dirty_rate": dirty, "memory_page_size": 4096,
+        "data_total": total,
+        "data_processed": processed,
+        "data_remaining": remaining,
+        "memory_total": total,
+        "memory_processed": processed,
+        "memory_remaining": remaining,
+        "memory_iteration": iteration,
+        "memory_dirty_rate": dirty,
+        "memory_page_size": 4096,
         "downtime": 300,  # QEMU's target in flight, not the real figure
     }
 
@@ -54,8 +60,12 @@ def test_phases_follow_the_job(demo):
         best = p.fraction
         out.append(p)
     assert [p.phase for p in out] == [
-        MigrationPhase.PREPARING, MigrationPhase.PREPARING, MigrationPhase.COPYING,
-        MigrationPhase.COPYING, MigrationPhase.STOP_AND_COPY, MigrationPhase.FINISHING,
+        MigrationPhase.PREPARING,
+        MigrationPhase.PREPARING,
+        MigrationPhase.COPYING,
+        MigrationPhase.COPYING,
+        MigrationPhase.STOP_AND_COPY,
+        MigrationPhase.FINISHING,
     ]
     fractions = [p.fraction for p in out]
     assert fractions == sorted(fractions) and 0.0 <= fractions[0] and fractions[-1] < 1.0

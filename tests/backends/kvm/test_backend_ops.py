@@ -8,7 +8,7 @@ from poolctl.backends.base import BackendError, ConnectionLost, NotFound, Operat
 from poolctl.backends.kvm import KvmBackend
 from poolctl.config import PoolConfig
 from poolctl.model import MigrationOptions, PowerOp, PowerState
-from tests.support.kvm_helpers import by_name, demo  # noqa: F401 - fixture
+from tests.support.kvm_helpers import by_name
 
 
 def _state(backend, name):
@@ -93,9 +93,10 @@ def test_precheck_disk_on_a_local_pool_suggests_copy_storage(demo):
 
 
 def test_precheck_missing_bridge_halted_vm_same_host(demo):
-    assert "bridge 'br0' (NIC 52:54:00:6b:00:07) does not exist on kvm-demo-a" in _check(
-        demo, "kvm-web-03", "kvm-demo-a"
-    ).problems
+    assert (
+        "bridge 'br0' (NIC 52:54:00:6b:00:07) does not exist on kvm-demo-a"
+        in _check(demo, "kvm-web-03", "kvm-demo-a").problems
+    )
     halted = _check(demo, "kvm-build-01", "kvm-demo-b")
     assert any("not running" in p for p in halted.problems)
     assert _check(demo, "kvm-web-01", "kvm-demo-a").problems[-1] == "VM 'kvm-web-01' already runs on kvm-demo-a"
@@ -151,8 +152,7 @@ def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(
 
     from poolctl.backends.kvm.hostconn import HostConn
 
-    creds = [[libvirt.VIR_CRED_AUTHNAME, "user", "", "", None],
-             [libvirt.VIR_CRED_PASSPHRASE, "password", "", "", None]]
+    creds = [[libvirt.VIR_CRED_AUTHNAME, "user", "", "", None], [libvirt.VIR_CRED_PASSPHRASE, "password", "", "", None]]
     hc = HostConn("qemu+tcp://kvm1/system", lambda _item: None, lambda: ("root", "s3cret"))
     failed: list[str] = []
     assert hc._auth_cb(creds, failed) == 0 and failed == []
@@ -167,9 +167,12 @@ def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(
 
 def test_a_password_inside_a_uri_is_refused_without_repeating_it():
     uri = "qemu+tcp://root:hunter2@kvm1/system"
-    for cfg in (PoolConfig(name="p", backend="kvm", uris=(uri,)),
-                PoolConfig(name="p", backend="kvm", uris=("qemu+tcp://kvm1/system",),
-                           migration_uris={"qemu+tcp://kvm1/system": uri})):
+    for cfg in (
+        PoolConfig(name="p", backend="kvm", uris=(uri,)),
+        PoolConfig(
+            name="p", backend="kvm", uris=("qemu+tcp://kvm1/system",), migration_uris={"qemu+tcp://kvm1/system": uri}
+        ),
+    ):
         with pytest.raises(BackendError) as exc:
             KvmBackend(cfg)
         assert "hunter2" not in str(exc.value) and "kvm1" in str(exc.value) and "password" in str(exc.value)

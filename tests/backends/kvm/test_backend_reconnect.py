@@ -10,7 +10,7 @@ import queue
 from poolctl.backends.kvm import KvmBackend
 from poolctl.config import PoolConfig
 from poolctl.model import ConnectionStatus
-from tests.support.kvm_helpers import private_libvirtd, wait_for  # noqa: F401 - fixture
+from tests.support.kvm_helpers import wait_for
 
 
 def test_lost_daemon_is_shown_lost_and_reconnected(private_libvirtd):

@@ -13,8 +13,6 @@ from collections import Counter
 
 import libvirt
 
-from tests.support.kvm_helpers import demo  # noqa: F401 - fixture
-
 # Answered from the handle libvirt already holds: no round trip to the daemon.
 LOCAL = {"UUIDString", "UUID", "name"}
 

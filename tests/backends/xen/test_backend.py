@@ -155,8 +155,20 @@ def test_inventory_is_one_bulk_call_per_class(lab_server):
         server.stats.reset()
         backend.inventory()
         calls = server.stats.snapshot()
-    classes = {"pool", "host", "host_metrics", "SR", "PBD", "VDI", "VBD", "VM",
-               "VM_guest_metrics", "VIF", "network", "PIF"}
+    classes = {
+        "pool",
+        "host",
+        "host_metrics",
+        "SR",
+        "PBD",
+        "VDI",
+        "VBD",
+        "VM",
+        "VM_guest_metrics",
+        "VIF",
+        "network",
+        "PIF",
+    }
     # plus the event token taken before the read, from which the event loop goes on
     assert calls.pop("event.inject") == 1, calls
     assert {m.split(".")[0] for m in calls} == classes, calls

@@ -10,7 +10,7 @@ import pytest
 import XenAPI
 
 from poolctl.backends.base import CancelRefused
-from poolctl.model import GiB, ConnectionStatus, MigrationOptions, MigrationPhase, PowerOp, PowerState
+from poolctl.model import ConnectionStatus, GiB, MigrationOptions, MigrationPhase, PowerOp, PowerState
 from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, by_name, connected, lab
 from tests.backends.contract.test_contract import Recorder
 
@@ -80,7 +80,7 @@ def test_checks_for_every_host_run_in_parallel_threads():
         def check(host):
             try:
                 results[host.name] = backend.check_migration(vm, host.ref)
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            except Exception as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=check, args=(h,)) for h in inv.hosts for _ in range(3)]
@@ -97,7 +97,11 @@ def test_checks_for_every_host_run_in_parallel_threads():
 def test_failed_migration_quotes_xapi_and_leaves_vm_on_source():
     with lab() as (_sim, server), connected(server.url) as backend:
         inv = backend.inventory()
-        vm, lab1, lab3 = by_name(inv, "vm", "db-01"), by_name(inv, "host", "xcp-lab-1"), by_name(inv, "host", "xcp-lab-3")
+        vm, lab1, lab3 = (
+            by_name(inv, "vm", "db-01"),
+            by_name(inv, "host", "xcp-lab-1"),
+            by_name(inv, "host", "xcp-lab-3"),
+        )
         handle = backend.migrate(vm, lab3, MigrationOptions())
         updates = list(handle.updates())
         assert updates[-1].phase == MigrationPhase.FAILED
@@ -122,7 +126,11 @@ def _migrate_until(backend, vm, host, predicate):
 def test_cancel_mid_migration_keeps_vm_on_source():
     with lab(migration_seconds=4.0) as (_sim, server), connected(server.url) as backend:
         inv = backend.inventory()
-        vm, lab1, lab2 = by_name(inv, "vm", "web-01"), by_name(inv, "host", "xcp-lab-1"), by_name(inv, "host", "xcp-lab-2")
+        vm, lab1, lab2 = (
+            by_name(inv, "vm", "web-01"),
+            by_name(inv, "host", "xcp-lab-1"),
+            by_name(inv, "host", "xcp-lab-2"),
+        )
         handle, rest = _migrate_until(backend, vm, lab2, lambda p: p.cancellable and (p.fraction or 0) > 0)
         handle.cancel()
         tail = list(rest)
@@ -197,7 +205,11 @@ def test_metrics_and_expired_sessions_flow_through_watch():
         freed = None
         while freed is None and time.monotonic() < deadline:
             for change in list(rec.seen):
-                if change.object_kind == "host" and change.ref == lab1.ref and change.obj.memory_free > lab1.memory_free:
+                if (
+                    change.object_kind == "host"
+                    and change.ref == lab1.ref
+                    and change.obj.memory_free > lab1.memory_free
+                ):
                     freed = change
             time.sleep(0.05)
         assert freed is not None and freed.kind == "modified"

@@ -95,7 +95,9 @@ def test_records_cut_to_the_fields_read_give_the_same_models():
             other.xenapi.session.logout()
     assert len(full["vm"][inv.vms[0].ref]) > 50  # really the full records
     models = Translator(full, pool_name="lab").models()
-    assert sorted(models.values(), key=repr) == sorted([inv.pool, *inv.hosts, *inv.srs, *inv.networks, *inv.vms], key=repr)
+    assert sorted(models.values(), key=repr) == sorted(
+        [inv.pool, *inv.hosts, *inv.srs, *inv.networks, *inv.vms], key=repr
+    )
 
 
 def test_migration_checks_read_nothing_that_grows_with_the_pool():

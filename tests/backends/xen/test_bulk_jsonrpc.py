@@ -18,12 +18,11 @@ import pytest
 import XenAPI
 
 from poolctl.backends.base import BackendError
-from poolctl.sim.xapi import Simulator
-from poolctl.backends.xen import XenBackend
-from poolctl.backends.xen import snapshot
+from poolctl.backends.xen import XenBackend, snapshot
 from poolctl.backends.xen.bulk import _details, read_classes
 from poolctl.backends.xen.connection import Connector
 from poolctl.backends.xen.translate import CLASSES
+from poolctl.sim.xapi import Simulator
 from tests.backends.contract.fixture_xen import PASSWORD, config, connected
 
 # the classes the inventory reads, as the simulator names their get_all_records
@@ -41,8 +40,11 @@ def served(make: Callable[..., Simulator], tls: bool = False, **options) -> Iter
 
 def jsonrpc_requests(caplog) -> list[str]:
     """The simulator's access-log lines of /jsonrpc requests, e.g. '"POST /jsonrpc HTTP/1.1" 404 -'."""
-    return [r.getMessage() for r in caplog.records
-            if r.name.startswith("poolctl.sim.xapi") and '"POST /jsonrpc ' in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("poolctl.sim.xapi") and '"POST /jsonrpc ' in r.getMessage()
+    ]
 
 
 def load(server, backend: XenBackend):
@@ -58,6 +60,7 @@ def assert_one_bulk_call_per_class(calls) -> None:
 
 
 # -- 1. the same inventory either way ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("make,vms", [(LAB, 12), (GENERATED, 60)], ids=["lab", "generated-4x60"])
 def test_jsonrpc_and_xmlrpc_read_the_same_inventory(make, vms):
@@ -79,6 +82,7 @@ def test_jsonrpc_and_xmlrpc_read_the_same_inventory(make, vms):
 
 
 # -- 2. fallback, remembered -----------------------------------------------------------------------
+
 
 def test_a_pool_without_jsonrpc_is_read_over_xmlrpc_and_not_asked_again(caplog):
     caplog.set_level(logging.DEBUG)
@@ -110,6 +114,7 @@ def test_a_pool_with_jsonrpc_serves_every_class_there(caplog):
 
 
 # -- 3. a session that expired between the SDK's calls and the JSON-RPC read -----------------------
+
 
 @pytest.fixture
 def lab_connector():
@@ -161,20 +166,31 @@ def test_a_failure_other_than_session_invalid_propagates_without_a_second_read(l
 
 # -- 4. JSON-RPC errors as the SDK's Failure.details -----------------------------------------------
 
-@pytest.mark.parametrize("error,details", [
-    ({"code": 1, "message": "HANDLE_INVALID", "data": ["VM", "OpaqueRef:x"]}, ["HANDLE_INVALID", "VM", "OpaqueRef:x"]),
-    ({"code": 1, "message": "HOST_NOT_ENOUGH_FREE_MEMORY", "data": [1024, 512]},
-     ["HOST_NOT_ENOUGH_FREE_MEMORY", "1024", "512"]),
-    ({"code": 1, "message": "INTERNAL_ERROR", "data": "one string"}, ["INTERNAL_ERROR", "one string"]),
-    ({"code": 1, "message": "SESSION_INVALID"}, ["SESSION_INVALID"]),
-    (["UUID_INVALID", "VM", "nope"], ["UUID_INVALID", "VM", "nope"]),
-    ("Jsonrpc.Malformed_method_request", ["Jsonrpc.Malformed_method_request"]),
-], ids=["v2", "v2-numbers", "v2-data-not-a-list", "v2-no-data", "v1-list", "plain-string"])
+
+@pytest.mark.parametrize(
+    "error,details",
+    [
+        (
+            {"code": 1, "message": "HANDLE_INVALID", "data": ["VM", "OpaqueRef:x"]},
+            ["HANDLE_INVALID", "VM", "OpaqueRef:x"],
+        ),
+        (
+            {"code": 1, "message": "HOST_NOT_ENOUGH_FREE_MEMORY", "data": [1024, 512]},
+            ["HOST_NOT_ENOUGH_FREE_MEMORY", "1024", "512"],
+        ),
+        ({"code": 1, "message": "INTERNAL_ERROR", "data": "one string"}, ["INTERNAL_ERROR", "one string"]),
+        ({"code": 1, "message": "SESSION_INVALID"}, ["SESSION_INVALID"]),
+        (["UUID_INVALID", "VM", "nope"], ["UUID_INVALID", "VM", "nope"]),
+        ("Jsonrpc.Malformed_method_request", ["Jsonrpc.Malformed_method_request"]),
+    ],
+    ids=["v2", "v2-numbers", "v2-data-not-a-list", "v2-no-data", "v1-list", "plain-string"],
+)
 def test_jsonrpc_errors_become_failure_details(error, details):
     assert _details(error) == details
 
 
 # -- 5. TLS: the same policy as the SDK's sessions -------------------------------------------------
+
 
 @pytest.fixture
 def tls_lab():
@@ -230,6 +246,7 @@ def test_a_wrong_fingerprint_fails_the_jsonrpc_read_as_clearly_as_the_sdk(tls_la
 
 
 # -- 6. no secrets in what a failed JSON-RPC read shows --------------------------------------------
+
 
 def _assert_no_secrets(texts: list[str], handles: set[str]) -> None:
     assert handles and all(h.startswith("OpaqueRef:") for h in handles)

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 import pytest
 import XenAPI
 
-from poolctl.sim.xapi import Simulator
 from poolctl.backends.xen.translate import CLASSES
-from poolctl.inventory import InventoryStore
 from poolctl.cli.ls import fetch
+from poolctl.inventory import InventoryStore
 from poolctl.model import ConnectionStatus, PowerState
+from poolctl.sim.xapi import Simulator
 from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, by_name, config, connected, lab
 from tests.backends.contract.test_contract import Recorder
 from tests.backends.xen.test_backend_live import _wait_state
@@ -82,8 +82,9 @@ def test_first_inventory_leaves_out_only_the_vms_devices():
     full_vms = {v.ref: v for v in full.vms}
     for vm in first.vms:
         rest = full_vms[vm.ref]
-        assert vm.model_dump(exclude={"disks", "nics", "devices_known"}) == \
-            rest.model_dump(exclude={"disks", "nics", "devices_known"}), vm.name
+        assert vm.model_dump(exclude={"disks", "nics", "devices_known"}) == rest.model_dump(
+            exclude={"disks", "nics", "devices_known"}
+        ), vm.name
 
 
 def test_devices_are_read_once_and_only_when_watch_runs():
@@ -108,8 +109,11 @@ def test_vms_with_devices_arrive_before_connected():
         rec = _watch(backend)
         full = {v.ref: v for v in backend.inventory().vms}
     kinds = [kind for kind, _ in rec.timeline]
-    connected_at = next(i for i, (kind, item) in enumerate(rec.timeline)
-                        if kind == "state" and item.status == ConnectionStatus.CONNECTED)
+    connected_at = next(
+        i
+        for i, (kind, item) in enumerate(rec.timeline)
+        if kind == "state" and item.status == ConnectionStatus.CONNECTED
+    )
     before = [item for kind, item in rec.timeline[:connected_at] if kind == "change"]
     assert {c.ref for c in before} == {v.ref for v in first.vms}, kinds
     assert all(c.kind == "modified" and c.object_kind == "vm" for c in before)

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 import XenAPI
 
-from poolctl.sim.xapi import Simulator
 from poolctl.backends.xen.translate import CLASSES, FIELDS, project_all
 from poolctl.backends.xen.unmarshal import Unmarshaller, parse
+from poolctl.sim.xapi import Simulator
 from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, lab
 
 
@@ -53,7 +53,9 @@ def _replies(url: str, calls: list[tuple[str, tuple]]) -> list[bytes]:
     out = []
     for method, params in calls:
         conn = http.client.HTTPConnection(parts.hostname, parts.port)
-        conn.request("POST", "/", xmlrpc.client.dumps(params, method, allow_none=True).encode(), {"Content-Type": "text/xml"})
+        conn.request(
+            "POST", "/", xmlrpc.client.dumps(params, method, allow_none=True).encode(), {"Content-Type": "text/xml"}
+        )
         out.append(conn.getresponse().read())
         conn.close()
     return out
@@ -65,12 +67,16 @@ def _session(url: str) -> str:
     return s._session
 
 
-def _every_kind_of_call(sid: str, classes=CLASSES.values()) -> list[tuple[str, tuple]]:
+def _every_kind_of_call(sid: str, classes) -> list[tuple[str, tuple]]:
     calls = [(f"{api}.get_all_records", (sid,)) for api in classes]
-    calls += [("event.from", (sid, list(classes), "", 1.0)), ("event.from", (sid, ["*"], "", 1.0)),
-              ("VM.get_record", (sid, "OpaqueRef:nonesuch")),  # a Failure reply
-              ("no.such_method", (sid,)), ("event.get_current_id", (sid,)),
-              ("session.login_with_password", (USERNAME, "wrong", "2.x", "x"))]
+    calls += [
+        ("event.from", (sid, list(classes), "", 1.0)),
+        ("event.from", (sid, ["*"], "", 1.0)),
+        ("VM.get_record", (sid, "OpaqueRef:nonesuch")),  # a Failure reply
+        ("no.such_method", (sid,)),
+        ("event.get_current_id", (sid,)),
+        ("session.login_with_password", (USERNAME, "wrong", "2.x", "x")),
+    ]
     return calls
 
 
@@ -119,7 +125,9 @@ def _random_value(rng: random.Random, depth: int = 0):
     if kind == "none":
         return None
     if kind == "date":
-        return xmlrpc.client.DateTime(datetime(rng.randint(1970, 2100), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23)))
+        return xmlrpc.client.DateTime(
+            datetime(rng.randint(1970, 2100), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23))
+        )
     if kind == "bin":
         return xmlrpc.client.Binary(bytes(rng.randrange(256) for _ in range(rng.randint(0, 20))))
     if kind == "list":
@@ -129,7 +137,7 @@ def _random_value(rng: random.Random, depth: int = 0):
 
 def test_random_values_of_every_type_parse_the_same():
     rng = random.Random(20240611)
-    for case in range(400):
+    for _ in range(400):
         value = _random_value(rng)
         data = xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode()
         same(data, rng.choice([None, 1, 3, 50]))
@@ -141,19 +149,30 @@ def test_random_values_of_every_type_parse_the_same():
     assert (ours.value.faultCode, ours.value.faultString) == (theirs.value.faultCode, theirs.value.faultString)
 
 
-@pytest.mark.parametrize("body", [
-    "<value>plain</value>", "<value></value>", "<value/>", "<value><string/></value>",
-    "<value>\n  <int> 42 </int>\n</value>", "<value><i8>-9223372036854775808</i8></value>",
-    "<value><i1>7</i1></value>", "<value><biginteger>123456789012345678901234567890</biginteger></value>",
-    "<value><bigdecimal>1.50</bigdecimal></value>", "<value><double>-0.5</double></value>",
-    "<value><boolean>1</boolean></value>", "<value><nil/></value>",
-    '<value><ex:nil xmlns:ex="http://ws.apache.org/xmlrpc/namespaces/extensions"/></value>',
-    "<value><dateTime.iso8601> 20240611T12:00:00Z</dateTime.iso8601></value>",
-    "<value><base64>aGVsbG8=</base64></value>", "<value>a &amp; b &lt;c&gt; &#233;</value>",
-    "<value><struct>\n <member>\n  <name>k</name>\n  <value>v</value>\n </member>\n</struct></value>",
-    "<value><struct><member><name/><value><array><data/></array></value></member></struct></value>",
-    "<value><array><data><value>1</value><value><int>2</int></value></data></array></value>",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<value>plain</value>",
+        "<value></value>",
+        "<value/>",
+        "<value><string/></value>",
+        "<value>\n  <int> 42 </int>\n</value>",
+        "<value><i8>-9223372036854775808</i8></value>",
+        "<value><i1>7</i1></value>",
+        "<value><biginteger>123456789012345678901234567890</biginteger></value>",
+        "<value><bigdecimal>1.50</bigdecimal></value>",
+        "<value><double>-0.5</double></value>",
+        "<value><boolean>1</boolean></value>",
+        "<value><nil/></value>",
+        '<value><ex:nil xmlns:ex="http://ws.apache.org/xmlrpc/namespaces/extensions"/></value>',
+        "<value><dateTime.iso8601> 20240611T12:00:00Z</dateTime.iso8601></value>",
+        "<value><base64>aGVsbG8=</base64></value>",
+        "<value>a &amp; b &lt;c&gt; &#233;</value>",
+        "<value><struct>\n <member>\n  <name>k</name>\n  <value>v</value>\n </member>\n</struct></value>",
+        "<value><struct><member><name/><value><array><data/></array></value></member></struct></value>",
+        "<value><array><data><value>1</value><value><int>2</int></value></data></array></value>",
+    ],
+)
 def test_hand_written_forms_parse_the_same(body):
     data = f"<?xml version='1.0'?>\n<methodResponse><params><param>{body}</param></params></methodResponse>".encode()
     got = same(data)
@@ -189,9 +208,14 @@ def test_cutting_leaves_the_other_replies_of_a_get_all_records_call_alone():
     """Inside records_cut_to the SDK may also see a failure (SESSION_INVALID) and a login reply."""
     with lab() as (_sim, server):
         sid = _session(server.url)
-        replies = _replies(server.url, [("VM.get_all_records", ("OpaqueRef:expired",)),
-                                        ("VM.get_record", (sid, "OpaqueRef:nonesuch")),
-                                        ("session.login_with_password", (USERNAME, PASSWORD, "2.x", "x"))])
+        replies = _replies(
+            server.url,
+            [
+                ("VM.get_all_records", ("OpaqueRef:expired",)),
+                ("VM.get_record", (sid, "OpaqueRef:nonesuch")),
+                ("session.login_with_password", (USERNAME, PASSWORD, "2.x", "x")),
+            ],
+        )
     fields = frozenset(FIELDS["vm"])
     for data in replies:
         assert parse(data, fields) == stdlib(data)

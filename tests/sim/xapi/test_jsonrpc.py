@@ -40,8 +40,11 @@ def test_jsonrpc_v2(server):
     vms = v2(url, "VM.get_all", session)["result"]
     assert all(r.startswith("OpaqueRef:") for r in vms)
     bad = v2(url, "VM.get_record", session, "OpaqueRef:nope", id=7)
-    assert bad == {"jsonrpc": "2.0", "id": 7, "error": {
-        "code": 1, "message": "HANDLE_INVALID", "data": ["VM", "OpaqueRef:nope"]}}
+    assert bad == {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "error": {"code": 1, "message": "HANDLE_INVALID", "data": ["VM", "OpaqueRef:nope"]},
+    }
     assert v2(url, "session.logout", session)["result"] == ""
     gone = v2(url, "VM.get_all", session)
     assert gone["error"]["message"] == "SESSION_INVALID" and gone["error"]["data"] == [session]
@@ -70,11 +73,14 @@ def test_login_on_member_over_jsonrpc(server):
     assert reply["error"]["message"] == "HOST_IS_SLAVE" and reply["error"]["data"] == ["127.0.1.1"]
 
 
-@pytest.mark.parametrize("body,path", [
-    (b'{"jsonrpc": "2.0", "method": "session.login_with_password", "id": 0', "/jsonrpc"),
-    (b'{"jsonrpc": "2.0", "params": [], "id": 0}', "/jsonrpc"),
-    (b"<?xml version='1.0'?><methodCall><methodName>session.logout</methodName>", "/"),
-])
+@pytest.mark.parametrize(
+    "body,path",
+    [
+        (b'{"jsonrpc": "2.0", "method": "session.login_with_password", "id": 0', "/jsonrpc"),
+        (b'{"jsonrpc": "2.0", "params": [], "id": 0}', "/jsonrpc"),
+        (b"<?xml version='1.0'?><methodCall><methodName>session.logout</methodName>", "/"),
+    ],
+)
 def test_malformed_requests_are_http_500(server, body, path):
     with pytest.raises(urllib.error.HTTPError) as exc:
         post(server.url, body, path)

@@ -34,8 +34,9 @@ def plain(records: wire.Records) -> dict:
 
 def post_raw(url: str, method: str, params: list, req_id: object, v2: bool) -> bytes:
     body = {"method": method, "params": params, "id": req_id} | ({"jsonrpc": "2.0"} if v2 else {})
-    req = urllib.request.Request(url + "/jsonrpc", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + "/jsonrpc", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "application/json"
         return resp.read()
@@ -91,8 +92,9 @@ def test_a_changed_record_is_served_anew_over_jsonrpc(sim, server, session, api)
     assert v1["error"] is None and v1["result"][test01]["power_state"] == "Running"
     assert v1["result"][test01]["resident_on"] != "OpaqueRef:NULL"
     # the records of other VMs came from the cache unchanged
-    assert {r: v for r, v in v1["result"].items() if r not in (web1, test01)} == \
-           {r: v for r, v in after.items() if r not in (web1, test01)}
+    assert {r: v for r, v in v1["result"].items() if r not in (web1, test01)} == {
+        r: v for r, v in after.items() if r not in (web1, test01)
+    }
 
 
 def test_a_destroyed_record_leaves_the_json_cache(sim):
@@ -149,9 +151,22 @@ def test_without_jsonrpc_the_endpoint_is_404_and_xmlrpc_still_works(lab_factory)
 def test_simulate_no_jsonrpc_cli():
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "poolctl", "simulate", "--listen", f"127.0.0.1:{port}",
-         "--password", PASSWORD, "--no-jsonrpc"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "poolctl",
+            "simulate",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--password",
+            PASSWORD,
+            "--no-jsonrpc",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         lines = Lines(proc)
         assert "no JSON-RPC" in lines.wait_for("user root")

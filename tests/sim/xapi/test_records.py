@@ -9,8 +9,22 @@ import XenAPI
 
 from .conftest import host_named, vm_named
 
-CLASSES = ["pool", "host", "host_metrics", "SR", "PBD", "VDI", "VBD", "VM", "VM_metrics",
-           "VM_guest_metrics", "VIF", "network", "PIF", "task"]
+CLASSES = [
+    "pool",
+    "host",
+    "host_metrics",
+    "SR",
+    "PBD",
+    "VDI",
+    "VBD",
+    "VM",
+    "VM_metrics",
+    "VM_guest_metrics",
+    "VIF",
+    "network",
+    "PIF",
+    "task",
+]
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -120,7 +134,8 @@ def test_underscore_spelling_and_set_name(api):
 
 def test_get_all_records_where(api):
     where = api.VM.get_all_records_where(
-        'field "is_a_template"="false" and field "is_control_domain"="false" and not (field "power_state"="Halted")')
+        'field "is_a_template"="false" and field "is_control_domain"="false" and not (field "power_state"="Halted")'
+    )
     names = {r["name_label"] for r in where.values()}
     assert len(names) == 10 and "test-01" not in names and "web-01" in names
     assert len(api.VM.get_all_records_where('field "name_label"="db-01" or field "name_label"="db-02"')) == 2

@@ -21,24 +21,33 @@ def test_lab_scenario_is_the_classic_setup():
 
 def test_json_scenario_file(tmp_path):
     path = tmp_path / "tiny.json"
-    path.write_text(json.dumps({
-        "pool": "tiny", "hosts": [{"name": "h1", "address": "127.0.3.1"}, {"name": "h2", "address": "127.0.3.2"}],
-        "srs": [{"name": "nfs", "type": "nfs"}], "networks": [{"name": "net", "bridge": "xenbr0"}],
-        "vms": [{"name": "v1", "host": "h2", "disks": [{"sr": "nfs"}], "networks": ["net"]}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "pool": "tiny",
+                "hosts": [{"name": "h1", "address": "127.0.3.1"}, {"name": "h2", "address": "127.0.3.2"}],
+                "srs": [{"name": "nfs", "type": "nfs"}],
+                "networks": [{"name": "net", "bridge": "xenbr0"}],
+                "vms": [{"name": "v1", "host": "h2", "disks": [{"sr": "nfs"}], "networks": ["net"]}],
+            }
+        )
+    )
     sim = Simulator.from_scenario(path, password="x")
     assert sim.db.field("VM", sim.vm_ref("v1"), "resident_on") == sim.host_ref("h2")
     assert sim.db.field("pool", sim.db.refs("pool")[0], "master") == sim.host_ref("h1")
 
 
-@pytest.mark.parametrize("body,expected", [
-    ('[[hosts]]\nname = "a"\naddress = "127.0.3.1"\n[[vms]]\nname = "v"\nhost = "b"\n', "unknown host 'b'"),
-    ('[[hosts]]\nname = "a"\naddress = "192.0.2.1"\n', "hosts.0.address"),
-    ('[[hosts]]\nname = "a"\naddress = "127.0.3.1"\n[[vms]]\nname = "v"\n', "names no `host`"),
-    ('[[hosts]]\nname = "a"\naddress = "127.0.3.1"\n[[srs]]\nname = "l"\nshared = false\n', "needs `host`"),
-    ('[[hosts]]\nname = "a"\naddress = "127.0.3.1"\nmemroy_gib = 3\n', "hosts.0.memroy_gib"),
-    ("hosts = [", "Invalid value"),
-])
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        ('[[hosts]]\nname = "a"\naddress = "127.0.3.1"\n[[vms]]\nname = "v"\nhost = "b"\n', "unknown host 'b'"),
+        ('[[hosts]]\nname = "a"\naddress = "192.0.2.1"\n', "hosts.0.address"),
+        ('[[hosts]]\nname = "a"\naddress = "127.0.3.1"\n[[vms]]\nname = "v"\n', "names no `host`"),
+        ('[[hosts]]\nname = "a"\naddress = "127.0.3.1"\n[[srs]]\nname = "l"\nshared = false\n', "needs `host`"),
+        ('[[hosts]]\nname = "a"\naddress = "127.0.3.1"\nmemroy_gib = 3\n', "hosts.0.memroy_gib"),
+        ("hosts = [", "Invalid value"),
+    ],
+)
 def test_bad_scenarios_name_file_and_field(tmp_path, body, expected):
     path = tmp_path / "bad.toml"
     path.write_text(body)
@@ -56,6 +65,7 @@ def test_generated_pool_of_64_hosts_and_10000_vms():
     sim = Simulator.generate(hosts=64, vms=10_000, password="bench")
     server = sim.serve(host="127.0.0.1", port=0)
     try:
+
         def call(method, *params):
             body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
             with urllib.request.urlopen(urllib.request.Request(server.url + "/jsonrpc", data=body), timeout=60) as r:

@@ -16,8 +16,8 @@ import xmlrpc.client
 import pytest
 import XenAPI
 
-from poolctl.sim.xapi import Simulator
 from poolctl.cli.simulate import main
+from poolctl.sim.xapi import Simulator
 
 from .conftest import PASSWORD
 
@@ -78,9 +78,23 @@ class Lines:
 def test_simulate_cli_serves_until_stopped(stop_signal):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "poolctl", "simulate", "--listen", f"127.0.0.1:{port}",
-         "--password", PASSWORD, "--migration-seconds", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "poolctl",
+            "simulate",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--password",
+            PASSWORD,
+            "--migration-seconds",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         lines = Lines(proc)
         assert f"http://127.0.0.1:{port}" in lines.wait_for("serving")

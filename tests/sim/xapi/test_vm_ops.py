@@ -40,7 +40,11 @@ def test_bad_power_state_spells_states_as_xapi(api):
     assert failure(api.VM.start, running, False, False) == ["VM_BAD_POWER_STATE", running, "halted", "running"]
     assert failure(api.VM.clean_shutdown, halted) == ["VM_BAD_POWER_STATE", halted, "running", "halted"]
     assert failure(api.VM.hard_shutdown, halted) == [
-        "VM_BAD_POWER_STATE", halted, "paused, suspended, running", "halted"]
+        "VM_BAD_POWER_STATE",
+        halted,
+        "paused, suspended, running",
+        "halted",
+    ]
     assert failure(api.VM.unpause, running) == ["VM_BAD_POWER_STATE", running, "paused", "running"]
 
 
