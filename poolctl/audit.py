@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -59,14 +58,6 @@ def state_dir() -> Path:
 
 def default_log_path() -> Path:
     return state_dir() / LOG_NAME
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every non-trivial secret replaced by ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
 
 
 class AuditLog:

@@ -35,8 +35,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from poolctl.errors import UserFacing
 
-class ConfigError(Exception):
+
+class ConfigError(UserFacing):
     """A configuration problem, worded for the user: names the file, line or field."""
 
 

@@ -8,12 +8,14 @@ one thread (the UI loop, through messages).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from poolctl.model import (
     VM,
     Change,
     Host,
     Inventory,
+    InventoryObject,
     Network,
     ObjectKind,
     Pool,
@@ -21,6 +23,36 @@ from poolctl.model import (
 )
 
 _KIND_OF = {Pool: "pool", Host: "host", StorageRepository: "sr", Network: "network", VM: "vm"}
+
+Keyed = Mapping[tuple[ObjectKind, str], InventoryObject]
+
+
+def keyed(inventory: Inventory) -> dict[tuple[ObjectKind, str], InventoryObject]:
+    """Every object of a snapshot under its (kind, ref): the form ``diff`` compares."""
+    out: dict[tuple[ObjectKind, str], InventoryObject] = {("pool", inventory.pool.ref): inventory.pool}
+    for kind, objects in (
+        ("host", inventory.hosts),
+        ("sr", inventory.srs),
+        ("network", inventory.networks),
+        ("vm", inventory.vms),
+    ):
+        for obj in objects:
+            out[(kind, obj.ref)] = obj  # type: ignore[index]
+    return out
+
+
+def diff(old: Keyed, new: Keyed) -> list[Change]:
+    """The changes that turn ``old`` into ``new``: what a backend delivers after a re-read."""
+    changes = []
+    for key, obj in new.items():
+        before = old.get(key)
+        if before is None:
+            changes.append(Change(kind="added", object_kind=key[0], ref=key[1], obj=obj))
+        elif before != obj:
+            changes.append(Change(kind="modified", object_kind=key[0], ref=key[1], obj=obj))
+    for key in old.keys() - new.keys():
+        changes.append(Change(kind="removed", object_kind=key[0], ref=key[1]))
+    return changes
 
 
 class InventoryStore:

@@ -54,6 +54,34 @@ class PowerOp(StrEnum):
     RESUME = "resume"
     FORCE_OFF = "force_off"
 
+    @property
+    def verb(self) -> str:
+        """The operation in words, for buttons, notifications and errors."""
+        return POWER_VERBS[self][0]
+
+    @property
+    def asks_first(self) -> bool:
+        """Whether the user confirms before it runs (it stops what the guest is doing)."""
+        return POWER_VERBS[self][1]
+
+    @property
+    def applies_to(self) -> tuple[PowerState, ...]:
+        """The power states a VM can be in for this operation to make sense."""
+        return POWER_VERBS[self][2]
+
+
+_ACTIVE = (PowerState.RUNNING,)
+_SLEEPING = (PowerState.SUSPENDED, PowerState.PAUSED)
+# op -> (verb, asks first, the states it applies to)
+POWER_VERBS: dict[PowerOp, tuple[str, bool, tuple[PowerState, ...]]] = {
+    PowerOp.START: ("Start", False, (PowerState.HALTED,)),
+    PowerOp.SHUTDOWN: ("Shut down", True, _ACTIVE),
+    PowerOp.REBOOT: ("Reboot", True, _ACTIVE),
+    PowerOp.SUSPEND: ("Suspend", False, _ACTIVE),
+    PowerOp.RESUME: ("Resume", False, _SLEEPING),
+    PowerOp.FORCE_OFF: ("Force off", True, _ACTIVE + _SLEEPING),
+}
+
 
 class Pool(_Frozen):
     ref: str

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from poolctl.config import PoolConfig
+from poolctl.errors import UserFacing
 from poolctl.model import (
     Change,
     ConnectionState,
@@ -26,7 +27,7 @@ from poolctl.model import (
 )
 
 
-class BackendError(Exception):
+class BackendError(UserFacing):
     """A failure the user must read: ``str(err)`` names the host and quotes the hypervisor.
 
     ``code`` and ``params`` carry the hypervisor's own error (e.g. XAPI's

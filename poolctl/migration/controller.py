@@ -17,10 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from poolctl.audit import AuditLog, MigrationRecord, scrub
-from poolctl.backends.base import Backend, BackendError, CancelRefused
+from poolctl.audit import AuditLog, MigrationRecord
+from poolctl.backends.base import Backend, CancelRefused
+from poolctl.errors import describe
 from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 from poolctl.ping import DEFAULT_INTERVAL, Pinger, PingStats, Sample
+from poolctl.redact import scrub
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +31,6 @@ PING_TAIL_S = 1.0  # keep pinging this long after the move ends: the switch-over
 
 class MigrationBusy(Exception):
     """This VM is already moving (in this process): a second migration is refused."""
-
-
-def describe(err: BaseException) -> str:
-    if isinstance(err, BackendError):
-        return str(err)
-    return f"{type(err).__name__}: {err}"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,14 @@ from poolctl.ping.method import (
     read_ping_group_range,
     resolve_address,
 )
-from poolctl.ping.pinger import DEFAULT_HISTORY, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Pinger
+from poolctl.ping.pinger import (
+    DEFAULT_HISTORY,
+    DEFAULT_INTERVAL,
+    DEFAULT_TIMEOUT,
+    INTERVAL_MAX_S,
+    INTERVAL_MIN_S,
+    Pinger,
+)
 from poolctl.ping.stats import PingStats, Sample
 
 __all__ = [
@@ -22,6 +29,8 @@ __all__ = [
     "DEFAULT_HISTORY",
     "DEFAULT_INTERVAL",
     "DEFAULT_TIMEOUT",
+    "INTERVAL_MAX_S",
+    "INTERVAL_MIN_S",
     "MethodChoice",
     "MethodUnavailable",
     "PingError",

@@ -20,8 +20,9 @@ from textual.binding import Binding
 from textual.logging import TextualHandler
 from textual.worker import Worker, WorkerState
 
-from poolctl.backends.base import Backend, BackendError, ConnectionLost
-from poolctl.config import ConfigError, MigrationSettings, PoolConfig
+from poolctl.backends.base import Backend, ConnectionLost
+from poolctl.config import MigrationSettings, PoolConfig
+from poolctl.errors import describe
 from poolctl.inventory import InventoryStore
 from poolctl.loading import FirstLoad, close_quietly, load_pool
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
@@ -40,13 +41,6 @@ from poolctl.tui.widgets.vm_list import VMList
 FRAME_S = 1 / 60  # how long changes may pile up before one redraw takes them all
 RETRY_FIRST_S = 2.0
 RETRY_MAX_S = 60.0
-
-
-def describe_error(err: BaseException) -> str:
-    """What the user reads about a failure: the backend's words, never a traceback."""
-    if isinstance(err, (BackendError, ConfigError)):
-        return str(err)
-    return f"{type(err).__name__}: {err}"
 
 
 class PoolctlApp(App):
@@ -189,12 +183,12 @@ class PoolctlApp(App):
                         return
                     backend, inventory = loaded
             except ConnectionLost as err:
-                self._post_state(session, ConnectionStatus.LOST, describe_error(err), retry_in_s=delay)
+                self._post_state(session, ConnectionStatus.LOST, describe(err), retry_in_s=delay)
                 session.stopping.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
             except Exception as err:
-                self._post_state(session, ConnectionStatus.FAILED, describe_error(err))
+                self._post_state(session, ConnectionStatus.FAILED, describe(err))
                 return
             if session.stopping.is_set():
                 close_quietly(backend)
@@ -206,7 +200,7 @@ class PoolctlApp(App):
                     lambda state: self._backend_state(session, state),
                 )
             except Exception as err:
-                self._post_state(session, ConnectionStatus.FAILED, describe_error(err))
+                self._post_state(session, ConnectionStatus.FAILED, describe(err))
             return
 
     def _backend_change(self, session: PoolSession, change: Change) -> None:
@@ -297,7 +291,7 @@ class PoolctlApp(App):
         except Exception as err:
             self.call_from_thread(
                 self.notify,
-                describe_error(err),
+                describe(err),
                 title=f"{POWER_WORDS[op][0]} {vm.name} failed",
                 severity="error",
                 timeout=10,
@@ -308,7 +302,7 @@ class PoolctlApp(App):
         # Workers catch their own errors; this is the net for anything that slipped through.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(
-                describe_error(event.worker.error),
+                describe(event.worker.error),
                 title=f"{event.worker.name or 'background task'} failed",
                 severity="error",
                 markup=False,

@@ -23,9 +23,10 @@ from poolctl.backends.base import (
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
 from poolctl.backends.kvm.merge import Merged, merge
-from poolctl.backends.kvm.watcher import Watcher, diff
+from poolctl.backends.kvm.watcher import Watcher
 from poolctl.backends.kvm.xmlinfo import DomainRecord
 from poolctl.config import PoolConfig
+from poolctl.inventory import diff, keyed
 from poolctl.model import (
     Change,
     Inventory,
@@ -167,7 +168,7 @@ class KvmBackend(Backend):
                 return []
             new = self._merged.inventory
             old, self._emitted = self._emitted, new
-            return diff(old, new) if old is not None else []
+            return diff(keyed(old), keyed(new)) if old is not None else []
 
     def merged(self) -> Merged:
         with self.lock:

@@ -11,29 +11,13 @@ from typing import TYPE_CHECKING
 import libvirt
 
 from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
-from poolctl.model import Change, ConnectionState, ConnectionStatus, Inventory
+from poolctl.model import ConnectionState, ConnectionStatus
 
 if TYPE_CHECKING:
     from poolctl.backends.kvm.backend import KvmBackend
     from poolctl.backends.kvm.hostconn import HostConn
 
 BACKOFF_S = (1, 2, 4, 8, 15, 30)
-
-
-def diff(old: Inventory, new: Inventory) -> list[Change]:
-    changes: list[Change] = []
-    if old.pool != new.pool:
-        changes.append(Change(kind="modified", object_kind="pool", ref=new.pool.ref, obj=new.pool))
-    for kind, attr in (("host", "hosts"), ("sr", "srs"), ("network", "networks"), ("vm", "vms")):
-        before = {o.ref: o for o in getattr(old, attr)}
-        after = {o.ref: o for o in getattr(new, attr)}
-        for ref, obj in after.items():
-            if ref not in before:
-                changes.append(Change(kind="added", object_kind=kind, ref=ref, obj=obj))
-            elif before[ref] != obj:
-                changes.append(Change(kind="modified", object_kind=kind, ref=ref, obj=obj))
-        changes.extend(Change(kind="removed", object_kind=kind, ref=ref) for ref in before if ref not in after)
-    return changes
 
 
 class Watcher(threading.Thread):

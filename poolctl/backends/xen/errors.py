@@ -23,8 +23,7 @@ from poolctl.backends.base import (
     OperationRefused,
 )
 from poolctl.model import GiB, MiB
-
-REDACTED = "<redacted>"
+from poolctl.redact import scrub
 
 # XAPI codes that mean "the object is in the wrong state for that now".
 REFUSALS = {
@@ -48,13 +47,6 @@ REFUSALS = {
     "NO_HOSTS_AVAILABLE",
     "TASK_CANCELLED",
 }
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def failure_parts(exc: XenAPI.Failure, secrets: Iterable[str] = ()) -> tuple[str, tuple[str, ...]]:

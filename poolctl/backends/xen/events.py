@@ -22,6 +22,7 @@ from poolctl.backends.xen.connection import Connector, abort
 from poolctl.backends.xen.snapshot import read_all, read_classes
 from poolctl.backends.xen.translate import CLASSES, DEVICES, Raw, Translator, affected, project
 from poolctl.gcpause import gc_paused
+from poolctl.inventory import diff
 from poolctl.model import Change, ConnectionState, ConnectionStatus
 
 log = logging.getLogger("poolctl.backends.xen")
@@ -42,19 +43,6 @@ class Start(NamedTuple):
     token: str | None
     raw: Raw
     models: Models
-
-
-def diff(old: Models, new: Models) -> list[Change]:
-    changes = []
-    for key, obj in new.items():
-        before = old.get(key)
-        if before is None:
-            changes.append(Change(kind="added", object_kind=key[0], ref=key[1], obj=obj))
-        elif before != obj:
-            changes.append(Change(kind="modified", object_kind=key[0], ref=key[1], obj=obj))
-    for key in old.keys() - new.keys():
-        changes.append(Change(kind="removed", object_kind=key[0], ref=key[1]))
-    return changes
 
 
 class EventWatcher:

@@ -22,7 +22,8 @@ from textual.widgets import DataTable, Label
 from textual.worker import Worker, WorkerState
 
 from poolctl.audit import MigrationRecord
-from poolctl.migration.controller import MigrationController, clock, describe, downtime_text, headline, ping_summary
+from poolctl.errors import describe
+from poolctl.migration.controller import MigrationController, clock, downtime_text, headline, ping_summary
 
 if TYPE_CHECKING:
     from poolctl.tui.migrations import MigrationCenter

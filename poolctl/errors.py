@@ -1,0 +1,38 @@
+"""Exit codes and the one way a failure is put into words: shared by every command and the TUI."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a `poolctl` command's exit status means; the help texts are built from this table."""
+
+    OK = 0
+    FAILED = 1  # the operation failed, or a pool failed (the others were still served)
+    USAGE = 2  # bad arguments, or a bad or missing config file
+    AUTH = 3  # a pool refused the credentials
+    NO_MATCH = 4  # no such pool, VM or host (or a name matches several)
+    REFUSED = 5  # refused before anything started: the pre-checks found problems
+    CANCELLED = 6  # cancelled while the hypervisor still allowed it
+    INTERRUPTED = 130  # Ctrl-C after the point of no return, or a second Ctrl-C
+
+
+class Failure(Exception):
+    """An expected failure with its exit code: printed as one line, never a traceback."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def describe(err: BaseException) -> str:
+    """What the user reads about a failure: poolctl's own errors (a backend's, a config's) are
+    worded for the user already; anything else is named by its type."""
+    if isinstance(err, UserFacing):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+class UserFacing(Exception):
+    """Base of the errors whose text is written for the user (names the host, field, line)."""
