@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import libvirt
@@ -16,14 +17,16 @@ from poolctl.backends.base import (
     Capabilities,
     ChangeCallback,
     ConnectionLost,
-    NotFound,
     OperationRefused,
     StateCallback,
 )
+from poolctl.backends.kvm.checks import check_migration
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
-from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost
+from poolctl.backends.kvm.hostconn import RUNNING_STATES, TEST_DRIVER_REASON, HostConn
 from poolctl.backends.kvm.merge import Merged, merge
-from poolctl.backends.kvm.watcher import Watcher
+from poolctl.backends.kvm.migration import KvmMigration, MigrationSetup, start_migration
+from poolctl.backends.kvm.watcher import Feed, Watcher
 from poolctl.backends.kvm.xmlinfo import DomainRecord
 from poolctl.config import PoolConfig
 from poolctl.inventory import diff, keyed
@@ -34,16 +37,6 @@ from poolctl.model import (
     MigrationOptions,
     PowerOp,
 )
-
-TEST_DRIVER_REASON = "libvirt's test driver cannot migrate"
-_VERB = {
-    PowerOp.START: "start",
-    PowerOp.SHUTDOWN: "shut down",
-    PowerOp.REBOOT: "reboot",
-    PowerOp.SUSPEND: "suspend",
-    PowerOp.RESUME: "resume",
-    PowerOp.FORCE_OFF: "force off",
-}
 
 
 class KvmBackend(Backend):
@@ -68,7 +61,7 @@ class KvmBackend(Backend):
                     "put it in password or password_command instead"
                 )
         self.lock = threading.RLock()
-        self.queue: queue.Queue = queue.Queue()
+        self.queue: queue.Queue[Event] = queue.Queue()
         self.hosts = [HostConn(uri, self.queue.put, self._credentials) for uri in dict.fromkeys(config.uris)]
         self._merged: Merged | None = None
         self._emitted: Inventory | None = None
@@ -121,20 +114,26 @@ class KvmBackend(Backend):
             for hc in self.hosts:
                 hc.close()
 
-    def host_by_uri(self, uri: str) -> HostConn | None:
-        return next((hc for hc in self.hosts if hc.uri == uri), None)
-
     def host_by_ref(self, ref: str) -> HostConn:
-        hc = next((hc for hc in self.hosts if hc.ref == ref), None)
-        if hc is None:
-            raise NotFound(f"no host {ref!r} in pool {self.config.name!r}")
-        return hc
+        return self.merged().host(ref)
 
     # -- inventory ------------------------------------------------------------------------
     def rebuild(self) -> Merged:
         """Merge the hosts' caches (call with ``lock`` held)."""
-        self._merged = merge(self.config, self.hosts, set(self.migrating), self.capabilities.live_migration)
+        self._merged = merge(
+            self.config.name,
+            self.hosts,
+            set(self.migrating),
+            self.capabilities.live_migration,
+            self.config.shared_storage,
+        )
         return self._merged
+
+    def _update(self, change: Callable[[], None]) -> None:
+        """A change to the hosts' caches (the watcher's loads), then the merge, under the lock."""
+        with self.lock:
+            change()
+            self.rebuild()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -152,13 +151,13 @@ class KvmBackend(Backend):
                     if hc.alive():
                         raise operation_error("read the inventory of", "pool", hc.name, err) from None
                     hc.close()  # shown as not live; the watcher reconnects
-                    self.queue.put(("lost", hc.uri, err.get_error_message() or "connection closed"))
+                    self.queue.put(HostLost(hc.uri, err.get_error_message() or "connection closed"))
             inv = self.rebuild().inventory
             if self._watcher is None:
                 self._emitted = inv  # the snapshot watch() will send changes against
             else:
                 # What this read found is news to the consumer's store: the watcher sends it.
-                self.queue.put(("emit",))
+                self.queue.put(Emit())
             return inv
 
     def take_changes(self) -> list[Change]:
@@ -180,33 +179,20 @@ class KvmBackend(Backend):
         with self.lock:
             if self._emitted is None:
                 self._emitted = self.rebuild().inventory
-        self._watcher = Watcher(self, on_change, on_state)
+        feed = Feed(self.config.name, self.hosts, self.queue, self._update, self.take_changes, self.REFRESH_S)
+        self._watcher = Watcher(feed, on_change, on_state)
         self._watcher.start()
 
     # -- power ----------------------------------------------------------------------------
     def locate(self, vm: str) -> tuple[HostConn, DomainRecord]:
         self._check_open()
-        places = self.merged().vm_placement(vm)
-        if not places:
-            raise NotFound(f"no VM {vm!r} in pool {self.config.name!r}")
-        return places[0]
-
-    def domain(self, hc: HostConn, rec: DomainRecord, action: str) -> libvirt.virDomain:
-        name = rec.info.name
-        if not hc.live or hc.conn is None:
-            raise ConnectionLost(
-                f"cannot {action} VM '{name}': host {hc.name} ({hc.uri}) is not connected", host=hc.name
-            )
-        try:
-            return hc.conn.lookupByUUIDString(rec.info.uuid)
-        except libvirt.libvirtError as err:
-            raise operation_error(action, f"VM '{name}'", hc.name, err, alive=hc.alive()) from None
+        return self.merged().locate(vm)
 
     def power(self, vm: str, op: PowerOp) -> None:
         op = PowerOp(op)
-        verb = _VERB[op]
+        verb = op.verb.lower()
         hc, rec = self.locate(vm)
-        dom = self.domain(hc, rec, verb)
+        dom = hc.domain(rec, verb)
         name = rec.info.name
         try:
             state = dom.state()[0]
@@ -243,7 +229,7 @@ class KvmBackend(Backend):
             raise operation_error(verb, f"VM '{name}'", hc.name, err, alive=hc.alive()) from None
         finally:
             # Events normally bring the new state; this covers a lost event.
-            self.queue.put(("domain", hc.uri, rec.info.uuid, -1, -1))
+            self.queue.put(DomainChanged(hc.uri, rec.info.uuid))
 
     def _wait_off(self, dom: libvirt.virDomain, name: str, hc: HostConn) -> None:
         deadline = time.monotonic() + self.SHUTDOWN_TIMEOUT_S
@@ -258,11 +244,15 @@ class KvmBackend(Backend):
 
     # -- migration ------------------------------------------------------------------------
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
-        from poolctl.backends.kvm.checks import check_migration
+        return check_migration(self.merged(), vm, host, self.config.shared_storage)
 
-        return check_migration(self, vm, host)
-
-    def migrate(self, vm: str, host: str, options: MigrationOptions):
-        from poolctl.backends.kvm.migration import start_migration
-
-        return start_migration(self, vm, host, options)
+    def migrate(self, vm: str, host: str, options: MigrationOptions) -> KvmMigration:
+        self._check_open()
+        setup = MigrationSetup(
+            notify=self.queue.put,
+            migrating=self.migrating,
+            p2p=self.config.migration == "p2p",
+            migration_uris=self.config.migration_uris,
+            timeout_s=self.MIGRATION_TIMEOUT_S,
+        )
+        return start_migration(self.merged(), vm, host, options, self.capabilities, setup)

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection
 
 import libvirt
 
-from poolctl.backends.base import NotFound
-from poolctl.backends.kvm.hostconn import HostConn
-from poolctl.backends.kvm.merge import disk_sr
+from poolctl.backends.kvm.hostconn import TEST_DRIVER_REASON, HostConn
+from poolctl.backends.kvm.merge import Merged, disk_sr
+from poolctl.backends.kvm.xmlinfo import DomainInfo, DomainRecord
 from poolctl.model import MigrationCheck
 
-if TYPE_CHECKING:
-    from poolctl.backends.kvm.backend import KvmBackend
-
 GiB = 1024**3
+Problem = Callable[[str, str], None]  # (text, code)
 
 
 def _gib(n: int) -> str:
     return f"{n / GiB:.1f} GiB"
 
 
-def check_migration(backend: KvmBackend, vm: str, host: str) -> MigrationCheck:
-    merged = backend.merged()
-    places = merged.vm_placement(vm)
-    if not places:
-        raise NotFound(f"no VM {vm!r} in pool {backend.config.name!r}")
-    dst = backend.host_by_ref(host)
-    src, rec = places[0]
+def check_migration(merged: Merged, vm: str, host: str, shared_storage: Collection[str]) -> MigrationCheck:
+    """``shared_storage``: storage pool names the config says every host sees."""
+    src, rec = merged.locate(vm)
+    dst = merged.host(host)
     name = rec.info.name
     problems: list[str] = []
     codes: list[str] = []
@@ -37,7 +32,7 @@ def check_migration(backend: KvmBackend, vm: str, host: str) -> MigrationCheck:
         codes.append(code)
 
     if src.is_test or dst.is_test:
-        problem(f"{backend.capabilities.reason}: VM '{name}' cannot move", "VIR_ERR_NO_SUPPORT")
+        problem(f"{TEST_DRIVER_REASON}: VM '{name}' cannot move", "VIR_ERR_NO_SUPPORT")
     if rec.state not in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_BLOCKED):
         problem(f"VM '{name}' is not running: only a running VM can be live-migrated", "VM_NOT_RUNNING")
     if dst is src:
@@ -58,7 +53,7 @@ def check_migration(backend: KvmBackend, vm: str, host: str) -> MigrationCheck:
             "HOST_NOT_ENOUGH_FREE_MEMORY",
         )
     _check_cpu(dst, rec.info, problem)
-    _check_disks(backend, merged, src, dst, rec, problem)
+    _check_disks(merged, shared_storage, src, dst, rec, problem)
     _check_networks(dst, rec, problem)
     _check_job(src, rec, problem)
     return MigrationCheck(vm=vm, host=host, problems=tuple(problems), codes=tuple(codes))
@@ -66,16 +61,16 @@ def check_migration(backend: KvmBackend, vm: str, host: str) -> MigrationCheck:
 
 def _free_memory(dst: HostConn) -> int | None:
     try:
-        free = int(dst.conn.getFreeMemory())
+        free = int(dst.conn.getFreeMemory()) if dst.conn is not None else 0
     except libvirt.libvirtError:
         free = 0
     return free or dst.facts.memory_free or None
 
 
-def _check_cpu(dst: HostConn, info, problem) -> None:
+def _check_cpu(dst: HostConn, info: DomainInfo, problem: Problem) -> None:
     # Only a named CPU model can be compared; host-passthrough/host-model are decided by
     # libvirt itself at migration time.
-    if not info.cpu_xml:
+    if not info.cpu_xml or dst.conn is None:
         return
     try:
         result = dst.conn.compareHypervisorCPU(
@@ -88,7 +83,9 @@ def _check_cpu(dst: HostConn, info, problem) -> None:
         problem(f"the VM's CPU model is not available on {dst.name}", "CPU_INCOMPATIBLE")
 
 
-def _check_disks(backend, merged, src: HostConn, dst: HostConn, rec, problem) -> None:
+def _check_disks(
+    merged: Merged, shared_storage: Collection[str], src: HostConn, dst: HostConn, rec: DomainRecord, problem: Problem
+) -> None:
     srs = {s.ref: s for s in merged.inventory.srs}
     for disk in rec.info.disks:
         if disk.cdrom and not (disk.path or disk.volume):
@@ -103,7 +100,7 @@ def _check_disks(backend, merged, src: HostConn, dst: HostConn, rec, problem) ->
                 f"{dst.name} may not see it: copy-storage would be needed (MigrationOptions.copy_storage)",
                 "DISK_NOT_SHARED",
             )
-        elif not sr.shared or (dst.ref not in sr.hosts and sr.name not in backend.config.shared_storage):
+        elif not sr.shared or (dst.ref not in sr.hosts and sr.name not in shared_storage):
             where = "local pool" if not sr.shared else "pool"
             problem(
                 f"disk {disk.device} on {where} '{sr.name}' not visible on {dst.name}; "
@@ -112,7 +109,7 @@ def _check_disks(backend, merged, src: HostConn, dst: HostConn, rec, problem) ->
             )
 
 
-def _check_networks(dst: HostConn, rec, problem) -> None:
+def _check_networks(dst: HostConn, rec: DomainRecord, problem: Problem) -> None:
     for nic in rec.info.nics:
         if nic.kind == "network" and nic.source:
             net = dst.networks.get(nic.source)
@@ -121,7 +118,7 @@ def _check_networks(dst: HostConn, rec, problem) -> None:
             elif not net.active:
                 problem(f"network '{nic.source}' is not active on {dst.name}", "NETWORK_INACTIVE")
         elif nic.kind == "bridge" and nic.source:
-            if any(n.bridge == nic.source for n in dst.networks.values()):
+            if any(n.bridge == nic.source for n in dst.networks.values()) or dst.conn is None:
                 continue
             try:
                 dst.conn.interfaceLookupByName(nic.source)
@@ -132,7 +129,9 @@ def _check_networks(dst: HostConn, rec, problem) -> None:
                     problem(f"bridge '{nic.source}' (NIC {nic.mac}) does not exist on {dst.name}", "NETWORK_MISSING")
 
 
-def _check_job(src: HostConn, rec, problem) -> None:
+def _check_job(src: HostConn, rec: DomainRecord, problem: Problem) -> None:
+    if src.conn is None:
+        return
     try:
         job = src.conn.lookupByUUIDString(rec.info.uuid).jobInfo()
     except libvirt.libvirtError:

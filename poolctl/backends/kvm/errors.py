@@ -60,12 +60,13 @@ def operation_error(
 ) -> BackendError:
     """``action`` e.g. "start", ``what`` e.g. "VM 'kvm-web-01'", ``host`` the host's name."""
     msg = f"cannot {action} {what} on {host}: libvirt says: {words(err)}"
-    code = err.get_error_code()
-    kw = {"code": code_name(err), "host": host}
+    code, name = err.get_error_code(), code_name(err)
     if not alive:
-        return ConnectionLost(f"cannot {action} {what}: lost the connection to {host} ({words(err)})", **kw)
+        return ConnectionLost(
+            f"cannot {action} {what}: lost the connection to {host} ({words(err)})", code=name, host=host
+        )
     if code in _NOT_FOUND:
-        return NotFound(msg, **kw)
+        return NotFound(msg, code=name, host=host)
     if code in _UNSUPPORTED:
-        return Unsupported(msg, **kw)
-    return OperationRefused(msg, **kw)
+        return Unsupported(msg, code=name, host=host)
+    return OperationRefused(msg, code=name, host=host)

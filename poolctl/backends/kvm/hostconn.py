@@ -7,14 +7,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import libvirt
 
-from poolctl.backends.base import AuthenticationError
+from poolctl.backends.base import AuthenticationError, ConnectionLost
 from poolctl.backends.kvm import xmlinfo
-from poolctl.backends.kvm.errors import connect_error, is_unsupported
+from poolctl.backends.kvm.errors import connect_error, is_unsupported, operation_error
 from poolctl.backends.kvm.eventloop import ensure_event_loop
+from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
 from poolctl.model import MiB
 
 RUNNING_STATES = {
@@ -44,7 +46,8 @@ _IP_SOURCES = tuple(
     if hasattr(libvirt, n)
 )
 
-Notify = Callable[[tuple], None]
+# Why a pool with a test-driver host cannot migrate (capabilities, pre-checks).
+TEST_DRIVER_REASON = "libvirt's test driver cannot migrate"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class HostConn:
         self.pools: dict[str, xmlinfo.PoolInfo] = {}
         self.networks: dict[str, xmlinfo.NetInfo] = {}
         self.bridges: set[str] | None = None  # None: this host cannot list its interfaces
-        self.job_completed: dict[str, dict] = {}  # uuid -> stats from the JOB_COMPLETED event
+        self.job_completed: dict[str, dict[str, Any]] = {}  # uuid -> stats from the JOB_COMPLETED event
         self.migration_iteration: dict[str, int] = {}  # uuid -> last MIGRATION_ITERATION event
         self._cpu: xmlinfo.HostCpu | None = None
         self._lock = threading.Lock()
@@ -152,7 +155,7 @@ class HostConn:
                 pass
         return conn
 
-    def _auth_cb(self, creds, failed: list[str]) -> int:
+    def _auth_cb(self, creds: list[list[Any]], failed: list[str]) -> int:
         # An exception here (a failing password_command) would be printed over the screen
         # by libvirt-python and reach open() only as libvirt's "authentication failed".
         try:
@@ -194,28 +197,46 @@ class HostConn:
         except libvirt.libvirtError:
             return False
 
+    def domain(self, rec: xmlinfo.DomainRecord, action: str) -> libvirt.virDomain:
+        """The live domain object of ``rec``; ``action`` (e.g. "start") words the error."""
+        name = rec.info.name
+        if not self.live or self.conn is None:
+            raise ConnectionLost(
+                f"cannot {action} VM '{name}': host {self.name} ({self.uri}) is not connected", host=self.name
+            )
+        try:
+            return self.conn.lookupByUUIDString(rec.info.uuid)
+        except libvirt.libvirtError as err:
+            raise operation_error(action, f"VM '{name}'", self.name, err, alive=self.alive()) from None
+
     # -- callbacks: run on libvirt's event thread; they only hand over, never raise --------
-    def _on_close(self, _conn, reason, _opaque) -> None:
+    def _on_close(self, _conn: libvirt.virConnect, reason: int, _opaque: object) -> None:
         try:
             if not self._closing and reason != libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT:
-                self._notify(("lost", self.uri, f"connection closed (reason {reason})"))
+                self._notify(HostLost(self.uri, f"connection closed (reason {reason})"))
         except Exception:
             pass
 
-    def _on_lifecycle(self, _conn, dom, event, detail, _opaque) -> None:
+    def _on_lifecycle(
+        self, _conn: libvirt.virConnect, dom: libvirt.virDomain, event: int, detail: int, _opaque: object
+    ) -> None:
         try:
-            self._notify(("domain", self.uri, dom.UUIDString(), event, detail))
+            self._notify(DomainChanged(self.uri, dom.UUIDString(), event, detail))
         except Exception:
             pass
 
-    def _on_job_completed(self, _conn, dom, params, _opaque) -> None:
+    def _on_job_completed(
+        self, _conn: libvirt.virConnect, dom: libvirt.virDomain, params: dict[str, Any], _opaque: object
+    ) -> None:
         try:
             with self._lock:
                 self.job_completed[dom.UUIDString()] = dict(params)
         except Exception:
             pass
 
-    def _on_migration_iteration(self, _conn, dom, iteration, _opaque) -> None:
+    def _on_migration_iteration(
+        self, _conn: libvirt.virConnect, dom: libvirt.virDomain, iteration: int, _opaque: object
+    ) -> None:
         try:
             self.migration_iteration[dom.UUIDString()] = int(iteration)
         except Exception:
@@ -237,7 +258,7 @@ class HostConn:
             rec = self.domains.get(uuid)
             if rec is None or full:
                 try:
-                    rec = self._read_domain(dom)
+                    rec = self._read_domain(c, dom)
                 except libvirt.libvirtError:
                     continue  # undefined between the list and the read
             else:
@@ -259,7 +280,7 @@ class HostConn:
             return
         try:
             dom = c.lookupByUUIDString(uuid)
-            rec = self._read_domain(dom)
+            rec = self._read_domain(c, dom)
         except libvirt.libvirtError as err:
             if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 self.domains.pop(uuid, None)
@@ -271,7 +292,7 @@ class HostConn:
         self._load_facts(c)
         self._refresh_free_memory()
 
-    def _read_domain(self, dom: libvirt.virDomain) -> xmlinfo.DomainRecord:
+    def _read_domain(self, c: libvirt.virConnect, dom: libvirt.virDomain) -> xmlinfo.DomainRecord:
         rec = xmlinfo.DomainRecord(info=xmlinfo.parse_domain(dom.XMLDesc(0)))
         rec.state, rec.reason = dom.state()[:2]
         try:
@@ -279,7 +300,7 @@ class HostConn:
         except libvirt.libvirtError:
             pass
         try:
-            got = self.conn.domainListGetStats([dom], _STATS, _STATS_FLAGS)
+            got = c.domainListGetStats([dom], _STATS, _STATS_FLAGS)
             if got:
                 self._apply_stats(rec, got[0][1])
         except libvirt.libvirtError:
@@ -287,7 +308,7 @@ class HostConn:
         for disk in rec.info.disks:
             if disk.device not in rec.disk_sizes and disk.path and not disk.cdrom:
                 try:
-                    rec.disk_sizes[disk.device] = self.conn.storageVolLookupByPath(disk.path).info()[1]
+                    rec.disk_sizes[disk.device] = c.storageVolLookupByPath(disk.path).info()[1]
                 except libvirt.libvirtError:
                     pass
         if rec.state in RUNNING_STATES:
@@ -295,7 +316,7 @@ class HostConn:
         return rec
 
     @staticmethod
-    def _apply_stats(rec: xmlinfo.DomainRecord, s: dict) -> None:
+    def _apply_stats(rec: xmlinfo.DomainRecord, s: dict[str, Any]) -> None:
         if "state.state" in s:
             rec.state, rec.reason = s["state.state"], s.get("state.reason", 0)
         if s.get("balloon.current"):

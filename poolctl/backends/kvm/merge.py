@@ -1,17 +1,19 @@
 """Per-host libvirt records into one pool: VMs deduplicated by UUID, storage pools
-and networks that several hosts see merged into one object each."""
+and networks that several hosts see merged into one object each; and the lookups of
+hosts and VMs that the backend's operations share."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import libvirt
 
+from poolctl.backends.base import NotFound
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
 from poolctl.backends.kvm.xmlinfo import DiskInfo, DomainRecord, NicInfo, PoolInfo
-from poolctl.config import PoolConfig
 from poolctl.model import (
     VM,
     Disk,
@@ -49,39 +51,54 @@ def power_state(rec: DomainRecord) -> PowerState:
     return PowerState.UNKNOWN
 
 
+Place = tuple[HostConn, DomainRecord]
+NetOfNic = Callable[[HostConn, NicInfo], str | None]
+
+
 @dataclass
 class Merged:
     inventory: Inventory
+    hosts: Sequence[HostConn]
     # uuid -> the hosts defining it, the one the VM is shown on first
-    placements: dict[str, list[tuple[HostConn, DomainRecord]]] = field(default_factory=dict)
+    placements: dict[str, list[Place]] = field(default_factory=dict)
     sr_of_pool: dict[tuple[str, str], str] = field(default_factory=dict)  # (uri, pool) -> sr ref
 
-    def vm_placement(self, ref: str) -> list[tuple[HostConn, DomainRecord]]:
+    def vm_placement(self, ref: str) -> list[Place]:
         return self.placements.get(ref.removeprefix("vm:"), [])
 
+    def locate(self, vm: str) -> Place:
+        """Where an operation on ``vm`` (a ref or a UUID) goes: the host it is shown on."""
+        places = self.vm_placement(vm)
+        if not places:
+            raise NotFound(f"no VM {vm!r} in pool {self.inventory.pool.name!r}")
+        return places[0]
 
-def merge(config: PoolConfig, hosts: list[HostConn], migrating: set[str], can_migrate: bool) -> Merged:
-    srs, sr_of_pool = _storage(config, hosts)
+    def host(self, ref: str) -> HostConn:
+        hc = next((hc for hc in self.hosts if hc.ref == ref), None)
+        if hc is None:
+            raise NotFound(f"no host {ref!r} in pool {self.inventory.pool.name!r}")
+        return hc
+
+
+def merge(
+    pool: str, hosts: Sequence[HostConn], migrating: Collection[str], can_migrate: bool, shared_storage: Collection[str]
+) -> Merged:
+    """``shared_storage``: storage pool names the config says every host sees."""
+    srs, sr_of_pool = _storage(shared_storage, hosts)
     networks, net_of_nic = _networks(hosts)
     placements = _placements(hosts)
     vms = []
     for uuid, places in placements.items():
         hc, rec = places[0]
         vms.append(_vm(hc, rec, sr_of_pool, net_of_nic, uuid in migrating, can_migrate))
-    pool = Pool(
-        ref=f"pool:{config.name}",
-        name=config.name,
-        backend="kvm",
-        description=f"libvirt pool of {len(hosts)} host(s)",
-    )
     inv = Inventory(
-        pool=pool,
+        pool=Pool(ref=f"pool:{pool}", name=pool, backend="kvm", description=f"libvirt pool of {len(hosts)} host(s)"),
         hosts=tuple(_host(hc) for hc in hosts),
         srs=tuple(srs),
         networks=tuple(networks),
         vms=tuple(sorted(vms, key=lambda v: v.name)),
     )
-    return Merged(inv, placements, sr_of_pool)
+    return Merged(inv, tuple(hosts), placements, sr_of_pool)
 
 
 def _host(hc: HostConn) -> Host:
@@ -100,13 +117,13 @@ def _host(hc: HostConn) -> Host:
     )
 
 
-def _placements(hosts: list[HostConn]) -> dict[str, list[tuple[HostConn, DomainRecord]]]:
-    by_uuid: dict[str, list[tuple[HostConn, DomainRecord]]] = defaultdict(list)
+def _placements(hosts: Sequence[HostConn]) -> dict[str, list[Place]]:
+    by_uuid: dict[str, list[Place]] = defaultdict(list)
     for hc in hosts:
         for uuid, rec in hc.domains.items():
             by_uuid[uuid].append((hc, rec))
 
-    def rank(place: tuple[HostConn, DomainRecord]) -> int:
+    def rank(place: Place) -> int:
         hc, rec = place
         if rec.state in RUNNING_STATES:
             return 0 if hc.live else 1
@@ -116,7 +133,14 @@ def _placements(hosts: list[HostConn]) -> dict[str, list[tuple[HostConn, DomainR
     return {uuid: sorted(places, key=rank) for uuid, places in by_uuid.items()}
 
 
-def _vm(hc, rec: DomainRecord, sr_of_pool, net_of_nic, migrating: bool, can_migrate: bool) -> VM:
+def _vm(
+    hc: HostConn,
+    rec: DomainRecord,
+    sr_of_pool: dict[tuple[str, str], str],
+    net_of_nic: NetOfNic,
+    migrating: bool,
+    can_migrate: bool,
+) -> VM:
     info = rec.info
     state = power_state(rec) if hc.live else PowerState.UNKNOWN
     running = rec.state in RUNNING_STATES
@@ -167,8 +191,10 @@ def disk_sr(hc: HostConn, disk: DiskInfo, sr_of_pool: dict[tuple[str, str], str]
     return sr_of_pool.get((hc.uri, best.name)) if best else None
 
 
-def _storage(config: PoolConfig, hosts: list[HostConn]):
-    groups: dict[tuple, list[tuple[HostConn, PoolInfo]]] = defaultdict(list)
+def _storage(
+    shared_storage: Collection[str], hosts: Sequence[HostConn]
+) -> tuple[list[StorageRepository], dict[tuple[str, str], str]]:
+    groups: dict[tuple[str, str, str, tuple[str, ...]], list[tuple[HostConn, PoolInfo]]] = defaultdict(list)
     for hc in hosts:
         for p in hc.pools.values():
             groups[(p.name, p.type, p.target, p.source)].append((hc, p))
@@ -176,7 +202,7 @@ def _storage(config: PoolConfig, hosts: list[HostConn]):
     sr_of_pool: dict[tuple[str, str], str] = {}
     used_refs: set[str] = set()
     for (name, ptype, _target, _source), members in groups.items():
-        shared = name in config.shared_storage or (ptype in NETWORK_POOL_TYPES and len(members) > 1)
+        shared = name in shared_storage or (ptype in NETWORK_POOL_TYPES and len(members) > 1)
         parts = [members] if shared else [[m] for m in members]
         for part in parts:
             ref = f"sr:{name}" if shared else f"sr:{name}@{part[0][0].uri}"
@@ -200,7 +226,7 @@ def _storage(config: PoolConfig, hosts: list[HostConn]):
     return sorted(srs, key=lambda s: (s.name, s.ref)), sr_of_pool
 
 
-def _networks(hosts: list[HostConn]):
+def _networks(hosts: Sequence[HostConn]) -> tuple[list[Network], NetOfNic]:
     nets: dict[str, list[HostConn]] = defaultdict(list)
     bridge_of: dict[str, str] = {}
     for hc in hosts:

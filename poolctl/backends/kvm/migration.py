@@ -10,18 +10,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import libvirt
 
-from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle, OperationRefused, Unsupported
+from poolctl.backends.base import (
+    BackendError,
+    CancelRefused,
+    Capabilities,
+    MigrationHandle,
+    OperationRefused,
+    Unsupported,
+)
 from poolctl.backends.kvm.errors import operation_error, words
+from poolctl.backends.kvm.events import HostStale, Notify
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.backends.kvm.merge import Merged
 from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
-
-if TYPE_CHECKING:
-    from poolctl.backends.kvm.backend import KvmBackend
 
 log = logging.getLogger("poolctl.backends.kvm")
 
@@ -35,11 +42,23 @@ _ORDER = {
 }
 
 
-def start_migration(backend: KvmBackend, vm: str, host: str, options: MigrationOptions) -> KvmMigration:
-    src, rec = backend.locate(vm)
-    dst = backend.host_by_ref(host)
+@dataclass(frozen=True)
+class MigrationSetup:
+    """What a migration needs of its pool, handed over by the backend."""
+
+    notify: Notify  # the pool's event queue: hosts to reload when the move starts and ends
+    migrating: set[str]  # uuids moving through us, shown as a current operation until the end
+    p2p: bool  # the source daemon drives the move (else this process does, client-side)
+    migration_uris: Mapping[str, str]  # a destination's URI as the source daemon reaches it, where it differs
+    timeout_s: float  # a migration still running after this is aborted
+
+
+def start_migration(
+    merged: Merged, vm: str, host: str, options: MigrationOptions, caps: Capabilities, setup: MigrationSetup
+) -> KvmMigration:
+    src, rec = merged.locate(vm)
+    dst = merged.host(host)
     name = rec.info.name
-    caps = backend.capabilities
     if not caps.live_migration:
         raise Unsupported(f"cannot migrate VM '{name}': {caps.reason}")
     if dst is src:
@@ -48,7 +67,7 @@ def start_migration(backend: KvmBackend, vm: str, host: str, options: MigrationO
         raise OperationRefused(f"cannot migrate VM '{name}': it is not running", host=src.name)
     if not dst.live or dst.conn is None:
         raise OperationRefused(f"cannot migrate VM '{name}': host {dst.name} is not connected", host=dst.name)
-    dom = backend.domain(src, rec, "migrate")
+    dom = src.domain(rec, "migrate")
     try:
         persistent = bool(dom.isPersistent())
     except libvirt.libvirtError as err:
@@ -63,10 +82,10 @@ def start_migration(backend: KvmBackend, vm: str, host: str, options: MigrationO
         flags |= libvirt.VIR_MIGRATE_POSTCOPY
     if options.copy_storage:
         flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
-    params: dict = {}
+    params: dict[str, Any] = {}
     if options.bandwidth_mib_s:
         params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(options.bandwidth_mib_s)
-    handle = KvmMigration(backend, src, dst, rec.info.uuid, name, dom, flags, params, options)
+    handle = KvmMigration(setup, src, dst, rec.info.uuid, name, dom, flags, params, options)
     handle.start()
     return handle
 
@@ -74,25 +93,24 @@ def start_migration(backend: KvmBackend, vm: str, host: str, options: MigrationO
 class KvmMigration(MigrationHandle):
     def __init__(
         self,
-        backend,
+        setup: MigrationSetup,
         src: HostConn,
         dst: HostConn,
         uuid: str,
         name: str,
         dom: libvirt.virDomain,
         flags: int,
-        params: dict,
+        params: dict[str, Any],
         options: MigrationOptions,
     ):
         super().__init__(f"vm:{uuid}", src.ref, dst.ref)
-        self._b = backend
+        self._setup = setup
         self._src, self._dst = src, dst
         self._uuid, self._name = uuid, name
         self._dom = dom  # on the source's main connection: polls, abort, settings
         self._mig_conn: libvirt.virConnect | None = None  # the migrate call's own (start())
         self._mig_dom: libvirt.virDomain | None = None
         self._flags, self._params, self._options = flags, params, options
-        self._p2p = backend.config.migration == "p2p"
         self._done = threading.Event()
         self._stop = threading.Event()  # stop_following()
         self._result: MigrationResult | None = None
@@ -111,10 +129,10 @@ class KvmMigration(MigrationHandle):
         self._open_call_connection()
         self._t0 = time.monotonic()
         self._src.migration_iteration.pop(self._uuid, None)
-        self._b.migrating.add(self._uuid)
-        self._b.queue.put(("reload", self._src.uri))  # shows "migrate" as a current operation
+        self._setup.migrating.add(self._uuid)
+        self._setup.notify(HostStale(self._src.uri))  # shows "migrate" as a current operation
         self._set_max_downtime()
-        self._timer = threading.Timer(self._b.MIGRATION_TIMEOUT_S, self._on_timeout)
+        self._timer = threading.Timer(self._setup.timeout_s, self._on_timeout)
         self._timer.daemon = True
         self._timer.start()
         threading.Thread(target=self._run, name=f"kvm-migrate-{self._name}", daemon=True).start()
@@ -123,12 +141,7 @@ class KvmMigration(MigrationHandle):
         error: libvirt.libvirtError | None = None
         new_dom = None
         try:
-            if self._p2p:
-                # The source daemon talks to the destination's daemon itself.
-                uri = self._b.config.migration_uris.get(self._dst.uri, self._dst.uri)
-                self._mig_dom.migrateToURI3(uri, self._params, self._flags | libvirt.VIR_MIGRATE_PEER2PEER)
-            else:
-                new_dom = self._mig_dom.migrate3(self._dst.conn, self._params, self._flags)
+            new_dom = self._call()
         except libvirt.libvirtError as err:
             error = err
         except Exception as err:
@@ -140,10 +153,22 @@ class KvmMigration(MigrationHandle):
         try:
             self._result = self._finish(error, new_dom)
         finally:
-            self._b.migrating.discard(self._uuid)
+            self._setup.migrating.discard(self._uuid)
             for hc in (self._src, self._dst):
-                self._b.queue.put(("reload", hc.uri))
+                self._setup.notify(HostStale(hc.uri))
             self._done.set()
+
+    def _call(self) -> libvirt.virDomain | None:
+        """The migrate call itself; the domain on the destination when libvirt hands it back."""
+        dom = self._mig_dom
+        if dom is None:
+            raise libvirt.libvirtError("the migration's own connection to the source is not open")
+        if self._setup.p2p:
+            # The source daemon talks to the destination's daemon itself.
+            uri = self._setup.migration_uris.get(self._dst.uri, self._dst.uri)
+            dom.migrateToURI3(uri, self._params, self._flags | libvirt.VIR_MIGRATE_PEER2PEER)
+            return None
+        return dom.migrate3(self._dst.conn, self._params, self._flags)
 
     def _open_call_connection(self) -> None:
         try:
@@ -168,16 +193,21 @@ class KvmMigration(MigrationHandle):
             except libvirt.libvirtError:
                 pass
 
-    def _finish(self, error, new_dom) -> MigrationResult:
-        duration = time.monotonic() - self._t0
-        common = dict(vm=self.vm, source=self.source, destination=self.destination, duration_s=round(duration, 3))
+    def _finish(self, error: libvirt.libvirtError | None, new_dom: libvirt.virDomain | None) -> MigrationResult:
+        duration_s = round(time.monotonic() - self._t0, 3)
         if error is None:
             return MigrationResult(
-                outcome="success", host=self.destination, downtime_ms=self._downtime(new_dom), **common
+                outcome="success",
+                host=self.destination,
+                downtime_ms=self._downtime(new_dom),
+                duration_s=duration_s,
+                vm=self.vm,
+                source=self.source,
+                destination=self.destination,
             )
         cancelled = self._cancel_requested and not self._timed_out
         if self._timed_out:
-            what = f"was aborted after {self._b.MIGRATION_TIMEOUT_S:.0f} s (timeout)"
+            what = f"was aborted after {self._setup.timeout_s:.0f} s (timeout)"
         elif cancelled:
             what = "was cancelled"
         else:
@@ -186,14 +216,24 @@ class KvmMigration(MigrationHandle):
             f"migration of VM '{self._name}' from {self._src.name} to {self._dst.name} {what}: "
             f"libvirt says: {words(error)}"
         )
-        return MigrationResult(outcome="cancelled" if cancelled else "failed", host=self._where(), error=text, **common)
+        return MigrationResult(
+            outcome="cancelled" if cancelled else "failed",
+            host=self._where(),
+            error=text,
+            duration_s=duration_s,
+            vm=self.vm,
+            source=self.source,
+            destination=self.destination,
+        )
 
-    def _downtime(self, new_dom) -> float | None:
+    def _downtime(self, new_dom: libvirt.virDomain | None) -> float | None:
         # In flight, jobStats' downtime is QEMU's target; the real figure is in the
         # completed job on the destination, or in the source's JOB_COMPLETED event.
         try:
-            dom = new_dom or self._dst.conn.lookupByUUIDString(self._uuid)
-            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            dom = new_dom
+            if dom is None and self._dst.conn is not None:
+                dom = self._dst.conn.lookupByUUIDString(self._uuid)
+            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED) if dom is not None else {}
             if stats.get("downtime") is not None:
                 return float(stats["downtime"])
         except (libvirt.libvirtError, AttributeError):
@@ -209,6 +249,8 @@ class KvmMigration(MigrationHandle):
     def _where(self) -> str | None:
         """Where the VM runs after a failure: normally still the source."""
         for hc in (self._src, self._dst):
+            if hc.conn is None:
+                continue
             try:
                 state = hc.conn.lookupByUUIDString(self._uuid).state()[0]
             except (libvirt.libvirtError, AttributeError):
@@ -282,6 +324,7 @@ class KvmMigration(MigrationHandle):
             if not self._done.is_set():
                 yield progress
         result = self._result
+        assert result is not None, "_run() sets the result before it sets _done"
         if result.outcome == "success":
             yield MigrationProgress(
                 phase=MigrationPhase.DONE,
@@ -294,7 +337,7 @@ class KvmMigration(MigrationHandle):
             phase = MigrationPhase.CANCELLED if result.outcome == "cancelled" else MigrationPhase.FAILED
             yield MigrationProgress(phase=phase, cancellable=False, message=result.error)
 
-    def _progress(self, st: dict, state: int, reason: int, best: float) -> MigrationProgress:
+    def _progress(self, st: dict[str, Any], state: int, reason: int, best: float) -> MigrationProgress:
         p = self._raw_progress(st, state, reason, best)
         # What the panel shows never goes backwards (post-copy after a switchover pause,
         # an empty poll after a cancel): keep the furthest phase seen.
@@ -303,7 +346,7 @@ class KvmMigration(MigrationHandle):
         self._last_phase = p.phase
         return p
 
-    def _raw_progress(self, st: dict, state: int, reason: int, best: float) -> MigrationProgress:
+    def _raw_progress(self, st: dict[str, Any], state: int, reason: int, best: float) -> MigrationProgress:
         total = st.get("data_total") or st.get("memory_total") or 0
         processed = st.get("data_processed", st.get("memory_processed")) or 0
         remaining = st.get("data_remaining", st.get("memory_remaining"))
@@ -355,7 +398,7 @@ class KvmMigration(MigrationHandle):
             dirty_rate=dirty,
         )
 
-    def _steer(self, st: dict) -> None:
+    def _steer(self, st: dict[str, Any]) -> None:
         """Settings that need a running migration job."""
         if not st.get("type"):
             return

@@ -3,27 +3,50 @@ bulk calls every few seconds, and brings lost hosts back with back-off."""
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import libvirt
 
 from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
-from poolctl.model import ConnectionState, ConnectionStatus
-
-if TYPE_CHECKING:
-    from poolctl.backends.kvm.backend import KvmBackend
-    from poolctl.backends.kvm.hostconn import HostConn
+from poolctl.backends.kvm.events import (
+    DomainChanged,
+    Emit,
+    Event,
+    HostEvent,
+    HostLost,
+    HostReconnected,
+    HostStale,
+    Refresh,
+    Stop,
+)
+from poolctl.backends.kvm.hostconn import HostConn
+from poolctl.model import Change, ConnectionState, ConnectionStatus
 
 BACKOFF_S = (1, 2, 4, 8, 15, 30)
 
 
+@dataclass(frozen=True)
+class Feed:
+    """What the watcher works with, handed over by the backend."""
+
+    pool: str  # the pool's name, for states and thread names
+    hosts: Sequence[HostConn]
+    events: queue.Queue[Event]
+    # Runs a change to host caches under the pool's lock, then merges the hosts again.
+    update: Callable[[Callable[[], None]], None]
+    take_changes: Callable[[], list[Change]]  # the diff since the last delivery
+    refresh_s: float  # how often every live host is reloaded with bulk calls
+
+
 class Watcher(threading.Thread):
-    def __init__(self, backend: KvmBackend, on_change: ChangeCallback, on_state: StateCallback):
-        super().__init__(name=f"kvm-watch-{backend.config.name}", daemon=True)
-        self.b = backend
+    def __init__(self, feed: Feed, on_change: ChangeCallback, on_state: StateCallback):
+        super().__init__(name=f"kvm-watch-{feed.pool}", daemon=True)
+        self.feed = feed
         self.on_change = on_change
         self.on_state = on_state
         self.stop_event = threading.Event()
@@ -31,16 +54,18 @@ class Watcher(threading.Thread):
 
     def stop(self) -> None:
         self.stop_event.set()
-        self.b.queue.put(("stop",))
+        self.feed.events.put(Stop())
 
     # -- delivery (consumer errors must not kill the thread) ------------------------------
-    def _state(self, hc: HostConn | None, status: ConnectionStatus, message: str = "", retry: float | None = None):
+    def _state(
+        self, hc: HostConn | None, status: ConnectionStatus, message: str = "", retry: float | None = None
+    ) -> None:
         if self.stop_event.is_set():
             return
         try:
             self.on_state(
                 ConnectionState(
-                    pool=self.b.config.name,
+                    pool=self.feed.pool,
                     status=status,
                     host=hc.ref if hc else "",
                     message=message,
@@ -51,7 +76,7 @@ class Watcher(threading.Thread):
             pass
 
     def _emit(self) -> None:
-        for change in self.b.take_changes():
+        for change in self.feed.take_changes():
             if self.stop_event.is_set():
                 return
             try:
@@ -61,28 +86,30 @@ class Watcher(threading.Thread):
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
-        for hc in self.b.hosts:
+        feed = self.feed
+        for hc in feed.hosts:
             if hc.live:
                 self._state(hc, ConnectionStatus.CONNECTED, f"connected to {hc.name} ({hc.uri})")
             else:
                 self._lost(hc, "not reachable")
         self._emit()
-        next_tick = time.monotonic() + self.b.REFRESH_S
+        next_tick = time.monotonic() + feed.refresh_s
         while not self.stop_event.is_set():
+            items: list[Event]
             try:
-                items = [self.b.queue.get(timeout=max(0.0, next_tick - time.monotonic()))]
+                items = [feed.events.get(timeout=max(0.0, next_tick - time.monotonic()))]
             except queue.Empty:
                 items = []
             while True:  # coalesce a burst of events into one diff
                 try:
-                    items.append(self.b.queue.get_nowait())
+                    items.append(feed.events.get_nowait())
                 except queue.Empty:
                     break
             if self.stop_event.is_set():
                 return
             if time.monotonic() >= next_tick:
-                items.append(("tick",))
-                next_tick = time.monotonic() + self.b.REFRESH_S
+                items.append(Refresh())
+                next_tick = time.monotonic() + feed.refresh_s
             for item in items:
                 try:
                     self._handle(item)
@@ -90,33 +117,41 @@ class Watcher(threading.Thread):
                     pass
             self._emit()
 
-    def _handle(self, item: tuple) -> None:
-        kind = item[0]
-        if kind in ("stop", "emit"):  # nothing to load: the loop's diff step does the rest
-            return
-        hc = self.b.host_by_uri(item[1]) if len(item) > 1 else None
-        if kind == "domain" and hc is not None and hc.live:
-            self._guard(hc, lambda: hc.reload_domain(item[2]))
-        elif kind == "reload" and hc is not None and hc.live:
-            self._guard(hc, lambda: hc.load(full=False))
-        elif kind == "lost" and hc is not None:
-            if not (hc.live and hc.alive()):  # else a stale report about a good connection
-                self._lost(hc, item[2])
-        elif kind == "reconnected" and hc is not None:
-            self._reconnecting.discard(hc.uri)
-            if self._guard(hc, lambda: hc.load(full=True)):
-                self._state(hc, ConnectionStatus.CONNECTED, f"reconnected to {hc.name} ({hc.uri})")
-        elif kind == "tick":
-            for h in self.b.hosts:
-                if h.live:
-                    self._guard(h, lambda h=h: h.load(full=False))
+    def _host(self, uri: str) -> HostConn | None:
+        return next((hc for hc in self.feed.hosts if hc.uri == uri), None)
 
-    def _guard(self, hc: HostConn, fn) -> bool:
-        """Run a load under the backend's lock; a dead connection becomes LOST."""
+    def _handle(self, event: Event) -> None:
+        match event:
+            case Stop() | Emit():
+                pass  # nothing to load: the loop's diff step does the rest
+            case Refresh():
+                for hc in self.feed.hosts:
+                    if hc.live:
+                        self._guard(hc, functools.partial(hc.load, full=False))
+            case DomainChanged() | HostStale() | HostLost() | HostReconnected():
+                if (host := self._host(event.uri)) is not None:
+                    self._handle_host(host, event)
+
+    def _handle_host(self, hc: HostConn, event: HostEvent) -> None:
+        match event:
+            case DomainChanged(uuid=uuid):
+                if hc.live:
+                    self._guard(hc, functools.partial(hc.reload_domain, uuid))
+            case HostStale():
+                if hc.live:
+                    self._guard(hc, functools.partial(hc.load, full=False))
+            case HostLost(why=why):
+                if not (hc.live and hc.alive()):  # else a stale report about a good connection
+                    self._lost(hc, why)
+            case HostReconnected():
+                self._reconnecting.discard(hc.uri)
+                if self._guard(hc, functools.partial(hc.load, full=True)):
+                    self._state(hc, ConnectionStatus.CONNECTED, f"reconnected to {hc.name} ({hc.uri})")
+
+    def _guard(self, hc: HostConn, load: Callable[[], None]) -> bool:
+        """Run a load under the pool's lock; a dead connection becomes LOST."""
         try:
-            with self.b.lock:
-                fn()
-                self.b.rebuild()
+            self.feed.update(load)
             return True
         except libvirt.libvirtError as err:
             if not hc.alive():
@@ -126,9 +161,7 @@ class Watcher(threading.Thread):
     def _lost(self, hc: HostConn, why: str) -> None:
         if hc.uri in self._reconnecting:
             return
-        with self.b.lock:
-            hc.close()
-            self.b.rebuild()
+        self.feed.update(hc.close)
         self._state(hc, ConnectionStatus.LOST, f"lost {hc.name} ({hc.uri}): {why}", BACKOFF_S[0])
         self._reconnecting.add(hc.uri)
         threading.Thread(target=self._reconnect, args=(hc,), name=f"kvm-reconnect-{hc.name}", daemon=True).start()
@@ -149,5 +182,5 @@ class Watcher(threading.Thread):
             if self.stop_event.is_set():
                 hc.close()
                 return
-            self.b.queue.put(("reconnected", hc.uri))
+            self.feed.events.put(HostReconnected(hc.uri))
             return

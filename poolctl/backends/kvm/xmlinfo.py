@@ -24,10 +24,11 @@ _UNIT = {
 
 
 def _size(el: ET.Element | None, default_unit: str) -> int:
-    if el is None or not (el.text or "").strip():
+    text = (el.text or "").strip() if el is not None else ""
+    if el is None or not text:
         return 0
     unit = (el.get("unit") or default_unit).lower()
-    return int(float(el.text.strip()) * _UNIT.get(unit, 1))
+    return int(float(text) * _UNIT.get(unit, 1))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import libvirt
 
-from poolctl.backends.kvm.migration import KvmMigration
+from poolctl.backends.kvm.migration import KvmMigration, MigrationSetup
 from poolctl.model import MigrationOptions, MigrationPhase
 from tests.support.kvm_helpers import by_name
 
@@ -40,7 +40,8 @@ def _handle(backend) -> KvmMigration:
     src, rec = backend.locate(web.ref)
     dst = backend.host_by_ref(by_name(inv, "kvm-demo-b").ref)
     dom = src.conn.lookupByUUIDString(web.uuid)
-    return KvmMigration(backend, src, dst, web.uuid, web.name, dom, 0, {}, MigrationOptions())
+    setup = MigrationSetup(notify=backend.queue.put, migrating=set(), p2p=True, migration_uris={}, timeout_s=900.0)
+    return KvmMigration(setup, src, dst, web.uuid, web.name, dom, 0, {}, MigrationOptions())
 
 
 def test_phases_follow_the_job(demo):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from poolctl.backends.base import BackendError, ConnectionLost, NotFound, OperationRefused, Unsupported
 from poolctl.backends.kvm import KvmBackend
+from poolctl.backends.kvm.events import DomainChanged
 from poolctl.config import PoolConfig
 from poolctl.model import MigrationOptions, PowerOp, PowerState
 from tests.support.kvm_helpers import by_name
@@ -176,3 +179,17 @@ def test_a_password_inside_a_uri_is_refused_without_repeating_it():
         with pytest.raises(BackendError) as exc:
             KvmBackend(cfg)
         assert "hunter2" not in str(exc.value) and "kvm1" in str(exc.value) and "password" in str(exc.value)
+
+
+def test_a_power_operation_queues_a_typed_domain_event_for_the_watcher(demo):
+    build = by_name(demo.inventory(), "kvm-build-01")
+    host = demo.host_by_ref(by_name(demo.inventory(), "kvm-demo-a").ref)
+    demo.power(build.ref, PowerOp.START)
+    queued = []
+    while not demo.queue.empty():
+        queued.append(demo.queue.get_nowait())
+    # libvirt's own lifecycle events may be there too (they carry event/detail); ours does not.
+    assert all(isinstance(e, DomainChanged) and e.uri == host.uri and e.uuid == build.uuid for e in queued)
+    assert DomainChanged(host.uri, build.uuid) in queued
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        queued[0].uuid = "other"
