@@ -322,7 +322,7 @@ class BatchRunner:
                 if not line.moved and not stop_reason:
                     stop_reason = "cancelled" if self._cancelled else f"the move of {line.vm} {line.outcome}"
                     running = len(self._running)
-                    rest = f"; {running} running move{'s' if running != 1 else ''} finish" if running else ""
+                    rest = {0: "", 1: "; the running one finishes"}.get(running, f"; the {running} running ones finish")
                     self._emit(Stopping(f"{stop_reason}: no more moves start{rest}"))
                 left = len(waiting) + len(self._running)
                 decision = self.rule.next(self.level, finished, left)
