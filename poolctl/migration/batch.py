@@ -75,6 +75,7 @@ class Summary:
     lines: tuple[MoveLine, ...]  # in plan order
     seconds: float
     levels: tuple[Decision, ...]  # every level the rule set, the first one included
+    most_at_once: int = 0  # the most moves that really ran at the same time
     cancelled: bool = False
     stop_reason: str = ""  # why new starts stopped ("" when nothing stopped them)
 
@@ -92,14 +93,13 @@ class Summary:
 
     def total(self) -> str:
         """The closing line: how many moved, how fast, at most how many at once, what was lost."""
-        most = max((d.level for d in self.levels), default=1)
         lost = sum(line.lost for line in self.lines)
         gaps = [line for line in self.lines if line.longest_gap_s is not None]
         widest = max(gaps, key=lambda line: line.longest_gap_s or 0.0, default=None)
         gap = f", longest gap {widest.longest_gap_s:.2f} s ({widest.vm})" if widest is not None else ""
         text = (
             f"{len(self.moved)} of {len(self.lines)} VMs moved in {self.seconds:.1f} s, "
-            f"at most {most} at once; lost {lost} probe{'s' if lost != 1 else ''}{gap}"
+            f"at most {self.most_at_once} at once; lost {lost} probe{'s' if lost != 1 else ''}{gap}"
         )
         if self.not_moved:
             text += "; not moved: " + ", ".join(f"{line.vm} ({line.outcome})" for line in self.not_moved)
@@ -295,6 +295,7 @@ class BatchRunner:
         self.level = max(1, decision.level)
         self._emit(LevelChanged(decision))
         stop_reason = ""
+        peak = 0
         while True:
             if self._cancelled and not stop_reason:
                 stop_reason = "cancelled"
@@ -309,6 +310,7 @@ class BatchRunner:
                     self._emit(MoveFinished(placement, line, figures, None))
                     stop_reason = f"{placement.vm.name} could not start"
                     self._emit(Stopping(f"{stop_reason} ({line.error}): no more moves start"))
+            peak = max(peak, len(self._running))
             if not self._running:
                 break
             self._wake.wait(self.poll_s)
@@ -337,6 +339,7 @@ class BatchRunner:
             lines=tuple(lines[p.vm.ref] for p in self.plan.moves),
             seconds=time.monotonic() - self._t0,
             levels=tuple(levels),
+            most_at_once=peak,
             cancelled=self._cancelled,
             stop_reason=stop_reason,
         )

@@ -21,6 +21,7 @@ from poolctl.migration.batch import (
     CancelAnswer,
     LevelChanged,
     MoveFinished,
+    MoveLine,
     MoveProgress,
     MoveStarted,
     Stopping,
@@ -156,7 +157,7 @@ def test_evacuating_a_lab_host_two_at_a_time_empties_it_and_pings_every_vm(lab, 
     for p in plan.moves:
         assert lab.resident(p.vm.name) == p.destination.ref != lab.host("xcp-lab-3")
     assert not evacuees(lab.backend.inventory().vms, lab.host("xcp-lab-3"))  # the host is empty
-    assert most_at_once(events) == 2  # both ran at the same time
+    assert most_at_once(events) == summary.most_at_once == 2  # both ran at the same time
     assert isinstance(events[0], LevelChanged) and events[0].decision.reason == "2 at a time (--batch 2)"
     assert any(isinstance(e, MoveProgress) and e.progress.phase == MigrationPhase.COPYING for e in events)
     assert isinstance(events[-1], BatchDone) and events[-1].summary is summary
@@ -234,7 +235,7 @@ def test_a_vm_shut_down_after_planning_fails_at_its_start_and_nothing_after_it_s
         ("a5", "not started"),
     ]
     assert "halted" in summary.lines[1].error
-    assert most_at_once(events) == 1
+    assert most_at_once(events) == summary.most_at_once == 1
 
 
 def test_cancel_stops_the_running_moves_and_starts_no_more(row):
@@ -275,3 +276,19 @@ def test_auto_starts_with_one_move_and_says_why_it_changes(quick_row):
     assert starts[0].level == 1  # the first move ran alone
     for p in plan.moves:
         assert row.resident(p.vm.name) == p.destination.ref
+
+
+def test_the_summary_lines_the_cli_prints():
+    moved = MoveLine("web-01", "xcp-lab-1", "xcp-lab-2", "success", "xcp-lab-2", 8.1, 81, 0, 0.1)
+    assert moved.text() == "web-01 → xcp-lab-2  8.1 s  sent 81  lost 0  longest gap 0.10 s"
+    failed = MoveLine("db-01", "xcp-lab-1", "xcp-lab-3", "failed", "xcp-lab-1", 2.0, 20, 1, 0.2, "it is halted")
+    why = "not started (the move of db-01 failed)"
+    waiting = MoveLine("web-02", "xcp-lab-1", "xcp-lab-2", "not started", error=why)
+    summary = Summary((moved, failed, waiting), 12.34, (), most_at_once=2, stop_reason="the move of db-01 failed")
+    assert summary.text_lines() == [
+        "web-01 → xcp-lab-2  8.1 s  sent 81  lost 0  longest gap 0.10 s",
+        "db-01  → xcp-lab-3  failed after 2.0 s: it is halted; still on xcp-lab-1  sent 20  lost 1  longest gap 0.20 s",
+        "web-02 → xcp-lab-2  not moved: not started (the move of db-01 failed)",
+        "1 of 3 VMs moved in 12.3 s, at most 2 at once; lost 1 probe, longest gap 0.20 s (db-01); "
+        "not moved: db-01 (failed), web-02 (not started)",
+    ]
