@@ -114,7 +114,7 @@ def lab() -> Iterator[Pool]:
 
 @pytest.fixture
 def row() -> Iterator[Pool]:
-    yield from _pool(row_scenario(5), 1.5)
+    yield from _pool(row_scenario(5), 2.0)  # a move outlasts a failure two 0.5 s polls after it
 
 
 @pytest.fixture
