@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.cli import config_file, one_line_error, run
+
 pytestmark = pytest.mark.timeout(60)
-
-
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "POOLCTL_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "poolctl", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**base, **(env or {})},
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("poolctl: ")
-    return lines[0]
-
-
-def config_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    path.chmod(mode)
-    return path
 
 
 TWO_POOLS = """\

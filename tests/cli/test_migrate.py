@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from poolctl.sim.xapi import Simulator
-from tests.cli.test_main import config_file, run
+from tests.support.cli import config_file, run
 
 pytestmark = pytest.mark.timeout(120)
 
