@@ -39,6 +39,8 @@ def target(request: pytest.FixtureRequest) -> Iterator[ContractTarget]:
     except ModuleNotFoundError as exc:
         if exc.name != module:
             raise
+        fixture = None
+    if fixture is None:
         pytest.fail(
             f"backend {name!r} is registered (entry-point group {backends.GROUP!r}) but has no contract "
             f"fixture: add tests/backends/contract/fixture_{name}.py with make_target() yielding a ContractTarget",
