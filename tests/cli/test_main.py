@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -68,6 +69,19 @@ def test_help_documents_commands_and_exit_codes():
     assert migrate_help.returncode == 0 and "5    refused before starting" in migrate_help.stdout
     ls_help = run("ls", "--help")
     assert ls_help.returncode == 0 and "--json" in ls_help.stdout and "--pool NAME" in ls_help.stdout
+
+
+def test_exit_code_sections_come_from_the_one_table():
+    from poolctl.errors import ExitCode
+
+    # by module path: the package's ``main`` is the entry-point function
+    epilogs = {name: importlib.import_module(f"poolctl.cli.{name}").EPILOG for name in ("main", "migrate_args")}
+    listed = {
+        name: {ExitCode(int(line.split()[0])) for line in text.split("exit codes:\n")[1].split("\n\n")[0].splitlines()}
+        for name, text in epilogs.items()
+    }
+    assert listed["migrate_args"] == set(ExitCode)
+    assert listed["main"] == {ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE, ExitCode.AUTH, ExitCode.NO_MATCH}
 
 
 def test_bad_config_exits_2_with_one_line(tmp_path):
