@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 
 
@@ -16,6 +17,14 @@ class ExitCode(IntEnum):
     REFUSED = 5  # refused before anything started: the pre-checks found problems
     CANCELLED = 6  # cancelled while the hypervisor still allowed it
     INTERRUPTED = 130  # Ctrl-C after the point of no return, or a second Ctrl-C
+
+
+def help_text(meanings: Mapping[ExitCode, str]) -> str:
+    """The "exit codes:" section of a command's help: the numbers come from ``ExitCode``, the
+    words from the command (what a code means differs a little between commands)."""
+    width = max(len(str(code.value)) for code in meanings)
+    lines = [f"  {code.value:<{width}}  {text}" for code, text in sorted(meanings.items())]
+    return "exit codes:\n" + "\n".join(lines) + "\n"
 
 
 class Failure(Exception):

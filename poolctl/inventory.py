@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import Any
 
 from poolctl.model import (
     VM,
@@ -70,13 +71,15 @@ class InventoryStore:
         # Bumped on every applied change: cheap "anything new?" checks for views.
         self.version = 0
 
-    def _table(self, kind: ObjectKind) -> dict:
-        return {
+    def _table(self, kind: ObjectKind) -> dict[str, Any]:
+        # Any: each table holds one kind of record; ``apply`` checks a record's kind before storing it.
+        tables: dict[ObjectKind, dict[str, Any]] = {
             "host": self.hosts,
             "sr": self.srs,
             "network": self.networks,
             "vm": self.vms,
-        }[kind]
+        }
+        return tables[kind]
 
     def apply(self, change: Change) -> Change | None:
         """Apply one change; returns it, or ``None`` when it changed nothing."""

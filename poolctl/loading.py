@@ -1,5 +1,6 @@
-"""Each pool's first connect and inventory read, started before the TUI is imported.
+"""Loading a pool: config -> backend -> connect -> inventory, for the TUI and every command.
 
+For the TUI, each pool's first connect and read is started before the TUI is imported.
 Importing Textual and building the screens takes ~0.3 s; a pool's login and bulk read is
 largely waiting on the network and on the hypervisor. Started first, the two overlap: the app
 takes over each pool's first attempt (``FirstLoad``) instead of starting it once its screens
@@ -21,9 +22,11 @@ if TYPE_CHECKING:
     from poolctl.model import Inventory
 
 
-def load_pool(config: PoolConfig) -> tuple[Backend, Inventory]:
-    """A connected backend and its ``first_inventory()`` (the rest arrives as changes once
-    ``watch()`` runs); the backend is closed again on failure.
+def load_pool(config: PoolConfig, *, full: bool = False) -> tuple[Backend, Inventory]:
+    """A connected backend and what it read; the backend is closed again on failure.
+
+    By default its ``first_inventory()``, the TUI's (the rest arrives as changes once ``watch()``
+    runs); ``full``: its whole ``inventory()``, for a command that prints or acts on one snapshot.
 
     The collector is paused for the read and what it built is frozen before it resumes: the
     inventory lives as long as the connection, and resuming with ~1 M new objects pending would
@@ -33,7 +36,7 @@ def load_pool(config: PoolConfig) -> tuple[Backend, Inventory]:
         with gc_paused():
             backend = backends.load(config.backend)(config)
             backend.connect()
-            inventory = backend.first_inventory()
+            inventory = backend.inventory() if full else backend.first_inventory()
             gc.freeze()
     except BaseException:
         close_quietly(backend)
@@ -42,6 +45,7 @@ def load_pool(config: PoolConfig) -> tuple[Backend, Inventory]:
 
 
 def close_quietly(backend: Backend | None) -> None:
+    """Close without raising: the caller is already done with the pool, or reporting why not."""
     if backend is None:
         return
     try:

@@ -24,7 +24,7 @@ from poolctl.backends.base import AuthenticationError, BackendError, ConnectionL
 from poolctl.backends.xen import XenBackend
 from poolctl.sim.xapi import Simulator
 from tests.backends.contract.fixture_xen import PASSWORD, config, connected
-from tests.cli.test_main import config_file
+from tests.support.cli import config_file
 from tests.support.tcp_gate import Gate, drop_all, forward_all
 
 pytestmark = pytest.mark.timeout(60)

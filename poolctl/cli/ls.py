@@ -1,7 +1,7 @@
 """`poolctl ls`: one snapshot of each selected pool, printed as a table or as JSON.
 
-Pools are fetched in parallel (each is a few network round trips) and printed in
-config order; a pool that fails is named on stderr and the others still print.
+Pools are loaded in parallel and printed in config order; a pool that fails is named on
+stderr and the others still print (``poolctl.cli.pools``).
 """
 
 from __future__ import annotations
@@ -9,30 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
-from poolctl import backends
-from poolctl.backends.base import AuthenticationError, BackendError
-from poolctl.config import ConfigError, PoolConfig
+from poolctl.cli.pools import loaded_pools
+from poolctl.config import PoolConfig
+from poolctl.errors import ExitCode
 from poolctl.format import host_state, size
 from poolctl.model import Inventory
 
-EXIT_OK, EXIT_POOL_FAILED, EXIT_AUTH, EXIT_NO_MATCH = 0, 1, 3, 4
-
 Row = dict[str, object]
-
-
-def fetch(pool: PoolConfig) -> Inventory:
-    backend = backends.load(pool.backend)(pool)
-    try:
-        backend.connect()
-        return backend.inventory()
-    finally:
-        try:
-            backend.close()
-        except (BackendError, OSError):
-            pass  # the snapshot (or the first error) is what matters
 
 
 def run_ls(
@@ -52,24 +37,12 @@ def run_ls(
         if unknown:
             known = ", ".join(p.name for p in pools) or "none"
             print(f"poolctl: no pool named {', '.join(map(repr, unknown))}; pools: {known}", file=err)
-            return EXIT_NO_MATCH
+            return ExitCode.NO_MATCH
         pools = [p for p in pools if p.name in only]
-    code = EXIT_OK
     rows: list[Row] = []
-    with ThreadPoolExecutor(max_workers=min(8, max(1, len(pools)))) as pool_exec:
-        futures = [pool_exec.submit(fetch, p) for p in pools]
-        for pool, future in zip(pools, futures):
-            try:
-                inv = future.result()
-            except AuthenticationError as exc:
-                print(f"poolctl: pool {pool.name!r} ({pool.backend}): {exc}", file=err)
-                code = EXIT_AUTH
-                continue
-            except (BackendError, ConfigError, OSError) as exc:
-                print(f"poolctl: pool {pool.name!r} ({pool.backend}): {exc}", file=err)
-                code = max(code, EXIT_POOL_FAILED)
-                continue
-            rows.extend(sorted(ROWS[kind](inv, pool.name), key=lambda r: str(r["name"]).lower()))
+    with loaded_pools(pools, err) as (loaded, code):
+        for pool in loaded:
+            rows.extend(sorted(ROWS[kind](pool.inventory, pool.config.name), key=lambda r: str(r["name"]).lower()))
     if as_json:
         json.dump(rows, out, indent=2)
         out.write("\n")
@@ -176,15 +149,23 @@ def _yes(value: object) -> str:
     return "yes" if value else ""
 
 
+def _text(value: object) -> str:
+    return str(value) if value else "-"
+
+
+def _size(value: object) -> str:
+    return size(value if isinstance(value, int) else None)
+
+
 # (heading, row key, formatter, right-aligned)
 Column = tuple[str, str, Callable[[object], str], bool]
 COLUMNS: dict[str, list[Column]] = {
     "vms": [
         ("NAME", "name", str, False),
         ("POWER", "power_state", str, False),
-        ("HOST", "host", lambda v: v or "-", False),
+        ("HOST", "host", _text, False),
         ("VCPUS", "vcpus", str, True),
-        ("MEMORY", "memory", size, True),
+        ("MEMORY", "memory", _size, True),
         ("IPS", "ips", _names, False),
         ("POOL", "pool", str, False),
     ],
@@ -192,10 +173,10 @@ COLUMNS: dict[str, list[Column]] = {
         ("NAME", "name", str, False),
         ("STATE", "state", str, False),
         ("MASTER", "master", _yes, False),
-        ("ADDRESS", "address", lambda v: v or "-", False),
+        ("ADDRESS", "address", _text, False),
         ("CPUS", "cpus", str, True),
-        ("MEMORY", "memory_total", size, True),
-        ("FREE", "memory_free", size, True),
+        ("MEMORY", "memory_total", _size, True),
+        ("FREE", "memory_free", _size, True),
         ("VMS", "vms", str, True),
         ("POOL", "pool", str, False),
     ],
@@ -203,14 +184,14 @@ COLUMNS: dict[str, list[Column]] = {
         ("NAME", "name", str, False),
         ("TYPE", "type", str, False),
         ("SHARED", "shared", _yes, False),
-        ("SIZE", "size", size, True),
-        ("USED", "used", size, True),
+        ("SIZE", "size", _size, True),
+        ("USED", "used", _size, True),
         ("HOSTS", "hosts", _names, False),
         ("POOL", "pool", str, False),
     ],
     "networks": [
         ("NAME", "name", str, False),
-        ("BRIDGE", "bridge", lambda v: v or "-", False),
+        ("BRIDGE", "bridge", _text, False),
         ("HOSTS", "hosts", _names, False),
         ("POOL", "pool", str, False),
     ],

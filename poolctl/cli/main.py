@@ -14,17 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poolctl import __version__
+from poolctl.cli.migrate_args import add_migrate_parser
+from poolctl.errors import ExitCode, Failure, help_text
 
 if TYPE_CHECKING:
     from poolctl.config import Config, PoolConfig
 
-EXIT_OK = 0
-EXIT_POOL_FAILED = 1  # some pool failed; the others were still printed
-EXIT_USAGE = 2  # bad arguments or a bad / missing config file
-EXIT_AUTH = 3  # a pool refused the credentials
-EXIT_NO_MATCH = 4  # nothing matched (e.g. an unknown --pool name)
-
-EPILOG = """\
+CONFIG_HELP = """\
 config file:
   ~/.config/poolctl/config.toml (XDG), or --config FILE, or $POOLCTL_CONFIG.
   One [[pool]] table per pool: name, backend ("xen" or "kvm"), url (xen) or
@@ -32,24 +28,23 @@ config file:
   ping_interval (seconds) and ping_port (TCP fallback), the migrate defaults.
   No config yet? Try `poolctl --demo`: a simulated Xen pool (and a libvirt test
   host), no root needed.
-
-exit codes:
-  0  ok
-  1  some pool failed (the others are still printed; the error names the pool)
-  2  usage error, or a bad or missing config file
-  3  authentication failed
-  4  nothing matched (e.g. an unknown --pool name)
 """
 
+EPILOG = (
+    CONFIG_HELP
+    + "\n"
+    + help_text(
+        {
+            ExitCode.OK: "ok",
+            ExitCode.FAILED: "some pool failed (the others are still printed; the error names the pool)",
+            ExitCode.USAGE: "usage error, or a bad or missing config file",
+            ExitCode.AUTH: "authentication failed",
+            ExitCode.NO_MATCH: "nothing matched (e.g. an unknown --pool name)",
+        }
+    )
+)
+
 KINDS = ("vms", "hosts", "srs", "networks")
-
-
-class CliError(Exception):
-    """An expected failure: printed as one line, never a traceback."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE):
-        super().__init__(message)
-        self.code = code
 
 
 def _add_common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
@@ -118,16 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--pool", metavar="NAME", action="append", help="only this pool (repeat for several; default: all)")
     ls.add_argument("--json", action="store_true", help="one JSON array, an object per row")
     _add_common(ls, sub=True)
-    _add_migrate(commands)
+    add_migrate_parser(commands, _add_common)
     # Dispatched before parsing (it has its own options); listed here for --help.
     commands.add_parser("simulate", help="run the XAPI simulator (see `poolctl simulate --help`)", add_help=False)
     return parser
-
-
-def _add_migrate(commands) -> None:
-    from poolctl.cli.migrate_args import add_migrate_parser
-
-    add_migrate_parser(commands, _add_common)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,15 +153,15 @@ def main(argv: list[str] | None = None) -> int:
                     watch=args.watch,
                 )
         return _run_tui(args)
-    except CliError as exc:
+    except Failure as exc:
         _error(str(exc))
         return exc.code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # `poolctl ls | head`: the reader left; say nothing more (stdout is gone).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
 
 
 def _error(message: str) -> None:
@@ -186,7 +175,7 @@ def _load(args: argparse.Namespace, *, tui: bool = False) -> Config:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        raise CliError(str(exc)) from None
+        raise Failure(str(exc)) from None
     if not tui:
         for warning in config.warnings:
             _error(f"warning: {warning}")
@@ -206,12 +195,12 @@ def _pools(
         try:
             return start_demo(stack, scenario=args.scenario, hosts=args.hosts, vms=args.vms), config
         except DemoError as exc:
-            raise CliError(str(exc)) from None
+            raise Failure(str(exc)) from None
     if args.scenario or args.hosts or args.vms:
-        raise CliError("--scenario, --hosts and --vms only apply with --demo")
+        raise Failure("--scenario, --hosts and --vms only apply with --demo")
     config = _load(args, tui=tui)
     if not config.pools:
-        raise CliError(f"{config.path}: no [[pool]] tables; add one, or try `poolctl --demo`")
+        raise Failure(f"{config.path}: no [[pool]] tables; add one, or try `poolctl --demo`")
     return list(config.pools), config
 
 
@@ -242,4 +231,4 @@ def _run_tui(args: argparse.Namespace) -> int:
         for warning in config.warnings if config else ():
             app.notify(warning, severity="warning", timeout=30, markup=False)
         app.run()
-        return app.return_code or EXIT_OK
+        return app.return_code or ExitCode.OK

@@ -9,62 +9,43 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TextIO
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TextIO, TypeVar
 
-from poolctl import backends
-from poolctl.backends.base import AuthenticationError, Backend, BackendError, CancelRefused
-from poolctl.config import ConfigError, PoolConfig
+from poolctl.backends.base import BackendError, CancelRefused
+from poolctl.cli.pools import Loaded, loaded_pools
+from poolctl.config import PoolConfig
+from poolctl.errors import ExitCode, describe
 from poolctl.migration.controller import (
     MigrationBusy,
     MigrationController,
     MigrationPlan,
     clock,
-    describe,
     downtime_text,
     headline,
     ping_summary,
 )
-from poolctl.model import VM, Host, Inventory, PowerState
-
-EXIT_OK = 0
-EXIT_FAILED = 1  # the migration failed (the VM stays where the hypervisor left it), or a pool failed
-EXIT_USAGE = 2
-EXIT_AUTH = 3
-EXIT_NO_MATCH = 4  # no such pool, VM or host (or the VM name is in several pools)
-EXIT_REFUSED = 5  # the pre-checks refuse the destination, or the VM cannot move now
-EXIT_CANCELLED = 6  # cancelled (Ctrl-C while the move could still be cancelled)
-EXIT_INTERRUPTED = 130  # Ctrl-C too late to cancel, or a second Ctrl-C: the move went on
-
+from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState
 
 WATCH_S = 0.25
 
+_Named = TypeVar("_Named", VM, Host)
 
+
+@dataclass(frozen=True)
 class Found:
-    def __init__(self, pool: PoolConfig, backend: Backend, inventory: Inventory, vm: VM):
-        self.pool, self.backend, self.inventory, self.vm = pool, backend, inventory, vm
+    pool: Loaded
+    vm: VM
 
 
-def _match(items, key: str):
+def _match(items: Iterable[_Named], key: str) -> list[_Named]:
     return [i for i in items if key in (i.name, i.ref, getattr(i, "uuid", None))]
 
 
-def _connect(pool: PoolConfig) -> tuple[Backend, Inventory]:
-    backend = backends.load(pool.backend)(pool)
-    try:
-        backend.connect()
-        return backend, backend.inventory()
-    except BaseException:
-        _close(backend)
-        raise
-
-
-def _close(backend: Backend) -> None:
-    try:
-        backend.close()
-    except Exception:
-        pass
+def _fail(err: TextIO, message: str, code: ExitCode) -> ExitCode:
+    print(f"poolctl: {message}", file=err)
+    return code
 
 
 def run_migrate(
@@ -81,48 +62,23 @@ def run_migrate(
     err: TextIO | None = None,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-
-    def fail(message: str, code: int) -> int:
-        print(f"poolctl: {message}", file=err)
-        return code
-
     if pool is not None:
         pools = [p for p in pools if p.name == pool]
         if not pools:
-            return fail(f"no pool named {pool!r}", EXIT_NO_MATCH)
-    connected: list[Found] = []
-    code = EXIT_OK
-    backends_open: list[Backend] = []
-    try:
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(pools)))) as ex:
-            futures = [(p, ex.submit(_connect, p)) for p in pools]
-            for p, fut in futures:
-                try:
-                    backend, inv = fut.result()
-                except AuthenticationError as exc:
-                    print(f"poolctl: pool {p.name!r}: {exc}", file=err)
-                    code = EXIT_AUTH
-                    continue
-                except (BackendError, ConfigError, OSError) as exc:
-                    print(f"poolctl: pool {p.name!r}: {exc}", file=err)
-                    code = code or EXIT_FAILED
-                    continue
-                backends_open.append(backend)
-                for match in _match(inv.vms, vm):
-                    connected.append(Found(p, backend, inv, match))
-        if not connected:
+            return _fail(err, f"no pool named {pool!r}", ExitCode.NO_MATCH)
+    with loaded_pools(pools, err) as (loaded, code):
+        found = [Found(p, match) for p in loaded for match in _match(p.inventory.vms, vm)]
+        if not found:
             searched = ", ".join(p.name for p in pools) or "any pool"
-            return fail(
+            return _fail(
+                err,
                 f"no VM named {vm!r} in {searched}" + (" (that could be reached)" if code else ""),
-                code or EXIT_NO_MATCH,
+                code or ExitCode.NO_MATCH,
             )
-        if len(connected) > 1:
-            where = ", ".join(f"{f.pool.name} ({f.vm.ref})" for f in connected)
-            return fail(f"{vm!r} names {len(connected)} VMs: {where}; use --pool, or give a uuid", EXIT_NO_MATCH)
-        return _migrate(connected[0], host, ping, interval, port, watch, out, err, fail)
-    finally:
-        for backend in backends_open:
-            _close(backend)
+        if len(found) > 1:
+            where = ", ".join(f"{f.pool.config.name} ({f.vm.ref})" for f in found)
+            return _fail(err, f"{vm!r} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH)
+        return _migrate(found[0], host, ping, interval, port, watch, out, err)
 
 
 def _migrate(
@@ -134,35 +90,38 @@ def _migrate(
     watch: bool,
     out: TextIO,
     err: TextIO,
-    fail,
-) -> int:
-    vm, inv, backend, pool = found.vm, found.inventory, found.backend, found.pool
+) -> ExitCode:
+    vm, inv, backend, pool = found.vm, found.pool.inventory, found.pool.backend, found.pool.config
     hosts = _match(inv.hosts, host_key)
     names = {h.ref: h.name for h in inv.hosts}
     if len(hosts) != 1:
         known = ", ".join(sorted(h.name for h in inv.hosts))
-        return fail(
+        return _fail(
+            err,
             f"pool {pool.name!r} has {'no' if not hosts else 'several'} host(s) named {host_key!r}; hosts: {known}",
-            EXIT_NO_MATCH,
+            ExitCode.NO_MATCH,
         )
     dest: Host = hosts[0]
     caps = backend.capabilities
     if not caps.live_migration:
-        return fail(f"cannot migrate {vm.name}: {caps.reason or 'this backend cannot live-migrate'}", EXIT_REFUSED)
+        return _fail(
+            err, f"cannot migrate {vm.name}: {caps.reason or 'this backend cannot live-migrate'}", ExitCode.REFUSED
+        )
     if vm.power_state != PowerState.RUNNING:
-        return fail(
+        return _fail(
+            err,
             f"cannot migrate {vm.name}: it is {vm.power_state.value}; only a running VM can be live-migrated",
-            EXIT_REFUSED,
+            ExitCode.REFUSED,
         )
     try:
         check = backend.check_migration(vm.ref, dest.ref)
     except BackendError as exc:
-        return fail(f"pre-check of {vm.name} -> {dest.name} failed: {exc}", EXIT_FAILED)
+        return _fail(err, f"pre-check of {vm.name} -> {dest.name} failed: {exc}", ExitCode.FAILED)
     if not check.ok:
         print(f"poolctl: cannot migrate {vm.name} to {dest.name}:", file=err)
         for problem in check.problems:
             print(f"  ✗ {problem}", file=err)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     source = names.get(vm.host or "", vm.host or "?")
     plan = MigrationPlan(
         pool=pool.name,
@@ -184,7 +143,7 @@ def _migrate(
     try:
         controller.claim()
     except MigrationBusy as exc:
-        return fail(str(exc), EXIT_REFUSED)
+        return _fail(err, str(exc), ExitCode.REFUSED)
     worker = threading.Thread(target=controller.run, name="migration", daemon=True)
     print(f"Migrating {vm.name} ({pool.name}): {plan.route}", file=out, flush=True)
     if plan.ping_address:
@@ -195,10 +154,10 @@ def _migrate(
     if interrupted == 2:
         controller.abandon("poolctl migrate was interrupted twice; the hypervisor carried on with the move")
         print("poolctl: stopped watching; the hypervisor carries on with the migration", file=err)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     rec = controller.record
     if rec is None:
-        return fail(f"following the migration of {vm.name} stopped unexpectedly; check the pool", EXIT_FAILED)
+        return _fail(err, f"following the migration of {vm.name} stopped unexpectedly; check the pool", ExitCode.FAILED)
     print(headline(rec), file=out)
     if rec.error:
         print(f"  {rec.result}: {rec.error}", file=out)
@@ -209,16 +168,16 @@ def _migrate(
     if controller.audit_error:
         print(f"poolctl: warning: {controller.audit_error}", file=err)
     if rec.result == "cancelled":
-        return EXIT_CANCELLED
+        return ExitCode.CANCELLED
     if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if rec.result == "success" else EXIT_FAILED
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if rec.result == "success" else ExitCode.FAILED
 
 
 def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: TextIO, err: TextIO) -> int:
     """Print progress until the record exists; the number of Ctrl-Cs seen (0, 1 or 2)."""
     interrupts = 0
-    last_key: tuple | None = None
+    last_key: tuple[MigrationPhase, int, str] | None = None
     # Event.wait, not Thread.join: a Ctrl-C inside join() can leave is_alive() wrongly False.
     while not c.finished.is_set() and worker.is_alive():
         try:
@@ -254,7 +213,7 @@ def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: 
     return interrupts
 
 
-def _note(p) -> str:
+def _note(p: MigrationProgress) -> str:
     """A backend's note on a running move (post-copy, a setting it could not apply); a failure's
     words come with the outcome instead."""
     return f"  ({p.message})" if p.message and not p.phase.terminal else ""

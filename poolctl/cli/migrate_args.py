@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import argparse
+from typing import Protocol
 
-EXIT_HELP = """\
-exit codes:
-  0    the VM now runs on HOST
-  1    the migration failed (the message quotes the hypervisor), or a pool failed
-  2    usage error, or a bad or missing config file
-  3    authentication failed
-  4    no such pool, VM or host (or the VM name is in several pools: use --pool)
-  5    refused before starting: the pre-checks found problems, or the VM cannot move now
-  6    cancelled (Ctrl-C while the migration could still be cancelled)
-  130  Ctrl-C after the point of no return, or a second Ctrl-C (the migration went on)
+from poolctl.errors import ExitCode, help_text
 
+EPILOG = (
+    help_text(
+        {
+            ExitCode.OK: "the VM now runs on HOST",
+            ExitCode.FAILED: "the migration failed (the message quotes the hypervisor), or a pool failed",
+            ExitCode.USAGE: "usage error, or a bad or missing config file",
+            ExitCode.AUTH: "authentication failed",
+            ExitCode.NO_MATCH: "no such pool, VM or host (or the VM name is in several pools: use --pool)",
+            ExitCode.REFUSED: "refused before starting: the pre-checks found problems, or the VM cannot move now",
+            ExitCode.CANCELLED: "cancelled (Ctrl-C while the migration could still be cancelled)",
+            ExitCode.INTERRUPTED: "Ctrl-C after the point of no return, or a second Ctrl-C (the migration went on)",
+        }
+    )
+    + """
 Every migration is appended to the audit log: $POOLCTL_STATE_DIR/migrations.jsonl, by
 default ~/.local/state/poolctl/migrations.jsonl (the TUI's history screen, H, reads it).
 """
+)
+
+
+class AddCommon(Protocol):
+    """The options every command shares (main's ``_add_common``), handed in: main imports this module."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *, sub: bool) -> None: ...
 
 
 def _interval(text: str) -> float:
@@ -25,9 +38,12 @@ def _interval(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, e.g. 0.1; got {text!r}") from None
-    # The same range as the config's [migration] ping_interval, so a value moves between them.
-    if not 0.001 <= value <= 10:
-        raise argparse.ArgumentTypeError(f"expected 0.001 to 10 seconds, got {value}")
+    # Imported only when --interval is given: poolctl.ping loads icmplib and asyncio (~40 ms),
+    # which `poolctl migrate --help` must not pay for (a migration loads them anyway).
+    from poolctl.ping import INTERVAL_MAX_S, INTERVAL_MIN_S
+
+    if not INTERVAL_MIN_S <= value <= INTERVAL_MAX_S:
+        raise argparse.ArgumentTypeError(f"expected {INTERVAL_MIN_S:g} to {INTERVAL_MAX_S:g} seconds, got {value}")
     return value
 
 
@@ -41,14 +57,16 @@ def _port(text: str) -> int:
     return value
 
 
-def add_migrate_parser(commands, add_common) -> argparse.ArgumentParser:
+def add_migrate_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], add_common: AddCommon
+) -> argparse.ArgumentParser:
     p = commands.add_parser(
         "migrate",
         help="live-migrate a VM to another host, pinging it on the way",
         description="Pre-check the destination, start a live migration, follow its progress while "
         "pinging the VM (every 100 ms by default), and print the outcome with the ping figures "
         "(sent, lost, longest gap without a reply). Ctrl-C cancels while the hypervisor still allows it.",
-        epilog=EXIT_HELP,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("vm", metavar="VM", help="the VM: name, uuid or ref")

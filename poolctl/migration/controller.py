@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from poolctl.audit import AuditLog, MigrationRecord
-from poolctl.backends.base import Backend, CancelRefused
+from poolctl.backends.base import Backend, CancelRefused, MigrationHandle
 from poolctl.errors import describe
 from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 from poolctl.ping import DEFAULT_INTERVAL, Pinger, PingStats, Sample
@@ -125,7 +125,7 @@ class MigrationController:
         )
         self.pinger: Pinger | None = None
         self.ping_error = ""
-        self.handle = None
+        self.handle: MigrationHandle | None = None
         self.result: MigrationResult | None = None
         self.record: MigrationRecord | None = None
         self.audit_error = ""
@@ -184,7 +184,7 @@ class MigrationController:
         try:
             self._start_pinger()
             try:
-                self.handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
+                handle = self.handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
             except Exception as err:
                 self._end(
                     MigrationResult(
@@ -199,7 +199,7 @@ class MigrationController:
                     describe(err),
                 )
                 return self._finish()
-            self._follow()
+            self._follow(handle)
             return self._finish()
         finally:
             self.registry.release(self)
@@ -216,8 +216,7 @@ class MigrationController:
         except Exception as err:
             self.ping_error = str(err) or type(err).__name__
 
-    def _follow(self) -> None:
-        handle = self.handle
+    def _follow(self, handle: MigrationHandle) -> None:
         last: MigrationProgress | None = None
         try:
             for progress in handle.updates():
@@ -338,7 +337,7 @@ class MigrationController:
 
     def cancel(self) -> None:
         """Ask the hypervisor to stop the move; ``CancelRefused`` says why it will not."""
-        if self.ended:
+        if self.result is not None:
             raise CancelRefused(f"the migration of {self.plan.vm_name} has already ended ({self.result.outcome})")
         if self.handle is None:
             raise CancelRefused(f"the migration of {self.plan.vm_name} is still being started; try again in a moment")

@@ -183,7 +183,7 @@ def resolve_address(address: str) -> tuple[str, int]:
             raise AddressError(f"cannot resolve ping address {address!r}: {reason}") from None
         # Prefer IPv4 like ping(8) does when a name has both.
         infos.sort(key=lambda info: info[0] != socket.AF_INET)
-        ip = ipaddress.ip_address(infos[0][4][0].split("%")[0])
+        ip = ipaddress.ip_address(str(infos[0][4][0]).split("%")[0])
     if ip.is_unspecified or ip.is_multicast or (ip.version == 4 and ip == ipaddress.IPv4Address("255.255.255.255")):
         raise AddressError(f"invalid ping address {address!r}: {ip} is not a unicast host address")
     return str(ip), socket.AF_INET if ip.version == 4 else socket.AF_INET6

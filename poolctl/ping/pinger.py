@@ -58,8 +58,8 @@ class Pinger:
         history: int = DEFAULT_HISTORY,
         on_sample: Callable[[Sample], None] | None = None,
     ) -> None:
-        if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval >= 0.001):
-            raise ValueError(f"ping interval must be at least 0.001 s, got {interval!r}")
+        if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval >= INTERVAL_MIN_S):
+            raise ValueError(f"ping interval must be at least {INTERVAL_MIN_S:g} s, got {interval!r}")
         if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"ping timeout must be a positive number of seconds, got {timeout!r}")
         if count is not None and (not isinstance(count, int) or count < 1):
@@ -82,12 +82,14 @@ class Pinger:
         self._drain = True
         self._thread: threading.Thread | None = None
         self._timers: dict[int, asyncio.TimerHandle] = {}
-        self._stop_fut: asyncio.Future | None = None
-        self._abort_fut: asyncio.Future | None = None
-        self._idle_fut: asyncio.Future | None = None
+        self._stop_fut: asyncio.Future[None] | None = None
+        self._abort_fut: asyncio.Future[None] | None = None
+        self._idle_fut: asyncio.Future[None] | None = None
         self.error: BaseException | None = None  # what ended a threaded run abnormally
 
-    def _open(self, choice: MethodChoice, family: int, port: int | None, requested: str):
+    def _open(
+        self, choice: MethodChoice, family: int, port: int | None, requested: str
+    ) -> tuple[MethodChoice, IcmpProber | TcpProber]:
         if choice.kind == "tcp":
             assert choice.port is not None
             return choice, TcpProber(self.ip, family, choice.port, self.timeout)

@@ -26,7 +26,7 @@ class ProbeSendError(Exception):
 
 class IcmpProber:
     # Echo reply, and the error messages that carry our request back to us.
-    _TYPES = {
+    _TYPES: dict[int, tuple[int, dict[int, str]]] = {
         socket.AF_INET: (0, {3: "destination unreachable", 11: "time exceeded"}),
         socket.AF_INET6: (129, {1: "destination unreachable", 3: "time exceeded"}),
     }
@@ -42,7 +42,7 @@ class IcmpProber:
         self._id = unique_identifier()
         self._by_wire: dict[int, tuple[int, float]] = {}
         self._async: AsyncSocket | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def begin(self, resolved: Resolved, note_error: NoteError) -> None:
         self._async = AsyncSocket(self._sock)
@@ -111,7 +111,7 @@ class TcpProber:
 
     def __init__(self, ip: str, family: int, port: int, timeout: float) -> None:
         self._ip, self._family, self._port, self._timeout = ip, family, port, timeout
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._resolved: Resolved | None = None
         self._note_error: NoteError | None = None
 

@@ -13,7 +13,7 @@ import pytest
 import XenAPI
 
 from poolctl.sim.xapi import Simulator
-from tests.cli.test_main import config_file, one_line_error, run
+from tests.support.cli import config_file, one_line_error, run
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import importlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.cli import config_file, one_line_error, run
+
 pytestmark = pytest.mark.timeout(60)
-
-
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "POOLCTL_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "poolctl", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**base, **(env or {})},
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("poolctl: ")
-    return lines[0]
-
-
-def config_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    path.chmod(mode)
-    return path
 
 
 TWO_POOLS = """\
@@ -95,6 +69,19 @@ def test_help_documents_commands_and_exit_codes():
     assert migrate_help.returncode == 0 and "5    refused before starting" in migrate_help.stdout
     ls_help = run("ls", "--help")
     assert ls_help.returncode == 0 and "--json" in ls_help.stdout and "--pool NAME" in ls_help.stdout
+
+
+def test_exit_code_sections_come_from_the_one_table():
+    from poolctl.errors import ExitCode
+
+    # by module path: the package's ``main`` is the entry-point function
+    epilogs = {name: importlib.import_module(f"poolctl.cli.{name}").EPILOG for name in ("main", "migrate_args")}
+    listed = {
+        name: {ExitCode(int(line.split()[0])) for line in text.split("exit codes:\n")[1].split("\n\n")[0].splitlines()}
+        for name, text in epilogs.items()
+    }
+    assert listed["migrate_args"] == set(ExitCode)
+    assert listed["main"] == {ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE, ExitCode.AUTH, ExitCode.NO_MATCH}
 
 
 def test_bad_config_exits_2_with_one_line(tmp_path):

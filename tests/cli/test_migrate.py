@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from poolctl.sim.xapi import Simulator
-from tests.cli.test_main import config_file, run
+from tests.support.cli import config_file, run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -94,12 +94,23 @@ def test_unusable_destination_prints_problems_and_refuses(sim, env):
         (("web-01", "xcp-lab-2", "--pool", "other"), 4, "no pool named 'other'"),
         (("test-01", "xcp-lab-2"), 5, "it is halted; only a running VM can be live-migrated"),
         (("web-01", "xcp-lab-2", "--port", "70000"), 2, "expected a TCP port 1-65535"),
+        (("web-01", "xcp-lab-2", "--interval", "20"), 2, "expected 0.001 to 10 seconds, got 20.0"),
     ],
 )
 def test_bad_requests_say_why(sim, env, args, code, words):
     proc = run("migrate", *args, env=env)
     assert proc.returncode == code, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_pool_that_fails_is_named_like_in_ls_and_the_others_are_searched(sim, env):
+    cfg = Path(env["POOLCTL_CONFIG"])
+    cfg.write_text(cfg.read_text() + '\n[[pool]]\nname = "gone"\nbackend = "xen"\nurl = "http://127.0.0.1:9"\n')
+    proc = run("migrate", "nosuchvm", "xcp-lab-2", env=env)
+    assert proc.returncode == 1, proc.stderr
+    first, second = proc.stderr.splitlines()
+    assert first.startswith("poolctl: pool 'gone' (xen): ")
+    assert second == "poolctl: no VM named 'nosuchvm' in lab, gone (that could be reached)"
 
 
 def test_wrong_password_is_exit_3(sim, env, tmp_path):

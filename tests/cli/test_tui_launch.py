@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from poolctl.sim.xapi import Simulator
-from tests.cli.test_main import config_file
+from tests.support.cli import config_file
 
 pytestmark = pytest.mark.timeout(120)
 

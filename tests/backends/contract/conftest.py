@@ -1,7 +1,9 @@
 """Contract tests: every registered backend must pass them.
 
-Each backend's fixture module builds a real target (the XAPI simulator over HTTP,
-libvirt's test driver) and yields a ``ContractTarget``.
+The backends are those of the ``poolctl.backends`` entry-point group, so a new backend is
+tested (or fails, naming what is missing) as soon as it is registered. Each one's fixture
+module, ``fixture_<name>.py`` here, builds a real target (the XAPI simulator over HTTP,
+libvirt's test driver) and yields a ``ContractTarget`` from ``make_target()``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from poolctl import backends
 from poolctl.backends.base import Backend
 
 
@@ -27,7 +30,20 @@ class ContractTarget:
     extra: dict = field(default_factory=dict)
 
 
-@pytest.fixture(params=["xen", "kvm"])
-def target(request) -> Iterator[ContractTarget]:
-    mod = importlib.import_module(f"tests.backends.contract.fixture_{request.param}")
-    yield from mod.make_target()
+@pytest.fixture(params=sorted(backends.available()))
+def target(request: pytest.FixtureRequest) -> Iterator[ContractTarget]:
+    name = request.param
+    module = f"{__package__}.fixture_{name}"
+    try:
+        fixture = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        fixture = None
+    if fixture is None:
+        pytest.fail(
+            f"backend {name!r} is registered (entry-point group {backends.GROUP!r}) but has no contract "
+            f"fixture: add tests/backends/contract/fixture_{name}.py with make_target() yielding a ContractTarget",
+            pytrace=False,
+        )
+    yield from fixture.make_target()

@@ -11,8 +11,8 @@ import pytest
 import XenAPI
 
 from poolctl.backends.xen.translate import CLASSES
-from poolctl.cli.ls import fetch
 from poolctl.inventory import InventoryStore
+from poolctl.loading import close_quietly, load_pool
 from poolctl.model import ConnectionStatus, PowerState
 from poolctl.sim.xapi import Simulator
 from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, by_name, config, connected, lab
@@ -144,7 +144,8 @@ def test_full_inventory_and_ls_still_read_the_devices():
         with connected(server.url) as backend:
             backend.first_inventory()  # a staged read before does not change what inventory() is
             full = backend.inventory()
-        listed = fetch(config(server.url))  # what `poolctl ls` prints
+        ls_backend, listed = load_pool(config(server.url), full=True)  # what `poolctl ls` prints
+        close_quietly(ls_backend)
     for inv in (full, listed):
         assert len(inv.vms) == LAB_VMS
         assert all(v.devices_known and v.disks and v.nics for v in inv.vms)
