@@ -31,7 +31,16 @@ from poolctl.backends.xen.events import EventWatcher, Start
 from poolctl.backends.xen.migration import XenMigrationHandle, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.snapshot import read_all
 from poolctl.backends.xen.tasks import wait_task
-from poolctl.backends.xen.translate import CLASSES, Raw, Translator, is_ref, power_state, project, project_all
+from poolctl.backends.xen.translate import (
+    CLASSES,
+    Raw,
+    Translator,
+    is_ref,
+    name_in,
+    power_state,
+    project,
+    project_all,
+)
 from poolctl.backends.xen.words import POWER_CALLS, power_error, refusal
 from poolctl.config import PoolConfig
 from poolctl.gcpause import gc_paused
@@ -100,11 +109,7 @@ class XenBackend(Backend):
 
     def _name_of(self, ref: str) -> str:
         with self._raw_lock:
-            for table in self._raw.values():
-                rec = table.get(ref)
-                if rec is not None:
-                    return rec.get("name_label") or ref
-        return ref
+            return name_in(self._raw, ref) or ref
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -213,10 +218,7 @@ class XenBackend(Backend):
             topo = self._topology(session, vm_rec)
 
             def name_of(ref: str) -> str:
-                for table in topo.values():
-                    if ref in table:
-                        return table[ref].get("name_label") or ref
-                return self._name_of(ref)
+                return name_in(topo, ref) or self._name_of(ref)
 
             problems = own_problems(vm_rec, vm_name, host, host_rec, metrics, topo, name_of)
             if not any(c in ("VM_BAD_POWER_STATE", "VM_ALREADY_ON_HOST") for c, _ in problems):
@@ -288,4 +290,4 @@ class XenBackend(Backend):
             logout_quietly(session)
             raise self.errors.map(exc, f"migrating {name}", where=self.connector.where) from None
         log.info("pool %s: migrating %s to %s", self.config.name, name, host)
-        return XenMigrationHandle(self, session, task, vm, name, source, host, started)
+        return XenMigrationHandle(self.connector, self.pool, session, task, vm, name, source, host, started)

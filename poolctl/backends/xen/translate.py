@@ -120,6 +120,16 @@ def power_state(value) -> PowerState:
     return _POWER.get(str(value).lower(), PowerState.UNKNOWN)
 
 
+def name_in(raw: Raw, ref: str) -> str | None:
+    """The display name of ``ref`` from whichever table of ``raw`` holds it (the ref itself when
+    unnamed); None when no table does, so that a caller can look further."""
+    for table in raw.values():
+        rec = table.get(ref)
+        if rec is not None:
+            return rec.get("name_label") or ref
+    return None
+
+
 def is_user_vm(rec: dict) -> bool:
     return not (rec.get("is_a_template") or rec.get("is_a_snapshot") or rec.get("is_control_domain"))
 
