@@ -13,7 +13,7 @@ from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import is_connection_error, quote, size_words
 from poolctl.backends.xen.tasks import destroy_quietly, migration_progress
-from poolctl.backends.xen.translate import Raw, is_ref, power_state, to_int
+from poolctl.backends.xen.translate import NULL, Raw, Record, is_ref, power_state, to_int
 from poolctl.backends.xen.words import Namer, refusal
 from poolctl.model import MigrationPhase, MigrationProgress, MigrationResult, PowerState
 
@@ -24,7 +24,7 @@ LOST_CONTACT_GIVE_UP_S = 60.0
 
 
 def own_problems(
-    vm: dict, vm_name: str, host_ref: str, host: dict, metrics: dict, topo: Raw, name_of: Namer
+    vm: Record, vm_name: str, host_ref: str, host: Record, metrics: Record, topo: Raw, name_of: Namer
 ) -> list[tuple[str, str]]:
     """(code, words) for what we can tell from records; XAPI's own check follows."""
     host_name = host.get("name_label") or host_ref
@@ -52,7 +52,7 @@ def own_problems(
         vbd = topo.get("vbd", {}).get(vbd_ref) or {}
         if str(vbd.get("type", "")).lower() != "disk" or vbd.get("empty"):
             continue
-        vdi = topo.get("vdi", {}).get(vbd.get("VDI")) or {}
+        vdi = topo.get("vdi", {}).get(vbd.get("VDI", NULL)) or {}
         sr = vdi.get("SR")
         if not is_ref(sr) or sr in seen_sr:
             continue
