@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import XenAPI
@@ -31,7 +31,17 @@ from poolctl.backends.xen.events import EventWatcher, Start
 from poolctl.backends.xen.migration import XenMigrationHandle, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.snapshot import read_all
 from poolctl.backends.xen.tasks import wait_task
-from poolctl.backends.xen.translate import CLASSES, Raw, Translator, is_ref, power_state, project, project_all
+from poolctl.backends.xen.translate import (
+    CLASSES,
+    Raw,
+    Record,
+    Translator,
+    is_ref,
+    name_in,
+    power_state,
+    project,
+    project_all,
+)
 from poolctl.backends.xen.words import POWER_CALLS, power_error, refusal
 from poolctl.config import PoolConfig
 from poolctl.gcpause import gc_paused
@@ -50,13 +60,19 @@ SESSIONS = 4
 SHARED_TABLES = ("sr", "pbd", "network", "pif")  # what migration pre-checks read besides the VM's own devices
 
 
-def _fill(table: dict, cls: str, get_record: Callable[[str], dict]) -> None:
-    """Read the records ``table`` lacks (None), one by one; one gone meanwhile is left out."""
-    for ref in [r for r, rec in table.items() if rec is None]:
-        try:
-            table[ref] = project(cls, get_record(ref))
-        except XenAPI.Failure:
-            del table[ref]
+def _cached(table: dict[str, Record], refs: Iterable[str]) -> dict[str, Record]:
+    """The records of ``refs`` that ``table`` holds, in a dict of their own."""
+    return {r: rec for r in refs if (rec := table.get(r)) is not None}
+
+
+def _fill(table: dict[str, Record], refs: Iterable[str], cls: str, get_record: Callable[[str], Record]) -> None:
+    """Read the records of ``refs`` that ``table`` lacks, one by one; one gone meanwhile is left out."""
+    for ref in refs:
+        if ref not in table:
+            try:
+                table[ref] = project(cls, get_record(ref))
+            except XenAPI.Failure:
+                pass
 
 
 class XenBackend(Backend):
@@ -100,11 +116,7 @@ class XenBackend(Backend):
 
     def _name_of(self, ref: str) -> str:
         with self._raw_lock:
-            for table in self._raw.values():
-                rec = table.get(ref)
-                if rec is not None:
-                    return rec.get("name_label") or ref
-        return ref
+            return name_in(self._raw, ref) or ref
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -179,27 +191,28 @@ class XenBackend(Backend):
 
     # -- migration --------------------------------------------------------------------------
 
-    def _topology(self, session: XenAPI.Session, vm: dict) -> Raw:
+    def _topology(self, session: XenAPI.Session, vm: Record) -> Raw:
         """What the pre-checks read: the VM's own VBDs, VDIs and VIFs, and the pool's SRs, PBDs,
         networks and PIFs (a few per host), from the live cache. With a 64-host pool the migrate
         dialog runs 63 checks at once, so nothing here grows with the number of VMs: a record
         the cache lacks is read on its own, the small tables per class only without a cache."""
         x = session.xenapi
+        own: dict[str, list[str]] = {"vbd": list(vm.get("VBDs") or ()), "vif": list(vm.get("VIFs") or ())}
         with self._raw_lock:
             raw = self._raw  # copies below: the event thread keeps updating the live tables
             topo: Raw = {cls: dict(raw.get(cls, {})) for cls in SHARED_TABLES}
-            topo["vbd"] = {r: raw.get("vbd", {}).get(r) for r in vm.get("VBDs") or ()}
-            topo["vif"] = {r: raw.get("vif", {}).get(r) for r in vm.get("VIFs") or ()}
+            for cls, refs in own.items():
+                topo[cls] = _cached(raw.get(cls, {}), refs)
             cached = bool(raw)
         for cls in SHARED_TABLES:
             if not cached:
                 topo[cls] = project_all(cls, getattr(x, CLASSES[cls]).get_all_records())
-        for cls in ("vbd", "vif"):
-            _fill(topo[cls], cls, getattr(x, CLASSES[cls]).get_record)
-        vdis = {v.get("VDI") for v in topo["vbd"].values() if is_ref(v.get("VDI"))}
+        for cls, refs in own.items():
+            _fill(topo[cls], refs, cls, getattr(x, CLASSES[cls]).get_record)
+        vdis = {ref for v in topo["vbd"].values() if is_ref(ref := v.get("VDI"))}
         with self._raw_lock:
-            topo["vdi"] = {r: self._raw.get("vdi", {}).get(r) for r in vdis}
-        _fill(topo["vdi"], "vdi", x.VDI.get_record)
+            topo["vdi"] = _cached(self._raw.get("vdi", {}), vdis)
+        _fill(topo["vdi"], vdis, "vdi", x.VDI.get_record)
         return topo
 
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
@@ -213,10 +226,7 @@ class XenBackend(Backend):
             topo = self._topology(session, vm_rec)
 
             def name_of(ref: str) -> str:
-                for table in topo.values():
-                    if ref in table:
-                        return table[ref].get("name_label") or ref
-                return self._name_of(ref)
+                return name_in(topo, ref) or self._name_of(ref)
 
             problems = own_problems(vm_rec, vm_name, host, host_rec, metrics, topo, name_of)
             if not any(c in ("VM_BAD_POWER_STATE", "VM_ALREADY_ON_HOST") for c, _ in problems):
@@ -288,4 +298,4 @@ class XenBackend(Backend):
             logout_quietly(session)
             raise self.errors.map(exc, f"migrating {name}", where=self.connector.where) from None
         log.info("pool %s: migrating %s to %s", self.config.name, name, host)
-        return XenMigrationHandle(self, session, task, vm, name, source, host, started)
+        return XenMigrationHandle(self.connector, self.pool, session, task, vm, name, source, host, started)

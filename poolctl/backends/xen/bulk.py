@@ -22,7 +22,7 @@ import pydantic_core
 import XenAPI
 
 from poolctl.backends.xen.connection import Connector
-from poolctl.backends.xen.translate import CLASSES, FIELDS
+from poolctl.backends.xen.translate import CLASSES, FIELDS, Raw
 
 PATH = "/jsonrpc"
 NOT_SERVED = frozenset({404, 405, 501})
@@ -35,7 +35,7 @@ class NotServed(Exception):
     """This pool has no JSON-RPC endpoint; read over XML-RPC."""
 
 
-def read_classes(connector: Connector, handle: str, classes: list[str]) -> dict[str, dict[str, dict]]:
+def read_classes(connector: Connector, handle: str, classes: list[str]) -> Raw:
     """``classes`` (lowercase names of ``CLASSES``), cut to ``FIELDS``. Raises ``NotServed``
     (read over XML-RPC instead) or the error of the first class that failed.
 
@@ -43,7 +43,7 @@ def read_classes(connector: Connector, handle: str, classes: list[str]) -> dict[
     XAPI is already producing the next one, which waits in the socket. Parsing one reply at a
     time keeps the peak memory to one class's full records (~90 MB for 10,000 VMs)."""
     classes = sorted(classes, key=lambda c: ORDER.index(c) if c in ORDER else len(ORDER))
-    out: dict[str, dict[str, dict]] = {}
+    out: Raw = {}
     if not classes:
         return out
     with _Call(connector) as first, _Call(connector) as second:
@@ -78,7 +78,7 @@ class _Call:
             self._conn.close()
             self._conn = None
 
-    def send(self, method: str, params: list) -> None:
+    def send(self, method: str, params: list[str]) -> None:
         if self._conn is None:
             self._conn = self._connector.http_connection()
         body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": next(_ids)})

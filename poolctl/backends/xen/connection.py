@@ -17,6 +17,7 @@ import threading
 import xmlrpc.client
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import XenAPI
@@ -34,13 +35,15 @@ CALL_TIMEOUT_S = 30.0
 LOGOUT_TIMEOUT_S = 5.0  # logging out happens while poolctl closes: do not hold the exit up
 MAX_REDIRECTS = 3
 
+_Host = tuple[str, dict[str, str]] | str  # what xmlrpc.client passes make_connection
+
 
 class FingerprintMismatch(ssl.SSLError):
     """The peer's certificate is not the one pinned in the configuration."""
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, fingerprint: bytes | None, **kwargs):
+    def __init__(self, *args: Any, fingerprint: bytes | None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._fingerprint = fingerprint
 
@@ -63,10 +66,9 @@ def _colons(hexstr: str) -> str:
     return ":".join(hexstr[i : i + 2] for i in range(0, len(hexstr), 2)).upper()
 
 
-class _Abortable:
+class _Abortable(xmlrpc.client.Transport):
     """Lets another thread break a call that blocks in ``recv`` (the event long-poll)."""
 
-    _connection: tuple | None
     aborted = False
 
     def abort(self) -> None:
@@ -86,8 +88,8 @@ class _FastParse:
 
     record_fields: frozenset[str] | None = None  # see records_cut_to
 
-    def parse_response(self, response):
-        stream = response
+    def parse_response(self, response: http.client.HTTPResponse) -> tuple[Any, ...]:
+        stream: http.client.HTTPResponse | xmlrpc.client.GzipDecodedResponse = response
         if hasattr(response, "getheader") and response.getheader("Content-Encoding", "") == "gzip":
             stream = xmlrpc.client.GzipDecodedResponse(response)
         unmarshaller = Unmarshaller(self.record_fields)
@@ -103,7 +105,7 @@ class HTTPTransport(_FastParse, _Abortable, xmlrpc.client.Transport):
         super().__init__()
         self.timeout = timeout
 
-    def make_connection(self, host):
+    def make_connection(self, host: _Host) -> http.client.HTTPConnection:
         if self.aborted:
             raise ConnectionAbortedError("connection closed by poolctl")
         conn = super().make_connection(host)
@@ -112,16 +114,19 @@ class HTTPTransport(_FastParse, _Abortable, xmlrpc.client.Transport):
 
 
 class HTTPSTransport(_FastParse, _Abortable, xmlrpc.client.SafeTransport):
+    context: ssl.SSLContext  # SafeTransport keeps it (typeshed does not say so)
+
     def __init__(self, timeout: float, context: ssl.SSLContext, fingerprint: bytes | None):
         super().__init__(context=context)
         self.timeout = timeout
         self.fingerprint = fingerprint
 
-    def make_connection(self, host):
+    def make_connection(self, host: _Host) -> http.client.HTTPSConnection:
         if self.aborted:
             raise ConnectionAbortedError("connection closed by poolctl")
-        if self._connection and host == self._connection[0]:
-            return self._connection[1]
+        cached_host, cached = self._connection
+        if host == cached_host and isinstance(cached, http.client.HTTPSConnection):
+            return cached
         chost, self._extra_headers, _x509 = self.get_host_info(host)
         conn = _PinnedHTTPSConnection(chost, timeout=self.timeout, context=self.context, fingerprint=self.fingerprint)
         self._connection = host, conn
@@ -239,13 +244,15 @@ class Connector:
         """A plain HTTP(S) connection to the current master, under the same TLS policy as the
         SDK's sessions (CA checks or the pinned fingerprint): for the JSON-RPC bulk read."""
         parts = urlsplit(self.url)
+        host = parts.hostname
+        assert host, "__init__ takes only a url with a host, and replace_host keeps one"
         if self._context is None:
-            return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            return http.client.HTTPConnection(host, parts.port, timeout=timeout)
         return _PinnedHTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=self._context, fingerprint=self._fingerprint
+            host, parts.port, timeout=timeout, context=self._context, fingerprint=self._fingerprint
         )
 
-    def _transport(self, timeout: float):
+    def _transport(self, timeout: float) -> HTTPTransport | HTTPSTransport:
         if self._context is None:
             return HTTPTransport(timeout)
         return HTTPSTransport(timeout, self._context, self._fingerprint)

@@ -109,10 +109,10 @@ class XapiErrors:
                     host=where,
                 )
             if code == "HANDLE_INVALID":
-                cls = params[0] if params else "object"
+                what = params[0] if params else "object"
                 ref = params[1] if len(params) > 1 else "?"
                 return NotFound(
-                    f"{prefix}: no {cls} {ref} in this pool (it may have just been deleted)",
+                    f"{prefix}: no {what} {ref} in this pool (it may have just been deleted)",
                     code=code,
                     params=params,
                     host=where,

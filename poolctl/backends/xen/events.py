@@ -20,10 +20,10 @@ import XenAPI
 from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
 from poolctl.backends.xen.connection import Connector, abort
 from poolctl.backends.xen.snapshot import read_all, read_classes
-from poolctl.backends.xen.translate import CLASSES, DEVICES, Raw, Translator, affected, project
+from poolctl.backends.xen.translate import CLASSES, DEVICES, Raw, Record, Translator, affected, project
 from poolctl.gcpause import gc_paused
 from poolctl.inventory import diff
-from poolctl.model import Change, ConnectionState, ConnectionStatus
+from poolctl.model import Change, ConnectionState, ConnectionStatus, InventoryObject, ObjectKind
 
 log = logging.getLogger("poolctl.backends.xen")
 
@@ -33,7 +33,9 @@ BACKOFF_CAP_S = 30.0
 # Failures after which the token is useless but the connection is fine: read everything again.
 RESYNC_CODES = {"EVENTS_LOST", "EVENT_FROM_TOKEN_PARSE_FAILURE", "SESSION_NOT_REGISTERED", "EVENT_FROM_TOKEN_INVALID"}
 
-Models = dict[tuple[str, str], object]
+Models = dict[tuple[ObjectKind, str], InventoryObject]
+# the SDK's event.from(classes, token, timeout) -> {"events": [...], "token": ...}
+EventFrom = Callable[[list[str], str, float], Record]
 
 
 class Start(NamedTuple):
@@ -172,7 +174,7 @@ class EventWatcher:
             self._token = batch.get("token", self._token)
             self._apply(batch.get("events") or [])
 
-    def _resync(self, session: XenAPI.Session, event_from, classes: list[str]) -> None:
+    def _resync(self, session: XenAPI.Session, event_from: EventFrom, classes: list[str]) -> None:
         """Read everything, deliver the differences from what the consumer has."""
         with gc_paused():
             token, raw = read_all(session, self.connector)
@@ -214,8 +216,8 @@ class EventWatcher:
                 changes.append(Change(kind="modified", object_kind="vm", ref=key[1], obj=obj))
         self._emit(changes)
 
-    def _apply(self, events: list[dict]) -> None:
-        touched: set[tuple[str, str]] = set()
+    def _apply(self, events: list[Record]) -> None:
+        touched: set[tuple[ObjectKind, str]] = set()
         with self._lock:
             for ev in events:
                 hit = _record(self.raw, ev)
@@ -242,7 +244,7 @@ class EventWatcher:
         self._emit(changes)
 
 
-def _record(raw: Raw, ev: dict) -> tuple[str, str, dict | None, dict | None] | None:
+def _record(raw: Raw, ev: Record) -> tuple[str, str, Record | None, Record | None] | None:
     """Apply one event to ``raw``; (class, ref, old, new) when it was one of ours."""
     cls = str(ev.get("class", "")).lower()
     ref = ev.get("ref") or ""

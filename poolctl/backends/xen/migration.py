@@ -5,21 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 import XenAPI
 
 from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle
-from poolctl.backends.xen.connection import logout_quietly
+from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import is_connection_error, quote, size_words
 from poolctl.backends.xen.tasks import destroy_quietly, migration_progress
-from poolctl.backends.xen.translate import Raw, is_ref, power_state, to_int
-from poolctl.backends.xen.words import refusal
+from poolctl.backends.xen.translate import NULL, Raw, Record, is_ref, power_state, to_int
+from poolctl.backends.xen.words import Namer, refusal
 from poolctl.model import MigrationPhase, MigrationProgress, MigrationResult, PowerState
-
-if TYPE_CHECKING:
-    from poolctl.backends.xen.backend import XenBackend
 
 log = logging.getLogger("poolctl.backends.xen")
 
@@ -28,7 +24,7 @@ LOST_CONTACT_GIVE_UP_S = 60.0
 
 
 def own_problems(
-    vm: dict, vm_name: str, host_ref: str, host: dict, metrics: dict, topo: Raw, name_of: Callable[[str], str]
+    vm: Record, vm_name: str, host_ref: str, host: Record, metrics: Record, topo: Raw, name_of: Namer
 ) -> list[tuple[str, str]]:
     """(code, words) for what we can tell from records; XAPI's own check follows."""
     host_name = host.get("name_label") or host_ref
@@ -56,7 +52,7 @@ def own_problems(
         vbd = topo.get("vbd", {}).get(vbd_ref) or {}
         if str(vbd.get("type", "")).lower() != "disk" or vbd.get("empty"):
             continue
-        vdi = topo.get("vdi", {}).get(vbd.get("VDI")) or {}
+        vdi = topo.get("vdi", {}).get(vbd.get("VDI", NULL)) or {}
         sr = vdi.get("SR")
         if not is_ref(sr) or sr in seen_sr:
             continue
@@ -81,7 +77,7 @@ def own_problems(
 
 
 def merge_xapi_verdict(
-    problems: list[tuple[str, str]], code: str, params: tuple[str, ...], vm_name: str, host_name: str, name_of
+    problems: list[tuple[str, str]], code: str, params: tuple[str, ...], vm_name: str, host_name: str, name_of: Namer
 ) -> list[tuple[str, str]]:
     """Add XAPI's (first) objection unless we already said the same in better words."""
     if code == "HOST_NOT_ENOUGH_FREE_MEMORY":
@@ -98,11 +94,13 @@ def merge_xapi_verdict(
 
 
 class XenMigrationHandle(MigrationHandle):
-    """Follows one ``Async.VM.pool_migrate`` task on a session of its own."""
+    """Follows one ``Async.VM.pool_migrate`` task on a session of its own; a cancel goes
+    through ``pool`` (the backend's sessions), errors are worded by ``connector``."""
 
     def __init__(
         self,
-        backend: XenBackend,
+        connector: Connector,
+        pool: SessionPool,
         session: XenAPI.Session,
         task: str,
         vm: str,
@@ -112,7 +110,8 @@ class XenMigrationHandle(MigrationHandle):
         started: float,
     ):
         super().__init__(vm, source, destination)
-        self._backend = backend
+        self._connector = connector
+        self._pool = pool
         self._session = session
         self._task = task
         self.vm_name = vm_name
@@ -136,8 +135,8 @@ class XenMigrationHandle(MigrationHandle):
                     rec = self._session.xenapi.task.get_record(self._task)
                     lost_since, delay = None, POLL_S
                 except Exception as exc:
-                    err = self._backend.errors.map(
-                        exc, f"following the migration of {self.vm_name}", where=self._backend.connector.where
+                    err = self._connector.errors.map(
+                        exc, f"following the migration of {self.vm_name}", where=self._connector.where
                     )
                     now = time.monotonic()
                     lost_since = lost_since or now
@@ -150,7 +149,7 @@ class XenMigrationHandle(MigrationHandle):
                         return
                     delay = min(delay * 2, 8.0)
                     continue
-                progress = migration_progress(rec, self._backend.connector._secrets())
+                progress = migration_progress(rec, self._connector.errors.secrets())
                 if progress != last or progress.phase.terminal:
                     last = progress
                     yield progress
@@ -191,9 +190,9 @@ class XenMigrationHandle(MigrationHandle):
 
     def cancel(self) -> None:
         # updates() owns self._session; cancelling goes through a pooled one.
-        backend = self._backend
+        connector = self._connector
         try:
-            with backend.pool.session() as s:
+            with self._pool.session() as s:
                 # XAPI accepts task.cancel past the point of no return and then ignores it;
                 # the task's allowed_operations tell whether a cancel would still be honoured.
                 rec = s.xenapi.task.get_record(self._task)
@@ -203,7 +202,7 @@ class XenMigrationHandle(MigrationHandle):
                         f"the migration of {self.vm_name} has already ended ({status})",
                         code="TASK_FINISHED",
                         params=(status,),
-                        host=backend.connector.where,
+                        host=connector.where,
                     )
                 if "cancel" not in (rec.get("allowed_operations") or ()):
                     raise CancelRefused(
@@ -211,20 +210,20 @@ class XenMigrationHandle(MigrationHandle):
                         f"(XAPI no longer lists 'cancel' in the task's allowed operations)",
                         code="OPERATION_NOT_ALLOWED",
                         params=("cancel",),
-                        host=backend.connector.where,
+                        host=connector.where,
                     )
                 s.xenapi.task.cancel(self._task)
         except XenAPI.Failure as exc:
-            code, params = backend.errors.parts(exc)
+            code, params = connector.errors.parts(exc)
             raise CancelRefused(
                 f"the migration of {self.vm_name} can no longer be cancelled: XAPI said {quote(code, params)}",
                 code=code,
                 params=params,
-                host=backend.connector.where,
+                host=connector.where,
             ) from None
         except BackendError:
             raise
         except Exception as exc:
-            raise backend.errors.map(
-                exc, f"cancelling the migration of {self.vm_name}", where=backend.connector.where
+            raise connector.errors.map(
+                exc, f"cancelling the migration of {self.vm_name}", where=connector.where
             ) from None

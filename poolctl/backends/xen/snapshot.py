@@ -16,7 +16,8 @@ import logging
 
 import XenAPI
 
-from poolctl.backends.xen import bulk
+from poolctl.backends.xen.bulk import NotServed
+from poolctl.backends.xen.bulk import read_classes as read_jsonrpc
 from poolctl.backends.xen.connection import Connector, records_cut_to
 from poolctl.backends.xen.translate import CLASSES, DEVICES, FIELDS, Raw, project_all
 
@@ -61,10 +62,10 @@ def _read_jsonrpc(session: XenAPI.Session, connector: Connector, classes: list[s
     """The classes over JSON-RPC; None when the pool does not serve it."""
     for attempt in (1, 2):
         try:
-            raw = bulk.read_classes(connector, session._session, classes)
+            raw = read_jsonrpc(connector, session._session, classes)
             connector.jsonrpc = True
             return raw
-        except bulk.NotServed as exc:
+        except NotServed as exc:
             log.info(
                 "pool %s: no JSON-RPC at %s (%s); reading over XML-RPC", connector.config.name, connector.where, exc
             )

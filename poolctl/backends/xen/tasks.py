@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import XenAPI
 
 from poolctl.backends.xen.errors import failure_parts, quote
+from poolctl.backends.xen.translate import Record
 from poolctl.model import MigrationPhase, MigrationProgress
 
 PENDING = ("pending", "cancelling")
 
+Xapi = Any  # a session's ``xenapi`` proxy (``xapi.task.get_record(...)``), untyped like the whole SDK
 
-def destroy_quietly(xapi, task: str) -> None:
+
+def destroy_quietly(xapi: Xapi, task: str) -> None:
     try:
         xapi.task.destroy(task)
     except Exception:
         pass
 
 
-def wait_task(xapi, task: str, poll_max: float = 0.5) -> str:
+def wait_task(xapi: Xapi, task: str, poll_max: float = 0.5) -> str:
     """Block until ``task`` ends; its result on success, else raise its error as a ``Failure``."""
     delay = 0.05
     try:
@@ -33,13 +38,14 @@ def wait_task(xapi, task: str, poll_max: float = 0.5) -> str:
     finally:
         destroy_quietly(xapi, task)
     if status == "success":
-        return rec.get("result", "")
+        result: str = rec.get("result", "")
+        return result
     if status == "cancelled":
         raise XenAPI.Failure(["TASK_CANCELLED", task])
     raise XenAPI.Failure(list(rec.get("error_info") or ["INTERNAL_ERROR", f"task ended with status {status!r}"]))
 
 
-def migration_progress(rec: dict, secrets) -> MigrationProgress:
+def migration_progress(rec: Record, secrets: Iterable[str]) -> MigrationProgress:
     """One progress item from a ``VM.pool_migrate`` task record."""
     status = str(rec.get("status", "")).lower()
     try:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any, TypeGuard
 
 from poolctl.model import (
     VM,
     Disk,
     Host,
     Inventory,
+    InventoryObject,
     Network,
     Nic,
     ObjectKind,
@@ -77,19 +79,20 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "pif": ("network", "host"),
 }
 
-Raw = dict[str, dict[str, dict]]  # lowercase class -> ref -> record (cut to FIELDS)
+Record = dict[str, Any]  # one XAPI record: field -> value as the wire sent it (strings, ints, refs, maps)
+Raw = dict[str, dict[str, Record]]  # lowercase class -> ref -> record (cut to FIELDS)
 
 # Read only for a VM's disks and nics, which no list shows: a staged load reads them after the
 # first paint (at 10,000 VMs they are ~60 % of the records by size).
 DEVICES = ("vbd", "vdi", "vif")
 
 
-def project(cls: str, rec: dict) -> dict:
+def project(cls: str, rec: Record) -> Record:
     """``rec`` cut down to the fields poolctl reads."""
     return {k: rec[k] for k in FIELDS[cls] if k in rec}
 
 
-def project_all(cls: str, records: dict) -> dict[str, dict]:
+def project_all(cls: str, records: dict[str, Record]) -> dict[str, Record]:
     fields = FIELDS[cls]
     return {ref: {k: rec[k] for k in fields if k in rec} for ref, rec in records.items()}
 
@@ -102,7 +105,7 @@ _POWER = {
 }
 
 
-def to_int(value) -> int:
+def to_int(value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -112,19 +115,29 @@ def to_int(value) -> int:
             return 0
 
 
-def is_ref(value) -> bool:
+def is_ref(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.startswith("OpaqueRef:") and value != NULL
 
 
-def power_state(value) -> PowerState:
+def power_state(value: object) -> PowerState:
     return _POWER.get(str(value).lower(), PowerState.UNKNOWN)
 
 
-def is_user_vm(rec: dict) -> bool:
+def name_in(raw: Raw, ref: str) -> str | None:
+    """The display name of ``ref`` from whichever table of ``raw`` holds it (the ref itself when
+    unnamed); None when no table does, so that a caller can look further."""
+    for table in raw.values():
+        rec = table.get(ref)
+        if rec is not None:
+            return rec.get("name_label") or ref
+    return None
+
+
+def is_user_vm(rec: Record) -> bool:
     return not (rec.get("is_a_template") or rec.get("is_a_snapshot") or rec.get("is_control_domain"))
 
 
-def software_version(sv: dict) -> str:
+def software_version(sv: Record | None) -> str:
     sv = sv or {}
     for brand, version in (("product_brand", "product_version"), ("platform_name", "platform_version")):
         if sv.get(version):
@@ -132,11 +145,11 @@ def software_version(sv: dict) -> str:
     return f"xapi {sv['xapi']}" if sv.get("xapi") else ""
 
 
-def _vbd_order(vbd: dict) -> tuple:
+def _vbd_order(vbd: Record) -> tuple[int, str]:
     return (to_int(vbd.get("userdevice")), vbd.get("device", ""))
 
 
-def _ip_order(key: str) -> tuple:
+def _ip_order(key: str) -> tuple[int, int, int, str]:
     # "0/ip", "0/ipv4/0", "0/ipv6/1": device first, then the legacy key, then v4, then v6
     parts = key.split("/")
     dev = to_int(parts[0]) if parts[0].isdigit() else 1 << 30
@@ -145,7 +158,7 @@ def _ip_order(key: str) -> tuple:
     return (dev, family, idx, key)
 
 
-def guest_ips(networks: dict) -> tuple[str, ...]:
+def guest_ips(networks: dict[str, Any]) -> tuple[str, ...]:
     if not networks:
         return ()
     if len(networks) == 1:
@@ -159,6 +172,12 @@ def guest_ips(networks: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
+# (model kind, record class) of the kinds with one model per record, besides the pool
+_TABLES: tuple[tuple[ObjectKind, str], ...] = (("host", "host"), ("sr", "sr"), ("network", "network"), ("vm", "vm"))
+# the classes whose change touches only their own model (see affected)
+_OWN_KIND: dict[str, ObjectKind] = {"sr": "sr", "network": "network", "vm": "vm"}
+
+
 class Translator:
     """Builds models from one consistent set of raw records (with reverse indexes)."""
 
@@ -166,16 +185,16 @@ class Translator:
         self.raw = raw
         self.backend = backend
         self.pool_name = pool_name
-        self.pbds_by_sr: dict[str, list[dict]] = defaultdict(list)
+        self.pbds_by_sr: dict[str, list[Record]] = defaultdict(list)
         for pbd in raw.get("pbd", {}).values():
             self.pbds_by_sr[pbd.get("SR", NULL)].append(pbd)
-        self.vbds_by_vm: dict[str, list[dict]] = defaultdict(list)
+        self.vbds_by_vm: dict[str, list[Record]] = defaultdict(list)
         for vbd in raw.get("vbd", {}).values():
             self.vbds_by_vm[vbd.get("VM", NULL)].append(vbd)
-        self.vifs_by_vm: dict[str, list[dict]] = defaultdict(list)
+        self.vifs_by_vm: dict[str, list[Record]] = defaultdict(list)
         for vif in raw.get("vif", {}).values():
             self.vifs_by_vm[vif.get("VM", NULL)].append(vif)
-        self.pifs_by_network: dict[str, list[dict]] = defaultdict(list)
+        self.pifs_by_network: dict[str, list[Record]] = defaultdict(list)
         for pif in raw.get("pif", {}).values():
             self.pifs_by_network[pif.get("network", NULL)].append(pif)
         # a staged load reads VBDs, VDIs and VIFs last (DEVICES): until then, no class
@@ -187,7 +206,7 @@ class Translator:
         self._networks = raw.get("network") or {}
         self._guest_metrics = raw.get("vm_guest_metrics") or {}
 
-    def _get(self, cls: str, ref) -> dict | None:
+    def _get(self, cls: str, ref: object) -> Record | None:
         return self.raw.get(cls, {}).get(ref) if is_ref(ref) else None
 
     # -- one object each ------------------------------------------------------------
@@ -349,7 +368,7 @@ class Translator:
 
     # -- everything -------------------------------------------------------------------
 
-    def build(self, kind: ObjectKind, ref: str):
+    def build(self, kind: ObjectKind, ref: str) -> InventoryObject | None:
         if kind == "pool":
             return self.pool()
         return {"host": self.host, "sr": self.sr, "network": self.network, "vm": self.vm}[kind](ref)
@@ -357,33 +376,36 @@ class Translator:
     def keys(self) -> Iterator[tuple[ObjectKind, str]]:
         for ref in self.raw.get("pool", {}):
             yield "pool", ref
-        for kind, cls in (("host", "host"), ("sr", "sr"), ("network", "network"), ("vm", "vm")):
+        for kind, cls in _TABLES:
             for ref in self.raw.get(cls, {}):
                 yield kind, ref
 
-    def models(self) -> dict[tuple[ObjectKind, str], object]:
-        out = {}
+    def models(self) -> dict[tuple[ObjectKind, str], InventoryObject]:
+        out: dict[tuple[ObjectKind, str], InventoryObject] = {}
         for kind, ref in self.keys():
             obj = self.build(kind, ref)
             if obj is not None:
                 out[(kind, ref)] = obj
         return out
 
-    def inventory(self, models: dict | None = None) -> Inventory:
+    def inventory(self, models: dict[tuple[ObjectKind, str], InventoryObject] | None = None) -> Inventory:
         """The snapshot; pass ``models()`` when you have it already (building 10,000 VMs takes time)."""
         pool = self.pool()
         if pool is None:
             raise ValueError("XAPI returned no pool object")
         if models is None:
             models = self.models()
-        pick = lambda kind: tuple(m for (k, _), m in models.items() if k == kind)  # noqa: E731
+
+        def pick(kind: ObjectKind) -> tuple[Any, ...]:  # a key's kind says its model's class
+            return tuple(m for (k, _), m in models.items() if k == kind)
+
         return Inventory(pool=pool, hosts=pick("host"), srs=pick("sr"), networks=pick("network"), vms=pick("vm"))
 
 
-def affected(raw: Raw, cls: str, ref: str, old: dict | None, new: dict | None) -> set[tuple[ObjectKind, str]]:
+def affected(raw: Raw, cls: str, ref: str, old: Record | None, new: Record | None) -> set[tuple[ObjectKind, str]]:
     """Model keys whose content may change when record ``ref`` of ``cls`` goes old -> new."""
     recs = [r for r in (old, new) if r]
-    out: set[tuple[ObjectKind, str]] = set()
+    out: set[tuple[ObjectKind, object]] = set()  # refs as the records hold them: checked at the end
     if cls == "pool":
         out.add(("pool", ref))
         out |= {("host", h) for h in raw.get("host", {})}  # is_master may move
@@ -392,8 +414,8 @@ def affected(raw: Raw, cls: str, ref: str, old: dict | None, new: dict | None) -
         out |= {("pool", p) for p in raw.get("pool", {})}  # unnamed pools show the master's name
     elif cls == "host_metrics":
         out |= {("host", h) for h, r in raw.get("host", {}).items() if r.get("metrics") == ref}
-    elif cls in ("sr", "network", "vm"):
-        out.add((cls, ref))
+    elif cls in _OWN_KIND:
+        out.add((_OWN_KIND[cls], ref))
     elif cls == "pbd":
         out |= {("sr", r.get("SR")) for r in recs}
     elif cls == "pif":

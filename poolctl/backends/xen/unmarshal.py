@@ -8,7 +8,7 @@ converted and dropped at once, so the tree never holds more than one chunk's wor
 The values are those ``xmlrpc.client.Unmarshaller`` (``use_builtin_types=False``) gives: untyped
 ``<value>`` is a string, int/i1/i2/i4/i8/biginteger, boolean ("0"/"1" only), double/float,
 bigdecimal, string, nil, base64 (``Binary``), dateTime.iso8601 (``DateTime``), array, struct;
-a ``<fault>`` raises ``Fault``. tests/test_xen_unmarshal.py holds it to that on real replies.
+a ``<fault>`` raises ``Fault``. tests/backends/xen/test_unmarshal.py holds it to that on real replies.
 One difference: a namespace prefix that the document never declares is an XML error here.
 """
 
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, Protocol, cast
 from xmlrpc.client import Binary, DateTime, Fault, ResponseError
 
 from poolctl.gcpause import gc_paused
@@ -53,7 +55,7 @@ def _base64(text: str) -> Binary:
     return value
 
 
-_SCALARS = {
+_SCALARS: dict[str, Callable[[str], Any]] = {
     "string": str,
     "int": int,
     "i4": int,
@@ -77,6 +79,17 @@ RECORDS_DEPTH = 7
 RECORD_DEPTH = 10
 
 
+class _EventParser(Protocol):
+    """``ET.XMLParser`` with the C parser's event hook (what ``ET.XMLPullParser`` uses), which
+    typeshed leaves out: private, but the one way to turn events off after the root."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def close(self) -> object: ...
+
+    def _setevents(self, events: deque[tuple[str, ET.Element]], names: tuple[str, ...]) -> None: ...
+
+
 class Unmarshaller:
     """``feed(bytes)`` as the reply arrives, then ``close()`` -> the params tuple.
 
@@ -85,13 +98,14 @@ class Unmarshaller:
 
     def __init__(self, fields: frozenset[str] | None = None) -> None:
         self._fields = fields
-        self._events: deque = deque()
-        self._parser = ET.XMLParser(target=ET.TreeBuilder())
+        self._events: deque[tuple[str, ET.Element]] = deque()
+        self._parser = cast(_EventParser, ET.XMLParser(target=ET.TreeBuilder()))
         # a "start" event only until the root is seen: afterwards no per-element Python at all
         self._parser._setevents(self._events, ("start",))
         self._root: ET.Element | None = None
-        # struct/data elements whose finished children were converted already
-        self._partial: dict[ET.Element, dict | list] = {}
+        # struct/data elements whose finished children were converted already: a struct's dict,
+        # a data's list (the element's tag says which)
+        self._partial: dict[ET.Element, Any] = {}
 
     def feed(self, data: bytes) -> None:
         with gc_paused():
@@ -101,13 +115,13 @@ class Unmarshaller:
                 self._parser._setevents(self._events, ())
                 self._events.clear()
             if self._root is not None:
-                self._prune()
+                self._prune(self._root)
 
-    def close(self) -> tuple:
+    def close(self) -> tuple[Any, ...]:
         with gc_paused():
             return self._close()
 
-    def _close(self) -> tuple:
+    def _close(self) -> tuple[Any, ...]:
         self._parser.close()
         root = self._root
         if root is None:
@@ -117,27 +131,28 @@ class Unmarshaller:
             raise ResponseError()
         if _local(kind.tag) == "fault":
             raise Fault(**self._value(kind[0]))
-        records = self._records() if self._fields is not None else None
-        if records is not None:
+        fields = self._fields
+        records = self._records(root) if fields is not None else None
+        if fields is not None and records is not None:
             out = self._partial.setdefault(records, {})
             for m in records:
-                self._record_member(m, out)
+                self._record_member(m, out, fields)
             del records[:]
         return tuple(self._value(p[0]) for p in kind if len(p))
 
-    def _prune(self) -> None:
+    def _prune(self, root: ET.Element) -> None:
         """Convert and drop the finished children along the open path (all but each last child)."""
-        node, depth, fields = self._root, 0, self._fields
+        node, depth, fields = root, 0, self._fields
         while len(node):
             if len(node) > 1:
                 tag = _local(node.tag)
                 if tag == "struct":
-                    out = self._partial.get(node)
+                    out: dict[str, Any] | None = self._partial.get(node)
                     if out is None:
                         out = self._partial[node] = {}
                     if fields is not None and depth == RECORDS_DEPTH:
                         for m in node[:-1]:
-                            self._record_member(m, out)
+                            self._record_member(m, out, fields)
                     else:
                         keep = fields if depth == RECORD_DEPTH else None
                         member = self._member
@@ -145,7 +160,7 @@ class Unmarshaller:
                             member(m, out, keep)
                     del node[:-1]
                 elif tag == "data":
-                    items = self._partial.get(node)
+                    items: list[Any] | None = self._partial.get(node)
                     if items is None:
                         items = self._partial[node] = []
                     value = self._value
@@ -154,15 +169,15 @@ class Unmarshaller:
             node = node[-1]
             depth += 1
 
-    def _records(self) -> ET.Element | None:
-        outer = self._root.find("params/param/value/struct")
+    def _records(self, root: ET.Element) -> ET.Element | None:
+        outer = root.find("params/param/value/struct")
         for m in outer if outer is not None else ():
             if m.findtext("name") == "Value":
                 return m.find("value/struct")
         return None
 
-    def _record_member(self, member: ET.Element, out: dict) -> None:
-        """One ``ref: record`` of get_all_records, the record cut to ``fields``."""
+    def _record_member(self, member: ET.Element, out: dict[str, Any], keep: frozenset[str]) -> None:
+        """One ``ref: record`` of get_all_records, the record cut to ``keep``."""
         parts = {_local(p.tag): p for p in member}
         value = parts.get("value")
         if "name" not in parts or value is None:
@@ -171,10 +186,10 @@ class Unmarshaller:
             out[parts["name"].text or ""] = self._value(value)
             return
         st = value[0]
-        rec = self._partial.pop(st, None)
+        rec: dict[str, Any] | None = self._partial.pop(st, None)
         if rec is None:
             rec = {}
-        keep, convert = self._fields, self._value
+        convert = self._value
         for m in st:
             if len(m) == 2:
                 n, v = m
@@ -186,7 +201,7 @@ class Unmarshaller:
             self._member(m, rec, keep)
         out[parts["name"].text or ""] = rec
 
-    def _member(self, member: ET.Element, out: dict, keep: frozenset[str] | None = None) -> None:
+    def _member(self, member: ET.Element, out: dict[str, Any], keep: frozenset[str] | None = None) -> None:
         name = value = None
         for part in member:
             tag = _local(part.tag)
@@ -199,7 +214,7 @@ class Unmarshaller:
         if keep is None or name in keep:
             out[name] = self._value(value)
 
-    def _value(self, el: ET.Element):
+    def _value(self, el: ET.Element) -> Any:
         if not len(el):  # no type element: a string
             return el.text or ""
         typed = el[0]
@@ -218,8 +233,8 @@ class Unmarshaller:
                 raise ResponseError(f"unknown tag {tag!r}")
         return convert(typed.text or "")
 
-    def _struct(self, st: ET.Element) -> dict:
-        out = self._partial.pop(st, None)
+    def _struct(self, st: ET.Element) -> dict[str, Any]:
+        out: dict[str, Any] | None = self._partial.pop(st, None)
         if out is None:
             out = {}
         value = self._value
@@ -232,13 +247,13 @@ class Unmarshaller:
             self._member(m, out)
         return out
 
-    def _array(self, arr: ET.Element) -> list:
+    def _array(self, arr: ET.Element) -> list[Any]:
         data = arr[0] if len(arr) == 1 and arr[0].tag == "data" else arr.find("data")
         if data is None:
             data = next((c for c in arr if _local(c.tag) == "data"), None)
             if data is None:
                 return []
-        items = self._partial.pop(data, None)
+        items: list[Any] | None = self._partial.pop(data, None)
         if items is None:
             items = []
         value = self._value
@@ -246,7 +261,7 @@ class Unmarshaller:
         return items
 
 
-def parse(data: bytes, fields: frozenset[str] | None = None) -> tuple:
+def parse(data: bytes, fields: frozenset[str] | None = None) -> tuple[Any, ...]:
     """A whole reply at once (tests, small bodies)."""
     u = Unmarshaller(fields)
     for i in range(0, len(data), CHUNK):

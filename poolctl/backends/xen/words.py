@@ -9,7 +9,7 @@ from poolctl.backends.xen.errors import REFUSALS, quote, size_words
 from poolctl.model import PowerOp
 
 # op -> (verb for messages, XAPI method, extra arguments after the VM ref)
-POWER_CALLS: dict[PowerOp, tuple[str, str, tuple]] = {
+POWER_CALLS: dict[PowerOp, tuple[str, str, tuple[bool, ...]]] = {
     PowerOp.START: ("start", "start", (False, False)),  # start_paused, force
     PowerOp.SHUTDOWN: ("shut down", "clean_shutdown", ()),
     PowerOp.REBOOT: ("reboot", "clean_reboot", ()),
