@@ -216,7 +216,7 @@ def _validate(path: Path, text: str, data: dict[str, Any]) -> Config:
 
 
 def _pool(
-    i: int, table: dict[str, Any], where: Where, context: dict[str, object], registered: Mapping[str, object]
+    i: int, table: dict[str, Any], where: Where, context: Mapping[str, object], registered: Mapping[str, object]
 ) -> PoolConfig | list[str]:
     """Table ``i`` as its backend's model, or what is wrong with it."""
     backend = table.get("backend")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -74,7 +75,7 @@ def relative_to_config(path: Path, info: ValidationInfo) -> Path:
     """``path`` with ``~`` expanded and, when relative, taken from the config file's directory
     (when the table came from a file)."""
     path = path.expanduser()
-    base = info.context.get(CONFIG_DIR) if isinstance(info.context, dict) else None
+    base = info.context.get(CONFIG_DIR) if isinstance(info.context, Mapping) else None
     if isinstance(base, Path) and not path.is_absolute():
         return base / path
     return path
