@@ -72,8 +72,6 @@ _MIGRATION_EXPECTS = {
 
 ENV_VAR = "POOLCTL_CONFIG"
 
-_SECRET_KEYS = {"password"}
-
 Loc = tuple[int | str, ...]  # a field's path, e.g. ("pool", 1, "url")
 Where = Callable[[Loc], str]  # a path in the user's words: "config.toml:7: pool #1 ("lab"), url"
 
@@ -283,7 +281,7 @@ def _problem(
         what = err["msg"].removeprefix("Value error, ")
         if kind == "value_error" and len(loc) == 2 and "password_command" in what:
             loc = loc + ("password_command",)  # point at the line, not the table
-        secret = any(part in _SECRET_KEYS or _is_secret(model, part) for part in loc if isinstance(part, str))
+        secret = any(_is_secret(model, part) for part in loc if isinstance(part, str))
         # a value_error's message is a validator's own words, which say all that is safe to say
         if not secret and isinstance(value, (str, int, float, bool)) and kind != "value_error":
             what += f" (got {value!r})"
@@ -302,7 +300,7 @@ def _address_hint(model: type[PoolConfig], backend: str, key: str, value: object
 
 
 def _is_secret(model: type[PoolConfig] | None, key: str) -> bool:
-    """Whether a pool field holds a secret (a backend's token as much as the password)."""
+    """Whether a pool field holds a secret: the password, a backend's token (any ``Secret*``)."""
     field = model.model_fields.get(key) if model is not None else None
     return field is not None and _mentions_secret(field.annotation)
 

@@ -16,6 +16,8 @@ pytestmark = pytest.mark.timeout(30)
 
 # An installed distribution as importlib.metadata finds it: a module and its dist-info.
 MODULE = """\
+from pydantic import SecretStr
+
 from poolctl.backends.base import Backend
 from poolctl.poolconfig import PoolConfig
 
@@ -23,6 +25,7 @@ from poolctl.poolconfig import PoolConfig
 class FakeConfig(PoolConfig):
     endpoint: str
     retries: int = 3
+    token: SecretStr | None = None
 
 
 class FakeBackend(Backend):
@@ -110,7 +113,15 @@ def test_an_unknown_key_lists_that_backends_fields(fake_backend):
     path = write(fake_backend, POOL.replace("retries = 5", "retry = 5"))
     msg = error_of(path)
     assert msg.startswith(f"{path}:7: pool #1 (\"far\"), retry: unknown key 'retry'"), msg
-    assert msg.endswith("expected one of: name, backend, username, password, password_command, endpoint, retries")
+    shared = "name, backend, username, password, password_command"
+    assert msg.endswith(f"expected one of: {shared}, endpoint, retries, token")
+
+
+def test_a_secret_of_its_own_is_never_echoed(fake_backend):
+    msg = error_of(write(fake_backend, POOL.replace("retries = 5", "token = 987654321")))
+    assert "config.toml:7:" in msg and "token" in msg and "987654321" not in msg
+    (pool,) = load_config(write(fake_backend, POOL.replace("retries = 5", 'token = "987654321"'))).pools
+    assert pool.token.get_secret_value() == "987654321" and "987654321" not in repr(pool)
 
 
 def test_a_missing_field_of_its_own_is_named(fake_backend):
