@@ -51,9 +51,9 @@ def logout(session) -> None:
 
 
 def pool_config(url: str, name: str = "bench"):
-    from poolctl.config import PoolConfig
+    from poolctl import config
 
-    return PoolConfig(name=name, backend="xen", url=url, username=USER, password=PASSWORD)
+    return config.pool_config({"name": name, "backend": "xen", "url": url, "username": USER, "password": PASSWORD})
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
-"""Pool configuration: what a backend needs to reach one pool.
+"""The config file: ``[[pool]]`` tables, ``[keys]`` and ``[migration]``, validated.
 
-The file loader (``load_config``: TOML, validated here) turns ``[[pool]]`` tables into
-``PoolConfig``, ``[keys]`` into a key map for the TUI and ``[migration]`` into the defaults
-of the migrate dialog and of ``poolctl migrate``::
+The file loader (``load_config``: TOML) turns each ``[[pool]]`` table into the settings model
+of the backend its ``backend =`` names (``Backend.Config``, found through the entry-point
+group: the backend declares its own keys and checks), ``[keys]`` into a key map for the TUI
+and ``[migration]`` into the defaults of the migrate dialog and of ``poolctl migrate``::
 
     [keys]                      # binding id (press ? in the TUI) = key(s)
     "vm.force_off" = "ctrl+k"
@@ -17,78 +18,37 @@ of the migrate dialog and of ``poolctl migrate``::
     url = "https://xcp-master.example"
     password_command = "pass show xcp/lab"
 
-Passwords stay ``SecretStr`` so they never show in a repr, a log or a traceback.
+Code that builds a pool itself (the demo, tests) goes through ``pool_config``, the same checks.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
 import stat
-import subprocess
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
+from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 
-from poolctl.errors import UserFacing
+from poolctl import backends
+from poolctl.backends.base import BackendError
+from poolctl.poolconfig import CONFIG_DIR, ConfigError, PoolConfig
 
-
-class ConfigError(UserFacing):
-    """A configuration problem, worded for the user: names the file, line or field."""
-
-
-class PoolConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(min_length=1)
-    backend: str = Field(min_length=1)
-    url: str | None = None  # xen: the pool master
-    uris: tuple[str, ...] = ()  # kvm: one libvirt URI per host
-    username: str = "root"
-    password: SecretStr | None = None
-    password_command: str | None = None
-    verify_tls: bool = True
-    ca_file: Path | None = None
-    fingerprint: str | None = None  # sha256 of a self-signed certificate, hex (colons allowed)
-    # kvm: "p2p" (migrateToURI3, source daemon talks to destination) or "client" (migrate3)
-    migration: Literal["p2p", "client"] = "p2p"
-    shared_storage: tuple[str, ...] = ()  # kvm: storage pool names to treat as shared
-    # kvm: URI the source daemon uses for each destination when it differs from ``uris``
-    # (e.g. qemu+tcp://10.0.0.2/system for p2p while poolctl itself goes through ssh).
-    migration_uris: dict[str, str] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _one_password_source(self) -> PoolConfig:
-        if self.password is not None and self.password_command:
-            raise ValueError("set either password or password_command, not both")
-        return self
-
-    def resolve_password(self) -> str:
-        """The password, running ``password_command`` if that is how it is given."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if not self.password_command:
-            return ""
-        try:
-            proc = subprocess.run(
-                shlex.split(self.password_command),
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ConfigError(f"pool {self.name!r}: password_command failed: {exc}") from exc
-        if proc.returncode != 0:
-            # stderr may be useful ("gpg: decryption failed"); stdout could be the secret.
-            err = proc.stderr.strip().splitlines()[-1:] or ["no message"]
-            raise ConfigError(f"pool {self.name!r}: password_command exited with {proc.returncode}: {err[0]}")
-        return proc.stdout.rstrip("\n")
+__all__ = [
+    "ENV_VAR",
+    "Config",
+    "ConfigError",
+    "MigrationSettings",
+    "PoolConfig",
+    "default_config_path",
+    "load_config",
+    "pool_config",
+]
 
 
 class MigrationSettings(BaseModel):
@@ -112,15 +72,8 @@ _MIGRATION_EXPECTS = {
 
 ENV_VAR = "POOLCTL_CONFIG"
 
-# Which address field each built-in backend reads, and what a value looks like. A backend
-# not listed here (a third party's) must have ``url`` or ``uris``, whichever it documents.
-ADDRESS_FIELDS: dict[str, tuple[str, str]] = {
-    "xen": ("url", 'the pool master\'s address, e.g. url = "https://xcp-master.example"'),
-    "kvm": ("uris", 'one libvirt URI per host, e.g. uris = ["qemu+ssh://root@kvm1/system"]'),
-}
-_ADDRESS_KEYS = ("url", "uris")
-_FINGERPRINT = re.compile(r"^(?:[0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$")
-_SECRET_KEYS = {"password"}
+Loc = tuple[int | str, ...]  # a field's path, e.g. ("pool", 1, "url")
+Where = Callable[[Loc], str]  # a path in the user's words: "config.toml:7: pool #1 ("lab"), url"
 
 
 @dataclass(frozen=True)
@@ -137,7 +90,24 @@ class _ConfigFile(BaseModel):
 
     keys: dict[str, str] = Field(default_factory=dict)
     migration: MigrationSettings = Field(default_factory=MigrationSettings)
-    pool: list[PoolConfig] = Field(default_factory=list)
+    # each table is checked against the model of its backend, once that is known (``_pool``)
+    pool: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def pool_config(table: Mapping[str, object]) -> PoolConfig:
+    """One pool's settings from a table as a ``[[pool]]`` would hold it (Python values such
+    as tuples or a ``Path`` are fine), validated against its backend's model like the file's
+    are. Raises ``ConfigError`` naming the pool and the field, never echoing a password."""
+    name = table.get("name")
+    label = f"pool {name!r}" if isinstance(name, str) and name else "pool"
+
+    def where(loc: Loc) -> str:
+        return label + (f", {'.'.join(str(p) for p in loc[2:])}" if len(loc) > 2 else "")
+
+    result = _pool(0, dict(table), where, {}, backends.available())
+    if isinstance(result, list):
+        raise ConfigError(_one_line(result))
+    return result
 
 
 def default_config_path() -> Path:
@@ -193,22 +163,41 @@ def _toml_message(path: Path, exc: tomllib.TOMLDecodeError) -> str:
     return f"{where}: invalid TOML: {msg}"
 
 
-def _validate(path: Path, text: str, data: dict) -> Config:
+def _validate(path: Path, text: str, data: dict[str, Any]) -> Config:
     locate = _Locator(path, text, data)
-    pools_raw = data.get("pool")
-    if isinstance(pools_raw, list):
-        data = dict(data, pool=[_prepare(p, path) for p in pools_raw])
+    problems: list[str] = []
+    parsed: _ConfigFile | None = None
     try:
         parsed = _ConfigFile.model_validate(data)
     except ValidationError as exc:
-        # ``from None``: the pydantic error repeats the input, passwords included.
-        raise ConfigError(_pydantic_message(locate, exc)) from None
-    problems = _check_pools(parsed.pool, locate)
-    if problems:
-        first, rest = problems[0], len(problems) - 1
-        raise ConfigError(first + (f" (and {rest} more problem{'s' * (rest > 1)})" if rest else ""))
+        # no chaining anywhere: a pydantic error repeats the input, passwords included
+        problems += [_problem(locate.where, err) for err in exc.errors(include_url=False)]
+    pools: list[PoolConfig] = []
+    tables = data.get("pool")
+    if isinstance(tables, list):
+        registered = backends.available()
+        context = {CONFIG_DIR: path.parent}
+        seen: dict[str, int] = {}
+        for i, table in enumerate(tables):
+            if not isinstance(table, dict):
+                continue  # _ConfigFile has said so
+            name = table.get("name")
+            if isinstance(name, str) and name in seen:
+                problems.append(
+                    f"{locate.where(('pool', i, 'name'))}: duplicate pool name {name!r} "
+                    f"(also pool #{seen[name] + 1}); names must be unique"
+                )
+            if isinstance(name, str):
+                seen.setdefault(name, i)
+            result = _pool(i, table, locate.where, context, registered)
+            if isinstance(result, list):
+                problems += result
+            else:
+                pools.append(result)
+    if problems or parsed is None:
+        raise ConfigError(_one_line(problems))
     warnings = []
-    if any(p.password is not None for p in parsed.pool):
+    if any(p.password is not None for p in pools):
         mode = _mode(path)
         if mode is not None and mode & (stat.S_IRGRP | stat.S_IROTH):
             warnings.append(
@@ -216,7 +205,7 @@ def _validate(path: Path, text: str, data: dict) -> Config:
                 f"run `chmod 600 {path}` or use password_command"
             )
     return Config(
-        pools=tuple(parsed.pool),
+        pools=tuple(pools),
         keys=dict(parsed.keys),
         path=path,
         warnings=tuple(warnings),
@@ -224,12 +213,33 @@ def _validate(path: Path, text: str, data: dict) -> Config:
     )
 
 
-def _prepare(pool: object, path: Path) -> object:
-    """Resolve ``ca_file`` against the config file's directory (and ``~``)."""
-    if isinstance(pool, dict) and isinstance(pool.get("ca_file"), str):
-        ca = Path(pool["ca_file"]).expanduser()
-        pool = dict(pool, ca_file=ca if ca.is_absolute() else path.parent / ca)
-    return pool
+def _pool(
+    i: int, table: dict[str, Any], where: Where, context: Mapping[str, object], registered: Mapping[str, object]
+) -> PoolConfig | list[str]:
+    """Table ``i`` as its backend's model, or what is wrong with it."""
+    backend = table.get("backend")
+    model: type[PoolConfig] = PoolConfig
+    if isinstance(backend, str) and backend:
+        if backend not in registered:
+            known = ", ".join(sorted(registered)) or "none"
+            return [f"{where(('pool', i, 'backend'))}: unknown backend {backend!r}; registered backends: {known}"]
+        try:
+            model = backends.load(backend).Config
+        except BackendError as exc:  # e.g. its module needs a library that is not installed
+            return [f"{where(('pool', i, 'backend'))}: {exc}"]
+    else:
+        # the keys a pool takes depend on its backend: without one, judge the shared keys only
+        table = {k: v for k, v in table.items() if k in PoolConfig.model_fields}
+        backend = ""
+    try:
+        return model.model_validate(table, context=context)
+    except ValidationError as exc:
+        return [_problem(where, err, ("pool", i), model, backend) for err in exc.errors(include_url=False)]
+
+
+def _one_line(problems: list[str]) -> str:
+    first, rest = (problems[0] if problems else "invalid configuration"), len(problems) - 1
+    return first + (f" (and {rest} more problem{'s' * (rest > 1)})" if rest > 0 else "")
 
 
 def _mode(path: Path) -> int | None:
@@ -239,106 +249,71 @@ def _mode(path: Path) -> int | None:
         return None
 
 
-def _check_pools(pools: list[PoolConfig], locate: _Locator) -> list[str]:
-    from poolctl import backends
-
-    registered = sorted(backends.available())
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for i, pool in enumerate(pools):
-
-        def bad(key: str | None, what: str, i: int = i) -> None:
-            problems.append(f"{locate.where(('pool', i, key) if key else ('pool', i))}: {what}")
-
-        if pool.name in seen:
-            bad("name", f"duplicate pool name {pool.name!r} (also pool #{seen[pool.name] + 1}); names must be unique")
-        seen.setdefault(pool.name, i)
-        if pool.backend not in registered:
-            known = ", ".join(registered) or "none"
-            bad("backend", f"unknown backend {pool.backend!r}; registered backends: {known}")
-            continue
-        needed, example = ADDRESS_FIELDS.get(pool.backend, (None, ""))
-        given = [k for k in _ADDRESS_KEYS if getattr(pool, k)]
-        if needed is None and not given:
-            bad(None, f"backend {pool.backend!r} needs url or uris")
-        elif needed and needed not in given:
-            bad(None, f"backend {pool.backend!r} needs {needed}: {example}")
-        for other in given:
-            if needed and other != needed:
-                bad(other, f"backend {pool.backend!r} does not use {other}; it reads {needed}")
-        if pool.url and pool.backend == "xen" and not pool.url.startswith(("http://", "https://")):
-            bad("url", "expected an http:// or https:// address of the pool master")
-        # Addresses name hosts in refs, messages and logs: a secret in one would leak everywhere.
-        # The messages name the host only, never the address itself.
-        if pool.url and _userinfo(pool.url)[0]:
-            bad(
-                "url",
-                f"the url of {_userinfo(pool.url)[1]} holds credentials; "
-                "put them in username and password (or password_command) instead",
-            )
-        for key, uris in (
-            ("uris", pool.uris),
-            ("migration_uris", (*pool.migration_uris, *pool.migration_uris.values())),
-        ):
-            for host in dict.fromkeys(h for has_password, h in map(_userinfo, uris) if has_password == "password"):
-                bad(
-                    key,
-                    f"the libvirt URI for host {host} holds a password; put it in password or password_command instead",
-                )
-        if pool.ca_file is not None and not pool.ca_file.is_file():
-            bad("ca_file", f"no such file: {pool.ca_file}")
-        if pool.fingerprint and not _FINGERPRINT.match(pool.fingerprint):
-            bad("fingerprint", "expected the certificate's SHA-256 as 64 hex digits (colons allowed)")
-    return problems
-
-
-def _userinfo(address: str) -> tuple[str, str]:
-    """("password" or "user" or "", host) of an address; the address may be malformed."""
-    try:
-        parts = urlsplit(address)
-        host = parts.hostname or "?"
-        if parts.password is not None:
-            return "password", host
-        return ("user" if parts.username else ""), host
-    except ValueError:  # e.g. an unbalanced IPv6 bracket: look for user:pass@ by hand
-        netloc = address.partition("://")[2].partition("/")[0]
-        userinfo, at, host = netloc.rpartition("@")
-        return ("password" if ":" in userinfo else "user" if at else ""), host or "?"
-
-
-def _pydantic_message(locate: _Locator, exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
-    err = errors[0]
-    loc = tuple(err["loc"])
+def _problem(
+    where: Where, err: ErrorDetails, prefix: Loc = (), model: type[PoolConfig] | None = None, backend: str = ""
+) -> str:
+    """One pydantic error in the user's words. ``model`` is the pool's (``prefix`` its path)
+    when the error is about a ``[[pool]]`` table, else the error is about the file's top level."""
+    loc: Loc = prefix + tuple(err["loc"])
     kind = err["type"]
+    key = str(loc[-1]) if loc else ""
+    value = err.get("input")
+    pool_key = model is not None and len(loc) == 3  # a key of a [[pool]] table itself
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc)
-        what = f"unknown key {loc[-1]!r}" + (f"; expected one of: {allowed}" if allowed else "")
+        what = _address_hint(model, backend, key, value) if model is not None and pool_key else ""
+        if not what:
+            allowed = _allowed_keys(loc, model)
+            what = f"unknown key {key!r}" + (f"; expected one of: {allowed}" if allowed else "")
     elif loc == ("pool",) and kind == "list_type":
         what = "expected [[pool]] tables (double brackets), one per pool"
+    elif kind == "missing" and model is not None and pool_key and key not in PoolConfig.model_fields:
+        # a key of the backend's own: say what it is for (the [[pool]] line: the key is absent)
+        description = model.model_fields[key].description if key in model.model_fields else None
+        what = f"backend {backend!r} needs {key}" + (f": {description}" if description else "")
+        loc = loc[:2]
     elif kind == "missing":
-        what = f"missing required key {loc[-1]!r}"
+        what = f"missing required key {key!r}"
     elif loc == ("migration",):
         what = "expected a [migration] table (ping_interval, ping_port)"
     elif loc[:1] == ("migration",) and len(loc) == 2 and loc[1] in _MIGRATION_EXPECTS:
-        value = err.get("input")
         what = _MIGRATION_EXPECTS[str(loc[1])] + (f" (got {value!r})" if isinstance(value, (str, int, float)) else "")
     else:
         what = err["msg"].removeprefix("Value error, ")
         if kind == "value_error" and len(loc) == 2 and "password_command" in what:
             loc = loc + ("password_command",)  # point at the line, not the table
-        value = err.get("input")
-        secret = any(part in _SECRET_KEYS for part in loc)
+        secret = any(_is_secret(model, part) for part in loc if isinstance(part, str))
+        # a value_error's message is a validator's own words, which say all that is safe to say
         if not secret and isinstance(value, (str, int, float, bool)) and kind != "value_error":
             what += f" (got {value!r})"
-    rest = len(errors) - 1
-    more = f" (and {rest} more problem{'s' * (rest > 1)})" if rest else ""
-    return f"{locate.where(loc)}: {what}{more}"
+    return f"{where(loc)}: {what}"
 
 
-def _allowed_keys(loc: tuple) -> str:
-    if loc[:1] == ("pool",) and len(loc) == 3:
-        return ", ".join(PoolConfig.model_fields)
+def _address_hint(model: type[PoolConfig], backend: str, key: str, value: object) -> str:
+    """For an address given under a key the backend does not read (``uris`` for xen): where it goes."""
+    address = model.ADDRESS_FIELD
+    values = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list | tuple) else [value]
+    flat = [v for item in values for v in (item if isinstance(item, tuple) else (item,))]
+    if not address or not any(isinstance(v, str) and "://" in v for v in flat):
+        return ""
+    description = model.model_fields[address].description
+    return f"backend {backend!r} does not use {key}; it reads {address}" + (f": {description}" if description else "")
+
+
+def _is_secret(model: type[PoolConfig] | None, key: str) -> bool:
+    """Whether a pool field holds a secret: the password, a backend's token (any ``Secret*``)."""
+    field = model.model_fields.get(key) if model is not None else None
+    return field is not None and _mentions_secret(field.annotation)
+
+
+def _mentions_secret(annotation: object) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, SecretStr | SecretBytes):
+        return True
+    return any(_mentions_secret(arg) for arg in get_args(annotation))
+
+
+def _allowed_keys(loc: Loc, model: type[PoolConfig] | None) -> str:
+    if model is not None and len(loc) == 3:
+        return ", ".join(model.model_fields)
     if loc[:1] == ("migration",) and len(loc) == 2:
         return ", ".join(MigrationSettings.model_fields)
     if len(loc) == 1:
@@ -352,13 +327,13 @@ class _Locator:
     _TABLE = re.compile(r"^\s*\[\[\s*pool\s*\]\]")
     _HEADER = re.compile(r"^\s*\[")
 
-    def __init__(self, path: Path, text: str, data: dict):
+    def __init__(self, path: Path, text: str, data: dict[str, Any]):
         self.path = path
         self.lines = text.splitlines()
         self.data = data
         self.pool_lines = [n for n, line in enumerate(self.lines) if self._TABLE.match(line)]
 
-    def where(self, loc: tuple) -> str:
+    def where(self, loc: Loc) -> str:
         line, label = None, ""
         if loc[:1] == ("pool",) and len(loc) >= 2 and isinstance(loc[1], int):
             i = loc[1]
@@ -368,9 +343,9 @@ class _Locator:
             if i < len(self.pool_lines):
                 start = self.pool_lines[i]
                 line = start
-                if len(loc) >= 3 and loc[2] is not None:
+                if len(loc) >= 3:
                     line = self._key_line(start + 1, str(loc[2])) or start
-            if len(loc) >= 3 and loc[2] is not None:
+            if len(loc) >= 3:
                 label += f", {'.'.join(str(p) for p in loc[2:])}"
         elif loc:
             top = str(loc[0])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from poolctl.config import Config, ConfigError, MigrationSettings, PoolConfig, default_config_path, load_config
+from poolctl.backends.kvm.config import KvmConfig
+from poolctl.backends.xen.config import XenConfig
+from poolctl.config import Config, ConfigError, MigrationSettings, default_config_path, load_config
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -58,12 +62,12 @@ def test_good_file_loads_pools_and_keys(tmp_path):
     assert config.keys == {"vm.force_off": "ctrl+k"}
     assert config.warnings == ()
     lab, rack2 = config.pools
-    assert isinstance(lab, PoolConfig)
+    assert isinstance(lab, XenConfig) and isinstance(rack2, KvmConfig)  # each backend's own model
     assert (lab.name, lab.backend, lab.url, lab.username) == ("lab", "xen", "https://xcp-master.example", "admin")
     assert lab.verify_tls is True
     assert lab.resolve_password() == SECRET
     assert rack2.backend == "kvm" and rack2.uris == ("qemu+ssh://root@kvm1/system", "qemu+ssh://root@kvm2/system")
-    assert rack2.url is None and rack2.password is None
+    assert rack2.password is None and not hasattr(rack2, "url")
 
 
 def test_password_never_in_repr(tmp_path):
@@ -117,6 +121,30 @@ def test_missing_uris_for_kvm(tmp_path):
     text = GOOD.replace('uris = ["qemu+ssh://root@kvm1/system", "qemu+ssh://root@kvm2/system"]', "uris = []")
     msg = error_of(write(tmp_path, text))
     assert 'pool #2 ("rack2")' in msg and "needs uris" in msg
+
+
+def test_kvm_without_libvirt_python_names_the_line_and_the_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "libvirt", None)  # what `import libvirt` does when it is missing
+    for name in [m for m in sys.modules if m == "poolctl.backends.kvm" or m.startswith("poolctl.backends.kvm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    path = write(tmp_path, GOOD)
+    msg = error_of(path)
+    assert msg.startswith(f"{path}:14: pool #2 (\"rack2\"), backend: backend 'kvm' cannot be loaded: "), msg
+    assert "libvirt" in msg and "install poolctl[kvm]" in msg
+
+
+def test_the_loader_knows_no_backends_fields():
+    from poolctl import config
+
+    assert set(config.PoolConfig.model_fields) == {"name", "backend", "username", "password", "password_command"}
+
+
+def test_the_contract_and_the_registry_import_without_the_loader():
+    # the dependency runs one way: poolctl.config -> poolctl.backends, never back
+    code = "import sys, poolctl.backends, poolctl.backends.base, poolctl.poolconfig\n"
+    code += "print('poolctl.config' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"
 
 
 def test_address_field_of_the_other_backend_is_rejected(tmp_path):

@@ -1,18 +1,20 @@
 """Backend discovery through the ``poolctl.backends`` entry-point group.
 
 poolctl registers ``xen`` and ``kvm`` there itself; a third party adds a backend by
-declaring an entry point in its own package, without touching poolctl.
+declaring an entry point in its own package, without touching poolctl. A backend brings
+its own settings (``Backend.Config``), so the config file takes its keys too.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from poolctl.backends.base import Backend
+from poolctl.backends.base import Backend, BackendError
 
 GROUP = "poolctl.backends"
+
+# What to install when a backend's module cannot be imported, for the backends poolctl ships.
+_INSTALL_HINTS = {"kvm": "install poolctl[kvm] for libvirt-python"}
 
 
 def available() -> dict[str, EntryPoint]:
@@ -21,8 +23,6 @@ def available() -> dict[str, EntryPoint]:
 
 def load(name: str) -> type[Backend]:
     """The backend class registered as ``name``, or a ``BackendError`` saying what exists."""
-    from poolctl.backends.base import Backend, BackendError
-
     eps = available()
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none"
@@ -30,8 +30,13 @@ def load(name: str) -> type[Backend]:
     try:
         cls = eps[name].load()
     except ImportError as exc:
-        hint = " (install poolctl[kvm] for libvirt-python)" if name == "kvm" else ""
-        raise BackendError(f"backend {name!r} cannot be loaded: {exc}{hint}") from exc
+        hint = _INSTALL_HINTS.get(name) or _dist_hint(eps[name])
+        raise BackendError(f"backend {name!r} cannot be loaded: {exc}{f' ({hint})' if hint else ''}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise BackendError(f"entry point {name!r} of {GROUP} is not a poolctl Backend class")
     return cls
+
+
+def _dist_hint(ep: EntryPoint) -> str:
+    dist = ep.dist.name if ep.dist is not None else ""
+    return f"reinstall {dist} with its dependencies" if dist else ""

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from poolctl.config import PoolConfig
 from poolctl.errors import UserFacing
 from poolctl.model import (
     Change,
@@ -25,6 +24,7 @@ from poolctl.model import (
     MigrationResult,
     PowerOp,
 )
+from poolctl.poolconfig import PoolConfig
 
 
 class BackendError(UserFacing):
@@ -115,9 +115,12 @@ class MigrationHandle(ABC):
 
 
 class Backend(ABC):
-    """One pool of one hypervisor kind, configured by a ``PoolConfig``."""
+    """One pool of one hypervisor kind, configured by an instance of its ``Config``."""
 
     NAME: ClassVar[str]
+    # The settings a pool of this backend takes: a ``PoolConfig`` subclass with the backend's
+    # own fields and checks. The config file's ``[[pool]]`` tables are validated against it.
+    Config: ClassVar[type[PoolConfig]] = PoolConfig
     SUPPORTS_LIVE_MIGRATION: ClassVar[bool] = False
     IMPLEMENTS_CANCEL: ClassVar[bool] = False
     REPORTS_DOWNTIME: ClassVar[bool] = False
@@ -125,7 +128,13 @@ class Backend(ABC):
     MIGRATION_OPTIONS: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: PoolConfig):
-        self.config = config
+        if not isinstance(config, self.Config):
+            # e.g. a bare PoolConfig: the backend would fail later on a missing field
+            raise TypeError(
+                f"{type(self).__name__} is configured by {self.Config.__name__}, not {type(config).__name__} "
+                "(poolctl.config.pool_config builds the right one)"
+            )
+        self.config: PoolConfig = config
 
     @property
     def capabilities(self) -> Capabilities:

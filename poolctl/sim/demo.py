@@ -11,7 +11,7 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from poolctl.config import PoolConfig
+from poolctl.config import PoolConfig, pool_config
 
 DEMO_PASSWORD = "demo"  # the simulator's own, for a throwaway pool on loopback
 MIGRATION_SECONDS = 8.0  # long enough to watch the sparkline during a demo migration
@@ -47,7 +47,8 @@ def start_demo(
     except OSError as exc:
         raise DemoError(f"cannot start the simulator on 127.0.0.1: {exc.strerror or exc}") from None
     stack.callback(sim.close)
-    pools = [PoolConfig(name="xen-demo", backend="xen", url=server.url, username="root", password=DEMO_PASSWORD)]
+    xen = {"name": "xen-demo", "backend": "xen", "url": server.url, "username": "root", "password": DEMO_PASSWORD}
+    pools = [pool_config(xen)]
     if _have_libvirt():
         from poolctl.sim.libvirt import demo_config
 

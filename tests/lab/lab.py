@@ -196,7 +196,7 @@ class Lab:
 
     def pool_config(self, **overrides):
         """A ``PoolConfig`` for poolctl's KVM backend pointing at the two lab hosts."""
-        from poolctl.config import PoolConfig
+        from poolctl.config import pool_config
 
         fields = {
             "name": "lab",
@@ -206,7 +206,7 @@ class Lab:
             "migration_uris": {self.uris[h]: self.peer_uris[h] for h in HOST_NAMES},
         }
         fields.update(overrides)
-        return PoolConfig(**fields)
+        return pool_config(fields)
 
     # -- bring up / tear down -----------------------------------------------------------
     def _step(self, name: str, fn: Callable[[], T]) -> T:

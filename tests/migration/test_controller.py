@@ -14,7 +14,7 @@ import pytest
 from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.backends.base import CancelRefused
 from poolctl.backends.xen.backend import XenBackend
-from poolctl.config import PoolConfig
+from poolctl.config import pool_config
 from poolctl.migration.controller import (
     MigrationBusy,
     MigrationController,
@@ -67,7 +67,9 @@ class Pool:
 def _pool(seconds: float) -> Iterator[Pool]:
     sim = Simulator.from_scenario("lab", password=PASSWORD, migration_seconds=seconds)
     server = sim.serve(host="127.0.0.1", port=0)
-    backend = XenBackend(PoolConfig(name="lab", backend="xen", url=server.url, username="root", password=PASSWORD))
+    backend = XenBackend(
+        pool_config({"name": "lab", "backend": "xen", "url": server.url, "username": "root", "password": PASSWORD})
+    )
     backend.connect()
     try:
         yield Pool(sim, backend, backend.inventory())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from poolctl.config import PoolConfig
+from poolctl.config import PoolConfig, pool_config
 from poolctl.sim.xapi import db as simdb
 from poolctl.sim.xapi.simulator import Simulator
 
@@ -41,7 +41,7 @@ class Lab:
     url: str
 
     def pool(self, *, name: str = "lab", password: str = "demo") -> PoolConfig:
-        return PoolConfig(name=name, backend="xen", url=self.url, username="root", password=password)
+        return pool_config({"name": name, "backend": "xen", "url": self.url, "username": "root", "password": password})
 
 
 def _seeded_uuids(monkeypatch: pytest.MonkeyPatch) -> None:

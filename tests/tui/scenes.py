@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from poolctl.audit import AuditLog
-from poolctl.config import PoolConfig
+from poolctl.config import PoolConfig, pool_config
 from poolctl.model import ConnectionStatus
 from poolctl.ping import Sample
 from poolctl.tui.app import PoolctlApp, create_app
@@ -31,7 +31,7 @@ STATE_ROOT = Path(tempfile.gettempdir()) / "poolctl-scenes"
 
 
 def lab_pool(url: str, *, name: str = "lab", password: str = "demo") -> PoolConfig:
-    return PoolConfig(name=name, backend="xen", url=url, username="root", password=password)
+    return pool_config({"name": name, "backend": "xen", "url": url, "username": "root", "password": password})
 
 
 async def _dialog(pilot) -> None:

@@ -1,8 +1,9 @@
 """KVM backend: a pool is a named set of libvirt URIs, one per host (libvirt-python).
 
-Entry point ``poolctl.backends.kvm:KvmBackend``. Modules: ``hostconn`` (one connection,
-bulk loading, event subscription), ``merge`` (hosts into one pool), ``watcher`` (event
-thread, reconnect), ``checks`` (migration pre-checks), ``migration`` (the handle).
+Entry point ``poolctl.backends.kvm:KvmBackend``; its pools' settings: ``KvmConfig`` (``config``).
+Modules: ``hostconn`` (one connection, bulk loading, event subscription), ``merge`` (hosts into
+one pool), ``watcher`` (event thread, reconnect), ``checks`` (migration pre-checks),
+``migration`` (the handle).
 """
 
 import libvirt
@@ -12,5 +13,6 @@ import libvirt
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
 from poolctl.backends.kvm.backend import KvmBackend  # noqa: E402
+from poolctl.backends.kvm.config import KvmConfig  # noqa: E402
 
-__all__ = ["KvmBackend"]
+__all__ = ["KvmBackend", "KvmConfig"]

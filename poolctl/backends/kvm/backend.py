@@ -21,6 +21,7 @@ from poolctl.backends.base import (
     StateCallback,
 )
 from poolctl.backends.kvm.checks import check_migration
+from poolctl.backends.kvm.config import KvmConfig
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, TEST_DRIVER_REASON, HostConn
@@ -28,7 +29,6 @@ from poolctl.backends.kvm.merge import Merged, merge
 from poolctl.backends.kvm.migration import KvmMigration, MigrationSetup, start_migration
 from poolctl.backends.kvm.watcher import Feed, Watcher
 from poolctl.backends.kvm.xmlinfo import DomainRecord
-from poolctl.config import PoolConfig
 from poolctl.inventory import diff, keyed
 from poolctl.model import (
     Change,
@@ -41,6 +41,8 @@ from poolctl.model import (
 
 class KvmBackend(Backend):
     NAME = "kvm"
+    Config = KvmConfig
+    config: KvmConfig
     SUPPORTS_LIVE_MIGRATION = True
     IMPLEMENTS_CANCEL = True
     REPORTS_DOWNTIME = True
@@ -49,7 +51,7 @@ class KvmBackend(Backend):
     SHUTDOWN_TIMEOUT_S = 120.0  # a clean shutdown that takes longer is reported as refused
     MIGRATION_TIMEOUT_S = 900.0  # a migration still running after this is aborted
 
-    def __init__(self, config: PoolConfig):
+    def __init__(self, config: KvmConfig):
         super().__init__(config)
         if not config.uris:
             raise BackendError(f"pool {config.name!r}: no libvirt URIs configured (uris = [...], one per host)")

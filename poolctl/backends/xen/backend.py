@@ -25,6 +25,7 @@ from poolctl.backends.base import (
     StateCallback,
     Unsupported,
 )
+from poolctl.backends.xen.config import XenConfig
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import REFUSALS
 from poolctl.backends.xen.events import EventWatcher, Start
@@ -43,7 +44,6 @@ from poolctl.backends.xen.translate import (
     project_all,
 )
 from poolctl.backends.xen.words import POWER_CALLS, power_error, refusal
-from poolctl.config import PoolConfig
 from poolctl.gcpause import gc_paused
 from poolctl.model import (
     Inventory,
@@ -77,12 +77,14 @@ def _fill(table: dict[str, Record], refs: Iterable[str], cls: str, get_record: C
 
 class XenBackend(Backend):
     NAME = "xen"
+    Config = XenConfig
+    config: XenConfig
     SUPPORTS_LIVE_MIGRATION = True
     IMPLEMENTS_CANCEL = True
     REPORTS_DOWNTIME = False
     MIGRATION_OPTIONS = frozenset()
 
-    def __init__(self, config: PoolConfig):
+    def __init__(self, config: XenConfig):
         super().__init__(config)
         self.connector = Connector(config)
         self.errors = self.connector.errors

@@ -23,9 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 import XenAPI
 
 from poolctl.backends.base import BackendError, ConnectionLost
+from poolctl.backends.xen.config import XenConfig
 from poolctl.backends.xen.errors import XapiErrors, is_connection_error
 from poolctl.backends.xen.unmarshal import CHUNK, Unmarshaller
-from poolctl.config import ConfigError, PoolConfig
+from poolctl.poolconfig import ConfigError
 
 log = logging.getLogger("poolctl.backends.xen")
 
@@ -149,7 +150,7 @@ def records_cut_to(session: XenAPI.Session, fields: tuple[str, ...]) -> Iterator
         transport.record_fields = None
 
 
-def parse_fingerprint(config: PoolConfig) -> bytes | None:
+def parse_fingerprint(config: XenConfig) -> bytes | None:
     if not config.fingerprint:
         return None
     text = config.fingerprint.replace(":", "").replace(" ", "").strip().lower()
@@ -167,7 +168,7 @@ def parse_fingerprint(config: PoolConfig) -> bytes | None:
     return raw
 
 
-def ssl_context(config: PoolConfig) -> ssl.SSLContext:
+def ssl_context(config: XenConfig) -> ssl.SSLContext:
     """Verification on by default; a pinned fingerprint replaces CA checks for self-signed hosts."""
     if not config.verify_tls or config.fingerprint:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -194,7 +195,7 @@ def replace_host(url: str, address: str) -> str:
 class Connector:
     """Knows where the master is and how to log in; every session comes from here."""
 
-    def __init__(self, config: PoolConfig):
+    def __init__(self, config: XenConfig):
         self.config = config
         if not config.url:
             raise BackendError(

@@ -1,7 +1,7 @@
 """A demo KVM pool on libvirt's test driver: two private hosts, no daemon, no root.
 
 ``demo_config(tmpdir)`` copies the host descriptions (``kvm-demo-a.xml``,
-``kvm-demo-b.xml``) into ``tmpdir`` and returns a ``PoolConfig`` whose URIs are
+``kvm-demo-b.xml``) into ``tmpdir`` and returns the pool's settings (a ``KvmConfig``) whose URIs are
 ``test:///<tmpdir>/kvm-demo-a.xml`` and ``...-b.xml``. Each connection to such a URI
 gets its own in-memory copy: power operations change only that copy and vanish
 with it. The test driver cannot migrate: the backend says so in its capabilities.
@@ -23,7 +23,7 @@ import shutil
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from poolctl.config import PoolConfig
+from poolctl.config import PoolConfig, pool_config
 
 HOST_FILES = ("kvm-demo-a.xml", "kvm-demo-b.xml")
 
@@ -39,4 +39,4 @@ def demo_config(tmpdir: str | Path, *, name: str = "kvm-demo", hosts: int = 2) -
         with as_file(files(__package__) / fname) as src:
             shutil.copyfile(src, out / fname)
         uris.append(f"test://{(out / fname).as_posix()}")
-    return PoolConfig(name=name, backend="kvm", uris=tuple(uris), shared_storage=("isos",))
+    return pool_config({"name": name, "backend": "kvm", "uris": uris, "shared_storage": ["isos"]})

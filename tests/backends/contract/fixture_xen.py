@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from poolctl.backends.xen import XenBackend
-from poolctl.config import PoolConfig
+from poolctl.config import PoolConfig, pool_config
 from poolctl.model import Inventory
 from poolctl.sim.xapi import Simulator
 from tests.backends.contract.conftest import ContractTarget
@@ -16,7 +16,9 @@ USERNAME = "root"
 
 
 def config(url: str, password: str = PASSWORD, **extra) -> PoolConfig:
-    return PoolConfig(name="lab", backend="xen", url=url, username=USERNAME, password=password, **extra)
+    return pool_config(
+        {"name": "lab", "backend": "xen", "url": url, "username": USERNAME, "password": password, **extra}
+    )
 
 
 @contextmanager

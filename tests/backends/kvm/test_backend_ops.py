@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from poolctl.backends.base import BackendError, ConnectionLost, NotFound, OperationRefused, Unsupported
+from poolctl.backends.base import ConnectionLost, NotFound, OperationRefused, Unsupported
 from poolctl.backends.kvm import KvmBackend
 from poolctl.backends.kvm.events import DomainChanged
-from poolctl.config import PoolConfig
+from poolctl.config import ConfigError, pool_config
 from poolctl.model import MigrationOptions, PowerOp, PowerState
 from tests.support.kvm_helpers import by_name
 
@@ -122,7 +122,7 @@ def test_migrate_on_the_test_driver_is_unsupported_with_the_reason(demo, capfd):
 
 def test_unreachable_uri_raises_connection_lost_naming_it(tmp_path, capfd):
     uri = f"qemu+unix:///system?socket={tmp_path}/nobody-listens"
-    backend = KvmBackend(PoolConfig(name="gone", backend="kvm", uris=(uri,)))
+    backend = KvmBackend(pool_config({"name": "gone", "backend": "kvm", "uris": [uri]}))
     with pytest.raises(ConnectionLost) as exc:
         backend.connect()
     assert uri in str(exc.value) and "cannot connect to libvirt at" in str(exc.value)
@@ -146,8 +146,10 @@ def test_one_unreachable_host_of_two_shows_not_live(tmp_path):
 
 
 def test_config_without_uris_is_refused():
-    with pytest.raises(Exception, match="no libvirt URIs"):
-        KvmBackend(PoolConfig(name="empty", backend="kvm"))
+    # the pool's settings refuse it before a backend is built
+    for table in ({"name": "empty", "backend": "kvm"}, {"name": "empty", "backend": "kvm", "uris": []}):
+        with pytest.raises(ConfigError, match="needs uris"):
+            pool_config(table)
 
 
 def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(capfd):
@@ -161,7 +163,7 @@ def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(
     assert hc._auth_cb(creds, failed) == 0 and failed == []
     assert [c[4] for c in creds] == ["root", "s3cret"]
 
-    cfg = PoolConfig(name="p", backend="kvm", uris=("qemu+tcp://kvm1/system",), password_command="false")
+    cfg = pool_config({"name": "p", "backend": "kvm", "uris": ["qemu+tcp://kvm1/system"], "password_command": "false"})
     hc = HostConn(cfg.uris[0], lambda _item: None, lambda: ("root", cfg.resolve_password()))
     assert hc._auth_cb(creds, failed) == -1  # libvirt then fails the open: open_side() words it
     assert failed == ["pool 'p': password_command exited with 1: no message"]
@@ -170,14 +172,18 @@ def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(
 
 def test_a_password_inside_a_uri_is_refused_without_repeating_it():
     uri = "qemu+tcp://root:hunter2@kvm1/system"
-    for cfg in (
-        PoolConfig(name="p", backend="kvm", uris=(uri,)),
-        PoolConfig(
-            name="p", backend="kvm", uris=("qemu+tcp://kvm1/system",), migration_uris={"qemu+tcp://kvm1/system": uri}
-        ),
+    for table in (
+        {"name": "p", "backend": "kvm", "uris": [uri]},
+        {
+            "name": "p",
+            "backend": "kvm",
+            "uris": ["qemu+tcp://kvm1/system"],
+            "migration_uris": {"qemu+tcp://kvm1/system": uri},
+        },
     ):
-        with pytest.raises(BackendError) as exc:
-            KvmBackend(cfg)
+        # the pool's settings refuse it before a backend is built
+        with pytest.raises(ConfigError) as exc:
+            pool_config(table)
         assert "hunter2" not in str(exc.value) and "kvm1" in str(exc.value) and "password" in str(exc.value)
 
 

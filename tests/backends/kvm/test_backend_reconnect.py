@@ -8,13 +8,13 @@ from __future__ import annotations
 import queue
 
 from poolctl.backends.kvm import KvmBackend
-from poolctl.config import PoolConfig
+from poolctl.config import pool_config
 from poolctl.model import ConnectionStatus
 from tests.support.kvm_helpers import wait_for
 
 
 def test_lost_daemon_is_shown_lost_and_reconnected(private_libvirtd):
-    backend = KvmBackend(PoolConfig(name="remote-test", backend="kvm", uris=(private_libvirtd.uri,)))
+    backend = KvmBackend(pool_config({"name": "remote-test", "backend": "kvm", "uris": [private_libvirtd.uri]}))
     backend.connect()
     try:
         inv = backend.inventory()

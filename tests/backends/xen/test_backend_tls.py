@@ -11,6 +11,7 @@ import ssl
 import pytest
 
 from poolctl.backends.base import BackendError
+from poolctl.config import ConfigError
 from poolctl.sim.xapi import Simulator
 from tests.backends.contract.fixture_xen import PASSWORD, connected
 
@@ -52,10 +53,10 @@ def test_wrong_fingerprint_is_refused_naming_both(tls_lab):
 
 def test_malformed_fingerprint_is_a_config_error(tls_lab):
     url, _cert, _fp = tls_lab
-    with pytest.raises(BackendError) as err:
+    with pytest.raises(ConfigError) as err:  # the pool's settings refuse it before a backend is built
         with connected(url, fingerprint="not-hex"):
             pass
-    assert err.value.code == "BAD_CONFIG" and "fingerprint" in str(err.value)
+    assert "fingerprint" in str(err.value) and "64 hex digits" in str(err.value)
 
 
 def test_ca_file_verifies_the_certificate(tls_lab):
