@@ -78,7 +78,7 @@ def event_from(ctx: Context, classes: list, token: str, timeout: float) -> dict:
         deadline = time.monotonic() + float(timeout)
     except (TypeError, ValueError):
         raise errors.field_type_error("timeout") from None
-    db, sessions = ctx.db, ctx.sim.sessions
+    db, sessions = ctx.db, ctx.pool.sessions
     while True:
         changes, generation = db.changes_since(since, subs)
         if changes or time.monotonic() >= deadline or db.closed or ctx.closing.is_set():

@@ -54,7 +54,7 @@ def _no_destination(ctx: Context, vm: str, hosts: list[str]) -> errors.XapiError
     last = errors.XapiError("NO_HOSTS_AVAILABLE")
     for host in hosts:
         try:
-            ops.assert_can_boot_here(ctx.sim, vm, host)
+            ops.assert_can_boot_here(ctx.pool, vm, host)
             return None
         except errors.XapiError as exc:
             last = exc

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from . import lifecycle, schema
 from .db import NULL_REF, Database
+from .domids import next_domid
 from .scenario import Scenario, VMSpec
 from .schema import GiB, MiB, new_record, now
 
@@ -326,7 +327,7 @@ def _build_vm(
             memory_static_min=min(memory, 512 * MiB),
             VCPUs_max=v.vcpus,
             VCPUs_at_startup=v.vcpus,
-            domid=_domid() if running else -1,
+            domid=next_domid() if running else -1,
             metrics=metrics,
             guest_metrics=gm,
             platform={
@@ -399,12 +400,6 @@ def _build_vm(
         lists[("VM", ref, "VIFs")].append(vif)
         lists[("network", nets[n], "VIFs")].append(vif)
     return ref
-
-
-def _domid() -> int:
-    from .ops import next_domid
-
-    return next_domid()
 
 
 def _build_template(db: Database, name: str, kind: str) -> str:

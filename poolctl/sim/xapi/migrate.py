@@ -17,49 +17,49 @@ from . import errors, ops
 from .memory import vm_needs
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .state import PoolState
 
 PREPARE_END = 0.05
 COPY_END = 0.85
 
 
-def pool_migrate(sim: Simulator, task: str | None, vm: str, dest: str, options: dict) -> None:
-    db = sim.db
-    with ops.operation(sim, task, vm, "pool_migrate"):
+def pool_migrate(pool: PoolState, task: str | None, vm: str, dest: str, options: dict) -> None:
+    db = pool.db
+    with ops.operation(pool, task, vm, "pool_migrate"):
         with db.lock:
             db.get("host", dest)
             source = db.get("VM", vm)["resident_on"]
             if dest != source:
-                ops.assert_can_boot_here(sim, vm, dest)
-                sim.memory.reserve(dest, vm, vm_needs(db.get("VM", vm)))
+                ops.assert_can_boot_here(pool, vm, dest)
+                pool.memory.reserve(dest, vm, vm_needs(db.get("VM", vm)))
             db.set("VM", vm, scheduled_to_be_resident_on=dest)
-            sim.tasks.set_cancellable(task, True)
+            pool.tasks.set_cancellable(task, True)
         try:
-            _transfer(sim, task, vm)
+            _transfer(pool, task, vm)
         except BaseException:
-            sim.memory.release(dest, vm)
+            pool.memory.release(dest, vm)
             if db.exists("VM", vm):
                 db.set("VM", vm, scheduled_to_be_resident_on=ops.NULL_REF)
             raise
         with db.lock:
-            sim.memory.release(dest, vm, refresh=False)
-            ops.move_resident(sim, vm, dest)
+            pool.memory.release(dest, vm, refresh=False)
+            ops.move_resident(pool, vm, dest)
 
 
-def _transfer(sim: Simulator, task: str | None, vm: str) -> None:
-    total = max(float(sim.migration_seconds), 0.0)
+def _transfer(pool: PoolState, task: str | None, vm: str) -> None:
+    total = max(float(pool.migration_seconds), 0.0)
     tick = min(0.25, max(0.02, total / 40))
     started = time.monotonic()
     cancellable = True
     while True:
         fraction = (time.monotonic() - started) / total if total else 1.0
         if cancellable and fraction >= COPY_END:
-            sim.tasks.set_cancellable(task, False)  # stop-and-copy: past the point of no return
+            pool.tasks.set_cancellable(task, False)  # stop-and-copy: past the point of no return
             cancellable = False
         if fraction >= 1.0:
             break
-        sim.tasks.set_progress(task, fraction * 0.99)
-        sim.tasks.sleep(task, tick)
-        state = sim.db.field("VM", vm, "power_state")
+        pool.tasks.set_progress(task, fraction * 0.99)
+        pool.tasks.sleep(task, tick)
+        state = pool.db.field("VM", vm, "power_state")
         if state != "Running":  # e.g. hard_shutdown meanwhile, which xapi allows concurrently
             raise errors.vm_bad_power_state(vm, ["Running"], state)

@@ -16,7 +16,7 @@ from .db import CLASSES
 
 if TYPE_CHECKING:
     from .db import Database
-    from .simulator import Simulator
+    from .state import PoolState
 
 NAMESPACES: tuple[str, ...] = (*CLASSES, "session", "event")
 # longest first so "VM_metrics_get_all" resolves to VM_metrics, not VM
@@ -40,9 +40,9 @@ class Call:
 
 @dataclass
 class Context:
-    """What a call knows about its caller: the simulator, session, serving host and task."""
+    """What a call knows about its caller: the pool's state, session, serving host and task."""
 
-    sim: Simulator
+    pool: PoolState
     host: str  # ref of the host whose address received the request
     session: str | None = None
     task: str | None = None
@@ -50,7 +50,7 @@ class Context:
 
     @property
     def db(self) -> Database:
-        return self.sim.db
+        return self.pool.db
 
 
 REGISTRY: dict[str, Call] = {}

@@ -7,13 +7,14 @@ import logging
 import threading
 import xmlrpc.client
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import errors, wire
 from .registry import Context, canonical, resolve
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .state import PoolState
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ class CallStats(Counter):
 
 
 class Dispatcher:
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
+    def __init__(self, pool: PoolState) -> None:
+        self.pool = pool
         self.stats = CallStats()
         self.closing = threading.Event()
 
@@ -50,13 +51,13 @@ class Dispatcher:
         call, is_async = resolve(method)
         if not (call.arity - call.optional <= len(params) <= call.arity):
             raise errors.parameter_count_mismatch(method, call.arity, len(params))
-        ctx = Context(self.sim, host, closing=self.closing)
+        ctx = Context(self.pool, host, closing=self.closing)
         args = list(params)
         if call.needs_session:
-            ctx.session = self.sim.sessions.check(args.pop(0))
+            ctx.session = self.pool.sessions.check(args.pop(0))
         log.debug("call %s", name)
         if is_async:
-            return self.sim.tasks.spawn(ctx, call, args)
+            return self.pool.tasks.spawn(call.name, ctx.host, lambda task: call.fn(replace(ctx, task=task), *args))
         result = call.fn(ctx, *args)
         return "" if result is None else result  # void travels as an empty string
 

@@ -23,7 +23,7 @@ from .rpc import CallStats, Dispatcher
 from .tls import make_certificate
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .state import PoolState
 
 log = logging.getLogger(__name__)
 _ERROR_PAGE = (
@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         dispatcher = self.server.front.dispatcher
         if path in ("/", "/RPC2"):
             handle, ctype = dispatcher.xmlrpc, "text/xml"
-        elif path == "/jsonrpc" and dispatcher.sim.jsonrpc:
+        elif path == "/jsonrpc" and dispatcher.pool.jsonrpc:
             handle, ctype = dispatcher.jsonrpc, "application/json"
         else:
             self._send(404, b"Not found\n", "text/plain")
@@ -120,20 +120,20 @@ class _Listener(ThreadingHTTPServer):
 class SimServer:
     """The running front end of one Simulator."""
 
-    def __init__(self, sim: Simulator, bind_host: str, port: int, tls: bool) -> None:
-        self.sim = sim
-        self.dispatcher = Dispatcher(sim)
+    def __init__(self, pool: PoolState, bind_host: str, port: int, tls: bool) -> None:
+        self.pool = pool
+        self.dispatcher = Dispatcher(pool)
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = False
-        hosts = {ref: sim.db.field("host", ref, "address") for ref in sim.db.refs("host")}
+        hosts = {ref: pool.db.field("host", ref, "address") for ref in pool.db.refs("host")}
         self._address_host = {addr: ref for ref, addr in hosts.items()}
-        master_addr = hosts[sim.master]
+        master_addr = hosts[pool.master]
         wildcard = bind_host in ("", "0.0.0.0", "::")
         if wildcard:  # one socket covers every host address; host_for() tells them apart
             addresses = [bind_host]
         else:
-            addresses = [master_addr, *(a for r, a in hosts.items() if r != sim.master)]
+            addresses = [master_addr, *(a for r, a in hosts.items() if r != pool.master)]
             if bind_host not in addresses:
                 addresses.append(bind_host)
         self.cert_path = self.key_path = None
@@ -147,7 +147,7 @@ class SimServer:
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{master_addr}:{self.port}"
         self.host_urls = {
-            sim.db.field("host", ref, "name_label"): f"{scheme}://{addr}:{self.port}" for ref, addr in hosts.items()
+            pool.db.field("host", ref, "name_label"): f"{scheme}://{addr}:{self.port}" for ref, addr in hosts.items()
         }
         alias = not wildcard and bind_host not in hosts.values()
         self.alias_url = f"{scheme}://{bind_host}:{self.port}" if alias else self.url
@@ -188,8 +188,8 @@ class SimServer:
         try:
             local = conn.getsockname()[0]
         except OSError:
-            return self.sim.master
-        return self._address_host.get(local, self.sim.master)
+            return self.pool.master
+        return self._address_host.get(local, self.pool.master)
 
     def track(self, conn: socket.socket, active: bool) -> None:
         with self._lock:
@@ -200,7 +200,7 @@ class SimServer:
             return
         self._closed = True
         self.dispatcher.closing.set()
-        self.sim.db.wake_all()
+        self.pool.db.wake_all()
         stoppers = [threading.Thread(target=listener.shutdown, daemon=True) for listener in self._listeners]
         for s in stoppers:
             s.start()
