@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from . import errors
-from .db import CLASS_BY_LOWER
+from .db import CLASS_BY_LOWER, Change
 from .registry import Context, api
 from .wire import Int32
 
@@ -57,8 +57,8 @@ class Subscription:
         return self.all or low in self.classes or (low, ref) in self.objects
 
 
-def _event(change, stamp: str) -> dict:
-    ev = {
+def _event(change: Change, stamp: str) -> dict[str, object]:
+    ev: dict[str, object] = {
         "id": str(change.gen),
         "timestamp": stamp,
         "class": change.cls.lower(),
@@ -71,7 +71,7 @@ def _event(change, stamp: str) -> dict:
 
 
 @api("event.from", "classes", "token", "timeout")
-def event_from(ctx: Context, classes: list, token: str, timeout: float) -> dict:
+def event_from(ctx: Context, classes: list[str], token: str, timeout: float) -> dict[str, object]:
     subs = Subscription(classes)
     since = parse_token(token)
     try:
@@ -86,7 +86,7 @@ def event_from(ctx: Context, classes: list, token: str, timeout: float) -> dict:
         since = generation  # nothing relevant happened up to here
         db.wait_beyond(generation, deadline, lambda: sessions.valid(ctx.session) and not ctx.closing.is_set())
         if not sessions.valid(ctx.session):
-            raise errors.session_invalid(ctx.session)
+            raise errors.session_invalid(str(ctx.session))
     stamp = f"{time.time():.6f}"
     return {
         "events": [_event(c, stamp) for c in changes],

@@ -36,7 +36,7 @@ def enable(ctx: Context, host: str) -> None:
 
 
 @api("host.get_vms_which_prevent_evacuation", "self")
-def get_vms_which_prevent_evacuation(ctx: Context, self: str) -> dict:
+def get_vms_which_prevent_evacuation(ctx: Context, self: str) -> dict[str, list[str]]:
     """Resident VMs that could not be live-migrated off `self`, with the reason for each."""
     blockers: dict[str, list[str]] = {}
     with ctx.db.lock:

@@ -7,6 +7,7 @@ from functools import partial
 
 from . import errors
 from .registry import Context, api
+from .schema import Record
 
 
 def _authenticate(ctx: Context, uname: str, pwd: str) -> None:
@@ -47,7 +48,7 @@ def get_all_subject_identifiers(ctx: Context) -> list[str]:
 
 
 @api("session.get_record", "self")
-def get_record(ctx: Context, self: str) -> dict:
+def get_record(ctx: Context, self: str) -> Record:
     return ctx.pool.sessions.record(self)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import errors, lifecycle, migrate, ops
 from .registry import Context, api
+from .schema import Record
 
 
 def _vm(ctx: Context, vm: str) -> str:
@@ -80,7 +81,7 @@ def unpause(ctx: Context, vm: str) -> None:
 
 
 @api("VM.pool_migrate", "vm", "host", "options")
-def pool_migrate(ctx: Context, vm: str, host: str, options: dict) -> None:
+def pool_migrate(ctx: Context, vm: str, host: str, options: dict[str, str]) -> None:
     if not isinstance(options, dict):
         raise errors.field_type_error("options")
     migrate.pool_migrate(ctx.pool, ctx.task, _vm(ctx, vm), _host(ctx, host), options)
@@ -113,5 +114,5 @@ def assert_operation_valid(ctx: Context, self: str, op: str) -> None:
 
 
 @api("VM.get_boot_record", "self")
-def get_boot_record(ctx: Context, self: str) -> dict:
+def get_boot_record(ctx: Context, self: str) -> Record:
     return ctx.db.snapshot("VM", self)

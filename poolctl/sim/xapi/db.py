@@ -15,8 +15,10 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable
+from typing import Any
 
 from . import errors
+from .schema import Record
 from .wire import Records
 
 CLASSES: tuple[str, ...] = (
@@ -68,7 +70,7 @@ class Change:
 
     __slots__ = ("op", "cls", "ref", "gen", "snapshot")
 
-    def __init__(self, op: str, cls: str, ref: str, gen: int, snapshot: dict | None) -> None:
+    def __init__(self, op: str, cls: str, ref: str, gen: int, snapshot: Record | None) -> None:
         self.op, self.cls, self.ref, self.gen, self.snapshot = op, cls, ref, gen, snapshot
 
 
@@ -76,7 +78,7 @@ class Database:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
-        self.tables: dict[str, dict[str, dict]] = {c: {} for c in CLASSES}
+        self.tables: dict[str, dict[str, Record]] = {c: {} for c in CLASSES}
         self._by_uuid: dict[str, str] = {}
         self._class_of: dict[str, str] = {}
         self._created: dict[str, int] = {}
@@ -96,7 +98,7 @@ class Database:
         self.cond.notify_all()
         return self.generation
 
-    def create(self, cls: str, record: dict, ref: str | None = None) -> str:
+    def create(self, cls: str, record: Record, ref: str | None = None) -> str:
         with self.lock:
             ref = ref or new_ref()
             if not record.get("uuid"):
@@ -154,7 +156,7 @@ class Database:
             self._bump(ref)
 
     # -- reads ------------------------------------------------------------------------------
-    def get(self, cls: str, ref: str) -> dict:
+    def get(self, cls: str, ref: str) -> Record:
         """The live record (callers hold the lock and do not mutate nested values)."""
         try:
             return self.tables[cls][ref]
@@ -164,11 +166,11 @@ class Database:
     def exists(self, cls: str, ref: str) -> bool:
         return ref in self.tables[cls]
 
-    def snapshot(self, cls: str, ref: str) -> dict:
+    def snapshot(self, cls: str, ref: str) -> Record:
         with self.lock:
             return dict(self.get(cls, ref))
 
-    def field(self, cls: str, ref: str, name: str) -> object:
+    def field(self, cls: str, ref: str, name: str) -> Any:
         with self.lock:
             return self.get(cls, ref)[name]
 
@@ -192,7 +194,7 @@ class Database:
                 raise errors.uuid_invalid(cls, uuid)
             return ref
 
-    def find(self, cls: str, pred: Callable[[dict], bool]) -> list[str]:
+    def find(self, cls: str, pred: Callable[[Record], bool]) -> list[str]:
         with self.lock:
             return [ref for ref, rec in self.tables[cls].items() if pred(rec)]
 

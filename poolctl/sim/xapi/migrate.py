@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import errors, ops
+from .db import NULL_REF
 from .memory import vm_needs
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ PREPARE_END = 0.05
 COPY_END = 0.85
 
 
-def pool_migrate(pool: PoolState, task: str | None, vm: str, dest: str, options: dict) -> None:
+def pool_migrate(pool: PoolState, task: str | None, vm: str, dest: str, options: dict[str, str]) -> None:
     db = pool.db
     with ops.operation(pool, task, vm, "pool_migrate"):
         with db.lock:
@@ -39,7 +40,7 @@ def pool_migrate(pool: PoolState, task: str | None, vm: str, dest: str, options:
         except BaseException:
             pool.memory.release(dest, vm)
             if db.exists("VM", vm):
-                db.set("VM", vm, scheduled_to_be_resident_on=ops.NULL_REF)
+                db.set("VM", vm, scheduled_to_be_resident_on=NULL_REF)
             raise
         with db.lock:
             pool.memory.release(dest, vm, refresh=False)

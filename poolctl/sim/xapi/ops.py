@@ -86,7 +86,7 @@ def make_resident(pool: PoolState, vm: str, host: str, state: str = "Running") -
     db = pool.db
     with db.lock:
         rec = db.get("VM", vm)
-        fields: dict = {
+        fields: dict[str, object] = {
             "power_state": state,
             "resident_on": host,
             "domid": next_domid(),
@@ -116,7 +116,7 @@ def make_nonresident(pool: PoolState, vm: str, state: str = "Halted") -> None:
     with db.lock:
         rec = db.get("VM", vm)
         host = rec["resident_on"]
-        fields: dict = {"power_state": state, "resident_on": NULL_REF, "domid": -1}
+        fields: dict[str, object] = {"power_state": state, "resident_on": NULL_REF, "domid": -1}
         if state == "Halted" and rec["guest_metrics"] != NULL_REF:
             if db.exists("VM_guest_metrics", rec["guest_metrics"]):
                 db.destroy("VM_guest_metrics", rec["guest_metrics"])

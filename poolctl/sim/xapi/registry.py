@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import errors
 from .db import CLASSES
@@ -57,10 +57,15 @@ REGISTRY: dict[str, Call] = {}
 GENERIC: list[Callable[[str, str], Call | None]] = []
 
 
-def api(name: str, *params: str, optional: int = 0, session: bool = True, async_ok: bool | None = None) -> Callable:
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def api(
+    name: str, *params: str, optional: int = 0, session: bool = True, async_ok: bool | None = None
+) -> Callable[[F], F]:
     cls = name.split(".", 1)[0]
 
-    def deco(fn: Callable) -> Callable:
+    def deco(fn: F) -> F:
         REGISTRY[name] = Call(
             name, fn, params, optional, session, cls not in _NO_ASYNC if async_ok is None else async_ok
         )

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class CallStats(Counter):
+class CallStats(Counter[str]):
     """Calls served per method name (canonical spelling, `Async.` kept). Thread-safe increments."""
 
     def __init__(self) -> None:
@@ -30,7 +30,7 @@ class CallStats(Counter):
         with self._lock:
             self[method] += 1
 
-    def snapshot(self) -> Counter:
+    def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self)
 
@@ -45,7 +45,7 @@ class Dispatcher:
         self.stats = CallStats()
         self.closing = threading.Event()
 
-    def call(self, method: str, params: list, host: str) -> object:
+    def call(self, method: str, params: list[object], host: str) -> object:
         name, is_async = canonical(method)
         self.stats.record(f"Async.{name}" if is_async else name)
         call, is_async = resolve(method)

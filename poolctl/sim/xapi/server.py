@@ -91,9 +91,20 @@ class _Listener(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn), which can stall for seconds
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        self.server_name, self.server_port = self.bound
 
-    def process_request_thread(self, request, client_address) -> None:
+    @property
+    def bound(self) -> tuple[str, int]:
+        """The (address, port) listened on (an AF_INET socket's, whatever typeshed allows)."""
+        host, port = self.server_address[:2]
+        return str(host), int(port)
+
+    def process_request_thread(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
+        if not isinstance(request, socket.socket):  # a datagram server's request; this one is TCP
+            super().process_request_thread(request, client_address)
+            return
         try:  # headers and body go out in separate writes: don't let Nagle hold the body back
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
@@ -113,7 +124,7 @@ class _Listener(ThreadingHTTPServer):
         finally:
             self.front.track(request, False)
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: object, client_address: object) -> None:
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
@@ -143,7 +154,7 @@ class SimServer:
             self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ssl_context.load_cert_chain(self.cert_path, self.key_path)
         self._listeners = self._bind(addresses, port)
-        self.port = self._listeners[0].server_address[1]
+        self.port = self._listeners[0].bound[1]
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{master_addr}:{self.port}"
         self.host_urls = {
@@ -156,7 +167,7 @@ class SimServer:
             t = threading.Thread(
                 target=listener.serve_forever,
                 kwargs={"poll_interval": 2.0},
-                name=f"xapisim-listen-{listener.server_address[0]}",
+                name=f"xapisim-listen-{listener.bound[0]}",
                 daemon=True,
             )
             t.start()
@@ -172,9 +183,7 @@ class SimServer:
             listeners: list[_Listener] = []
             try:
                 for addr in addresses:
-                    listeners.append(
-                        _Listener(self, (addr, port or (listeners[0].server_address[1] if listeners else 0)))
-                    )
+                    listeners.append(_Listener(self, (addr, port or (listeners[0].bound[1] if listeners else 0))))
                 return listeners
             except OSError as exc:
                 for listener in listeners:
@@ -206,7 +215,7 @@ class SimServer:
             s.start()
         for listener in self._listeners:  # wake serve_forever's select instead of waiting a poll
             try:
-                socket.create_connection(listener.server_address[:2], timeout=0.5).close()
+                socket.create_connection(listener.bound, timeout=0.5).close()
             except OSError:
                 pass
         for s in stoppers:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from poolctl.gcpause import gc_paused
 
@@ -21,6 +22,16 @@ from .state import PoolState
 from .wire import json_result, xml_success
 
 log = logging.getLogger(__name__)
+
+
+class Options(TypedDict, total=False):
+    """Simulator's keyword options, for from_scenario() and generate()."""
+
+    password: str
+    username: str
+    migration_seconds: float
+    power_seconds: float
+    jsonrpc: bool
 
 
 class Simulator(PoolState):
@@ -55,13 +66,13 @@ class Simulator(PoolState):
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def from_scenario(cls, scenario: str | Path | Scenario = "lab", **kwargs: object) -> Simulator:
+    def from_scenario(cls, scenario: str | Path | Scenario = "lab", **kwargs: Unpack[Options]) -> Simulator:
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario)
         return cls(scenario, **kwargs)
 
     @classmethod
-    def generate(cls, hosts: int, vms: int, **kwargs: object) -> Simulator:
+    def generate(cls, hosts: int, vms: int, **kwargs: Unpack[Options]) -> Simulator:
         with gc_paused():
             scenario = generate_scenario(hosts, vms)
         return cls(scenario, **kwargs)
@@ -109,7 +120,7 @@ class Simulator(PoolState):
             raise KeyError(f"no host named {name_label!r}") from None
 
     def host_address(self, name_label: str) -> str:
-        return self.db.field("host", self.host_ref(name_label), "address")
+        return str(self.db.field("host", self.host_ref(name_label), "address"))
 
     def set_power_state(self, vm_name_label: str, state: str, host: str | None = None) -> None:
         """Out-of-band power change (as if done on the console), through the normal event path."""

@@ -111,7 +111,7 @@ class Tasks:
 
     def check_cancelled(self, ref: str | None) -> None:
         """TaskHelper.exn_if_cancelling, honoured only while the task is cancellable."""
-        if self.cancel_requested(ref) and self.cancellable(ref):
+        if ref is not None and self.cancel_requested(ref) and self.cancellable(ref):
             raise errors.task_cancelled(ref)
 
     def sleep(self, ref: str | None, seconds: float) -> None:
