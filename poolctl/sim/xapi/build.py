@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import lifecycle, schema
+from . import host_lifecycle, lifecycle, schema
 from .db import NULL_REF, Database
 from .domids import next_domid
 from .scenario import Scenario, VMSpec
@@ -281,6 +281,8 @@ def build(db: Database, sc: Scenario) -> Built:
     )
     for vm in [*vm_refs, *(db.get("host", h)["control_domain"] for h in hosts.values())]:
         lifecycle.update_allowed(db, vm)
+    for host in hosts.values():
+        host_lifecycle.update_allowed(db, host)
     return Built(master, hosts, guests)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from . import errors, lifecycle, schema
+from . import errors, host_lifecycle, lifecycle, schema
 from .db import NULL_REF, new_ref
 from .domids import next_domid
 from .memory import vm_needs
@@ -25,13 +25,21 @@ def host_sees_sr(pool: PoolState, host: str, sr: str) -> bool:
     )
 
 
-def assert_can_boot_here(pool: PoolState, vm: str, host: str) -> None:
-    """xapi's order: the host is enabled, it sees every SR the VM's disks are on, then memory."""
+def assert_can_boot_here(pool: PoolState, vm: str, host: str, check_memory: bool = True) -> None:
+    """Xapi_vm_helpers.assert_can_boot_here, in its order: the host is live, a control domain
+    stays on its affinity, the host is enabled (unless the VM is a control domain or already
+    runs there: a local live migration), it sees every SR the VM's disks are on, then memory."""
     db = pool.db
     with db.lock:
         rec = db.get("VM", vm)
         h = db.get("host", host)
-        if not h["enabled"]:
+        metrics = db.tables["host_metrics"].get(h["metrics"])
+        if metrics is None or not metrics["live"]:
+            raise errors.XapiError("HOST_NOT_LIVE")
+        if rec["is_control_domain"] and rec["affinity"] not in (NULL_REF, host):
+            raise errors.operation_not_allowed("Cannot boot a control domain on a host different from its affinity")
+        local_live_migration = rec["power_state"] == "Running" and rec["resident_on"] == host
+        if not rec["is_control_domain"] and not local_live_migration and not h["enabled"]:
             raise errors.XapiError("HOST_DISABLED", host)
         for vbd in rec["VBDs"]:
             vbd_rec = db.get("VBD", vbd)
@@ -40,7 +48,7 @@ def assert_can_boot_here(pool: PoolState, vm: str, host: str) -> None:
             sr = db.get("VDI", vbd_rec["VDI"])["SR"]
             if not host_sees_sr(pool, host, sr):
                 raise errors.vm_requires_sr(vm, sr)
-        if rec["resident_on"] != host:
+        if check_memory and rec["resident_on"] != host:
             needed, available = vm_needs(rec), pool.memory.free(host)
             if needed > available:
                 raise errors.host_not_enough_free_memory(needed, max(available, 0))
@@ -168,19 +176,24 @@ def _work(pool: PoolState, task: str | None) -> None:
 
 def start(pool: PoolState, task: str | None, vm: str, host: str | None, paused: bool, op: str = "start") -> None:
     db = pool.db
-    with operation(pool, task, vm, op):
+    # the chosen host lists vm_start / vm_resume meanwhile (message_forwarding's allocate_vm_to_host)
+    host_op = "vm_resume" if op.startswith("resume") else "vm_start"
+    with operation(pool, task, vm, op) as key:
         with db.lock:
             host = host if host is not None else choose_host(pool, vm)
             assert_can_boot_here(pool, vm, host)
+            host_lifecycle.begin(db, host, key, host_op)
             pool.memory.reserve(host, vm, vm_needs(db.get("VM", vm)))
         try:
             _work(pool, task)
         except BaseException:
             pool.memory.release(host, vm)
+            host_lifecycle.end(db, host, key)
             raise
         with db.lock:
             pool.memory.release(host, vm, refresh=False)
             make_resident(pool, vm, host, "Paused" if paused else "Running")
+            host_lifecycle.end(db, host, key)
 
 
 def shutdown(pool: PoolState, task: str | None, vm: str, op: str) -> None:

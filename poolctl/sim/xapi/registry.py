@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .db import Database
     from .state import PoolState
 
-NAMESPACES: tuple[str, ...] = (*CLASSES, "session", "event")
+NAMESPACES: tuple[str, ...] = (*CLASSES, "session", "event", "message")
 # longest first so "VM_metrics_get_all" resolves to VM_metrics, not VM
 _BY_LENGTH = sorted(NAMESPACES, key=len, reverse=True)
 _NO_ASYNC = {"session", "task", "event"}

@@ -12,7 +12,7 @@ from typing import TypedDict, Unpack
 from poolctl.gcpause import gc_paused
 
 # importing the api modules registers their calls
-from . import api_common, api_event, api_host, api_session, api_task, api_vm, ops  # noqa: F401
+from . import api_common, api_event, api_host, api_message, api_session, api_task, api_vm, ops  # noqa: F401
 from .build import build
 from .db import CLASSES, Database
 from .generate import generate_scenario

@@ -1,5 +1,5 @@
-"""The pool's state below the API: the object database, sessions, tasks, memory accounting and
-the settings calls consult. Operations and API calls receive it (through registry.Context);
+"""The pool's state below the API: the object database, sessions, tasks, messages, memory
+accounting and the settings calls consult. Operations and API calls receive it (through registry.Context);
 it knows nothing of them, so the arrows run one way: simulator -> api_* -> ops -> state."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from .build import Guest
 from .db import Database
 from .memory import Memory
+from .messages import Messages
 from .sessions import Sessions
 from .tasks import Tasks
 
@@ -31,6 +32,7 @@ class PoolState:
         self.sessions = Sessions()
         self.tasks = Tasks(db)
         self.memory = Memory(db)
+        self.messages = Messages()
         self.master = master
         self.host_refs = host_refs  # name_label -> ref
         self.guests = guests  # VM ref -> what its guest agent reports

@@ -92,6 +92,14 @@ class Tasks:
         with self._lock:
             self._cancel.pop(ref, None)
 
+    def wait_any(self, refs: set[str]) -> list[str]:
+        """Block until at least one of `refs` is no longer pending; return those that are not
+        (a task destroyed meanwhile counts as finished)."""
+        with self.db.cond:
+            while not (done := [ref for ref in refs if not self._pending(ref)]):
+                self.db.cond.wait(1.0)
+            return done
+
     # -- used by workers ----------------------------------------------------------------------
     def set_progress(self, ref: str | None, value: float) -> None:
         if ref is not None and self._pending(ref):

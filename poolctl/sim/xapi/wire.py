@@ -8,7 +8,7 @@ Hand-written rather than xmlrpc.client.dumps because get_all_records of 10,000 V
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from xmlrpc.client import DateTime
 
@@ -183,3 +183,29 @@ def task_result(value: object) -> str:
     if value is None or value == "":
         return ""
     return xml_value(value)
+
+
+_DATETIME_FORMATS = ("%Y%m%dT%H:%M:%S", "%Y%m%dT%H%M%S", "%Y%m%d")
+
+
+def parse_datetime(value: object) -> datetime:
+    """A dateTime parameter as clients send it: XML-RPC <dateTime.iso8601> (a DateTime here),
+    or over JSON-RPC an ISO 8601 string ("20261203T07:41:28Z", "2026-12-03T07:41:28.5+00:00").
+    Without a timezone UTC is assumed, as xapi's Date does."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value.value if isinstance(value, DateTime) else value).strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            core = text.rstrip("Z")
+            for fmt in _DATETIME_FORMATS:
+                try:
+                    parsed = datetime.strptime(core, fmt)
+                    break
+                except ValueError:
+                    continue
+            else:
+                raise ValueError(f"not a dateTime: {text!r}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
