@@ -39,6 +39,7 @@ CLASSES: tuple[str, ...] = (
 )
 CLASS_BY_LOWER = {c.lower(): c for c in CLASSES}
 NULL_REF = "OpaqueRef:NULL"
+_OUTSIDE = ""  # logged for generations taken by things kept outside the tables (messages)
 
 
 _rng = random.Random(int.from_bytes(os.urandom(16), "big"))
@@ -139,6 +140,12 @@ class Database:
                 current[key] = value
             self.set(cls, ref, **{field: current})
 
+    def bump(self) -> int:
+        """Take a generation for a change outside the tables (xapi gives each message one),
+        waking long-polls; event.from's table scan skips it."""
+        with self.lock:
+            return self._bump(_OUTSIDE)
+
     def touch(self, cls: str, ref: str) -> int:
         with self.lock:
             self.get(cls, ref)
@@ -221,7 +228,7 @@ class Database:
                         continue
                     op = "add" if self._created[ref] > since else "mod"
                     out.append(Change(op, cls, ref, gen, dict(self.tables[cls][ref])))
-                else:
+                elif ref is not _OUTSIDE:
                     dead_cls, created = self._tombstones[ref]
                     if created <= since and wanted(dead_cls, ref):
                         out.append(Change("del", dead_cls, ref, gen, None))

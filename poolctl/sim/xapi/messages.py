@@ -1,6 +1,7 @@
 """Messages (alerts) for the administrator, e.g. VM_MIGRATED: as in xapi they live outside the
-object database (xapi_message.ml keeps them on disk), so they are neither in event.from's
-valid_ref_counts nor in any other class's records."""
+object database (xapi_message.ml keeps them on disk), so they are not in event.from's
+valid_ref_counts. Each takes a database generation when created, as in xapi, which event.from
+uses as the message half of its token."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 from datetime import UTC, datetime
 
 from . import errors
-from .db import new_ref, new_uuid
+from .db import Database, new_ref, new_uuid
 from .schema import Record
 
 # Api_messages: (name, priority)
@@ -18,9 +19,11 @@ CLASSES = {"VM": "VM", "Host": "host", "SR": "SR", "Pool": "pool", "VDI": "VDI"}
 
 
 class Messages:
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._lock = threading.Lock()
         self._records: dict[str, Record] = {}
+        self._generation: dict[str, int] = {}  # ref -> the generation it was created at
 
     def create(self, name: str, priority: int, cls: str, obj_uuid: str, body: str) -> str:
         ref = new_ref()
@@ -35,14 +38,22 @@ class Messages:
             "timestamp": datetime.now(UTC),
             "body": body,
         }
-        with self._lock:
+        with self._db.lock, self._lock:
             self._records[ref] = rec
+            self._generation[ref] = self._db.bump()
         return ref
+
+    def created_since(self, generation: int) -> list[tuple[str, int, Record]]:
+        """(ref, generation, record) of the messages created after `generation`, oldest first."""
+        with self._lock:
+            found = [(ref, gen, dict(self._records[ref])) for ref, gen in self._generation.items() if gen > generation]
+        return sorted(found, key=lambda item: item[1])
 
     def destroy(self, ref: str) -> None:
         with self._lock:
             if self._records.pop(ref, None) is None:
                 raise errors.handle_invalid("message", ref)
+            del self._generation[ref]
 
     def record(self, ref: str) -> Record:
         with self._lock:

@@ -32,7 +32,7 @@ class PoolState:
         self.sessions = Sessions()
         self.tasks = Tasks(db)
         self.memory = Memory(db)
-        self.messages = Messages()
+        self.messages = Messages(db)
         self.master = master
         self.host_refs = host_refs  # name_label -> ref
         self.guests = guests  # VM ref -> what its guest agent reports

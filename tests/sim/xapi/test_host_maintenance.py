@@ -278,3 +278,21 @@ def test_failed_migration_leaves_no_message(api):
 def test_uncooperative_resident_vms_is_always_empty(api):
     """Deprecated since Tampa; ocaml/xapi/xapi_host.ml get_uncooperative_resident_VMs returns []."""
     assert api.host.get_uncooperative_resident_VMs(host_named(api, "xcp-lab-1")) == []
+
+
+def test_event_from_delivers_messages(api):
+    """ocaml/xapi/xapi_event.ml: messages are not in the database; a subscription covering
+    "message" gets an `add` (snapshot: the message record) for each new one, the token's second
+    half tracking them (ocaml/xapi/xapi_message.ml gives each message a database generation)."""
+    token = api.event_from(["message"], "", 0.0)["token"]
+    api.VM.pool_migrate(vm_named(api, "web-01"), host_named(api, "xcp-lab-2"), {})
+    result = api.event_from(["message"], token, 5.0)
+    [event] = result["events"]
+    assert event["class"] == "message" and event["operation"] == "add"
+    assert event["snapshot"]["name"] == "VM_MIGRATED" and event["ref"] in api.message.get_all()
+    assert int(result["token"].split(",")[1]) > int(token.split(",")[1])
+    assert api.event_from(["message"], result["token"], 0.0)["events"] == []  # each message once
+    vm_events = api.event_from(["vm"], "", 0.0)
+    assert all(e["class"] == "vm" for e in vm_events["events"])
+    assert vm_events["token"].endswith(",00000000000000000000")  # not subscribed: stays 0, as in xapi
+    assert "message" not in vm_events["valid_ref_counts"]
