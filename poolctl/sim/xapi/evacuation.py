@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH_SIZE = 10  # Xapi_globs.evacuation_batch_size (xapi.conf evacuation-batch-size)
 
-Plan = dict[str, "str | errors.XapiError"]  # VM -> destination host, or why it cannot move
+Plan = dict[str, str | errors.XapiError]  # VM -> destination host, or why it cannot move
 
 
 def biggest_fit_decreasing(things: list[tuple[str, int]], bins: list[tuple[str, int]]) -> dict[str, str]:
