@@ -32,15 +32,21 @@ def start_demo(
     """Start the demo pools; ``stack`` stops them. ``hosts``/``vms`` build a big generated pool."""
     from poolctl.sim.xapi import ScenarioError, Simulator
 
-    options = {"password": DEMO_PASSWORD, "migration_seconds": MIGRATION_SECONDS}
     if scenario is not None and (hosts or vms):
         raise DemoError("--scenario and --hosts/--vms exclude each other")
     try:
         if hosts or vms:
             n_hosts = hosts or max(1, -(-(vms or 0) // VMS_PER_HOST))
-            sim = Simulator.generate(n_hosts, VMS_PER_HOST * n_hosts if vms is None else vms, **options)
+            sim = Simulator.generate(
+                n_hosts,
+                VMS_PER_HOST * n_hosts if vms is None else vms,
+                password=DEMO_PASSWORD,
+                migration_seconds=MIGRATION_SECONDS,
+            )
         else:
-            sim = Simulator.from_scenario(scenario or "lab", **options)
+            sim = Simulator.from_scenario(
+                scenario or "lab", password=DEMO_PASSWORD, migration_seconds=MIGRATION_SECONDS
+            )
         server = sim.serve(host="127.0.0.1", port=0)
     except ScenarioError as exc:
         raise DemoError(f"demo scenario: {exc}") from None

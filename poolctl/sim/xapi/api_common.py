@@ -3,12 +3,14 @@ get_by_uuid, get_by_name_label, get_<field>, and setters for the read/write fiel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from . import errors, schema
 from .db import CLASSES
 from .query import compile_where
 from .registry import GENERIC, Call, Context
+from .schema import Record
 
 RW_STRING = ("name_label", "name_description")
 RW_MAPS = ("other_config", "xenstore_data", "blocked_operations")
@@ -18,15 +20,15 @@ def _get_all(cls: str, ctx: Context) -> list[str]:
     return ctx.db.refs(cls)
 
 
-def _get_all_records(cls: str, ctx: Context) -> dict[str, dict]:
+def _get_all_records(cls: str, ctx: Context) -> dict[str, Record]:
     return ctx.db.all_records(cls)
 
 
-def _get_record(cls: str, ctx: Context, ref: str) -> dict:
+def _get_record(cls: str, ctx: Context, ref: str) -> Record:
     return ctx.db.snapshot(cls, ref)
 
 
-def _get_all_records_where(cls: str, ctx: Context, expr: str) -> dict[str, dict]:
+def _get_all_records_where(cls: str, ctx: Context, expr: str) -> dict[str, Record]:
     wanted = compile_where(expr)
     with ctx.db.lock:
         return {ref: dict(rec) for ref, rec in ctx.db.tables[cls].items() if wanted(rec)}
@@ -79,7 +81,7 @@ def generic(cls: str, meth: str) -> Call | None:
         return None
     name = f"{cls}.{meth}"
     fields = schema.fields_of(cls)
-    fixed = {
+    fixed: dict[str, tuple[Callable[..., object], tuple[str, ...]]] = {
         "get_all": (partial(_get_all, cls), ()),
         "get_all_records": (partial(_get_all_records, cls), ()),
         "get_all_records_where": (partial(_get_all_records_where, cls), ("expr",)),

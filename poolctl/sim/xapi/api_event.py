@@ -3,6 +3,10 @@
 Tokens are "%020d,%020d" (database generation, message generation); "" means "from the start",
 so every live object of the subscribed classes comes back as `add`. Subscriptions are class
 names (case-insensitive), "class/ref" or "*".
+
+Messages are not in the database: a subscription that covers "message" gets an `add` for each
+message created after the token's message generation (xapi_event.ml's special case), and the
+token's second half then moves on; otherwise it stays 0, as xapi leaves it.
 """
 
 from __future__ import annotations
@@ -10,24 +14,26 @@ from __future__ import annotations
 import time
 
 from . import errors
-from .db import CLASS_BY_LOWER
+from .db import CLASS_BY_LOWER, Change
 from .registry import Context, api
+from .schema import Record
 from .wire import Int32
 
 
-def format_token(generation: int) -> str:
-    return f"{generation:020d},{0:020d}"
+def format_token(generation: int, message_generation: int = 0) -> str:
+    return f"{generation:020d},{message_generation:020d}"
 
 
-def parse_token(token: object) -> int:
+def parse_token(token: object) -> tuple[int, int]:
+    """(database generation, message generation)."""
     text = str(token)
     if text == "":
-        return 0
+        return 0, 0
     parts = text.split(",")
     try:
         if len(parts) != 2:
             raise ValueError(text)
-        return int(parts[0])
+        return int(parts[0]), int(parts[1])
     except ValueError:
         raise errors.event_from_token_parse_failure(text) from None
 
@@ -52,13 +58,17 @@ class Subscription:
             else:
                 raise errors.event_subscription_parse_failure(text)
 
+    def table_matches(self, table: str) -> bool:
+        """Subscription.table_matches: would anything of `table` be selected?"""
+        return self.all or table in self.classes or any(cls == table for cls, _ in self.objects)
+
     def __call__(self, cls: str, ref: str) -> bool:
         low = cls.lower()
         return self.all or low in self.classes or (low, ref) in self.objects
 
 
-def _event(change, stamp: str) -> dict:
-    ev = {
+def _event(change: Change, stamp: str) -> dict[str, object]:
+    ev: dict[str, object] = {
         "id": str(change.gen),
         "timestamp": stamp,
         "class": change.cls.lower(),
@@ -71,27 +81,38 @@ def _event(change, stamp: str) -> dict:
 
 
 @api("event.from", "classes", "token", "timeout")
-def event_from(ctx: Context, classes: list, token: str, timeout: float) -> dict:
+def event_from(ctx: Context, classes: list[str], token: str, timeout: float) -> dict[str, object]:
     subs = Subscription(classes)
-    since = parse_token(token)
+    since, message_since = parse_token(token)
     try:
         deadline = time.monotonic() + float(timeout)
     except (TypeError, ValueError):
         raise errors.field_type_error("timeout") from None
-    db, sessions = ctx.db, ctx.sim.sessions
+    db, sessions = ctx.db, ctx.pool.sessions
+    wants_messages = subs.table_matches("message")
+    new_messages: list[tuple[str, int, Record]] = []
     while True:
         changes, generation = db.changes_since(since, subs)
-        if changes or time.monotonic() >= deadline or db.closed or ctx.closing.is_set():
+        if wants_messages:
+            new_messages = ctx.pool.messages.created_since(message_since)
+        if changes or new_messages or time.monotonic() >= deadline or db.closed or ctx.closing.is_set():
             break
         since = generation  # nothing relevant happened up to here
         db.wait_beyond(generation, deadline, lambda: sessions.valid(ctx.session) and not ctx.closing.is_set())
         if not sessions.valid(ctx.session):
-            raise errors.session_invalid(ctx.session)
+            raise errors.session_invalid(str(ctx.session))
     stamp = f"{time.time():.6f}"
+    events = [_event(c, stamp) for c in changes]
+    events += [
+        {"id": "0", "timestamp": stamp, "class": "message", "operation": "add", "ref": ref, "snapshot": rec}
+        for ref, _, rec in new_messages
+    ]
+    # every message up to the newest one returned (or to `generation`) has now been seen
+    message_token = max([generation, *(gen for _, gen, _ in new_messages)]) if wants_messages else 0
     return {
-        "events": [_event(c, stamp) for c in changes],
+        "events": events,
         "valid_ref_counts": {cls: Int32(n) for cls, n in db.counts().items()},
-        "token": format_token(generation),
+        "token": format_token(generation, message_token),
     }
 
 

@@ -7,38 +7,39 @@ from functools import partial
 
 from . import errors
 from .registry import Context, api
+from .schema import Record
 
 
 def _authenticate(ctx: Context, uname: str, pwd: str) -> None:
-    ok_user = uname == ctx.sim.username
-    ok_pwd = hmac.compare_digest(str(pwd).encode(), ctx.sim.password.encode())
+    ok_user = uname == ctx.pool.username
+    ok_pwd = hmac.compare_digest(str(pwd).encode(), ctx.pool.password.encode())
     if not (ok_user and ok_pwd):
         raise errors.session_authentication_failed(str(uname))
 
 
 @api("session.login_with_password", "uname", "pwd", "version", "originator", optional=2, session=False)
 def login_with_password(ctx: Context, uname: str, pwd: str, version: str = "", originator: str = "") -> str:
-    master = ctx.sim.master
+    master = ctx.pool.master
     if ctx.host != master:  # xapi refuses logins on pool members, naming the master
         raise errors.host_is_slave(ctx.db.field("host", master, "address"))
     _authenticate(ctx, uname, pwd)
-    return ctx.sim.sessions.login(str(uname), ctx.host, str(originator))
+    return ctx.pool.sessions.login(str(uname), ctx.host, str(originator))
 
 
 @api("session.slave_local_login_with_password", "uname", "pwd", session=False)
 def slave_local_login_with_password(ctx: Context, uname: str, pwd: str) -> str:
     _authenticate(ctx, uname, pwd)
-    return ctx.sim.sessions.login(str(uname), ctx.host, "")
+    return ctx.pool.sessions.login(str(uname), ctx.host, "")
 
 
 @api("session.logout")
 def logout(ctx: Context) -> None:
-    ctx.sim.sessions.logout(ctx.session)
+    ctx.pool.sessions.logout(ctx.session)
 
 
 @api("session.local_logout")
 def local_logout(ctx: Context) -> None:
-    ctx.sim.sessions.logout(ctx.session)
+    ctx.pool.sessions.logout(ctx.session)
 
 
 @api("session.get_all_subject_identifiers")
@@ -47,12 +48,12 @@ def get_all_subject_identifiers(ctx: Context) -> list[str]:
 
 
 @api("session.get_record", "self")
-def get_record(ctx: Context, self: str) -> dict:
-    return ctx.sim.sessions.record(self)
+def get_record(ctx: Context, self: str) -> Record:
+    return ctx.pool.sessions.record(self)
 
 
 def _getter(name: str, ctx: Context, self: str) -> object:
-    return ctx.sim.sessions.record(self)[name]
+    return ctx.pool.sessions.record(self)[name]
 
 
 for _field in (

@@ -7,14 +7,14 @@ from .registry import Context, api
 
 @api("task.cancel", "task")
 def cancel(ctx: Context, task: str) -> None:
-    ctx.sim.tasks.cancel(ctx, task)
+    ctx.pool.tasks.cancel(task, by=ctx.task)
 
 
 @api("task.destroy", "self")
 def destroy(ctx: Context, self: str) -> None:
-    ctx.sim.tasks.destroy(self)
+    ctx.pool.tasks.destroy(self)
 
 
 @api("task.create", "label", "description")
 def create(ctx: Context, label: str, description: str) -> str:
-    return ctx.sim.tasks.create(str(label), ctx.sim.master, str(description))
+    return ctx.pool.tasks.create(str(label), ctx.pool.master, str(description))

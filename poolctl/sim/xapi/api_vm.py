@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import errors, lifecycle, migrate, ops
 from .registry import Context, api
+from .schema import Record
 
 
 def _vm(ctx: Context, vm: str) -> str:
@@ -18,32 +19,32 @@ def _host(ctx: Context, host: str) -> str:
 
 @api("VM.start", "vm", "start_paused", "force")
 def start(ctx: Context, vm: str, start_paused: bool, force: bool) -> None:
-    ops.start(ctx.sim, ctx.task, _vm(ctx, vm), None, bool(start_paused))
+    ops.start(ctx.pool, ctx.task, _vm(ctx, vm), None, bool(start_paused))
 
 
 @api("VM.start_on", "vm", "host", "start_paused", "force")
 def start_on(ctx: Context, vm: str, host: str, start_paused: bool, force: bool) -> None:
-    ops.start(ctx.sim, ctx.task, _vm(ctx, vm), _host(ctx, host), bool(start_paused), "start_on")
+    ops.start(ctx.pool, ctx.task, _vm(ctx, vm), _host(ctx, host), bool(start_paused), "start_on")
 
 
 @api("VM.resume", "vm", "start_paused", "force")
 def resume(ctx: Context, vm: str, start_paused: bool, force: bool) -> None:
-    ops.start(ctx.sim, ctx.task, _vm(ctx, vm), None, bool(start_paused), "resume")
+    ops.start(ctx.pool, ctx.task, _vm(ctx, vm), None, bool(start_paused), "resume")
 
 
 @api("VM.resume_on", "vm", "host", "start_paused", "force")
 def resume_on(ctx: Context, vm: str, host: str, start_paused: bool, force: bool) -> None:
-    ops.start(ctx.sim, ctx.task, _vm(ctx, vm), _host(ctx, host), bool(start_paused), "resume_on")
+    ops.start(ctx.pool, ctx.task, _vm(ctx, vm), _host(ctx, host), bool(start_paused), "resume_on")
 
 
 @api("VM.clean_shutdown", "vm")
 def clean_shutdown(ctx: Context, vm: str) -> None:
-    ops.shutdown(ctx.sim, ctx.task, _vm(ctx, vm), "clean_shutdown")
+    ops.shutdown(ctx.pool, ctx.task, _vm(ctx, vm), "clean_shutdown")
 
 
 @api("VM.hard_shutdown", "vm")
 def hard_shutdown(ctx: Context, vm: str) -> None:
-    ops.shutdown(ctx.sim, ctx.task, _vm(ctx, vm), "hard_shutdown")
+    ops.shutdown(ctx.pool, ctx.task, _vm(ctx, vm), "hard_shutdown")
 
 
 @api("VM.shutdown", "vm")
@@ -51,44 +52,44 @@ def shutdown(ctx: Context, vm: str) -> None:
     """Clean shutdown, falling back to hard shutdown (xapi's VM.shutdown)."""
     vm = _vm(ctx, vm)
     op = "clean_shutdown" if ctx.db.field("VM", vm, "power_state") == "Running" else "hard_shutdown"
-    ops.shutdown(ctx.sim, ctx.task, vm, op)
+    ops.shutdown(ctx.pool, ctx.task, vm, op)
 
 
 @api("VM.clean_reboot", "vm")
 def clean_reboot(ctx: Context, vm: str) -> None:
-    ops.reboot(ctx.sim, ctx.task, _vm(ctx, vm), "clean_reboot")
+    ops.reboot(ctx.pool, ctx.task, _vm(ctx, vm), "clean_reboot")
 
 
 @api("VM.hard_reboot", "vm")
 def hard_reboot(ctx: Context, vm: str) -> None:
-    ops.reboot(ctx.sim, ctx.task, _vm(ctx, vm), "hard_reboot")
+    ops.reboot(ctx.pool, ctx.task, _vm(ctx, vm), "hard_reboot")
 
 
 @api("VM.suspend", "vm")
 def suspend(ctx: Context, vm: str) -> None:
-    ops.suspend(ctx.sim, ctx.task, _vm(ctx, vm))
+    ops.suspend(ctx.pool, ctx.task, _vm(ctx, vm))
 
 
 @api("VM.pause", "vm")
 def pause(ctx: Context, vm: str) -> None:
-    ops.set_paused(ctx.sim, ctx.task, _vm(ctx, vm), True)
+    ops.set_paused(ctx.pool, ctx.task, _vm(ctx, vm), True)
 
 
 @api("VM.unpause", "vm")
 def unpause(ctx: Context, vm: str) -> None:
-    ops.set_paused(ctx.sim, ctx.task, _vm(ctx, vm), False)
+    ops.set_paused(ctx.pool, ctx.task, _vm(ctx, vm), False)
 
 
 @api("VM.pool_migrate", "vm", "host", "options")
-def pool_migrate(ctx: Context, vm: str, host: str, options: dict) -> None:
+def pool_migrate(ctx: Context, vm: str, host: str, options: dict[str, str]) -> None:
     if not isinstance(options, dict):
         raise errors.field_type_error("options")
-    migrate.pool_migrate(ctx.sim, ctx.task, _vm(ctx, vm), _host(ctx, host), options)
+    migrate.pool_migrate(ctx.pool, ctx.task, _vm(ctx, vm), _host(ctx, host), options)
 
 
 @api("VM.assert_can_boot_here", "self", "host")
 def assert_can_boot_here(ctx: Context, self: str, host: str) -> None:
-    ops.assert_can_boot_here(ctx.sim, _vm(ctx, self), _host(ctx, host))
+    ops.assert_can_boot_here(ctx.pool, _vm(ctx, self), _host(ctx, host))
 
 
 @api("VM.get_possible_hosts", "vm")
@@ -97,7 +98,7 @@ def get_possible_hosts(ctx: Context, vm: str) -> list[str]:
     possible = []
     for host in ctx.db.refs("host"):
         try:
-            ops.assert_can_boot_here(ctx.sim, vm, host)
+            ops.assert_can_boot_here(ctx.pool, vm, host)
             possible.append(host)
         except errors.XapiError:
             pass
@@ -113,5 +114,5 @@ def assert_operation_valid(ctx: Context, self: str, op: str) -> None:
 
 
 @api("VM.get_boot_record", "self")
-def get_boot_record(ctx: Context, self: str) -> dict:
+def get_boot_record(ctx: Context, self: str) -> Record:
     return ctx.db.snapshot("VM", self)

@@ -9,10 +9,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import lifecycle, schema
+from . import host_lifecycle, lifecycle, schema
 from .db import NULL_REF, Database
+from .domids import next_domid
 from .scenario import Scenario, VMSpec
-from .schema import GiB, MiB, new_record, now
+from .schema import GiB, MiB, Record, new_record, now
 
 XCP_VERSION = {
     "product_brand": "XCP-ng",
@@ -55,7 +56,7 @@ class Guest:
     ip: str | None
     os: str
 
-    def metrics_fields(self, stamp: datetime | None = None) -> dict:
+    def metrics_fields(self, stamp: datetime | None = None) -> Record:
         distro = self.os.split()[0].lower()
         networks = {"0/ip": self.ip, "0/ipv4/0": self.ip} if self.ip else {}
         return {
@@ -90,7 +91,7 @@ def _overhead(memory: int) -> int:
 
 
 def build(db: Database, sc: Scenario) -> Built:
-    lists: dict[tuple[str, str, str], list] = defaultdict(list)  # (class, ref, field) -> items
+    lists: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (class, ref, field) -> items
     hosts: dict[str, str] = {}
     master_name = sc.master.name
     stamp = now()
@@ -194,7 +195,7 @@ def build(db: Database, sc: Scenario) -> Built:
             ),
         )
         srs[s.name] = ref
-        seen_by = list(hosts.values()) if s.shared else [hosts[s.host]]
+        seen_by = list(hosts.values()) if s.shared or s.host is None else [hosts[s.host]]
         for host in seen_by:
             if s.type == "lvmoiscsi":
                 config = {
@@ -280,11 +281,20 @@ def build(db: Database, sc: Scenario) -> Built:
     )
     for vm in [*vm_refs, *(db.get("host", h)["control_domain"] for h in hosts.values())]:
         lifecycle.update_allowed(db, vm)
+    for host in hosts.values():
+        host_lifecycle.update_allowed(db, host)
     return Built(master, hosts, guests)
 
 
 def _build_vm(
-    db: Database, v: VMSpec, hosts: dict, srs: dict, nets: dict, lists: dict, guests: dict, stamp: datetime
+    db: Database,
+    v: VMSpec,
+    hosts: dict[str, str],
+    srs: dict[str, str],
+    nets: dict[str, str],
+    lists: dict[tuple[str, str, str], list[str]],
+    guests: dict[str, Guest],
+    stamp: datetime,
 ) -> str:
     memory = int(v.memory_gib * GiB)
     running = v.power_state in ("Running", "Paused")
@@ -326,7 +336,7 @@ def _build_vm(
             memory_static_min=min(memory, 512 * MiB),
             VCPUs_max=v.vcpus,
             VCPUs_at_startup=v.vcpus,
-            domid=_domid() if running else -1,
+            domid=next_domid() if running else -1,
             metrics=metrics,
             guest_metrics=gm,
             platform={
@@ -399,12 +409,6 @@ def _build_vm(
         lists[("VM", ref, "VIFs")].append(vif)
         lists[("network", nets[n], "VIFs")].append(vif)
     return ref
-
-
-def _domid() -> int:
-    from .ops import next_domid
-
-    return next_domid()
 
 
 def _build_template(db: Database, name: str, kind: str) -> str:

@@ -15,8 +15,10 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable
+from typing import Any
 
 from . import errors
+from .schema import Record
 from .wire import Records
 
 CLASSES: tuple[str, ...] = (
@@ -37,6 +39,7 @@ CLASSES: tuple[str, ...] = (
 )
 CLASS_BY_LOWER = {c.lower(): c for c in CLASSES}
 NULL_REF = "OpaqueRef:NULL"
+_OUTSIDE = ""  # logged for generations taken by things kept outside the tables (messages)
 
 
 _rng = random.Random(int.from_bytes(os.urandom(16), "big"))
@@ -68,7 +71,7 @@ class Change:
 
     __slots__ = ("op", "cls", "ref", "gen", "snapshot")
 
-    def __init__(self, op: str, cls: str, ref: str, gen: int, snapshot: dict | None) -> None:
+    def __init__(self, op: str, cls: str, ref: str, gen: int, snapshot: Record | None) -> None:
         self.op, self.cls, self.ref, self.gen, self.snapshot = op, cls, ref, gen, snapshot
 
 
@@ -76,7 +79,7 @@ class Database:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
-        self.tables: dict[str, dict[str, dict]] = {c: {} for c in CLASSES}
+        self.tables: dict[str, dict[str, Record]] = {c: {} for c in CLASSES}
         self._by_uuid: dict[str, str] = {}
         self._class_of: dict[str, str] = {}
         self._created: dict[str, int] = {}
@@ -96,7 +99,7 @@ class Database:
         self.cond.notify_all()
         return self.generation
 
-    def create(self, cls: str, record: dict, ref: str | None = None) -> str:
+    def create(self, cls: str, record: Record, ref: str | None = None) -> str:
         with self.lock:
             ref = ref or new_ref()
             if not record.get("uuid"):
@@ -137,6 +140,12 @@ class Database:
                 current[key] = value
             self.set(cls, ref, **{field: current})
 
+    def bump(self) -> int:
+        """Take a generation for a change outside the tables (xapi gives each message one),
+        waking long-polls; event.from's table scan skips it."""
+        with self.lock:
+            return self._bump(_OUTSIDE)
+
     def touch(self, cls: str, ref: str) -> int:
         with self.lock:
             self.get(cls, ref)
@@ -154,7 +163,7 @@ class Database:
             self._bump(ref)
 
     # -- reads ------------------------------------------------------------------------------
-    def get(self, cls: str, ref: str) -> dict:
+    def get(self, cls: str, ref: str) -> Record:
         """The live record (callers hold the lock and do not mutate nested values)."""
         try:
             return self.tables[cls][ref]
@@ -164,11 +173,11 @@ class Database:
     def exists(self, cls: str, ref: str) -> bool:
         return ref in self.tables[cls]
 
-    def snapshot(self, cls: str, ref: str) -> dict:
+    def snapshot(self, cls: str, ref: str) -> Record:
         with self.lock:
             return dict(self.get(cls, ref))
 
-    def field(self, cls: str, ref: str, name: str) -> object:
+    def field(self, cls: str, ref: str, name: str) -> Any:
         with self.lock:
             return self.get(cls, ref)[name]
 
@@ -192,7 +201,7 @@ class Database:
                 raise errors.uuid_invalid(cls, uuid)
             return ref
 
-    def find(self, cls: str, pred: Callable[[dict], bool]) -> list[str]:
+    def find(self, cls: str, pred: Callable[[Record], bool]) -> list[str]:
         with self.lock:
             return [ref for ref, rec in self.tables[cls].items() if pred(rec)]
 
@@ -219,7 +228,7 @@ class Database:
                         continue
                     op = "add" if self._created[ref] > since else "mod"
                     out.append(Change(op, cls, ref, gen, dict(self.tables[cls][ref])))
-                else:
+                elif ref is not _OUTSIDE:
                     dead_cls, created = self._tombstones[ref]
                     if created <= since and wanted(dead_cls, ref):
                         out.append(Change("del", dead_cls, ref, gen, None))

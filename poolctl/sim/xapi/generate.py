@@ -16,7 +16,8 @@ def generate_scenario(hosts: int, vms: int, running_fraction: float = 0.8) -> Sc
         raise ValueError("need at least one host and a non-negative number of VMs")
     per_host = -(-vms // hosts) if vms else 0
     host_memory = max(64, 4 + per_host * 1.1 * 1.05)
-    data: dict = {
+    vm_specs: list[dict[str, object]] = []
+    data: dict[str, object] = {
         "pool": f"bench-{hosts}x{vms}",
         "default_sr": "Shared storage",
         "hosts": [
@@ -49,14 +50,14 @@ def generate_scenario(hosts: int, vms: int, running_fraction: float = 0.8) -> Sc
             },
             {"name": "VM network", "bridge": "xenbr1", "device": "eth1"},
         ],
-        "vms": [],
+        "vms": vm_specs,
     }
     running_every = round(1 / (1 - running_fraction)) if running_fraction < 1 else 0
     for i in range(1, vms + 1):
         host_no = (i - 1) % hosts + 1
         running = not running_every or i % running_every != 0
         local = i % 10 == 0
-        data["vms"].append(
+        vm_specs.append(
             {
                 "name": f"vm-{i:05d}",
                 "host": f"xcp-bench-{host_no:03d}",

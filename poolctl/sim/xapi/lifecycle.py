@@ -72,7 +72,7 @@ def assert_allowed(db: Database, vm: str, op: str) -> None:
         raise error
 
 
-_SIMPLE: dict[tuple, list[str]] = {}  # allowed ops for records with no current/blocked operations
+_SIMPLE: dict[tuple[str, bool, bool], list[str]] = {}  # allowed ops for records with no current/blocked operations
 
 
 def update_allowed(db: Database, vm: str) -> None:
@@ -82,9 +82,10 @@ def update_allowed(db: Database, vm: str) -> None:
             allowed = [op for op in LISTED if check(db, vm, op) is None]
         else:
             key = (rec["power_state"], rec["is_a_template"], rec["is_control_domain"])
-            allowed = _SIMPLE.get(key)
-            if allowed is None:
-                allowed = _SIMPLE[key] = [op for op in LISTED if check(db, vm, op) is None]
+            simple = _SIMPLE.get(key)
+            if simple is None:
+                simple = _SIMPLE[key] = [op for op in LISTED if check(db, vm, op) is None]
+            allowed = simple
         db.set("VM", vm, allowed_operations=list(allowed))
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import threading
 
 from .db import NULL_REF, Database
+from .schema import Record
 
 
-def vm_needs(vm: dict) -> int:
+def vm_needs(vm: Record) -> int:
     """Memory a VM needs to run on a host (static max plus its overhead, as xapi's check uses)."""
     return int(vm["memory_static_max"]) + int(vm["memory_overhead"])
 
 
-def vm_uses(vm: dict) -> int:
+def vm_uses(vm: Record) -> int:
     return int(vm["memory_target"]) + int(vm["memory_overhead"])
 
 
@@ -26,7 +27,7 @@ class Memory:
     def free(self, host: str) -> int:
         with self.db.lock:
             h = self.db.get("host", host)
-            total = self.db.get("host_metrics", h["metrics"])["memory_total"]
+            total: int = self.db.get("host_metrics", h["metrics"])["memory_total"]
             used = int(h["memory_overhead"])
             vms = self.db.tables["VM"]
             for vm in h["resident_VMs"]:

@@ -6,6 +6,10 @@ Phases, as fractions of `migration_seconds` (and of task progress):
   0.85-1.00  stop-and-copy and handover: the task becomes not cancellable (allowed_operations = [])
 At the end resident_on, both hosts' resident_VMs and memory_free move. A cancel while cancellable
 ends the task `cancelled` with error_info [TASK_CANCELLED, task] and leaves the VM on the source.
+
+As message_forwarding.ml's pool_migrate does: the destination (only it) lists `vm_migrate` in its
+current_operations meanwhile (allocate_vm_to_host), so an evacuating destination refuses with
+OTHER_OPERATION_IN_PROGRESS; a successful migration leaves a VM_MIGRATED message on the VM.
 """
 
 from __future__ import annotations
@@ -13,53 +17,73 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from . import errors, ops
+from . import errors, host_lifecycle, messages, ops
+from .db import NULL_REF
 from .memory import vm_needs
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .state import PoolState
 
 PREPARE_END = 0.05
 COPY_END = 0.85
 
 
-def pool_migrate(sim: Simulator, task: str | None, vm: str, dest: str, options: dict) -> None:
-    db = sim.db
-    with ops.operation(sim, task, vm, "pool_migrate"):
+def pool_migrate(pool: PoolState, task: str | None, vm: str, dest: str, options: dict[str, str]) -> None:
+    db = pool.db
+    with ops.operation(pool, task, vm, "pool_migrate") as key:
         with db.lock:
             db.get("host", dest)
             source = db.get("VM", vm)["resident_on"]
             if dest != source:
-                ops.assert_can_boot_here(sim, vm, dest)
-                sim.memory.reserve(dest, vm, vm_needs(db.get("VM", vm)))
+                ops.assert_can_boot_here(pool, vm, dest)
+            host_lifecycle.begin(db, dest, key, "vm_migrate")
+            if dest != source:
+                pool.memory.reserve(dest, vm, vm_needs(db.get("VM", vm)))
             db.set("VM", vm, scheduled_to_be_resident_on=dest)
-            sim.tasks.set_cancellable(task, True)
+            pool.tasks.set_cancellable(task, True)
         try:
-            _transfer(sim, task, vm)
+            _transfer(pool, task, vm)
         except BaseException:
-            sim.memory.release(dest, vm)
+            pool.memory.release(dest, vm)
             if db.exists("VM", vm):
-                db.set("VM", vm, scheduled_to_be_resident_on=ops.NULL_REF)
+                db.set("VM", vm, scheduled_to_be_resident_on=NULL_REF)
             raise
-        with db.lock:
-            sim.memory.release(dest, vm, refresh=False)
-            ops.move_resident(sim, vm, dest)
+        else:
+            with db.lock:
+                pool.memory.release(dest, vm, refresh=False)
+                ops.move_resident(pool, vm, dest)
+        finally:
+            host_lifecycle.end(db, dest, key)
+    _migrated_message(pool, vm, source, dest)
 
 
-def _transfer(sim: Simulator, task: str | None, vm: str) -> None:
-    total = max(float(sim.migration_seconds), 0.0)
+def _migrated_message(pool: PoolState, vm: str, source: str, dest: str) -> None:
+    db = pool.db
+    with db.lock:
+        rec, src, dst = db.get("VM", vm), db.get("host", source), db.get("host", dest)
+        body = (
+            f"VM '{rec['name_label']}' (uuid: {rec['uuid']}) migrated from host '{src['name_label']}' "
+            f"(uuid: {src['uuid']}) to host '{dst['name_label']}' (uuid: {dst['uuid']})"
+        )
+        uuid = rec["uuid"]
+    name, priority = messages.VM_MIGRATED
+    pool.messages.create(name, priority, "VM", uuid, body)
+
+
+def _transfer(pool: PoolState, task: str | None, vm: str) -> None:
+    total = max(float(pool.migration_seconds), 0.0)
     tick = min(0.25, max(0.02, total / 40))
     started = time.monotonic()
     cancellable = True
     while True:
         fraction = (time.monotonic() - started) / total if total else 1.0
         if cancellable and fraction >= COPY_END:
-            sim.tasks.set_cancellable(task, False)  # stop-and-copy: past the point of no return
+            pool.tasks.set_cancellable(task, False)  # stop-and-copy: past the point of no return
             cancellable = False
         if fraction >= 1.0:
             break
-        sim.tasks.set_progress(task, fraction * 0.99)
-        sim.tasks.sleep(task, tick)
-        state = sim.db.field("VM", vm, "power_state")
+        pool.tasks.set_progress(task, fraction * 0.99)
+        pool.tasks.sleep(task, tick)
+        state = pool.db.field("VM", vm, "power_state")
         if state != "Running":  # e.g. hard_shutdown meanwhile, which xapi allows concurrently
             raise errors.vm_bad_power_state(vm, ["Running"], state)

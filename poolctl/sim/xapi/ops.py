@@ -2,67 +2,69 @@
 
 from __future__ import annotations
 
-import itertools
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from . import errors, lifecycle, schema
+from . import errors, host_lifecycle, lifecycle, schema
 from .db import NULL_REF, new_ref
+from .domids import next_domid
 from .memory import vm_needs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from .simulator import Simulator
-
-_domids = itertools.count(1)
-
-
-def next_domid() -> int:
-    return next(_domids)
+    from .state import PoolState
 
 
 # -- placement ---------------------------------------------------------------------------------
-def host_sees_sr(sim: Simulator, host: str, sr: str) -> bool:
-    db = sim.db
+def host_sees_sr(pool: PoolState, host: str, sr: str) -> bool:
+    db = pool.db
     return any(
         db.get("PBD", pbd)["host"] == host and db.get("PBD", pbd)["currently_attached"]
         for pbd in db.get("SR", sr)["PBDs"]
     )
 
 
-def assert_can_boot_here(sim: Simulator, vm: str, host: str) -> None:
-    """xapi's order: the host is enabled, it sees every SR the VM's disks are on, then memory."""
-    db = sim.db
+def assert_can_boot_here(pool: PoolState, vm: str, host: str, check_memory: bool = True) -> None:
+    """Xapi_vm_helpers.assert_can_boot_here, in its order: the host is live, a control domain
+    stays on its affinity, the host is enabled (unless the VM is a control domain or already
+    runs there: a local live migration), it sees every SR the VM's disks are on, then memory."""
+    db = pool.db
     with db.lock:
         rec = db.get("VM", vm)
         h = db.get("host", host)
-        if not h["enabled"]:
+        metrics = db.tables["host_metrics"].get(h["metrics"])
+        if metrics is None or not metrics["live"]:
+            raise errors.XapiError("HOST_NOT_LIVE")
+        if rec["is_control_domain"] and rec["affinity"] not in (NULL_REF, host):
+            raise errors.operation_not_allowed("Cannot boot a control domain on a host different from its affinity")
+        local_live_migration = rec["power_state"] == "Running" and rec["resident_on"] == host
+        if not rec["is_control_domain"] and not local_live_migration and not h["enabled"]:
             raise errors.XapiError("HOST_DISABLED", host)
         for vbd in rec["VBDs"]:
             vbd_rec = db.get("VBD", vbd)
             if vbd_rec["empty"] or vbd_rec["VDI"] == NULL_REF:
                 continue
             sr = db.get("VDI", vbd_rec["VDI"])["SR"]
-            if not host_sees_sr(sim, host, sr):
+            if not host_sees_sr(pool, host, sr):
                 raise errors.vm_requires_sr(vm, sr)
-        if rec["resident_on"] != host:
-            needed, available = vm_needs(rec), sim.memory.free(host)
+        if check_memory and rec["resident_on"] != host:
+            needed, available = vm_needs(rec), pool.memory.free(host)
             if needed > available:
                 raise errors.host_not_enough_free_memory(needed, max(available, 0))
 
 
-def choose_host(sim: Simulator, vm: str) -> str:
-    db = sim.db
+def choose_host(pool: PoolState, vm: str) -> str:
+    db = pool.db
     affinity = db.get("VM", vm)["affinity"]
-    candidates = sorted(db.refs("host"), key=sim.memory.free, reverse=True)
+    candidates = sorted(db.refs("host"), key=pool.memory.free, reverse=True)
     if affinity in candidates:
         candidates.remove(affinity)
         candidates.insert(0, affinity)
     failures = []
     for host in candidates:
         try:
-            assert_can_boot_here(sim, vm, host)
+            assert_can_boot_here(pool, vm, host)
             return host
         except errors.XapiError as exc:
             failures.append(exc)
@@ -72,8 +74,8 @@ def choose_host(sim: Simulator, vm: str) -> str:
 
 
 # -- residency ---------------------------------------------------------------------------------
-def _attach_devices(sim: Simulator, vm: str, attached: bool) -> None:
-    db = sim.db
+def _attach_devices(pool: PoolState, vm: str, attached: bool) -> None:
+    db = pool.db
     rec = db.get("VM", vm)
     for vbd in rec["VBDs"]:
         db.set("VBD", vbd, currently_attached=attached and not db.get("VBD", vbd)["empty"])
@@ -81,18 +83,18 @@ def _attach_devices(sim: Simulator, vm: str, attached: bool) -> None:
         db.set("VIF", vif, currently_attached=attached)
 
 
-def _guest_metrics(sim: Simulator, vm: str) -> str:
-    guest = sim.guests.get(vm)
+def _guest_metrics(pool: PoolState, vm: str) -> str:
+    guest = pool.guests.get(vm)
     if guest is None:
         return NULL_REF
-    return sim.db.create("VM_guest_metrics", schema.new_record("VM_guest_metrics", **guest.metrics_fields()))
+    return pool.db.create("VM_guest_metrics", schema.new_record("VM_guest_metrics", **guest.metrics_fields()))
 
 
-def make_resident(sim: Simulator, vm: str, host: str, state: str = "Running") -> None:
-    db = sim.db
+def make_resident(pool: PoolState, vm: str, host: str, state: str = "Running") -> None:
+    db = pool.db
     with db.lock:
         rec = db.get("VM", vm)
-        fields: dict = {
+        fields: dict[str, object] = {
             "power_state": state,
             "resident_on": host,
             "domid": next_domid(),
@@ -100,7 +102,7 @@ def make_resident(sim: Simulator, vm: str, host: str, state: str = "Running") ->
             "scheduled_to_be_resident_on": NULL_REF,
         }
         if rec["guest_metrics"] == NULL_REF:
-            fields["guest_metrics"] = _guest_metrics(sim, vm)
+            fields["guest_metrics"] = _guest_metrics(pool, vm)
         db.set("VM", vm, **fields)
         db.add_to("host", host, "resident_VMs", vm)
         if db.exists("VM_metrics", rec["metrics"]):
@@ -112,17 +114,17 @@ def make_resident(sim: Simulator, vm: str, host: str, state: str = "Running") ->
                 last_updated=schema.now(),
                 state=[state.lower()],
             )
-        _attach_devices(sim, vm, True)
-        sim.memory.refresh(host)
+        _attach_devices(pool, vm, True)
+        pool.memory.refresh(host)
         lifecycle.update_allowed(db, vm)
 
 
-def make_nonresident(sim: Simulator, vm: str, state: str = "Halted") -> None:
-    db = sim.db
+def make_nonresident(pool: PoolState, vm: str, state: str = "Halted") -> None:
+    db = pool.db
     with db.lock:
         rec = db.get("VM", vm)
         host = rec["resident_on"]
-        fields: dict = {"power_state": state, "resident_on": NULL_REF, "domid": -1}
+        fields: dict[str, object] = {"power_state": state, "resident_on": NULL_REF, "domid": -1}
         if state == "Halted" and rec["guest_metrics"] != NULL_REF:
             if db.exists("VM_guest_metrics", rec["guest_metrics"]):
                 db.destroy("VM_guest_metrics", rec["guest_metrics"])
@@ -132,79 +134,84 @@ def make_nonresident(sim: Simulator, vm: str, state: str = "Halted") -> None:
             db.remove_from("host", host, "resident_VMs", vm)
         if db.exists("VM_metrics", rec["metrics"]):
             db.set("VM_metrics", rec["metrics"], memory_actual=0, last_updated=schema.now(), state=[])
-        _attach_devices(sim, vm, False)
-        sim.memory.refresh(host)
+        _attach_devices(pool, vm, False)
+        pool.memory.refresh(host)
         lifecycle.update_allowed(db, vm)
 
 
-def move_resident(sim: Simulator, vm: str, dest: str) -> None:
-    db = sim.db
+def move_resident(pool: PoolState, vm: str, dest: str) -> None:
+    db = pool.db
     with db.lock:
         source = db.get("VM", vm)["resident_on"]
         db.set("VM", vm, resident_on=dest, domid=next_domid(), scheduled_to_be_resident_on=NULL_REF)
         if source != NULL_REF:
             db.remove_from("host", source, "resident_VMs", vm)
         db.add_to("host", dest, "resident_VMs", vm)
-        sim.memory.refresh(source)
-        sim.memory.refresh(dest)
+        pool.memory.refresh(source)
+        pool.memory.refresh(dest)
 
 
 # -- operations ----------------------------------------------------------------------------------
 @contextmanager
-def operation(sim: Simulator, task: str | None, vm: str, op: str) -> Iterator[str]:
+def operation(pool: PoolState, task: str | None, vm: str, op: str) -> Iterator[str]:
     """Run `op` on `vm` with it listed in current_operations (keyed by the task, as xapi does)."""
     key = task or new_ref()
-    with sim.db.lock:
-        lifecycle.assert_allowed(sim.db, vm, op)
-        lifecycle.begin(sim.db, vm, key, op)
+    with pool.db.lock:
+        lifecycle.assert_allowed(pool.db, vm, op)
+        lifecycle.begin(pool.db, vm, key, op)
     try:
         yield key
     finally:
-        lifecycle.end(sim.db, vm, key)
+        lifecycle.end(pool.db, vm, key)
 
 
-def _work(sim: Simulator, task: str | None) -> None:
+def _work(pool: PoolState, task: str | None) -> None:
     """The operation's simulated duration; like xenopsd tasks it can be cancelled meanwhile."""
-    if sim.power_seconds <= 0:
+    if pool.power_seconds <= 0:
         return
-    sim.tasks.set_cancellable(task, True)
-    sim.tasks.sleep(task, sim.power_seconds)
-    sim.tasks.set_cancellable(task, False)
+    pool.tasks.set_cancellable(task, True)
+    pool.tasks.sleep(task, pool.power_seconds)
+    pool.tasks.set_cancellable(task, False)
 
 
-def start(sim: Simulator, task: str | None, vm: str, host: str | None, paused: bool, op: str = "start") -> None:
-    db = sim.db
-    with operation(sim, task, vm, op):
+def start(pool: PoolState, task: str | None, vm: str, host: str | None, paused: bool, op: str = "start") -> None:
+    db = pool.db
+    # the chosen host lists vm_start / vm_resume meanwhile (message_forwarding's allocate_vm_to_host)
+    host_op = "vm_resume" if op.startswith("resume") else "vm_start"
+    with operation(pool, task, vm, op) as key:
         with db.lock:
-            host = host if host is not None else choose_host(sim, vm)
-            assert_can_boot_here(sim, vm, host)
-            sim.memory.reserve(host, vm, vm_needs(db.get("VM", vm)))
+            host = host if host is not None else choose_host(pool, vm)
+            assert_can_boot_here(pool, vm, host)
+            host_lifecycle.begin(db, host, key, host_op)
+            pool.memory.reserve(host, vm, vm_needs(db.get("VM", vm)))
         try:
-            _work(sim, task)
+            _work(pool, task)
         except BaseException:
-            sim.memory.release(host, vm)
+            pool.memory.release(host, vm)
+            host_lifecycle.end(db, host, key)
             raise
         with db.lock:
-            sim.memory.release(host, vm, refresh=False)
-            make_resident(sim, vm, host, "Paused" if paused else "Running")
+            pool.memory.release(host, vm, refresh=False)
+            make_resident(pool, vm, host, "Paused" if paused else "Running")
+            host_lifecycle.end(db, host, key)
 
 
-def shutdown(sim: Simulator, task: str | None, vm: str, op: str) -> None:
-    with operation(sim, task, vm, op):
-        _work(sim, task)
-        make_nonresident(sim, vm, "Halted")
+def shutdown(pool: PoolState, task: str | None, vm: str, op: str) -> None:
+    with operation(pool, task, vm, op):
+        _work(pool, task)
+        make_nonresident(pool, vm, "Halted")
 
 
-def suspend(sim: Simulator, task: str | None, vm: str) -> None:
-    with operation(sim, task, vm, "suspend"):
-        _work(sim, task)
-        make_nonresident(sim, vm, "Suspended")
+def suspend(pool: PoolState, task: str | None, vm: str) -> None:
+    with operation(pool, task, vm, "suspend"):
+        _work(pool, task)
+        make_nonresident(pool, vm, "Suspended")
 
 
-def reboot(sim: Simulator, task: str | None, vm: str, op: str) -> None:
-    db = sim.db
-    with operation(sim, task, vm, op):
-        _work(sim, task)
+def reboot(pool: PoolState, task: str | None, vm: str, op: str) -> None:
+    db = pool.db
+    with operation(pool, task, vm, op):
+        _work(pool, task)
         with db.lock:
             rec = db.get("VM", vm)
             db.set("VM", vm, domid=next_domid(), power_state="Running")
@@ -212,6 +219,6 @@ def reboot(sim: Simulator, task: str | None, vm: str, op: str) -> None:
                 db.set("VM_metrics", rec["metrics"], start_time=schema.now(), last_updated=schema.now())
 
 
-def set_paused(sim: Simulator, task: str | None, vm: str, paused: bool) -> None:
-    with operation(sim, task, vm, "pause" if paused else "unpause"):
-        sim.db.set("VM", vm, power_state="Paused" if paused else "Running")
+def set_paused(pool: PoolState, task: str | None, vm: str, paused: bool) -> None:
+    with operation(pool, task, vm, "pause" if paused else "unpause"):
+        pool.db.set("VM", vm, power_state="Paused" if paused else "Running")

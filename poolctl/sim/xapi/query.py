@@ -8,9 +8,10 @@ import re
 from collections.abc import Callable
 
 from . import errors
+from .schema import Record
 
 _TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<word>[A-Za-z_]+)|(?P<sym>[=()]))')
-Predicate = Callable[[dict], bool]
+Predicate = Callable[[Record], bool]
 
 
 def _db_string(value: object) -> str:
@@ -20,13 +21,14 @@ def _db_string(value: object) -> str:
 
 
 def _tokens(expr: str) -> list[str]:
-    out, pos = [], 0
+    out: list[str] = []
+    pos = 0
     expr = expr.rstrip()
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
         if not m:
             raise errors.XapiError("INVALID_VALUE", "expr", expr)
-        out.append(m.group(m.lastgroup))
+        out.append(m.group(m.lastgroup or 0))
         pos = m.end()
     return out
 
@@ -54,7 +56,8 @@ def compile_where(expr: str) -> Predicate:
                 raise errors.XapiError("INVALID_VALUE", "expr", expr)
             return inner
         if low in ("true", "false"):
-            return lambda rec, v=low == "true": v
+            constant = low == "true"
+            return lambda rec: constant
         if low == "field":
             name = take().strip('"')
             if take() != "=":

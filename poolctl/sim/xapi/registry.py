@@ -9,16 +9,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import errors
 from .db import CLASSES
 
 if TYPE_CHECKING:
     from .db import Database
-    from .simulator import Simulator
+    from .state import PoolState
 
-NAMESPACES: tuple[str, ...] = (*CLASSES, "session", "event")
+NAMESPACES: tuple[str, ...] = (*CLASSES, "session", "event", "message")
 # longest first so "VM_metrics_get_all" resolves to VM_metrics, not VM
 _BY_LENGTH = sorted(NAMESPACES, key=len, reverse=True)
 _NO_ASYNC = {"session", "task", "event"}
@@ -40,9 +40,9 @@ class Call:
 
 @dataclass
 class Context:
-    """What a call knows about its caller: the simulator, session, serving host and task."""
+    """What a call knows about its caller: the pool's state, session, serving host and task."""
 
-    sim: Simulator
+    pool: PoolState
     host: str  # ref of the host whose address received the request
     session: str | None = None
     task: str | None = None
@@ -50,17 +50,22 @@ class Context:
 
     @property
     def db(self) -> Database:
-        return self.sim.db
+        return self.pool.db
 
 
 REGISTRY: dict[str, Call] = {}
 GENERIC: list[Callable[[str, str], Call | None]] = []
 
 
-def api(name: str, *params: str, optional: int = 0, session: bool = True, async_ok: bool | None = None) -> Callable:
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def api(
+    name: str, *params: str, optional: int = 0, session: bool = True, async_ok: bool | None = None
+) -> Callable[[F], F]:
     cls = name.split(".", 1)[0]
 
-    def deco(fn: Callable) -> Callable:
+    def deco(fn: F) -> F:
         REGISTRY[name] = Call(
             name, fn, params, optional, session, cls not in _NO_ASYNC if async_ok is None else async_ok
         )

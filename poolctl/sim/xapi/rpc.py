@@ -7,18 +7,19 @@ import logging
 import threading
 import xmlrpc.client
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import errors, wire
 from .registry import Context, canonical, resolve
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .state import PoolState
 
 log = logging.getLogger(__name__)
 
 
-class CallStats(Counter):
+class CallStats(Counter[str]):
     """Calls served per method name (canonical spelling, `Async.` kept). Thread-safe increments."""
 
     def __init__(self) -> None:
@@ -29,7 +30,7 @@ class CallStats(Counter):
         with self._lock:
             self[method] += 1
 
-    def snapshot(self) -> Counter:
+    def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self)
 
@@ -39,24 +40,24 @@ class CallStats(Counter):
 
 
 class Dispatcher:
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
+    def __init__(self, pool: PoolState) -> None:
+        self.pool = pool
         self.stats = CallStats()
         self.closing = threading.Event()
 
-    def call(self, method: str, params: list, host: str) -> object:
+    def call(self, method: str, params: list[object], host: str) -> object:
         name, is_async = canonical(method)
         self.stats.record(f"Async.{name}" if is_async else name)
         call, is_async = resolve(method)
         if not (call.arity - call.optional <= len(params) <= call.arity):
             raise errors.parameter_count_mismatch(method, call.arity, len(params))
-        ctx = Context(self.sim, host, closing=self.closing)
+        ctx = Context(self.pool, host, closing=self.closing)
         args = list(params)
         if call.needs_session:
-            ctx.session = self.sim.sessions.check(args.pop(0))
+            ctx.session = self.pool.sessions.check(args.pop(0))
         log.debug("call %s", name)
         if is_async:
-            return self.sim.tasks.spawn(ctx, call, args)
+            return self.pool.tasks.spawn(call.name, ctx.host, lambda task: call.fn(replace(ctx, task=task), *args))
         result = call.fn(ctx, *args)
         return "" if result is None else result  # void travels as an empty string
 

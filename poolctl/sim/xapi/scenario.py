@@ -152,7 +152,7 @@ class Scenario(_Model):
         return next((h for h in self.hosts if h.master), self.hosts[0])
 
 
-def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
+def parse_scenario(data: dict[str, object], source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -8,6 +8,10 @@ Defaults use tuples/frozen values only where shared; records are copy-on-write (
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+# an XAPI record: field name -> value of that field's type (str, int, bool, list, dict, datetime)
+Record = dict[str, Any]
 
 NULL = "OpaqueRef:NULL"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -20,9 +24,9 @@ def now() -> datetime:
 
 
 _NAMED = {"name_label": "", "name_description": ""}
-_OPS = {"allowed_operations": [], "current_operations": {}}
+_OPS: Record = {"allowed_operations": [], "current_operations": {}}
 
-DEFAULTS: dict[str, dict] = {
+DEFAULTS: dict[str, Record] = {
     "pool": {
         **_NAMED,
         "master": NULL,
@@ -418,8 +422,8 @@ DEFAULTS: dict[str, dict] = {
 }
 
 
-def new_record(cls: str, **fields: object) -> dict:
-    rec = {"uuid": ""}
+def new_record(cls: str, **fields: object) -> Record:
+    rec: Record = {"uuid": ""}
     rec.update(DEFAULTS[cls])
     unknown = set(fields) - set(rec)
     if unknown:

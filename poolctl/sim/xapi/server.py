@@ -23,7 +23,7 @@ from .rpc import CallStats, Dispatcher
 from .tls import make_certificate
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .state import PoolState
 
 log = logging.getLogger(__name__)
 _ERROR_PAGE = (
@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         dispatcher = self.server.front.dispatcher
         if path in ("/", "/RPC2"):
             handle, ctype = dispatcher.xmlrpc, "text/xml"
-        elif path == "/jsonrpc" and dispatcher.sim.jsonrpc:
+        elif path == "/jsonrpc" and dispatcher.pool.jsonrpc:
             handle, ctype = dispatcher.jsonrpc, "application/json"
         else:
             self._send(404, b"Not found\n", "text/plain")
@@ -91,9 +91,20 @@ class _Listener(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn), which can stall for seconds
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        self.server_name, self.server_port = self.bound
 
-    def process_request_thread(self, request, client_address) -> None:
+    @property
+    def bound(self) -> tuple[str, int]:
+        """The (address, port) listened on (an AF_INET socket's, whatever typeshed allows)."""
+        host, port = self.server_address[:2]
+        return str(host), int(port)
+
+    def process_request_thread(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
+        if not isinstance(request, socket.socket):  # a datagram server's request; this one is TCP
+            super().process_request_thread(request, client_address)
+            return
         try:  # headers and body go out in separate writes: don't let Nagle hold the body back
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
@@ -113,27 +124,27 @@ class _Listener(ThreadingHTTPServer):
         finally:
             self.front.track(request, False)
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: object, client_address: object) -> None:
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
 class SimServer:
     """The running front end of one Simulator."""
 
-    def __init__(self, sim: Simulator, bind_host: str, port: int, tls: bool) -> None:
-        self.sim = sim
-        self.dispatcher = Dispatcher(sim)
+    def __init__(self, pool: PoolState, bind_host: str, port: int, tls: bool) -> None:
+        self.pool = pool
+        self.dispatcher = Dispatcher(pool)
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = False
-        hosts = {ref: sim.db.field("host", ref, "address") for ref in sim.db.refs("host")}
+        hosts = {ref: pool.db.field("host", ref, "address") for ref in pool.db.refs("host")}
         self._address_host = {addr: ref for ref, addr in hosts.items()}
-        master_addr = hosts[sim.master]
+        master_addr = hosts[pool.master]
         wildcard = bind_host in ("", "0.0.0.0", "::")
         if wildcard:  # one socket covers every host address; host_for() tells them apart
             addresses = [bind_host]
         else:
-            addresses = [master_addr, *(a for r, a in hosts.items() if r != sim.master)]
+            addresses = [master_addr, *(a for r, a in hosts.items() if r != pool.master)]
             if bind_host not in addresses:
                 addresses.append(bind_host)
         self.cert_path = self.key_path = None
@@ -143,11 +154,11 @@ class SimServer:
             self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ssl_context.load_cert_chain(self.cert_path, self.key_path)
         self._listeners = self._bind(addresses, port)
-        self.port = self._listeners[0].server_address[1]
+        self.port = self._listeners[0].bound[1]
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{master_addr}:{self.port}"
         self.host_urls = {
-            sim.db.field("host", ref, "name_label"): f"{scheme}://{addr}:{self.port}" for ref, addr in hosts.items()
+            pool.db.field("host", ref, "name_label"): f"{scheme}://{addr}:{self.port}" for ref, addr in hosts.items()
         }
         alias = not wildcard and bind_host not in hosts.values()
         self.alias_url = f"{scheme}://{bind_host}:{self.port}" if alias else self.url
@@ -156,7 +167,7 @@ class SimServer:
             t = threading.Thread(
                 target=listener.serve_forever,
                 kwargs={"poll_interval": 2.0},
-                name=f"xapisim-listen-{listener.server_address[0]}",
+                name=f"xapisim-listen-{listener.bound[0]}",
                 daemon=True,
             )
             t.start()
@@ -172,9 +183,7 @@ class SimServer:
             listeners: list[_Listener] = []
             try:
                 for addr in addresses:
-                    listeners.append(
-                        _Listener(self, (addr, port or (listeners[0].server_address[1] if listeners else 0)))
-                    )
+                    listeners.append(_Listener(self, (addr, port or (listeners[0].bound[1] if listeners else 0))))
                 return listeners
             except OSError as exc:
                 for listener in listeners:
@@ -188,8 +197,8 @@ class SimServer:
         try:
             local = conn.getsockname()[0]
         except OSError:
-            return self.sim.master
-        return self._address_host.get(local, self.sim.master)
+            return self.pool.master
+        return self._address_host.get(local, self.pool.master)
 
     def track(self, conn: socket.socket, active: bool) -> None:
         with self._lock:
@@ -200,13 +209,13 @@ class SimServer:
             return
         self._closed = True
         self.dispatcher.closing.set()
-        self.sim.db.wake_all()
+        self.pool.db.wake_all()
         stoppers = [threading.Thread(target=listener.shutdown, daemon=True) for listener in self._listeners]
         for s in stoppers:
             s.start()
         for listener in self._listeners:  # wake serve_forever's select instead of waiting a poll
             try:
-                socket.create_connection(listener.server_address[:2], timeout=0.5).close()
+                socket.create_connection(listener.bound, timeout=0.5).close()
             except OSError:
                 pass
         for s in stoppers:

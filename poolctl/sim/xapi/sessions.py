@@ -6,13 +6,13 @@ import threading
 
 from . import errors
 from .db import NULL_REF, new_uuid, secret_ref
-from .schema import now
+from .schema import Record, now
 
 
 class Sessions:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._records: dict[str, dict] = {}
+        self._records: dict[str, Record] = {}
 
     def login(self, user: str, host: str, originator: str) -> str:
         ref = secret_ref()
@@ -41,7 +41,7 @@ class Sessions:
     def check(self, ref: object) -> str:
         with self._lock:
             rec = self._records.get(ref) if isinstance(ref, str) else None
-            if rec is None:
+            if rec is None or not isinstance(ref, str):
                 raise errors.session_invalid(str(ref))
             rec["last_active"] = now()
             return ref
@@ -50,16 +50,17 @@ class Sessions:
         with self._lock:
             return ref in self._records
 
-    def record(self, ref: str) -> dict:
+    def record(self, ref: str) -> Record:
         with self._lock:
             rec = self._records.get(ref)
             if rec is None:
                 raise errors.handle_invalid("session", ref)
             return dict(rec)
 
-    def logout(self, ref: str) -> None:
+    def logout(self, ref: str | None) -> None:
         with self._lock:
-            self._records.pop(ref, None)
+            if ref is not None:
+                self._records.pop(ref, None)
 
     def expire_all(self) -> int:
         with self._lock:

@@ -1,30 +1,40 @@
-"""The Simulator: one pool's database plus sessions, tasks and memory, servable over HTTP(S)."""
+"""The Simulator: a PoolState built from a scenario, servable over HTTP(S), with hooks for tests.
+
+The top of the package: it imports the api_* modules (importing one registers its calls) and the
+server, and nothing below imports it."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypedDict, Unpack
 
 from poolctl.gcpause import gc_paused
 
 # importing the api modules registers their calls
-from . import api_common, api_event, api_host, api_session, api_task, api_vm, ops  # noqa: F401
-from .build import Guest, build
-from .db import Database
+from . import api_common, api_event, api_host, api_message, api_session, api_task, api_vm, ops  # noqa: F401
+from .build import build
+from .db import CLASSES, Database
 from .generate import generate_scenario
-from .memory import Memory
 from .scenario import Scenario, load_scenario
-from .sessions import Sessions
-from .tasks import Tasks
-
-if TYPE_CHECKING:
-    from .server import SimServer
+from .server import SimServer
+from .state import PoolState
+from .wire import json_result, xml_success
 
 log = logging.getLogger(__name__)
 
 
-class Simulator:
+class Options(TypedDict, total=False):
+    """Simulator's keyword options, for from_scenario() and generate()."""
+
+    password: str
+    username: str
+    migration_seconds: float
+    power_seconds: float
+    jsonrpc: bool
+
+
+class Simulator(PoolState):
     """A simulated XAPI pool. Thread-safe; never prints; runs happily inside another app."""
 
     def __init__(
@@ -38,33 +48,31 @@ class Simulator:
         jsonrpc: bool = True,
     ) -> None:
         self.scenario = scenario
-        self.jsonrpc = jsonrpc  # False: /jsonrpc answers 404, as XAPI before JSON-RPC did
-        self.username = username
-        self.password = password
-        self.migration_seconds = float(migration_seconds)
-        self.power_seconds = float(power_seconds)
-        self.db = Database()
-        self.sessions = Sessions()
-        self.tasks = Tasks(self)
-        self.memory = Memory(self.db)
+        db = Database()
         with gc_paused():
-            built = build(self.db, scenario)
-        self.master: str = built.master
-        self.host_refs: dict[str, str] = built.hosts
-        self.guests: dict[str, Guest] = built.guests
-        for host in self.host_refs.values():
-            self.memory.refresh(host)
+            built = build(db, scenario)
+        super().__init__(
+            db,
+            master=built.master,
+            host_refs=built.hosts,
+            guests=built.guests,
+            password=password,
+            username=username,
+            migration_seconds=migration_seconds,
+            power_seconds=power_seconds,
+            jsonrpc=jsonrpc,
+        )
         self._servers: list[SimServer] = []
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def from_scenario(cls, scenario: str | Path | Scenario = "lab", **kwargs: object) -> Simulator:
+    def from_scenario(cls, scenario: str | Path | Scenario = "lab", **kwargs: Unpack[Options]) -> Simulator:
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario)
         return cls(scenario, **kwargs)
 
     @classmethod
-    def generate(cls, hosts: int, vms: int, **kwargs: object) -> Simulator:
+    def generate(cls, hosts: int, vms: int, **kwargs: Unpack[Options]) -> Simulator:
         with gc_paused():
             scenario = generate_scenario(hosts, vms)
         return cls(scenario, **kwargs)
@@ -73,8 +81,6 @@ class Simulator:
     def serve(self, host: str = "127.0.0.1", port: int = 0, tls: bool = False) -> SimServer:
         """Listen on every host's address (same port) plus `host` as an alias of the master.
         Starts daemon threads and returns at once."""
-        from .server import SimServer
-
         server = SimServer(self, host, port, tls)
         self._servers.append(server)
         return server
@@ -89,9 +95,6 @@ class Simulator:
     def warm(self) -> None:
         """Marshal every record once (XML-RPC and JSON-RPC), so the first client's
         get_all_records is as quick as the next ones: at 10,000 VMs ~1.5 s here, not per client."""
-        from .db import CLASSES
-        from .wire import json_result, xml_success
-
         for cls in CLASSES:
             records = self.db.all_records(cls)
             xml_success(records)
@@ -117,7 +120,7 @@ class Simulator:
             raise KeyError(f"no host named {name_label!r}") from None
 
     def host_address(self, name_label: str) -> str:
-        return self.db.field("host", self.host_ref(name_label), "address")
+        return str(self.db.field("host", self.host_ref(name_label), "address"))
 
     def set_power_state(self, vm_name_label: str, state: str, host: str | None = None) -> None:
         """Out-of-band power change (as if done on the console), through the normal event path."""

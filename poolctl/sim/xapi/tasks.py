@@ -11,29 +11,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from . import errors, schema, wire
-from .db import NULL_REF, new_ref
-
-if TYPE_CHECKING:
-    from .registry import Call, Context
-    from .simulator import Simulator
+from .db import NULL_REF, Database, new_ref
 
 log = logging.getLogger(__name__)
 CLS = "task"
 
 
 class Tasks:
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self._cancel: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-
-    @property
-    def db(self):
-        return self.sim.db
 
     def create(self, label: str, host: str = NULL_REF, description: str = "") -> str:
         ref = self.db.create(
@@ -46,24 +37,23 @@ class Tasks:
             self._cancel[ref] = threading.Event()
         return ref
 
-    def spawn(self, ctx: Context, call: Call, args: list) -> str:
-        ref = self.create(f"Async.{call.name}", ctx.host)
-        worker = threading.Thread(
-            target=self._run, args=(replace(ctx, task=ref), call, args), name=f"xapisim-task-{call.name}", daemon=True
-        )
+    def spawn(self, name: str, host: str, run: Callable[[str], object]) -> str:
+        """Async.<name>: a task on `host` whose worker thread calls run(task ref)."""
+        ref = self.create(f"Async.{name}", host)
+        worker = threading.Thread(target=self._run, args=(ref, name, run), name=f"xapisim-task-{name}", daemon=True)
         worker.start()
         return ref
 
-    def _run(self, ctx: Context, call: Call, args: list) -> None:
+    def _run(self, ref: str, name: str, run: Callable[[str], object]) -> None:
         try:
-            result = call.fn(ctx, *args)
+            result = run(ref)
         except errors.XapiError as exc:
-            self.fail(ctx.task, exc)
+            self.fail(ref, exc)
         except Exception as exc:  # a bug in the simulator: report it the way xapi does
-            log.exception("task %s (%s) crashed", ctx.task, call.name)
-            self.fail(ctx.task, errors.internal_error(f"{type(exc).__name__}: {exc}"))
+            log.exception("task %s (%s) crashed", ref, name)
+            self.fail(ref, errors.internal_error(f"{type(exc).__name__}: {exc}"))
         else:
-            self.complete(ctx.task, result)
+            self.complete(ref, result)
 
     # -- state transitions (each a no-op unless pending, as in TaskHelper) ------------------
     def _pending(self, ref: str) -> bool:
@@ -102,6 +92,14 @@ class Tasks:
         with self._lock:
             self._cancel.pop(ref, None)
 
+    def wait_any(self, refs: set[str]) -> list[str]:
+        """Block until at least one of `refs` is no longer pending; return those that are not
+        (a task destroyed meanwhile counts as finished)."""
+        with self.db.cond:
+            while not (done := [ref for ref in refs if not self._pending(ref)]):
+                self.db.cond.wait(1.0)
+            return done
+
     # -- used by workers ----------------------------------------------------------------------
     def set_progress(self, ref: str | None, value: float) -> None:
         if ref is not None and self._pending(ref):
@@ -121,7 +119,7 @@ class Tasks:
 
     def check_cancelled(self, ref: str | None) -> None:
         """TaskHelper.exn_if_cancelling, honoured only while the task is cancellable."""
-        if self.cancel_requested(ref) and self.cancellable(ref):
+        if ref is not None and self.cancel_requested(ref) and self.cancellable(ref):
             raise errors.task_cancelled(ref)
 
     def sleep(self, ref: str | None, seconds: float) -> None:
@@ -138,12 +136,13 @@ class Tasks:
         self.check_cancelled(ref)
 
     # -- API-facing -----------------------------------------------------------------------------
-    def cancel(self, ctx: Context, ref: str) -> None:
+    def cancel(self, ref: str, by: str | None = None) -> None:
+        """task.cancel; `by` is the task of the (async) cancel call itself, if any."""
         with self.db.lock:
             self.db.get(CLS, ref)
             if not self._pending(ref):
                 return
-            self.db.set(CLS, ref, current_operations={ctx.task or new_ref(): "cancel"})
+            self.db.set(CLS, ref, current_operations={by or new_ref(): "cancel"})
         with self._lock:
             flag = self._cancel.get(ref)
         if flag is not None:

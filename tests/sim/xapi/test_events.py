@@ -112,10 +112,10 @@ def test_long_poll_times_out_while_other_calls_proceed(api, server):
     poller.xenapi.session.logout()
 
 
-def test_long_poll_wakes_on_change(api, server):
+def test_long_poll_wakes_on_change(api, sim, server):
     token = api.event_from(["vm"], "", 5.0)["token"]
     vm = vm_named(api, "app-02")
-    timer = threading.Timer(0.3, lambda: server.sim.set_power_state("app-02", "Halted"))
+    timer = threading.Timer(0.3, lambda: sim.set_power_state("app-02", "Halted"))
     timer.start()
     t0 = time.monotonic()
     result = api.event_from(["vm"], token, 20.0)
