@@ -23,8 +23,9 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from poolctl.backends.base import Backend, Capabilities
+from poolctl.errors import describe
 from poolctl.format import size
-from poolctl.migration.controller import MigrationPlan, describe
+from poolctl.migration.controller import MigrationPlan
 from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
 
 DEFAULT_INTERVAL_MS = 100
@@ -94,7 +95,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.interval_ms = interval_ms
         self.ping_port = ping_port
         self.checks: dict[str, MigrationCheck] = {}
-        self._workers: dict[Worker, str] = {}
+        self._workers: dict[Worker[None], str] = {}
         self._user_moved = False
         self._auto_highlight = False
 
@@ -154,8 +155,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()
         host = self._workers.get(event.worker)
-        if host is not None and event.state == WorkerState.ERROR:
-            err = event.worker.error
+        err = event.worker.error
+        if host is not None and event.state == WorkerState.ERROR and err is not None:
             self._set_verdict(
                 host, MigrationCheck(vm=self.vm.ref, host=host, problems=(f"pre-check failed: {describe(err)}",))
             )
