@@ -16,7 +16,7 @@ from poolctl.audit import AuditLog
 from poolctl.config import MigrationSettings
 from poolctl.migration.controller import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
 from poolctl.model import VM, PowerState
-from poolctl.tui.screens.migrate import MigrateDialog
+from poolctl.tui.screens.migrate import INTERVAL_MIN_MS, MigrateDialog
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.migration_dock import MigrationDock
 from poolctl.tui.widgets.migration_panel import QUIT_REASON, MigrationPanel
@@ -69,7 +69,7 @@ class MigrationCenter:
             hosts,
             store.name_of(vm.host) if vm.host else "?",
             backend.capabilities,
-            interval_ms=max(1, round(self.settings.ping_interval * 1000)),
+            interval_ms=max(INTERVAL_MIN_MS, round(self.settings.ping_interval * 1000)),
             ping_port=self.settings.ping_port,
         )
 

@@ -9,6 +9,7 @@ Unusable hosts are listed with their reasons but cannot be chosen; the first usa
 from __future__ import annotations
 
 import ipaddress
+import math
 
 from rich.table import Table
 from rich.text import Text
@@ -27,8 +28,12 @@ from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.controller import MigrationPlan
 from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
+from poolctl.ping import INTERVAL_MAX_S, INTERVAL_MIN_S
 
 DEFAULT_INTERVAL_MS = 100
+# the range the config and the CLI accept, in the whole milliseconds the field takes
+INTERVAL_MIN_MS = max(1, math.ceil(INTERVAL_MIN_S * 1000))
+INTERVAL_MAX_MS = math.floor(INTERVAL_MAX_S * 1000)
 
 # MigrationOptions field -> (label, kind) for the options the backend honours
 OPTION_FIELDS: dict[str, tuple[str, str]] = {
@@ -239,7 +244,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         address = self.query_one("#migrate-ping", Input).value.strip()
         if address and not _plausible_address(address):
             raise ValueError(f"ping: {address!r} is not an IP address or host name")
-        interval = _number(self.query_one("#migrate-interval", Input).value, "ping interval (ms)", 1, 60000)
+        interval = _number(
+            self.query_one("#migrate-interval", Input).value, "ping interval (ms)", INTERVAL_MIN_MS, INTERVAL_MAX_MS
+        )
         port_text = self.query_one("#migrate-port", Input).value
         port = _number(port_text, "TCP port", 1, 65535) if port_text.strip() else None
         opts: dict[str, object] = {}
