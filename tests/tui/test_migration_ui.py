@@ -455,7 +455,10 @@ async def test_dialog_offers_the_backends_options_and_validates_fields(fastlab):
         dialog.query_one("#opt-auto_converge", Checkbox).value = True
         dialog.query_one("#migrate-interval", Input).value = "0"
         await pilot.press("enter")
-        assert "ping interval (ms): must be between 1 and 60000, got 0" in screen_text(app)
+        assert "ping interval (ms): must be between 1 and 10000, got 0" in screen_text(app)
+        dialog.query_one("#migrate-interval", Input).value = "10001"  # the config's and the CLI's 10 s, too
+        await pilot.press("enter")
+        assert "ping interval (ms): must be between 1 and 10000, got 10001" in screen_text(app)
         dialog.query_one("#migrate-interval", Input).value = "50"
         dialog.query_one("#migrate-port", Input).value = "22"
         await pilot.press("enter")
