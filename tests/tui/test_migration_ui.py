@@ -20,7 +20,7 @@ from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.sparkline import BARS
-from tests.tui.conftest import Lab, loaded, screen_text, wait_for
+from tests.support.tui import Lab, loaded, screen_text, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
