@@ -3,7 +3,9 @@ host allowed/current operations, and the VM_MIGRATED message a migration leaves.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 import xmlrpc.client
 from datetime import UTC, datetime, timedelta
 
@@ -296,3 +298,33 @@ def test_event_from_delivers_messages(api):
     assert all(e["class"] == "vm" for e in vm_events["events"])
     assert vm_events["token"].endswith(",00000000000000000000")  # not subscribed: stays 0, as in xapi
     assert "message" not in vm_events["valid_ref_counts"]
+
+
+def test_paused_vm_prevents_evacuation(api):
+    """compute_evacuation_plan_no_wlb checks Xapi_vm_lifecycle.get_operation_error for pool_migrate
+    (ocaml/xapi/xapi_host.ml): a paused VM cannot be live-migrated, VM_BAD_POWER_STATE."""
+    lab3 = host_named(api, "xcp-lab-3")
+    build = vm_named(api, "build-01")
+    api.VM.pause(build)
+    paused = ["VM_BAD_POWER_STATE", build, "running", "paused"]
+    assert api.host.get_vms_which_prevent_evacuation(lab3) == {build: paused}
+    assert failure(api.host.evacuate, lab3) == paused
+
+
+def test_messages_over_jsonrpc(server, session):
+    """JSON-RPC carries dateTime parameters as strings: message.get_since accepts xapi's
+    "20261203T07:41:28Z" and RFC 3339 (ocaml/idl/datamodel.ml: "When the timezone is missing,
+    UTC is assumed")."""
+    api = session.xenapi
+
+    def call(method: str, *params: object) -> object:
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+        req = urllib.request.Request(server.url + "/jsonrpc", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())["result"]
+
+    api.VM.pool_migrate(vm_named(api, "web-01"), host_named(api, "xcp-lab-2"), {})
+    for since in ("19700101T00:00:00Z", "1970-01-01T00:00:00", "2000-01-01T00:00:00+00:00"):
+        [msg] = call("message.get_since", session._session, since).values()
+        assert msg["name"] == "VM_MIGRATED" and msg["priority"] == 5  # a number over JSON-RPC
+    assert call("message.get_since", session._session, "29990101T00:00:00Z") == {}
