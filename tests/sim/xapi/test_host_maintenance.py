@@ -198,10 +198,11 @@ def test_evacuate_over_a_network_without_an_address(api):
     assert guests_on(api, lab3) == []
 
 
-def test_migration_to_an_evacuating_host_is_refused(api):
+def test_migration_to_an_evacuating_host_is_refused(lab_factory):
     """allocate_vm_to_host (ocaml/xapi/message_forwarding.ml) checks `vm_migrate` on the destination:
     while it evacuates, OTHER_OPERATION_IN_PROGRESS ["host", host, "evacuate", task]
     (ocaml/xapi/xapi_host_helpers.ml valid_operations)."""
+    _, _, api = lab_factory(migration_seconds=4.0)  # time enough to look while the second VM moves
     lab3 = host_named(api, "xcp-lab-3")
     task = api.Async.host.evacuate(lab3, NULL, "1")
     # once the first VM has left there is memory for web-01; the second is still on its way
@@ -220,10 +221,11 @@ def test_migration_to_an_evacuating_host_is_refused(api):
     assert api.VM.get_current_operations(web) == {}
 
 
-def test_migration_lists_vm_migrate_on_the_destination(api):
+def test_migration_lists_vm_migrate_on_the_destination(lab_factory):
     """message_forwarding.ml pool_migrate reserves the destination with host_op `vm_migrate`
     (allocate_vm_to_host); the source host gets no operation. While it is there the destination
     may not evacuate (OTHER_OPERATION_IN_PROGRESS naming vm_migrate)."""
+    _, _, api = lab_factory(migration_seconds=4.0)
     web, lab1, lab2 = vm_named(api, "web-01"), host_named(api, "xcp-lab-1"), host_named(api, "xcp-lab-2")
     task = api.Async.VM.pool_migrate(web, lab2, {})
     wait_until(lambda: api.host.get_current_operations(lab2), what="vm_migrate on the destination")
