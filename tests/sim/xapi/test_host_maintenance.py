@@ -286,9 +286,11 @@ def test_uncooperative_resident_vms_is_always_empty(api):
 
 def test_event_from_delivers_messages(api):
     """ocaml/xapi/xapi_event.ml: messages are not in the database; a subscription covering
-    "message" gets an `add` (snapshot: the message record) for each new one, the token's second
-    half tracking them (ocaml/xapi/xapi_message.ml gives each message a database generation)."""
+    "message" gets an `add` (snapshot: the message record) for each new one and a `del` for each
+    destroyed, the token's second half tracking them (ocaml/xapi/xapi_message.ml gives each
+    message a database generation; get_since_for_events returns the newest as the new "since")."""
     token = api.event_from(["message"], "", 0.0)["token"]
+    assert token.endswith(",00000000000000000000")  # no message yet: stays as given
     api.VM.pool_migrate(vm_named(api, "web-01"), host_named(api, "xcp-lab-2"), {})
     result = api.event_from(["message"], token, 5.0)
     [event] = result["events"]
@@ -296,6 +298,9 @@ def test_event_from_delivers_messages(api):
     assert event["snapshot"]["name"] == "VM_MIGRATED" and event["ref"] in api.message.get_all()
     assert int(result["token"].split(",")[1]) > int(token.split(",")[1])
     assert api.event_from(["message"], result["token"], 0.0)["events"] == []  # each message once
+    api.message.destroy(event["ref"])
+    [gone] = api.event_from(["*"], result["token"], 5.0)["events"]
+    assert gone["operation"] == "del" and gone["ref"] == event["ref"] and "snapshot" not in gone
     vm_events = api.event_from(["vm"], "", 0.0)
     assert all(e["class"] == "vm" for e in vm_events["events"])
     assert vm_events["token"].endswith(",00000000000000000000")  # not subscribed: stays 0, as in xapi
