@@ -88,8 +88,13 @@ def test_dead_host_is_not_live(sim, api):
     before the enabled check."""
     lab2 = host_named(api, "xcp-lab-2")
     api.host.disable(lab2)
-    sim.db.set("host_metrics", api.host.get_metrics(lab2), live=False)
-    assert failure(api.VM.assert_can_boot_here, vm_named(api, "web-01"), lab2) == ["HOST_NOT_LIVE"]
+    sim.set_host_live("xcp-lab-2", False)
+    assert api.host_metrics.get_live(api.host.get_metrics(lab2)) is False
+    web = vm_named(api, "web-01")
+    assert failure(api.VM.assert_can_boot_here, web, lab2) == ["HOST_NOT_LIVE"]
+    assert failure(api.VM.pool_migrate, web, lab2, {}) == ["HOST_NOT_LIVE"]
+    sim.set_host_live("xcp-lab-2", True)
+    assert failure(api.VM.assert_can_boot_here, web, lab2) == ["HOST_DISABLED", lab2]
 
 
 def test_vms_which_prevent_evacuation_name_a_local_disk(api):
