@@ -37,6 +37,7 @@ from pydantic_core import ErrorDetails
 
 from poolctl import backends
 from poolctl.backends.base import BackendError
+from poolctl.ping.limits import DEFAULT_INTERVAL, INTERVAL_MAX_S, INTERVAL_MIN_S
 from poolctl.poolconfig import CONFIG_DIR, ConfigError, PoolConfig
 
 __all__ = [
@@ -57,13 +58,15 @@ class MigrationSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ping_interval: float = Field(default=0.1, ge=0.001, le=10.0, strict=True)
+    ping_interval: float = Field(default=DEFAULT_INTERVAL, ge=INTERVAL_MIN_S, le=INTERVAL_MAX_S, strict=True)
     ping_port: int | None = Field(default=None, ge=1, le=65535, strict=True)
 
 
 # what each [migration] key expects, for error messages
 _MIGRATION_EXPECTS = {
-    "ping_interval": "expected seconds between pings, more than 0 (at least 0.001) and at most 10",
+    "ping_interval": (
+        f"expected seconds between pings, more than 0 (at least {INTERVAL_MIN_S:g}) and at most {INTERVAL_MAX_S:g}"
+    ),
     "ping_port": "expected a TCP port number, 1 to 65535",
 }
 

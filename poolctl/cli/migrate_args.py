@@ -6,6 +6,7 @@ import argparse
 from typing import Protocol
 
 from poolctl.errors import ExitCode, help_text
+from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 
 EPILOG = (
     help_text(
@@ -38,10 +39,6 @@ def _interval(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, e.g. 0.1; got {text!r}") from None
-    # Imported only when --interval is given: poolctl.ping loads icmplib and asyncio (~40 ms),
-    # which `poolctl migrate --help` must not pay for (a migration loads them anyway).
-    from poolctl.ping import INTERVAL_MAX_S, INTERVAL_MIN_S
-
     if not INTERVAL_MIN_S <= value <= INTERVAL_MAX_S:
         raise argparse.ArgumentTypeError(f"expected {INTERVAL_MIN_S:g} to {INTERVAL_MAX_S:g} seconds, got {value}")
     return value

@@ -26,7 +26,7 @@ from poolctl.migration.concurrency import ConcurrencyRule, Decision, MoveFigures
 from poolctl.migration.controller import MigrationBusy, MigrationController, MigrationPlan
 from poolctl.migration.planner import Placement, Plan
 from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress
-from poolctl.ping import DEFAULT_INTERVAL
+from poolctl.ping.limits import DEFAULT_INTERVAL
 
 POLL_S = 0.25  # how often running moves' progress is looked at (and sent on when it changed)
 

@@ -21,7 +21,9 @@ from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.backends.base import Backend, CancelRefused, MigrationHandle
 from poolctl.errors import describe
 from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
-from poolctl.ping import DEFAULT_INTERVAL, Pinger, PingStats, Sample
+from poolctl.ping.limits import DEFAULT_INTERVAL
+from poolctl.ping.pinger import Pinger
+from poolctl.ping.stats import PingStats, Sample
 from poolctl.redact import scrub
 
 log = logging.getLogger(__name__)

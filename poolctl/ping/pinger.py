@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from icmplib.exceptions import SocketPermissionError
 
+from poolctl.ping.limits import DEFAULT_INTERVAL, INTERVAL_MIN_S
 from poolctl.ping.method import (
     MethodChoice,
     MethodUnavailable,
@@ -28,11 +29,6 @@ from poolctl.ping.stats import PingStats, Recorder, Sample
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL = 0.1
-# The probe interval a user may choose, everywhere one is chosen (config, CLI, dialog): faster
-# than 1 ms floods the guest, slower than 10 s cannot see a migration's pause.
-INTERVAL_MIN_S = 0.001
-INTERVAL_MAX_S = 10.0
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_HISTORY = 600
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from poolctl.backends import load
 from poolctl.backends.base import Backend, MigrationHandle
 from poolctl.model import Inventory, MigrationProgress, MigrationResult
-from poolctl.ping import Pinger, PingStats
+from poolctl.ping.pinger import Pinger
+from poolctl.ping.stats import PingStats
 
 from .lab import Lab
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from poolctl.ping import Pinger
+from poolctl.ping.pinger import Pinger
 
 INTERVAL = 0.05
 

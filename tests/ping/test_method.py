@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
-from poolctl.ping import AddressError, MethodUnavailable, Pinger, choose_method, read_ping_group_range
-from poolctl.ping.method import resolve_address
+from poolctl.ping.method import AddressError, MethodUnavailable, choose_method, read_ping_group_range, resolve_address
+from poolctl.ping.pinger import Pinger
 
 
 def pick(is_root=False, gids=(1000,), ping_range=(1, 0), port=None, requested="auto", raw_refused=False):

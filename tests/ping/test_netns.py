@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from poolctl.ping import Pinger
+from poolctl.ping.pinger import Pinger
 from tests.support.netns import call_in_netns
 
 _names = itertools.count()

@@ -22,7 +22,8 @@ _names = itertools.count()
 CHILD = r"""
 import json, os, socket, sys
 import encodings.idna  # getaddrinfo imports it lazily; the interpreter's files may be root-only
-from poolctl.ping import MethodUnavailable, Pinger
+from poolctl.ping.method import MethodUnavailable
+from poolctl.ping.pinger import Pinger
 as_nobody = sys.argv[1] == "nobody"
 port = int(sys.argv[2]) if len(sys.argv) > 2 else None
 if as_nobody:

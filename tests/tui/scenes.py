@@ -21,7 +21,7 @@ from pathlib import Path
 from poolctl.audit import AuditLog
 from poolctl.config import PoolConfig, pool_config
 from poolctl.model import ConnectionStatus
-from poolctl.ping import Sample
+from poolctl.ping.stats import Sample
 from poolctl.tui.app import PoolctlApp, create_app
 from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.migrate import MigrateDialog

@@ -28,7 +28,7 @@ from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.controller import MigrationPlan
 from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
-from poolctl.ping import INTERVAL_MAX_S, INTERVAL_MIN_S
+from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 
 DEFAULT_INTERVAL_MS = 100
 # the range the config and the CLI accept, in the whole milliseconds the field takes

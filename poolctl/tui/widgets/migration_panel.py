@@ -36,7 +36,7 @@ from poolctl.migration.controller import (
     headline,
     ping_summary,
 )
-from poolctl.ping import PingStats
+from poolctl.ping.stats import PingStats
 from poolctl.tui.widgets.cells import ellipsize
 from poolctl.tui.widgets.sparkline import PingSparkline
 

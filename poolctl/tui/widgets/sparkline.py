@@ -15,7 +15,7 @@ from rich.segment import Segment
 from textual.strip import Strip
 from textual.widget import Widget
 
-from poolctl.ping import Sample
+from poolctl.ping.stats import Sample
 
 BARS = "▁▂▃▄▅▆▇█"
 LOST = "×"
