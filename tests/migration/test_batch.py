@@ -13,7 +13,7 @@ import pytest
 
 from poolctl.backends.base import Backend
 from poolctl.backends.xen.backend import XenBackend
-from poolctl.config import PoolConfig
+from poolctl.config import pool_config
 from poolctl.migration.batch import (
     BatchDone,
     BatchEvent,
@@ -98,7 +98,8 @@ class Pool:
 def _pool(scenario: str | Scenario, seconds: float) -> Iterator[Pool]:
     sim = Simulator.from_scenario(scenario, password=PASSWORD, migration_seconds=seconds)
     server = sim.serve(host="127.0.0.1", port=0)
-    backend = XenBackend(PoolConfig(name="lab", backend="xen", url=server.url, username="root", password=PASSWORD))
+    config = pool_config({"name": "lab", "backend": "xen", "url": server.url, "username": "root", "password": PASSWORD})
+    backend = XenBackend(config)
     backend.connect()
     try:
         yield Pool(sim, backend, backend.inventory())
