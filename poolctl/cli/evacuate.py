@@ -153,8 +153,12 @@ class Evacuation:
         return ran.code
 
     def _disable(self, evacuated: list[str], *, quiet: bool = False) -> None:
+        # A host still in maintenance from an earlier evacuation (one that failed half-way) keeps
+        # that one's list too: a restore brings back everything that left it.
+        earlier = self.source.evacuated if self.source.maintenance else ()
+        moved = list(dict.fromkeys([*earlier, *evacuated]))
         try:
-            self.pool.backend.disable_host(self.source.ref, maintenance=True, evacuated=evacuated)
+            self.pool.backend.disable_host(self.source.ref, maintenance=True, evacuated=moved)
         except BackendError as exc:
             if quiet:
                 print(

@@ -229,6 +229,12 @@ def test_a_failed_move_stops_new_starts_and_exits_1_with_the_host_disabled(row):
     assert sim.db.field("host", src, "other_config")[EVACUATED_MIGRATED] == sim.db.field("VM", sim.vm_ref("r1"), "uuid")
     (evac,) = [e for e in log_lines(env) if e.get("kind") == "evacuation"]
     assert evac["result"] == "failed" and evac["moved"] == ["r1"] and evac["not_moved"] == ["r2", "r3", "r4"]
+    # the admin deals with r2; evacuating again finishes the job and the list keeps r1
+    again = run("evacuate", "src", "--batch", "2", env=env, timeout=90)
+    assert again.returncode == 0, again.stderr
+    assert "Evacuating src (lab): 2 running VMs" in again.stdout and guests(sim, "src") == []  # r2 is halted
+    listed = set(sim.db.field("host", src, "other_config")[EVACUATED_MIGRATED].split(","))
+    assert listed == {sim.db.field("VM", sim.vm_ref(v), "uuid") for v in ("r1", "r3", "r4")}
 
 
 def _wait_cancellable(sim: Simulator, count: int) -> None:
