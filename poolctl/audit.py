@@ -1,4 +1,5 @@
-"""The migration audit log: one JSON object per line, appended when a migration ends.
+"""The migration audit log: one JSON object per line, appended when a migration ends, and one
+per evacuation (``"kind": "evacuation"``) besides the lines of its VMs' moves.
 
 Where: ``$POOLCTL_STATE_DIR/migrations.jsonl`` when that is set (tests, odd setups), else
 ``platformdirs.user_state_path("poolctl")/migrations.jsonl`` (``~/.local/state/poolctl``).
@@ -47,6 +48,34 @@ class MigrationRecord(BaseModel):
     options: dict[str, object] = {}
 
 
+class EvacuationRecord(BaseModel):
+    """One evacuation (or bulk move) as a whole; each of its moves has a ``MigrationRecord`` too.
+    Readers of migrations (``AuditLog.read``, the history screen) skip these lines."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: Literal["evacuation", "bulk move", "restore"] = "evacuation"
+    id: str
+    time: str  # ISO 8601 UTC, when it was asked for
+    pool: str
+    host: str  # the host emptied (evacuation) or filled (bulk move, restore), by name
+    host_uuid: str = ""
+    # "refused": the plan had blocked VMs, nothing moved
+    result: Literal["success", "failed", "cancelled", "refused", "unfinished"]
+    moved: list[str] = []  # VM names, in plan order
+    not_moved: list[str] = []
+    duration_s: float = 0.0
+    batch: str = ""  # "auto" or N, as asked
+    levels: list[str] = []  # every concurrency decision, in words
+    most_at_once: int = 0
+    ping_lost: int = 0
+    ping_longest_gap_s: float | None = None
+    reason: str = ""  # why it stopped early, or why it was refused
+
+
+OTHER_KINDS = ("evacuation", "bulk move", "restore")  # ``kind`` values that are not one migration
+
+
 def state_dir() -> Path:
     override = os.environ.get(STATE_ENV)
     if override:
@@ -66,7 +95,7 @@ class AuditLog:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_log_path()
 
-    def append(self, record: MigrationRecord) -> None:
+    def append(self, record: MigrationRecord | EvacuationRecord) -> None:
         """Write one line. Raises ``OSError`` (naming the file) when it cannot."""
         line = (json.dumps(record.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n").encode()
         try:
@@ -92,7 +121,7 @@ class AuditLog:
         problems: list[str] = []
         first = max(0, len(lines) - limit)
         for number, line in enumerate(lines[first:], start=first + 1):
-            if not line.strip():
+            if not line.strip() or _other_kind(line):
                 continue
             try:
                 records.append(MigrationRecord.model_validate_json(line))
@@ -100,3 +129,30 @@ class AuditLog:
                 problems.append(f"{self.path}:{number}: unreadable entry ({exc.errors()[0]['msg']})")
         records.reverse()
         return records, problems
+
+    def read_evacuations(self, limit: int = READ_LIMIT) -> list[EvacuationRecord]:
+        """The evacuation (and bulk move) records, newest first; unreadable ones left out."""
+        try:
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+        out: list[EvacuationRecord] = []
+        for line in lines[-limit:]:
+            if _other_kind(line):
+                try:
+                    out.append(EvacuationRecord.model_validate_json(line))
+                except ValidationError:
+                    continue
+        out.reverse()
+        return out
+
+
+def _other_kind(line: str) -> bool:
+    """A line of the log that is not one migration (an evacuation's own record)."""
+    if '"kind"' not in line:  # cheap: a migration record has no such key
+        return False
+    try:
+        kind = json.loads(line).get("kind")
+    except (ValueError, AttributeError):
+        return False
+    return kind in OTHER_KINDS

@@ -26,7 +26,7 @@ def host_state(host: Host) -> str:
     if not host.live:
         return "down"
     if not host.enabled:
-        return "disabled"
+        return "maintenance" if host.maintenance else "disabled"
     return "up"
 
 

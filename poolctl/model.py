@@ -94,8 +94,11 @@ class Pool(_Frozen):
 class Host(_Frozen):
     ref: str
     name: str
+    uuid: str = ""  # the hypervisor's host UUID (poolctl's per-host records are keyed by it)
     address: str = ""
-    enabled: bool = True
+    enabled: bool = True  # False: no VM may start on it or move to it
+    maintenance: bool = False  # disabled by an evacuation: the admin is working on it
+    evacuated: tuple[str, ...] = ()  # UUIDs of the VMs the last evacuation moved away (for a restore)
     live: bool = True  # reachable by the hypervisor / us
     memory_total: int = 0  # bytes
     memory_free: int = 0  # bytes

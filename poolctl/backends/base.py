@@ -9,7 +9,7 @@ Backends never import Textual or the TUI package: the CLI and third parties use 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -78,6 +78,7 @@ class Capabilities:
     cancel: bool
     downtime_reporting: bool
     migration_options: frozenset[str] = field(default_factory=frozenset)
+    host_maintenance: bool = False  # hosts can be disabled, enabled and evacuated
     reason: str = ""  # why live_migration is False, in words for the user
 
 
@@ -126,6 +127,8 @@ class Backend(ABC):
     REPORTS_DOWNTIME: ClassVar[bool] = False
     # Names of MigrationOptions fields (besides ``live``) the backend honours.
     MIGRATION_OPTIONS: ClassVar[frozenset[str]] = frozenset()
+    # disable_host / enable_host work: a disabled host takes no new VM (starts, arrivals)
+    HOST_MAINTENANCE: ClassVar[bool] = False
 
     def __init__(self, config: PoolConfig):
         if not isinstance(config, self.Config):
@@ -143,6 +146,7 @@ class Backend(ABC):
             cancel=self.IMPLEMENTS_CANCEL,
             downtime_reporting=self.REPORTS_DOWNTIME,
             migration_options=self.MIGRATION_OPTIONS,
+            host_maintenance=self.HOST_MAINTENANCE,
         )
 
     @abstractmethod
@@ -184,3 +188,21 @@ class Backend(ABC):
     @abstractmethod
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> MigrationHandle:
         """Start a live migration and return its handle at once (it runs on)."""
+
+    # -- host maintenance (HOST_MAINTENANCE) ----------------------------------------------------
+
+    def disable_host(self, host: str, *, maintenance: bool = False, evacuated: Sequence[str] = ()) -> None:
+        """No new VM starts on ``host`` or moves to it. With ``maintenance`` the host is marked as
+        being evacuated for work on it, with the UUIDs of the VMs moved away (``evacuated``) for a
+        later restore; calling it again replaces that list. The inventory shows the new state."""
+        raise Unsupported(f"pool {self.config.name!r}: the {self.NAME} backend cannot disable a host")
+
+    def enable_host(self, host: str) -> tuple[str, ...]:
+        """Take VMs again, maintenance mode cleared; returns the UUIDs the last evacuation moved
+        away (empty when there was none), for ``host enable --restore``."""
+        raise Unsupported(f"pool {self.config.name!r}: the {self.NAME} backend cannot enable a host")
+
+    def evacuation_blockers(self, host: str) -> dict[str, tuple[str, ...]]:
+        """The hypervisor's own verdict on emptying ``host``: vm ref -> why that VM cannot leave,
+        in words. Empty when the hypervisor has no such check (the pre-checks then decide)."""
+        return {}

@@ -91,7 +91,9 @@ def host_rows(inv: Inventory, pool: str) -> list[Row]:
             "vms": resident.get(h.ref, 0),
             "pool": pool,
             "ref": h.ref,
+            "uuid": h.uuid,
             "enabled": h.enabled,
+            "maintenance": h.maintenance,
             "live": h.live,
             "software_version": h.software_version,
         }

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poolctl import __version__
+from poolctl.cli.maint_args import add_evacuate_parser, add_host_parser
 from poolctl.cli.migrate_args import add_migrate_parser
 from poolctl.errors import ExitCode, Failure, help_text
 
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="one JSON array, an object per row")
     _add_common(ls, sub=True)
     add_migrate_parser(commands, _add_common)
+    add_evacuate_parser(commands, _add_common)
+    add_host_parser(commands, _add_common)
     # Dispatched before parsing (it has its own options); listed here for --help.
     commands.add_parser("simulate", help="run the XAPI simulator (see `poolctl simulate --help`)", add_help=False)
     return parser
@@ -133,25 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             with ExitStack() as stack:
                 pools, _ = _pools(args, stack)
                 return run_ls(pools, kind=args.kind, only=args.pool, as_json=args.json)
-        if args.command == "migrate":
-            from poolctl.cli.migrate import run_migrate
-            from poolctl.config import MigrationSettings
-
+        if args.command in ("migrate", "evacuate", "host"):
             with ExitStack() as stack:
                 pools, config = _pools(args, stack, settings=True)
-                defaults = config.migration if config else MigrationSettings()
-                interval = args.interval if args.interval is not None else defaults.ping_interval
-                port = args.port if args.port is not None else defaults.ping_port
-                return run_migrate(
-                    pools,
-                    vm=args.vm,
-                    host=args.host,
-                    pool=args.pool,
-                    ping=args.ping,
-                    interval=interval,
-                    port=port,
-                    watch=args.watch,
-                )
+                return _run_moves(args, pools, config)
         return _run_tui(args)
     except Failure as exc:
         _error(str(exc))
@@ -162,6 +150,72 @@ def main(argv: list[str] | None = None) -> int:
         # `poolctl ls | head`: the reader left; say nothing more (stdout is gone).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
+
+
+def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config | None) -> int:
+    """The commands that move VMs (or may: ``host enable --restore``), with the [migration] defaults."""
+    from poolctl.config import MigrationSettings
+
+    defaults = config.migration if config else MigrationSettings()
+    interval = getattr(args, "interval", None)
+    interval = interval if interval is not None else defaults.ping_interval
+    port = getattr(args, "port", None)
+    port = port if port is not None else defaults.ping_port
+    if args.command == "migrate" and len(args.vm) == 1:
+        from poolctl.cli.migrate import run_migrate
+
+        return run_migrate(
+            pools,
+            vm=args.vm[0],
+            host=args.host,
+            pool=args.pool,
+            ping=args.ping,
+            interval=interval,
+            port=port,
+            watch=args.watch,
+        )
+    if args.command == "migrate":
+        if args.ping is not None:
+            raise Failure("--ping names one VM's address: with several VMs each is pinged on its own first IP")
+        from poolctl.cli.migrate_many import run_migrate_many
+
+        return run_migrate_many(
+            pools,
+            vms=args.vm,
+            host=args.host,
+            pool=args.pool,
+            batch=args.batch,
+            watch=args.watch,
+            interval=interval,
+            port=port,
+        )
+    if args.command == "evacuate":
+        from poolctl.cli.evacuate import run_evacuate
+
+        return run_evacuate(
+            pools,
+            host=args.host,
+            to=args.to,
+            batch=args.batch,
+            dry_run=args.dry_run,
+            watch=args.watch,
+            pool=args.pool,
+            interval=interval,
+            port=port,
+        )
+    from poolctl.cli.host import run_host
+
+    return run_host(
+        pools,
+        action=args.action,
+        host=args.host,
+        pool=args.pool,
+        restore=getattr(args, "restore", False),
+        batch=getattr(args, "batch", "auto"),
+        watch=getattr(args, "watch", False),
+        interval=interval,
+        port=port,
+    )
 
 
 def _error(message: str) -> None:

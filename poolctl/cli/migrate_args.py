@@ -34,7 +34,7 @@ class AddCommon(Protocol):
     def __call__(self, parser: argparse.ArgumentParser, *, sub: bool) -> None: ...
 
 
-def _interval(text: str) -> float:
+def interval_arg(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -44,7 +44,7 @@ def _interval(text: str) -> float:
     return value
 
 
-def _port(text: str) -> int:
+def port_arg(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -54,35 +54,67 @@ def _port(text: str) -> int:
     return value
 
 
-def add_migrate_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], add_common: AddCommon
-) -> argparse.ArgumentParser:
-    p = commands.add_parser(
-        "migrate",
-        help="live-migrate a VM to another host, pinging it on the way",
-        description="Pre-check the destination, start a live migration, follow its progress while "
-        "pinging the VM (every 100 ms by default), and print the outcome with the ping figures "
-        "(sent, lost, longest gap without a reply). Ctrl-C cancels while the hypervisor still allows it.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def batch_arg(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of moves at once, or auto; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 move at once, got {value}")
+    return value
+
+
+def add_batch(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--batch",
+        metavar="N|auto",
+        type=batch_arg,
+        default="auto",
+        help="moves at once: N, or auto (default): start with 1, one more while the finished moves "
+        "lost no ping and the throughput grew, one fewer on a gap or a failure",
     )
-    p.add_argument("vm", metavar="VM", help="the VM: name, uuid or ref")
-    p.add_argument("host", metavar="HOST", help="the destination host: name or ref")
-    p.add_argument("--pool", metavar="NAME", help="the pool the VM is in (default: search every pool)")
-    p.add_argument("--ping", metavar="ADDR", help="address to ping (default: the VM's first IP; '' for none)")
+
+
+def add_ping_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--interval",
         metavar="S",
-        type=_interval,
+        type=interval_arg,
         help="seconds between pings (default: the config's [migration] ping_interval, else 0.1)",
     )
     p.add_argument(
         "--port",
         metavar="P",
-        type=_port,
+        type=port_arg,
         help="TCP port to probe with connects when ICMP is not permitted, e.g. 22 "
         "(default: the config's [migration] ping_port, else none)",
     )
+
+
+def add_migrate_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], add_common: AddCommon
+) -> argparse.ArgumentParser:
+    p = commands.add_parser(
+        "migrate",
+        help="live-migrate a VM (or several) to another host, pinging each on the way",
+        description="Pre-check the destination, start a live migration, follow its progress while "
+        "pinging the VM (every 100 ms by default), and print the outcome with the ping figures "
+        "(sent, lost, longest gap without a reply). Ctrl-C cancels while the hypervisor still allows it. "
+        "With several VMs (the last argument is the destination, as with mv) every VM is pre-checked "
+        "first, any refusal moves none, and --batch sets how many move at once; one summary line per VM.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("vm", metavar="VM", nargs="+", help="the VM: name, uuid or ref (several: like mv, all to HOST)")
+    p.add_argument("host", metavar="HOST", help="the destination host: name, uuid or ref")
+    p.add_argument("--pool", metavar="NAME", help="the pool the VM is in (default: search every pool)")
+    p.add_argument(
+        "--ping", metavar="ADDR", help="address to ping (default: the VM's first IP; '' for none); one VM only"
+    )
+    add_batch(p)
+    add_ping_options(p)
     p.add_argument(
         "--watch",
         action="store_true",

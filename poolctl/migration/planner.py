@@ -130,6 +130,18 @@ def plan_moves(
     return Plan(tuple(out))
 
 
+def with_blockers(plan: Plan, blockers: Mapping[str, Sequence[str]]) -> Plan:
+    """``plan`` with the hypervisor's own evacuation verdict (``Backend.evacuation_blockers``:
+    vm ref -> why it cannot leave) added: a VM it names is blocked even where the per-host
+    pre-checks found a destination. One they blocked already keeps their reasons: per host, they
+    say more than the hypervisor's one verdict over all hosts."""
+    out: list[Placement] = []
+    for p in plan.placements:
+        words = tuple(blockers.get(p.vm.ref, ()))
+        out.append(Placement(p.vm, p.source_name, None, words) if words and p.ok else p)
+    return Plan(tuple(out))
+
+
 def _host_problems(
     vm: VM, host: Host, verdict: Verdict | None, placed: Mapping[str, int], placed_vms: Mapping[str, list[str]]
 ) -> tuple[str, ...]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import libvirt
@@ -20,7 +22,7 @@ from poolctl.backends.base import (
     OperationRefused,
     StateCallback,
 )
-from poolctl.backends.kvm.checks import check_migration
+from poolctl.backends.kvm.checks import check_migration, disabled_words
 from poolctl.backends.kvm.config import KvmConfig
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost
@@ -30,6 +32,7 @@ from poolctl.backends.kvm.migration import KvmMigration, MigrationSetup, start_m
 from poolctl.backends.kvm.watcher import Feed, Watcher
 from poolctl.backends.kvm.xmlinfo import DomainRecord
 from poolctl.inventory import diff, keyed
+from poolctl.maintenance import HostMark, HostMarks, MarkError
 from poolctl.model import (
     Change,
     Inventory,
@@ -37,6 +40,8 @@ from poolctl.model import (
     MigrationOptions,
     PowerOp,
 )
+
+log = logging.getLogger("poolctl.backends.kvm")
 
 
 class KvmBackend(Backend):
@@ -47,6 +52,7 @@ class KvmBackend(Backend):
     IMPLEMENTS_CANCEL = True
     REPORTS_DOWNTIME = True
     MIGRATION_OPTIONS = frozenset({"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"})
+    HOST_MAINTENANCE = True  # poolctl's own record per host (poolctl.maintenance): libvirt keeps none
     REFRESH_S = 5.0  # bulk refresh (host memory, domain stats, pools) besides events
     SHUTDOWN_TIMEOUT_S = 120.0  # a clean shutdown that takes longer is reported as refused
     MIGRATION_TIMEOUT_S = 900.0  # a migration still running after this is aborted
@@ -70,6 +76,7 @@ class KvmBackend(Backend):
         self.migrating: set[str] = set()  # uuids with a migration running through us
         self._watcher: Watcher | None = None
         self._closed = False
+        self.marks = HostMarks()
 
     def _credentials(self) -> tuple[str, str]:
         return self.config.username, self.config.resolve_password()
@@ -82,6 +89,7 @@ class KvmBackend(Backend):
             cancel=self.IMPLEMENTS_CANCEL,
             downtime_reporting=self.REPORTS_DOWNTIME,
             migration_options=self.MIGRATION_OPTIONS,
+            host_maintenance=self.HOST_MAINTENANCE,
             reason=TEST_DRIVER_REASON if test else "" if len(self.hosts) > 1 else "the pool has one host",
         )
 
@@ -128,8 +136,17 @@ class KvmBackend(Backend):
             set(self.migrating),
             self.capabilities.live_migration,
             self.config.shared_storage,
+            self._mark_of,
         )
         return self._merged
+
+    def _mark_of(self, hc: HostConn) -> HostMark:
+        try:
+            return self.marks.get(hc.uuid)
+        except MarkError as err:
+            # An unreadable record must not open the host to new VMs: shown disabled, and why.
+            log.warning("pool %s: %s; host %s is treated as disabled", self.config.name, err, hc.name)
+            return HostMark(disabled=True, by=str(err))
 
     def _update(self, change: Callable[[], None]) -> None:
         """A change to the hosts' caches (the watcher's loads), then the merge, under the lock."""
@@ -185,6 +202,43 @@ class KvmBackend(Backend):
         self._watcher = Watcher(feed, on_change, on_state)
         self._watcher.start()
 
+    # -- host maintenance -----------------------------------------------------------------
+    def disable_host(self, host: str, *, maintenance: bool = False, evacuated: Sequence[str] = ()) -> None:
+        self._check_open()
+        hc = self.host_by_ref(host)
+        old = self._read_mark(hc)
+        mark = HostMark(
+            disabled=True,
+            maintenance=maintenance or old.maintenance,
+            evacuated=tuple(evacuated) if maintenance else old.evacuated,
+            since=old.since or datetime.now(UTC).isoformat(timespec="seconds"),
+            by="poolctl evacuate" if maintenance else "poolctl host disable",
+        )
+        self._write_mark(hc, mark)
+
+    def enable_host(self, host: str) -> tuple[str, ...]:
+        self._check_open()
+        hc = self.host_by_ref(host)
+        old = self._read_mark(hc)
+        self._write_mark(hc, HostMark())
+        return old.evacuated
+
+    def _read_mark(self, hc: HostConn) -> HostMark:
+        try:
+            return self.marks.get(hc.uuid)
+        except MarkError as err:
+            raise BackendError(f"pool {self.config.name!r}: host {hc.name}: {err}", host=hc.name) from None
+
+    def _write_mark(self, hc: HostConn, mark: HostMark) -> None:
+        try:
+            self.marks.put(hc.uuid, mark)
+        except MarkError as err:
+            raise BackendError(f"pool {self.config.name!r}: host {hc.name}: {err}", host=hc.name) from None
+        with self.lock:
+            self.rebuild()
+        if self._watcher is not None:
+            self.queue.put(Emit())  # the watcher sends the host's new state on
+
     # -- power ----------------------------------------------------------------------------
     def locate(self, vm: str) -> tuple[HostConn, DomainRecord]:
         self._check_open()
@@ -203,6 +257,7 @@ class KvmBackend(Backend):
                     raise OperationRefused(
                         f"cannot start VM '{name}': it is already running on {hc.name}", host=hc.name
                     )
+                self._refuse_if_disabled(hc, f"cannot start VM '{name}'")
                 dom.create()
             elif op == PowerOp.SHUTDOWN:
                 dom.shutdown()
@@ -220,6 +275,7 @@ class KvmBackend(Backend):
                 if state == libvirt.VIR_DOMAIN_PAUSED:
                     dom.resume()
                 elif state not in RUNNING_STATES and dom.hasManagedSaveImage():
+                    self._refuse_if_disabled(hc, f"cannot resume VM '{name}'")
                     dom.create()  # restores the managed save image
                 else:
                     raise OperationRefused(
@@ -232,6 +288,11 @@ class KvmBackend(Backend):
         finally:
             # Events normally bring the new state; this covers a lost event.
             self.queue.put(DomainChanged(hc.uri, rec.info.uuid))
+
+    def _refuse_if_disabled(self, hc: HostConn, doing: str) -> None:
+        shown = next((h for h in self.merged().inventory.hosts if h.ref == hc.ref), None)
+        if shown is not None and not shown.enabled:
+            raise OperationRefused(f"{doing}: {disabled_words(hc.name, shown.maintenance)}", host=hc.name)
 
     def _wait_off(self, dom: libvirt.virDomain, name: str, hc: HostConn) -> None:
         deadline = time.monotonic() + self.SHUTDOWN_TIMEOUT_S

@@ -39,9 +39,12 @@ def check_migration(merged: Merged, vm: str, host: str, shared_storage: Collecti
         problem(f"VM '{name}' already runs on {dst.name}", "SAME_HOST")
     if not dst.live:
         problem(f"host {dst.name} is not connected ({dst.uri})", "HOST_OFFLINE")
+    shown = next((h for h in merged.inventory.hosts if h.ref == dst.ref), None)
+    if shown is not None and not shown.enabled and dst is not src:
+        problem(disabled_words(shown.name, shown.maintenance), "HOST_DISABLED")
     if not src.live:
         problem(f"the VM's host {src.name} is not connected ({src.uri})", "HOST_OFFLINE")
-    if problems and ("SAME_HOST" in codes or "HOST_OFFLINE" in codes):
+    if problems and ("SAME_HOST" in codes or "HOST_OFFLINE" in codes or "HOST_DISABLED" in codes):
         return MigrationCheck(vm=vm, host=host, problems=tuple(problems), codes=tuple(codes))
 
     # Memory: the VM's current allocation against what the destination has free.
@@ -57,6 +60,11 @@ def check_migration(merged: Merged, vm: str, host: str, shared_storage: Collecti
     _check_networks(dst, rec, problem)
     _check_job(src, rec, problem)
     return MigrationCheck(vm=vm, host=host, problems=tuple(problems), codes=tuple(codes))
+
+
+def disabled_words(host: str, maintenance: bool) -> str:
+    why = "disabled (maintenance mode)" if maintenance else "disabled"
+    return f"host {host} is {why}: no VM may start on it or move to it until `poolctl host enable {host}`"
 
 
 def _free_memory(dst: HostConn) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import uuid as uuid_mod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -103,6 +104,14 @@ class HostConn:
     @property
     def name(self) -> str:
         return self.facts.name
+
+    @property
+    def uuid(self) -> str:
+        """The host's UUID as libvirt's capabilities give it; a stable one derived from the URI
+        where they give none (the test driver): poolctl's maintenance record is keyed by it."""
+        if self._cpu is not None and self._cpu.uuid:
+            return self._cpu.uuid
+        return str(uuid_mod.uuid5(uuid_mod.NAMESPACE_URL, self.uri))
 
     # -- connection ---------------------------------------------------------------------
     def open(self) -> None:

@@ -14,6 +14,7 @@ import libvirt
 from poolctl.backends.base import NotFound
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
 from poolctl.backends.kvm.xmlinfo import DiskInfo, DomainRecord, NicInfo, PoolInfo
+from poolctl.maintenance import HostMark
 from poolctl.model import (
     VM,
     Disk,
@@ -81,9 +82,15 @@ class Merged:
 
 
 def merge(
-    pool: str, hosts: Sequence[HostConn], migrating: Collection[str], can_migrate: bool, shared_storage: Collection[str]
+    pool: str,
+    hosts: Sequence[HostConn],
+    migrating: Collection[str],
+    can_migrate: bool,
+    shared_storage: Collection[str],
+    mark_of: Callable[[HostConn], HostMark] = lambda _hc: HostMark(),
 ) -> Merged:
-    """``shared_storage``: storage pool names the config says every host sees."""
+    """``shared_storage``: storage pool names the config says every host sees; ``mark_of``:
+    poolctl's maintenance record of a host (libvirt keeps none)."""
     srs, sr_of_pool = _storage(shared_storage, hosts)
     networks, net_of_nic = _networks(hosts)
     placements = _placements(hosts)
@@ -93,7 +100,7 @@ def merge(
         vms.append(_vm(hc, rec, sr_of_pool, net_of_nic, uuid in migrating, can_migrate))
     inv = Inventory(
         pool=Pool(ref=f"pool:{pool}", name=pool, backend="kvm", description=f"libvirt pool of {len(hosts)} host(s)"),
-        hosts=tuple(_host(hc) for hc in hosts),
+        hosts=tuple(_host(hc, mark_of(hc)) for hc in hosts),
         srs=tuple(srs),
         networks=tuple(networks),
         vms=tuple(sorted(vms, key=lambda v: v.name)),
@@ -101,12 +108,16 @@ def merge(
     return Merged(inv, tuple(hosts), placements, sr_of_pool)
 
 
-def _host(hc: HostConn) -> Host:
+def _host(hc: HostConn, mark: HostMark) -> Host:
     f = hc.facts
     return Host(
         ref=hc.ref,
         name=f.name,
+        uuid=hc.uuid,
         address=f.address,
+        enabled=not mark.disabled,
+        maintenance=mark.disabled and mark.maintenance,
+        evacuated=mark.evacuated if mark.disabled else (),
         live=hc.live,
         memory_total=f.memory_total,
         memory_free=f.memory_free,

@@ -180,16 +180,20 @@ def parse_network(xml: str, active: bool) -> NetInfo:
 
 @dataclass(frozen=True)
 class HostCpu:
+    """What a host's capabilities say about it: its CPU and its UUID (empty when not given)."""
+
     vendor: str = ""
     model: str = ""
+    uuid: str = ""
 
 
 def parse_capabilities(xml: str) -> HostCpu:
     root = ET.fromstring(xml)
+    uuid = (root.findtext("host/uuid") or "").strip()
     cpu = root.find("host/cpu")
     if cpu is None:
-        return HostCpu()
-    return HostCpu((cpu.findtext("vendor") or "").strip(), (cpu.findtext("model") or "").strip())
+        return HostCpu(uuid=uuid)
+    return HostCpu((cpu.findtext("vendor") or "").strip(), (cpu.findtext("model") or "").strip(), uuid)
 
 
 @dataclass

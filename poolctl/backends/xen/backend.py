@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 import XenAPI
@@ -25,6 +25,7 @@ from poolctl.backends.base import (
     StateCallback,
     Unsupported,
 )
+from poolctl.backends.xen import maintenance as maintenance_mod
 from poolctl.backends.xen.config import XenConfig
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import REFUSALS
@@ -43,7 +44,7 @@ from poolctl.backends.xen.translate import (
     project,
     project_all,
 )
-from poolctl.backends.xen.words import POWER_CALLS, power_error, refusal
+from poolctl.backends.xen.words import POWER_CALLS, evacuation_blocker, power_error, refusal
 from poolctl.gcpause import gc_paused
 from poolctl.model import (
     Inventory,
@@ -83,6 +84,7 @@ class XenBackend(Backend):
     IMPLEMENTS_CANCEL = True
     REPORTS_DOWNTIME = False
     MIGRATION_OPTIONS = frozenset()
+    HOST_MAINTENANCE = True
 
     def __init__(self, config: XenConfig):
         super().__init__(config)
@@ -190,6 +192,34 @@ class XenBackend(Backend):
             log.info("pool %s: %s %s done", self.config.name, verb, name)
 
         self._call(f"{verb} VM {vm}", run)
+
+    # -- host maintenance ---------------------------------------------------------------------
+
+    def disable_host(self, host: str, *, maintenance: bool = False, evacuated: Sequence[str] = ()) -> None:
+        def run(session: XenAPI.Session) -> None:
+            maintenance_mod.disable(session.xenapi, host, maintenance=maintenance, moved=evacuated)
+            log.info("pool %s: host %s disabled%s", self.config.name, host, " (maintenance)" if maintenance else "")
+
+        self._call(f"disabling host {self._name_of(host)}", run)
+
+    def enable_host(self, host: str) -> tuple[str, ...]:
+        def run(session: XenAPI.Session) -> tuple[str, ...]:
+            moved = maintenance_mod.enable(session.xenapi, host)
+            log.info("pool %s: host %s enabled", self.config.name, host)
+            return moved
+
+        return self._call(f"enabling host {self._name_of(host)}", run)
+
+    def evacuation_blockers(self, host: str) -> dict[str, tuple[str, ...]]:
+        def run(session: XenAPI.Session) -> dict[str, tuple[str, ...]]:
+            x = session.xenapi
+            out: dict[str, tuple[str, ...]] = {}
+            for vm, error in (x.host.get_vms_which_prevent_evacuation(host) or {}).items():
+                code, params = (str(error[0]), tuple(str(e) for e in error[1:])) if error else ("UNKNOWN", ())
+                out[vm] = (evacuation_blocker(code, params, self._name_of(vm), self._name_of),)
+            return out
+
+        return self._call(f"planning the evacuation of host {self._name_of(host)}", run)
 
     # -- migration --------------------------------------------------------------------------
 

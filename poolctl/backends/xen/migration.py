@@ -12,9 +12,10 @@ import XenAPI
 from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import is_connection_error, quote, size_words
+from poolctl.backends.xen.maintenance import in_maintenance
 from poolctl.backends.xen.tasks import destroy_quietly, migration_progress
 from poolctl.backends.xen.translate import NULL, Raw, Record, is_ref, power_state, to_int
-from poolctl.backends.xen.words import Namer, refusal
+from poolctl.backends.xen.words import Namer, disabled_words, refusal
 from poolctl.model import MigrationPhase, MigrationProgress, MigrationResult, PowerState
 
 log = logging.getLogger("poolctl.backends.xen")
@@ -35,7 +36,7 @@ def own_problems(
     if vm.get("resident_on") == host_ref:
         return [("VM_ALREADY_ON_HOST", f"{vm_name} already runs on {host_name}")]
     if not host.get("enabled", True):
-        out.append(("HOST_DISABLED", f"{host_name} is disabled (maintenance mode)"))
+        out.append(("HOST_DISABLED", disabled_words(host_name, in_maintenance(host.get("other_config")))))
     if metrics and not metrics.get("live", True):
         out.append(("HOST_OFFLINE", f"{host_name} is not live (XAPI cannot reach it)"))
     needed = to_int(vm.get("memory_dynamic_max")) or to_int(vm.get("memory_static_max"))

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, TypeGuard
 
+from poolctl.backends.xen.maintenance import evacuated, in_maintenance
 from poolctl.model import (
     VM,
     Disk,
@@ -48,7 +49,17 @@ CLASSES = {
 # (tests/test_xen_translate.py builds the lab's models from full and from cut records).
 FIELDS: dict[str, tuple[str, ...]] = {
     "pool": ("name_label", "name_description", "master"),
-    "host": ("name_label", "hostname", "address", "enabled", "metrics", "cpu_info", "software_version"),
+    "host": (
+        "uuid",
+        "name_label",
+        "hostname",
+        "address",
+        "enabled",
+        "metrics",
+        "cpu_info",
+        "software_version",
+        "other_config",  # XenCenter's maintenance-mode keys (maintenance.py)
+    ),
     "host_metrics": ("live", "memory_total", "memory_free"),
     "sr": ("name_label", "type", "shared", "physical_size", "physical_utilisation", "content_type"),
     "pbd": ("SR", "host", "currently_attached"),
@@ -243,8 +254,11 @@ class Translator:
         return Host(
             ref=ref,
             name=rec.get("name_label") or rec.get("hostname") or ref,
+            uuid=rec.get("uuid") or "",
             address=rec.get("address") or "",
             enabled=bool(rec.get("enabled", True)),
+            maintenance=in_maintenance(rec.get("other_config")),
+            evacuated=evacuated(rec.get("other_config")),
             live=bool(metrics.get("live", True)),
             memory_total=to_int(metrics.get("memory_total")),
             memory_free=to_int(metrics.get("memory_free")),

@@ -26,6 +26,12 @@ def _states(text: str) -> str:
     return " or ".join(parts) if parts else "in another state"
 
 
+def disabled_words(host_name: str, maintenance: bool | None) -> str:
+    """A disabled destination (XAPI's HOST_DISABLED); ``maintenance`` None: not known which."""
+    why = {True: "disabled (maintenance mode)", False: "disabled", None: "disabled"}
+    return f"{host_name} is {why[maintenance]}: no VM may start on it or move to it"
+
+
 def refusal(code: str, params: tuple[str, ...], vm_name: str, verb: str, name_of: Namer) -> str:
     """One sentence for an XAPI error raised while trying to ``verb`` ``vm_name``."""
     p = list(params) + ["", "", "", ""]
@@ -47,7 +53,7 @@ def refusal(code: str, params: tuple[str, ...], vm_name: str, verb: str, name_of
     if code in ("VM_REQUIRES_NET", "VM_REQUIRES_NETWORK"):
         return f"{vm_name} needs network '{name_of(p[1])}', which the host is not connected to"
     if code == "HOST_DISABLED":
-        return f"{name_of(p[0])} is disabled (maintenance mode)"
+        return disabled_words(name_of(p[0]) if p[0] else "the host", None)
     if code in ("HOST_OFFLINE", "HOST_NOT_LIVE"):
         return f"{name_of(p[0]) if p[0] else 'the host'} is not live (XAPI cannot reach it)"
     if code == "VM_IS_TEMPLATE":
@@ -68,3 +74,18 @@ def power_error(
         return NotFound(text, code=code, params=params, host=host)
     cls = OperationRefused if code in REFUSALS else BackendError
     return cls(text, code=code, params=params, host=host)
+
+
+def evacuation_blocker(code: str, params: tuple[str, ...], vm_name: str, name_of: Namer) -> str:
+    """Why XAPI's own evacuation plan (``host.get_vms_which_prevent_evacuation``) leaves a VM
+    behind. Its errors name the VM, not a destination: they are about every other host at once."""
+    p = list(params) + ["", "", ""]
+    if code == "HOST_NOT_ENOUGH_FREE_MEMORY":
+        return f"XAPI: no other host has enough free memory for {vm_name}"
+    if code == "NO_HOSTS_AVAILABLE":
+        return f"XAPI: no other enabled, live host can run {vm_name}"
+    if code == "VM_REQUIRES_SR":
+        return f"XAPI: {vm_name} needs SR '{name_of(p[1])}', which no other host can see"
+    if code in ("VM_REQUIRES_NET", "VM_REQUIRES_NETWORK"):
+        return f"XAPI: {vm_name} needs network '{name_of(p[1])}', which no other host is connected to"
+    return "XAPI: " + refusal(code, params, vm_name, "migrate", name_of)

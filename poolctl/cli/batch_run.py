@@ -1,0 +1,258 @@
+"""Running a plan of many moves from a command (evacuate, migrate VM… HOST, host enable --restore):
+the batch runner in a thread, its events printed, Ctrl-C turned into a cancel, the summary and the
+exit code. What each command plans is its own; how a plan runs and reads is the same for all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, TextIO
+
+from poolctl.audit import AuditLog, EvacuationRecord
+from poolctl.backends.base import Backend
+from poolctl.cli.pools import Loaded
+from poolctl.errors import ExitCode
+from poolctl.migration.batch import (
+    BatchEvent,
+    BatchRunner,
+    CancelAnswer,
+    LevelChanged,
+    MoveFinished,
+    MoveProgress,
+    MoveStarted,
+    Stopping,
+    Summary,
+)
+from poolctl.migration.concurrency import AutoRule, ConcurrencyRule, FixedRule
+from poolctl.migration.controller import MigrationController, MigrationPlan, check_hosts, clock
+from poolctl.migration.planner import Checks, Plan, plan_table
+from poolctl.model import VM, Host, MigrationPhase
+
+WATCH_S = 0.25
+PRECHECK_VMS = 4  # VMs pre-checked at once (each against every candidate host in parallel)
+
+Batch = int | Literal["auto"]
+
+
+def rule_for(batch: Batch) -> ConcurrencyRule:
+    return AutoRule() if batch == "auto" else FixedRule(int(batch))
+
+
+def precheck(backend: Backend, vms: Sequence[VM], hosts: Sequence[str]) -> Checks:
+    """The backend's pre-check of every (VM, host) pair, a few VMs at a time."""
+    if not vms or not hosts:
+        return {vm.ref: {} for vm in vms}
+    with ThreadPoolExecutor(max_workers=min(PRECHECK_VMS, len(vms)), thread_name_prefix="plan") as ex:
+        futures = {vm.ref: ex.submit(check_hosts, backend, vm.ref, hosts) for vm in vms}
+    return {ref: fut.result() for ref, fut in futures.items()}
+
+
+def print_plan(plan: Plan, out: TextIO) -> None:
+    for line in plan_table(plan):
+        print(f"  {line}", file=out)
+    out.flush()
+
+
+def print_refusal(plan: Plan, err: TextIO) -> None:
+    head, *rest = plan.refusal()
+    print(f"poolctl: {head}", file=err)
+    for line in rest:
+        print(line, file=err)
+
+
+@dataclass(frozen=True)
+class Ran:
+    summary: Summary | None  # None: stopped watching (a second Ctrl-C) before it ended
+    code: ExitCode
+
+
+class PlanRun:
+    """One plan run on one pool, printed to ``out`` (progress) and ``err`` (stops, cancels)."""
+
+    def __init__(
+        self,
+        pool: Loaded,
+        plan: Plan,
+        batch: Batch,
+        *,
+        interval: float,
+        port: int | None,
+        watch: bool,
+        out: TextIO,
+        err: TextIO,
+    ) -> None:
+        self.pool, self.plan, self.batch = pool, plan, batch
+        self.interval, self.port, self.watch = interval, port, watch
+        self.out, self.err = out, err
+        self.names = {h.ref: h.name for h in pool.inventory.hosts}
+        secret = pool.config.password.get_secret_value() if pool.config.password else ""
+        self.secrets = [secret]
+        self.runner = BatchRunner(
+            pool.backend,
+            plan,
+            self._controller,
+            rule_for(batch),
+            pool=pool.config.name,
+            on_event=self._event,
+            ping_interval=interval,
+            ping_port=port,
+        )
+        self._t0 = time.monotonic()
+        self._print_lock = threading.Lock()
+        self._phases: dict[str, MigrationPhase] = {}
+        self._percent: dict[str, int] = {}
+        self._done = 0
+
+    def _controller(self, backend: Backend, plan: MigrationPlan) -> MigrationController:
+        return MigrationController(
+            backend, plan, secrets=self.secrets, host_name=lambda ref: self.names.get(ref, ref) if ref else ""
+        )
+
+    # --- printing (the runner's thread) ---------------------------------------------------------
+
+    def _say(self, text: str, *, to_err: bool = False) -> None:
+        with self._print_lock:
+            if self.watch and not to_err:
+                self.out.write("\r\x1b[K")
+            print(text, file=self.err if to_err else self.out, flush=True)
+
+    def _stamp(self) -> str:
+        return f"  {clock(time.monotonic() - self._t0):>5}"
+
+    def _event(self, e: BatchEvent) -> None:
+        if isinstance(e, LevelChanged):
+            self._say(f"{self._stamp()}  batch: {e.decision.reason}")
+        elif isinstance(e, MoveStarted):
+            p = e.controller.plan
+            ping = (
+                f", pinging {p.ping_address} every {p.ping_interval:g} s" if p.ping_address else ", no address to ping"
+            )
+            self._say(f"{self._stamp()}  {p.vm_name}: moving {p.route}{ping}")
+        elif isinstance(e, MoveProgress):
+            self._progress(e)
+        elif isinstance(e, MoveFinished):
+            self._done += 1
+            self._phases.pop(e.line.vm, None)
+            self._percent.pop(e.line.vm, None)
+            self._say(
+                f"{self._stamp()}  {e.line.vm}: {_outcome_words(e.line.outcome)} ({self._done}/{len(self.plan.moves)})"
+            )
+        elif isinstance(e, Stopping):
+            self._say(f"poolctl: {e.reason}", to_err=True)
+        elif isinstance(e, CancelAnswer):
+            self._say(f"poolctl: {e.message}", to_err=True)
+
+    def _progress(self, e: MoveProgress) -> None:
+        name, p = e.placement.vm.name, e.progress
+        pct = round(100 * p.fraction) if p.fraction is not None else -1
+        if self.watch:
+            self._percent[name] = pct
+            line = ", ".join(f"{vm} {v}%" if v >= 0 else vm for vm, v in self._percent.items())
+            with self._print_lock:
+                self.out.write(f"\r{self._stamp()}  moving: {line}  ({self._done}/{len(self.plan.moves)} done)\x1b[K")
+                self.out.flush()
+            return
+        if p.phase.terminal or self._phases.get(name) == p.phase:
+            return
+        self._phases[name] = p.phase
+        self._say(f"{self._stamp()}  {name}: {p.phase.value}" + (f" {pct}%" if pct >= 0 else ""))
+
+    # --- running (the main thread) ----------------------------------------------------------
+
+    def run(self) -> Ran:
+        """Run to the end; Ctrl-C cancels (exit 6), a second one stops watching (exit 130)."""
+        results: list[Summary] = []
+        ended = threading.Event()
+
+        def work() -> None:
+            try:
+                results.append(self.runner.run())
+            finally:
+                ended.set()
+
+        self._t0 = time.monotonic()
+        threading.Thread(target=work, name="batch", daemon=True).start()
+        interrupts = 0
+        # Event.wait, not Thread.join: a Ctrl-C inside join() can leave is_alive() wrongly False.
+        while not ended.is_set():
+            try:
+                ended.wait(WATCH_S)
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts >= 2:
+                    for c in self.runner.running():
+                        c.abandon("poolctl was interrupted twice; the hypervisor carried on with the move")
+                    self._say(
+                        "poolctl: stopped watching; the hypervisor carries on with the running moves", to_err=True
+                    )
+                    return Ran(None, ExitCode.INTERRUPTED)
+                self._say("\npoolctl: Ctrl-C: cancelling the running moves, starting no more…", to_err=True)
+                self.runner.cancel()
+        if self.watch:
+            self.out.write("\r\x1b[K")
+        summary = results[0] if results else None
+        if summary is None:
+            return Ran(None, ExitCode.FAILED)
+        for text in summary.text_lines():
+            print(text, file=self.out)
+        self.out.flush()
+        if summary.cancelled or interrupts:
+            return Ran(summary, ExitCode.CANCELLED)
+        return Ran(summary, ExitCode.OK if summary.ok else ExitCode.FAILED)
+
+    def record(
+        self,
+        kind: Literal["evacuation", "bulk move", "restore"],
+        host: Host,
+        ran: Ran,
+        asked: datetime,
+        reason: str = "",
+    ) -> EvacuationRecord:
+        """The audit record of the whole run (its moves have theirs from the controllers)."""
+        s = ran.summary
+        lines = s.lines if s is not None else ()
+        gaps = [line.longest_gap_s for line in lines if line.longest_gap_s is not None]
+        result: Literal["success", "failed", "cancelled", "unfinished"] = (
+            "unfinished" if s is None else "cancelled" if s.cancelled else "success" if s.ok else "failed"
+        )
+        return EvacuationRecord(
+            kind=kind,
+            id=uuid.uuid4().hex,
+            time=asked.isoformat(timespec="seconds"),
+            pool=self.pool.config.name,
+            host=host.name,
+            host_uuid=host.uuid,
+            result=result,
+            moved=[line.vm for line in lines if line.moved],
+            not_moved=[line.vm for line in lines if not line.moved]
+            if s is not None
+            else [p.vm.name for p in self.plan.moves],
+            duration_s=round(s.seconds if s is not None else time.monotonic() - self._t0, 3),
+            batch=str(self.batch),
+            levels=[d.reason for d in s.levels] if s is not None else [],
+            most_at_once=s.most_at_once if s is not None else 0,
+            ping_lost=sum(line.lost for line in lines),
+            ping_longest_gap_s=max(gaps) if gaps else None,
+            reason=reason or (s.stop_reason if s is not None else "stopped watching"),
+        )
+
+
+def write_record(record: EvacuationRecord, err: TextIO) -> None:
+    try:
+        AuditLog().append(record)
+    except OSError as exc:
+        print(f"poolctl: warning: {exc}", file=err)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _outcome_words(outcome: str) -> str:
+    return {"success": "moved", "not started": "not started"}.get(outcome, outcome)

@@ -1,0 +1,186 @@
+"""`poolctl evacuate HOST`: empty a host for maintenance, every VM pinged while it moves.
+
+Plans first (a destination per running VM from the backend's pre-checks and its own evacuation
+verdict) and prints the plan; a VM that cannot leave refuses the whole evacuation before anything
+is touched. Then the host is disabled in maintenance mode (with the VMs it is about to lose, for a
+later ``host enable --restore``), the moves run through the batch runner, and the host stays
+disabled whatever happened: the admin decides when it takes VMs again.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Literal, TextIO
+
+from poolctl.audit import EvacuationRecord
+from poolctl.backends.base import BackendError
+from poolctl.cli.batch_run import Batch, PlanRun, now, precheck, print_plan, print_refusal, write_record
+from poolctl.cli.find import find_host, host_in, only_pool
+from poolctl.cli.pools import Loaded, loaded_pools
+from poolctl.config import PoolConfig
+from poolctl.errors import ExitCode, Failure, describe
+from poolctl.evacuation_lock import HostBusy, host_lock
+from poolctl.migration.planner import Plan, evacuees, plan_moves, with_blockers
+from poolctl.model import Host
+
+
+def run_evacuate(
+    pools: Sequence[PoolConfig],
+    *,
+    host: str,
+    to: Sequence[str] = (),
+    batch: Batch = "auto",
+    dry_run: bool = False,
+    watch: bool = False,
+    pool: str | None = None,
+    interval: float = 0.1,
+    port: int | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    pools = only_pool(pools, pool)
+    with loaded_pools(pools, err) as (loaded, code):
+        lp, source = find_host(loaded, pools, host, code)
+        targets = [host_in(lp, key) for key in dict.fromkeys(to)]
+        if any(t.ref == source.ref for t in targets):
+            raise Failure(f"--to {source.name}: that is the host being evacuated", ExitCode.USAGE)
+        if not lp.backend.capabilities.host_maintenance:
+            raise Failure(f"the {lp.config.backend} backend cannot disable a host", ExitCode.REFUSED)
+        evacuation = Evacuation(lp, source, targets, batch, interval, port, watch, out, err)
+        if dry_run:
+            return evacuation.plan_only()
+        try:
+            with host_lock(lp.config.name, source.uuid or source.ref, source.name, "poolctl evacuate"):
+                return evacuation.run()
+        except HostBusy as exc:
+            raise Failure(str(exc), ExitCode.REFUSED) from None
+
+
+class Evacuation:
+    def __init__(
+        self,
+        pool: Loaded,
+        source: Host,
+        targets: Sequence[Host],
+        batch: Batch,
+        interval: float,
+        port: int | None,
+        watch: bool,
+        out: TextIO,
+        err: TextIO,
+    ) -> None:
+        self.pool, self.source, self.targets, self.batch = pool, source, targets, batch
+        self.interval, self.port, self.watch, self.out, self.err = interval, port, watch, out, err
+        self.asked = now()
+
+    def _plan(self, verb: str) -> Plan:
+        """The plan, printed (an empty one when the host runs no VMs)."""
+        inv, backend, h = self.pool.inventory, self.pool.backend, self.source
+        vms = evacuees(inv.vms, h.ref)
+        to = {t.ref for t in self.targets} or None
+        where = f" to {', '.join(t.name for t in self.targets)}" if self.targets else ""
+        print(f"{verb} {h.name} ({self.pool.config.name}){where}: {_count(len(vms))}", file=self.out, flush=True)
+        if not vms:
+            return Plan(())
+        candidates = [
+            x.ref for x in inv.hosts if x.ref != h.ref and x.enabled and x.live and (to is None or x.ref in to)
+        ]
+        try:
+            blockers = backend.evacuation_blockers(h.ref)
+        except BackendError as exc:
+            raise Failure(f"planning the evacuation of {h.name} failed: {describe(exc)}", ExitCode.FAILED) from None
+        plan = with_blockers(plan_moves(vms, inv.hosts, precheck(backend, vms, candidates), to=to), blockers)
+        print_plan(plan, self.out)
+        return plan
+
+    def _refused(self, plan: Plan) -> int:
+        print_refusal(plan, self.err)
+        print(f"poolctl: {self.source.name} was left as it is (not disabled)", file=self.err)
+        return ExitCode.REFUSED
+
+    def plan_only(self) -> int:
+        plan = self._plan("Plan to evacuate")
+        if not plan.ok:
+            return self._refused(plan)
+        print(f"--dry-run: nothing moved; {self.source.name} left as it is", file=self.out)
+        return ExitCode.OK
+
+    def run(self) -> int:
+        h, caps = self.source, self.pool.backend.capabilities
+        plan = self._plan("Evacuating")
+        if not plan.ok:
+            write_record(self._record(plan, "refused", "; ".join(plan.refusal()[1:]).strip()), self.err)
+            return self._refused(plan)
+        if plan.moves and not caps.live_migration:
+            raise Failure(
+                f"cannot evacuate {h.name}: {caps.reason or 'this backend cannot live-migrate'}", ExitCode.REFUSED
+            )
+        self._disable([p.vm.uuid for p in plan.moves])
+        print(f"{h.name} disabled (maintenance mode): no VM starts on it or moves to it", file=self.out, flush=True)
+        if not plan.moves:
+            write_record(self._record(plan, "success", "the host ran no VMs"), self.err)
+            print(f"{h.name} runs no VMs and stays disabled", file=self.out)
+            return ExitCode.OK
+        run = PlanRun(
+            self.pool,
+            plan,
+            self.batch,
+            interval=self.interval,
+            port=self.port,
+            watch=self.watch,
+            out=self.out,
+            err=self.err,
+        )
+        ran = run.run()
+        moved = [line for line in ran.summary.lines if line.moved] if ran.summary is not None else []
+        if ran.summary is not None and len(moved) != len(plan.moves):
+            # the list is what a restore brings back: only the VMs that really left
+            by_name = {p.vm.name: p.vm.uuid for p in plan.moves}
+            self._disable([by_name[line.vm] for line in moved if line.vm in by_name], quiet=True)
+        write_record(run.record("evacuation", h, ran, self.asked), self.err)
+        if ran.summary is not None and ran.summary.ok:
+            print(
+                f"{h.name} is empty and stays disabled (maintenance mode); "
+                f"`poolctl host enable {h.name} --restore` brings the VMs back",
+                file=self.out,
+            )
+        elif ran.summary is not None:
+            left = ", ".join(line.vm for line in ran.summary.not_moved)
+            print(f"{h.name} stays disabled (maintenance mode); still on it: {left}", file=self.out)
+        return ran.code
+
+    def _disable(self, evacuated: list[str], *, quiet: bool = False) -> None:
+        # A host still in maintenance from an earlier evacuation (one that failed half-way) keeps
+        # that one's list too: a restore brings back everything that left it.
+        earlier = self.source.evacuated if self.source.maintenance else ()
+        moved = list(dict.fromkeys([*earlier, *evacuated]))
+        try:
+            self.pool.backend.disable_host(self.source.ref, maintenance=True, evacuated=moved)
+        except BackendError as exc:
+            if quiet:
+                print(
+                    f"poolctl: warning: recording the moved VMs on {self.source.name}: {describe(exc)}", file=self.err
+                )
+                return
+            raise Failure(f"cannot disable {self.source.name}: {describe(exc)}", ExitCode.FAILED) from None
+
+    def _record(self, plan: Plan, result: Literal["success", "refused"], reason: str) -> EvacuationRecord:
+        return EvacuationRecord(
+            kind="evacuation",
+            id=uuid.uuid4().hex,
+            time=self.asked.isoformat(timespec="seconds"),
+            pool=self.pool.config.name,
+            host=self.source.name,
+            host_uuid=self.source.uuid,
+            result=result,
+            not_moved=[p.vm.name for p in plan.placements],
+            batch=str(self.batch),
+            reason=reason,
+        )
+
+
+def _count(n: int) -> str:
+    return f"{n} running VM{'s' if n != 1 else ''}"

@@ -1,0 +1,152 @@
+"""`poolctl host disable HOST` / `poolctl host enable HOST [--restore]`.
+
+Disable: no new VM starts on the host or moves to it; the VMs on it stay (``poolctl evacuate``
+moves them). Enable: the host takes VMs again and leaves maintenance mode; with ``--restore`` the
+VMs the last evacuation moved away, and that still run elsewhere, move back, each pinged, through
+the same batch machinery as the evacuation.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from poolctl.backends.base import BackendError
+from poolctl.cli.batch_run import Batch, PlanRun, now, precheck, print_plan, write_record
+from poolctl.cli.find import find_host, only_pool
+from poolctl.cli.pools import Loaded, loaded_pools
+from poolctl.config import PoolConfig
+from poolctl.errors import ExitCode, Failure, describe
+from poolctl.evacuation_lock import HostBusy, host_lock
+from poolctl.migration.planner import Plan, plan_moves
+from poolctl.model import VM, Host, PowerState
+
+
+def run_host(
+    pools: Sequence[PoolConfig],
+    *,
+    action: str,
+    host: str,
+    pool: str | None = None,
+    restore: bool = False,
+    batch: Batch = "auto",
+    watch: bool = False,
+    interval: float = 0.1,
+    port: int | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    pools = only_pool(pools, pool)
+    with loaded_pools(pools, err) as (loaded, code):
+        lp, h = find_host(loaded, pools, host, code)
+        if not lp.backend.capabilities.host_maintenance:
+            raise Failure(f"the {lp.config.backend} backend cannot disable or enable a host", ExitCode.REFUSED)
+        if action == "disable":
+            return _disable(lp, h, out)
+        try:
+            # not while an evacuation of the host runs: it would take VMs while being emptied
+            with host_lock(lp.config.name, h.uuid or h.ref, h.name, "poolctl host enable"):
+                return _enable(lp, h, restore, batch, watch, interval, port, out, err)
+        except HostBusy as exc:
+            raise Failure(str(exc), ExitCode.REFUSED) from None
+
+
+def _disable(lp: Loaded, h: Host, out: TextIO) -> int:
+    try:
+        lp.backend.disable_host(h.ref)
+    except BackendError as exc:
+        raise Failure(f"cannot disable {h.name}: {describe(exc)}", ExitCode.FAILED) from None
+    running = [v for v in lp.inventory.vms if v.host == h.ref and v.power_state == PowerState.RUNNING]
+    was = " (it was already disabled)" if not h.enabled else ""
+    print(f"{h.name} disabled{was}: no VM starts on it or moves to it", file=out)
+    if running:
+        print(f"  its {len(running)} running VM(s) stay; `poolctl evacuate {h.name}` moves them away", file=out)
+    return ExitCode.OK
+
+
+def _enable(
+    lp: Loaded,
+    h: Host,
+    restore: bool,
+    batch: Batch,
+    watch: bool,
+    interval: float,
+    port: int | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    try:
+        moved = lp.backend.enable_host(h.ref)
+    except BackendError as exc:
+        raise Failure(f"cannot enable {h.name}: {describe(exc)}", ExitCode.FAILED) from None
+    was = " (it was not disabled)" if h.enabled else " (maintenance mode ended)" if h.maintenance else ""
+    print(f"{h.name} enabled{was}: VMs may start on it and move to it again", file=out, flush=True)
+    if not restore:
+        if moved:
+            print(f"  the {len(moved)} VM(s) the last evacuation moved away stay where they are", file=out)
+        return ExitCode.OK
+    if not moved:
+        print(f"  --restore: no evacuation of {h.name} is on record; nothing to bring back", file=out)
+        return ExitCode.OK
+    return _restore(lp, h, moved, batch, watch, interval, port, out, err)
+
+
+def _restore(
+    lp: Loaded,
+    h: Host,
+    moved: Sequence[str],
+    batch: Batch,
+    watch: bool,
+    interval: float,
+    port: int | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    try:
+        inv = lp.backend.inventory()  # where the VMs run now, and the host enabled
+    except BackendError as exc:
+        raise Failure(
+            f"reading pool {lp.config.name!r} for the restore failed: {describe(exc)}", ExitCode.FAILED
+        ) from None
+    by_uuid = {v.uuid: v for v in inv.vms}
+    back: list[VM] = []
+    for u in moved:
+        vm = by_uuid.get(u)
+        if vm is None:
+            print(f"  not restored: VM {u} is no longer in pool {lp.config.name!r}", file=out)
+        elif vm.host == h.ref:
+            print(f"  not restored: {vm.name} already runs on {h.name}", file=out)
+        elif vm.power_state != PowerState.RUNNING:
+            print(f"  not restored: {vm.name} is {vm.power_state.value}, not running elsewhere", file=out)
+        else:
+            back.append(vm)
+    if not back:
+        return ExitCode.OK
+    plan = plan_moves(back, inv.hosts, precheck(lp.backend, back, [h.ref]), to=[h.ref])
+    print(f"Restoring {len(back)} VM(s) to {h.name}:", file=out)
+    print_plan(plan, out)
+    for p in plan.blocked:
+        print(f"poolctl: {p.vm.name} cannot come back to {h.name}: {p.why}", file=err)
+    if not plan.moves:
+        return ExitCode.REFUSED
+    caps = lp.backend.capabilities
+    if not caps.live_migration:
+        raise Failure(f"cannot restore: {caps.reason or 'this backend cannot live-migrate'}", ExitCode.REFUSED)
+    asked = now()
+    run = PlanRun(
+        Loaded(lp.config, lp.backend, inv),
+        Plan(plan.moves),
+        batch,
+        interval=interval,
+        port=port,
+        watch=watch,
+        out=out,
+        err=err,
+    )
+    ran = run.run()
+    write_record(run.record("restore", h, ran, asked), err)
+    if ran.code != ExitCode.OK:
+        return ran.code
+    return ExitCode.REFUSED if plan.blocked else ExitCode.OK
