@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from poolctl.ping.method import METHODS, PingError
 from poolctl.ping.limits import DEFAULT_INTERVAL
+from poolctl.ping.method import METHODS, PingError
 from poolctl.ping.pinger import DEFAULT_TIMEOUT, Pinger
 from poolctl.ping.stats import PingStats, Sample
 
