@@ -66,7 +66,8 @@ class MoveLine:
         if self.moved:
             return f"{route}  {self.seconds:.1f} s  {ping}"
         where = f"; still on {self.now_on}" if self.now_on else ""
-        why = f": {self.error}" if self.error else ""
+        # a cancel's words are the outcome itself: "cancelled after 2.5 s: cancelled" says it twice
+        why = f": {self.error}" if self.error and self.error.strip().lower() != self.outcome else ""
         return f"{route}  {self.outcome} after {self.seconds:.1f} s{why}{where}  {ping}"
 
 

@@ -294,3 +294,11 @@ def test_the_summary_lines_the_cli_prints():
         "1 of 3 VMs moved in 12.3 s, at most 2 at once; lost 1 probe, longest gap 0.20 s (db-01); "
         "not moved: db-01 (failed), web-02 (not started)",
     ]
+
+
+def test_a_cancelled_line_says_cancelled_once():
+    line = MoveLine("web-01", "xcp-lab-1", "xcp-lab-2", "cancelled", "xcp-lab-1", 2.5, 25, 0, 0.1, "cancelled")
+    assert (
+        line.text()
+        == "web-01 → xcp-lab-2  cancelled after 2.5 s; still on xcp-lab-1  sent 25  lost 0  longest gap 0.10 s"
+    )
