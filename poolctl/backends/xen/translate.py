@@ -46,7 +46,7 @@ CLASSES = {
 # The fields this module, ``affected`` and the migration pre-checks read. Records are cut down to
 # these as they arrive: a full VM record is ~100 fields, and at 10,000 VMs the full records of
 # every class would take ~700 MB. A field read anywhere in the backend must be listed here
-# (tests/test_xen_translate.py builds the lab's models from full and from cut records).
+# (tests/backends/xen/test_unmarshal.py checks records cut as they arrive equal the cut of full ones).
 FIELDS: dict[str, tuple[str, ...]] = {
     "pool": ("name_label", "name_description", "master"),
     "host": (
