@@ -11,8 +11,8 @@ import XenAPI
 
 from poolctl.backends.xen.maintenance import EVACUATED_MIGRATED, MAINTENANCE_MODE
 from poolctl.model import Host
-from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, by_name, connected, lab
-from tests.backends.contract.test_contract import Recorder
+from tests.support.recorder import Recorder
+from tests.support.xen import PASSWORD, USERNAME, by_name, connected, lab
 
 pytestmark = pytest.mark.timeout(60)
 
