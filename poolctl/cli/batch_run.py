@@ -40,6 +40,16 @@ PRECHECK_VMS = 4  # VMs pre-checked at once (each against every candidate host i
 Batch = int | Literal["auto"]
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How a command runs its moves: at once (``--batch``), shown live (``--watch``), pinged how."""
+
+    batch: Batch = "auto"
+    watch: bool = False
+    interval: float = 0.1
+    port: int | None = None
+
+
 def rule_for(batch: Batch) -> ConcurrencyRule:
     return AutoRule() if batch == "auto" else FixedRule(int(batch))
 
@@ -79,16 +89,13 @@ class PlanRun:
         self,
         pool: Loaded,
         plan: Plan,
-        batch: Batch,
+        settings: RunSettings,
         *,
-        interval: float,
-        port: int | None,
-        watch: bool,
         out: TextIO,
         err: TextIO,
     ) -> None:
-        self.pool, self.plan, self.batch = pool, plan, batch
-        self.interval, self.port, self.watch = interval, port, watch
+        self.pool, self.plan, self.settings = pool, plan, settings
+        self.batch, self.watch = settings.batch, settings.watch
         self.out, self.err = out, err
         self.names = {h.ref: h.name for h in pool.inventory.hosts}
         secret = pool.config.password.get_secret_value() if pool.config.password else ""
@@ -97,11 +104,11 @@ class PlanRun:
             pool.backend,
             plan,
             self._controller,
-            rule_for(batch),
+            rule_for(settings.batch),
             pool=pool.config.name,
             on_event=self._event,
-            ping_interval=interval,
-            ping_port=port,
+            ping_interval=settings.interval,
+            ping_port=settings.port,
         )
         self._t0 = time.monotonic()
         self._print_lock = threading.Lock()

@@ -16,7 +16,7 @@ from typing import Literal, TextIO
 
 from poolctl.audit import EvacuationRecord
 from poolctl.backends.base import BackendError
-from poolctl.cli.batch_run import Batch, PlanRun, now, precheck, print_plan, print_refusal, write_record
+from poolctl.cli.batch_run import PlanRun, RunSettings, now, precheck, print_plan, print_refusal, write_record
 from poolctl.cli.find import find_host, host_in, only_pool
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
@@ -31,12 +31,9 @@ def run_evacuate(
     *,
     host: str,
     to: Sequence[str] = (),
-    batch: Batch = "auto",
+    settings: RunSettings,
     dry_run: bool = False,
-    watch: bool = False,
     pool: str | None = None,
-    interval: float = 0.1,
-    port: int | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -49,7 +46,7 @@ def run_evacuate(
             raise Failure(f"--to {source.name}: that is the host being evacuated", ExitCode.USAGE)
         if not lp.backend.capabilities.host_maintenance:
             raise Failure(f"the {lp.config.backend} backend cannot disable a host", ExitCode.REFUSED)
-        evacuation = Evacuation(lp, source, targets, batch, interval, port, watch, out, err)
+        evacuation = Evacuation(lp, source, targets, settings, out, err)
         if dry_run:
             return evacuation.plan_only()
         try:
@@ -65,15 +62,12 @@ class Evacuation:
         pool: Loaded,
         source: Host,
         targets: Sequence[Host],
-        batch: Batch,
-        interval: float,
-        port: int | None,
-        watch: bool,
+        settings: RunSettings,
         out: TextIO,
         err: TextIO,
     ) -> None:
-        self.pool, self.source, self.targets, self.batch = pool, source, targets, batch
-        self.interval, self.port, self.watch, self.out, self.err = interval, port, watch, out, err
+        self.pool, self.source, self.targets, self.settings = pool, source, targets, settings
+        self.out, self.err = out, err
         self.asked = now()
 
     def _plan(self, verb: str) -> Plan:
@@ -127,10 +121,7 @@ class Evacuation:
         run = PlanRun(
             self.pool,
             plan,
-            self.batch,
-            interval=self.interval,
-            port=self.port,
-            watch=self.watch,
+            self.settings,
             out=self.out,
             err=self.err,
         )
@@ -177,7 +168,7 @@ class Evacuation:
             host_uuid=self.source.uuid,
             result=result,
             not_moved=[p.vm.name for p in plan.placements],
-            batch=str(self.batch),
+            batch=str(self.settings.batch),
             reason=reason,
         )
 

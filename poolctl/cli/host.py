@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from poolctl.backends.base import BackendError
-from poolctl.cli.batch_run import Batch, PlanRun, now, precheck, print_plan, write_record
+from poolctl.cli.batch_run import PlanRun, RunSettings, now, precheck, print_plan, write_record
 from poolctl.cli.find import find_host, only_pool
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
@@ -30,10 +30,7 @@ def run_host(
     host: str,
     pool: str | None = None,
     restore: bool = False,
-    batch: Batch = "auto",
-    watch: bool = False,
-    interval: float = 0.1,
-    port: int | None = None,
+    settings: RunSettings,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -48,7 +45,7 @@ def run_host(
         try:
             # not while an evacuation of the host runs: it would take VMs while being emptied
             with host_lock(lp.config.name, h.uuid or h.ref, h.name, "poolctl host enable"):
-                return _enable(lp, h, restore, batch, watch, interval, port, out, err)
+                return _enable(lp, h, restore, settings, out, err)
         except HostBusy as exc:
             raise Failure(str(exc), ExitCode.REFUSED) from None
 
@@ -70,10 +67,7 @@ def _enable(
     lp: Loaded,
     h: Host,
     restore: bool,
-    batch: Batch,
-    watch: bool,
-    interval: float,
-    port: int | None,
+    settings: RunSettings,
     out: TextIO,
     err: TextIO,
 ) -> int:
@@ -90,17 +84,14 @@ def _enable(
     if not moved:
         print(f"  --restore: no evacuation of {h.name} is on record; nothing to bring back", file=out)
         return ExitCode.OK
-    return _restore(lp, h, moved, batch, watch, interval, port, out, err)
+    return _restore(lp, h, moved, settings, out, err)
 
 
 def _restore(
     lp: Loaded,
     h: Host,
     moved: Sequence[str],
-    batch: Batch,
-    watch: bool,
-    interval: float,
-    port: int | None,
+    settings: RunSettings,
     out: TextIO,
     err: TextIO,
 ) -> int:
@@ -138,10 +129,7 @@ def _restore(
     run = PlanRun(
         Loaded(lp.config, lp.backend, inv),
         Plan(plan.moves),
-        batch,
-        interval=interval,
-        port=port,
-        watch=watch,
+        settings,
         out=out,
         err=err,
     )

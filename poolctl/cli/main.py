@@ -161,6 +161,8 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
     interval = interval if interval is not None else defaults.ping_interval
     port = getattr(args, "port", None)
     port = port if port is not None else defaults.ping_port
+    from poolctl.cli.batch_run import RunSettings
+
     if args.command == "migrate" and len(args.vm) == 1:
         from poolctl.cli.migrate import run_migrate
 
@@ -184,10 +186,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             vms=args.vm,
             host=args.host,
             pool=args.pool,
-            batch=args.batch,
-            watch=args.watch,
-            interval=interval,
-            port=port,
+            settings=RunSettings(args.batch, args.watch, interval, port),
         )
     if args.command == "evacuate":
         from poolctl.cli.evacuate import run_evacuate
@@ -196,12 +195,9 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             pools,
             host=args.host,
             to=args.to,
-            batch=args.batch,
             dry_run=args.dry_run,
-            watch=args.watch,
             pool=args.pool,
-            interval=interval,
-            port=port,
+            settings=RunSettings(args.batch, args.watch, interval, port),
         )
     from poolctl.cli.host import run_host
 
@@ -211,10 +207,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
         host=args.host,
         pool=args.pool,
         restore=getattr(args, "restore", False),
-        batch=getattr(args, "batch", "auto"),
-        watch=getattr(args, "watch", False),
-        interval=interval,
-        port=port,
+        settings=RunSettings(getattr(args, "batch", "auto"), getattr(args, "watch", False), interval, port),
     )
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from poolctl.cli.batch_run import Batch, PlanRun, now, precheck, print_plan, print_refusal, write_record
+from poolctl.cli.batch_run import PlanRun, RunSettings, now, precheck, print_plan, print_refusal, write_record
 from poolctl.cli.find import host_in, only_pool
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
@@ -26,10 +26,7 @@ def run_migrate_many(
     vms: Sequence[str],
     host: str,
     pool: str | None = None,
-    batch: Batch = "auto",
-    watch: bool = False,
-    interval: float = 0.1,
-    port: int | None = None,
+    settings: RunSettings,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -57,7 +54,7 @@ def run_migrate_many(
             print_refusal(plan, err)
             return ExitCode.REFUSED
         asked = now()
-        run = PlanRun(lp, plan, batch, interval=interval, port=port, watch=watch, out=out, err=err)
+        run = PlanRun(lp, plan, settings, out=out, err=err)
         ran = run.run()
         write_record(run.record("bulk move", dest, ran, asked), err)
         return ran.code
