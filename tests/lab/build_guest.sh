@@ -76,25 +76,32 @@ DISK=none; [ -b /dev/vda ] && DISK="vda $(cat /sys/block/vda/size) sectors"
 # "agent"), as from qemu-ga on a real guest. The other sources give nothing here: no
 # DHCP lease on a plain bridge, and libvirt 9.0's ARP source fails ("wrong nlmsg len")
 # on kernels >= 6.9. It answers guest-sync, guest-ping and guest-network-get-interfaces.
+# It stays idle between questions (no polling: the guest's own activity is what a
+# migration copies). The port is opened once and kept open: a port admits one opener,
+# and closing it makes libvirt drop its agent connection; reads give EOF while no host
+# side is connected (before libvirt connects, just after a migration): wait, read again.
+# Without the channel (the lab's single-guest tests, the KVM probe) it exits at once.
 agent() {
   MAC=$(cat /sys/class/net/eth0/address)
   LO='{"name":"lo","hardware-address":"00:00:00:00:00:00","ip-addresses":[{"ip-address-type":"ipv4","ip-address":"127.0.0.1","prefix":8}]}'
   ETH='{"name":"eth0","hardware-address":"'$MAC'","ip-addresses":[{"ip-address-type":"ipv4","ip-address":"'${GIP%/*}'","prefix":'${GIP#*/}'}]}'
+  PORT=
+  for n in /sys/class/virtio-ports/*/name; do
+    [ "$(cat "$n" 2>/dev/null)" = org.qemu.guest_agent.0 ] && PORT=${n%/name} && PORT=/dev/${PORT##*/}
+  done
+  [ -c "$PORT" ] || return 0  # a domain without the channel (the KVM probe): no agent
+  exec 3<>"$PORT"
   while true; do
-    PORT=
-    for n in /sys/class/virtio-ports/*/name; do
-      [ "$(cat "$n" 2>/dev/null)" = org.qemu.guest_agent.0 ] && PORT=/dev/${n#/sys/class/virtio-ports/} && PORT=${PORT%/name}
-    done
-    # one open, read-write (a port admits one): EOF while libvirt is not connected
-    [ -c "$PORT" ] && while IFS= read -r line; do
+    if IFS= read -r line <&3; then
       case "$line" in
-        *'"guest-sync'*) id=${line##*'"id":'}; id=${id%%[!0-9]*}; echo "{\"return\": $id}" ;;
-        *'"guest-ping"'*) echo '{"return": {}}' ;;
-        *'"guest-network-get-interfaces"'*) echo "{\"return\": [$LO, $ETH]}" ;;
-        *) echo '{"error": {"class": "CommandNotFound", "desc": "the lab guest agent knows only sync, ping, network"}}' ;;
+        *'"guest-sync'*) id=${line##*'"id":'}; id=${id%%[!0-9]*}; echo "{\"return\": $id}" >&3 ;;
+        *'"guest-ping"'*) echo '{"return": {}}' >&3 ;;
+        *'"guest-network-get-interfaces"'*) echo "{\"return\": [$LO, $ETH]}" >&3 ;;
+        *) echo '{"error": {"class": "CommandNotFound", "desc": "the lab agent knows sync, ping, network"}}' >&3 ;;
       esac
-    done <>"$PORT" >&0
-    sleep 0.5
+    else
+      sleep 1
+    fi
   done
 }
 agent </dev/null >/dev/null 2>&1 &

@@ -71,8 +71,8 @@ class Lab:
     def guest_xml(self) -> str:
         return self.xml_of(self.guest_name)
 
-    def xml_of(self, name: str) -> str:
-        return g.domain_xml(self.root / "guest", self.disk_of(name), self.domain_type, g.GUESTS[name])
+    def xml_of(self, name: str, agent: bool = False) -> str:
+        return g.domain_xml(self.root / "guest", self.disk_of(name), self.domain_type, g.GUESTS[name], agent)
 
     def client_argv(self, argv: list[str]) -> list[str]:
         """``argv`` prefixed to run inside the client namespace (for subprocess)."""
@@ -151,19 +151,34 @@ class Lab:
             except libvirt.libvirtError:
                 pass
 
-    def ensure_guest(self, on: str = "hostA", timeout: float = 90, name: str | None = None) -> None:
-        """Both daemons up, the guest (default: pingvm) running on ``on`` only, answering ping."""
-        self.ensure_guests(on, (name or self.guest_name,), timeout)
+    def has_agent(self, host: str, name: str) -> bool:
+        """Whether the running domain has the guest-agent channel (see ``labguest._AGENT_XML``)."""
+        try:
+            return g.AGENT_CHANNEL in self.conn(host).lookupByName(name).XMLDesc(0)
+        except libvirt.libvirtError:  # gone meanwhile: then it is booted afresh anyway
+            return False
 
-    def ensure_guests(self, on: str = "hostA", names: tuple[str, ...] = (), timeout: float = 90) -> None:
+    def ensure_guest(
+        self, on: str = "hostA", timeout: float = 90, name: str | None = None, agent: bool = False
+    ) -> None:
+        """Both daemons up, the guest (default: pingvm) running on ``on`` only, answering ping."""
+        self.ensure_guests(on, (name or self.guest_name,), timeout, agent)
+
+    def ensure_guests(
+        self, on: str = "hostA", names: tuple[str, ...] = (), timeout: float = 90, agent: bool = True
+    ) -> None:
         """Both daemons up, each of ``names`` (default: all) running on ``on`` only, answering
-        ping. Guests that must boot boot together: the second costs little more than the first."""
+        ping, with the guest-agent channel or without as ``agent`` says (a guest of the other
+        kind is rebooted). With it, each guest's agent reports its address before this returns.
+        Guests that must boot boot together: the second costs little more than the first."""
         for h in HOST_NAMES:
             self.start_host(h)
         to_boot = []
         for name in names or self.guest_names:
             where = self.running_on(name)
             keep = on if on in where else (where[0] if where else None)
+            if keep is not None and self.has_agent(keep, name) != agent:
+                keep = None
             self.stop_guest(name, keep=keep)  # leftovers (paused, incoming, a second copy) go
             if keep is None:
                 to_boot.append(name)
@@ -172,7 +187,8 @@ class Lab:
                 if keep != on:
                     self.migrate_raw(keep, on, name=name)
                 self.wait_ping(15, name)
-                self.wait_agent(on, name, 15)
+                if agent:
+                    self.wait_agent(on, name, 15)
             except LabError as exc:
                 # A guest that stopped answering must not fail every later test too: boot a
                 # fresh one (counted in timings, so a flaky guest shows in the report).
@@ -180,17 +196,17 @@ class Lab:
                 self.timings["guest_reboots"] = self.timings.get("guest_reboots", 0) + 1
                 self.stop_guest(name)
                 to_boot.append(name)
-        self._boot(on, to_boot, timeout)
+        self._boot(on, to_boot, timeout, agent)
 
-    def _boot(self, on: str, names: list[str], timeout: float) -> None:
+    def _boot(self, on: str, names: list[str], timeout: float, agent: bool) -> None:
         if not names:
             return
         t0 = time.monotonic()
         for name in names:
-            self.conn(on).createXML(self.xml_of(name), 0)
+            self.conn(on).createXML(self.xml_of(name, agent), 0)
         for name in names:
             self.wait_ping(max(1.0, timeout - (time.monotonic() - t0)), name)
-        for name in names:
+        for name in names if agent else ():
             self.wait_agent(on, name, max(1.0, timeout - (time.monotonic() - t0)))
         key = "boot_to_ping_s" if len(names) == 1 else f"boot_{len(names)}_to_ping_s"
         self.timings[key] = round(time.monotonic() - t0, 2)

@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import poolctl
 from poolctl.config import load_config
 
 from .lab import Lab
 
-REPO = Path(__file__).resolve().parents[2]
+# the poolctl the tests import is the one the command runs (a worktree, a checkout under test)
+POOLCTL_ROOT = Path(poolctl.__file__).resolve().parents[1]
 POOL = "lab"
 
 
@@ -67,7 +69,7 @@ class PoolctlCli:
         self.config.write_text(toml_config(lab))
         load_config(self.config)  # a config poolctl would refuse must fail here, not in every command
         env = {k: v for k, v in os.environ.items() if k != "POOLCTL_CONFIG"}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(POOLCTL_ROOT), env.get("PYTHONPATH")) if p)
         env["POOLCTL_STATE_DIR"] = str(self.state_dir)
         # nothing of the user's own config or state: only what this lab run wrote
         env["XDG_CONFIG_HOME"] = str(workdir / "xdg-config")
@@ -78,7 +80,7 @@ class PoolctlCli:
         argv = self.lab.client_argv([sys.executable, "-m", "poolctl", "--config", str(self.config), *args])
         t0 = time.monotonic()
         try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env, cwd=REPO)
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env, cwd=POOLCTL_ROOT)
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
             raise AssertionError(f"`poolctl {' '.join(args)}` still running after {timeout} s\n{out}") from None
@@ -109,6 +111,6 @@ def move_figures(line: str) -> MoveFigures:
 
 def host_row(run: CliRun, host: str) -> str:
     """The table row of ``poolctl ls hosts`` naming ``host``."""
-    rows = [line for line in run.stdout.splitlines() if re.search(rf"(^|\s){re.escape(host)}(\s|$)", line)]
+    rows = [line for line in run.stdout.splitlines() if re.search(rf"(?<![\w-]){re.escape(host)}(?![\w-])", line)]
     assert len(rows) == 1, f"expected one row for {host}:\n{run}"
     return rows[0]
