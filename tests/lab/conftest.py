@@ -56,4 +56,5 @@ def two_guests_on_a(lab):
 def poolctl_cli(lab, tmp_path):
     """The real ``poolctl`` command for the lab pool (``--pool lab``), in the client netns;
     its state directory (audit log, disabled hosts) is this test's own."""
+    lab.warm_capabilities()  # so the first command's wall time is poolctl's, not a fresh daemon's
     return PoolctlCli(lab, tmp_path)
