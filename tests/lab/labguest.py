@@ -46,8 +46,8 @@ AGENT_CHANNEL = "org.qemu.guest_agent.0"
 # The guest agent's virtio-serial port, on a slot after the NIC's and the disk's (they keep
 # the slots they have without it). Only when the test needs libvirt to know the guest's
 # address: with this device a capped TCG migration (16 MiB/s, max downtime 30 ms) left the
-# guest's virtio-net ring broken ("output.0:id 1 is not a head!") in 5 runs of 6 here,
-# agent process or not; without it, 0 of 3. Uncapped migrations were fine with it.
+# guest's virtio-net ring broken ("output.0:id 1 is not a head!") in 17 runs of 18 here,
+# agent process or not; without it 0 of 4 (README). Uncapped migrations were fine with it.
 _AGENT_XML = f"""
     <controller type='virtio-serial' index='0'>
       <address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>
