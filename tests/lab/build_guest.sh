@@ -1,8 +1,9 @@
 #!/bin/bash
 # Build (once) the lab's tiny guest: the kernel from Debian's linux-image-amd64
 # (downloaded and extracted, never installed) + a busybox-static initramfs whose /init
-# loads virtio-net/virtio-blk and takes a static address from the kernel command line
-# (guestip=A.B.C.D/NN), so the guest answers ping a few seconds after boot.
+# loads virtio-net/virtio-blk/virtio-console, takes a static address from the kernel
+# command line (guestip=A.B.C.D/NN), so the guest answers ping a few seconds after boot,
+# and answers libvirt's guest-agent questions about its addresses (see /init below).
 #
 # Output: $POOLCTL_LAB_DIR/guest/{vmlinuz,initramfs.gz,stamp}  (~8 MiB + ~1 MiB)
 # Cached: skipped when the stamp matches this script; concurrent builders serialize on a lock.
@@ -41,7 +42,7 @@ R=$WORK/root
 mkdir -p "$R"/{bin,lib/modules,proc,sys,dev,tmp} "$WORK/out"
 cp /bin/busybox "$R/bin/busybox"   # busybox-static: no libc needed in the initramfs
 # Debian builds these as modules; this list is in dependency (load) order.
-MODS="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk"
+MODS="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk virtio_console"
 for m in $MODS; do
   f=$(find "$WORK/k/lib/modules/$KVER" -name "$m.ko*" | head -1)
   [ -n "$f" ] || continue          # built in: nothing to load
@@ -58,7 +59,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 # the KVM probe boots without a NIC and waits only for this line
 echo "POOLCTL-GUEST-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk; do
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk virtio_console; do
   [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
 done
 GIP=10.99.0.50/24
@@ -70,6 +71,40 @@ ip link set eth0 up
 # gratuitous ARP so the bridges learn the guest at once
 arping -U -c 1 -I eth0 "${GIP%/*}" >/dev/null 2>&1 &
 DISK=none; [ -b /dev/vda ] && DISK="vda $(cat /sys/block/vda/size) sectors"
+# A minimal QEMU guest agent on the virtio port libvirt names org.qemu.guest_agent.0:
+# libvirt learns a bridged guest's address from its agent (interfaceAddresses, source
+# "agent"), as from qemu-ga on a real guest. The other sources give nothing here: no
+# DHCP lease on a plain bridge, and libvirt 9.0's ARP source fails ("wrong nlmsg len")
+# on kernels >= 6.9. It answers guest-sync, guest-ping and guest-network-get-interfaces.
+# It stays idle between questions (no polling: the guest's own activity is what a
+# migration copies). The port is opened once and kept open: a port admits one opener,
+# and closing it makes libvirt drop its agent connection; reads give EOF while no host
+# side is connected (before libvirt connects, just after a migration): wait, read again.
+# Without the channel (the lab's single-guest tests, the KVM probe) it exits at once.
+agent() {
+  MAC=$(cat /sys/class/net/eth0/address)
+  LO='{"name":"lo","hardware-address":"00:00:00:00:00:00","ip-addresses":[{"ip-address-type":"ipv4","ip-address":"127.0.0.1","prefix":8}]}'
+  ETH='{"name":"eth0","hardware-address":"'$MAC'","ip-addresses":[{"ip-address-type":"ipv4","ip-address":"'${GIP%/*}'","prefix":'${GIP#*/}'}]}'
+  PORT=
+  for n in /sys/class/virtio-ports/*/name; do
+    [ "$(cat "$n" 2>/dev/null)" = org.qemu.guest_agent.0 ] && PORT=${n%/name} && PORT=/dev/${PORT##*/}
+  done
+  [ -c "$PORT" ] || return 0  # a domain without the channel (the KVM probe): no agent
+  exec 3<>"$PORT"
+  while true; do
+    if IFS= read -r line <&3; then
+      case "$line" in
+        *'"guest-sync'*) id=${line##*'"id":'}; id=${id%%[!0-9]*}; echo "{\"return\": $id}" >&3 ;;
+        *'"guest-ping"'*) echo '{"return": {}}' >&3 ;;
+        *'"guest-network-get-interfaces"'*) echo "{\"return\": [$LO, $ETH]}" >&3 ;;
+        *) echo '{"error": {"class": "CommandNotFound", "desc": "the lab agent knows sync, ping, network"}}' >&3 ;;
+      esac
+    else
+      sleep 1
+    fi
+  done
+}
+agent </dev/null >/dev/null 2>&1 &
 echo "POOLCTL-GUEST-READY ip=$GIP disk=$DISK uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
 while true; do sleep 3600; done
 EOF

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from .lab import Lab
+from .labcli import PoolctlCli
 from .labenv import LabError
 
 
@@ -34,6 +35,26 @@ def lab():
 
 @pytest.fixture
 def guest_on_a(lab):
-    """The guest running on hostA only, answering ping, both daemons up."""
+    """The guest running on hostA only, answering ping, both daemons up.
+
+    The second guest is stopped: the single-guest figures stay those of one TCG guest
+    on two cores."""
+    lab.stop_guest("pingvm2")
     lab.ensure_guest(on="hostA")
     return lab
+
+
+@pytest.fixture
+def two_guests_on_a(lab):
+    """Both guests (pingvm, pingvm2) running on hostA only, answering ping and reporting
+    their addresses through their agents, both daemons up."""
+    lab.ensure_guests(on="hostA", names=lab.guest_names)
+    return lab
+
+
+@pytest.fixture
+def poolctl_cli(lab, tmp_path):
+    """The real ``poolctl`` command for the lab pool (``--pool lab``), in the client netns;
+    its state directory (audit log, disabled hosts) is this test's own."""
+    lab.warm_capabilities()  # so the first command's wall time is poolctl's, not a fresh daemon's
+    return PoolctlCli(lab, tmp_path)

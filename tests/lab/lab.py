@@ -57,13 +57,22 @@ class Lab:
     def client_netns(self) -> str:
         return self.topo.netns["client"]
 
+    guest_names = tuple(g.GUESTS)  # ("pingvm", "pingvm2")
+    guest_ips = {n: spec.ip for n, spec in g.GUESTS.items()}
+
     @property
     def disk_path(self) -> Path:
-        return self.topo.shared / g.DISK_NAME
+        return self.disk_of(self.guest_name)
+
+    def disk_of(self, name: str) -> Path:
+        return self.topo.shared / g.GUESTS[name].disk_name
 
     @property
     def guest_xml(self) -> str:
-        return g.domain_xml(self.root / "guest", self.disk_path, self.domain_type)
+        return self.xml_of(self.guest_name)
+
+    def xml_of(self, name: str, agent: bool = False) -> str:
+        return g.domain_xml(self.root / "guest", self.disk_of(name), self.domain_type, g.GUESTS[name], agent)
 
     def client_argv(self, argv: list[str]) -> list[str]:
         """``argv`` prefixed to run inside the client namespace (for subprocess)."""
@@ -76,11 +85,12 @@ class Lab:
         except TimeoutError as exc:  # the lab's callers (and the benchmark) handle LabError
             raise LabError(str(exc)) from None
 
-    def ping_ok(self) -> bool:
-        return g.ping_once(self.client_netns)
+    def ping_ok(self, name: str | None = None) -> bool:
+        return g.ping_once(self.client_netns, self.guest_ips[name or self.guest_name])
 
-    def wait_ping(self, timeout: float = 60) -> float:
-        return g.wait_ping(self.client_netns, timeout)
+    def wait_ping(self, timeout: float = 60, name: str | None = None) -> float:
+        name = name or self.guest_name
+        return g.wait_ping(self.client_netns, timeout, self.guest_ips[name], what=f"guest {name}")
 
     def conn(self, host: str) -> libvirt.virConnect:
         """The lab's own connection to ``host`` (reopened after a daemon restart)."""
@@ -104,6 +114,20 @@ class Lab:
             except libvirt.libvirtError:
                 pass
 
+    def warm_capabilities(self) -> None:
+        """Ask each daemon for its capabilities once, both at a time: a fresh libvirtd takes
+        4-8 s over its first getCapabilities (later ones: 2 ms). Real hosts' daemons have long
+        answered it; the lab's are minutes old, so the first poolctl command would pay it."""
+        if "caps_warm_s" in self.timings:
+            return
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=self.conn(h).getCapabilities, daemon=True) for h in HOST_NAMES]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.timings["caps_warm_s"] = round(time.monotonic() - t0, 2)
+
     def stop_host(self, host: str, sig: int = 15) -> None:
         """Stop ``host``'s libvirtd (by PID); its running guests keep running, as on a real host."""
         self._close(host)
@@ -118,58 +142,117 @@ class Lab:
     def host_running(self, host: str) -> bool:
         return self.topo.daemon_alive(host)
 
-    def running_on(self) -> list[str]:
-        """Hosts where the guest is a running (not paused, not incoming) domain."""
+    def running_on(self, name: str | None = None) -> list[str]:
+        """Hosts where the guest (default: pingvm) is a running (not paused, not incoming) domain."""
+        name = name or self.guest_name
         where = []
         for h in HOST_NAMES:
             try:
-                dom = self.conn(h).lookupByName(self.guest_name)
+                dom = self.conn(h).lookupByName(name)
                 if dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
                     where.append(h)
             except libvirt.libvirtError:
                 continue
         return where
 
-    def ensure_guest(self, on: str = "hostA", timeout: float = 90) -> None:
-        """Both daemons up, the guest running on ``on`` only, answering ping."""
+    def stop_guest(self, name: str, keep: str | None = None) -> None:
+        """Destroy ``name`` on every host but ``keep`` (the guests are transient: it is gone)."""
         for h in HOST_NAMES:
-            self.start_host(h)
-        where = self.running_on()
-        keep = on if on in where else (where[0] if where else None)
-        for h in HOST_NAMES:  # leftovers (paused, incoming, a second copy) go
             if h == keep:
                 continue
             try:
-                self.conn(h).lookupByName(self.guest_name).destroy()
+                self.conn(h).lookupByName(name).destroy()
             except libvirt.libvirtError:
                 pass
+
+    def has_agent(self, host: str, name: str) -> bool:
+        """Whether the running domain has the guest-agent channel (see ``labguest._AGENT_XML``)."""
         try:
+            return g.AGENT_CHANNEL in self.conn(host).lookupByName(name).XMLDesc(0)
+        except libvirt.libvirtError:  # gone meanwhile: then it is booted afresh anyway
+            return False
+
+    def ensure_guest(
+        self, on: str = "hostA", timeout: float = 90, name: str | None = None, agent: bool = False
+    ) -> None:
+        """Both daemons up, the guest (default: pingvm) running on ``on`` only, answering ping."""
+        self.ensure_guests(on, (name or self.guest_name,), timeout, agent)
+
+    def ensure_guests(
+        self, on: str = "hostA", names: tuple[str, ...] = (), timeout: float = 90, agent: bool = True
+    ) -> None:
+        """Both daemons up, each of ``names`` (default: all) running on ``on`` only, answering
+        ping, with the guest-agent channel or without as ``agent`` says (a guest of the other
+        kind is rebooted). With it, each guest's agent reports its address before this returns.
+        Guests that must boot boot together: the second costs little more than the first."""
+        for h in HOST_NAMES:
+            self.start_host(h)
+        to_boot = []
+        for name in names or self.guest_names:
+            where = self.running_on(name)
+            keep = on if on in where else (where[0] if where else None)
+            if keep is not None and self.has_agent(keep, name) != agent:
+                keep = None
+            self.stop_guest(name, keep=keep)  # leftovers (paused, incoming, a second copy) go
             if keep is None:
-                self._boot(on, timeout)
-            elif keep != on:
-                self.migrate_raw(keep, on)
-            self.wait_ping(15)
-        except LabError as exc:
-            # A guest that stopped answering must not fail every later test too: boot a
-            # fresh one (counted in timings, so a flaky guest shows in the report).
-            print(f"\nlab: {exc}; rebooting the guest on {on}")
-            self.timings["guest_reboots"] = self.timings.get("guest_reboots", 0) + 1
-            for h in HOST_NAMES:
-                try:
-                    self.conn(h).lookupByName(self.guest_name).destroy()
-                except libvirt.libvirtError:
-                    pass
-            self._boot(on, timeout)
+                to_boot.append(name)
+                continue
+            try:
+                if keep != on:
+                    self.migrate_raw(keep, on, name=name)
+                self.wait_ping(15, name)
+                if agent:
+                    self.wait_agent(on, name, 15)
+            except LabError as exc:
+                # A guest that stopped answering must not fail every later test too: boot a
+                # fresh one (counted in timings, so a flaky guest shows in the report).
+                print(f"\nlab: {exc}; rebooting {name} on {on}")
+                self.timings["guest_reboots"] = self.timings.get("guest_reboots", 0) + 1
+                self.stop_guest(name)
+                to_boot.append(name)
+        self._boot(on, to_boot, timeout, agent)
 
-    def _boot(self, on: str, timeout: float) -> None:
+    def _boot(self, on: str, names: list[str], timeout: float, agent: bool) -> None:
+        if not names:
+            return
         t0 = time.monotonic()
-        self.conn(on).createXML(self.guest_xml, 0)
-        self.wait_ping(timeout)
-        self.timings["boot_to_ping_s"] = round(time.monotonic() - t0, 2)
+        for name in names:
+            self.conn(on).createXML(self.xml_of(name, agent), 0)
+        for name in names:
+            self.wait_ping(max(1.0, timeout - (time.monotonic() - t0)), name)
+        for name in names if agent else ():
+            self.wait_agent(on, name, max(1.0, timeout - (time.monotonic() - t0)))
+        key = "boot_to_ping_s" if len(names) == 1 else f"boot_{len(names)}_to_ping_s"
+        self.timings[key] = round(time.monotonic() - t0, 2)
 
-    def migrate_raw(self, src: str, dst: str, params: dict | None = None, timeout: float = 60) -> float:
+    def agent_ips(self, host: str, name: str | None = None) -> list[str]:
+        """The addresses the guest's agent reports through ``host``'s libvirt (what poolctl reads)."""
+        dom = self.conn(host).lookupByName(name or self.guest_name)
+        ifaces = dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT, 0) or {}
+        return [a["addr"] for i in ifaces.values() for a in i.get("addrs") or () if a["addr"] != "127.0.0.1"]
+
+    def wait_agent(self, host: str, name: str | None = None, timeout: float = 15) -> float:
+        """Seconds until the guest's agent answers with its address (it starts just after the NIC)."""
+        name = name or self.guest_name
+        t0 = time.monotonic()
+        last: Exception | None = None
+        while time.monotonic() - t0 < timeout:
+            try:
+                if self.guest_ips[name] in self.agent_ips(host, name):
+                    return time.monotonic() - t0
+            except libvirt.libvirtError as exc:  # "agent is not connected" until the guest opens its port
+                last = exc
+            time.sleep(0.1)
+        raise LabError(
+            f"guest {name}'s agent on {host} did not report {self.guest_ips[name]} in {timeout:.0f} s: {last}"
+        )
+
+    def migrate_raw(
+        self, src: str, dst: str, params: dict | None = None, timeout: float = 60, name: str | None = None
+    ) -> float:
         """Peer-to-peer live migration with libvirt-python only; seconds taken."""
-        dom = self.conn(src).lookupByName(self.guest_name)
+        name = name or self.guest_name
+        dom = self.conn(src).lookupByName(name)
         flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
         box: dict[str, object] = {}
 
@@ -189,9 +272,9 @@ class Lab:
             except libvirt.libvirtError:
                 pass
             t.join(15)
-            raise LabError(f"migration of {self.guest_name} {src} -> {dst} took over {timeout} s")
+            raise LabError(f"migration of {name} {src} -> {dst} took over {timeout} s")
         if "error" in box:
-            raise LabError(f"migration of {self.guest_name} {src} -> {dst}: {box['error']}")
+            raise LabError(f"migration of {name} {src} -> {dst}: {box['error']}")
         return time.monotonic() - t0
 
     def pool_config(self, **overrides):
@@ -275,8 +358,9 @@ class Lab:
         return self
 
     def _define_storage(self) -> None:
-        dev = self.topo.attach_loop(self.topo.dir / "san" / f"{self.guest_name}.img", g.DISK_MIB)
-        self.disk_path.symlink_to(dev)
+        for name in self.guest_names:
+            dev = self.topo.attach_loop(self.topo.dir / "san" / f"{name}.img", g.DISK_MIB)
+            self.disk_of(name).symlink_to(dev)
         for h in HOST_NAMES:
             pool = self.conn(h).storagePoolDefineXML(g.pool_xml(self.topo.shared), 0)
             pool.setAutostart(1)

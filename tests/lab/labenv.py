@@ -6,7 +6,7 @@ namespace only gains the /run/netns entries, removed again by ``down()``)::
     <p>-client (10.99.0.100, the pinger) --veth--+
     <p>-hostA  br0 10.99.0.1 --veth--------------+-- <p>-sw: bridge swbr
     <p>-hostB  br0 10.99.0.2 --veth--------------+
-    guest 10.99.0.50: its tap joins br0 of whichever host runs it
+    guests 10.99.0.50 (pingvm), .51 (pingvm2): a tap on br0 of whichever host runs each
 
 ``<p>`` is ``pcl<pid>`` of the test process, so two sessions on one machine (two
 helpers, a developer and CI) never touch each other's lab. Each host is a network +
@@ -34,6 +34,7 @@ LAB_DIR = Path(os.environ.get("POOLCTL_LAB_DIR", "/var/tmp/poolctl-lab"))
 NET = "10.99.0"
 CLIENT_IP = f"{NET}.100"
 GUEST_IP = f"{NET}.50"
+GUEST2_IP = f"{NET}.51"
 HOST_NAMES = ("hostA", "hostB")
 _BIND_TARGETS = {  # per-host folder -> path libvirt insists on
     "etc": "/etc/libvirt",
