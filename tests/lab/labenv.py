@@ -169,6 +169,10 @@ class Topology:
         for h in HOST_NAMES:
             ns = self.netns[h]
             run(["ip", "-n", ns, "link", "add", "br0", "type", "bridge"])
+            # A bridge without a MAC of its own takes its lowest port's: a guest's tap joining or
+            # leaving would change the host's MAC under the daemons' TCP connection, silencing it
+            # until the peer's ARP entry expires (longer than libvirt's 30 s keepalive).
+            run(["ip", "-n", ns, "link", "set", "br0", "address", f"02:99:00:00:00:{HOST_NAMES.index(h) + 1:02x}"])
             # no STP / forward delay: the guest's tap must forward at once after migration
             run(["ip", "-n", ns, "link", "set", "br0", "type", "bridge", "forward_delay", "0", "stp_state", "0"])
             run(["ip", "-n", ns, "link", "set", "uplink", "master", "br0", "up"])
