@@ -121,10 +121,6 @@ class InventoryStore:
         """Some VMs' disks and nics are still being read (``VM.devices_known`` False)."""
         return bool(self._pending_devices)
 
-    def vms_on(self, host: str | None) -> list[VM]:
-        """VMs resident on ``host`` (``None``: not running anywhere)."""
-        return [self.vms[r] for r in self._vms_by_host.get(host, ())]
-
     def vm_count(self, host: str | None) -> int:
         return len(self._vms_by_host.get(host, ()))
 

@@ -23,9 +23,9 @@ from poolctl import loading
 from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost
 from poolctl.backends.xen import XenBackend
 from poolctl.sim.xapi import Simulator
-from tests.backends.contract.fixture_xen import PASSWORD, config, connected
 from tests.support.cli import config_file
 from tests.support.tcp_gate import Gate, drop_all, forward_all
+from tests.support.xen import PASSWORD, config, connected
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -26,6 +26,7 @@ from poolctl.redact import scrub
 
 log = logging.getLogger(__name__)
 
+ABANDON_WRITE_S = 5.0  # abandon() stops the pinger (≤ 1 s) before it writes; past this the follower writes
 PING_TAIL_S = 1.0  # keep pinging this long after the move ends: the switch-over's gap shows late
 
 
@@ -131,6 +132,8 @@ class MigrationController:
         self.audit_error = ""
         self.finished = threading.Event()  # set once the record exists (after the ping tail)
         self._claimed = False
+        # Set by abandon() before it ends the follower: the follower must then leave the record to it.
+        self._abandoned = False
         self._write_lock = threading.Lock()
 
     # --- reading side (any thread) ----------------------------------------------------------
@@ -227,7 +230,7 @@ class MigrationController:
                 self.progress = last = progress
         except Exception as err:
             last = MigrationProgress(phase=MigrationPhase.FAILED, message=describe(err))
-        if self.record is not None and handle.result is None:
+        if self._abandoned and handle.result is None:
             return  # abandoned: stop_following() ended updates(); the log says 'unfinished'
         result = handle.result
         if result is None:
@@ -255,8 +258,11 @@ class MigrationController:
         self.result = result
 
     def _finish(self) -> MigrationRecord:
-        if self.record is not None and self.result is None:
-            return self.record  # abandoned while followed
+        if self._abandoned and self.result is None:
+            # abandoned while followed: abandon() writes 'unfinished' once the pinger has stopped
+            if self.finished.wait(ABANDON_WRITE_S) and self.record is not None:
+                return self.record
+            return self._write("unfinished", "", self.elapsed_s(), "poolctl stopped watching", None, None)
         stats: PingStats | None = None
         if self.pinger is not None and not self.finished.is_set():
             if self.ping_tail_s > 0:
@@ -280,6 +286,7 @@ class MigrationController:
         carries on, the pinger stops, and the log says the outcome is unknown."""
         if self.finished.is_set():
             return self.record
+        self._abandoned = True
         if self.handle is not None:
             self.handle.stop_following()  # the follower thread ends and logs its session out
         stats = self.pinger.stop(drain=False, timeout=1.0) if self.pinger is not None else None

@@ -27,12 +27,12 @@ from poolctl.inventory import InventoryStore
 from poolctl.loading import FirstLoad, close_quietly, load_pool
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.tui.commands import VMCommands
-from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated
+from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated, PowerRequested
 from poolctl.tui.migrations import MigrationCenter
 from poolctl.tui.screens.confirm import ConfirmScreen, QuitConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
 from poolctl.tui.screens.history import HistoryScreen
-from poolctl.tui.screens.main import POWER_WORDS, MainScreen
+from poolctl.tui.screens.main import MainScreen
 from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.migration_panel import MigrationPanel
@@ -43,7 +43,7 @@ RETRY_FIRST_S = 2.0
 RETRY_MAX_S = 60.0
 
 
-class PoolctlApp(App):
+class PoolctlApp(App[None]):
     CSS_PATH = "poolctl.tcss"
     TITLE = "poolctl"
     COMMANDS = App.COMMANDS | {VMCommands}
@@ -77,9 +77,9 @@ class PoolctlApp(App):
         self.user_keymap: dict[str, str] = dict(keymap or {})
         self._on_exit = on_exit
         self._drain_scheduled: set[str] = set()
-        self.main_screen = MainScreen()
+        self.main_screen = MainScreen(self.sessions)
         self._log_handler: logging.Handler | None = None
-        self.migrations = MigrationCenter(self, settings=migration or MigrationSettings())
+        self.migrations = MigrationCenter(self, self.main_screen, settings=migration or MigrationSettings())
 
     # --- bindings ------------------------------------------------------------------------
 
@@ -157,16 +157,19 @@ class PoolctlApp(App):
             self.migrations.request(self.main_screen.selected_vm())
 
     def action_history(self) -> None:
-        self.migrations.show_history()
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen(self.migrations))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.all_bindings(), self.user_keymap))
 
     # --- connecting ----------------------------------------------------------------------
 
-    def _post_state(self, session: PoolSession, status: ConnectionStatus, message: str = "", **kw) -> None:
-        state = ConnectionState(pool=session.name, status=status, message=message, **kw)
+    def _post_state(
+        self, session: PoolSession, status: ConnectionStatus, message: str = "", *, retry_in_s: float | None = None
+    ) -> None:
+        state = ConnectionState(pool=session.name, status=status, message=message, retry_in_s=retry_in_s)
         self.post_message(ConnectionChanged(state))
 
     @work(thread=True, exclusive=False, group="connect", exit_on_error=False)
@@ -275,13 +278,13 @@ class PoolctlApp(App):
 
     # --- operations ----------------------------------------------------------------------
 
-    def run_power(self, session: PoolSession, vm: VM, op: PowerOp) -> None:
-        """Run ``op`` on ``vm`` in a worker; the row changes when the hypervisor says so."""
+    def on_power_requested(self, msg: PowerRequested) -> None:
+        """Run the operation in a worker; the row changes when the hypervisor says so."""
+        session, vm, op = msg.session, msg.vm, msg.op
         if session.backend is None:
             self.notify(f"pool {session.name} is not connected", severity="error", markup=False)
             return
-        verb = POWER_WORDS[op][0]
-        self.notify(f"{verb}: {vm.name}…", timeout=3, markup=False)
+        self.notify(f"{op.verb}: {vm.name}…", timeout=3, markup=False)
         self._power(session, session.backend, vm, op)
 
     @work(thread=True, exclusive=False, group="power", exit_on_error=False)
@@ -292,7 +295,7 @@ class PoolctlApp(App):
             self.call_from_thread(
                 self.notify,
                 describe(err),
-                title=f"{POWER_WORDS[op][0]} {vm.name} failed",
+                title=f"{op.verb} {vm.name} failed",
                 severity="error",
                 timeout=10,
                 markup=False,

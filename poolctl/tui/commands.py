@@ -4,57 +4,71 @@ state allows them, so the palette doubles as "what can I do with this VM now".""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 
 from poolctl.model import PowerOp, PowerState
+from poolctl.tui.keys import shown_for
+from poolctl.tui.migrations import MigrationCenter
+from poolctl.tui.screens.main import MainScreen
 
-if TYPE_CHECKING:
-    from poolctl.tui.app import PoolctlApp
-
-_RUNNING = (PowerState.RUNNING,)
-_SUSPENDED = (PowerState.SUSPENDED, PowerState.PAUSED)
-
-# (op, verb, help, states it applies to, binding id)
-_POWER = [
-    (PowerOp.START, "Start", "Boot the VM", (PowerState.HALTED,), "vm.start"),
-    (PowerOp.SHUTDOWN, "Shut down", "Clean shutdown (asks first)", _RUNNING, "vm.shutdown"),
-    (PowerOp.REBOOT, "Reboot", "Clean reboot (asks first)", _RUNNING, "vm.reboot"),
-    (PowerOp.SUSPEND, "Suspend", "Suspend to disk", _RUNNING, "vm.suspend"),
-    (PowerOp.RESUME, "Resume", "Resume a suspended VM", _SUSPENDED, "vm.suspend"),
-    (PowerOp.FORCE_OFF, "Force off", "Pull the plug (asks first)", _RUNNING + _SUSPENDED, "vm.force_off"),
-]
+# op -> (what it does, the id of the binding that runs it); its words and states: PowerOp
+_POWER_HELP: dict[PowerOp, tuple[str, str]] = {
+    PowerOp.START: ("Boot the VM", "vm.start"),
+    PowerOp.SHUTDOWN: ("Clean shutdown (asks first)", "vm.shutdown"),
+    PowerOp.REBOOT: ("Clean reboot (asks first)", "vm.reboot"),
+    PowerOp.SUSPEND: ("Suspend to disk", "vm.suspend"),
+    PowerOp.RESUME: ("Resume a suspended VM", "vm.suspend"),
+    PowerOp.FORCE_OFF: ("Pull the plug (asks first)", "vm.force_off"),
+}
 
 Command = tuple[str, Callable[[], object], str]
 
 
+@runtime_checkable
+class PaletteSource(Protocol):
+    """What the palette reads from the app (``PoolctlApp`` has all of it)."""
+
+    @property
+    def user_keymap(self) -> Mapping[str, str]: ...
+
+    @property
+    def main_screen(self) -> MainScreen: ...
+
+    @property
+    def migrations(self) -> MigrationCenter: ...
+
+    def all_bindings(self) -> Iterable[Binding]: ...
+
+
 class VMCommands(Provider):
-    def _key(self, binding_id: str) -> str:
+    """Reads the app through ``PaletteSource``; app actions run by name (`run_action`)."""
+
+    def _key(self, source: PaletteSource, binding_id: str) -> str:
         """' — key X' as the user presses it now (the config's [keys] may remap it)."""
-        app: PoolctlApp = self.app  # type: ignore[assignment]
-        default = next((b.key for b in app.all_bindings() if b.id == binding_id), "")
-        keys = app.user_keymap.get(binding_id, default)
-        shown = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in keys.split(",") if k.strip())
+        shown = shown_for(self.app, source.all_bindings(), source.user_keymap, binding_id)
         return f" — key {shown}" if shown else ""
 
     def _commands(self) -> Iterator[Command]:
-        app: PoolctlApp = self.app  # type: ignore[assignment]
+        app = self.app
+        if not isinstance(app, PaletteSource):
+            return  # not poolctl's app: nothing of ours to offer
         screen = app.main_screen
-        key = self._key
+        key = partial(self._key, app)
         picked = screen.selected_vm()
         if picked is not None:
             _, vm = picked
-            for op, verb, help_text, states, binding_id in _POWER:
-                if vm.power_state in states:
-                    yield f"{verb} VM {vm.name}", partial(screen.request_power, op), help_text + key(binding_id)
+            for op, (help_text, binding_id) in _POWER_HELP.items():
+                if vm.power_state in op.applies_to:
+                    yield f"{op.verb} VM {vm.name}", partial(screen.request_power, op), help_text + key(binding_id)
             if vm.power_state == PowerState.RUNNING:
                 yield (
                     f"Migrate VM {vm.name}",
-                    app.action_migrate,
+                    partial(app.run_action, "migrate"),
                     "Live-migrate to another host of the pool, pinging it" + key("vm.migrate"),
                 )
         for panel in app.migrations.panels():
@@ -65,9 +79,13 @@ class VMCommands(Provider):
                     panel.action_cancel_migration,
                     f"{c.plan.route}, {c.progress.phase.value} (asks first){key('migration.cancel')} on its panel",
                 )
-        yield "Migration history", app.action_history, "This run's migrations and the log's" + key("app.history")
+        yield (
+            "Migration history",
+            partial(app.run_action, "history"),
+            "This run's migrations and the log's" + key("app.history"),
+        )
         yield "Filter VMs", screen.action_filter, "Filter the VM list by name, IP, host or state" + key("list.filter")
-        yield "Show keys", app.action_help, "Every binding with its id" + key("app.help")
+        yield "Show keys", partial(app.run_action, "help"), "Every binding with its id" + key("app.help")
 
     async def discover(self) -> Hits:
         # Hits scored 1, not DiscoveryHits (always 0): the selected VM's actions come

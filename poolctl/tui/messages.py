@@ -1,4 +1,5 @@
-"""Messages that carry backend news onto the UI thread, and store news to the screens."""
+"""Messages that carry backend news onto the UI thread, store news to the screens, and what
+the user asked for from the screens to the app."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from poolctl.backends.base import Backend
-from poolctl.model import Change, ConnectionState, Inventory
+from poolctl.model import VM, Change, ConnectionState, Inventory, PowerOp
+from poolctl.tui.session import PoolSession
 
 
 @dataclass
@@ -58,3 +60,13 @@ class InventoryUpdated(Message, bubble=False):
         self.pool = pool
         self.changes = changes
         self.loaded = loaded
+
+
+class PowerRequested(Message):
+    """The user asked for ``op`` on ``vm`` of ``session`` (and confirmed it, if it asks first)."""
+
+    def __init__(self, session: PoolSession, vm: VM, op: PowerOp) -> None:
+        super().__init__()
+        self.session = session
+        self.vm = vm
+        self.op = op

@@ -1,71 +1,41 @@
-"""Migrations in the app: `m` → checks → dialog → a panel per move; the history screen.
+"""Migrations in the app: `m` → checks → dialog → a panel per move.
 
-The app owns one ``MigrationCenter``; the main screen's `m` and the app's `H` call into it.
-Panels live in a ``MigrationDock`` mounted under the main screen's panes on the first move.
+The app owns one ``MigrationCenter``; its `m` calls into it, and the history screen reads
+this run's moves from it. Panels live in a ``MigrationDock`` mounted under the main
+screen's panes on the first move.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from textual.containers import Container
+from textual.app import App
+from textual.screen import Screen
 
 from poolctl.audit import AuditLog
 from poolctl.config import MigrationSettings
 from poolctl.migration.controller import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
 from poolctl.model import VM, PowerState
-from poolctl.tui.screens.migrate import MigrateDialog
+from poolctl.tui.screens.migrate import INTERVAL_MIN_MS, MigrateDialog
 from poolctl.tui.session import PoolSession
+from poolctl.tui.widgets.migration_dock import MigrationDock
 from poolctl.tui.widgets.migration_panel import QUIT_REASON, MigrationPanel
-
-if TYPE_CHECKING:
-    from poolctl.tui.app import PoolctlApp
-
-
-class MigrationDock(Container):
-    """Panels side by side, two per row; grows by a row per two panels."""
-
-    DEFAULT_CSS = """
-    MigrationDock {
-        layout: grid;
-        grid-size: 2;
-        grid-rows: 8;
-        grid-gutter: 0 1;
-        height: auto;
-        max-height: 50%;
-    }
-    MigrationDock.-single { grid-size: 1; }
-    MigrationPanel {
-        height: 8;
-        border: round $primary-darken-2;
-        border-title-style: bold;
-        padding: 0 1;
-    }
-    MigrationPanel:focus { border: round $accent; }
-    MigrationPanel.-problem { border: round $warning; }
-    MigrationPanel #mp-ping-row { height: 1; }
-    """
-
-    def on_mount(self) -> None:
-        self._arrange()
-
-    def _arrange(self) -> None:
-        self.set_class(len(self.children) <= 1, "-single")
-        self.display = bool(self.children)
 
 
 class MigrationCenter:
-    """This run's migrations: starting them, their panels, and the history."""
+    """This run's migrations: starting them and their panels (on ``screen``, the main one)."""
 
     def __init__(
         self,
-        app: PoolctlApp,
+        app: App[Any],
+        screen: Screen[Any],
         *,
         registry: MigrationRegistry = REGISTRY,
         audit: AuditLog | None = None,
         settings: MigrationSettings | None = None,
     ) -> None:
         self.app = app
+        self.screen = screen
         self.registry = registry
         self.audit = audit
         self.settings = settings or MigrationSettings()
@@ -99,7 +69,7 @@ class MigrationCenter:
             hosts,
             store.name_of(vm.host) if vm.host else "?",
             backend.capabilities,
-            interval_ms=max(1, round(self.settings.ping_interval * 1000)),
+            interval_ms=max(INTERVAL_MIN_MS, round(self.settings.ping_interval * 1000)),
             ping_port=self.settings.ping_port,
         )
 
@@ -144,14 +114,12 @@ class MigrationCenter:
             return None
         self.runs.append(controller)
         panel = MigrationPanel(controller, backend_name=session.config.backend)
-        dock = self.dock()
-        dock.mount(panel)
-        dock._arrange()
+        self.dock().add_panel(panel)
         panel.focus()
         return panel
 
     def dock(self) -> MigrationDock:
-        screen = self.app.main_screen
+        screen = self.screen
         found = screen.query(MigrationDock)
         if found:
             return found.first()
@@ -172,17 +140,4 @@ class MigrationCenter:
                 c.abandon(QUIT_REASON)
 
     def panels(self) -> list[MigrationPanel]:
-        return list(self.app.main_screen.query(MigrationPanel))
-
-    def panel_removed(self) -> None:
-        found = self.app.main_screen.query(MigrationDock)
-        if found:
-            found.first()._arrange()
-
-    # --- `H` -------------------------------------------------------------------------------
-
-    def show_history(self) -> None:
-        from poolctl.tui.screens.history import HistoryScreen
-
-        if not isinstance(self.app.screen, HistoryScreen):
-            self.app.push_screen(HistoryScreen(self))
+        return list(self.screen.query(MigrationPanel))

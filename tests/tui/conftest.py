@@ -12,14 +12,13 @@ import inspect
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import pytest
 
-from poolctl.config import PoolConfig, pool_config
 from poolctl.sim.xapi import db as simdb
 from poolctl.sim.xapi.simulator import Simulator
+from tests.support.tui import Lab
 
 # Snapshot tests serve on this fixed port: the connection error they show names it.
 SNAPSHOT_PORT = 28443
@@ -33,15 +32,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     asyncio.run(pyfuncitem.obj(**args))
     return True
-
-
-@dataclass
-class Lab:
-    sim: Simulator
-    url: str
-
-    def pool(self, *, name: str = "lab", password: str = "demo") -> PoolConfig:
-        return pool_config({"name": name, "backend": "xen", "url": self.url, "username": "root", "password": password})
 
 
 def _seeded_uuids(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,32 +72,3 @@ def snapshot_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         yield Lab(sim, url)
     finally:
         sim.close()
-
-
-async def wait_for(pilot, cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Let the app run until ``cond()`` holds; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await pilot.pause(0.02)
-    await pilot.pause()
-
-
-async def loaded(pilot, pool: str = "lab") -> None:
-    app = pilot.app
-    # fully: a staged load's VM devices arrive after the first paint
-    await wait_for(
-        pilot,
-        lambda: (
-            app.sessions[pool].connected
-            and app.main_screen.vm_list.row_count > 0
-            and not app.sessions[pool].store.devices_pending
-        ),
-        f"pool {pool} to load",
-    )
-
-
-def screen_text(app) -> str:
-    """The screen as plain text (what a user reads), for assertions about what is shown."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

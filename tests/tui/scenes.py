@@ -25,7 +25,7 @@ from poolctl.ping import Sample
 from poolctl.tui.app import PoolctlApp, create_app
 from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.migrate import MigrateDialog
-from tests.tui.conftest import loaded, wait_for
+from tests.support.tui import loaded, wait_for
 
 STATE_ROOT = Path(tempfile.gettempdir()) / "poolctl-scenes"
 

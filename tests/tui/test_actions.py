@@ -12,7 +12,7 @@ from poolctl.tui.app import create_app
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
 from poolctl.tui.widgets.vm_list import VMList
-from tests.tui.conftest import loaded, screen_text, wait_for
+from tests.support.tui import loaded, screen_text, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

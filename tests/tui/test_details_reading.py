@@ -9,7 +9,7 @@ from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change, Disk, Inventory, Network, Nic, Pool, PowerState, StorageRepository
 from poolctl.tui.app import create_app
 from poolctl.tui.widgets.details import network_rows, sr_rows, vm_rows
-from tests.tui.conftest import loaded, screen_text, wait_for
+from tests.support.tui import loaded, screen_text, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

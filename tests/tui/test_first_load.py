@@ -17,10 +17,10 @@ from poolctl.backends.base import ConnectionLost
 from poolctl.model import ConnectionStatus
 from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
-from tests.backends.contract.fixture_xen import config
-from tests.backends.contract.fixture_xen import lab as serve_lab
 from tests.support.tcp_gate import Gate, drop_all, forward_all
-from tests.tui.conftest import loaded, screen_text, wait_for
+from tests.support.tui import loaded, screen_text, wait_for
+from tests.support.xen import config
+from tests.support.xen import lab as serve_lab
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,7 +8,7 @@ import pytest
 
 from poolctl.tui import app as app_module
 from poolctl.tui.app import create_app
-from tests.tui.conftest import loaded
+from tests.support.tui import loaded
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,7 +15,7 @@ from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
 from poolctl.tui.screens.main import MainScreen
 from poolctl.tui.widgets.vm_list import VMList
-from tests.tui.conftest import loaded, screen_text, wait_for
+from tests.support.tui import loaded, screen_text, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,7 +6,7 @@ import pytest
 
 from poolctl.model import ConnectionStatus
 from poolctl.tui.app import create_app
-from tests.tui.conftest import loaded, screen_text, wait_for
+from tests.support.tui import loaded, screen_text, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -20,7 +20,7 @@ from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.sparkline import BARS
-from tests.tui.conftest import Lab, loaded, screen_text, wait_for
+from tests.support.tui import Lab, loaded, screen_text, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -455,7 +455,10 @@ async def test_dialog_offers_the_backends_options_and_validates_fields(fastlab):
         dialog.query_one("#opt-auto_converge", Checkbox).value = True
         dialog.query_one("#migrate-interval", Input).value = "0"
         await pilot.press("enter")
-        assert "ping interval (ms): must be between 1 and 60000, got 0" in screen_text(app)
+        assert "ping interval (ms): must be between 1 and 10000, got 0" in screen_text(app)
+        dialog.query_one("#migrate-interval", Input).value = "10001"  # the config's and the CLI's 10 s, too
+        await pilot.press("enter")
+        assert "ping interval (ms): must be between 1 and 10000, got 10001" in screen_text(app)
         dialog.query_one("#migrate-interval", Input).value = "50"
         dialog.query_one("#migrate-port", Input).value = "22"
         await pilot.press("enter")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poolctl.tui.app import create_app
-from tests.tui.conftest import loaded
+from tests.support.tui import loaded
 
 pytestmark = pytest.mark.timeout(60)
 

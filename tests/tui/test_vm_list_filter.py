@@ -6,7 +6,7 @@ import pytest
 
 from poolctl.tui.app import create_app
 from poolctl.tui.widgets.vm_list import VMList, in_scope, sort_key
-from tests.tui.conftest import loaded, wait_for
+from tests.support.tui import loaded, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,8 +5,9 @@ so every live object of the subscribed classes comes back as `add`. Subscription
 names (case-insensitive), "class/ref" or "*".
 
 Messages are not in the database: a subscription that covers "message" gets an `add` for each
-message created after the token's message generation (xapi_event.ml's special case), and the
-token's second half then moves on; otherwise it stays 0, as xapi leaves it.
+message created after the token's message generation and a `del` for each destroyed since
+(xapi_event.ml's special case); the token's second half becomes the newest of those generations
+(it stays as given while none come, and 0 without a subscription to messages, as in xapi).
 """
 
 from __future__ import annotations
@@ -90,11 +91,11 @@ def event_from(ctx: Context, classes: list[str], token: str, timeout: float) -> 
         raise errors.field_type_error("timeout") from None
     db, sessions = ctx.db, ctx.pool.sessions
     wants_messages = subs.table_matches("message")
-    new_messages: list[tuple[str, int, Record]] = []
+    new_messages: list[tuple[int, str, Record | None]] = []
     while True:
         changes, generation = db.changes_since(since, subs)
         if wants_messages:
-            new_messages = ctx.pool.messages.created_since(message_since)
+            new_messages = ctx.pool.messages.changes_since(message_since)
         if changes or new_messages or time.monotonic() >= deadline or db.closed or ctx.closing.is_set():
             break
         since = generation  # nothing relevant happened up to here
@@ -103,12 +104,11 @@ def event_from(ctx: Context, classes: list[str], token: str, timeout: float) -> 
             raise errors.session_invalid(str(ctx.session))
     stamp = f"{time.time():.6f}"
     events = [_event(c, stamp) for c in changes]
-    events += [
-        {"id": "0", "timestamp": stamp, "class": "message", "operation": "add", "ref": ref, "snapshot": rec}
-        for ref, _, rec in new_messages
-    ]
-    # every message up to the newest one returned (or to `generation`) has now been seen
-    message_token = max([generation, *(gen for _, gen, _ in new_messages)]) if wants_messages else 0
+    for _, ref, rec in new_messages:
+        event: dict[str, object] = {"id": "0", "timestamp": stamp, "class": "message", "ref": ref}
+        event.update({"operation": "add", "snapshot": rec} if rec is not None else {"operation": "del"})
+        events.append(event)
+    message_token = max([message_since, *(gen for gen, _, _ in new_messages)]) if wants_messages else 0
     return {
         "events": events,
         "valid_ref_counts": {cls: Int32(n) for cls, n in db.counts().items()},

@@ -117,7 +117,8 @@ def evacuate(pool: PoolState, task: str | None, host: str, network: str, batch_s
             options = {"network": network, "live": "true"}
         size = batch_size if batch_size > 0 else DEFAULT_BATCH_SIZE
         _run_in_batches(pool, task, moves, options, max(1, abs(size)))
-        left = [vm for vm in db.get("host", host)["resident_VMs"] if not db.get("VM", vm)["is_control_domain"]]
+        with db.lock:
+            left = [vm for vm in db.get("host", host)["resident_VMs"] if not db.get("VM", vm)["is_control_domain"]]
         if left:
             raise errors.internal_error(f"evacuate: {len(left)} VMs are still resident on {host}")
 

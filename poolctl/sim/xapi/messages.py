@@ -24,6 +24,7 @@ class Messages:
         self._lock = threading.Lock()
         self._records: dict[str, Record] = {}
         self._generation: dict[str, int] = {}  # ref -> the generation it was created at
+        self._deleted: list[tuple[int, str]] = []  # (generation, ref) of each destroyed message
 
     def create(self, name: str, priority: int, cls: str, obj_uuid: str, body: str) -> str:
         ref = new_ref()
@@ -43,17 +44,22 @@ class Messages:
             self._generation[ref] = self._db.bump()
         return ref
 
-    def created_since(self, generation: int) -> list[tuple[str, int, Record]]:
-        """(ref, generation, record) of the messages created after `generation`, oldest first."""
+    def changes_since(self, generation: int) -> list[tuple[int, str, Record | None]]:
+        """(generation, ref, record) of the messages created after `generation` and still there,
+        then (generation, ref, None) of those destroyed since (Xapi_message.get_since_for_events)."""
         with self._lock:
-            found = [(ref, gen, dict(self._records[ref])) for ref, gen in self._generation.items() if gen > generation]
-        return sorted(found, key=lambda item: item[1])
+            created: list[tuple[int, str, Record | None]] = [
+                (gen, ref, dict(self._records[ref])) for ref, gen in self._generation.items() if gen > generation
+            ]
+            deleted = [(gen, ref, None) for gen, ref in self._deleted if gen > generation]
+        return [*sorted(created, key=lambda item: item[0]), *deleted]
 
     def destroy(self, ref: str) -> None:
-        with self._lock:
+        with self._db.lock, self._lock:
             if self._records.pop(ref, None) is None:
                 raise errors.handle_invalid("message", ref)
             del self._generation[ref]
+            self._deleted.append((self._db.bump(), ref))
 
     def record(self, ref: str) -> Record:
         with self._lock:

@@ -12,7 +12,7 @@ from typing import TypedDict, Unpack
 from poolctl.gcpause import gc_paused
 
 # importing the api modules registers their calls
-from . import api_common, api_event, api_host, api_message, api_session, api_task, api_vm, ops  # noqa: F401
+from . import api_common, api_event, api_host, api_message, api_session, api_task, api_vm, host_lifecycle, ops  # noqa: F401
 from .build import build
 from .db import CLASSES, Database
 from .generate import generate_scenario
@@ -139,6 +139,14 @@ class Simulator(PoolState):
                 ops.make_nonresident(self, vm, state)
             else:
                 raise ValueError(f"unknown power state {state!r}")
+
+    def set_host_live(self, host_name_label: str, live: bool) -> None:
+        """As if the host died (or came back): host_metrics.live, which placement checks
+        (HOST_NOT_LIVE) and the host's allowed operations follow."""
+        host = self.host_ref(host_name_label)
+        with self.db.lock:
+            self.db.set("host_metrics", self.db.field("host", host, "metrics"), live=live)
+            host_lifecycle.update_allowed(self.db, host)
 
     def free_memory(self, host_name_label: str) -> int:
         return self.memory.free(self.host_ref(host_name_label))

@@ -2,42 +2,47 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from rich.table import Table
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-if TYPE_CHECKING:
-    from poolctl.tui.app import PoolctlApp
+from poolctl.tui.keys import keys_of, shown
 
 
-def binding_rows(app: PoolctlApp) -> list[tuple[str, str, str]]:
-    """(id, key as the user presses it now, description) for every poolctl binding."""
-    rows = []
-    keymap = app.user_keymap
-    for binding in app.all_bindings():
-        assert binding.id is not None
-        keys = keymap.get(binding.id, binding.key)
-        shown = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
-        rows.append((binding.id, shown, binding.tooltip or binding.description or binding.action))
-    return rows
+def binding_rows(app: App[Any], bindings: Iterable[Binding], keymap: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(id, key as the user presses it now, description) for each of ``bindings``."""
+    return [
+        (
+            binding.id or "",
+            shown(app, keys_of(binding, keymap)),
+            binding.tooltip or binding.description or binding.action,
+        )
+        for binding in bindings
+    ]
 
 
 class HelpScreen(ModalScreen[None]):
+    """Lists ``bindings`` (the app's, each with an id) with their keys after ``keymap``."""
+
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", tooltip="Help: close", id="help.close")]
 
-    app: PoolctlApp
+    def __init__(self, bindings: Iterable[Binding], keymap: Mapping[str, str]) -> None:
+        super().__init__()
+        self.bindings = list(bindings)
+        self.keymap = dict(keymap)
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, padding=(0, 1), expand=False)
         table.add_column("Binding id", style="bold", no_wrap=True)
         table.add_column("Key", no_wrap=True)
         table.add_column("Does")
-        for binding_id, key, description in binding_rows(self.app):
+        for binding_id, key, description in binding_rows(self.app, self.bindings, self.keymap):
             table.add_row(binding_id, key, description)
         table.add_row("", "", "")
         table.add_row("(textual)", "ctrl+p", "Command palette: find any action by name")

@@ -9,9 +9,9 @@ Running moves are refreshed every second, and become their record when they end.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -21,12 +21,10 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 from textual.worker import Worker, WorkerState
 
-from poolctl.audit import MigrationRecord
+from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.errors import describe
 from poolctl.migration.controller import MigrationController, clock, downtime_text, headline, ping_summary
-
-if TYPE_CHECKING:
-    from poolctl.tui.migrations import MigrationCenter
+from poolctl.tui.widgets.cells import ellipsize
 
 CELL_PADDING = 1  # DataTable's, each side of a cell
 MIN_ERROR_WIDTH = 16
@@ -55,6 +53,20 @@ COLUMNS = (
 EMPTY = ("", "–")
 
 Row = dict[str, str]
+
+
+class MigrationRuns(Protocol):
+    """Where the screen reads moves from (the app's ``MigrationCenter``)."""
+
+    @property
+    def runs(self) -> list[MigrationController]:
+        """This run's moves, oldest first."""
+        ...
+
+    @property
+    def audit_log(self) -> AuditLog:
+        """The log of earlier runs' moves."""
+        ...
 
 
 def _stamp(iso: str) -> str:
@@ -127,24 +139,25 @@ def fit_columns(rows: list[Row], width: int) -> list[tuple[Column, int]]:
     def natural(col: Column) -> int:
         return min(col.cap, max([cell_len(col.title), *(cell_len(r[col.key]) for r in rows)]))
 
-    cols = [[c, natural(c)] for c in COLUMNS if c.drop == 0 or any(r[c.key] not in EMPTY for r in rows)]
-    error = next((cw for cw in cols if cw[0].key == "error"), None)
-    wanted = error[1] if error else 0
-    if error:
-        error[1] = min(wanted, MIN_ERROR_WIDTH)
-    cost = lambda: sum(w + 2 * CELL_PADDING for _, w in cols)  # noqa: E731
-    while cost() > width and any(c.drop for c, _ in cols):
-        cols.remove(max(cols, key=lambda cw: cw[0].drop))
-    if error in cols:
-        error[1] = min(wanted, error[1] + max(0, width - cost()))
-    return [(c, w) for c, w in cols]
+    shown = [c for c in COLUMNS if c.drop == 0 or any(r[c.key] not in EMPTY for r in rows)]
+    widths = {c.key: natural(c) for c in shown}
+    wanted = widths.get("error", 0)
+    if "error" in widths:
+        widths["error"] = min(wanted, MIN_ERROR_WIDTH)
+
+    def cost() -> int:
+        return sum(widths[c.key] + 2 * CELL_PADDING for c in shown)
+
+    while cost() > width and any(c.drop for c in shown):
+        shown.remove(max(shown, key=lambda c: c.drop))
+    if any(c.key == "error" for c in shown):
+        widths["error"] = min(wanted, widths["error"] + max(0, width - cost()))
+    return [(c, widths[c.key]) for c in shown]
 
 
 def _cell(text: str, width: int) -> Text:
     # Text, not str: a DataTable reads a str as markup, and error messages hold brackets
-    if cell_len(text) > width:
-        text = set_cell_size(text, max(0, width - 1)) + "…"
-    return Text(text, no_wrap=True)
+    return Text(ellipsize(text, width), no_wrap=True)
 
 
 class HistoryScreen(ModalScreen[None]):
@@ -162,14 +175,15 @@ class HistoryScreen(ModalScreen[None]):
         Binding("escape,H,q", "close", "Close", tooltip="History: close", id="history.close"),
     ]
 
-    def __init__(self, center: MigrationCenter) -> None:
+    def __init__(self, center: MigrationRuns) -> None:
         super().__init__()
         self.center = center
         self.logged: list[MigrationRecord] = []
         self.rows: list[Row] = []  # what the table shows, every column, newest first
         self._details: list[str] = []
         self._keys: list[str] = []
-        self._layout: tuple = ()  # (column key, width) as drawn
+        self._layout: tuple[tuple[str, int], ...] = ()  # (column key, width) as drawn
+        self._reader: Worker[tuple[list[MigrationRecord], list[str]]] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="history-box") as box:
@@ -183,7 +197,7 @@ class HistoryScreen(ModalScreen[None]):
         self.query_one(DataTable).focus()
         self.query_one("#history-note", Label).update(f"reading {self.center.audit_log.path}…")
         self._rebuild()
-        self._read()
+        self._reader = self._read()
         self.set_interval(1.0, self._rebuild)  # running moves: progress, then their record
 
     @work(thread=True, exit_on_error=False, group="history")
@@ -192,11 +206,14 @@ class HistoryScreen(ModalScreen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()
+        reader = self._reader
+        if reader is None or event.worker is not reader:
+            return
         note = self.query_one("#history-note", Label)
-        if event.state == WorkerState.ERROR:
-            note.update(f"cannot read the migration log: {describe(event.worker.error)}")
-        elif event.state == WorkerState.SUCCESS:
-            self.logged, problems = event.worker.result
+        if event.state == WorkerState.ERROR and reader.error is not None:
+            note.update(f"cannot read the migration log: {describe(reader.error)}")
+        elif event.state == WorkerState.SUCCESS and reader.result is not None:
+            self.logged, problems = reader.result
             text = f"{len(self.logged)} logged in {self.center.audit_log.path}"
             note.update(
                 "; ".join([text, *problems[:3]]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")

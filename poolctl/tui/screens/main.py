@@ -1,8 +1,12 @@
-"""The main screen: pool tree, VM list (with filter) and details; power keys live here."""
+"""The main screen: pool tree, VM list (with filter) and details; power keys live here.
+
+It asks before what is disruptive (a power operation that stops the guest, cancelling a
+migration) and hands what the user confirmed to the app as a message: the app runs it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -13,31 +17,21 @@ from textual.timer import Timer
 from textual.widgets import Footer, Tree
 
 from poolctl.model import VM, PowerOp, PowerState
-from poolctl.tui.messages import ConnectionChanged, InventoryUpdated, Selection
+from poolctl.tui.messages import ConnectionChanged, InventoryUpdated, PowerRequested, Selection
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.details import DetailsPane
 from poolctl.tui.widgets.filter_input import FilterInput
+from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.pool_tree import PoolTree
 from poolctl.tui.widgets.vm_list import VMList
 
-if TYPE_CHECKING:
-    from poolctl.tui.app import PoolctlApp
-
 DETAILS_DELAY_S = 0.05
 
-# op -> (verb for notifications, confirm?)
-POWER_WORDS: dict[PowerOp, tuple[str, bool]] = {
-    PowerOp.START: ("Start", False),
-    PowerOp.SHUTDOWN: ("Shut down", True),
-    PowerOp.REBOOT: ("Reboot", True),
-    PowerOp.SUSPEND: ("Suspend", False),
-    PowerOp.RESUME: ("Resume", False),
-    PowerOp.FORCE_OFF: ("Force off", True),
-}
 
+class MainScreen(Screen[None]):
+    """Shows ``sessions`` (the app's pools by name; the app adds none after start)."""
 
-class MainScreen(Screen):
     BINDINGS = [
         Binding("s", "power('start')", "Start", tooltip="Start the selected VM", id="vm.start"),
         Binding(
@@ -92,10 +86,9 @@ class MainScreen(Screen):
         ),
     ]
 
-    app: PoolctlApp
-
-    def __init__(self) -> None:
+    def __init__(self, sessions: Mapping[str, PoolSession]) -> None:
         super().__init__()
+        self.sessions = sessions
         self.pool_tree = PoolTree(id="tree")
         self.vm_list = VMList(id="vms")
         self.details = DetailsPane(id="details")
@@ -121,9 +114,9 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.pool_tree.border_title = "Pools"
         self.details.border_title = "Details"
-        for session in self.app.sessions.values():
+        for session in self.sessions.values():
             self.pool_tree.add_pool(session)
-        first = next(iter(self.app.sessions.values()), None)
+        first = next(iter(self.sessions.values()), None)
         if first is not None:
             node = self.pool_tree.node_for(first.name, "pool")
             self.pool_tree.move_cursor(node)
@@ -138,7 +131,7 @@ class MainScreen(Screen):
         return self._scope
 
     def session(self, pool: str | None) -> PoolSession | None:
-        return self.app.sessions.get(pool) if pool else None
+        return self.sessions.get(pool) if pool else None
 
     def selected_vm(self) -> tuple[PoolSession, VM] | None:
         """The VM under the list cursor: what power keys and palette commands act on."""
@@ -201,7 +194,7 @@ class MainScreen(Screen):
         elif self._scope is not None:
             self.details.show(self.session(pool), self._scope)
 
-    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Selection]) -> None:
         if event.node.data is not None:
             self._set_scope(event.node.data)
 
@@ -291,23 +284,45 @@ class MainScreen(Screen):
         session, vm = picked
         if op == PowerOp.SUSPEND and vm.power_state in (PowerState.SUSPENDED, PowerState.PAUSED):
             op = PowerOp.RESUME
-        verb, confirm = POWER_WORDS[op]
-        if not confirm:
-            self.app.run_power(session, vm, op)
+        if not op.asks_first:
+            self.post_message(PowerRequested(session, vm, op))
             return
         host = session.store.name_of(vm.host) if (session.store and vm.host) else "no host"
-        message = f"{verb} {vm.name} ({vm.power_state.value} on {host}, pool {session.name})?"
+        message = f"{op.verb} {vm.name} ({vm.power_state.value} on {host}, pool {session.name})?"
         if op == PowerOp.FORCE_OFF:
             message += "\nThe guest gets no chance to shut down cleanly."
 
         def done(ok: bool | None) -> None:
             if ok:
-                self.app.run_power(session, vm, op)
+                self.post_message(PowerRequested(session, vm, op))
 
-        self.app.push_screen(ConfirmScreen(f"{verb} VM", message, verb), done)
+        self.app.push_screen(ConfirmScreen(f"{op.verb} VM", message, op.verb), done)
+
+    # --- migrations ------------------------------------------------------------------------
+
+    @on(MigrationPanel.CancelRequested)
+    def _confirm_cancel(self, event: MigrationPanel.CancelRequested) -> None:
+        event.stop()
+        panel = event.panel
+        plan = panel.controller.plan
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                panel.send_cancel()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Cancel migration",
+                f"Cancel the migration of {plan.vm_name} ({plan.route})?\nThe VM stays on {plan.source_name}.",
+                "Cancel migration",
+                "Keep migrating",
+            ),
+            done,
+        )
 
 
-def _table(session: PoolSession, kind: str) -> dict:
+def _table(session: PoolSession, kind: str) -> Mapping[str, object]:
     store = session.store
     assert store is not None
-    return {"host": store.hosts, "sr": store.srs, "network": store.networks}.get(kind, {})
+    tables: dict[str, Mapping[str, object]] = {"host": store.hosts, "sr": store.srs, "network": store.networks}
+    return tables.get(kind, {})

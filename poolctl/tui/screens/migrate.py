@@ -9,6 +9,7 @@ Unusable hosts are listed with their reasons but cannot be chosen; the first usa
 from __future__ import annotations
 
 import ipaddress
+import math
 
 from rich.table import Table
 from rich.text import Text
@@ -23,11 +24,16 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from poolctl.backends.base import Backend, Capabilities
+from poolctl.errors import describe
 from poolctl.format import size
-from poolctl.migration.controller import MigrationPlan, describe
+from poolctl.migration.controller import MigrationPlan
 from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
+from poolctl.ping import INTERVAL_MAX_S, INTERVAL_MIN_S
 
 DEFAULT_INTERVAL_MS = 100
+# the range the config and the CLI accept, in the whole milliseconds the field takes
+INTERVAL_MIN_MS = max(1, math.ceil(INTERVAL_MIN_S * 1000))
+INTERVAL_MAX_MS = math.floor(INTERVAL_MAX_S * 1000)
 
 # MigrationOptions field -> (label, kind) for the options the backend honours
 OPTION_FIELDS: dict[str, tuple[str, str]] = {
@@ -94,7 +100,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.interval_ms = interval_ms
         self.ping_port = ping_port
         self.checks: dict[str, MigrationCheck] = {}
-        self._workers: dict[Worker, str] = {}
+        self._workers: dict[Worker[None], str] = {}
         self._user_moved = False
         self._auto_highlight = False
 
@@ -154,8 +160,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()
         host = self._workers.get(event.worker)
-        if host is not None and event.state == WorkerState.ERROR:
-            err = event.worker.error
+        err = event.worker.error
+        if host is not None and event.state == WorkerState.ERROR and err is not None:
             self._set_verdict(
                 host, MigrationCheck(vm=self.vm.ref, host=host, problems=(f"pre-check failed: {describe(err)}",))
             )
@@ -238,7 +244,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         address = self.query_one("#migrate-ping", Input).value.strip()
         if address and not _plausible_address(address):
             raise ValueError(f"ping: {address!r} is not an IP address or host name")
-        interval = _number(self.query_one("#migrate-interval", Input).value, "ping interval (ms)", 1, 60000)
+        interval = _number(
+            self.query_one("#migrate-interval", Input).value, "ping interval (ms)", INTERVAL_MIN_MS, INTERVAL_MAX_MS
+        )
         port_text = self.query_one("#migrate-port", Input).value
         port = _number(port_text, "TCP port", 1, 65535) if port_text.strip() else None
         opts: dict[str, object] = {}

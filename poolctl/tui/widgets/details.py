@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from collections.abc import Callable, Iterable
+
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -28,7 +31,7 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def _names(store: InventoryStore, refs) -> str:
+def _names(store: InventoryStore, refs: Iterable[str]) -> str:
     return ", ".join(sorted(store.name_of(r) for r in refs)) or "none"
 
 
@@ -52,7 +55,7 @@ def host_rows(host: Host, store: InventoryStore) -> list[tuple[str, str | Text]]
     ]
 
 
-def _count_vms(store: InventoryStore, pred) -> str:
+def _count_vms(store: InventoryStore, pred: Callable[[VM], bool]) -> str:
     """How many VMs ``pred`` holds for, by their devices; while those are still being read
     (a staged load) the count would be low, so it says so."""
     vms = store.vms.values()
@@ -150,7 +153,7 @@ class DetailsPane(VerticalScroll, can_focus=True):
         self._session: PoolSession | None = None
         self._selection: Selection | None = None
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         yield self._body
 
     @property
@@ -174,24 +177,48 @@ class DetailsPane(VerticalScroll, can_focus=True):
     def redraw(self) -> None:
         self._body.update(self._render_selection())
 
-    def _render_selection(self):
+    def _render_selection(self) -> RenderableType:
         session, sel = self._session, self._selection
         if session is None or sel is None:
             return Text("Nothing selected", style="dim")
         store = session.store
         if sel.kind == "pool" or store is None:
             return _grid(pool_rows(session))
-        table = {"host": store.hosts, "sr": store.srs, "network": store.networks, "vm": store.vms}.get(sel.kind)
-        if table is None:  # the "Storage" / "Networks" group nodes
-            objs = store.srs.values() if sel.kind == "storage" else store.networks.values()
-            title = "Storage repositories" if sel.kind == "storage" else "Networks"
-            lines = [Text(title, style="bold")]
-            for o in sorted(objs, key=lambda o: o.name.casefold()):
-                extra = f"{o.type}, {fmt.size(o.used)} of {fmt.size(o.size)}" if sel.kind == "storage" else o.bridge
-                lines.append(Text(f"{o.name}  {extra}"))
-            return Group(*lines)
-        obj = table.get(sel.ref)
-        if obj is None:
+        if sel.kind == "storage":
+            return _listing(
+                "Storage repositories",
+                [(sr.name, f"{sr.type}, {fmt.size(sr.used)} of {fmt.size(sr.size)}") for sr in store.srs.values()],
+            )
+        if sel.kind == "networks":
+            return _listing("Networks", [(net.name, net.bridge) for net in store.networks.values()])
+        rows = _object_rows(store, sel.kind, sel.ref)
+        if rows is None:
             return Text(f"{sel.kind} {sel.ref} is gone", style="dim")
-        rows = {"host": host_rows, "sr": sr_rows, "network": network_rows, "vm": vm_rows}[sel.kind](obj, store)
         return _grid(rows)
+
+
+def _listing(title: str, entries: list[tuple[str, str]]) -> Group:
+    """A group node's summary: one line per member, by name."""
+    lines = [Text(title, style="bold")]
+    for name, extra in sorted(entries, key=lambda e: e[0].casefold()):
+        lines.append(Text(f"{name}  {extra}"))
+    return Group(*lines)
+
+
+def _object_rows(store: InventoryStore, kind: str, ref: str | None) -> list[tuple[str, str | Text]] | None:
+    """The rows of one host, SR, network or VM; None when the store no longer has it."""
+    if ref is None:
+        return None
+    if kind == "host":
+        host = store.hosts.get(ref)
+        return host_rows(host, store) if host is not None else None
+    if kind == "sr":
+        sr = store.srs.get(ref)
+        return sr_rows(sr, store) if sr is not None else None
+    if kind == "network":
+        net = store.networks.get(ref)
+        return network_rows(net, store) if net is not None else None
+    if kind == "vm":
+        vm = store.vms.get(ref)
+        return vm_rows(vm, store) if vm is not None else None
+    return None

@@ -11,7 +11,7 @@ import os
 import textwrap
 import threading
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 from rich.segment import Segment
 from textual import work
 from textual.app import ComposeResult
@@ -24,17 +24,20 @@ from textual.widget import Widget
 from textual.widgets import Label
 from textual.worker import Worker, WorkerState
 
+from poolctl.audit import MigrationRecord
 from poolctl.backends.base import CancelRefused
+from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.controller import (
     MigrationController,
     cancel_refusal,
     clock,
-    describe,
     downtime_text,
     headline,
     ping_summary,
 )
+from poolctl.ping import PingStats
+from poolctl.tui.widgets.cells import ellipsize
 from poolctl.tui.widgets.sparkline import PingSparkline
 
 # 2 Hz: each tick moves the sparkline by ~5 probes and costs a few hundred bytes on the wire
@@ -78,22 +81,17 @@ class LineBlock(Widget):
         strip = self._strips[y]
         if strip is None or strip.cell_length != width:
             style = self.rich_style
-            strip = Strip([Segment(fit(self.lines[y], width), style)]).adjust_cell_length(width, style)
+            strip = Strip([Segment(ellipsize(self.lines[y], width), style)]).adjust_cell_length(width, style)
             self._strips[y] = strip
         return strip
 
 
-def outcome_reason(rec) -> str:
+def outcome_reason(rec: MigrationRecord) -> str:
     """Why a move did not succeed, in the hypervisor's words when it gave some."""
     if rec.result == "cancelled":
         # XAPI's task error for a cancel is just "cancelled": no news after the headline
         return "" if rec.error.strip().lower() in ("", "cancelled", "canceled") else f"cancelled: {rec.error}"
     return f"failed: {rec.error or 'no reason given by the hypervisor'}"
-
-
-def fit(text: str, width: int) -> str:
-    """``text`` cut to ``width`` cells, with an ellipsis when something was cut."""
-    return text if cell_len(text) <= width else set_cell_size(text, max(0, width - 1)) + "…"
 
 
 def fill(parts: list[tuple[str, int]], width: int, lines: int) -> list[str]:
@@ -105,7 +103,7 @@ def fill(parts: list[tuple[str, int]], width: int, lines: int) -> list[str]:
             break
         parts.remove(max(parts, key=lambda p: p[1]))
     if len(out) > lines:
-        out = out[: lines - 1] + [fit(" ".join(out[lines - 1 :]), width)]
+        out = out[: lines - 1] + [ellipsize(" ".join(out[lines - 1 :]), width)]
     return out + [""] * (lines - len(out))
 
 
@@ -125,8 +123,16 @@ class MigrationPanel(Widget, can_focus=True):
         ),
     ]
 
-    class Ended(Message):
-        """The controller wrote its record (posted on the UI thread)."""
+    class CancelRequested(Message):
+        """The user asked to cancel a move that can still be cancelled: the screen confirms
+        it with the user, then calls ``send_cancel``."""
+
+        def __init__(self, panel: MigrationPanel) -> None:
+            super().__init__()
+            self.panel = panel
+
+    class Dismissed(Message):
+        """The user closed the panel of an ended move: its dock removes it."""
 
         def __init__(self, panel: MigrationPanel) -> None:
             super().__init__()
@@ -141,7 +147,6 @@ class MigrationPanel(Widget, can_focus=True):
         self.sparkline = PingSparkline(id="mp-sparkline")
         self.info = LineBlock(4, id="mp-info")
         self.ended_shown = False
-        self.paused = False  # tests freeze the figures for a deterministic snapshot
         self.crash = ""  # set when following the move broke (a bug, not the hypervisor's refusal)
         p = controller.plan
         self.border_title = f"{p.vm_name}: {p.route}"
@@ -182,13 +187,13 @@ class MigrationPanel(Widget, can_focus=True):
             c.abandon(QUIT_REASON)
 
     @work(thread=True, exit_on_error=False, group="migration-cancel")
-    def _cancel(self) -> None:
+    def send_cancel(self) -> None:
         self.controller.cancel()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()
         worker = event.worker
-        if worker.group == "migration-cancel" and event.state == WorkerState.ERROR:
+        if worker.group == "migration-cancel" and event.state == WorkerState.ERROR and worker.error is not None:
             err = worker.error
             refused = isinstance(err, CancelRefused)
             self.notify(
@@ -222,23 +227,9 @@ class MigrationPanel(Widget, can_focus=True):
                 cancel_refusal(name, c.progress), title="Cannot cancel", severity="warning", timeout=10, markup=False
             )
             return
-        from poolctl.tui.screens.confirm import ConfirmScreen
+        self.post_message(self.CancelRequested(self))
 
-        def done(ok: bool | None) -> None:
-            if ok:
-                self._cancel()
-
-        self.app.push_screen(
-            ConfirmScreen(
-                "Cancel migration",
-                f"Cancel the migration of {name} ({c.plan.route})?\nThe VM stays on {c.plan.source_name}.",
-                "Cancel migration",
-                "Keep migrating",
-            ),
-            done,
-        )
-
-    async def action_dismiss_panel(self) -> None:
+    def action_dismiss_panel(self) -> None:
         if not self.controller.finished.is_set():
             self.notify(
                 f"the migration of {self.controller.plan.vm_name} is still running; cancel it first (c)",
@@ -246,16 +237,12 @@ class MigrationPanel(Widget, can_focus=True):
                 markup=False,
             )
             return
-        dock = self.parent
-        await self.remove()
-        arrange = getattr(dock, "_arrange", None)
-        if arrange is not None:
-            arrange()
+        self.post_message(self.Dismissed(self))
 
     # --- drawing ---------------------------------------------------------------------------
 
     def tick(self) -> None:
-        if self.paused or self.ended_shown:
+        if self.ended_shown:
             return
         c = self.controller
         width = self.info.size.width or 60
@@ -287,10 +274,9 @@ class MigrationPanel(Widget, can_focus=True):
                 ]
             else:
                 parts = [(headline(rec), 0), (outcome_reason(rec), 1), (pings, 2)]
-            parts.append((fit(c.audit_error, width), 1) if c.audit_error else ("x dismiss", 3))
+            parts.append((ellipsize(c.audit_error, width), 1) if c.audit_error else ("x dismiss", 3))
             lines = fill(parts, width, len(self.info.lines))
             self.info.set_lines(lines)
-            self.post_message(self.Ended(self))
             return
         self._subtitle("ending…" if c.ended else p.phase.value)
         lines = [self._figures(stats, width), self._method_line(c, width)]
@@ -303,7 +289,7 @@ class MigrationPanel(Widget, can_focus=True):
         else:
             lines.append("cannot cancel now: past the point of no return")
         # a failure's words, or a note from the backend (post-copy, a setting it could not apply)
-        lines.append(fit(p.message, width) if p.message else "")
+        lines.append(ellipsize(p.message, width) if p.message else "")
         self.info.set_lines(lines)
 
     def _subtitle(self, text: str) -> None:
@@ -336,7 +322,7 @@ class MigrationPanel(Widget, can_focus=True):
         ]
         return next((f for f in forms if cell_len(f) <= width), forms[-1])
 
-    def _figures(self, stats, width: int = 10_000) -> str:
+    def _figures(self, stats: PingStats | None, width: int = 10_000) -> str:
         c = self.controller
         if stats is None:
             return f"no ping: {c.ping_error}" if c.ping_error else "ping starting…"

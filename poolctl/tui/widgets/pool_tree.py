@@ -138,17 +138,12 @@ class PoolTree(Tree[Selection]):
     def _apply_object(self, session: PoolSession, store: InventoryStore, c: Change) -> None:
         key = (session.name, c.object_kind, c.ref)
         node = self._node_map.get(key)
-        obj = {"host": store.hosts, "sr": store.srs, "network": store.networks}[c.object_kind].get(c.ref)
-        if obj is None:
+        label = self._object_label(store, c.object_kind, c.ref)
+        if label is None:
             if node is not None:
                 node.remove()
                 del self._node_map[key]
             return
-        label = {
-            "host": lambda o, s: host_label(o, s, self._room),
-            "sr": lambda o, _s: sr_label(o),
-            "network": lambda o, _s: network_label(o),
-        }[c.object_kind](obj, store)
         if node is not None:
             node.set_label(label)
             return
@@ -159,3 +154,14 @@ class PoolTree(Tree[Selection]):
         }[c.object_kind]
         if parent is not None:
             self._add(session.name, parent, c.object_kind, c.ref, label)
+
+    def _object_label(self, store: InventoryStore, kind: str, ref: str) -> Text | None:
+        """The label of a host, SR or network node; None when the store no longer has it."""
+        if kind == "host":
+            host = store.hosts.get(ref)
+            return host_label(host, store, self._room) if host is not None else None
+        if kind == "sr":
+            sr = store.srs.get(ref)
+            return sr_label(sr) if sr is not None else None
+        net = store.networks.get(ref)
+        return network_label(net) if net is not None else None

@@ -57,15 +57,14 @@ class PingSparkline(Widget):
         self._strip: Strip | None = None
         self.text = ""
 
-    def update_samples(self, samples: list[Sample]) -> bool:
-        """Take the pinger's samples; True when the line changed (and a repaint was asked)."""
+    def update_samples(self, samples: list[Sample]) -> None:
+        """Take the pinger's samples; repaint when one is new."""
         newest = samples[-1].seq if samples else -1
         if self._key is not None and self._key[0] == newest:
-            return False
+            return
         self._samples = samples
         self._strip = None
         self.refresh()
-        return True
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -25,8 +25,10 @@ from poolctl import format as fmt
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change
 from poolctl.tui.messages import Selection
+from poolctl.tui.widgets.cells import ellipsize
 
 SortKey = tuple[str, str, str]  # (casefolded name, name, ref): stable, unique
+Column = tuple[str, int, bool]  # (title, width, right-aligned)
 
 # Above this many VM changes in one batch a full rebuild (one sort) beats row-by-row moves.
 REBUILD_THRESHOLD = 256
@@ -332,27 +334,26 @@ class VMList(ScrollView, can_focus=True):
 
     # --- drawing -------------------------------------------------------------------------
 
-    def _columns(self, width: int) -> list[tuple[str, int, bool]]:
-        """(title, width, right-aligned) per column, fitted to ``width``."""
-        fixed = [("STATE", 9, False), ("vCPU", 4, True), ("MEMORY", 9, True)]
-        ip = ("IP", 15, False)
-        gaps = lambda cols: len(cols)  # noqa: E731 - one space before every column but the first
-        rest = width - sum(w for _, w, _ in fixed) - gaps(fixed) - ip[1] - 1
+    def _columns(self, width: int) -> list[Column]:
+        """The columns fitted to ``width``."""
+        fixed: list[Column] = [("STATE", 9, False), ("vCPU", 4, True), ("MEMORY", 9, True)]
+        ip: Column = ("IP", 15, False)
+        gaps = len(fixed)  # one space before every column but the first (the name)
+        rest = width - sum(w for _, w, _ in fixed) - gaps - ip[1] - 1
         with_ip = rest >= 22
         if not with_ip:
-            rest = width - sum(w for _, w, _ in fixed) - gaps(fixed)
+            rest = width - sum(w for _, w, _ in fixed) - gaps
         name_w = max(8, rest * 3 // 5)
         host_w = max(4, rest - name_w - 1)
-        cols = [("NAME", name_w, False), fixed[0], ("HOST", host_w, False), fixed[1], fixed[2]]
+        cols: list[Column] = [("NAME", name_w, False), fixed[0], ("HOST", host_w, False), fixed[1], fixed[2]]
         if with_ip:
             cols.append(ip)
         return cols
 
-    def _cells(self, values: list[str], cols: list[tuple[str, int, bool]]) -> list[str]:
+    def _cells(self, values: list[str], cols: list[Column]) -> list[str]:
         parts = []
         for value, (_, w, right) in zip(values, cols):
-            if cell_len(value) > w:
-                value = set_cell_size(value, w - 1) + "…" if w > 1 else set_cell_size(value, w)
+            value = ellipsize(value, w)
             parts.append(value.rjust(w) if right else set_cell_size(value, w))
         return parts
 
@@ -373,7 +374,7 @@ class VMList(ScrollView, can_focus=True):
         vm = self._store.vms[self._keys[index][2]]
         return self._row_strip(vm, cols, width, base, cursor=index == self._cursor)
 
-    def _row_strip(self, vm: VM, cols, width: int, base: Style, *, cursor: bool) -> Strip:
+    def _row_strip(self, vm: VM, cols: list[Column], width: int, base: Style, *, cursor: bool) -> Strip:
         host = self._store.hosts.get(vm.host) if (self._store and vm.host) else None
         values = [
             vm.name,

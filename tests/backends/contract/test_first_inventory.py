@@ -9,7 +9,7 @@ import pytest
 
 from poolctl.inventory import InventoryStore
 from poolctl.model import ConnectionStatus
-from tests.backends.contract.test_contract import Recorder
+from tests.support.recorder import Recorder
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ import pytest
 from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost, NotFound, OperationRefused
 from poolctl.backends.xen import XenBackend
 from poolctl.model import GiB, MigrationOptions, PowerOp, PowerState
-from tests.backends.contract.fixture_xen import PASSWORD, by_name, config, connected, lab
+from tests.support.xen import PASSWORD, by_name, config, connected, lab
 
 
 @pytest.fixture

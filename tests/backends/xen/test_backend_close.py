@@ -7,8 +7,7 @@ import pytest
 from poolctl.backends.base import BackendError
 from poolctl.backends.xen import XenBackend
 from poolctl.model import ConnectionStatus
-from tests.backends.contract.fixture_xen import config
-from tests.backends.xen.test_backend_live import _wait_state, _watching
+from tests.support.xen import config, wait_state, watching
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,7 +16,7 @@ def _watching_backend(server) -> XenBackend:
     backend = XenBackend(config(server.url))
     backend.connect()
     backend.inventory()
-    _wait_state(_watching(backend), ConnectionStatus.CONNECTED)
+    wait_state(watching(backend), ConnectionStatus.CONNECTED)
     return backend
 
 
@@ -41,7 +40,7 @@ def test_close_with_the_pool_gone_returns_promptly(lab):
 
 @pytest.fixture
 def lab():
-    from tests.backends.contract.fixture_xen import lab as serve_lab
+    from tests.support.xen import lab as serve_lab
 
     with serve_lab() as served:
         yield served

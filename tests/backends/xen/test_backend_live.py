@@ -11,31 +11,14 @@ import XenAPI
 
 from poolctl.backends.base import CancelRefused
 from poolctl.model import ConnectionStatus, GiB, MigrationOptions, MigrationPhase, PowerOp, PowerState
-from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, by_name, connected, lab
-from tests.backends.contract.test_contract import Recorder
-
-
-def _watching(backend):
-    rec = Recorder()
-    backend.watch(rec.on_change, rec.on_state)
-    return rec
-
-
-def _wait_state(rec, status, timeout=15.0, after=0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for st in rec.states[after:]:
-            if st.status == status:
-                return st
-        time.sleep(0.05)
-    raise AssertionError(f"no {status} state within {timeout} s; saw {[s.status for s in rec.states]}")
+from tests.support.xen import PASSWORD, USERNAME, by_name, connected, lab, migrate_until, wait_state, watching
 
 
 def test_change_by_another_client_arrives_through_watch():
     with lab() as (_sim, server), connected(server.url) as backend:
         inv = backend.inventory()
-        rec = _watching(backend)
-        _wait_state(rec, ConnectionStatus.CONNECTED)
+        rec = watching(backend)
+        wait_state(rec, ConnectionStatus.CONNECTED)
         web2 = by_name(inv, "vm", "web-02")
         other = XenAPI.Session(server.url)
         other.login_with_password(USERNAME, PASSWORD, "2.x", "another-client")
@@ -112,17 +95,6 @@ def test_failed_migration_quotes_xapi_and_leaves_vm_on_source():
         assert after.power_state == PowerState.RUNNING and after.host == lab1
 
 
-def _migrate_until(backend, vm, host, predicate):
-    """Start a migration; return (handle, remaining updates iterator) once ``predicate(progress)``."""
-    handle = backend.migrate(vm, host, MigrationOptions())
-    updates = handle.updates()
-    for progress in updates:
-        assert not progress.phase.terminal, f"migration ended before the awaited point: {progress}"
-        if predicate(progress):
-            return handle, updates
-    raise AssertionError("updates() ended without reaching the awaited point")
-
-
 def test_cancel_mid_migration_keeps_vm_on_source():
     with lab(migration_seconds=4.0) as (_sim, server), connected(server.url) as backend:
         inv = backend.inventory()
@@ -131,7 +103,7 @@ def test_cancel_mid_migration_keeps_vm_on_source():
             by_name(inv, "host", "xcp-lab-1"),
             by_name(inv, "host", "xcp-lab-2"),
         )
-        handle, rest = _migrate_until(backend, vm, lab2, lambda p: p.cancellable and (p.fraction or 0) > 0)
+        handle, rest = migrate_until(backend, vm, lab2, lambda p: p.cancellable and (p.fraction or 0) > 0)
         handle.cancel()
         tail = list(rest)
         assert tail and tail[-1].phase == MigrationPhase.CANCELLED
@@ -144,7 +116,7 @@ def test_cancel_is_refused_once_past_the_point_of_no_return():
     with lab(migration_seconds=4.0) as (_sim, server), connected(server.url) as backend:
         inv = backend.inventory()
         vm, lab2 = by_name(inv, "vm", "web-01"), by_name(inv, "host", "xcp-lab-2")
-        handle, rest = _migrate_until(backend, vm, lab2, lambda p: (p.fraction or 0) > 0 and not p.cancellable)
+        handle, rest = migrate_until(backend, vm, lab2, lambda p: (p.fraction or 0) > 0 and not p.cancellable)
         with pytest.raises(CancelRefused) as err:
             handle.cancel()
         assert "web-01" in str(err.value) and "cancel" in str(err.value)
@@ -155,12 +127,12 @@ def test_cancel_is_refused_once_past_the_point_of_no_return():
 def test_lost_connection_is_reported_and_recovered():
     with lab() as (sim, server), connected(server.url) as backend:
         inv = backend.inventory()
-        rec = _watching(backend)
-        _wait_state(rec, ConnectionStatus.CONNECTED)
+        rec = watching(backend)
+        wait_state(rec, ConnectionStatus.CONNECTED)
         host, port = server.url.split("//", 1)[1].rsplit(":", 1)
         port = int(port.split("/")[0])
         server.close()
-        lost = _wait_state(rec, ConnectionStatus.LOST)
+        lost = wait_state(rec, ConnectionStatus.LOST)
         seen = len(rec.states)
         assert lost.retry_in_s and lost.retry_in_s > 0 and lost.pool == "lab"
         # While we are away, the pool changes; once back, the difference must arrive.
@@ -171,7 +143,7 @@ def test_lost_connection_is_reported_and_recovered():
             other.login_with_password(USERNAME, PASSWORD, "2.x", "another-client")
             other.xenapi.VM.hard_shutdown(web2)
             other.xenapi.session.logout()
-            _wait_state(rec, ConnectionStatus.CONNECTED, timeout=40.0, after=seen)
+            wait_state(rec, ConnectionStatus.CONNECTED, timeout=40.0, after=seen)
             rec.wait_vm(web2, lambda v: v.power_state == PowerState.HALTED, timeout=10.0)
         finally:
             backend.close()
@@ -182,8 +154,8 @@ def test_close_stops_the_event_thread():
     with lab() as (_sim, server):
         with connected(server.url) as backend:
             backend.inventory()
-            rec = _watching(backend)
-            _wait_state(rec, ConnectionStatus.CONNECTED)
+            rec = watching(backend)
+            wait_state(rec, ConnectionStatus.CONNECTED)
             thread = backend._watcher._thread
         assert not thread.is_alive()
         count = rec.changes.qsize()
@@ -194,8 +166,8 @@ def test_close_stops_the_event_thread():
 def test_metrics_and_expired_sessions_flow_through_watch():
     with lab() as (sim, server), connected(server.url) as backend:
         inv = backend.inventory()
-        rec = _watching(backend)
-        _wait_state(rec, ConnectionStatus.CONNECTED)
+        rec = watching(backend)
+        wait_state(rec, ConnectionStatus.CONNECTED)
         lab1 = next(h for h in inv.hosts if h.name == "xcp-lab-1")
         sim.expire_sessions()  # the long-poll's session dies under it; the SDK logs in again
         backend.power(by_name(inv, "vm", "web-01"), PowerOp.FORCE_OFF)

@@ -9,8 +9,7 @@ import XenAPI
 
 from poolctl.backends.xen.translate import CLASSES, Translator
 from poolctl.model import ConnectionStatus, PowerState
-from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, by_name, connected, lab
-from tests.backends.xen.test_backend_live import _wait_state, _watching
+from tests.support.xen import PASSWORD, USERNAME, by_name, connected, lab, wait_state, watching
 
 
 def _other_client(url: str) -> XenAPI.Session:
@@ -38,8 +37,8 @@ def test_watch_goes_on_from_the_inventory_without_a_second_read():
         backend.inventory()
         server.stats.reset()
         asked = _tokens_asked(server)
-        rec = _watching(backend)
-        _wait_state(rec, ConnectionStatus.CONNECTED)
+        rec = watching(backend)
+        wait_state(rec, ConnectionStatus.CONNECTED)
         time.sleep(0.5)  # let the first event.from (the injected pool event) go by
         calls = server.stats.snapshot()
         assert not rec.seen, rec.seen  # nothing changed: nothing to deliver
@@ -52,16 +51,16 @@ def test_watch_goes_on_from_the_inventory_without_a_second_read():
 def test_a_lost_connection_reads_everything_again():
     with lab() as (sim, server), connected(server.url) as backend:
         inv = backend.inventory()
-        rec = _watching(backend)
-        _wait_state(rec, ConnectionStatus.CONNECTED)
+        rec = watching(backend)
+        wait_state(rec, ConnectionStatus.CONNECTED)
         host, port = server.url.split("//", 1)[1].rsplit(":", 1)
         server.close()
-        _wait_state(rec, ConnectionStatus.LOST)
+        wait_state(rec, ConnectionStatus.LOST)
         seen = len(rec.states)
         restarted = sim.serve(host=host, port=int(port.split("/")[0]))
         try:
             restarted.stats.reset()
-            _wait_state(rec, ConnectionStatus.CONNECTED, timeout=40.0, after=seen)
+            wait_state(rec, ConnectionStatus.CONNECTED, timeout=40.0, after=seen)
             calls = restarted.stats.snapshot()
         finally:
             backend.close()
@@ -80,7 +79,7 @@ def test_change_between_inventory_and_watch_arrives():
             other.xenapi.VM.hard_shutdown(web2)  # after the read, before the watch
         finally:
             other.xenapi.session.logout()
-        rec = _watching(backend)
+        rec = watching(backend)
         vm = rec.wait_vm(web2, lambda v: v.power_state == PowerState.HALTED, timeout=5.0)
         assert vm.host is None
 

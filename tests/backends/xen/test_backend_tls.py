@@ -13,7 +13,7 @@ import pytest
 from poolctl.backends.base import BackendError
 from poolctl.config import ConfigError
 from poolctl.sim.xapi import Simulator
-from tests.backends.contract.fixture_xen import PASSWORD, connected
+from tests.support.xen import PASSWORD, connected
 
 
 @pytest.fixture

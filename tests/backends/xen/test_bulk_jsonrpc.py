@@ -23,7 +23,7 @@ from poolctl.backends.xen.bulk import _details, read_classes
 from poolctl.backends.xen.connection import Connector
 from poolctl.backends.xen.translate import CLASSES
 from poolctl.sim.xapi import Simulator
-from tests.backends.contract.fixture_xen import PASSWORD, config, connected
+from tests.support.xen import PASSWORD, config, connected
 
 # the classes the inventory reads, as the simulator names their get_all_records
 READ = {f"{api}.get_all_records" for api in CLASSES.values()}

@@ -8,8 +8,7 @@ import time
 import pytest
 
 from poolctl.model import PowerState
-from tests.backends.contract.fixture_xen import by_name, connected, lab
-from tests.backends.xen.test_backend_live import _migrate_until
+from tests.support.xen import by_name, connected, lab, migrate_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -18,7 +17,7 @@ def test_stop_following_ends_updates_and_logs_out_while_the_move_goes_on():
     with lab(migration_seconds=3.0) as (sim, server), connected(server.url) as backend:
         inv = backend.inventory()
         vm, lab2 = by_name(inv, "vm", "web-01"), by_name(inv, "host", "xcp-lab-2")
-        handle, rest = _migrate_until(backend, vm, lab2, lambda p: (p.fraction or 0) > 0)
+        handle, rest = migrate_until(backend, vm, lab2, lambda p: (p.fraction or 0) > 0)
         sessions = len(sim.sessions)  # the pooled one and the migration's own
         handle.stop_following()
         tail = list(rest)  # ends at the next poll, not with the migration

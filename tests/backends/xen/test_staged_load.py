@@ -15,9 +15,8 @@ from poolctl.inventory import InventoryStore
 from poolctl.loading import close_quietly, load_pool
 from poolctl.model import ConnectionStatus, PowerState
 from poolctl.sim.xapi import Simulator
-from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, by_name, config, connected, lab
-from tests.backends.contract.test_contract import Recorder
-from tests.backends.xen.test_backend_live import _wait_state
+from tests.support.recorder import Recorder
+from tests.support.xen import PASSWORD, USERNAME, by_name, config, connected, lab, wait_state
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,7 +44,7 @@ class Timeline(Recorder):
 def _watch(backend) -> Timeline:
     rec = Timeline()
     backend.watch(rec.on_change, rec.on_state)
-    _wait_state(rec, ConnectionStatus.CONNECTED)
+    wait_state(rec, ConnectionStatus.CONNECTED)
     return rec
 
 

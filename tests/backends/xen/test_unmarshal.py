@@ -16,7 +16,7 @@ import XenAPI
 from poolctl.backends.xen.translate import CLASSES, FIELDS, project_all
 from poolctl.backends.xen.unmarshal import Unmarshaller, parse
 from poolctl.sim.xapi import Simulator
-from tests.backends.contract.fixture_xen import PASSWORD, USERNAME, lab
+from tests.support.xen import PASSWORD, USERNAME, lab
 
 
 def stdlib(data: bytes):

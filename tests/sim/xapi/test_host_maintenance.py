@@ -3,7 +3,9 @@ host allowed/current operations, and the VM_MIGRATED message a migration leaves.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 import xmlrpc.client
 from datetime import UTC, datetime, timedelta
 
@@ -86,8 +88,13 @@ def test_dead_host_is_not_live(sim, api):
     before the enabled check."""
     lab2 = host_named(api, "xcp-lab-2")
     api.host.disable(lab2)
-    sim.db.set("host_metrics", api.host.get_metrics(lab2), live=False)
-    assert failure(api.VM.assert_can_boot_here, vm_named(api, "web-01"), lab2) == ["HOST_NOT_LIVE"]
+    sim.set_host_live("xcp-lab-2", False)
+    assert api.host_metrics.get_live(api.host.get_metrics(lab2)) is False
+    web = vm_named(api, "web-01")
+    assert failure(api.VM.assert_can_boot_here, web, lab2) == ["HOST_NOT_LIVE"]
+    assert failure(api.VM.pool_migrate, web, lab2, {}) == ["HOST_NOT_LIVE"]
+    sim.set_host_live("xcp-lab-2", True)
+    assert failure(api.VM.assert_can_boot_here, web, lab2) == ["HOST_DISABLED", lab2]
 
 
 def test_vms_which_prevent_evacuation_name_a_local_disk(api):
@@ -196,10 +203,11 @@ def test_evacuate_over_a_network_without_an_address(api):
     assert guests_on(api, lab3) == []
 
 
-def test_migration_to_an_evacuating_host_is_refused(api):
+def test_migration_to_an_evacuating_host_is_refused(lab_factory):
     """allocate_vm_to_host (ocaml/xapi/message_forwarding.ml) checks `vm_migrate` on the destination:
     while it evacuates, OTHER_OPERATION_IN_PROGRESS ["host", host, "evacuate", task]
     (ocaml/xapi/xapi_host_helpers.ml valid_operations)."""
+    _, _, api = lab_factory(migration_seconds=4.0)  # time enough to look while the second VM moves
     lab3 = host_named(api, "xcp-lab-3")
     task = api.Async.host.evacuate(lab3, NULL, "1")
     # once the first VM has left there is memory for web-01; the second is still on its way
@@ -218,10 +226,11 @@ def test_migration_to_an_evacuating_host_is_refused(api):
     assert api.VM.get_current_operations(web) == {}
 
 
-def test_migration_lists_vm_migrate_on_the_destination(api):
+def test_migration_lists_vm_migrate_on_the_destination(lab_factory):
     """message_forwarding.ml pool_migrate reserves the destination with host_op `vm_migrate`
     (allocate_vm_to_host); the source host gets no operation. While it is there the destination
     may not evacuate (OTHER_OPERATION_IN_PROGRESS naming vm_migrate)."""
+    _, _, api = lab_factory(migration_seconds=4.0)
     web, lab1, lab2 = vm_named(api, "web-01"), host_named(api, "xcp-lab-1"), host_named(api, "xcp-lab-2")
     task = api.Async.VM.pool_migrate(web, lab2, {})
     wait_until(lambda: api.host.get_current_operations(lab2), what="vm_migrate on the destination")
@@ -282,9 +291,11 @@ def test_uncooperative_resident_vms_is_always_empty(api):
 
 def test_event_from_delivers_messages(api):
     """ocaml/xapi/xapi_event.ml: messages are not in the database; a subscription covering
-    "message" gets an `add` (snapshot: the message record) for each new one, the token's second
-    half tracking them (ocaml/xapi/xapi_message.ml gives each message a database generation)."""
+    "message" gets an `add` (snapshot: the message record) for each new one and a `del` for each
+    destroyed, the token's second half tracking them (ocaml/xapi/xapi_message.ml gives each
+    message a database generation; get_since_for_events returns the newest as the new "since")."""
     token = api.event_from(["message"], "", 0.0)["token"]
+    assert token.endswith(",00000000000000000000")  # no message yet: stays as given
     api.VM.pool_migrate(vm_named(api, "web-01"), host_named(api, "xcp-lab-2"), {})
     result = api.event_from(["message"], token, 5.0)
     [event] = result["events"]
@@ -292,7 +303,40 @@ def test_event_from_delivers_messages(api):
     assert event["snapshot"]["name"] == "VM_MIGRATED" and event["ref"] in api.message.get_all()
     assert int(result["token"].split(",")[1]) > int(token.split(",")[1])
     assert api.event_from(["message"], result["token"], 0.0)["events"] == []  # each message once
+    api.message.destroy(event["ref"])
+    [gone] = api.event_from(["*"], result["token"], 5.0)["events"]
+    assert gone["operation"] == "del" and gone["ref"] == event["ref"] and "snapshot" not in gone
     vm_events = api.event_from(["vm"], "", 0.0)
     assert all(e["class"] == "vm" for e in vm_events["events"])
     assert vm_events["token"].endswith(",00000000000000000000")  # not subscribed: stays 0, as in xapi
     assert "message" not in vm_events["valid_ref_counts"]
+
+
+def test_paused_vm_prevents_evacuation(api):
+    """compute_evacuation_plan_no_wlb checks Xapi_vm_lifecycle.get_operation_error for pool_migrate
+    (ocaml/xapi/xapi_host.ml): a paused VM cannot be live-migrated, VM_BAD_POWER_STATE."""
+    lab3 = host_named(api, "xcp-lab-3")
+    build = vm_named(api, "build-01")
+    api.VM.pause(build)
+    paused = ["VM_BAD_POWER_STATE", build, "running", "paused"]
+    assert api.host.get_vms_which_prevent_evacuation(lab3) == {build: paused}
+    assert failure(api.host.evacuate, lab3) == paused
+
+
+def test_messages_over_jsonrpc(server, session):
+    """JSON-RPC carries dateTime parameters as strings: message.get_since accepts xapi's
+    "20261203T07:41:28Z" and RFC 3339 (ocaml/idl/datamodel.ml: "When the timezone is missing,
+    UTC is assumed")."""
+    api = session.xenapi
+
+    def call(method: str, *params: object) -> object:
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+        req = urllib.request.Request(server.url + "/jsonrpc", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())["result"]
+
+    api.VM.pool_migrate(vm_named(api, "web-01"), host_named(api, "xcp-lab-2"), {})
+    for since in ("19700101T00:00:00Z", "1970-01-01T00:00:00", "2000-01-01T00:00:00+00:00"):
+        [msg] = call("message.get_since", session._session, since).values()
+        assert msg["name"] == "VM_MIGRATED" and msg["priority"] == 5  # a number over JSON-RPC
+    assert call("message.get_since", session._session, "29990101T00:00:00Z") == {}

@@ -1,0 +1,48 @@
+"""Driving the real app in tests: wait for a condition, for a pool to load, read the screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from poolctl.config import PoolConfig, pool_config
+from poolctl.sim.xapi.simulator import Simulator
+
+
+@dataclass
+class Lab:
+    sim: Simulator
+    url: str
+
+    def pool(self, *, name: str = "lab", password: str = "demo") -> PoolConfig:
+        return pool_config({"name": name, "backend": "xen", "url": self.url, "username": "root", "password": password})
+
+
+async def wait_for(pilot, cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Let the app run until ``cond()`` holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def loaded(pilot, pool: str = "lab") -> None:
+    app = pilot.app
+    # fully: a staged load's VM devices arrive after the first paint
+    await wait_for(
+        pilot,
+        lambda: (
+            app.sessions[pool].connected
+            and app.main_screen.vm_list.row_count > 0
+            and not app.sessions[pool].store.devices_pending
+        ),
+        f"pool {pool} to load",
+    )
+
+
+def screen_text(app) -> str:
+    """The screen as plain text (what a user reads), for assertions about what is shown."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
