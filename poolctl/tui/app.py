@@ -184,7 +184,8 @@ class PoolctlApp(App[None]):
             return
         marked = self.main_screen.marked_vms()
         if marked is not None:
-            self.migrations.batches.move_marked(*marked)
+            session, vms = marked
+            self.migrations.batches.move_marked(session, vms, self.main_screen.vm_list.clear_marks)
         else:
             self.migrations.request(self.main_screen.selected_vm())
 

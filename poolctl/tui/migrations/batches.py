@@ -85,7 +85,13 @@ class BatchCenter:
         self.registry = registry
         self.audit = audit
         self.settings = settings
-        self.busy: dict[tuple[str, str], str] = {}  # (pool, host ref) -> what this app does to it now
+        # (pool, host ref) -> what this app does to it, while the job has not finished
+        self._busy: dict[tuple[str, str], tuple[str, BatchJob]] = {}
+
+    def busy(self, pool: str, host: str) -> str:
+        """What this app's batch does to the host now ("" when none runs)."""
+        entry = self._busy.get((pool, host))
+        return entry[0] if entry is not None and not entry[1].finished.is_set() else ""
 
     def panels(self) -> list[BatchPanel]:
         return list(self.screen.query(BatchPanel))
@@ -104,7 +110,7 @@ class BatchCenter:
             return f"the {session.config.backend} backend cannot disable or evacuate a host"
         if moving and not caps.live_migration:
             return caps.reason or f"the {session.config.backend} backend cannot live-migrate in this pool"
-        doing = self.busy.get((session.name, host.ref))
+        doing = self.busy(session.name, host.ref)
         if doing:
             return f"{host.name} is busy: {doing}; wait for it to end"
         return ""
@@ -131,6 +137,7 @@ class BatchCenter:
             lambda _dest: plan_evacuation(backend, vms, hosts, host.ref),
             start_label="Evacuate",
             empty_text=f"{host.name} runs no VMs: Evacuate only disables it (maintenance mode).",
+            allow_empty=True,
         )
 
         def chosen(choice: BatchChoice | None) -> None:
@@ -141,7 +148,11 @@ class BatchCenter:
 
     # --- `m` with marked VMs ---------------------------------------------------------------
 
-    def move_marked(self, session: PoolSession, vms: Sequence[VM]) -> None:
+    def move_marked(
+        self, session: PoolSession, vms: Sequence[VM], started: Callable[[], object] = lambda: None
+    ) -> None:
+        """The batch dialog for ``vms`` onto one host; ``started`` runs once the moves start (the
+        list drops its marks then)."""
         backend, store = session.backend, session.store
         if backend is None or store is None:
             self._warn("Move marked VMs", f"pool {session.name} is not connected")
@@ -168,6 +179,7 @@ class BatchCenter:
                 if dest is not None:
                     title = f"Move {len(choice.plan.moves)} VMs to {dest.name}"
                     self._launch(session, "bulk move", dest, choice, title)
+                    started()
 
         self.app.push_screen(dialog, chosen)
 
@@ -270,12 +282,12 @@ class BatchCenter:
         if backend is None:
             self._warn(title, f"pool {session.name} is not connected")
             return
-        key = (session.name, host.ref)
-        if key in self.busy:
-            self._warn(title, f"{host.name} is busy: {self.busy[key]}")
+        doing = self.busy(session.name, host.ref)
+        if doing:
+            self._warn(title, f"{host.name} is busy: {doing}")
             return
-        self.busy[key] = title.lower()
         job = BatchJob()
+        self._busy[(session.name, host.ref)] = (title.lower(), job)
         first = f"disabling {host.name} (maintenance mode)…" if kind == "evacuation" else ""
         panel = BatchPanel(title, choice.plan, job, first_note=first)
         self.dock().add_panel(panel)
@@ -289,10 +301,6 @@ class BatchCenter:
             finally:
                 job.finished.set()
                 panel.post_message(BatchNote("", ended=True))
-                try:
-                    self.app.call_from_thread(self.busy.pop, key, None)
-                except RuntimeError:
-                    pass  # the app has closed
 
         # a plain daemon thread, as for one migration's panel: a batch can run for an hour
         threading.Thread(target=run, name=f"batch {title}", daemon=True).start()

@@ -98,6 +98,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         destinations: Sequence[Host] = (),
         partial: bool = False,
         empty_text: str = "Nothing to move.",
+        allow_empty: bool = False,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -107,6 +108,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         self.destinations = list(destinations)
         self.partial = partial  # the VMs that can go may go without the blocked ones (a restore)
         self.empty_text = empty_text
+        self.allow_empty = allow_empty  # Start with nothing to move (an evacuation still disables the host)
         self.plan: Plan | None = None
         self.destination: str | None = self.destinations[0].ref if self.destinations else None
 
@@ -179,7 +181,8 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         if not plan.placements:
             plan_view.update(self.empty_text)
             why.display = False
-            self._set_start(False)
+            self._set_start(self.allow_empty)
+            self.query_one("#bd-batch-row").display = False
             return
         plan_view.update(table)
         blocked = plan.blocked
@@ -220,7 +223,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
 
     def action_start(self) -> None:
         plan = self.plan
-        if plan is None or not plan.moves or (plan.blocked and not self.partial):
+        if plan is None or (not plan.moves and not self.allow_empty) or (plan.blocked and not self.partial):
             return
         try:
             batch = parse_batch(self.query_one("#bd-batch", Input).value)
