@@ -259,7 +259,9 @@ class BatchCenter:
                 markup=False,
             )
             return
-        hosts = list(store.hosts.values())
+        # the store may not have the enable's event yet: the host as it is now, taking VMs
+        now = host.model_copy(update={"enabled": True, "maintenance": False, "evacuated": ()})
+        hosts = [now if h.ref == host.ref else h for h in store.hosts.values()]
         dialog = BatchDialog(
             f"Restore to {host.name}",
             f"{host.name} takes VMs again. Its last evacuation moved {len(back)} VM(s) that still run elsewhere: "
