@@ -84,7 +84,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
     """
     BINDINGS = [
         Binding(
-            "escape", "close", "Close", tooltip="Batch dialog: close without moving anything", id="batch_dialog.close"
+            "escape", "close", "Close", tooltip="Batch dialog: close without moving anything", id="plan.close"
         ),
     ]
 
