@@ -159,7 +159,8 @@ class PoolctlApp(App[None]):
     async def action_quit(self) -> None:
         """`q`, ctrl+q and the palette's Quit: ask first while migrations are running."""
         moving = self.migrations.moving()
-        if not moving:
+        batches = self.migrations.batches.active()
+        if not moving and not batches:
             self.exit()
             return
         if isinstance(self.screen, QuitConfirmScreen):
@@ -168,10 +169,16 @@ class PoolctlApp(App[None]):
         names = "\n".join(f"  {c.plan.vm_name}: {c.plan.route} ({c.progress.phase.value})" for c in moving[:3])
         more = f"\n  … and {n - 3} more" if n > 3 else ""
         message = (
-            f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
-            f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
-            f"{'them' if n > 1 else 'it'}."
+            (
+                f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
+                f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
+                f"{'them' if n > 1 else 'it'}."
+            )
+            if moving
+            else "Quit anyway?"
         )
+        if batches:
+            message += f"\n{', '.join(batches)}: the moves still waiting will not start."
 
         def done(ok: bool | None) -> None:
             if ok:

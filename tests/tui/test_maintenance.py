@@ -244,3 +244,32 @@ async def test_cancel_asks_first_and_starts_no_more(fastlab):
         states = [panel.rows[r].state for r in panel.order]
         assert "not started" in states  # the second never started
         assert panel.summary is not None and panel.summary.cancelled
+
+
+async def test_host_states_in_words_down_too(fastlab):
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        assert [host_label(app, h).split()[1] for h in ("xcp-lab-1", "xcp-lab-2", "xcp-lab-3")] == ["up"] * 3
+        fastlab.sim.set_host_live("xcp-lab-2", False)
+        await wait_for(pilot, lambda: host_label(app, "xcp-lab-2").split()[1] == "down", "xcp-lab-2 shown down")
+
+
+async def test_palette_offers_the_host_and_marked_vm_actions(fastlab):
+    app = create_app([fastlab.pool()], keymap={"host.evacuate": "f7"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await select_host(pilot, "xcp-lab-3")
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "Evacuate host xcp-lab-3" in screen_text(app), "the palette's commands")
+        text = screen_text(app)
+        assert "Disable host xcp-lab-3" in text and "key f7" in text
+        await pilot.press(*"evacuate host")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchDialog), "the evacuation dialog")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main_screen, "the dialog to close")
+        app.main_screen.vm_list.focus()
+        await pilot.press("space")
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "Move 1 marked VMs" in screen_text(app), "the marked VMs' command")

@@ -93,6 +93,10 @@ class BatchCenter:
         entry = self._busy.get((pool, host))
         return entry[0] if entry is not None and not entry[1].finished.is_set() else ""
 
+    def active(self) -> list[str]:
+        """The titles of this app's batches still running (their waiting moves would never start)."""
+        return [title for title, job in self._busy.values() if not job.finished.is_set()]
+
     def panels(self) -> list[BatchPanel]:
         return list(self.screen.query(BatchPanel))
 

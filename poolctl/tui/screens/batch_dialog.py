@@ -68,6 +68,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
     #bd-box {
         width: 100; max-width: 98%; height: auto; max-height: 95%;
         border: thick $accent; border-title-style: bold; padding: 0 1; background: $surface;
+        overflow-y: auto;  /* many blockers at 80x24: the buttons stay reachable */
     }
     #bd-intro { width: 1fr; }
     #bd-plan-box { height: auto; max-height: 12; margin: 1 0 0 0; }
@@ -83,9 +84,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
     #bd-buttons Button { margin-right: 2; }
     """
     BINDINGS = [
-        Binding(
-            "escape", "close", "Close", tooltip="Batch dialog: close without moving anything", id="plan.close"
-        ),
+        Binding("escape", "close", "Close", tooltip="Batch dialog: close without moving anything", id="plan.close"),
     ]
 
     def __init__(
