@@ -108,6 +108,9 @@ async def test_evacuate_dialog_names_the_vm_with_a_local_disk_and_offers_no_star
         await pilot.pause(0.2)
         assert isinstance(app.screen, BatchDialog)
         assert not app.migrations.batches.panels()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main_screen, "the dialog to close")
+        assert host_label(app, "xcp-lab-1").split()[1] == "up"  # refused: left as it is
 
 
 async def test_full_evacuation_then_enable_and_restore(fastlab, state_dir):
