@@ -76,7 +76,7 @@ class VMCommands(Provider):
         if marked is not None:
             _, vms = marked
             yield (
-                f"Move {len(vms)} marked VMs",
+                f"Move {len(vms)} marked VM{'s' if len(vms) != 1 else ''}",
                 partial(app.run_action, "migrate"),
                 "Move every marked VM to one host, a batch, each pinged" + key("vm.migrate"),
             )

@@ -275,4 +275,5 @@ async def test_palette_offers_the_host_and_marked_vm_actions(fastlab):
         app.main_screen.vm_list.focus()
         await pilot.press("space")
         await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: "Move 1 marked VMs" in screen_text(app), "the marked VMs' command")
+        await wait_for(pilot, lambda: "Move 1 marked VM" in screen_text(app), "the marked VM's command")
+        assert "Move 1 marked VMs" not in screen_text(app)

@@ -170,7 +170,7 @@ class BatchCenter:
         dests = sorted(hosts, key=lambda h: (h.ref in on, not (h.enabled and h.live), h.name.casefold()))
         names = ", ".join(v.name for v in vms[:4]) + (f" and {len(vms) - 4} more" if len(vms) > 4 else "")
         dialog = BatchDialog(
-            f"Move {len(vms)} marked VMs",
+            f"Move {len(vms)} marked VM{'s' if len(vms) != 1 else ''}",
             f"Move {names} to one host, each pinged while it moves:",
             lambda dest: plan_onto(backend, vms, hosts, dest or ""),
             start_label="Move",
@@ -181,7 +181,8 @@ class BatchCenter:
             if choice is not None and choice.destination is not None:
                 dest = store.hosts.get(choice.destination)
                 if dest is not None:
-                    title = f"Move {len(choice.plan.moves)} VMs to {dest.name}"
+                    n = len(choice.plan.moves)
+                    title = f"Move {n} VM{'s' if n != 1 else ''} to {dest.name}"
                     self._launch(session, "bulk move", dest, choice, title)
                     started()
 
@@ -355,7 +356,8 @@ class BatchCenter:
     ) -> Summary:
         password = session.config.password
         secrets = [password.get_secret_value()] if password else []
-        names = {h.ref: h.name for h in session.store.hosts.values()} if session.store else {}
+        names = {p.vm.host: p.source_name for p in plan.moves if p.vm.host}
+        names.update({p.destination.ref: p.destination.name for p in plan.moves if p.destination is not None})
         audit = self.audit()
 
         def controller(b: Backend, p: MigrationPlan) -> MigrationController:
