@@ -277,3 +277,26 @@ async def test_palette_offers_the_host_and_marked_vm_actions(fastlab):
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: "Move 1 marked VM" in screen_text(app), "the marked VM's command")
         assert "Move 1 marked VMs" not in screen_text(app)
+
+
+async def test_a_batch_panel_takes_a_row_above_the_migration_panels(fastlab):
+    app = create_app([fastlab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("slash", *"web-01", "enter")
+        await wait_for(pilot, lambda: getattr(app.main_screen.vm_list.cursor_vm, "name", "") == "web-01", "web-01")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), "the migrate dialog")
+        migrate = app.screen
+        await wait_for(pilot, lambda: len(migrate.checks) == len(migrate.hosts), "every pre-check")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.migrations.panels()) == 1, "the migration panel")
+        await pilot.press("escape")  # the filter
+        dialog = await open_evacuation(pilot, "xcp-lab-3")
+        dialog.query_one("#bd-start").press()
+        await wait_for(pilot, lambda: len(app.migrations.batches.panels()) == 1, "the batch panel")
+        await pilot.pause(0.3)
+        single, batch = app.migrations.panels()[0], app.migrations.batches.panels()[0]
+        assert batch.region.bottom <= single.region.y  # above it, in a row of its own
+        assert batch.region.width > single.region.width  # across both columns
+        await wait_for(pilot, lambda: batch.ended and single.controller.finished.is_set(), "both to end", timeout=60)

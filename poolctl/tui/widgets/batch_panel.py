@@ -118,7 +118,8 @@ class BatchPanel(Widget, can_focus=True):
         self._elapsed_from: float | None = None
         self.border_title = title
         self.border_subtitle = "starting"
-        self.styles.height = panel_height(len(self.order))
+        self.height_rows = panel_height(len(self.order))
+        self.styles.height = self.height_rows
         self.vm_width = max((cell_len(self.rows[r].placement.vm.name) for r in self.order), default=0)
         self.host_width = max((cell_len(self._dest(self.rows[r])) for r in self.order), default=0)
 

@@ -1,5 +1,5 @@
-"""Where migration panels live: under the main screen's panes, two side by side per row; a batch
-panel (evacuation, bulk move, restore) takes a row of its own, as tall as its VMs need."""
+"""Where migration panels live: under the main screen's panes, two side by side per row; batch
+panels (evacuation, bulk move, restore) above them, a row each, as tall as their VMs need."""
 
 from __future__ import annotations
 
@@ -47,30 +47,27 @@ class MigrationDock(Container):
         self.arrange_panels()
 
     def add_panel(self, panel: MigrationPanel | BatchPanel) -> None:
-        self.mount(panel)
+        first_single = next((c for c in self.children if isinstance(c, MigrationPanel)), None)
+        if isinstance(panel, BatchPanel) and first_single is not None:
+            # batch panels go on top, a row each: the grid cannot move a panel spanning both
+            # columns past a half-filled row, so none may follow a migration panel
+            self.mount(panel, before=first_single)
+        else:
+            self.mount(panel)
         self.arrange_panels()
 
     def arrange_panels(self) -> None:
         single = len(self.children) <= 1
         self.set_class(single, "-single")
         self.display = bool(self.children)
-        if not any(isinstance(c, BatchPanel) for c in self.children):
+        batches = [c for c in self.children if isinstance(c, BatchPanel)]
+        if not batches:
             self.styles.clear_rule("grid_rows")  # the stylesheet's rows
             return
-        # the grid places children in order: a batch panel spans both columns, so it starts a
-        # row of its own (a migration panel alone before it keeps half a row)
-        rows: list[int] = []
-        column = 0
-        for child in self.children:
-            if isinstance(child, BatchPanel):
-                child.styles.column_span = 1 if single else 2
-                rows.append(int(child.styles.height.value) if child.styles.height else PANEL_ROWS)
-                column = 0
-            elif column == 0:
-                rows.append(PANEL_ROWS)
-                column = 1
-            else:
-                column = 0
+        for b in batches:
+            b.styles.column_span = 1 if single else 2
+        singles = len(self.children) - len(batches)
+        rows = [b.height_rows for b in batches] + [PANEL_ROWS] * ((singles + 1) // 2)
         self.styles.grid_rows = " ".join(str(r) for r in rows)
 
     @on(MigrationPanel.Dismissed)
