@@ -138,6 +138,10 @@ async def test_full_evacuation_then_enable_and_restore(fastlab, state_dir):
         panel.focus()
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.migrations.batches.panels(), "the panel to go")
+        # the details say what a restore would bring back
+        await wait_for(pilot, lambda: "Evacuated" in screen_text(app), "the host's evacuated list in its details")
+        evacuated = next(line for line in screen_text(app).splitlines() if "Evacuated" in line)
+        assert "build-01" in evacuated and "db-02" in evacuated
 
         # D on the host in maintenance: enable, then the offer to bring its VMs back
         await select_host(pilot, "xcp-lab-3")
