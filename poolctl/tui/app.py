@@ -29,12 +29,14 @@ from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.tui.commands import VMCommands
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated, PowerRequested
 from poolctl.tui.migrations import MigrationCenter
+from poolctl.tui.screens.batch_dialog import BatchDialog
 from poolctl.tui.screens.confirm import ConfirmScreen, QuitConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
 from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.main import MainScreen
 from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.session import PoolSession
+from poolctl.tui.widgets.batch_panel import BatchPanel
 from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.vm_list import VMList
 
@@ -50,7 +52,30 @@ class PoolctlApp(App[None]):
     BINDINGS = [
         Binding("question_mark", "help", "Keys", tooltip="Show every key binding and its id", id="app.help"),
         Binding("q", "quit", "Quit", tooltip="Quit poolctl (asks first while migrations run)", id="app.quit"),
-        Binding("m", "migrate", "Migrate", tooltip="Live-migrate the selected VM (choose the host)", id="vm.migrate"),
+        Binding(
+            "m",
+            "migrate",
+            "Migrate",
+            tooltip="Live-migrate the selected VM (choose the host), or every marked VM to one host",
+            id="vm.migrate",
+        ),
+        # not in the footer (short of room at 80 columns); ? and the palette list them
+        Binding(
+            "e",
+            "evacuate",
+            "Evacuate",
+            show=False,
+            tooltip="Evacuate the selected host: plan, then move every running VM away, pinged",
+            id="host.evacuate",
+        ),
+        Binding(
+            "D",
+            "toggle_host",
+            "Disable/enable",
+            show=False,
+            tooltip="Disable the selected host, or enable it (and offer to bring its VMs back); asks first",
+            id="host.toggle",
+        ),
         Binding(
             "H", "history", "History", show=False, tooltip="Migration history (this run and the log)", id="app.history"
         ),
@@ -96,6 +121,8 @@ class PoolctlApp(App[None]):
             MigrateDialog,
             MigrationPanel,
             HistoryScreen,
+            BatchDialog,
+            BatchPanel,
         ):
             for b in owner.BINDINGS:
                 if isinstance(b, Binding) and b.id:
@@ -132,7 +159,8 @@ class PoolctlApp(App[None]):
     async def action_quit(self) -> None:
         """`q`, ctrl+q and the palette's Quit: ask first while migrations are running."""
         moving = self.migrations.moving()
-        if not moving:
+        batches = self.migrations.batches.active()
+        if not moving and not batches:
             self.exit()
             return
         if isinstance(self.screen, QuitConfirmScreen):
@@ -141,10 +169,16 @@ class PoolctlApp(App[None]):
         names = "\n".join(f"  {c.plan.vm_name}: {c.plan.route} ({c.progress.phase.value})" for c in moving[:3])
         more = f"\n  … and {n - 3} more" if n > 3 else ""
         message = (
-            f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
-            f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
-            f"{'them' if n > 1 else 'it'}."
+            (
+                f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
+                f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
+                f"{'them' if n > 1 else 'it'}."
+            )
+            if moving
+            else "Quit anyway?"
         )
+        if batches:
+            message += f"\n{', '.join(batches)}: the moves still waiting will not start."
 
         def done(ok: bool | None) -> None:
             if ok:
@@ -153,8 +187,22 @@ class PoolctlApp(App[None]):
         self.push_screen(QuitConfirmScreen(message), done)
 
     def action_migrate(self) -> None:
-        if self.screen is self.main_screen:
+        if self.screen is not self.main_screen:
+            return
+        marked = self.main_screen.marked_vms()
+        if marked is not None:
+            session, vms = marked
+            self.migrations.batches.move_marked(session, vms, self.main_screen.vm_list.clear_marks)
+        else:
             self.migrations.request(self.main_screen.selected_vm())
+
+    def action_evacuate(self) -> None:
+        if self.screen is self.main_screen:
+            self.migrations.batches.evacuate(self.main_screen.selected_host())
+
+    def action_toggle_host(self) -> None:
+        if self.screen is self.main_screen:
+            self.migrations.batches.toggle(self.main_screen.selected_host())
 
     def action_history(self) -> None:
         if not isinstance(self.screen, HistoryScreen):

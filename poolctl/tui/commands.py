@@ -1,5 +1,6 @@
-"""Command palette (ctrl+p): what the keys do for the selected VM (power, migrate), the running
-migrations (cancel), history, filter and help. Power actions are offered only where the VM's
+"""Command palette (ctrl+p): what the keys do for the selected VM (power, migrate, mark), the
+marked VMs (move), the selected host (evacuate, disable/enable), the running migrations and
+batches (cancel), history, filter and help. Power actions are offered only where the VM's
 state allows them, so the palette doubles as "what can I do with this VM now"."""
 
 from __future__ import annotations
@@ -70,6 +71,44 @@ class VMCommands(Provider):
                     f"Migrate VM {vm.name}",
                     partial(app.run_action, "migrate"),
                     "Live-migrate to another host of the pool, pinging it" + key("vm.migrate"),
+                )
+        marked = screen.marked_vms()
+        if marked is not None:
+            _, vms = marked
+            yield (
+                f"Move {len(vms)} marked VM{'s' if len(vms) != 1 else ''}",
+                partial(app.run_action, "migrate"),
+                "Move every marked VM to one host, a batch, each pinged" + key("vm.migrate"),
+            )
+        if picked is not None:
+            _, vm = picked
+            yield (
+                f"Mark or unmark VM {vm.name}",
+                screen.vm_list.action_toggle_mark,
+                "Marked VMs move together with m" + key("list.mark"),
+            )
+        host = screen.selected_host()
+        if host is not None:
+            _, h = host
+            yield (
+                f"Evacuate host {h.name}",
+                partial(app.run_action, "evacuate"),
+                f"Plan, then move every running VM off {h.name}, pinged; it stays in maintenance"
+                + key("host.evacuate"),
+            )
+            verb = "Disable" if h.enabled else "Enable"
+            more = "no VM starts on it or moves to it" if h.enabled else "it takes VMs again; offers to restore"
+            yield (
+                f"{verb} host {h.name}",
+                partial(app.run_action, "toggle_host"),
+                f"{more} (asks first){key('host.toggle')}",
+            )
+        for batch in app.migrations.batches.panels():
+            if not batch.ended:
+                yield (
+                    f"Cancel {batch.batch_title}",
+                    batch.action_cancel_batch,
+                    f"the running moves that can stop, no more starts (asks first){key('batch.cancel')} on its panel",
                 )
         for panel in app.migrations.panels():
             c = panel.controller

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from poolctl.backends.base import Backend
+from poolctl.migration.batch import BatchEvent
 from poolctl.model import VM, Change, ConnectionState, Inventory, PowerOp
 from poolctl.tui.session import PoolSession
 
@@ -70,3 +71,23 @@ class PowerRequested(Message):
         self.session = session
         self.vm = vm
         self.op = op
+
+
+class BatchEventArrived(Message, bubble=False):
+    """The batch runner said something (posted from the batch's thread to its panel)."""
+
+    def __init__(self, event: BatchEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class BatchNote(Message, bubble=False):
+    """The batch's own news around the runner (posted from its thread to its panel): the host
+    disabled, or why the batch stopped before or after the moves (``problem``); ``ended``: the
+    batch thread is done."""
+
+    def __init__(self, text: str, *, problem: bool = False, ended: bool = False) -> None:
+        super().__init__()
+        self.text = text
+        self.problem = problem
+        self.ended = ended

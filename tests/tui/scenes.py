@@ -11,6 +11,7 @@ Each scene's migration log lives at a fixed path (it is shown on the history scr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections import deque
@@ -23,6 +24,7 @@ from poolctl.config import PoolConfig, pool_config
 from poolctl.model import ConnectionStatus
 from poolctl.ping.stats import Sample
 from poolctl.tui.app import PoolctlApp, create_app
+from poolctl.tui.screens.batch_dialog import BatchDialog
 from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.migrate import MigrateDialog
 from tests.support.tui import loaded, wait_for
@@ -139,6 +141,56 @@ HISTORY = [  # oldest first, as the log is written
 ]
 
 
+async def _host_dialog(pilot, host: str) -> None:
+    """`e` on ``host`` in the tree, once its plan is shown."""
+    app = pilot.app
+    tree = app.main_screen.pool_tree
+    tree.focus()
+    for _ in range(8):
+        picked = app.main_screen.selected_host()
+        if picked is not None and picked[1].name == host:
+            break
+        await pilot.press("down")
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(app.screen, BatchDialog), "the evacuation dialog")
+    dialog = app.screen
+    await wait_for(pilot, lambda: dialog.plan is not None, "the plan", timeout=20)
+    await pilot.pause(0.2)
+
+
+async def _evacuate_dialog(pilot) -> None:
+    await _host_dialog(pilot, "xcp-lab-3")
+
+
+async def _evacuate_blocked(pilot) -> None:
+    await _host_dialog(pilot, "xcp-lab-1")
+
+
+def _pin_batch(panel) -> None:
+    """Fixed figures in place of the measured ones, as ``_pin`` does for one migration."""
+    for n, ref in enumerate(panel.order):
+        row = panel.rows[ref]
+        # the second VM lost one probe (n of them, as its line says)
+        row.samples = [Sample(i, i * 0.1, None if n and i == 75 else 0.2 + ((i + n) % 7) * 0.1) for i in range(80)]
+        row.line = dataclasses.replace(row.line, seconds=8.1 + n, sent=81 + 10 * n, lost=n, longest_gap_s=0.1 + 0.2 * n)
+    summary = panel.summary
+    lines = tuple(panel.rows[ref].line for ref in panel.order)
+    panel.summary = dataclasses.replace(summary, lines=lines, seconds=17.6)
+    panel.redraw()
+
+
+async def _evacuated(pilot) -> None:
+    app = pilot.app
+    await _evacuate_dialog(pilot)
+    await pilot.press("enter")  # Start has the focus
+    await wait_for(pilot, lambda: len(app.migrations.batches.panels()) == 1, "the batch panel")
+    panel = app.migrations.batches.panels()[0]
+    await wait_for(pilot, lambda: panel.ended, "the end of the evacuation", timeout=60)
+    _pin_batch(panel)
+    app.main_screen.vm_list.focus()  # a stable focus (no blinking cursor anywhere)
+    await pilot.pause(0.3)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -199,6 +251,21 @@ SCENES = {
             "migration-complete",
             "a finished live migration: progress, ping sparkline, lost pings, longest gap",
             drive=_completed,
+        ),
+        Scene(
+            "evacuate-dialog",
+            "`e` on xcp-lab-3: the plan, VM → destination, and how many at once",
+            drive=_evacuate_dialog,
+        ),
+        Scene(
+            "evacuate-blocked",
+            "`e` on xcp-lab-1: a VM with a local disk cannot leave; named, with why, and no Start",
+            drive=_evacuate_blocked,
+        ),
+        Scene(
+            "evacuate",
+            "an evacuation done: a row per VM with its state, sparkline, lost and gap; the host in maintenance",
+            drive=_evacuated,
         ),
         Scene(
             "history",

@@ -16,10 +16,11 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Tree
 
-from poolctl.model import VM, PowerOp, PowerState
+from poolctl.model import VM, Host, PowerOp, PowerState
 from poolctl.tui.messages import ConnectionChanged, InventoryUpdated, PowerRequested, Selection
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.session import PoolSession
+from poolctl.tui.widgets.batch_panel import BatchPanel
 from poolctl.tui.widgets.details import DetailsPane
 from poolctl.tui.widgets.filter_input import FilterInput
 from poolctl.tui.widgets.migration_panel import MigrationPanel
@@ -141,6 +142,23 @@ class MainScreen(Screen[None]):
             return None
         return session, vm
 
+    def selected_host(self) -> tuple[PoolSession, Host] | None:
+        """The host the tree points at (also while the list shows its VMs): what host keys act on."""
+        sel = self._scope
+        session = self.session(sel.pool if sel else None)
+        if sel is None or sel.kind != "host" or sel.ref is None or session is None or session.store is None:
+            return None
+        host = session.store.hosts.get(sel.ref)
+        return (session, host) if host is not None else None
+
+    def marked_vms(self) -> tuple[PoolSession, list[VM]] | None:
+        """The marked VMs of the listed pool, or None when none is marked."""
+        session = self.session(self._scope.pool if self._scope else None)
+        marked = self.vm_list.marked
+        if session is None or not marked:
+            return None
+        return session, marked
+
     def _set_scope(self, sel: Selection) -> None:
         self._scope = sel
         self._show_list()
@@ -177,7 +195,12 @@ class MainScreen(Screen[None]):
         if sel.ref and session.store is not None:
             where = f"{where} {session.store.name_of(sel.ref)}"
         flt = self.vm_list.filter_text
-        self._set_list_title(f"VMs {where} ({self.vm_list.row_count})" + (f" matching “{flt}”" if flt else ""))
+        marked = len(self.vm_list.marked)
+        self._set_list_title(
+            f"VMs {where} ({self.vm_list.row_count})"
+            + (f" matching “{flt}”" if flt else "")
+            + (f" · {marked} marked" if marked else "")
+        )
 
     def _set_list_title(self, title: str) -> None:
         # Assigning border_title repaints the whole list even when it is unchanged: a cursor
@@ -197,6 +220,10 @@ class MainScreen(Screen[None]):
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Selection]) -> None:
         if event.node.data is not None:
             self._set_scope(event.node.data)
+
+    @on(VMList.MarksChanged)
+    def _marks_changed(self, event: VMList.MarksChanged) -> None:
+        self._update_list_title()
 
     @on(VMList.Highlighted)
     def _list_highlighted(self, event: VMList.Highlighted) -> None:
@@ -316,6 +343,29 @@ class MainScreen(Screen[None]):
                 f"Cancel the migration of {plan.vm_name} ({plan.route})?\nThe VM stays on {plan.source_name}.",
                 "Cancel migration",
                 "Keep migrating",
+            ),
+            done,
+        )
+
+    @on(BatchPanel.CancelRequested)
+    def _confirm_batch_cancel(self, event: BatchPanel.CancelRequested) -> None:
+        event.stop()
+        panel = event.panel
+        moving = sum(1 for r in panel.rows.values() if r.moving)
+        waiting = sum(1 for r in panel.rows.values() if r.controller is None and r.line is None)
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                panel.send_cancel()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Cancel moves",
+                f"{panel.batch_title}: cancel the {moving} running move(s) that can still stop, "
+                f"and start none of the {waiting} waiting?\nA cancelled VM stays where it was; "
+                "the moves already done stay done.",
+                "Cancel moves",
+                "Keep moving",
             ),
             done,
         )

@@ -52,7 +52,17 @@ def host_rows(host: Host, store: InventoryStore) -> list[tuple[str, str | Text]]
         ),
         ("Software", host.software_version or "unknown"),
         ("Resident VMs", str(running)),
+        *_evacuated(host, store),
     ]
+
+
+def _evacuated(host: Host, store: InventoryStore) -> list[tuple[str, str | Text]]:
+    """What the host's last evacuation moved away (a restore's list), while it is on record."""
+    if not host.evacuated:
+        return []
+    by_uuid = {vm.uuid: vm.name for vm in store.vms.values()}
+    names = sorted(by_uuid.get(u, u) for u in host.evacuated)
+    return [("Evacuated", f"{', '.join(names)} (D enables the host and offers to bring them back)")]
 
 
 def _count_vms(store: InventoryStore, pred: Callable[[VM], bool]) -> str:

@@ -30,6 +30,8 @@ from poolctl.tui.widgets.cells import ellipsize
 SortKey = tuple[str, str, str]  # (casefolded name, name, ref): stable, unique
 Column = tuple[str, int, bool]  # (title, width, right-aligned)
 
+MARK = "✓ "  # before a marked VM's name: a mark in text, not a colour
+
 # Above this many VM changes in one batch a full rebuild (one sort) beats row-by-row moves.
 REBUILD_THRESHOLD = 256
 
@@ -68,6 +70,14 @@ class VMList(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False, tooltip="VM list: a page down", id="list.page_down"),
         Binding("home", "first", "First VM", show=False, tooltip="VM list: first VM", id="list.first"),
         Binding("end", "last", "Last VM", show=False, tooltip="VM list: last VM", id="list.last"),
+        Binding(
+            "space",
+            "toggle_mark",
+            "Mark",
+            show=False,
+            tooltip="VM list: mark or unmark the VM (m then moves every marked VM to one host)",
+            id="list.mark",
+        ),
     ]
 
     class Highlighted(Message):
@@ -78,6 +88,18 @@ class VMList(ScrollView, can_focus=True):
             self.vm_list = vm_list
             self.pool = pool
             self.ref = ref
+
+        @property
+        def control(self) -> VMList:
+            return self.vm_list
+
+    class MarksChanged(Message):
+        """VMs were marked or unmarked (``count``: how many are marked now)."""
+
+        def __init__(self, vm_list: VMList, count: int) -> None:
+            super().__init__()
+            self.vm_list = vm_list
+            self.count = count
 
         @property
         def control(self) -> VMList:
@@ -94,6 +116,7 @@ class VMList(ScrollView, can_focus=True):
         self._cursor_ref: str | None = None
         self._empty_text = ""
         self._hay: dict[str, tuple[VM, str]] = {}
+        self._marks: set[str] = set()  # refs of the shown pool's marked VMs
 
     # --- what is shown -------------------------------------------------------------------
 
@@ -128,11 +151,41 @@ class VMList(ScrollView, can_focus=True):
             return None
         return self._store.vms.get(self._cursor_ref)
 
+    @property
+    def marked(self) -> list[VM]:
+        """The marked VMs that still exist, by name (marks outlive a change of scope or filter)."""
+        if self._store is None:
+            return []
+        vms = [self._store.vms[r] for r in self._marks if r in self._store.vms]
+        return sorted(vms, key=sort_key)
+
+    def clear_marks(self) -> None:
+        if self._marks:
+            self._marks.clear()
+            self.refresh()
+            self.post_message(self.MarksChanged(self, 0))
+
+    def action_toggle_mark(self) -> None:
+        ref = self._cursor_ref
+        if ref is None:
+            return
+        if ref in self._marks:
+            self._marks.discard(ref)
+        else:
+            self._marks.add(ref)
+        self.refresh_line(self._cursor + 1)
+        self.post_message(self.MarksChanged(self, len(self._marks)))
+        self._move_cursor(self._cursor + 1)  # space, space, space marks a run of VMs
+
     def show(self, store: InventoryStore | None, scope: Selection | None, *, empty_text: str = "") -> None:
         """Show ``scope`` of ``store`` (None: nothing, with ``empty_text`` as the reason)."""
         same_pool = self._scope is not None and scope is not None and self._scope.pool == scope.pool
         if store is not self._store:
             self._hay.clear()
+            if self._marks:
+                # another pool (or a reconnect's fresh store): marks are of one pool's VMs
+                self._marks.clear()
+                self.post_message(self.MarksChanged(self, 0))
         self._store = store
         self._scope = scope
         self._empty_text = empty_text
@@ -158,6 +211,9 @@ class VMList(ScrollView, can_focus=True):
         for c in changes:
             if c.object_kind == "vm":
                 vm_changes.append(c)
+                if c.ref in self._marks and c.ref not in self._store.vms:
+                    self._marks.discard(c.ref)
+                    self.post_message(self.MarksChanged(self, len(self._marks)))
             elif c.object_kind == "host":
                 hosts_changed = True
         if hosts_changed:
@@ -377,7 +433,7 @@ class VMList(ScrollView, can_focus=True):
     def _row_strip(self, vm: VM, cols: list[Column], width: int, base: Style, *, cursor: bool) -> Strip:
         host = self._store.hosts.get(vm.host) if (self._store and vm.host) else None
         values = [
-            vm.name,
+            f"{MARK}{vm.name}" if vm.ref in self._marks else vm.name,
             vm.power_state.value,
             host.name if host else (vm.host or ""),
             str(vm.vcpus),

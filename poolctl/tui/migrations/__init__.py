@@ -1,4 +1,5 @@
-"""Migrations in the app: `m` → checks → dialog → a panel per move.
+"""Migrations in the app: `m` → checks → dialog → a panel per move; many moves at once
+(evacuate, bulk move, restore) in ``batches``.
 
 The app owns one ``MigrationCenter``; its `m` calls into it, and the history screen reads
 this run's moves from it. Panels live in a ``MigrationDock`` mounted under the main
@@ -16,6 +17,7 @@ from poolctl.audit import AuditLog
 from poolctl.config import MigrationSettings
 from poolctl.migration.controller import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
 from poolctl.model import VM, PowerState
+from poolctl.tui.migrations.batches import BatchCenter
 from poolctl.tui.screens.migrate import INTERVAL_MIN_MS, MigrateDialog
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.migration_dock import MigrationDock
@@ -39,7 +41,16 @@ class MigrationCenter:
         self.registry = registry
         self.audit = audit
         self.settings = settings or MigrationSettings()
-        self.runs: list[MigrationController] = []  # this run's, oldest first
+        self.runs: list[MigrationController] = []  # this run's, oldest first (batches' moves too)
+        self.batches = BatchCenter(
+            app,
+            screen,
+            self.runs,
+            self.dock,
+            registry=registry,
+            audit=lambda: self.audit_log,
+            settings=self.settings,
+        )
 
     @property
     def audit_log(self) -> AuditLog:

@@ -1,0 +1,237 @@
+"""The batch dialog: the plan of an evacuation, a bulk move or a restore, before anything moves.
+
+The plan is computed in a worker thread (the backend's pre-checks of every VM against every
+candidate host, and for an evacuation the hypervisor's own verdict), then shown as VM →
+destination rows. A VM that cannot go is named with the reasons; then, unless the caller
+allows a partial batch (a restore), there is no Start button, and the dialog says why. The
+user picks how many moves run at once (auto or a number) and starts, or closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
+
+from poolctl.errors import describe
+from poolctl.format import size
+from poolctl.migration.planner import Plan
+from poolctl.model import Host
+
+Batch = int | Literal["auto"]
+Planner = Callable[[str | None], Plan]  # destination ref (bulk move) or None -> plan; blocks
+BATCH_MAX = 64
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    plan: Plan  # only the moves that can go
+    batch: Batch
+    destination: str | None = None
+
+
+class Planned(Message):
+    def __init__(self, destination: str | None, plan: Plan) -> None:
+        super().__init__()
+        self.destination = destination
+        self.plan = plan
+
+
+def parse_batch(text: str) -> Batch:
+    """``auto`` or a whole number of moves at once; ValueError in words otherwise."""
+    text = text.strip().lower()
+    if text in ("", "auto"):
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"at once: 'auto' or a number, not {text!r}") from None
+    if not 1 <= n <= BATCH_MAX:
+        raise ValueError(f"at once: between 1 and {BATCH_MAX}, got {n}")
+    return n
+
+
+class BatchDialog(ModalScreen[BatchChoice | None]):
+    DEFAULT_CSS = """
+    BatchDialog { align: center middle; }
+    #bd-box {
+        width: 100; max-width: 98%; height: auto; max-height: 95%;
+        border: thick $accent; border-title-style: bold; padding: 0 1; background: $surface;
+        overflow-y: auto;  /* many blockers at 80x24: the buttons stay reachable */
+    }
+    #bd-intro { width: 1fr; }
+    #bd-plan-box { height: auto; max-height: 12; margin: 1 0 0 0; }
+    #bd-why { height: auto; max-height: 8; margin-top: 1; display: none; }
+    #bd-dest { margin-top: 1; }
+    .bd-row { height: 1; margin-top: 1; }
+    .bd-row Input { border: none; height: 1; width: 8; padding: 0 1; background: $boost; }
+    .bd-row Input:focus { background: $accent 30%; }
+    .bd-label { padding: 0 1; }
+    #bd-hint { color: $text-muted; width: 1fr; }
+    #bd-error { color: $warning; display: none; margin-top: 1; }
+    #bd-buttons { height: 3; margin-top: 1; }
+    #bd-buttons Button { margin-right: 2; }
+    """
+    BINDINGS = [
+        Binding("escape", "close", "Close", tooltip="Batch dialog: close without moving anything", id="plan.close"),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        intro: str,
+        planner: Planner,
+        *,
+        start_label: str = "Start",
+        destinations: Sequence[Host] = (),
+        partial: bool = False,
+        empty_text: str = "Nothing to move.",
+        allow_empty: bool = False,
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.intro = intro
+        self.planner = planner
+        self.start_label = start_label
+        self.destinations = list(destinations)
+        self.partial = partial  # the VMs that can go may go without the blocked ones (a restore)
+        self.empty_text = empty_text
+        self.allow_empty = allow_empty  # Start with nothing to move (an evacuation still disables the host)
+        self.plan: Plan | None = None
+        self.destination: str | None = self.destinations[0].ref if self.destinations else None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="bd-box") as box:
+            box.border_title = self.title_text
+            yield Label(self.intro, id="bd-intro", markup=False)
+            if self.destinations:
+                yield Select(
+                    [(f"to {h.name} ({size(h.memory_free)} free)", h.ref) for h in self.destinations],
+                    value=self.destinations[0].ref,
+                    allow_blank=False,
+                    id="bd-dest",
+                )
+            with VerticalScroll(id="bd-plan-box"):
+                yield Static("planning: pre-checking every VM against the hosts…", id="bd-plan", markup=False)
+            yield Static("", id="bd-why", markup=False)
+            with Horizontal(classes="bd-row", id="bd-batch-row"):
+                yield Label("at once", classes="bd-label")
+                yield Input("auto", id="bd-batch")
+                yield Label("auto: one first, more while no probe is lost; or a number", id="bd-hint", markup=False)
+            yield Label("", id="bd-error", markup=False)
+            with Horizontal(id="bd-buttons"):
+                yield Button(self.start_label, id="bd-start", variant="primary", disabled=True)
+                yield Button("Close", id="bd-close")
+
+    def on_mount(self) -> None:
+        self.query_one("#bd-close", Button).focus()
+        self._plan(self.destination)
+
+    # --- planning --------------------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="batch-plan", exclusive=True)
+    def _plan(self, destination: str | None) -> None:
+        self.post_message(Planned(destination, self.planner(destination)))
+
+    def on_planned(self, msg: Planned) -> None:
+        if msg.destination != self.destination:
+            return  # an older choice's plan
+        self.plan = msg.plan
+        self._show(msg.plan)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        event.stop()
+        if event.worker.group == "batch-plan" and event.state == WorkerState.ERROR and event.worker.error:
+            self.query_one("#bd-plan", Static).update(f"planning failed: {describe(event.worker.error)}")
+            self._set_start(False)
+
+    @on(Select.Changed, "#bd-dest")
+    def _destination_changed(self, event: Select.Changed) -> None:
+        value = event.value
+        if not isinstance(value, str) or value == self.destination:
+            return
+        self.destination = value
+        self.plan = None
+        self.query_one("#bd-plan", Static).update("planning: pre-checking every VM against the host…")
+        self.query_one("#bd-why", Static).display = False
+        self._set_start(False)
+        self._plan(value)
+
+    def _show(self, plan: Plan) -> None:
+        table = Table(box=None, padding=(0, 1), expand=False, show_edge=False)
+        for name, justify in (("VM", "left"), ("MEMORY", "right"), ("FROM", "left"), ("TO", "left")):
+            table.add_column(name, justify=justify, no_wrap=True, header_style="bold")  # type: ignore[arg-type]
+        for p in plan.placements:
+            to = Text(f"→ {p.destination.name}") if p.destination is not None else Text("✗ cannot go", style="bold")
+            table.add_row(p.vm.name, size(p.vm.memory), p.source_name, to)
+        plan_view = self.query_one("#bd-plan", Static)
+        why = self.query_one("#bd-why", Static)
+        if not plan.placements:
+            plan_view.update(self.empty_text)
+            why.display = False
+            self._set_start(self.allow_empty)
+            self.query_one("#bd-batch-row").display = False
+            return
+        plan_view.update(table)
+        blocked = plan.blocked
+        lines = [f"✗ {p.vm.name}: {reason}" for p in blocked for reason in p.reasons]
+        if blocked and self.partial and plan.moves:
+            lines.append(f"The {len(blocked)} VM(s) that cannot go stay where they are; the others can move.")
+        elif blocked:
+            names = ", ".join(p.vm.name for p in blocked)
+            lines.append(
+                f"Nothing can move: {len(blocked)} of {len(plan.placements)} VMs cannot go ({names}). "
+                "Fix that first (a local disk needs storage motion, which poolctl does not do yet)."
+            )
+        why.update("\n".join(lines))
+        why.display = bool(lines)
+        self._set_start(bool(plan.moves) and (self.partial or not blocked))
+
+    def _set_start(self, ok: bool) -> None:
+        start = self.query_one("#bd-start", Button)
+        start.disabled = not ok
+        start.display = ok  # no Start button while nothing may move
+        self.query_one("#bd-batch-row").display = ok
+        if ok:
+            start.focus()
+
+    # --- starting --------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#bd-start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Input.Submitted, "#bd-batch")
+    def _batch_submitted(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#bd-close")
+    def _close_pressed(self) -> None:
+        self.dismiss(None)
+
+    def action_start(self) -> None:
+        plan = self.plan
+        if plan is None or (not plan.moves and not self.allow_empty) or (plan.blocked and not self.partial):
+            return
+        try:
+            batch = parse_batch(self.query_one("#bd-batch", Input).value)
+        except ValueError as exc:
+            error = self.query_one("#bd-error", Label)
+            error.update(str(exc))
+            error.display = True
+            return
+        self.dismiss(BatchChoice(Plan(plan.moves), batch, self.destination))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
