@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TextIO
+from typing import TextIO
 
 from poolctl.audit import AuditLog, EvacuationRecord
 from poolctl.backends.base import Backend
@@ -29,15 +26,12 @@ from poolctl.migration.batch import (
     Stopping,
     Summary,
 )
-from poolctl.migration.concurrency import AutoRule, ConcurrencyRule, FixedRule
-from poolctl.migration.controller import MigrationController, MigrationPlan, check_hosts, clock
-from poolctl.migration.planner import Checks, Plan, plan_table
-from poolctl.model import VM, Host, MigrationPhase
+from poolctl.migration.controller import MigrationController, MigrationPlan, clock
+from poolctl.migration.many import Batch, Kind, batch_record, rule_for
+from poolctl.migration.planner import Plan, plan_table
+from poolctl.model import Host, MigrationPhase
 
 WATCH_S = 0.25
-PRECHECK_VMS = 4  # VMs pre-checked at once (each against every candidate host in parallel)
-
-Batch = int | Literal["auto"]
 
 
 @dataclass(frozen=True)
@@ -48,19 +42,6 @@ class RunSettings:
     watch: bool = False
     interval: float = 0.1
     port: int | None = None
-
-
-def rule_for(batch: Batch) -> ConcurrencyRule:
-    return AutoRule() if batch == "auto" else FixedRule(int(batch))
-
-
-def precheck(backend: Backend, vms: Sequence[VM], hosts: Sequence[str]) -> Checks:
-    """The backend's pre-check of every (VM, host) pair, a few VMs at a time."""
-    if not vms or not hosts:
-        return {vm.ref: {} for vm in vms}
-    with ThreadPoolExecutor(max_workers=min(PRECHECK_VMS, len(vms)), thread_name_prefix="plan") as ex:
-        futures = {vm.ref: ex.submit(check_hosts, backend, vm.ref, hosts) for vm in vms}
-    return {ref: fut.result() for ref, fut in futures.items()}
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
@@ -213,40 +194,18 @@ class PlanRun:
             return Ran(summary, ExitCode.CANCELLED)
         return Ran(summary, ExitCode.OK if summary.ok else ExitCode.FAILED)
 
-    def record(
-        self,
-        kind: Literal["evacuation", "bulk move", "restore"],
-        host: Host,
-        ran: Ran,
-        asked: datetime,
-        reason: str = "",
-    ) -> EvacuationRecord:
+    def record(self, kind: Kind, host: Host, ran: Ran, asked: datetime, reason: str = "") -> EvacuationRecord:
         """The audit record of the whole run (its moves have theirs from the controllers)."""
-        s = ran.summary
-        lines = s.lines if s is not None else ()
-        gaps = [line.longest_gap_s for line in lines if line.longest_gap_s is not None]
-        result: Literal["success", "failed", "cancelled", "unfinished"] = (
-            "unfinished" if s is None else "cancelled" if s.cancelled else "success" if s.ok else "failed"
-        )
-        return EvacuationRecord(
-            kind=kind,
-            id=uuid.uuid4().hex,
-            time=asked.isoformat(timespec="seconds"),
-            pool=self.pool.config.name,
-            host=host.name,
-            host_uuid=host.uuid,
-            result=result,
-            moved=[line.vm for line in lines if line.moved],
-            not_moved=[line.vm for line in lines if not line.moved]
-            if s is not None
-            else [p.vm.name for p in self.plan.moves],
-            duration_s=round(s.seconds if s is not None else time.monotonic() - self._t0, 3),
-            batch=str(self.batch),
-            levels=[d.reason for d in s.levels] if s is not None else [],
-            most_at_once=s.most_at_once if s is not None else 0,
-            ping_lost=sum(line.lost for line in lines),
-            ping_longest_gap_s=max(gaps) if gaps else None,
-            reason=reason or (s.stop_reason if s is not None else "stopped watching"),
+        return batch_record(
+            kind,
+            self.pool.config.name,
+            host,
+            ran.summary,
+            asked=asked,
+            batch=self.batch,
+            reason=reason,
+            unfinished=[p.vm.name for p in self.plan.moves],
+            elapsed_s=time.monotonic() - self._t0,
         )
 
 

@@ -16,13 +16,14 @@ from typing import Literal, TextIO
 
 from poolctl.audit import EvacuationRecord
 from poolctl.backends.base import BackendError
-from poolctl.cli.batch_run import PlanRun, RunSettings, now, precheck, print_plan, print_refusal, write_record
+from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, print_refusal, write_record
 from poolctl.cli.find import find_host, host_in, only_pool
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure, describe
 from poolctl.evacuation_lock import HostBusy, host_lock
-from poolctl.migration.planner import Plan, evacuees, plan_moves, with_blockers
+from poolctl.migration.many import plan_evacuation
+from poolctl.migration.planner import Plan, evacuees
 from poolctl.model import Host
 
 
@@ -79,14 +80,10 @@ class Evacuation:
         print(f"{verb} {h.name} ({self.pool.config.name}){where}: {_count(len(vms))}", file=self.out, flush=True)
         if not vms:
             return Plan(())
-        candidates = [
-            x.ref for x in inv.hosts if x.ref != h.ref and x.enabled and x.live and (to is None or x.ref in to)
-        ]
         try:
-            blockers = backend.evacuation_blockers(h.ref)
+            plan = plan_evacuation(backend, inv.vms, inv.hosts, h.ref, sorted(to) if to else None)
         except BackendError as exc:
             raise Failure(f"planning the evacuation of {h.name} failed: {describe(exc)}", ExitCode.FAILED) from None
-        plan = with_blockers(plan_moves(vms, inv.hosts, precheck(backend, vms, candidates), to=to), blockers)
         print_plan(plan, self.out)
         return plan
 

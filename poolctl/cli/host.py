@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from poolctl.backends.base import BackendError
-from poolctl.cli.batch_run import PlanRun, RunSettings, now, precheck, print_plan, write_record
+from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, write_record
 from poolctl.cli.find import find_host, only_pool
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure, describe
 from poolctl.evacuation_lock import HostBusy, host_lock
-from poolctl.migration.planner import Plan, plan_moves
+from poolctl.migration.many import plan_onto
+from poolctl.migration.planner import Plan
 from poolctl.model import VM, Host, PowerState
 
 
@@ -115,7 +116,7 @@ def _restore(
             back.append(vm)
     if not back:
         return ExitCode.OK
-    plan = plan_moves(back, inv.hosts, precheck(lp.backend, back, [h.ref]), to=[h.ref])
+    plan = plan_onto(lp.backend, back, inv.hosts, h.ref)
     print(f"Restoring {len(back)} VM(s) to {h.name}:", file=out)
     print_plan(plan, out)
     for p in plan.blocked:

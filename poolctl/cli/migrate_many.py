@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from poolctl.cli.batch_run import PlanRun, RunSettings, now, precheck, print_plan, print_refusal, write_record
+from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, print_refusal, write_record
 from poolctl.cli.find import host_in, only_pool
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure
-from poolctl.migration.planner import plan_moves
+from poolctl.migration.many import plan_onto
 from poolctl.model import VM
 
 
@@ -47,7 +47,7 @@ def run_migrate_many(
         if not caps.live_migration:
             why = caps.reason or "this backend cannot live-migrate"
             raise Failure(f"cannot migrate {', '.join(v.name for v in chosen)}: {why}", ExitCode.REFUSED)
-        plan = plan_moves(chosen, lp.inventory.hosts, precheck(lp.backend, chosen, [dest.ref]), to=[dest.ref])
+        plan = plan_onto(lp.backend, chosen, lp.inventory.hosts, dest.ref)
         print(f"Migrating {len(chosen)} VMs ({lp.config.name}) to {dest.name}:", file=out)
         print_plan(plan, out)
         if not plan.ok:

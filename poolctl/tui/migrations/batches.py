@@ -10,10 +10,9 @@ this run's moves, so quitting asks first while they run.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from textual.app import App
 from textual.screen import Screen
@@ -24,44 +23,19 @@ from poolctl.config import MigrationSettings
 from poolctl.errors import describe
 from poolctl.evacuation_lock import HostBusy, host_lock
 from poolctl.migration.batch import BatchEvent, BatchRunner, MoveStarted, Summary
-from poolctl.migration.concurrency import AutoRule, ConcurrencyRule, FixedRule
-from poolctl.migration.controller import MigrationController, MigrationPlan, MigrationRegistry, check_hosts
-from poolctl.migration.planner import Checks, Plan, evacuees, plan_moves, with_blockers
+from poolctl.migration.controller import MigrationController, MigrationPlan, MigrationRegistry
+from poolctl.migration.many import Batch, Kind, batch_record, plan_evacuation, plan_onto, rule_for
+from poolctl.migration.planner import Plan, evacuees
 from poolctl.model import VM, Host, PowerState
 from poolctl.tui.messages import BatchEventArrived, BatchNote
-from poolctl.tui.screens.batch_dialog import Batch, BatchChoice, BatchDialog
+from poolctl.tui.screens.batch_dialog import BatchChoice, BatchDialog
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.batch_job import BatchJob
 from poolctl.tui.widgets.batch_panel import BatchPanel
 from poolctl.tui.widgets.migration_dock import MigrationDock
 
-Kind = Literal["evacuation", "bulk move", "restore"]
 LOCK_HOLDER = "the poolctl TUI"
-
-
-def rule_for(batch: Batch) -> ConcurrencyRule:
-    return AutoRule() if batch == "auto" else FixedRule(int(batch))
-
-
-def precheck(backend: Backend, vms: Sequence[VM], hosts: Sequence[str]) -> Checks:
-    """The backend's pre-check of every (VM, host) pair (the hosts of one VM in parallel)."""
-    return {vm.ref: check_hosts(backend, vm.ref, hosts) if hosts else {} for vm in vms}
-
-
-def plan_evacuation(backend: Backend, vms: Sequence[VM], hosts: Sequence[Host], host: str) -> Plan:
-    """Where each running VM of ``host`` goes: per-host pre-checks and the hypervisor's own verdict."""
-    leaving = evacuees(vms, host)
-    if not leaving:
-        return Plan(())
-    candidates = [h.ref for h in hosts if h.ref != host and h.enabled and h.live]
-    blockers = backend.evacuation_blockers(host)
-    return with_blockers(plan_moves(leaving, hosts, precheck(backend, leaving, candidates)), blockers)
-
-
-def plan_onto(backend: Backend, vms: Sequence[VM], hosts: Sequence[Host], host: str) -> Plan:
-    """Every one of ``vms`` onto ``host`` (a bulk move, a restore)."""
-    return plan_moves(vms, hosts, precheck(backend, vms, [host]), to=[host])
 
 
 class BatchCenter:
@@ -345,7 +319,7 @@ class BatchCenter:
                         )
                     except BackendError as exc:
                         panel.post_message(BatchNote(f"recording the moved VMs on {host.name}: {describe(exc)}"))
-                self._write(record(kind, session.name, host, plan, summary, asked, choice.batch), panel)
+                self._write(batch_record(kind, session.name, host, summary, asked=asked, batch=choice.batch), panel)
                 bad = summary is not None and not summary.ok
                 panel.post_message(BatchNote(closing(kind, host, summary), problem=bad))
         except HostBusy as exc:
@@ -406,32 +380,3 @@ def closing(kind: Kind, host: Host, summary: Summary | None) -> str:
         return f"{host.name} is empty and stays in maintenance; D enables it and offers to bring the VMs back"
     left = ", ".join(line.vm for line in summary.not_moved)
     return f"{host.name} stays disabled (maintenance mode); still on it: {left}"
-
-
-def record(
-    kind: Kind, pool: str, host: Host, plan: Plan, s: Summary | None, asked: datetime, batch: Batch
-) -> EvacuationRecord:
-    """The audit record of the whole batch (each move has its own from its controller)."""
-    lines = s.lines if s is not None else ()
-    gaps = [line.longest_gap_s for line in lines if line.longest_gap_s is not None]
-    result: Literal["success", "failed", "cancelled"] = (
-        "success" if s is None else "cancelled" if s.cancelled else "success" if s.ok else "failed"
-    )
-    return EvacuationRecord(
-        kind=kind,
-        id=uuid.uuid4().hex,
-        time=asked.isoformat(timespec="seconds"),
-        pool=pool,
-        host=host.name,
-        host_uuid=host.uuid,
-        result=result,
-        moved=[line.vm for line in lines if line.moved],
-        not_moved=[line.vm for line in lines if not line.moved],
-        duration_s=round(s.seconds if s is not None else 0.0, 3),
-        batch=str(batch),
-        levels=[d.reason for d in s.levels] if s is not None else [],
-        most_at_once=s.most_at_once if s is not None else 0,
-        ping_lost=sum(line.lost for line in lines),
-        ping_longest_gap_s=max(gaps) if gaps else None,
-        reason=(s.stop_reason if s is not None else "the host ran no VMs") or "",
-    )

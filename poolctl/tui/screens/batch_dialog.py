@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from rich.table import Table
 from rich.text import Text
@@ -26,10 +25,10 @@ from textual.worker import Worker, WorkerState
 
 from poolctl.errors import describe
 from poolctl.format import size
+from poolctl.migration.many import Batch
 from poolctl.migration.planner import Plan
 from poolctl.model import Host
 
-Batch = int | Literal["auto"]
 Planner = Callable[[str | None], Plan]  # destination ref (bulk move) or None -> plan; blocks
 BATCH_MAX = 64
 

@@ -33,7 +33,7 @@ from poolctl.migration.batch import (
 )
 from poolctl.migration.controller import MigrationController, clock
 from poolctl.migration.planner import Placement, Plan
-from poolctl.ping import Sample
+from poolctl.ping.stats import Sample
 from poolctl.tui.messages import BatchEventArrived, BatchNote
 from poolctl.tui.widgets.batch_job import BatchJob
 from poolctl.tui.widgets.migration_panel import TICK_S, LineBlock
