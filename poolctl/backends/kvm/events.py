@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from poolctl.backends.kvm.details import Details
+
 
 @dataclass(frozen=True, slots=True)
 class DomainChanged:
@@ -42,6 +44,27 @@ class HostStale:
 
 
 @dataclass(frozen=True, slots=True)
+class DetailsRead:
+    """One domain's own calls, read in the background from ``stamp`` on (``HostConn.apply``);
+    ``details`` None: the domain is gone."""
+
+    uri: str
+    uuid: str
+    details: Details | None
+    stamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsDone:
+    """A host's background read of domains, begun at ``stamp``, has ended: ``attempted`` are
+    the domains it tried (one that failed waits for the next refresh rather than looping)."""
+
+    uri: str
+    stamp: int
+    attempted: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Refresh:
     """The periodic bulk refresh of every live host."""
 
@@ -56,6 +79,7 @@ class Stop:
     """Wake the watcher so it sees it is stopped."""
 
 
-HostEvent = DomainChanged | HostLost | HostReconnected | HostStale  # about the host at ``uri``
+# about the host at ``uri``
+HostEvent = DomainChanged | HostLost | HostReconnected | HostStale | DetailsRead | DetailsDone
 Event = HostEvent | Refresh | Emit | Stop
 Notify = Callable[[Event], None]

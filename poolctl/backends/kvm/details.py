@@ -1,0 +1,149 @@
+"""What only a domain's own calls tell: its definition (disks, NICs, MACs, title), the sizes of
+disks the bulk stats did not give, and the guest's addresses. Read after the first paint,
+many domains at a time on one connection.
+
+libvirt's RPC client multiplexes concurrent calls from several threads on one connection, so
+``IN_FLIGHT`` domains are read at once. 16, because:
+- over a link each domain costs 2-4 round trips one after another (definition, then addresses),
+  so the time is about domains x round trips x RTT / in flight: 1,000 domains at 10 ms take
+  ~2.5 s with 16, ~40 s one at a time;
+- the daemon serves 5 requests of one client at once (libvirtd's ``max_client_requests``); the
+  rest wait read in its socket, so more in flight still hides the link's latency, but past the
+  point where the daemon is the bottleneck they only queue there, and each is a thread here;
+- on the local test driver every call takes the driver's lock: threads gain nothing and, at
+  16, measured no worse than one (see benchmarks/RESULTS.md's KVM figures for the by-hand run).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import libvirt
+
+from poolctl.backends.kvm import xmlinfo
+
+IN_FLIGHT = 16
+
+IP_SOURCES = tuple(
+    getattr(libvirt, n)
+    for n in (
+        "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE",
+        "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP",
+        "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT",  # last: an absent agent can be slow
+    )
+    if hasattr(libvirt, n)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One domain to read: whether it runs (addresses are asked of running ones only) and the
+    disks whose size the host's bulk stats already gave (no volume lookup for those)."""
+
+    uuid: str
+    running: bool
+    sized: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Details:
+    info: xmlinfo.DomainInfo
+    disk_sizes: tuple[tuple[str, int], ...]  # target dev -> bytes, from volume lookups
+    ips: tuple[str, ...]
+
+
+# (uuid, what was read) for each domain; None: the domain is gone (undefined meanwhile).
+Deliver = Callable[[str, Details | None], None]
+
+
+def read_one(conn: libvirt.virConnect, dom: libvirt.virDomain, job: Job) -> Details:
+    info = xmlinfo.parse_domain(dom.XMLDesc(0))
+    sizes = []
+    for disk in info.disks:
+        if disk.device not in job.sized and disk.path and not disk.cdrom:
+            try:
+                sizes.append((disk.device, int(conn.storageVolLookupByPath(disk.path).info()[1])))
+            except libvirt.libvirtError:
+                pass
+    return Details(info, tuple(sizes), guest_ips(dom) if job.running else ())
+
+
+def guest_ips(dom: libvirt.virDomain) -> tuple[str, ...]:
+    """The guest's addresses from the first source that knows any: IPv4 first, no loopback
+    or link-local."""
+    for source in IP_SOURCES:
+        try:
+            ifaces = dom.interfaceAddresses(source, 0) or {}
+        except libvirt.libvirtError:
+            continue
+        ips = [
+            a["addr"]
+            for iface in ifaces.values()
+            for a in (iface.get("addrs") or ())
+            if a.get("addr") and not a["addr"].startswith(("127.", "fe80:", "::1"))
+        ]
+        if ips:
+            v4 = [ip for ip in ips if ":" not in ip]
+            return tuple(v4 + [ip for ip in ips if ":" in ip])
+    return ()
+
+
+def is_gone(err: libvirt.libvirtError) -> bool:
+    return bool(err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN)
+
+
+def read_many(
+    conn: libvirt.virConnect,
+    jobs: Iterable[Job],
+    deliver: Deliver,
+    *,
+    alive: Callable[[], bool],
+    stop: threading.Event | None = None,
+    in_flight: int = IN_FLIGHT,
+) -> None:
+    """Read every job's domain, ``in_flight`` at a time, handing each result to ``deliver`` as
+    it comes (on this thread). One ``listAllDomains`` finds the domains: no libvirt object is
+    kept between reads. A domain that fails for another reason is skipped (the next load
+    tries again); a connection that died ends the reading (the caller sees it lost)."""
+    wanted = {job.uuid: job for job in jobs}
+    if not wanted:
+        return
+    doms = {d.UUIDString(): d for d in conn.listAllDomains(0) if d.UUIDString() in wanted}
+    for uuid in wanted.keys() - doms.keys():
+        deliver(uuid, None)
+    todo = iter(doms.items())
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="kvm-details") as pool:
+        running: dict[Future[Details], str] = {}
+
+        def submit(n: int) -> None:
+            for uuid, dom in itertools.islice(todo, n):
+                running[pool.submit(read_one, conn, dom, wanted[uuid])] = uuid
+
+        submit(in_flight)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                uuid = running.pop(future)
+                try:
+                    got: Details | None = future.result()
+                except libvirt.libvirtError as err:
+                    if not is_gone(err):
+                        if not alive():
+                            _drop(running)
+                            return
+                        continue
+                    got = None
+                deliver(uuid, got)
+            if stop is not None and stop.is_set():
+                _drop(running)
+                return
+            submit(len(done))
+
+
+def _drop(running: Collection[Future[Details]]) -> None:
+    for future in running:
+        future.cancel()
