@@ -2,6 +2,7 @@
 
 What only a domain's own calls tell is read by ``details``, many domains at a time.
 """
+
 from __future__ import annotations
 
 import dataclasses
