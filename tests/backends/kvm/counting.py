@@ -12,17 +12,26 @@ import libvirt
 
 # Answered from the object's own fields: no round trip to the driver or the daemon.
 LOCAL = frozenset({"name", "UUIDString", "UUID", "ID", "connect", "c_pointer"})
+_REAL_OPEN = libvirt.openAuth  # taken at import: a second counter must not count through the first
 _WRAPPED = (libvirt.virConnect, libvirt.virDomain, libvirt.virStoragePool, libvirt.virNetwork, libvirt.virStorageVol)
 
 
 class Calls:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most calls that were under way at once
         self._lock = threading.Lock()
 
     def add(self, name: str) -> None:
         with self._lock:
             self.counts[name] += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def done(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     @property
     def total(self) -> int:
@@ -64,17 +73,22 @@ class Counted:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self._calls.add(f"{self._kind}.{name}")
-            return self._wrap(attr(*map(_unwrap, args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+            try:
+                return self._wrap(attr(*map(_unwrap, args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+            finally:
+                self._calls.done()
 
         return call
 
 
 def counting_open(calls: Calls):
     """A stand-in for ``libvirt.openAuth`` that opens for real and counts what follows."""
-    real_open = libvirt.openAuth
 
     def open_auth(uri: str, auth: list[Any], flags: int = 0) -> Counted:
         calls.add("openAuth")
-        return Counted(real_open(uri, auth, flags), calls, "Connect")
+        try:
+            return Counted(_REAL_OPEN(uri, auth, flags), calls, "Connect")
+        finally:
+            calls.done()
 
     return open_auth
