@@ -3,15 +3,16 @@ disks the bulk stats did not give, and the guest's addresses. Read after the fir
 many domains at a time on one connection.
 
 libvirt's RPC client multiplexes concurrent calls from several threads on one connection, so
-``IN_FLIGHT`` domains are read at once. 16, because:
-- over a link each domain costs 2-4 round trips one after another (definition, then addresses),
-  so the time is about domains x round trips x RTT / in flight: 1,000 domains at 10 ms take
-  ~2.5 s with 16, ~40 s one at a time;
-- the daemon serves 5 requests of one client at once (libvirtd's ``max_client_requests``); the
-  rest wait read in its socket, so more in flight still hides the link's latency, but past the
-  point where the daemon is the bottleneck they only queue there, and each is a thread here;
-- on the local test driver every call takes the driver's lock: threads gain nothing and, at
-  16, measured no worse than one (see benchmarks/RESULTS.md's KVM figures for the by-hand run).
+``IN_FLIGHT`` domains are read at once. Each domain costs 3-4 round trips one after another
+(definition, volume lookup and size, addresses), so over a link the time is about domains x
+round trips x RTT / in flight. Measured by hand (a private libvirtd serving the test driver,
+1,000 domains, a relay adding 5 ms each way): the reads after the bulk ones took 2.9 s with 16
+in flight, 1.5 s with 32, 0.85 s with 64, 0.53 s with 128 (one at a time: ~37 s, estimated). 64:
+past it the gain shrinks (0.3 s more from twice the calls) while every call in flight is a thread here and a
+request queued at the daemon (it serves 5 of one client at once, libvirtd's
+``max_client_requests``) in front of the user's own calls, a power operation among them. On the
+local test driver, where every call takes the driver's lock, the bound made no measurable
+difference (1 to 64 within the noise of a shared machine).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import libvirt
 
 from poolctl.backends.kvm import xmlinfo
 
-IN_FLIGHT = 16
+IN_FLIGHT = 64
 
 IP_SOURCES = tuple(
     getattr(libvirt, n)
