@@ -17,10 +17,10 @@ difference (1 to 64 within the noise of a shared machine).
 
 from __future__ import annotations
 
-import itertools
+import queue
 import threading
-from collections.abc import Callable, Collection, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import libvirt
@@ -117,34 +117,33 @@ def read_many(
     for uuid in wanted.keys() - doms.keys():
         deliver(uuid, None)
     todo = iter(doms.items())
+    # Completions come through a queue: waiting on the futures themselves costs a pass over all
+    # of them per completion (0.3 s at 5,000 domains and 64 in flight).
+    finished: queue.SimpleQueue[tuple[str, Future[Details]]] = queue.SimpleQueue()
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="kvm-details") as pool:
-        running: dict[Future[Details], str] = {}
 
-        def submit(n: int) -> None:
-            for uuid, dom in itertools.islice(todo, n):
-                running[pool.submit(read_one, conn, dom, wanted[uuid])] = uuid
+        def submit_next() -> int:
+            item = next(todo, None)
+            if item is None:
+                return 0
+            uuid, dom = item
+            future = pool.submit(read_one, conn, dom, wanted[uuid])
+            future.add_done_callback(lambda f: finished.put((uuid, f)))
+            return 1
 
-        submit(in_flight)
+        running = sum(submit_next() for _ in range(in_flight))
         while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                uuid = running.pop(future)
-                try:
-                    got: Details | None = future.result()
-                except libvirt.libvirtError as err:
-                    if not is_gone(err):
-                        if not alive():
-                            _drop(running)
-                            return
-                        continue
-                    got = None
-                deliver(uuid, got)
+            uuid, future = finished.get()
+            running -= 1
+            try:
+                got: Details | None = future.result()
+            except libvirt.libvirtError as err:
+                if not is_gone(err):
+                    if not alive():
+                        return  # the calls under way fail as fast
+                    continue
+                got = None
+            deliver(uuid, got)
             if stop is not None and stop.is_set():
-                _drop(running)
                 return
-            submit(len(done))
-
-
-def _drop(running: Collection[Future[Details]]) -> None:
-    for future in running:
-        future.cancel()
+            running += submit_next()
