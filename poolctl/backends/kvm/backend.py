@@ -214,7 +214,9 @@ class KvmBackend(Backend):
             return
         reads: list[tuple[str, details.Details | None, int]] = []
         try:
-            details.read_many(conn, jobs, lambda uuid, got: reads.append((uuid, got, stamp)), alive=hc.alive)
+            details.read_many(
+                conn, jobs, lambda uuid, got: reads.append((uuid, got, stamp)), alive=hc.alive, in_flight=hc.in_flight
+            )
         except libvirt.libvirtError as err:
             with self.lock:
                 self._host_failed(hc, err)

@@ -78,6 +78,9 @@ class HostConn:
         self.uri = uri
         self.ref = f"host:{uri}"
         self.is_test = urlsplit(uri).scheme.startswith("test")
+        # How many domains ``details.read_many`` reads at once: a bare test:/// runs the driver in
+        # this process, where parallel calls only queue for its lock.
+        self.in_flight = 1 if urlsplit(uri).scheme == "test" else details.IN_FLIGHT
         self._notify = notify
         self._credentials = credentials
         self.conn: libvirt.virConnect | None = None

@@ -210,6 +210,7 @@ class Watcher(threading.Thread):
                 lambda uuid, got: put(DetailsRead(hc.uri, uuid, got, stamp)),
                 alive=hc.alive,
                 stop=self.stop_event,
+                in_flight=hc.in_flight,
             )
         except libvirt.libvirtError as err:
             if not hc.alive():
