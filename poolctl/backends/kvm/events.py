@@ -45,13 +45,11 @@ class HostStale:
 
 @dataclass(frozen=True, slots=True)
 class DetailsRead:
-    """One domain's own calls, read in the background from ``stamp`` on (``HostConn.apply``);
-    ``details`` None: the domain is gone."""
+    """Domains' own calls, read in the background: for each, (uuid, details or None when the
+    domain is gone, the stamp taken before the read), as ``HostConn.apply`` takes them."""
 
     uri: str
-    uuid: str
-    details: Details | None
-    stamp: int
+    reads: tuple[tuple[str, Details | None, int], ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,10 @@ from poolctl.backends.kvm.hostconn import HostConn
 from poolctl.model import Change, ConnectionState, ConnectionStatus
 
 BACKOFF_S = (1, 2, 4, 8, 15, 30)
+# How often a background reader hands over what it has read: the screen fills in 10 times a
+# second, and the loop's merge and diff are paid per batch, not per domain (one domain per batch
+# took 8.7 s to deliver 1,000 test-driver domains, batches 0.4 s).
+DELIVER_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -203,11 +207,23 @@ class Watcher(threading.Thread):
 
     def _reader(self, hc: HostConn, conn: libvirt.virConnect, jobs: list[details.Job], stamp: int) -> None:
         put = self.feed.events.put
+        batch: list[tuple[str, details.Details | None, int]] = []
+        sent = time.monotonic()
+
+        def deliver(uuid: str, got: details.Details | None) -> None:
+            # In batches: each one the loop takes costs a merge and diff of the whole pool.
+            nonlocal sent
+            batch.append((uuid, got, stamp))
+            if time.monotonic() - sent >= DELIVER_S:
+                put(DetailsRead(hc.uri, tuple(batch)))
+                batch.clear()
+                sent = time.monotonic()
+
         try:
             details.read_many(
                 conn,
                 jobs,
-                lambda uuid, got: put(DetailsRead(hc.uri, uuid, got, stamp)),
+                deliver,
                 alive=hc.alive,
                 stop=self.stop_event,
                 in_flight=hc.in_flight,
@@ -216,13 +232,15 @@ class Watcher(threading.Thread):
             if not hc.alive():
                 put(HostLost(hc.uri, words(err)))
         finally:
+            if batch:
+                put(DetailsRead(hc.uri, tuple(batch)))
             put(DetailsDone(hc.uri, stamp, frozenset(job.uuid for job in jobs)))
 
     def _apply_reads(self, reads: list[DetailsRead]) -> None:
         """A burst of results, one update (one merge and diff) per host."""
         by_host: dict[str, list[tuple[str, details.Details | None, int]]] = defaultdict(list)
         for r in reads:
-            by_host[r.uri].append((r.uuid, r.details, r.stamp))
+            by_host[r.uri].extend(r.reads)
         for uri, batch in by_host.items():
             hc = self._host(uri)
             if hc is not None and hc.live:
