@@ -6,6 +6,7 @@ loading and diffing happens on the watcher's thread, under the pool's lock.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ class DetailsRead:
 
     uri: str
     reads: tuple[tuple[str, Details | None, int], ...]
+    taken: threading.Event  # set once applied: the reader sends its next batch no sooner
 
 
 @dataclass(frozen=True, slots=True)
