@@ -12,7 +12,7 @@ import time
 import libvirt
 import pytest
 
-from poolctl.backends.kvm import KvmBackend
+from poolctl.backends.kvm import KvmBackend, details
 from poolctl.backends.kvm.details import IN_FLIGHT
 from poolctl.config import pool_config
 from poolctl.inventory import InventoryStore
@@ -32,13 +32,16 @@ def _backend(tmp_path, domains: int, monkeypatch) -> tuple[KvmBackend, Calls]:
 
 
 def test_the_first_paint_costs_the_same_calls_at_10_and_1000_domains(tmp_path, monkeypatch):
-    before_paint = {}
+    before_paint, one_event = {}, {}
     for domains in (10, 1000):
         backend, calls = _backend(tmp_path, domains, monkeypatch)
         try:
             backend.connect()
             first = backend.first_inventory()
             before_paint[domains] = calls.snapshot()
+            # what a domain's event costs: that domain's calls and the host's free memory
+            backend.hosts[0].reload_domain(first.vms[0].uuid)
+            one_event[domains] = calls.snapshot() - before_paint[domains]
         finally:
             backend.close()
         assert len(first.vms) == domains
@@ -51,6 +54,7 @@ def test_the_first_paint_costs_the_same_calls_at_10_and_1000_domains(tmp_path, m
     assert large == small, f"the first paint's calls grew with the domains: {large - small}"
     assert not [name for name in large if name.startswith("Domain.")], f"a call per domain: {large}"
     assert large["Connect.getAllDomainStats"] == 1
+    assert one_event[10] == one_event[1000] and one_event[1000]["Domain.XMLDesc"] == 1
 
 
 @pytest.mark.parametrize("in_flight", [1, IN_FLIGHT])
@@ -95,3 +99,22 @@ def test_inventory_reads_the_domains_many_at_a_time(tmp_path, monkeypatch):
     assert all(d.size == 10 * 1024**3 for v in inv.vms for d in v.disks)  # from the volumes
     assert calls.snapshot()["Domain.XMLDesc"] == 300
     assert 1 < calls.most_in_flight <= IN_FLIGHT
+
+
+def test_a_read_begun_before_the_one_applied_is_dropped(tmp_path, monkeypatch):
+    backend, _calls = _backend(tmp_path, 3, monkeypatch)
+    try:
+        backend.connect()
+        hc = backend.hosts[0]
+        uuid = next(iter(hc.domains))
+        early, reads = hc.stamp(), []
+        details.read_many(hc.conn, hc.pending(), lambda u, got: reads.append((u, got, early)), alive=hc.alive)
+        # the domain changes, and its event's re-read comes in first
+        hc.conn.lookupByUUIDString(uuid).setMetadata(libvirt.VIR_DOMAIN_METADATA_TITLE, "retitled", None, None, 0)
+        hc.reload_domain(uuid)
+        hc.apply(reads)
+        assert hc.domains[uuid].info.description == "retitled"
+        others = [u for u in hc.domains if u != uuid]
+        assert all(hc.domains[u].detailed for u in others)  # read once, so the early read applied
+    finally:
+        backend.close()
