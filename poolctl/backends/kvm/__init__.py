@@ -1,9 +1,10 @@
 """KVM backend: a pool is a named set of libvirt URIs, one per host (libvirt-python).
 
 Entry point ``poolctl.backends.kvm:KvmBackend``; its pools' settings: ``KvmConfig`` (``config``).
-Modules: ``hostconn`` (one connection, bulk loading, event subscription), ``merge`` (hosts into
-one pool), ``watcher`` (event thread, reconnect), ``checks`` (migration pre-checks),
-``migration`` (the handle).
+Modules: ``hostconn`` (one connection, bulk loading, event subscription), ``details`` (what only
+a domain's own calls tell, read many domains at a time after the first paint), ``merge`` (hosts
+into one pool), ``watcher`` (event thread, background readers, reconnect), ``checks`` (migration
+pre-checks), ``migration`` (the handle).
 """
 
 import libvirt

@@ -22,6 +22,7 @@ from poolctl.backends.base import (
     OperationRefused,
     StateCallback,
 )
+from poolctl.backends.kvm import details
 from poolctl.backends.kvm.checks import check_migration, disabled_words
 from poolctl.backends.kvm.config import KvmConfig
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
@@ -76,6 +77,7 @@ class KvmBackend(Backend):
         self.migrating: set[str] = set()  # uuids with a migration running through us
         self._watcher: Watcher | None = None
         self._closed = False
+        self._just_read = False  # connect() read the hosts and no snapshot has been taken since
         self.marks = HostMarks()
 
     def _credentials(self) -> tuple[str, str]:
@@ -110,8 +112,11 @@ class KvmBackend(Backend):
             if len(errors) == 1:
                 raise errors[0]
             raise ConnectionLost(f"pool {self.config.name!r}: no host reachable: " + "; ".join(str(e) for e in errors))
-        # Hosts that failed stay in the inventory as not live; watch() retries them.
-        self.inventory()
+        # Hosts that failed stay in the inventory as not live; watch() retries them. The hosts'
+        # bulk read: the first first_inventory() or inventory() uses it rather than reading again.
+        with self.lock:
+            self._read_hosts()
+            self._just_read = True
 
     def close(self) -> None:
         if self._closed:
@@ -158,19 +163,30 @@ class KvmBackend(Backend):
         if self._closed:
             raise BackendError(f"pool {self.config.name!r} is closed")
 
+    def first_inventory(self) -> Inventory:
+        """From each host's bulk calls alone, a fixed number per host whatever the number of
+        domains: every VM with its name, state, host and what the host's stats give (vcpus and
+        memory where the driver reports them). A VM whose definition has not been read yet has
+        ``devices_known`` False: its disks, NICs, title and addresses (and, on a driver whose
+        stats lack them, vcpus and memory) come as changes once ``watch()`` runs, before it
+        reports the host connected."""
+        return self._snapshot(whole=False)
+
     def inventory(self) -> Inventory:
+        """Everything: the bulk read, then what only the domains' own calls tell, read for the
+        domains not known yet, many at a time (``details.IN_FLIGHT``)."""
+        return self._snapshot(whole=True)
+
+    def _snapshot(self, *, whole: bool) -> Inventory:
         self._check_open()
         with self.lock:
+            if not self._just_read:
+                self._read_hosts()
+            self._just_read = False
+        if whole:
             for hc in self.hosts:
-                if not hc.live:
-                    continue
-                try:
-                    hc.load(full=not hc.domains)
-                except libvirt.libvirtError as err:
-                    if hc.alive():
-                        raise operation_error("read the inventory of", "pool", hc.name, err) from None
-                    hc.close()  # shown as not live; the watcher reconnects
-                    self.queue.put(HostLost(hc.uri, err.get_error_message() or "connection closed"))
+                self._read_details(hc)
+        with self.lock:
             inv = self.rebuild().inventory
             if self._watcher is None:
                 self._emitted = inv  # the snapshot watch() will send changes against
@@ -178,6 +194,55 @@ class KvmBackend(Backend):
                 # What this read found is news to the consumer's store: the watcher sends it.
                 self.queue.put(Emit())
             return inv
+
+    def _read_hosts(self) -> None:
+        """Every live host's bulk read (call with ``lock`` held)."""
+        for hc in self.hosts:
+            if not hc.live:
+                continue
+            try:
+                hc.load(full=False)
+            except libvirt.libvirtError as err:
+                self._host_failed(hc, err)
+
+    def _read_details(self, hc: HostConn) -> None:
+        """The domains' own calls for what ``hc`` does not know yet; the calls run without the
+        lock (other operations go on meanwhile), what they gave is applied with it."""
+        with self.lock:
+            conn, jobs, stamp = hc.conn, hc.pending(), hc.stamp()
+        if conn is None or not jobs:
+            return
+        reads: list[tuple[str, details.Details | None, int]] = []
+        try:
+            details.read_many(
+                conn, jobs, lambda uuid, got: reads.append((uuid, got, stamp)), alive=hc.alive, in_flight=hc.in_flight
+            )
+        except libvirt.libvirtError as err:
+            with self.lock:
+                self._host_failed(hc, err)
+        with self.lock:
+            hc.apply(reads)
+
+    def _host_failed(self, hc: HostConn, err: libvirt.libvirtError) -> None:
+        if hc.alive():
+            raise operation_error("read the inventory of", "pool", hc.name, err) from None
+        hc.close()  # shown as not live; the watcher reconnects
+        self.queue.put(HostLost(hc.uri, err.get_error_message() or "connection closed"))
+
+    def _read_vm(self, vm: str) -> None:
+        """A VM about to be checked or moved is read first when its definition is not in yet:
+        its disks, NICs and CPU decide the checks, its addresses the ping."""
+        hc, rec = self.locate(vm)
+        if rec.detailed:
+            return
+        with self.lock:
+            try:
+                hc.reload_domain(rec.info.uuid)
+            except libvirt.libvirtError as err:
+                raise operation_error("read", f"VM '{rec.info.name}'", hc.name, err, alive=hc.alive()) from None
+            self.rebuild()
+        if self._watcher is not None:
+            self.queue.put(Emit())
 
     def take_changes(self) -> list[Change]:
         """Changes since the last snapshot handed out (the watcher's diff step)."""
@@ -198,7 +263,9 @@ class KvmBackend(Backend):
         with self.lock:
             if self._emitted is None:
                 self._emitted = self.rebuild().inventory
-        feed = Feed(self.config.name, self.hosts, self.queue, self._update, self.take_changes, self.REFRESH_S)
+        feed = Feed(
+            self.config.name, self.hosts, self.queue, self.lock, self._update, self.take_changes, self.REFRESH_S
+        )
         self._watcher = Watcher(feed, on_change, on_state)
         self._watcher.start()
 
@@ -307,10 +374,12 @@ class KvmBackend(Backend):
 
     # -- migration ------------------------------------------------------------------------
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
+        self._read_vm(vm)
         return check_migration(self.merged(), vm, host, self.config.shared_storage)
 
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> KvmMigration:
         self._check_open()
+        self._read_vm(vm)
         setup = MigrationSetup(
             notify=self.queue.put,
             migrating=self.migrating,

@@ -6,8 +6,11 @@ loading and diffing happens on the watcher's thread, under the pool's lock.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from poolctl.backends.kvm.details import Details
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,26 @@ class HostStale:
 
 
 @dataclass(frozen=True, slots=True)
+class DetailsRead:
+    """Domains' own calls, read in the background: for each, (uuid, details or None when the
+    domain is gone, the stamp taken before the read), as ``HostConn.apply`` takes them."""
+
+    uri: str
+    reads: tuple[tuple[str, Details | None, int], ...]
+    taken: threading.Event  # set once applied: the reader sends its next batch no sooner
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsDone:
+    """A host's background read of domains, begun at ``stamp``, has ended: ``attempted`` are
+    the domains it tried (one that failed waits for the next refresh rather than looping)."""
+
+    uri: str
+    stamp: int
+    attempted: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Refresh:
     """The periodic bulk refresh of every live host."""
 
@@ -56,6 +79,7 @@ class Stop:
     """Wake the watcher so it sees it is stopped."""
 
 
-HostEvent = DomainChanged | HostLost | HostReconnected | HostStale  # about the host at ``uri``
+# about the host at ``uri``
+HostEvent = DomainChanged | HostLost | HostReconnected | HostStale | DetailsRead | DetailsDone
 Event = HostEvent | Refresh | Emit | Stop
 Notify = Callable[[Event], None]

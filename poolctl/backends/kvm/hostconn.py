@@ -1,11 +1,15 @@
-"""One libvirt connection = one host: open, subscribe, load with bulk calls, cache."""
+"""One libvirt connection = one host: open, subscribe, load with bulk calls, cache.
+
+What only a domain's own calls tell is read by ``details``, many domains at a time.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import uuid as uuid_mod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -14,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import libvirt
 
 from poolctl.backends.base import AuthenticationError, ConnectionLost
-from poolctl.backends.kvm import xmlinfo
+from poolctl.backends.kvm import details, xmlinfo
 from poolctl.backends.kvm.errors import connect_error, is_unsupported, operation_error
 from poolctl.backends.kvm.eventloop import ensure_event_loop
 from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
@@ -37,16 +41,6 @@ _STATS = (
 # ends (2.6 s measured on a lab destination, with the backend's lock held); NOWAIT skips
 # its monitor-backed figures for that round instead.
 _STATS_FLAGS = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
-_IP_SOURCES = tuple(
-    getattr(libvirt, n)
-    for n in (
-        "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE",
-        "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP",
-        "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT",  # last: an absent agent can be slow
-    )
-    if hasattr(libvirt, n)
-)
-
 # Why a pool with a test-driver host cannot migrate (capabilities, pre-checks).
 TEST_DRIVER_REASON = "libvirt's test driver cannot migrate"
 
@@ -84,6 +78,9 @@ class HostConn:
         self.uri = uri
         self.ref = f"host:{uri}"
         self.is_test = urlsplit(uri).scheme.startswith("test")
+        # How many domains ``details.read_many`` reads at once: a bare test:/// runs the driver in
+        # this process, where parallel calls only queue for its lock.
+        self.in_flight = 1 if urlsplit(uri).scheme == "test" else details.IN_FLIGHT
         self._notify = notify
         self._credentials = credentials
         self.conn: libvirt.virConnect | None = None
@@ -98,7 +95,12 @@ class HostConn:
         self.bridges: set[str] | None = None  # None: this host cannot list its interfaces
         self.job_completed: dict[str, dict[str, Any]] = {}  # uuid -> stats from the JOB_COMPLETED event
         self.migration_iteration: dict[str, int] = {}  # uuid -> last MIGRATION_ITERATION event
+        # uuid -> the stamp from which on a domain's details are due again (its old ones shown meanwhile)
+        self.stale: dict[str, int] = {}
+        self._stamps = itertools.count(1)
         self._cpu: xmlinfo.HostCpu | None = None
+        self._static: HostFacts | None = None  # the facts but free memory, read once per connection
+        self._reported_free = 0
         self._lock = threading.Lock()
 
     @property
@@ -118,6 +120,7 @@ class HostConn:
         """Open the connection and subscribe; raises ConnectionLost/AuthenticationError."""
         self._closing = False
         conn = self.open_side()
+        self._static = None
         try:
             conn.registerCloseCallback(self._on_close, None)
         except libvirt.libvirtError:
@@ -252,77 +255,119 @@ class HostConn:
             pass
 
     # -- loading ------------------------------------------------------------------------
+    def stamp(self) -> int:
+        """A number no earlier read has: taken when a read of domains begins (``DomainRecord.read_at``)."""
+        return next(self._stamps)
+
     def load(self, *, full: bool) -> None:
-        """Refresh everything with bulk calls. Domain XML and IPs are fetched only for
-        domains not seen before, or for all when ``full`` (initial load, reconnect)."""
+        """The host's bulk read, a fixed number of calls whatever the number of domains: its
+        free memory, the domain list, one stats call for every domain, storage pools and
+        networks. A domain not seen before gets a record from these alone (not ``detailed``);
+        ``pending()`` names what the domains' own calls must still read (``details.read_many``,
+        then ``apply``). ``full`` (after a reconnect) has every domain read again, what is known
+        of them shown meanwhile."""
         c = self.conn
         if c is None:
             raise libvirt.libvirtError("not connected")
         self._load_facts(c)
-        doms = {d.UUIDString(): d for d in c.listAllDomains(0)}
+        listed = c.listAllDomains(0)
         saved = {d.UUIDString() for d in c.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)}
         stats = {d.UUIDString(): s for d, s in c.getAllDomainStats(_STATS, _STATS_FLAGS)}
         fresh: dict[str, xmlinfo.DomainRecord] = {}
-        for uuid, dom in doms.items():
+        for dom in listed:
+            uuid, name = dom.UUIDString(), dom.name()
             rec = self.domains.get(uuid)
-            if rec is None or full:
-                try:
-                    rec = self._read_domain(c, dom)
-                except libvirt.libvirtError:
-                    continue  # undefined between the list and the read
-            else:
-                was_running = rec.state in RUNNING_STATES
-                self._apply_stats(rec, stats.get(uuid, {}))
-                if rec.state in RUNNING_STATES and not was_running:
-                    rec.ips = self._ips(dom)  # an event was missed: treat as one
+            if rec is None:
+                rec = xmlinfo.DomainRecord.listed(uuid, name)
+            elif rec.info.name != name:
+                rec.info = dataclasses.replace(rec.info, name=name)
+            was_running = rec.state in RUNNING_STATES
+            self._apply_stats(rec, stats.get(uuid, {}))
+            if rec.detailed and rec.state in RUNNING_STATES and not was_running:
+                self.stale[uuid] = self.stamp()  # an event was missed: its addresses are news
             rec.managed_save = uuid in saved
             fresh[uuid] = rec
         self.domains = fresh
+        if full:
+            mark = self.stamp()
+            self.stale = dict.fromkeys(fresh, mark)
+        else:
+            self.stale = {uuid: mark for uuid, mark in self.stale.items() if uuid in fresh}
         self._load_storage(c)
         self._load_networks(c)
-        self._refresh_free_memory()
+        self.update_free_memory()
+
+    def pending(self) -> list[details.Job]:
+        """The domains whose own calls are still to be read: never read yet, or due again."""
+        return [
+            details.Job(uuid, rec.state in RUNNING_STATES, rec.stat_disks)
+            for uuid, rec in self.domains.items()
+            if not rec.detailed or uuid in self.stale
+        ]
+
+    def apply(self, reads: Iterable[tuple[str, details.Details | None, int]]) -> None:
+        """What the domains' own calls gave, each (uuid, details or None when the domain is
+        gone, the stamp taken before it was read). A read that began before the one already
+        applied to a domain is dropped."""
+        for uuid, got, stamp in reads:
+            rec = self.domains.get(uuid)
+            if rec is None or stamp <= rec.read_at:
+                continue
+            if self.stale.get(uuid, stamp) < stamp:
+                del self.stale[uuid]
+            if got is None:
+                del self.domains[uuid]
+                continue
+            rec.info = got.info
+            rec.disk_sizes.update(got.disk_sizes)
+            rec.ips = got.ips
+            rec.read_at = stamp
+        self.update_free_memory()
 
     def reload_domain(self, uuid: str) -> None:
-        """Re-read one domain after an event (XML, state, stats, IPs)."""
+        """Re-read one domain after an event: its definition, state and stats, managed save and
+        addresses, and the host's free memory."""
         c = self.conn
         if c is None:
             return
+        stamp = self.stamp()
         try:
             dom = c.lookupByUUIDString(uuid)
-            rec = self._read_domain(c, dom)
-        except libvirt.libvirtError as err:
-            if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                self.domains.pop(uuid, None)
-                self._load_facts(c)
-                self._refresh_free_memory()
-                return
-            raise
-        self.domains[uuid] = rec
-        self._load_facts(c)
-        self._refresh_free_memory()
-
-    def _read_domain(self, c: libvirt.virConnect, dom: libvirt.virDomain) -> xmlinfo.DomainRecord:
-        rec = xmlinfo.DomainRecord(info=xmlinfo.parse_domain(dom.XMLDesc(0)))
-        rec.state, rec.reason = dom.state()[:2]
-        try:
-            rec.managed_save = bool(dom.hasManagedSaveImage())
-        except libvirt.libvirtError:
-            pass
-        try:
-            got = c.domainListGetStats([dom], _STATS, _STATS_FLAGS)
+            rec = xmlinfo.DomainRecord.listed(uuid, dom.name())
+            try:
+                got = c.domainListGetStats([dom], _STATS, _STATS_FLAGS)
+            except libvirt.libvirtError:
+                got = []
             if got:
                 self._apply_stats(rec, got[0][1])
-        except libvirt.libvirtError:
-            pass
-        for disk in rec.info.disks:
-            if disk.device not in rec.disk_sizes and disk.path and not disk.cdrom:
+            if not got or "state.state" not in got[0][1]:
+                rec.state, rec.reason = dom.state()[:2]
+            running = rec.state in RUNNING_STATES
+            if not running:  # a running domain has no managed save image: starting consumed it
                 try:
-                    rec.disk_sizes[disk.device] = c.storageVolLookupByPath(disk.path).info()[1]
+                    rec.managed_save = bool(dom.hasManagedSaveImage())
                 except libvirt.libvirtError:
                     pass
-        if rec.state in RUNNING_STATES:
-            rec.ips = self._ips(dom)
-        return rec
+            self.apply_read(rec, details.read_one(c, dom, details.Job(uuid, running, rec.stat_disks)), stamp)
+        except libvirt.libvirtError as err:
+            if not details.is_gone(err):
+                raise
+            self.domains.pop(uuid, None)
+            self.stale.pop(uuid, None)
+        self._refresh_reported_free(c)
+        self.update_free_memory()
+
+    def apply_read(self, rec: xmlinfo.DomainRecord, got: details.Details, stamp: int) -> None:
+        """``rec``, read whole from the domain's own calls from ``stamp`` on, replaces what was
+        known unless a later read is in already."""
+        old = self.domains.get(rec.info.uuid)
+        if old is not None and old.read_at >= stamp:
+            return
+        rec.info, rec.ips, rec.read_at = got.info, got.ips, stamp
+        rec.disk_sizes.update(got.disk_sizes)
+        self.domains[rec.info.uuid] = rec
+        if self.stale.get(rec.info.uuid, stamp) < stamp:
+            del self.stale[rec.info.uuid]
 
     @staticmethod
     def _apply_stats(rec: xmlinfo.DomainRecord, s: dict[str, Any]) -> None:
@@ -332,29 +377,27 @@ class HostConn:
             rec.stat_memory = s["balloon.current"] * 1024
         if s.get("vcpu.current"):
             rec.stat_vcpus = s["vcpu.current"]
+        sized = []
         for i in range(s.get("block.count", 0)):
             name, cap = s.get(f"block.{i}.name"), s.get(f"block.{i}.capacity")
             if name and cap:
                 rec.disk_sizes[name] = cap
-
-    def _ips(self, dom: libvirt.virDomain) -> tuple[str, ...]:
-        for source in _IP_SOURCES:
-            try:
-                ifaces = dom.interfaceAddresses(source, 0) or {}
-            except libvirt.libvirtError:
-                continue
-            ips = [
-                a["addr"]
-                for iface in ifaces.values()
-                for a in (iface.get("addrs") or ())
-                if a.get("addr") and not a["addr"].startswith(("127.", "fe80:", "::1"))
-            ]
-            if ips:
-                v4 = [ip for ip in ips if ":" not in ip]
-                return tuple(v4 + [ip for ip in ips if ":" in ip])
-        return ()
+                sized.append(name)
+        rec.stat_disks = frozenset(sized)
 
     def _load_facts(self, c: libvirt.virConnect) -> None:
+        """What the host says about itself is read once per connection; its free memory each time."""
+        if self._static is None:
+            self._static = self._read_static_facts(c)
+        self._refresh_reported_free(c)
+
+    def _refresh_reported_free(self, c: libvirt.virConnect) -> None:
+        try:
+            self._reported_free = int(c.getFreeMemory())
+        except libvirt.libvirtError:
+            self._reported_free = 0
+
+    def _read_static_facts(self, c: libvirt.virConnect) -> HostFacts:
         info = c.getInfo()  # [arch, MiB, cpus, MHz, nodes, sockets, cores, threads]
         if self._cpu is None:
             try:
@@ -363,32 +406,30 @@ class HostConn:
                 self._cpu = xmlinfo.HostCpu()
         hostname = c.getHostname()
         try:
-            free = int(c.getFreeMemory())
-        except libvirt.libvirtError:
-            free = 0
-        try:
             hv = f"{c.getType()} {_version(c.getVersion())}"
         except libvirt.libvirtError:
             hv = c.getType()
         # The test driver reports this machine's hostname for every private host.
         name = self.facts.name if self.is_test else hostname
-        self.facts = HostFacts(
+        return HostFacts(
             name=name,
             address=urlsplit(self.uri).hostname or hostname,
             memory_total=int(info[1]) * MiB,
-            memory_free=free,
             cpu_vendor=self._cpu.vendor,
             cpu_model=self._cpu.model or info[0],
             cpu_count=int(info[2]),
             software_version=f"libvirt {_version(c.getLibVersion())}, {hv}",
         )
 
-    def _refresh_free_memory(self) -> None:
-        """Some drivers (the test driver, some NUMA setups) report 0 free: estimate then."""
-        if self.facts.memory_free or not self.facts.memory_total:
-            return
-        used = sum(r.stat_memory or r.info.memory for r in self.domains.values() if r.state in RUNNING_STATES)
-        self.facts = dataclasses.replace(self.facts, memory_free=max(0, self.facts.memory_total - used))
+    def update_free_memory(self) -> None:
+        """The host's free memory as it reports it; estimated from the running domains where it
+        reports none (the test driver, some NUMA setups)."""
+        static = self._static or self.facts
+        free = self._reported_free
+        if not free and static.memory_total:
+            used = sum(r.stat_memory or r.info.memory for r in self.domains.values() if r.state in RUNNING_STATES)
+            free = max(0, static.memory_total - used)
+        self.facts = dataclasses.replace(static, memory_free=free)
 
     def _load_storage(self, c: libvirt.virConnect) -> None:
         active = {p.name() for p in c.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)}

@@ -181,6 +181,7 @@ def _vm(
         allowed_operations=ops,
         current_operations=("migrate",) if migrating else (),
         description=info.description,
+        devices_known=rec.detailed,
     )
 
 

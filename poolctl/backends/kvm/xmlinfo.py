@@ -198,7 +198,13 @@ def parse_capabilities(xml: str) -> HostCpu:
 
 @dataclass
 class DomainRecord:
-    """What one host says about one domain; the merge step turns records into VMs."""
+    """What one host says about one domain; the merge step turns records into VMs.
+
+    A record starts from the host's bulk calls (name, state, stats); its definition (``info``
+    beyond UUID and name) and guest addresses come from the domain's own calls, later.
+    ``read_at`` orders those reads: the stamp (``HostConn.stamp()``) taken when the last one
+    applied began, 0 before any; a read that began earlier than the one applied is dropped.
+    """
 
     info: DomainInfo
     state: int = 0  # libvirt.VIR_DOMAIN_*
@@ -208,3 +214,15 @@ class DomainRecord:
     disk_sizes: dict[str, int] = field(default_factory=dict)  # target dev -> bytes
     stat_memory: int = 0  # bytes, balloon.current when reported
     stat_vcpus: int = 0
+    stat_disks: frozenset[str] = frozenset()  # disks whose size the last stats gave
+    read_at: int = 0
+
+    @classmethod
+    def listed(cls, uuid: str, name: str) -> DomainRecord:
+        """A domain known from the host's list only."""
+        return cls(info=DomainInfo(uuid=uuid, name=name, memory=0, vcpus=0))
+
+    @property
+    def detailed(self) -> bool:
+        """Its definition has been read: disks, NICs and the rest of ``info`` are known."""
+        return self.read_at > 0
