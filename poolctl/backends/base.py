@@ -162,9 +162,11 @@ class Backend(ABC):
         """A full snapshot of the pool, loaded with bulk calls (never one call per object)."""
 
     def first_inventory(self) -> Inventory:
-        """What a screen needs first, as soon as possible. A backend may leave each VM's disks
-        and nics out (``VM.devices_known`` False) and deliver the VMs with them as changes once
-        ``watch()`` runs. By default the full ``inventory()``."""
+        """What a screen needs first, as soon as possible, in a number of calls that does not grow
+        with the VMs. A backend may leave out what only per-VM calls give (disks and nics; on KVM
+        also a VM's title and guest addresses): such a VM has ``devices_known`` False, keeps those
+        fields at their defaults, and arrives whole as a change once ``watch()`` runs. By default
+        the full ``inventory()``."""
         return self.inventory()
 
     @abstractmethod
