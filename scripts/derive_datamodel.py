@@ -235,6 +235,12 @@ def ocaml_fields(repo: Path, commit: str) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _session(m: dict[str, Any]) -> int:
+    """1 if the message's first parameter is the caller's session (the wire sends it first)."""
+    first = m["params"][0] if m["params"] else {}
+    return int(first.get("type") == "session ref" and first.get("name") == "session_id")
+
+
 def implicit_accessors(cls: str, field: dict[str, Any]) -> list[dict[str, Any]]:
     name, ty = field["name"], field["type"]
     self_p = {"type": f"{cls} ref", "name": "self"}
@@ -279,8 +285,8 @@ def derive(repo: Path, commit: str) -> dict[str, Any]:
         messages = [
             {
                 "name": m["name"],
-                "params": [{"type": p["type"], "name": p["name"]} for p in m["params"] if p["type"] != "session ref"],
-                "session": any(p["type"] == "session ref" for p in m["params"]),
+                "params": [{"type": p["type"], "name": p["name"]} for p in m["params"][_session(m) :]],
+                "session": bool(_session(m)),
                 "result": m["result"][0] if m.get("result") else "void",
                 "errors": [e["name"] for e in m.get("errors", [])],
                 "implicit": bool(m.get("implicit")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from functools import partial
 
-from . import errors
+from . import datamodel, errors
 from .registry import Context, api
 from .schema import Record
 
@@ -75,3 +75,32 @@ for _field in (
     "client_certificate",
 ):
     api(f"session.get_{_field}", "self")(partial(_getter, _field))
+
+
+def _string_map(value: object, param: str) -> dict[str, str]:
+    return datamodel.coerce("(string -> string) map", value, "session", param)  # type: ignore[no-any-return]
+
+
+@api("session.set_other_config", "self", "value")
+def set_other_config(ctx: Context, self: str, value: object) -> None:
+    ctx.pool.sessions.set_other_config(self, _string_map(value, "value"))
+
+
+@api("session.add_to_other_config", "self", "key", "value")
+def add_to_other_config(ctx: Context, self: str, key: object, value: object) -> None:
+    current = ctx.pool.sessions.record(self)["other_config"]
+    new = _string_map({key: value}, "value")
+    if set(new) & set(current):
+        raise errors.XapiError("MAP_DUPLICATE_KEY", "session", "other_config", self, str(key))
+    ctx.pool.sessions.set_other_config(self, {**current, **new})
+
+
+@api("session.remove_from_other_config", "self", "key")
+def remove_from_other_config(ctx: Context, self: str, key: object) -> None:
+    current = ctx.pool.sessions.record(self)["other_config"]
+    ctx.pool.sessions.set_other_config(self, {k: v for k, v in current.items() if k != key})
+
+
+@api("session.get_by_uuid", "uuid")
+def get_by_uuid(ctx: Context, uuid: str) -> str:
+    return ctx.pool.sessions.by_uuid(str(uuid))

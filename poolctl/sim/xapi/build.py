@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import host_lifecycle, lifecycle, schema
+from .consoles import create_console, create_host_cpus
 from .db import NULL_REF, Database
 from .domids import next_domid
 from .scenario import Scenario, VMSpec
@@ -176,6 +177,8 @@ def build(db: Database, sc: Scenario) -> Built:
         )
         db.set("host", ref, control_domain=dom0)
         lists[("host", ref, "resident_VMs")].append(dom0)
+        create_host_cpus(db, ref, h.cpus)
+        create_console(db, dom0)
     master = hosts[master_name]
 
     srs: dict[str, str] = {}
@@ -279,6 +282,9 @@ def build(db: Database, sc: Scenario) -> Built:
             cpu_info=db.get("host", master)["cpu_info"],
         ),
     )
+    for vm in vm_refs:
+        if db.get("VM", vm)["power_state"] in ("Running", "Paused"):
+            create_console(db, vm)
     for vm in [*vm_refs, *(db.get("host", h)["control_domain"] for h in hosts.values())]:
         lifecycle.update_allowed(db, vm)
     for host in hosts.values():

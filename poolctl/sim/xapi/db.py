@@ -36,6 +36,8 @@ CLASSES: tuple[str, ...] = (
     "network",
     "PIF",
     "task",
+    "host_cpu",
+    "console",
 )
 CLASS_BY_LOWER = {c.lower(): c for c in CLASSES}
 NULL_REF = "OpaqueRef:NULL"

@@ -52,10 +52,19 @@ def vm_bad_power_state(vm: str, expected: list[str], actual: str) -> XapiError:
     return XapiError("VM_BAD_POWER_STATE", vm, ", ".join(s.lower() for s in expected), actual.lower())
 
 
-def other_operation_in_progress(cls: str, ops: list[str], ref: str) -> XapiError:
-    # xapi_vm_lifecycle.report_concurrent_operations_error: ["VM.<op>" or "VM.{a,b}", ref]
-    op = ops[0] if len(ops) == 1 else "{" + ",".join(ops) + "}"
-    return XapiError("OTHER_OPERATION_IN_PROGRESS", f"{cls}.{op}", ref)
+def other_operation_in_progress(cls: str, current: list[tuple[str, str]], ref: str) -> XapiError:
+    # xapi_vm_lifecycle.report_concurrent_operations_error: [class, ref, op, task], several
+    # operations as "{a,b}" with their tasks as "{t1,t2}"
+    if len(current) == 1:
+        key, op = current[0]
+    else:
+        key = "{" + ",".join(k for k, _ in current) + "}"
+        op = "{" + ",".join(o for _, o in current) + "}"
+    return XapiError("OTHER_OPERATION_IN_PROGRESS", cls, ref, op, key)
+
+
+def not_implemented(method: str) -> XapiError:
+    return XapiError("NOT_IMPLEMENTED", method)
 
 
 def host_not_enough_free_memory(needed: int, available: int) -> XapiError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from . import errors, host_lifecycle, lifecycle, schema
+from . import consoles, errors, host_lifecycle, lifecycle, schema
 from .db import NULL_REF, new_ref
 from .domids import next_domid
 from .memory import vm_needs
@@ -105,6 +105,8 @@ def make_resident(pool: PoolState, vm: str, host: str, state: str = "Running") -
             fields["guest_metrics"] = _guest_metrics(pool, vm)
         db.set("VM", vm, **fields)
         db.add_to("host", host, "resident_VMs", vm)
+        if not rec["consoles"]:
+            consoles.create_console(db, vm)
         if db.exists("VM_metrics", rec["metrics"]):
             db.set(
                 "VM_metrics",
@@ -130,6 +132,7 @@ def make_nonresident(pool: PoolState, vm: str, state: str = "Halted") -> None:
                 db.destroy("VM_guest_metrics", rec["guest_metrics"])
             fields["guest_metrics"] = NULL_REF
         db.set("VM", vm, **fields)
+        consoles.destroy_consoles(db, vm)
         if host != NULL_REF:
             db.remove_from("host", host, "resident_VMs", vm)
         if db.exists("VM_metrics", rec["metrics"]):

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from .db import Database
     from .state import PoolState
 
-NAMESPACES: tuple[str, ...] = (*CLASSES, "session", "event", "message")
+NAMESPACES: tuple[str, ...] = (*CLASSES, "session", "event", "message", "system")
 # longest first so "VM_metrics_get_all" resolves to VM_metrics, not VM
 _BY_LENGTH = sorted(NAMESPACES, key=len, reverse=True)
-_NO_ASYNC = {"session", "task", "event"}
+_NO_ASYNC = {"session", "task", "event", "system"}
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,12 @@ class Call:
     needs_session: bool = True
     async_ok: bool = True
 
-    @property
-    def arity(self) -> int:
-        return len(self.params) + (1 if self.needs_session else 0)
+    def check_count(self, method: str, params: list[object]) -> None:
+        """MESSAGE_PARAMETER_COUNT_MISMATCH as xapi's generated server sends it: [call, params
+        without defaults, params received], neither counting the session (gen_server.ml)."""
+        received = len(params) - (1 if self.needs_session else 0)
+        if not (len(self.params) - self.optional <= received <= len(self.params)):
+            raise errors.parameter_count_mismatch(method, len(self.params) - self.optional, received)
 
 
 @dataclass
@@ -95,6 +98,25 @@ def resolve(method: str) -> tuple[Call, bool]:
             call = generic(cls, meth)
             if call is not None:
                 break
-    if call is None or (is_async and not call.async_ok):
+    if call is None:
         raise errors.method_unknown(method)
     return call, is_async
+
+
+def known() -> list[str]:
+    """Every call name the simulator answers (registered and generic), for system.listMethods."""
+    from . import datamodel
+
+    names = set(REGISTRY)
+    for cls in NAMESPACES:
+        if cls not in datamodel.classes():
+            continue
+        for meth in datamodel.messages(cls):
+            name = f"{cls}.{meth}"
+            if name in names:
+                continue
+            for generic in GENERIC:
+                if generic(cls, meth) is not None:
+                    names.add(name)
+                    break
+    return sorted(names)

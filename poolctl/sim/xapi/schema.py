@@ -1,4 +1,5 @@
-"""Default records: every class's fields with XAPI's names and types.
+"""Default records: every datamodel field of each class (datamodel.py), in the datamodel's order,
+with XAPI's defaults; _OVERRIDES holds what the simulated pool says instead of the zero value.
 
 Python types decide the wire encoding: int -> XAPI int (string over XML-RPC, number over JSON-RPC),
 float -> double, bool -> boolean, datetime -> dateTime.iso8601, list -> array, dict -> struct.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+from . import datamodel
 
 # an XAPI record: field name -> value of that field's type (str, int, bool, list, dict, datetime)
 Record = dict[str, Any]
@@ -26,7 +29,7 @@ def now() -> datetime:
 _NAMED = {"name_label": "", "name_description": ""}
 _OPS: Record = {"allowed_operations": [], "current_operations": {}}
 
-DEFAULTS: dict[str, Record] = {
+_OVERRIDES: dict[str, Record] = {
     "pool": {
         **_NAMED,
         "master": NULL,
@@ -420,6 +423,17 @@ DEFAULTS: dict[str, Record] = {
         "backtrace": "()",
     },
 }
+
+
+def _defaults(cls: str) -> Record:
+    overrides = _OVERRIDES.get(cls, {})
+    unknown = set(overrides) - set(datamodel.field_map(cls))
+    if unknown:
+        raise KeyError(f"{cls} overrides fields the datamodel does not have: {sorted(unknown)}")
+    return {f.name: overrides.get(f.name, f.default) for f in datamodel.fields(cls) if f.name != "uuid"}
+
+
+DEFAULTS: dict[str, Record] = {cls: _defaults(cls) for cls in (*_OVERRIDES, "host_cpu", "console")}
 
 
 def new_record(cls: str, **fields: object) -> Record:

@@ -1,7 +1,9 @@
 """HTTP(S) front end: one listener per host address, all on the same port.
 
 The master's address (and the `host` alias given to serve()) serves the pool; other hosts'
-addresses answer login with HOST_IS_SLAVE. XML-RPC on / and /RPC2, JSON-RPC on /jsonrpc.
+addresses answer login with HOST_IS_SLAVE. Paths are matched as xapi's Http_svr does, by longest
+prefix: /jsonrpc... is JSON-RPC, any other POST (/, /RPC2, /json, /xmlrpc, ...) falls to the
+"/" handler and is XML-RPC.
 Threads are daemons; close() stops listeners, drops open connections and wakes long-polls.
 """
 
@@ -39,11 +41,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         dispatcher = self.server.front.dispatcher
-        if path in ("/", "/RPC2"):
+        if not path.startswith("/jsonrpc"):
             handle, ctype = dispatcher.xmlrpc, "text/xml"
-        elif path == "/jsonrpc" and dispatcher.pool.jsonrpc:
+        elif dispatcher.pool.jsonrpc:
             handle, ctype = dispatcher.jsonrpc, "application/json"
-        else:
+        else:  # a pool set up to serve no JSON-RPC (the XML-RPC fallback's benchmark)
             self._send(404, b"Not found\n", "text/plain")
             return
         try:

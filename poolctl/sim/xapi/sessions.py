@@ -57,6 +57,20 @@ class Sessions:
                 raise errors.handle_invalid("session", ref)
             return dict(rec)
 
+    def set_other_config(self, ref: str, value: dict[str, str]) -> None:
+        with self._lock:
+            rec = self._records.get(ref)
+            if rec is None:
+                raise errors.handle_invalid("session", ref)
+            rec["other_config"] = dict(value)
+
+    def by_uuid(self, uuid: str) -> str:
+        with self._lock:
+            for ref, rec in self._records.items():
+                if rec["uuid"] == uuid:
+                    return ref
+        raise errors.uuid_invalid("session", uuid)
+
     def logout(self, ref: str | None) -> None:
         with self._lock:
             if ref is not None:

@@ -12,7 +12,20 @@ from typing import TypedDict, Unpack
 from poolctl.gcpause import gc_paused
 
 # importing the api modules registers their calls
-from . import api_common, api_event, api_host, api_message, api_session, api_task, api_vm, host_lifecycle, ops  # noqa: F401
+from . import (  # noqa: F401
+    api_common,
+    api_event,
+    api_host,
+    api_message,
+    api_session,
+    api_system,
+    api_task,
+    api_vm,
+    host_lifecycle,
+    not_implemented,
+    ops,
+    setters,
+)
 from .build import build
 from .db import CLASSES, Database
 from .generate import generate_scenario

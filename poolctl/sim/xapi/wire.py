@@ -8,6 +8,7 @@ Hand-written rather than xmlrpc.client.dumps because get_all_records of 10,000 V
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 from xmlrpc.client import DateTime
@@ -51,28 +52,51 @@ def format_datetime(value: datetime) -> str:
     return value.strftime("%Y%m%dT%H:%M:%SZ")
 
 
+# ocaml-rpc's Xmlrpc.encode, which XAPI uses: &, <, >, " escaped; C0 control characters other
+# than tab, newline and carriage return dropped (no XML 1.0 parser accepts them, escaped or not)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _plain(s: str) -> bool:
+    """True if `s` goes into XML as it is (the common case, tested with C-speed str methods)."""
+    return s.isascii() and s.isprintable() and "&" not in s and "<" not in s and ">" not in s and '"' not in s
+
+
 def _escape(s: str) -> str:
+    if not (s.isascii() and s.isprintable()):
+        s = _CONTROL.sub("", s)
     if "&" in s:
         s = s.replace("&", "&amp;")
     if "<" in s:
         s = s.replace("<", "&lt;")
     if ">" in s:
         s = s.replace(">", "&gt;")
+    if '"' in s:
+        s = s.replace('"', "&quot;")
     return s
 
 
 def _xml(v: Any, out: list[str]) -> None:  # Any: the branches test type(v) exactly
     t = type(v)
     if t is str:
-        out.append(f"<value>{_escape(v)}</value>" if ("&" in v or "<" in v or ">" in v) else f"<value>{v}</value>")
+        out.append(f"<value>{v}</value>" if _plain(v) else f"<value>{_escape(v)}</value>")
     elif t is dict:
         # strings and ints inline: records are mostly scalars and this loop is the hot path
         append = out.append
         append("<value><struct>")
         for k, item in v.items():
             ti = type(item)
-            plain_key = type(k) is str and "&" not in k and "<" not in k and ">" not in k
-            if plain_key and ti is str and "&" not in item and "<" not in item and ">" not in item:
+            plain_key = type(k) is str and k.isascii() and k.isprintable() and "&" not in k and "<" not in k
+            if (
+                plain_key
+                and ti is str
+                and item.isascii()
+                and item.isprintable()
+                and "&" not in item
+                and "<" not in item
+                and ">" not in item
+                and '"' not in item
+            ):
                 append(f"<member><name>{k}</name><value>{item}</value></member>")
             elif plain_key and ti is int:
                 append(f"<member><name>{k}</name><value>{item}</value></member>")
@@ -122,6 +146,12 @@ def xml_success(value: object) -> bytes:
     out.append("</member>")
     out.append(_TAIL)
     return "".join(out).encode("utf-8")
+
+
+def xml_bare(value: object) -> bytes:
+    return (
+        '<?xml version="1.0"?><methodResponse><params><param>' + xml_value(value) + "</param></params></methodResponse>"
+    ).encode()
 
 
 def xml_failure(description: list[str]) -> bytes:
@@ -179,10 +209,9 @@ def json_result(result: object, req_id: object, v2: bool) -> bytes:
 
 
 def task_result(value: object) -> str:
-    """Task.result holds the call's return value as an XML-RPC <value> string ("" for void)."""
-    if value is None or value == "":
-        return ""
-    return xml_value(value)
+    """Task.result holds the call's return value as an XML-RPC <value> string; a void call's is
+    the marshalled empty string, "<value></value>" (gen_server.ml's marshaller for no result)."""
+    return xml_value("" if value is None else value)
 
 
 _DATETIME_FORMATS = ("%Y%m%dT%H:%M:%S", "%Y%m%dT%H%M%S", "%Y%m%d")

@@ -88,11 +88,14 @@ def test_malformed_requests_are_http_500(server, body, path):
     assert b"HTTP 500 internal server error" in exc.value.read()
 
 
-def test_rpc2_path_and_unknown_path(server):
+def test_xmlrpc_on_every_path_but_jsonrpc(server):
+    """xapi's Http_svr picks the handler by longest prefix: any POST that is not /jsonrpc...
+    reaches the "/" handler, XML-RPC (clients use /, /RPC2, /json, /xmlrpc ...)."""
     import xmlrpc.client
 
-    raw = xmlrpc.client.ServerProxy(server.url + "/RPC2")
-    assert raw.session.login_with_password("root", PASSWORD)["Status"] == "Success"
-    with pytest.raises(urllib.error.HTTPError) as exc:
+    for path in ("/RPC2", "/xmlrpc", "/json", "/nowhere"):
+        raw = xmlrpc.client.ServerProxy(server.url + path)
+        assert raw.session.login_with_password("root", PASSWORD)["Status"] == "Success", path
+    with pytest.raises(urllib.error.HTTPError) as exc:  # JSON on an XML-RPC path: a parse error
         post(server.url, b"{}", "/nowhere")
-    assert exc.value.code == 404
+    assert exc.value.code == 500

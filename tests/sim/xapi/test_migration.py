@@ -30,7 +30,7 @@ def test_async_pool_migrate_to_completion(api):
     assert list(api.VM.get_current_operations(vm).items()) == [(task, "pool_migrate")]
     with pytest.raises(XenAPI.Failure) as exc:
         api.VM.clean_shutdown(vm)
-    assert exc.value.details == ["OTHER_OPERATION_IN_PROGRESS", "VM.pool_migrate", vm]
+    assert exc.value.details == ["OTHER_OPERATION_IN_PROGRESS", "VM", vm, "pool_migrate", task]
     assert "pool_migrate" not in api.VM.get_allowed_operations(vm)
     assert free(api, lab2) == free2 - need
     progress: list[float] = []
@@ -52,7 +52,9 @@ def test_async_pool_migrate_to_completion(api):
     assert any(0.1 < p < 0.85 for p in progress)
     assert cancellable[1] is True and cancellable[-1] is False  # cancellable, then past the point of no return
     rec = api.task.get_record(task)
-    assert rec["result"] == "" and rec["error_info"] == [] and rec["name_label"] == "Async.VM.pool_migrate"
+    assert (
+        rec["result"] == "<value></value>" and rec["error_info"] == [] and rec["name_label"] == "Async.VM.pool_migrate"
+    )
     assert api.VM.get_resident_on(vm) == lab2 and api.VM.get_current_operations(vm) == {}
     assert vm in api.host.get_resident_VMs(lab2) and vm not in api.host.get_resident_VMs(lab1)
     assert free(api, lab1) == free1 + need and free(api, lab2) == free2 - need

@@ -92,7 +92,7 @@ def test_async_start_is_a_task(api):
     task = api.Async.VM.start(vm, False, False)
     assert task.startswith("OpaqueRef:")
     rec = wait_task(api, task)
-    assert rec["status"] == "success" and rec["progress"] == 1.0 and rec["result"] == ""
+    assert rec["status"] == "success" and rec["progress"] == 1.0 and rec["result"] == "<value></value>"
     assert rec["name_label"] == "Async.VM.start" and rec["error_info"] == []
     assert rec["finished"].value >= rec["created"].value
     again = wait_task(api, api.Async.VM.start(vm, False, False))
