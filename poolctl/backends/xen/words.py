@@ -38,7 +38,9 @@ def refusal(code: str, params: tuple[str, ...], vm_name: str, verb: str, name_of
     if code == "VM_BAD_POWER_STATE":
         return f"{vm_name} is {p[2].lower() or 'in another state'}; it must be {_states(p[1])} to {verb}"
     if code == "OTHER_OPERATION_IN_PROGRESS":
-        what = f" ({p[0]})" if p[0] else ""
+        # XAPI sends [class, ref, operation, task] (older releases ["VM.<operation>", ref])
+        op = p[2] if p[0] in ("VM", "host", "SR", "VDI", "pool") and p[2] else p[0]
+        what = f" ({op})" if op else ""
         return f"{vm_name} is busy with another operation{what}; try again when it has finished"
     if code == "OPERATION_NOT_ALLOWED":
         return f"XAPI does not allow {vm_name} to {verb} now: {p[0] or 'no reason given'}"

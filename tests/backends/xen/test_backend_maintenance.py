@@ -63,6 +63,21 @@ def test_xapi_refuses_the_move_itself_naming_the_host():
     assert text == "xcp-lab-2 is disabled: no VM may start on it or move to it"
 
 
+def test_busy_vm_names_the_operation_in_both_error_shapes():
+    """OTHER_OPERATION_IN_PROGRESS: XAPI's [class, ref, op, task] and the older ["VM.op", ref]."""
+    from poolctl.backends.xen.words import refusal
+
+    def name_of(ref: str) -> str:
+        return ref
+
+    now = refusal(
+        "OTHER_OPERATION_IN_PROGRESS", ("VM", "OpaqueRef:v", "pool_migrate", "OpaqueRef:t"), "web-01", "stop", name_of
+    )
+    old = refusal("OTHER_OPERATION_IN_PROGRESS", ("VM.pool_migrate", "OpaqueRef:v"), "web-01", "stop", name_of)
+    assert now == "web-01 is busy with another operation (pool_migrate); try again when it has finished"
+    assert old == "web-01 is busy with another operation (VM.pool_migrate); try again when it has finished"
+
+
 def test_other_clients_maintenance_arrives_through_watch():
     with lab() as (_sim, server), connected(server.url) as backend:
         lab3 = by_name(backend.inventory(), "host", "xcp-lab-3")
