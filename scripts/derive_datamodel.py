@@ -241,6 +241,27 @@ def _session(m: dict[str, Any]) -> int:
     return int(first.get("type") == "session ref" and first.get("name") == "session_id")
 
 
+def db_tables(repo: Path, commit: str) -> list[str]:
+    """Classes created with create_obj ~in_db:true: the tables whose sizes event.from's
+    valid_ref_counts reports (xapi_event.ml folds over the whole tableset)."""
+    files = subprocess.run(
+        ["git", "--git-dir", str(repo), "ls-tree", "--name-only", commit, "ocaml/idl/"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    src = "\n".join(git_show(repo, commit, p) for p in files if re.fullmatch(r"ocaml/idl/datamodel\w*\.ml", p))
+    refs = dict(re.findall(r'let (_\w+) = "(\w+)"', src))
+    starts = [m.start() for m in re.finditer(r"\bcreate_obj\b", src)]
+    tables = []
+    for i, start in enumerate(starts):
+        chunk = src[start : starts[i + 1] if i + 1 < len(starts) else len(src)]
+        name, in_db = re.search(r"~name:(_\w+)", chunk), re.search(r"~in_db:(true|false)", chunk)
+        if name and in_db and in_db.group(1) == "true" and name.group(1) in refs:
+            tables.append(refs[name.group(1)])
+    return sorted(set(tables))
+
+
 def implicit_accessors(cls: str, field: dict[str, Any]) -> list[dict[str, Any]]:
     name, ty = field["name"], field["type"]
     self_p = {"type": f"{cls} ref", "name": "self"}
@@ -310,6 +331,7 @@ def derive(repo: Path, commit: str) -> dict[str, Any]:
             "doc_data_xenapi_json_commit": base_sha,
             "generated_by": "scripts/derive_datamodel.py",
         },
+        "db_tables": db_tables(repo, sha),
         "classes": classes,
     }
 

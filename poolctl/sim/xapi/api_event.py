@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from . import errors
+from . import datamodel, errors
 from .db import CLASS_BY_LOWER, Change
 from .registry import Context, api
 from .schema import Record
@@ -81,6 +81,13 @@ def _event(change: Change, stamp: str) -> dict[str, object]:
     return ev
 
 
+def ref_counts(ctx: Context) -> dict[str, Int32]:
+    """xapi_event.from_inner: every table of the database, lowercased, with its size."""
+    counts = ctx.db.counts()
+    counts["session"] = len(ctx.pool.sessions)
+    return {t.lower(): Int32(counts.get(t.lower(), 0)) for t in datamodel.db_tables()}
+
+
 @api("event.from", "classes", "token", "timeout")
 def event_from(ctx: Context, classes: list[str], token: str, timeout: float) -> dict[str, object]:
     subs = Subscription(classes)
@@ -111,7 +118,7 @@ def event_from(ctx: Context, classes: list[str], token: str, timeout: float) -> 
     message_token = max([message_since, *(gen for gen, _, _ in new_messages)]) if wants_messages else 0
     return {
         "events": events,
-        "valid_ref_counts": {cls: Int32(n) for cls, n in db.counts().items()},
+        "valid_ref_counts": ref_counts(ctx),
         "token": format_token(generation, message_token),
     }
 

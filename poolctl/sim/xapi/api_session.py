@@ -29,7 +29,7 @@ def login_with_password(ctx: Context, uname: str, pwd: str, version: str = "", o
 @api("session.slave_local_login_with_password", "uname", "pwd", session=False)
 def slave_local_login_with_password(ctx: Context, uname: str, pwd: str) -> str:
     _authenticate(ctx, uname, pwd)
-    return ctx.pool.sessions.login(str(uname), ctx.host, "")
+    return ctx.pool.sessions.login(str(uname), ctx.host, "", local=True)
 
 
 @api("session.logout")

@@ -55,6 +55,10 @@ def source_commit() -> str:
     return str(_table()["source"]["commit"])
 
 
+def db_tables() -> tuple[str, ...]:
+    return tuple(_table()["db_tables"])
+
+
 def classes() -> tuple[str, ...]:
     return tuple(_table()["classes"])
 

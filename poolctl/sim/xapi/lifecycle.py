@@ -175,7 +175,7 @@ def _check_static(vm: str, op: str, inputs: tuple[Any, ...]) -> errors.XapiError
     return _after_power(vm, op, inputs)
 
 
-def _after_power(vm: str, op: str, inputs: tuple[Any, ...]) -> errors.XapiError | None:
+def _after_power(vm: str, op: str, inputs: tuple[Any, ...], strict: bool = True) -> errors.XapiError | None:
     state, template, snapshot, control, dom0, default_template, nomigrate, nested, system, vtpms, devices = inputs
     if template and not snapshot and op not in _TEMPLATE_OK:
         if not (op in ("destroy", "migrate_send") and not default_template):
@@ -183,12 +183,12 @@ def _after_power(vm: str, op: str, inputs: tuple[Any, ...]) -> errors.XapiError 
     if snapshot and op not in _SNAPSHOT_OK:
         return errors.XapiError("VM_IS_SNAPSHOT", vm, op)
     if op == "provision" and not template:
-        return errors.XapiError("ONLY_PROVISION_TEMPLATE")
+        return errors.XapiError("PROVISION_ONLY_ALLOWED_ON_TEMPLATE")
     if op == "revert" and not snapshot:
-        return errors.XapiError("ONLY_REVERT_SNAPSHOT")
-    if op in _IMMOBILE_OPS and (nomigrate or nested):
+        return errors.XapiError("REVERT_ONLY_ALLOWED_ON_SNAPSHOT")
+    if op in _IMMOBILE_OPS and (nomigrate or nested) and strict:  # is_mobile: always, if not strict
         return errors.XapiError("VM_IS_IMMOBILE", vm)
-    if op == "changing_dynamic_range" and nested:
+    if op == "changing_dynamic_range" and nested and strict:
         return errors.XapiError("VM_IS_USING_NESTED_VIRT", vm)
     if op in ("changing_VCPUs", "destroy") and dom0:
         return errors.operation_not_allowed("This operation is not allowed on dom0")
@@ -205,7 +205,7 @@ def _after_power(vm: str, op: str, inputs: tuple[Any, ...]) -> errors.XapiError 
     return None
 
 
-def check(db: Database, vm: str, op: str) -> errors.XapiError | None:
+def check(db: Database, vm: str, op: str, strict: bool = True) -> errors.XapiError | None:
     """The first reason `op` may not run on `vm` now, checked in xapi's order, or None."""
     rec = db.get("VM", vm)
     blocked = rec["blocked_operations"].get(op)
@@ -218,11 +218,11 @@ def check(db: Database, vm: str, op: str) -> errors.XapiError | None:
     current = list(rec["current_operations"].items())
     if current and not allowed_concurrently(op, [o for _, o in current]):
         return errors.other_operation_in_progress("VM", current, vm)
-    return _after_power(vm, op, inputs)
+    return _after_power(vm, op, inputs, strict)
 
 
-def assert_allowed(db: Database, vm: str, op: str) -> None:
-    error = check(db, vm, op)
+def assert_allowed(db: Database, vm: str, op: str, strict: bool = True) -> None:
+    error = check(db, vm, op, strict)
     if error is not None:
         raise error
 

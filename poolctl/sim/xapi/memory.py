@@ -10,8 +10,11 @@ from .schema import Record
 
 
 def vm_needs(vm: Record) -> int:
-    """Memory a VM needs to run on a host (static max plus its overhead, as xapi's check uses)."""
-    return int(vm["memory_static_max"]) + int(vm["memory_overhead"])
+    """Memory a VM needs to boot on a host: xapi_vm_helpers.assert_enough_memory_available's
+    policy, the dynamic minimum (the balloon can shrink it that far) except for pv_in_pvh
+    guests, which need static_max; plus the VM's overhead (Memory_check.vm_compute_start_memory)."""
+    main = vm["memory_static_max"] if vm["domain_type"] == "pv_in_pvh" else vm["memory_dynamic_min"]
+    return int(main) + int(vm["memory_overhead"])
 
 
 def vm_uses(vm: Record) -> int:

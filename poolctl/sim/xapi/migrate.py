@@ -28,14 +28,41 @@ PREPARE_END = 0.05
 COPY_END = 0.85
 
 
-def pool_migrate(pool: PoolState, task: str | None, vm: str, dest: str, options: dict[str, str]) -> None:
+def _bool_option(options: dict[str, str], key: str) -> bool | None:
+    try:
+        return {"true": True, "false": False}[str(options[key]).lower()]
+    except KeyError:
+        return None  # absent, or not a bool: xapi's bool_of_string fails and the option is ignored
+
+
+def _assert_migration_network(pool: PoolState, network: str, host: str) -> None:
+    """xapi_network_attach_helpers.assert_valid_ip_configuration_on_network_for_host."""
     db = pool.db
-    with ops.operation(pool, task, vm, "pool_migrate") as key:
+    pifs = [p for p in db.find("PIF", lambda r: r["network"] == network and r["host"] == host)]
+    if not pifs:
+        raise errors.XapiError("PIF_NOT_PRESENT", host, network)
+    pif = db.get("PIF", pifs[0])
+    if not pif["currently_attached"]:
+        raise errors.XapiError("REQUIRED_PIF_IS_UNPLUGGED", pifs[0])
+    if not (pif["IP"] if pif["primary_address_type"] == "IPv4" else pif["IPv6"]):
+        raise errors.XapiError("INTERFACE_HAS_NO_IP", pifs[0])
+
+
+def pool_migrate(pool: PoolState, task: str | None, vm: str, dest: str, options: dict[str, str]) -> None:
+    """message_forwarding.ml's pool_migrate: options force (the lifecycle checks are not
+    strict: an immobile VM may move), network (the migration stream's network must have an
+    attached PIF with an address on the destination) and compress (accepted; a simulated
+    stream is no faster compressed)."""
+    db = pool.db
+    force = bool(_bool_option(options, "force"))
+    with ops.operation(pool, task, vm, "pool_migrate", strict=not force) as key:
         with db.lock:
             db.get("host", dest)
             source = db.get("VM", vm)["resident_on"]
             if dest != source:
                 ops.assert_can_boot_here(pool, vm, dest)
+            if "network" in options:  # checked by Xapi_vm_migrate, after the placement checks
+                _assert_migration_network(pool, str(options["network"]), dest)
             host_lifecycle.begin(db, dest, key, "vm_migrate")
             if dest != source:
                 pool.memory.reserve(dest, vm, vm_needs(db.get("VM", vm)))

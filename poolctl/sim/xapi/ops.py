@@ -25,6 +25,26 @@ def host_sees_sr(pool: PoolState, host: str, sr: str) -> bool:
     )
 
 
+def network_available(pool: PoolState, net: str, host: str) -> bool:
+    """xapi_network_attach_helpers.assert_can_see_named_networks: a network with PIFs reaches
+    the hosts it has PIFs on; one without (internal) is shared if other_config says so or it is
+    unmanaged, else pinned to the host its running VMs are on (anywhere while none runs)."""
+    db = pool.db
+    if not db.exists("network", net):
+        return False
+    n = db.get("network", net)
+    if n["PIFs"]:
+        return any(db.get("PIF", p)["host"] == host for p in n["PIFs"])
+    if n["other_config"].get("assume_network_is_shared") == "true" or not n["managed"]:
+        return True
+    hosts = set()
+    for vif in n["VIFs"]:
+        vm = db.tables["VM"].get(db.get("VIF", vif)["VM"])
+        if vm is not None and vm["power_state"] == "Running":
+            hosts.add(vm["resident_on"])
+    return not hosts or host in hosts
+
+
 def assert_can_boot_here(pool: PoolState, vm: str, host: str, check_memory: bool = True) -> None:
     """Xapi_vm_helpers.assert_can_boot_here, in its order: the host is live, a control domain
     stays on its affinity, the host is enabled (unless the VM is a control domain or already
@@ -48,6 +68,10 @@ def assert_can_boot_here(pool: PoolState, vm: str, host: str, check_memory: bool
             sr = db.get("VDI", vbd_rec["VDI"])["SR"]
             if not host_sees_sr(pool, host, sr):
                 raise errors.vm_requires_sr(vm, sr)
+        for vif in rec["VIFs"]:
+            net = db.get("VIF", vif)["network"]
+            if not network_available(pool, net, host):
+                raise errors.XapiError("VM_REQUIRES_NETWORK", vm, net)
         if check_memory and rec["resident_on"] != host:
             needed, available = vm_needs(rec), pool.memory.free(host)
             if needed > available:
@@ -156,11 +180,11 @@ def move_resident(pool: PoolState, vm: str, dest: str) -> None:
 
 # -- operations ----------------------------------------------------------------------------------
 @contextmanager
-def operation(pool: PoolState, task: str | None, vm: str, op: str) -> Iterator[str]:
+def operation(pool: PoolState, task: str | None, vm: str, op: str, strict: bool = True) -> Iterator[str]:
     """Run `op` on `vm` with it listed in current_operations (keyed by the task, as xapi does)."""
     key = task or new_ref()
     with pool.db.lock:
-        lifecycle.assert_allowed(pool.db, vm, op)
+        lifecycle.assert_allowed(pool.db, vm, op, strict)
         lifecycle.begin(pool.db, vm, key, op)
     try:
         yield key

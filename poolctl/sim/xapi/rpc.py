@@ -56,6 +56,9 @@ class Dispatcher:
         args = list(params)
         if call.needs_session:
             ctx.session = self.pool.sessions.check(args.pop(0))
+            if host != self.pool.master and not self.pool.sessions.is_local(ctx.session):
+                # session_check.ml: an external session used on a member (Non_master_login_on_slave)
+                raise errors.host_is_slave(self.pool.db.field("host", self.pool.master, "address"))
         if is_async and not call.async_ok:
             raise errors.XapiError("Fault", f"No async mode for this operation (rpc: {name})")
         log.debug("call %s", name)

@@ -13,9 +13,12 @@ class Sessions:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, Record] = {}
+        self._local: set[str] = set()  # slave_local_login sessions: valid on their host only
 
-    def login(self, user: str, host: str, originator: str) -> str:
+    def login(self, user: str, host: str, originator: str, local: bool = False) -> str:
         ref = secret_ref()
+        if local:
+            self._local.add(ref)
         rec = {
             "uuid": new_uuid(),
             "this_host": host,
@@ -46,6 +49,10 @@ class Sessions:
             rec["last_active"] = now()
             return ref
 
+    def is_local(self, ref: str | None) -> bool:
+        with self._lock:
+            return ref in self._local
+
     def valid(self, ref: str | None) -> bool:
         with self._lock:
             return ref in self._records
@@ -75,11 +82,13 @@ class Sessions:
         with self._lock:
             if ref is not None:
                 self._records.pop(ref, None)
+                self._local.discard(ref)
 
     def expire_all(self) -> int:
         with self._lock:
             n = len(self._records)
             self._records.clear()
+            self._local.clear()
             return n
 
     def __len__(self) -> int:

@@ -14,13 +14,18 @@ from poolctl.gcpause import gc_paused
 # importing the api modules registers their calls
 from . import (  # noqa: F401
     api_common,
+    api_devices,
     api_event,
+    api_event_legacy,
     api_host,
     api_message,
+    api_pool,
     api_session,
+    api_storage,
     api_system,
     api_task,
     api_vm,
+    api_vm_copies,
     host_lifecycle,
     not_implemented,
     ops,

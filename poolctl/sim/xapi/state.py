@@ -41,5 +41,7 @@ class PoolState:
         self.migration_seconds = float(migration_seconds)
         self.power_seconds = float(power_seconds)
         self.jsonrpc = jsonrpc  # False: /jsonrpc answers 404, as XAPI before JSON-RPC did
+        # legacy event.register/next: session -> (subscriptions, generation read up to)
+        self.event_subscriptions: dict[str, tuple[list[str], int]] = {}
         for host in host_refs.values():
             self.memory.refresh(host)
