@@ -212,7 +212,9 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
 
 
 def _error(message: str) -> None:
-    print(f"poolctl: {message}", file=sys.stderr)
+    from poolctl.safe_text import shown_line
+
+    print(f"poolctl: {shown_line(message)}", file=sys.stderr)
 
 
 def _load(args: argparse.Namespace, *, tui: bool = False) -> Config:

@@ -18,6 +18,7 @@ from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure
 from poolctl.migration.many import plan_onto
 from poolctl.model import VM
+from poolctl.safe_text import shown
 
 
 def run_migrate_many(
@@ -48,7 +49,7 @@ def run_migrate_many(
             why = caps.reason or "this backend cannot live-migrate"
             raise Failure(f"cannot migrate {', '.join(v.name for v in chosen)}: {why}", ExitCode.REFUSED)
         plan = plan_onto(lp.backend, chosen, lp.inventory.hosts, dest.ref)
-        print(f"Migrating {len(chosen)} VMs ({lp.config.name}) to {dest.name}:", file=out)
+        print(f"Migrating {len(chosen)} VMs ({shown(lp.config.name)}) to {shown(dest.name)}:", file=out)
         print_plan(plan, out)
         if not plan.ok:
             print_refusal(plan, err)

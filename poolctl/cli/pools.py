@@ -18,6 +18,7 @@ from poolctl.config import ConfigError, PoolConfig
 from poolctl.errors import ExitCode, describe
 from poolctl.loading import close_quietly, load_pool
 from poolctl.model import Inventory
+from poolctl.safe_text import quoted
 
 MAX_PARALLEL = 8
 
@@ -65,7 +66,7 @@ def _collect(
 
 
 def _report(pool: PoolConfig, exc: BaseException, err: TextIO) -> None:
-    print(f"poolctl: pool {pool.name!r} ({pool.backend}): {describe(exc)}", file=err)
+    print(f"poolctl: pool {quoted(pool.name)} ({pool.backend}): {describe(exc)}", file=err)
 
 
 def _close_result(future: Future[tuple[Backend, Inventory]]) -> None:

@@ -25,6 +25,7 @@ from poolctl.ping.limits import DEFAULT_INTERVAL
 from poolctl.ping.pinger import Pinger
 from poolctl.ping.stats import PingStats, Sample
 from poolctl.redact import scrub
+from poolctl.safe_text import shown, shown_line
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class MigrationPlan:
 
     @property
     def route(self) -> str:
-        return f"{self.source_name} → {self.destination_name}"
+        return f"{shown(self.source_name)} → {shown(self.destination_name)}"
 
 
 class MigrationRegistry:
@@ -390,12 +391,13 @@ def clock(seconds: float | None) -> str:
 
 
 def headline(rec: MigrationRecord) -> str:
+    vm, now_on = shown(rec.vm), shown(rec.now_on)
     where = (
-        f"{rec.vm} still runs on {rec.now_on}"
+        f"{vm} still runs on {now_on}"
         if rec.now_on == rec.source
-        else f"{rec.vm} now runs on {rec.now_on}"
+        else f"{vm} now runs on {now_on}"
         if rec.now_on
-        else f"{rec.vm} is not running on any host (as far as the hypervisor says)"
+        else f"{vm} is not running on any host (as far as the hypervisor says)"
     )
     if rec.result == "success":
         return f"Migration complete in {rec.duration_s:.1f} s — {where}"
@@ -407,7 +409,7 @@ def headline(rec: MigrationRecord) -> str:
 
 def ping_summary(rec: MigrationRecord, *, with_address: bool = True) -> str:
     if not rec.ping_sent:
-        return f"no ping: {rec.ping_error}" if rec.ping_error else "no ping"
+        return f"no ping: {shown_line(rec.ping_error)}" if rec.ping_error else "no ping"
     gap = f"{rec.ping_longest_gap_s:.2f} s" if rec.ping_longest_gap_s is not None else "–"
     to = f" to {rec.ping_address}" if with_address else ""
     return f"pings{to}: {rec.ping_sent} sent, {rec.ping_lost} lost, longest gap {gap}"
