@@ -292,6 +292,14 @@ class Connector:
             except XenAPI.Failure as exc:
                 details = [str(d) for d in exc.details]
                 if details and details[0] == "HOST_IS_SLAVE" and len(details) > 1:
+                    _close_quietly(session)
+                    if not plausible_host(details[1]):
+                        raise BackendError(
+                            f"pool {self.config.name!r}: {urlsplit(url).netloc} redirected the login to "
+                            f"{describe_value(details[1])}, which is not a host address",
+                            code="BAD_REPLY",
+                            host=urlsplit(url).netloc,
+                        ) from None
                     self.url = replace_host(url, details[1])
                     log.info(
                         "pool %s: %s is not the master; following to %s",
@@ -299,7 +307,6 @@ class Connector:
                         urlsplit(url).netloc,
                         self.where,
                     )
-                    _close_quietly(session)
                     continue
                 _close_quietly(session)
                 raise self.errors.map(
@@ -308,6 +315,16 @@ class Connector:
             except Exception as exc:
                 _close_quietly(session)
                 raise self.errors.map(exc, "connecting", where=urlsplit(url).netloc) from None
+            wrong = not_a_session_ref(session._session)
+            if wrong:
+                # Used as it is, an int or a list breaks far away (a TypeError in the scrubber).
+                _close_quietly(session)
+                raise BackendError(
+                    f"pool {self.config.name!r}: {urlsplit(url).netloc} answered the login with {wrong}, "
+                    "not a session reference",
+                    code="BAD_REPLY",
+                    host=urlsplit(url).netloc,
+                )
             self.remember(session)
             return session
         raise ConnectionLost(
@@ -315,6 +332,38 @@ class Connector:
             code="HOST_IS_SLAVE",
             host=self.where,
         )
+
+
+MAX_REF_LEN = 256  # XAPI's refs are "OpaqueRef:" + a UUID; far longer is not one
+
+
+def describe_value(value: object) -> str:
+    """What a reply held, in words, without repeating it (it may be huge, or a secret)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return f"an array of {len(value)}"
+    if isinstance(value, dict):
+        return f"a struct of {len(value)} field(s)"
+    if isinstance(value, str):
+        return "an empty string" if not value else f"a {len(value):,}-character string"
+    return f"a {type(value).__name__}"
+
+
+def not_a_session_ref(value: object) -> str:
+    """Why ``value`` cannot be a session reference (empty when it can)."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_REF_LEN and value.isprintable() and " " not in value:
+        return ""
+    return describe_value(value)
+
+
+def plausible_host(value: str) -> bool:
+    """A HOST_IS_SLAVE parameter that can be put into a URL: a name or an address, nothing more."""
+    return 0 < len(value) <= 255 and value.isprintable() and not any(c in value for c in " /@?#\\")
 
 
 def logout_quietly(session: XenAPI.Session) -> None:
