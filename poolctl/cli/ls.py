@@ -43,12 +43,13 @@ def run_ls(
         pools = [p for p in pools if p.name in only]
     rows: list[Row] = []
     with loaded_pools(pools, err) as (loaded, code):
+        any_loaded = bool(loaded)
         for pool in loaded:
             rows.extend(sorted(ROWS[kind](pool.inventory, pool.config.name), key=lambda r: str(r["name"]).lower()))
     if as_json:
         json.dump(rows, out, indent=2)
         out.write("\n")
-    else:
+    elif any_loaded:  # every pool failed: their errors say so, an empty header says nothing
         out.write(render_table(rows, COLUMNS[kind]))
     return code
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TextIO, TypeVar
 
 from poolctl.backends.base import BackendError, CancelRefused
+from poolctl.cli.find import nothing_named
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, describe
@@ -70,12 +71,8 @@ def run_migrate(
     with loaded_pools(pools, err) as (loaded, code):
         found = [Found(p, match) for p in loaded for match in _match(p.inventory.vms, vm)]
         if not found:
-            searched = ", ".join(shown(p.name) for p in pools) or "any pool"
-            return _fail(
-                err,
-                f"no VM named {quoted(vm)} in {searched}" + (" (that could be reached)" if code else ""),
-                code or ExitCode.NO_MATCH,
-            )
+            none = nothing_named("VM", vm, loaded, pools, code)
+            return _fail(err, str(none), none.code) if str(none) else none.code
         if len(found) > 1:
             where = ", ".join(f"{shown(f.pool.config.name)} ({shown(f.vm.ref)})" for f in found)
             return _fail(

@@ -42,6 +42,11 @@ _Host = tuple[str, dict[str, str]] | str  # what xmlrpc.client passes make_conne
 class FingerprintMismatch(ssl.SSLError):
     """The peer's certificate is not the one pinned in the configuration."""
 
+    hint = "if the host's certificate was replaced on purpose, pin the new fingerprint"
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "certificate fingerprint mismatch"  # not a tuple's repr
+
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, *args: Any, fingerprint: bytes | None, **kwargs: Any):

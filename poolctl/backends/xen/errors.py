@@ -129,9 +129,9 @@ class XapiErrors:
             return BackendError(f"{prefix}: XAPI on {where} answered fault {exc.faultCode}: {text}", host=where)
         if isinstance(exc, (ssl.SSLCertVerificationError, ssl.SSLError)) and not isinstance(exc, ssl.SSLEOFError):
             reason = self.scrub(getattr(exc, "verify_message", "") or str(exc))
+            hint = getattr(exc, "hint", 'set ca_file, or pin the certificate with fingerprint = "sha256 hex"')
             return BackendError(
-                f"{prefix}: TLS verification of {where} failed: {reason} "
-                '(set ca_file, or pin the certificate with fingerprint = "sha256 hex")',
+                f"{prefix}: TLS verification of {where} failed: {reason} ({hint})",
                 code="TLS_VERIFY_FAILED",
                 host=where,
             )

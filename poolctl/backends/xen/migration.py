@@ -145,7 +145,7 @@ class XenMigrationHandle(MigrationHandle):
                         final = MigrationProgress(phase=MigrationPhase.FAILED, message=err.message)
                         yield final
                         return
-                    log.warning("%s; retrying in %.0f s", err.message, delay)
+                    log.warning("%s; retrying in %s s", err.message, f"{delay:g}")
                     if self._stop.wait(delay):
                         return
                     delay = min(delay * 2, 8.0)
