@@ -159,6 +159,9 @@ def _migrate(
         print("poolctl: stopped watching; the hypervisor carries on with the migration", file=err)
         return ExitCode.INTERRUPTED
     rec = controller.record
+    if rec is not None and controller.refused:
+        # Refused at the start (another client began moving it since the pre-check): nothing moved.
+        return _fail(err, f"cannot migrate {shown(vm.name)}: {rec.error}", ExitCode.REFUSED)
     if rec is None:
         return _fail(
             err, f"following the migration of {shown(vm.name)} stopped unexpectedly; check the pool", ExitCode.FAILED

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from poolctl.audit import AuditLog, MigrationRecord
-from poolctl.backends.base import Backend, CancelRefused, MigrationHandle
+from poolctl.backends.base import Backend, CancelRefused, MigrationHandle, OperationRefused
 from poolctl.errors import describe
 from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 from poolctl.ping.limits import DEFAULT_INTERVAL
@@ -130,6 +130,7 @@ class MigrationController:
         self.pinger: Pinger | None = None
         self.ping_error = ""
         self.handle: MigrationHandle | None = None
+        self.refused = False  # the hypervisor refused to start the move: nothing moved
         self.result: MigrationResult | None = None
         self.record: MigrationRecord | None = None
         self.audit_error = ""
@@ -192,6 +193,7 @@ class MigrationController:
             try:
                 handle = self.handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
             except Exception as err:
+                self.refused = isinstance(err, OperationRefused)
                 self._end(
                     MigrationResult(
                         vm=self.plan.vm,
@@ -252,6 +254,7 @@ class MigrationController:
         phase = {"success": MigrationPhase.DONE, "cancelled": MigrationPhase.CANCELLED}.get(
             result.outcome, MigrationPhase.FAILED
         )
+        self.refused = result.refused
         self._end(result, phase, result.error)
 
     def _end(self, result: MigrationResult, phase: MigrationPhase, message: str) -> None:
@@ -276,7 +279,7 @@ class MigrationController:
         result = self.result
         assert result is not None
         return self._write(
-            result.outcome,
+            "refused" if result.refused else result.outcome,
             self.host_name(result.host) if result.host else "",
             result.duration_s or self.elapsed_s(),
             result.error,
@@ -403,7 +406,7 @@ def headline(rec: MigrationRecord) -> str:
         return f"Migration complete in {rec.duration_s:.1f} s — {where}"
     if rec.result == "unfinished":
         return f"Stopped watching after {rec.duration_s:.1f} s — the outcome is not known to poolctl"
-    word = "cancelled" if rec.result == "cancelled" else "failed"
+    word = rec.result if rec.result in ("cancelled", "refused") else "failed"
     return f"Migration {word} after {rec.duration_s:.1f} s — {where}"
 
 

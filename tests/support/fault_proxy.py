@@ -48,6 +48,7 @@ class _Rule:
     action: Action
     times: int | None  # None: every time
     forward: bool  # send the request to the server first (its effect happens; the reply may be lost)
+    before: Callable[[Request], None] | None = None  # runs first: another client acting in between
     hits: int = 0
 
 
@@ -64,6 +65,11 @@ class Seen:
 def DROP_REPLY(request: Request, reply: bytes | None) -> None:
     """The server got and answered the request; the client never hears back."""
     return None
+
+
+def PASS(request: Request, reply: bytes | None) -> bytes | None:
+    """The server's reply, untouched (with ``before``, to act between request and reply)."""
+    return reply
 
 
 def replace(body_or_reply: bytes) -> Action:
@@ -177,9 +183,19 @@ class FaultProxy:
 
     # --- faults ---------------------------------------------------------------------------------
 
-    def on(self, method: str, action: Action, *, times: int | None = None, forward: bool = True) -> None:
+    def on(
+        self,
+        method: str,
+        action: Action | None = None,
+        *,
+        times: int | None = None,
+        forward: bool = True,
+        before: Callable[[Request], None] | None = None,
+    ) -> None:
+        """For requests calling ``method``: ``before(request)`` first, then (``forward``) the
+        server, then ``action`` decides what the client gets (None: the server's reply)."""
         with self._lock:
-            self._rules.append(_Rule(method, action, times, forward))
+            self._rules.append(_Rule(method, action or PASS, times, forward, before))
 
     def clear(self) -> None:
         with self._lock:
@@ -298,6 +314,8 @@ class FaultProxy:
             head, body = message
             request = Request(head, body, _method_of(body), head.split(b" ", 2)[1].decode("latin-1"))
             rule = self._rule_for(request.method)
+            if rule is not None and rule.before is not None:
+                rule.before(request)
             reply: bytes | None = None
             if rule is None or rule.forward:
                 upstream.sendall(head + body)

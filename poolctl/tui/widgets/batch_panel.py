@@ -49,6 +49,7 @@ CHROME = 5  # border (2), the overall line, the level line, the closing line
 OUTCOME_WORDS = {
     "success": "done",
     "failed": "FAILED",
+    "refused": "REFUSED",
     "cancelled": "cancelled",
     "unfinished": "unfinished",
     "not started": "not started",

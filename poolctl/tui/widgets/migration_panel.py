@@ -265,7 +265,9 @@ class MigrationPanel(Widget, can_focus=True):
             self.ended_shown = True
             self._timer.stop()
             self._subtitle(
-                {"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}.get(rec.result, rec.result)
+                {"success": "complete", "failed": "FAILED", "cancelled": "cancelled", "refused": "REFUSED"}.get(
+                    rec.result, rec.result
+                )
             )
             self.set_class(rec.result != "success", "-problem")
             pings = ping_summary(rec, with_address=False)
