@@ -32,6 +32,7 @@ from poolctl.backends.xen.errors import REFUSALS
 from poolctl.backends.xen.events import EventWatcher, Start
 from poolctl.backends.xen.migration import XenMigrationHandle, busy_words, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.snapshot import read_all
+from poolctl.backends.xen.start import start_migration
 from poolctl.backends.xen.tasks import wait_task
 from poolctl.backends.xen.translate import (
     CLASSES,
@@ -317,7 +318,7 @@ class XenBackend(Backend):
         except BackendError:
             raise
         try:
-            task = session.xenapi.Async.VM.pool_migrate(vm, host, {"live": "true" if options.live else "false"})
+            task, _ambiguous = start_migration(session, self.connector, vm, name, host, options.live)
         except XenAPI.Failure as exc:
             self.connector.remember(session)
             logout_quietly(session)

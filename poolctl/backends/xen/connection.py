@@ -73,9 +73,16 @@ def _colons(hexstr: str) -> str:
 
 
 class _Abortable(xmlrpc.client.Transport):
-    """Lets another thread break a call that blocks in ``recv`` (the event long-poll)."""
+    """Lets another thread break a call that blocks in ``recv`` (the event long-poll), and a
+    caller turn off xmlrpc.client's resend of a request whose connection dropped."""
 
     aborted = False
+    resend = True  # see no_resend()
+
+    def request(self, host: _Host, handler: str, request_body: Any, verbose: bool = False) -> tuple[Any, ...]:
+        if self.resend:
+            return super().request(host, handler, request_body, verbose)
+        return self.single_request(host, handler, request_body, verbose)
 
     def abort(self) -> None:
         # xmlrpc.client retries a request once on a dropped connection: refuse new ones too.
@@ -153,6 +160,25 @@ def records_cut_to(session: XenAPI.Session, fields: tuple[str, ...]) -> Iterator
         yield True
     finally:
         transport.record_fields = None
+
+
+@contextmanager
+def no_resend(session: XenAPI.Session) -> Iterator[None]:
+    """While inside, a call on ``session`` is sent once. xmlrpc.client sends a request again
+    when its connection drops before the reply: harmless for a read, but a second
+    ``Async.VM.pool_migrate`` is a second migration (XAPI refuses it, and the first goes on
+    unwatched). The cached connection is closed first, so the one attempt goes out on a fresh
+    one and a keep-alive connection gone cold cannot pose as a lost reply."""
+    transport = getattr(session, "transport", None)
+    if not isinstance(transport, _Abortable):
+        yield
+        return
+    transport.close()
+    transport.resend = False
+    try:
+        yield
+    finally:
+        transport.resend = True
 
 
 def parse_fingerprint(config: XenConfig) -> bytes | None:

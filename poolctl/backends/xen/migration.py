@@ -149,6 +149,10 @@ class XenMigrationHandle(MigrationHandle):
         lost_since: float | None = None
         delay = POLL_S
         try:
+            if not self._task:  # it ended before poolctl saw its task, on the destination (start.py)
+                final = MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0)
+                yield final
+                return
             while True:
                 try:
                     rec = self._session.xenapi.task.get_record(self._task)
@@ -209,7 +213,8 @@ class XenMigrationHandle(MigrationHandle):
                 refused=refused,
             )
             log.info("migration of %s to %s: %s", self.vm_name, self.destination, outcome)
-            destroy_quietly(xapi, self._task)
+            if self._task:
+                destroy_quietly(xapi, self._task)
         # not followed to its end (stop_following): the task stays, XAPI runs the move to its end
         # and drops the task with the session
         logout_quietly(self._session)
