@@ -33,8 +33,9 @@ class MigrationRecord(BaseModel):
     vm_uuid: str = ""
     source: str  # host name
     destination: str  # host name
-    # "unfinished": poolctl stopped watching (it quit) while the hypervisor was still moving the VM
-    result: Literal["success", "failed", "cancelled", "unfinished"]
+    # "unfinished": poolctl stopped watching (it quit) while the hypervisor was still moving the VM;
+    # "refused": the hypervisor refused to start it (the VM was busy…): nothing moved
+    result: Literal["success", "failed", "cancelled", "refused", "unfinished"]
     now_on: str = ""  # host name where the VM runs after the move, when known
     duration_s: float = 0.0
     ping_address: str = ""

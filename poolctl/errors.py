@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import IntEnum
 
+from poolctl.safe_text import shown_line
+
 
 class ExitCode(IntEnum):
     """What a `poolctl` command's exit status means; the help texts are built from this table."""
@@ -37,10 +39,11 @@ class Failure(Exception):
 
 def describe(err: BaseException) -> str:
     """What the user reads about a failure: poolctl's own errors (a backend's, a config's) are
-    worded for the user already; anything else is named by its type."""
+    worded for the user already; anything else is named by its type. Either may quote a
+    hypervisor's words, so the line is made safe to show (``poolctl.safe_text``)."""
     if isinstance(err, UserFacing):
-        return str(err)
-    return f"{type(err).__name__}: {err}"
+        return shown_line(err)
+    return shown_line(f"{type(err).__name__}: {err}")
 
 
 class UserFacing(Exception):

@@ -220,6 +220,8 @@ class MigrationResult(_Frozen):
     error: str = ""  # the hypervisor's error, quoted, when not a success
     duration_s: float = 0.0
     downtime_ms: float | None = None  # as the hypervisor reports it, when it does
+    # The hypervisor refused to start the move (the VM was busy, a check failed): nothing moved.
+    refused: bool = False
 
 
 InventoryObject = Pool | Host | StorageRepository | Network | VM

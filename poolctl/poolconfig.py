@@ -65,9 +65,12 @@ class PoolConfig(BaseModel):
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ConfigError(f"pool {self.name!r}: password_command failed: {exc}") from exc
         if proc.returncode != 0:
-            # stderr may be useful ("gpg: decryption failed"); stdout could be the secret.
-            err = proc.stderr.strip().splitlines()[-1:] or ["no message"]
-            raise ConfigError(f"pool {self.name!r}: password_command exited with {proc.returncode}: {err[0]}")
+            # Neither stream is shown: stdout could be the secret, and a helper's stderr may
+            # echo it too ("bad passphrase: hunter2"). Run the command by hand to see why.
+            raise ConfigError(
+                f"pool {self.name!r}: password_command exited with {proc.returncode} "
+                "(its output is not shown: it may hold the secret)"
+            )
         return proc.stdout.rstrip("\n")
 
 

@@ -30,6 +30,7 @@ from poolctl.migration.controller import MigrationController, MigrationPlan, clo
 from poolctl.migration.many import Batch, Kind, batch_record, rule_for
 from poolctl.migration.planner import Plan, plan_table
 from poolctl.model import Host, MigrationPhase
+from poolctl.safe_text import shown, shown_line
 
 WATCH_S = 0.25
 
@@ -52,9 +53,9 @@ def print_plan(plan: Plan, out: TextIO) -> None:
 
 def print_refusal(plan: Plan, err: TextIO) -> None:
     head, *rest = plan.refusal()
-    print(f"poolctl: {head}", file=err)
+    print(f"poolctl: {shown_line(head)}", file=err)
     for line in rest:
-        print(line, file=err)
+        print(shown_line(line), file=err)
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,13 @@ class PlanRun:
 
     def _event(self, e: BatchEvent) -> None:
         if isinstance(e, LevelChanged):
-            self._say(f"{self._stamp()}  batch: {e.decision.reason}")
+            self._say(f"{self._stamp()}  batch: {shown_line(e.decision.reason)}")
         elif isinstance(e, MoveStarted):
             p = e.controller.plan
             ping = (
                 f", pinging {p.ping_address} every {p.ping_interval:g} s" if p.ping_address else ", no address to ping"
             )
-            self._say(f"{self._stamp()}  {p.vm_name}: moving {p.route}{ping}")
+            self._say(f"{self._stamp()}  {shown(p.vm_name)}: moving {p.route}{ping}")
         elif isinstance(e, MoveProgress):
             self._progress(e)
         elif isinstance(e, MoveFinished):
@@ -132,7 +133,7 @@ class PlanRun:
                 f"{self._stamp()}  {e.line.vm}: {_outcome_words(e.line.outcome)} ({self._done}/{len(self.plan.moves)})"
             )
         elif isinstance(e, Stopping):
-            self._say(f"poolctl: {e.reason}", to_err=True)
+            self._say(f"poolctl: {shown_line(e.reason)}", to_err=True)
         elif isinstance(e, CancelAnswer):
             self._say(f"poolctl: {e.message}", to_err=True)
 
@@ -149,7 +150,7 @@ class PlanRun:
         if p.phase.terminal or self._phases.get(name) == p.phase:
             return
         self._phases[name] = p.phase
-        self._say(f"{self._stamp()}  {name}: {p.phase.value}" + (f" {pct}%" if pct >= 0 else ""))
+        self._say(f"{self._stamp()}  {shown(name)}: {p.phase.value}" + (f" {pct}%" if pct >= 0 else ""))
 
     # --- running (the main thread) ----------------------------------------------------------
 

@@ -25,6 +25,7 @@ from poolctl.evacuation_lock import HostBusy, host_lock
 from poolctl.migration.many import plan_evacuation
 from poolctl.migration.planner import Plan, evacuees
 from poolctl.model import Host
+from poolctl.safe_text import shown
 
 
 def run_evacuate(
@@ -44,7 +45,7 @@ def run_evacuate(
         lp, source = find_host(loaded, pools, host, code)
         targets = [host_in(lp, key) for key in dict.fromkeys(to)]
         if any(t.ref == source.ref for t in targets):
-            raise Failure(f"--to {source.name}: that is the host being evacuated", ExitCode.USAGE)
+            raise Failure(f"--to {shown(source.name)}: that is the host being evacuated", ExitCode.USAGE)
         if not lp.backend.capabilities.host_maintenance:
             raise Failure(f"the {lp.config.backend} backend cannot disable a host", ExitCode.REFUSED)
         evacuation = Evacuation(lp, source, targets, settings, out, err)
@@ -77,26 +78,32 @@ class Evacuation:
         vms = evacuees(inv.vms, h.ref)
         to = {t.ref for t in self.targets} or None
         where = f" to {', '.join(t.name for t in self.targets)}" if self.targets else ""
-        print(f"{verb} {h.name} ({self.pool.config.name}){where}: {_count(len(vms))}", file=self.out, flush=True)
+        print(
+            f"{verb} {shown(h.name)} ({shown(self.pool.config.name)}){where}: {_count(len(vms))}",
+            file=self.out,
+            flush=True,
+        )
         if not vms:
             return Plan(())
         try:
             plan = plan_evacuation(backend, inv.vms, inv.hosts, h.ref, sorted(to) if to else None)
         except BackendError as exc:
-            raise Failure(f"planning the evacuation of {h.name} failed: {describe(exc)}", ExitCode.FAILED) from None
+            raise Failure(
+                f"planning the evacuation of {shown(h.name)} failed: {describe(exc)}", ExitCode.FAILED
+            ) from None
         print_plan(plan, self.out)
         return plan
 
     def _refused(self, plan: Plan) -> int:
         print_refusal(plan, self.err)
-        print(f"poolctl: {self.source.name} was left as it is (not disabled)", file=self.err)
+        print(f"poolctl: {shown(self.source.name)} was left as it is (not disabled)", file=self.err)
         return ExitCode.REFUSED
 
     def plan_only(self) -> int:
         plan = self._plan("Plan to evacuate")
         if not plan.ok:
             return self._refused(plan)
-        print(f"--dry-run: nothing moved; {self.source.name} left as it is", file=self.out)
+        print(f"--dry-run: nothing moved; {shown(self.source.name)} left as it is", file=self.out)
         return ExitCode.OK
 
     def run(self) -> int:
@@ -107,13 +114,16 @@ class Evacuation:
             return self._refused(plan)
         if plan.moves and not caps.live_migration:
             raise Failure(
-                f"cannot evacuate {h.name}: {caps.reason or 'this backend cannot live-migrate'}", ExitCode.REFUSED
+                f"cannot evacuate {shown(h.name)}: {caps.reason or 'this backend cannot live-migrate'}",
+                ExitCode.REFUSED,
             )
         self._disable([p.vm.uuid for p in plan.moves])
-        print(f"{h.name} disabled (maintenance mode): no VM starts on it or moves to it", file=self.out, flush=True)
+        print(
+            f"{shown(h.name)} disabled (maintenance mode): no VM starts on it or moves to it", file=self.out, flush=True
+        )
         if not plan.moves:
             write_record(self._record(plan, "success", "the host ran no VMs"), self.err)
-            print(f"{h.name} runs no VMs and stays disabled", file=self.out)
+            print(f"{shown(h.name)} runs no VMs and stays disabled", file=self.out)
             return ExitCode.OK
         run = PlanRun(
             self.pool,
@@ -131,13 +141,13 @@ class Evacuation:
         write_record(run.record("evacuation", h, ran, self.asked), self.err)
         if ran.summary is not None and ran.summary.ok:
             print(
-                f"{h.name} is empty and stays disabled (maintenance mode); "
-                f"`poolctl host enable {h.name} --restore` brings the VMs back",
+                f"{shown(h.name)} is empty and stays disabled (maintenance mode); "
+                f"`poolctl host enable {shown(h.name)} --restore` brings the VMs back",
                 file=self.out,
             )
         elif ran.summary is not None:
             left = ", ".join(line.vm for line in ran.summary.not_moved)
-            print(f"{h.name} stays disabled (maintenance mode); still on it: {left}", file=self.out)
+            print(f"{shown(h.name)} stays disabled (maintenance mode); still on it: {left}", file=self.out)
         return ran.code
 
     def _disable(self, evacuated: list[str], *, quiet: bool = False) -> None:
@@ -150,10 +160,11 @@ class Evacuation:
         except BackendError as exc:
             if quiet:
                 print(
-                    f"poolctl: warning: recording the moved VMs on {self.source.name}: {describe(exc)}", file=self.err
+                    f"poolctl: warning: recording the moved VMs on {shown(self.source.name)}: {describe(exc)}",
+                    file=self.err,
                 )
                 return
-            raise Failure(f"cannot disable {self.source.name}: {describe(exc)}", ExitCode.FAILED) from None
+            raise Failure(f"cannot disable {shown(self.source.name)}: {describe(exc)}", ExitCode.FAILED) from None
 
     def _record(self, plan: Plan, result: Literal["success", "refused"], reason: str) -> EvacuationRecord:
         return EvacuationRecord(

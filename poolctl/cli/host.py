@@ -22,6 +22,7 @@ from poolctl.evacuation_lock import HostBusy, host_lock
 from poolctl.migration.many import plan_onto
 from poolctl.migration.planner import Plan
 from poolctl.model import VM, Host, PowerState
+from poolctl.safe_text import shown, shown_line
 
 
 def run_host(
@@ -55,12 +56,12 @@ def _disable(lp: Loaded, h: Host, out: TextIO) -> int:
     try:
         lp.backend.disable_host(h.ref)
     except BackendError as exc:
-        raise Failure(f"cannot disable {h.name}: {describe(exc)}", ExitCode.FAILED) from None
+        raise Failure(f"cannot disable {shown(h.name)}: {describe(exc)}", ExitCode.FAILED) from None
     running = [v for v in lp.inventory.vms if v.host == h.ref and v.power_state == PowerState.RUNNING]
     was = " (it was already disabled)" if not h.enabled else ""
-    print(f"{h.name} disabled{was}: no VM starts on it or moves to it", file=out)
+    print(f"{shown(h.name)} disabled{was}: no VM starts on it or moves to it", file=out)
     if running:
-        print(f"  its {len(running)} running VM(s) stay; `poolctl evacuate {h.name}` moves them away", file=out)
+        print(f"  its {len(running)} running VM(s) stay; `poolctl evacuate {shown(h.name)}` moves them away", file=out)
     return ExitCode.OK
 
 
@@ -75,15 +76,15 @@ def _enable(
     try:
         moved = lp.backend.enable_host(h.ref)
     except BackendError as exc:
-        raise Failure(f"cannot enable {h.name}: {describe(exc)}", ExitCode.FAILED) from None
+        raise Failure(f"cannot enable {shown(h.name)}: {describe(exc)}", ExitCode.FAILED) from None
     was = " (it was not disabled)" if h.enabled else " (maintenance mode ended)" if h.maintenance else ""
-    print(f"{h.name} enabled{was}: VMs may start on it and move to it again", file=out, flush=True)
+    print(f"{shown(h.name)} enabled{was}: VMs may start on it and move to it again", file=out, flush=True)
     if not restore:
         if moved:
             print(f"  the {len(moved)} VM(s) the last evacuation moved away stay where they are", file=out)
         return ExitCode.OK
     if not moved:
-        print(f"  --restore: no evacuation of {h.name} is on record; nothing to bring back", file=out)
+        print(f"  --restore: no evacuation of {shown(h.name)} is on record; nothing to bring back", file=out)
         return ExitCode.OK
     return _restore(lp, h, moved, settings, out, err)
 
@@ -109,18 +110,18 @@ def _restore(
         if vm is None:
             print(f"  not restored: VM {u} is no longer in pool {lp.config.name!r}", file=out)
         elif vm.host == h.ref:
-            print(f"  not restored: {vm.name} already runs on {h.name}", file=out)
+            print(f"  not restored: {shown(vm.name)} already runs on {shown(h.name)}", file=out)
         elif vm.power_state != PowerState.RUNNING:
-            print(f"  not restored: {vm.name} is {vm.power_state.value}, not running elsewhere", file=out)
+            print(f"  not restored: {shown(vm.name)} is {vm.power_state.value}, not running elsewhere", file=out)
         else:
             back.append(vm)
     if not back:
         return ExitCode.OK
     plan = plan_onto(lp.backend, back, inv.hosts, h.ref)
-    print(f"Restoring {len(back)} VM(s) to {h.name}:", file=out)
+    print(f"Restoring {len(back)} VM(s) to {shown(h.name)}:", file=out)
     print_plan(plan, out)
     for p in plan.blocked:
-        print(f"poolctl: {p.vm.name} cannot come back to {h.name}: {p.why}", file=err)
+        print(f"poolctl: {shown(p.vm.name)} cannot come back to {shown(h.name)}: {shown_line(p.why)}", file=err)
     if not plan.moves:
         return ExitCode.REFUSED
     caps = lp.backend.capabilities

@@ -16,6 +16,7 @@ from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode
 from poolctl.format import host_state, size
 from poolctl.model import Inventory
+from poolctl.safe_text import quoted, shown
 
 Row = dict[str, object]
 
@@ -36,17 +37,19 @@ def run_ls(
         unknown = [n for n in only if n not in names]
         if unknown:
             known = ", ".join(p.name for p in pools) or "none"
-            print(f"poolctl: no pool named {', '.join(map(repr, unknown))}; pools: {known}", file=err)
+            asked = ", ".join(map(quoted, unknown))
+            print(f"poolctl: no pool named {asked}; pools: {shown(known, None)}", file=err)
             return ExitCode.NO_MATCH
         pools = [p for p in pools if p.name in only]
     rows: list[Row] = []
     with loaded_pools(pools, err) as (loaded, code):
+        any_loaded = bool(loaded)
         for pool in loaded:
             rows.extend(sorted(ROWS[kind](pool.inventory, pool.config.name), key=lambda r: str(r["name"]).lower()))
     if as_json:
         json.dump(rows, out, indent=2)
         out.write("\n")
-    else:
+    elif any_loaded:  # every pool failed: their errors say so, an empty header says nothing
         out.write(render_table(rows, COLUMNS[kind]))
     return code
 
@@ -202,7 +205,8 @@ COLUMNS: dict[str, list[Column]] = {
 
 def render_table(rows: list[Row], columns: list[Column]) -> str:
     cells = [[head for head, *_ in columns]]
-    cells += [[fmt(row[key]) for _, key, fmt, _ in columns] for row in rows]
+    # Every cell may hold a hypervisor's string: escaped and cut (the JSON keeps it exact).
+    cells += [[shown(fmt(row[key])) for _, key, fmt, _ in columns] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = []
     for r in cells:

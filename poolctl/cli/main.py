@@ -7,6 +7,7 @@ or a backend, so everything heavy is imported inside the function that needs it.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from contextlib import ExitStack
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return simulate(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command in ("ls", "migrate", "evacuate", "host"):
+        _cli_logging()
     try:
         if args.command == "ls":
             from poolctl.cli.ls import run_ls
@@ -142,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _run_moves(args, pools, config)
         return _run_tui(args)
     except Failure as exc:
-        _error(str(exc))
+        if str(exc):  # empty: what went wrong is printed already (each pool's failure)
+            _error(str(exc))
         return exc.code
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
@@ -211,8 +215,29 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
     )
 
 
+class _WarningLines(logging.Handler):
+    """A backend's warnings ("lost contact, retrying in 2 s") as poolctl's other lines are:
+    ``poolctl: warning: …``, one line, made safe. Without a handler Python's last resort prints
+    the bare message, which reads as if some other program said it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _error(f"{record.levelname.lower()}: {record.getMessage()}")
+        except Exception:
+            self.handleError(record)
+
+
+def _cli_logging() -> None:
+    logger = logging.getLogger("poolctl")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        handler = _WarningLines(logging.WARNING)
+        logger.addHandler(handler)
+
+
 def _error(message: str) -> None:
-    print(f"poolctl: {message}", file=sys.stderr)
+    from poolctl.safe_text import shown_line
+
+    print(f"poolctl: {shown_line(message)}", file=sys.stderr)
 
 
 def _load(args: argparse.Namespace, *, tui: bool = False) -> Config:

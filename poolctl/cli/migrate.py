@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TextIO, TypeVar
 
 from poolctl.backends.base import BackendError, CancelRefused
+from poolctl.cli.find import nothing_named
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, describe
@@ -27,6 +28,7 @@ from poolctl.migration.controller import (
     ping_summary,
 )
 from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState
+from poolctl.safe_text import quoted, shown, shown_line
 
 WATCH_S = 0.25
 
@@ -44,7 +46,7 @@ def _match(items: Iterable[_Named], key: str) -> list[_Named]:
 
 
 def _fail(err: TextIO, message: str, code: ExitCode) -> ExitCode:
-    print(f"poolctl: {message}", file=err)
+    print(f"poolctl: {shown_line(message)}", file=err)
     return code
 
 
@@ -65,19 +67,17 @@ def run_migrate(
     if pool is not None:
         pools = [p for p in pools if p.name == pool]
         if not pools:
-            return _fail(err, f"no pool named {pool!r}", ExitCode.NO_MATCH)
+            return _fail(err, f"no pool named {quoted(pool)}", ExitCode.NO_MATCH)
     with loaded_pools(pools, err) as (loaded, code):
         found = [Found(p, match) for p in loaded for match in _match(p.inventory.vms, vm)]
         if not found:
-            searched = ", ".join(p.name for p in pools) or "any pool"
-            return _fail(
-                err,
-                f"no VM named {vm!r} in {searched}" + (" (that could be reached)" if code else ""),
-                code or ExitCode.NO_MATCH,
-            )
+            none = nothing_named("VM", vm, loaded, pools, code)
+            return _fail(err, str(none), none.code) if str(none) else none.code
         if len(found) > 1:
-            where = ", ".join(f"{f.pool.config.name} ({f.vm.ref})" for f in found)
-            return _fail(err, f"{vm!r} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH)
+            where = ", ".join(f"{shown(f.pool.config.name)} ({shown(f.vm.ref)})" for f in found)
+            return _fail(
+                err, f"{quoted(vm)} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH
+            )
         return _migrate(found[0], host, ping, interval, port, watch, out, err)
 
 
@@ -95,32 +95,35 @@ def _migrate(
     hosts = _match(inv.hosts, host_key)
     names = {h.ref: h.name for h in inv.hosts}
     if len(hosts) != 1:
-        known = ", ".join(sorted(h.name for h in inv.hosts))
+        known = ", ".join(sorted(shown(h.name) for h in inv.hosts))
         return _fail(
             err,
-            f"pool {pool.name!r} has {'no' if not hosts else 'several'} host(s) named {host_key!r}; hosts: {known}",
+            f"pool {quoted(pool.name)} has {'no' if not hosts else 'several'} host(s) named {quoted(host_key)}; "
+            f"hosts: {known}",
             ExitCode.NO_MATCH,
         )
     dest: Host = hosts[0]
     caps = backend.capabilities
     if not caps.live_migration:
         return _fail(
-            err, f"cannot migrate {vm.name}: {caps.reason or 'this backend cannot live-migrate'}", ExitCode.REFUSED
+            err,
+            f"cannot migrate {shown(vm.name)}: {caps.reason or 'this backend cannot live-migrate'}",
+            ExitCode.REFUSED,
         )
     if vm.power_state != PowerState.RUNNING:
         return _fail(
             err,
-            f"cannot migrate {vm.name}: it is {vm.power_state.value}; only a running VM can be live-migrated",
+            f"cannot migrate {shown(vm.name)}: it is {vm.power_state.value}; only a running VM can be live-migrated",
             ExitCode.REFUSED,
         )
     try:
         check = backend.check_migration(vm.ref, dest.ref)
     except BackendError as exc:
-        return _fail(err, f"pre-check of {vm.name} -> {dest.name} failed: {exc}", ExitCode.FAILED)
+        return _fail(err, f"pre-check of {shown(vm.name)} -> {shown(dest.name)} failed: {exc}", ExitCode.FAILED)
     if not check.ok:
-        print(f"poolctl: cannot migrate {vm.name} to {dest.name}:", file=err)
+        print(f"poolctl: cannot migrate {shown(vm.name)} to {shown(dest.name)}:", file=err)
         for problem in check.problems:
-            print(f"  ✗ {problem}", file=err)
+            print(f"  ✗ {shown_line(problem)}", file=err)
         return ExitCode.REFUSED
     source = names.get(vm.host or "", vm.host or "?")
     plan = MigrationPlan(
@@ -145,10 +148,10 @@ def _migrate(
     except MigrationBusy as exc:
         return _fail(err, str(exc), ExitCode.REFUSED)
     worker = threading.Thread(target=controller.run, name="migration", daemon=True)
-    print(f"Migrating {vm.name} ({pool.name}): {plan.route}", file=out, flush=True)
+    print(f"Migrating {shown(vm.name)} ({shown(pool.name)}): {plan.route}", file=out, flush=True)
     if plan.ping_address:
         tcp = f", TCP port {port} where ICMP is not permitted" if port else ""
-        print(f"  ping {plan.ping_address} every {interval:g} s{tcp}", file=out, flush=True)
+        print(f"  ping {shown(plan.ping_address)} every {interval:g} s{tcp}", file=out, flush=True)
     worker.start()
     interrupted = _follow(controller, worker, watch, out, err)
     if interrupted == 2:
@@ -156,17 +159,22 @@ def _migrate(
         print("poolctl: stopped watching; the hypervisor carries on with the migration", file=err)
         return ExitCode.INTERRUPTED
     rec = controller.record
+    if rec is not None and controller.refused:
+        # Refused at the start (another client began moving it since the pre-check): nothing moved.
+        return _fail(err, f"cannot migrate {shown(vm.name)}: {rec.error}", ExitCode.REFUSED)
     if rec is None:
-        return _fail(err, f"following the migration of {vm.name} stopped unexpectedly; check the pool", ExitCode.FAILED)
+        return _fail(
+            err, f"following the migration of {shown(vm.name)} stopped unexpectedly; check the pool", ExitCode.FAILED
+        )
     print(headline(rec), file=out)
     if rec.error:
-        print(f"  {rec.result}: {rec.error}", file=out)
+        print(f"  {rec.result}: {shown_line(rec.error)}", file=out)
     print(ping_summary(rec), file=out)
     if controller.pinger is not None:
-        print(f"  probe: {controller.pinger.method} — {controller.pinger.method_reason}", file=out)
+        print(f"  probe: {controller.pinger.method} — {shown_line(controller.pinger.method_reason)}", file=out)
     print(downtime_text(rec, pool.backend), file=out, flush=True)
     if controller.audit_error:
-        print(f"poolctl: warning: {controller.audit_error}", file=err)
+        print(f"poolctl: warning: {shown_line(controller.audit_error)}", file=err)
     if rec.result == "cancelled":
         return ExitCode.CANCELLED
     if interrupted:
@@ -201,7 +209,7 @@ def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: 
                 c.cancel()
             except CancelRefused as exc:
                 print(
-                    f"poolctl: cannot cancel: {exc}; waiting for the end (Ctrl-C again to stop watching)",
+                    f"poolctl: cannot cancel: {shown_line(exc)}; waiting for the end (Ctrl-C again to stop watching)",
                     file=err,
                     flush=True,
                 )
@@ -216,7 +224,7 @@ def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: 
 def _note(p: MigrationProgress) -> str:
     """A backend's note on a running move (post-copy, a setting it could not apply); a failure's
     words come with the outcome instead."""
-    return f"  ({p.message})" if p.message and not p.phase.terminal else ""
+    return f"  ({shown_line(p.message)})" if p.message and not p.phase.terminal else ""
 
 
 def _live_line(c: MigrationController) -> str:
@@ -231,8 +239,9 @@ def _live_line(c: MigrationController) -> str:
     if stats is not None:
         last = f"{stats.last_rtt_ms:.2f} ms" if stats.last_rtt_ms is not None else "–"
         parts.append(
-            f"| ping {stats.address}: sent {stats.sent} lost {stats.lost} gap {stats.longest_gap_s:.1f} s last {last}"
+            f"| ping {shown(stats.address)}: sent {stats.sent} lost {stats.lost} "
+            f"gap {stats.longest_gap_s:.1f} s last {last}"
         )
     elif c.ping_error:
-        parts.append(f"| no ping: {c.ping_error}")
+        parts.append(f"| no ping: {shown_line(c.ping_error)}")
     return "  ".join(parts)

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, print_refusal, write_record
-from poolctl.cli.find import host_in, only_pool
+from poolctl.cli.find import host_in, nothing_named, only_pool
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure
 from poolctl.migration.many import plan_onto
 from poolctl.model import VM
+from poolctl.safe_text import shown
 
 
 def run_migrate_many(
@@ -48,7 +49,7 @@ def run_migrate_many(
             why = caps.reason or "this backend cannot live-migrate"
             raise Failure(f"cannot migrate {', '.join(v.name for v in chosen)}: {why}", ExitCode.REFUSED)
         plan = plan_onto(lp.backend, chosen, lp.inventory.hosts, dest.ref)
-        print(f"Migrating {len(chosen)} VMs ({lp.config.name}) to {dest.name}:", file=out)
+        print(f"Migrating {len(chosen)} VMs ({shown(lp.config.name)}) to {shown(dest.name)}:", file=out)
         print_plan(plan, out)
         if not plan.ok:
             print_refusal(plan, err)
@@ -63,9 +64,7 @@ def run_migrate_many(
 def _find(loaded: Sequence[Loaded], pools: Sequence[PoolConfig], key: str, code: ExitCode) -> tuple[Loaded, VM]:
     found = [(p, vm) for p in loaded for vm in p.inventory.vms if key in (vm.name, vm.ref, vm.uuid)]
     if not found:
-        searched = ", ".join(p.name for p in pools) or "any pool"
-        reached = " (that could be reached)" if code else ""
-        raise Failure(f"no VM named {key!r} in {searched}{reached}", code or ExitCode.NO_MATCH)
+        raise nothing_named("VM", key, loaded, pools, code)
     if len(found) > 1:
         where = ", ".join(f"{p.config.name} ({vm.ref})" for p, vm in found)
         raise Failure(f"{key!r} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH)

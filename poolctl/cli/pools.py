@@ -18,6 +18,7 @@ from poolctl.config import ConfigError, PoolConfig
 from poolctl.errors import ExitCode, describe
 from poolctl.loading import close_quietly, load_pool
 from poolctl.model import Inventory
+from poolctl.safe_text import quoted
 
 MAX_PARALLEL = 8
 
@@ -65,7 +66,18 @@ def _collect(
 
 
 def _report(pool: PoolConfig, exc: BaseException, err: TextIO) -> None:
-    print(f"poolctl: pool {pool.name!r} ({pool.backend}): {describe(exc)}", file=err)
+    print(f"poolctl: {pool_error(pool, exc)}", file=err)
+
+
+def pool_error(pool: PoolConfig, exc: BaseException) -> str:
+    """``pool 'lab' (xen): <what went wrong>``: a backend's words name the pool already, and
+    saying it twice ("pool 'lab' (xen): pool 'lab': …") reads as two pools."""
+    text = describe(exc)
+    for named in (f"pool {pool.name!r}: ", f"pool {quoted(pool.name)}: "):
+        if text.startswith(named):
+            text = text[len(named) :]
+            break
+    return f"pool {quoted(pool.name)} ({pool.backend}): {text}"
 
 
 def _close_result(future: Future[tuple[Backend, Inventory]]) -> None:

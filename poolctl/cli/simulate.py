@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from poolctl.sim.demo import scenario_arg
 from poolctl.sim.xapi.scenario import ScenarioError
 
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.hosts is not None:
             sim = Simulator.generate(hosts=args.hosts, vms=args.vms, **options)
         else:
-            sim = Simulator.from_scenario(args.scenario or "lab", **options)
+            sim = Simulator.from_scenario(scenario_arg(args.scenario or "lab"), **options)
         sim.warm()
         gc.freeze()  # the pool lives as long as the process: keep it out of every collection
         host, port = args.listen

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from poolctl.audit import AuditLog, MigrationRecord
-from poolctl.backends.base import Backend, CancelRefused, MigrationHandle
+from poolctl.backends.base import Backend, CancelRefused, MigrationHandle, OperationRefused
 from poolctl.errors import describe
 from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 from poolctl.ping.limits import DEFAULT_INTERVAL
 from poolctl.ping.pinger import Pinger
 from poolctl.ping.stats import PingStats, Sample
 from poolctl.redact import scrub
+from poolctl.safe_text import shown, shown_line
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class MigrationPlan:
 
     @property
     def route(self) -> str:
-        return f"{self.source_name} → {self.destination_name}"
+        return f"{shown(self.source_name)} → {shown(self.destination_name)}"
 
 
 class MigrationRegistry:
@@ -129,6 +130,7 @@ class MigrationController:
         self.pinger: Pinger | None = None
         self.ping_error = ""
         self.handle: MigrationHandle | None = None
+        self.refused = False  # the hypervisor refused to start the move: nothing moved
         self.result: MigrationResult | None = None
         self.record: MigrationRecord | None = None
         self.audit_error = ""
@@ -191,6 +193,7 @@ class MigrationController:
             try:
                 handle = self.handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
             except Exception as err:
+                self.refused = isinstance(err, OperationRefused)
                 self._end(
                     MigrationResult(
                         vm=self.plan.vm,
@@ -251,6 +254,7 @@ class MigrationController:
         phase = {"success": MigrationPhase.DONE, "cancelled": MigrationPhase.CANCELLED}.get(
             result.outcome, MigrationPhase.FAILED
         )
+        self.refused = result.refused
         self._end(result, phase, result.error)
 
     def _end(self, result: MigrationResult, phase: MigrationPhase, message: str) -> None:
@@ -275,7 +279,7 @@ class MigrationController:
         result = self.result
         assert result is not None
         return self._write(
-            result.outcome,
+            "refused" if result.refused else result.outcome,
             self.host_name(result.host) if result.host else "",
             result.duration_s or self.elapsed_s(),
             result.error,
@@ -390,24 +394,25 @@ def clock(seconds: float | None) -> str:
 
 
 def headline(rec: MigrationRecord) -> str:
+    vm, now_on = shown(rec.vm), shown(rec.now_on)
     where = (
-        f"{rec.vm} still runs on {rec.now_on}"
+        f"{vm} still runs on {now_on}"
         if rec.now_on == rec.source
-        else f"{rec.vm} now runs on {rec.now_on}"
+        else f"{vm} now runs on {now_on}"
         if rec.now_on
-        else f"{rec.vm} is not running on any host (as far as the hypervisor says)"
+        else f"{vm} is not running on any host (as far as the hypervisor says)"
     )
     if rec.result == "success":
         return f"Migration complete in {rec.duration_s:.1f} s — {where}"
     if rec.result == "unfinished":
         return f"Stopped watching after {rec.duration_s:.1f} s — the outcome is not known to poolctl"
-    word = "cancelled" if rec.result == "cancelled" else "failed"
+    word = rec.result if rec.result in ("cancelled", "refused") else "failed"
     return f"Migration {word} after {rec.duration_s:.1f} s — {where}"
 
 
 def ping_summary(rec: MigrationRecord, *, with_address: bool = True) -> str:
     if not rec.ping_sent:
-        return f"no ping: {rec.ping_error}" if rec.ping_error else "no ping"
+        return f"no ping: {shown_line(rec.ping_error)}" if rec.ping_error else "no ping"
     gap = f"{rec.ping_longest_gap_s:.2f} s" if rec.ping_longest_gap_s is not None else "–"
     to = f" to {rec.ping_address}" if with_address else ""
     return f"pings{to}: {rec.ping_sent} sent, {rec.ping_lost} lost, longest gap {gap}"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.model import VM, Host, MigrationCheck, PowerState
+from poolctl.safe_text import shown
 
 Verdict = MigrationCheck | BaseException
 # vm ref -> host ref -> the backend's pre-check (as ``check_hosts`` returns it per VM)
@@ -72,9 +73,9 @@ class Plan:
         blocked = self.blocked
         if not blocked:
             return []
-        names = ", ".join(p.vm.name for p in blocked)
+        names = ", ".join(shown(p.vm.name) for p in blocked)
         head = f"{len(blocked)} of {len(self.placements)} VMs cannot leave ({names}); nothing was moved:"
-        return [head] + [f"  ✗ {p.vm.name}: {p.why}" for p in blocked]
+        return [head] + [f"  ✗ {shown(p.vm.name)}: {p.why}" for p in blocked]
 
 
 def evacuees(vms: Iterable[VM], host: str) -> list[VM]:
@@ -215,6 +216,6 @@ def plan_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
 
 def plan_table(plan: Plan) -> list[str]:
     """The plan as aligned text lines with a header, as ``--dry-run`` prints it."""
-    rows = [HEADER, *plan_rows(plan)]
+    rows = [HEADER, *([shown(c) for c in r] for r in plan_rows(plan))]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in rows]

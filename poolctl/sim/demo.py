@@ -8,10 +8,15 @@ host where libvirt-python is installed. Everything started is released by the ca
 from __future__ import annotations
 
 import tempfile
+import tomllib
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from poolctl.config import PoolConfig, pool_config
+
+if TYPE_CHECKING:
+    from poolctl.sim.xapi.scenario import Scenario
 
 DEMO_PASSWORD = "demo"  # the simulator's own, for a throwaway pool on loopback
 MIGRATION_SECONDS = 8.0  # long enough to watch the sparkline during a demo migration
@@ -45,7 +50,9 @@ def start_demo(
             )
         else:
             sim = Simulator.from_scenario(
-                scenario or "lab", password=DEMO_PASSWORD, migration_seconds=MIGRATION_SECONDS
+                scenario if scenario is not None else shipped_scenario("lab"),
+                password=DEMO_PASSWORD,
+                migration_seconds=MIGRATION_SECONDS,
             )
         server = sim.serve(host="127.0.0.1", port=0)
     except ScenarioError as exc:
@@ -61,6 +68,26 @@ def start_demo(
         tmpdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="poolctl-demo-"))
         pools.append(demo_config(tmpdir))
     return pools
+
+
+def shipped_scenario(name: str) -> Scenario:
+    """A scenario shipped with poolctl, by name: read from the package, never from the current
+    directory (an admin's home often holds a folder named ``lab``)."""
+    from importlib import resources
+
+    from poolctl.sim.xapi.scenario import ScenarioError, parse_scenario
+
+    shipped = resources.files("poolctl.sim.xapi").joinpath("scenarios", f"{name}.toml")
+    if not shipped.is_file():
+        raise ScenarioError(f"no shipped scenario {name!r} (try 'lab' or a file path)")
+    return parse_scenario(tomllib.loads(shipped.read_text("utf-8")), f"scenario {name!r}")
+
+
+def scenario_arg(text: str) -> Scenario | Path:
+    """``--scenario``'s value: a shipped scenario's name (no suffix, no slash), else a file."""
+    if "/" not in text and not Path(text).suffix:
+        return shipped_scenario(text)
+    return Path(text)
 
 
 def _have_libvirt() -> bool:

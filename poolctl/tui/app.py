@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.logging import TextualHandler
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from poolctl.backends.base import Backend, ConnectionLost
@@ -26,6 +27,7 @@ from poolctl.errors import describe
 from poolctl.inventory import InventoryStore
 from poolctl.loading import FirstLoad, close_quietly, load_pool
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
+from poolctl.safe_text import shown, shown_lines
 from poolctl.tui.commands import VMCommands
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated, PowerRequested
 from poolctl.tui.migrations import MigrationCenter
@@ -105,6 +107,18 @@ class PoolctlApp(App[None]):
         self.main_screen = MainScreen(self.sessions)
         self._log_handler: logging.Handler | None = None
         self.migrations = MigrationCenter(self, self.main_screen, settings=migration or MigrationSettings())
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast (a widget's ``notify`` ends here) may quote a hypervisor: made safe first."""
+        super().notify(shown_lines(message), title=shown(title), severity=severity, timeout=timeout, markup=markup)
 
     # --- bindings ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 
+from poolctl import safe_text as safe
 from poolctl.model import PowerOp, PowerState
 from poolctl.tui.keys import shown_for
 from poolctl.tui.migrations import MigrationCenter
@@ -65,10 +66,14 @@ class VMCommands(Provider):
             _, vm = picked
             for op, (help_text, binding_id) in _POWER_HELP.items():
                 if vm.power_state in op.applies_to:
-                    yield f"{op.verb} VM {vm.name}", partial(screen.request_power, op), help_text + key(binding_id)
+                    yield (
+                        f"{op.verb} VM {safe.shown(vm.name)}",
+                        partial(screen.request_power, op),
+                        help_text + key(binding_id),
+                    )
             if vm.power_state == PowerState.RUNNING:
                 yield (
-                    f"Migrate VM {vm.name}",
+                    f"Migrate VM {safe.shown(vm.name)}",
                     partial(app.run_action, "migrate"),
                     "Live-migrate to another host of the pool, pinging it" + key("vm.migrate"),
                 )
@@ -83,7 +88,7 @@ class VMCommands(Provider):
         if picked is not None:
             _, vm = picked
             yield (
-                f"Mark or unmark VM {vm.name}",
+                f"Mark or unmark VM {safe.shown(vm.name)}",
                 screen.vm_list.action_toggle_mark,
                 "Marked VMs move together with m" + key("list.mark"),
             )
@@ -91,22 +96,22 @@ class VMCommands(Provider):
         if host is not None:
             _, h = host
             yield (
-                f"Evacuate host {h.name}",
+                f"Evacuate host {safe.shown(h.name)}",
                 partial(app.run_action, "evacuate"),
-                f"Plan, then move every running VM off {h.name}, pinged; it stays in maintenance"
+                f"Plan, then move every running VM off {safe.shown(h.name)}, pinged; it stays in maintenance"
                 + key("host.evacuate"),
             )
             verb = "Disable" if h.enabled else "Enable"
             more = "no VM starts on it or moves to it" if h.enabled else "it takes VMs again; offers to restore"
             yield (
-                f"{verb} host {h.name}",
+                f"{verb} host {safe.shown(h.name)}",
                 partial(app.run_action, "toggle_host"),
                 f"{more} (asks first){key('host.toggle')}",
             )
         for batch in app.migrations.batches.panels():
             if not batch.ended:
                 yield (
-                    f"Cancel {batch.batch_title}",
+                    f"Cancel {safe.shown(batch.batch_title)}",
                     batch.action_cancel_batch,
                     f"the running moves that can stop, no more starts (asks first){key('batch.cancel')} on its panel",
                 )
@@ -114,7 +119,7 @@ class VMCommands(Provider):
             c = panel.controller
             if not c.ended:
                 yield (
-                    f"Cancel migration of {c.plan.vm_name}",
+                    f"Cancel migration of {safe.shown(c.plan.vm_name)}",
                     panel.action_cancel_migration,
                     f"{c.plan.route}, {c.progress.phase.value} (asks first){key('migration.cancel')} on its panel",
                 )

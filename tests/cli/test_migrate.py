@@ -110,7 +110,7 @@ def test_a_pool_that_fails_is_named_like_in_ls_and_the_others_are_searched(sim, 
     assert proc.returncode == 1, proc.stderr
     first, second = proc.stderr.splitlines()
     assert first.startswith("poolctl: pool 'gone' (xen): ")
-    assert second == "poolctl: no VM named 'nosuchvm' in lab, gone (that could be reached)"
+    assert second == "poolctl: no VM named 'nosuchvm' in lab; not searched: gone (see above)"
 
 
 def test_wrong_password_is_exit_3(sim, env, tmp_path):

@@ -225,10 +225,10 @@ def test_failure_quotes_the_hypervisor(pool, state_dir):
     assert log_lines(state_dir)[0]["error"] == rec.error
 
 
-def test_refused_start_is_a_failed_record(pool, state_dir):
-    c, t = start(pool, pool.plan("cache-01", "xcp-lab-2"))  # local disk: XAPI refuses
+def test_refused_start_is_a_refused_record(pool, state_dir):
+    c, t = start(pool, pool.plan("cache-01", "xcp-lab-2"))  # local disk: XAPI refuses before moving
     t.join(20)
-    assert c.record.result == "failed" and c.record.error
+    assert c.record.result == "refused" and c.refused and c.record.error
     assert c.record.now_on == "xcp-lab-1"
     assert pool.resident("cache-01") == pool.host("xcp-lab-1")
 

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != "POOLCTL_CONFIG"}
     return subprocess.run(
         [sys.executable, "-m", "poolctl", *args],
@@ -17,6 +19,7 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> s
         timeout=timeout,
         env={**base, **(env or {})},
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
 
 

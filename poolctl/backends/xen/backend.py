@@ -30,8 +30,9 @@ from poolctl.backends.xen.config import XenConfig
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import REFUSALS
 from poolctl.backends.xen.events import EventWatcher, Start
-from poolctl.backends.xen.migration import XenMigrationHandle, merge_xapi_verdict, own_problems
+from poolctl.backends.xen.migration import XenMigrationHandle, busy_words, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.snapshot import read_all
+from poolctl.backends.xen.start import start_migration
 from poolctl.backends.xen.tasks import wait_task
 from poolctl.backends.xen.translate import (
     CLASSES,
@@ -306,6 +307,9 @@ class XenBackend(Backend):
                 raise OperationRefused(
                     f"{name} already runs on {host_name}", code="VM_ALREADY_ON_HOST", host=self.connector.where
                 )
+            busy = busy_words(rec, name)
+            if busy:
+                raise OperationRefused(busy, code="OTHER_OPERATION_IN_PROGRESS", host=self.connector.where)
             return name, rec.get("resident_on"), host_name
 
         name, source, _host_name = self._call(f"preparing a move of VM {vm}", prepare)
@@ -314,7 +318,7 @@ class XenBackend(Backend):
         except BackendError:
             raise
         try:
-            task = session.xenapi.Async.VM.pool_migrate(vm, host, {"live": "true" if options.live else "false"})
+            task, _ambiguous = start_migration(session, self.connector, vm, name, host, options.live)
         except XenAPI.Failure as exc:
             self.connector.remember(session)
             logout_quietly(session)

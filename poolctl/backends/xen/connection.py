@@ -42,6 +42,11 @@ _Host = tuple[str, dict[str, str]] | str  # what xmlrpc.client passes make_conne
 class FingerprintMismatch(ssl.SSLError):
     """The peer's certificate is not the one pinned in the configuration."""
 
+    hint = "if the host's certificate was replaced on purpose, pin the new fingerprint"
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "certificate fingerprint mismatch"  # not a tuple's repr
+
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, *args: Any, fingerprint: bytes | None, **kwargs: Any):
@@ -68,9 +73,16 @@ def _colons(hexstr: str) -> str:
 
 
 class _Abortable(xmlrpc.client.Transport):
-    """Lets another thread break a call that blocks in ``recv`` (the event long-poll)."""
+    """Lets another thread break a call that blocks in ``recv`` (the event long-poll), and a
+    caller turn off xmlrpc.client's resend of a request whose connection dropped."""
 
     aborted = False
+    resend = True  # see no_resend()
+
+    def request(self, host: _Host, handler: str, request_body: Any, verbose: bool = False) -> tuple[Any, ...]:
+        if self.resend:
+            return super().request(host, handler, request_body, verbose)
+        return self.single_request(host, handler, request_body, verbose)
 
     def abort(self) -> None:
         # xmlrpc.client retries a request once on a dropped connection: refuse new ones too.
@@ -148,6 +160,25 @@ def records_cut_to(session: XenAPI.Session, fields: tuple[str, ...]) -> Iterator
         yield True
     finally:
         transport.record_fields = None
+
+
+@contextmanager
+def no_resend(session: XenAPI.Session) -> Iterator[None]:
+    """While inside, a call on ``session`` is sent once. xmlrpc.client sends a request again
+    when its connection drops before the reply: harmless for a read, but a second
+    ``Async.VM.pool_migrate`` is a second migration (XAPI refuses it, and the first goes on
+    unwatched). The cached connection is closed first, so the one attempt goes out on a fresh
+    one and a keep-alive connection gone cold cannot pose as a lost reply."""
+    transport = getattr(session, "transport", None)
+    if not isinstance(transport, _Abortable):
+        yield
+        return
+    transport.close()
+    transport.resend = False
+    try:
+        yield
+    finally:
+        transport.resend = True
 
 
 def parse_fingerprint(config: XenConfig) -> bytes | None:
@@ -292,6 +323,14 @@ class Connector:
             except XenAPI.Failure as exc:
                 details = [str(d) for d in exc.details]
                 if details and details[0] == "HOST_IS_SLAVE" and len(details) > 1:
+                    _close_quietly(session)
+                    if not plausible_host(details[1]):
+                        raise BackendError(
+                            f"pool {self.config.name!r}: {urlsplit(url).netloc} redirected the login to "
+                            f"{describe_value(details[1])}, which is not a host address",
+                            code="BAD_REPLY",
+                            host=urlsplit(url).netloc,
+                        ) from None
                     self.url = replace_host(url, details[1])
                     log.info(
                         "pool %s: %s is not the master; following to %s",
@@ -299,7 +338,6 @@ class Connector:
                         urlsplit(url).netloc,
                         self.where,
                     )
-                    _close_quietly(session)
                     continue
                 _close_quietly(session)
                 raise self.errors.map(
@@ -308,6 +346,16 @@ class Connector:
             except Exception as exc:
                 _close_quietly(session)
                 raise self.errors.map(exc, "connecting", where=urlsplit(url).netloc) from None
+            wrong = not_a_session_ref(session._session)
+            if wrong:
+                # Used as it is, an int or a list breaks far away (a TypeError in the scrubber).
+                _close_quietly(session)
+                raise BackendError(
+                    f"pool {self.config.name!r}: {urlsplit(url).netloc} answered the login with {wrong}, "
+                    "not a session reference",
+                    code="BAD_REPLY",
+                    host=urlsplit(url).netloc,
+                )
             self.remember(session)
             return session
         raise ConnectionLost(
@@ -315,6 +363,38 @@ class Connector:
             code="HOST_IS_SLAVE",
             host=self.where,
         )
+
+
+MAX_REF_LEN = 256  # XAPI's refs are "OpaqueRef:" + a UUID; far longer is not one
+
+
+def describe_value(value: object) -> str:
+    """What a reply held, in words, without repeating it (it may be huge, or a secret)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return f"an array of {len(value)}"
+    if isinstance(value, dict):
+        return f"a struct of {len(value)} field(s)"
+    if isinstance(value, str):
+        return "an empty string" if not value else f"a {len(value):,}-character string"
+    return f"a {type(value).__name__}"
+
+
+def not_a_session_ref(value: object) -> str:
+    """Why ``value`` cannot be a session reference (empty when it can)."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_REF_LEN and value.isprintable() and " " not in value:
+        return ""
+    return describe_value(value)
+
+
+def plausible_host(value: str) -> bool:
+    """A HOST_IS_SLAVE parameter that can be put into a URL: a name or an address, nothing more."""
+    return 0 < len(value) <= 255 and value.isprintable() and not any(c in value for c in " /@?#\\")
 
 
 def logout_quietly(session: XenAPI.Session) -> None:

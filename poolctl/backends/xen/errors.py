@@ -11,6 +11,7 @@ import http.client
 import ssl
 import xmlrpc.client
 from collections.abc import Callable, Iterable
+from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import ExpatError
 
 import XenAPI
@@ -128,9 +129,9 @@ class XapiErrors:
             return BackendError(f"{prefix}: XAPI on {where} answered fault {exc.faultCode}: {text}", host=where)
         if isinstance(exc, (ssl.SSLCertVerificationError, ssl.SSLError)) and not isinstance(exc, ssl.SSLEOFError):
             reason = self.scrub(getattr(exc, "verify_message", "") or str(exc))
+            hint = getattr(exc, "hint", 'set ca_file, or pin the certificate with fingerprint = "sha256 hex"')
             return BackendError(
-                f"{prefix}: TLS verification of {where} failed: {reason} "
-                '(set ca_file, or pin the certificate with fingerprint = "sha256 hex")',
+                f"{prefix}: TLS verification of {where} failed: {reason} ({hint})",
                 code="TLS_VERIFY_FAILED",
                 host=where,
             )
@@ -143,6 +144,14 @@ class XapiErrors:
             return ConnectionLost(
                 f"{prefix}: cannot reach XAPI at {where}: {reason}", code="CONNECTION_LOST", host=where
             )
-        if isinstance(exc, ExpatError):
-            return BackendError(f"{prefix}: {where} did not answer with XML-RPC ({exc})", host=where)
+        if isinstance(exc, (ExpatError, ParseError, xmlrpc.client.ResponseError)):
+            why = f" ({self.scrub(str(exc))})" if str(exc) and not isinstance(exc, xmlrpc.client.ResponseError) else ""
+            return BackendError(f"{prefix}: {where} did not answer with XML-RPC{why}", code="BAD_REPLY", host=where)
+        if isinstance(exc, (TypeError, KeyError, IndexError, AttributeError, ValueError)):
+            # The SDK and poolctl took the reply apart and something was not where XAPI puts it.
+            return BackendError(
+                f"{prefix}: {where} sent a reply poolctl cannot use ({self.scrub(f'{type(exc).__name__}: {exc}')})",
+                code="BAD_REPLY",
+                host=where,
+            )
         return BackendError(f"{prefix} failed: {self.scrub(f'{type(exc).__name__}: {exc}')}", host=where)

@@ -127,7 +127,9 @@ class EventWatcher:
                         self._state(ConnectionStatus.FAILED, err.message)
                         return
                     self._drop_session()
-                    log.warning("pool %s: event stream lost: %s; retrying in %.0f s", self.pool, err.message, backoff)
+                    log.warning(
+                        "pool %s: event stream lost: %s; retrying in %s s", self.pool, err.message, f"{backoff:g}"
+                    )
                     self._state(ConnectionStatus.LOST, err.message, retry_in_s=backoff)
                     if self._stop.wait(backoff):
                         break

@@ -11,7 +11,7 @@ import XenAPI
 
 from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
-from poolctl.backends.xen.errors import is_connection_error, quote, size_words
+from poolctl.backends.xen.errors import REFUSALS, failure_parts, is_connection_error, quote, size_words
 from poolctl.backends.xen.maintenance import in_maintenance
 from poolctl.backends.xen.tasks import destroy_quietly, migration_progress
 from poolctl.backends.xen.translate import NULL, Raw, Record, is_ref, power_state, to_int
@@ -22,6 +22,19 @@ log = logging.getLogger("poolctl.backends.xen")
 
 POLL_S = 0.5
 LOST_CONTACT_GIVE_UP_S = 60.0
+
+
+def busy_words(vm: Record, vm_name: str) -> str:
+    """Why the VM cannot start a move now, when XAPI is running an operation on it (another
+    client's migration, a shutdown…): its ``current_operations``; empty when there is none."""
+    current = vm.get("current_operations")
+    ops = sorted({str(op) for op in current.values()}) if isinstance(current, dict) else []
+    if not ops:
+        return ""
+    return (
+        f"{vm_name} is busy: XAPI is running {', '.join(ops)} on it (another client, or another poolctl); "
+        "wait for that to end"
+    )
 
 
 def own_problems(
@@ -35,6 +48,10 @@ def own_problems(
         return [("VM_BAD_POWER_STATE", f"{vm_name} is {state.value}; only a running VM can be live-migrated")]
     if vm.get("resident_on") == host_ref:
         return [("VM_ALREADY_ON_HOST", f"{vm_name} already runs on {host_name}")]
+    busy = busy_words(vm, vm_name)
+    if busy:
+        # XAPI would refuse the start (OTHER_OPERATION_IN_PROGRESS); said here, nothing is tried
+        return [("OTHER_OPERATION_IN_PROGRESS", busy)]
     if not host.get("enabled", True):
         out.append(("HOST_DISABLED", disabled_words(host_name, in_maintenance(host.get("other_config")))))
     if metrics and not metrics.get("live", True):
@@ -120,6 +137,7 @@ class XenMigrationHandle(MigrationHandle):
         self._result: MigrationResult | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()  # stop_following()
+        self._error: tuple[str, tuple[str, ...]] = ("", ())  # the failed task's XAPI code and parameters
 
     @property
     def result(self) -> MigrationResult | None:
@@ -131,6 +149,10 @@ class XenMigrationHandle(MigrationHandle):
         lost_since: float | None = None
         delay = POLL_S
         try:
+            if not self._task:  # it ended before poolctl saw its task, on the destination (start.py)
+                final = MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0)
+                yield final
+                return
             while True:
                 try:
                     rec = self._session.xenapi.task.get_record(self._task)
@@ -145,12 +167,16 @@ class XenMigrationHandle(MigrationHandle):
                         final = MigrationProgress(phase=MigrationPhase.FAILED, message=err.message)
                         yield final
                         return
-                    log.warning("%s; retrying in %.0f s", err.message, delay)
+                    log.warning("%s; retrying in %s s", err.message, f"{delay:g}")
                     if self._stop.wait(delay):
                         return
                     delay = min(delay * 2, 8.0)
                     continue
                 progress = migration_progress(rec, self._connector.errors.secrets())
+                if progress.phase == MigrationPhase.FAILED:
+                    info = rec.get("error_info")
+                    if isinstance(info, list) and info:
+                        self._error = failure_parts(XenAPI.Failure(info), self._connector.errors.secrets())
                 if progress != last or progress.phase.terminal:
                     last = progress
                     yield progress
@@ -171,17 +197,24 @@ class XenMigrationHandle(MigrationHandle):
             except Exception:
                 host = None
             outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(final.phase, "failed")
+            # XAPI checks these before it moves anything; the VM is where it was
+            code, params = self._error
+            refused = outcome == "failed" and code in REFUSALS and host == self.source
             self._result = MigrationResult(
                 vm=self.vm,
                 source=self.source,
                 destination=self.destination,
                 outcome=outcome,
                 host=host,
-                error="" if outcome == "success" else final.message,
+                error=f"{refusal(code, params, self.vm_name, 'migrate', str)} ({final.message})"
+                if refused
+                else ("" if outcome == "success" else final.message),
                 duration_s=round(time.monotonic() - self._started, 3),
+                refused=refused,
             )
             log.info("migration of %s to %s: %s", self.vm_name, self.destination, outcome)
-            destroy_quietly(xapi, self._task)
+            if self._task:
+                destroy_quietly(xapi, self._task)
         # not followed to its end (stop_following): the task stays, XAPI runs the move to its end
         # and drops the task with the session
         logout_quietly(self._session)

@@ -28,6 +28,7 @@ from poolctl.format import size
 from poolctl.migration.many import Batch
 from poolctl.migration.planner import Plan
 from poolctl.model import Host
+from poolctl.safe_text import shown, shown_line, shown_lines
 
 Planner = Callable[[str | None], Plan]  # destination ref (bulk move) or None -> plan; blocks
 BATCH_MAX = 64
@@ -112,11 +113,11 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="bd-box") as box:
-            box.border_title = self.title_text
-            yield Label(self.intro, id="bd-intro", markup=False)
+            box.border_title = Text(shown_line(self.title_text))  # Text: a str title is markup
+            yield Label(shown_lines(self.intro), id="bd-intro", markup=False)
             if self.destinations:
                 yield Select(
-                    [(f"to {h.name} ({size(h.memory_free)} free)", h.ref) for h in self.destinations],
+                    [(f"to {shown(h.name)} ({size(h.memory_free)} free)", h.ref) for h in self.destinations],
                     value=self.destinations[0].ref,
                     allow_blank=False,
                     id="bd-dest",
@@ -172,23 +173,27 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         for name, justify in (("VM", "left"), ("MEMORY", "right"), ("FROM", "left"), ("TO", "left")):
             table.add_column(name, justify=justify, no_wrap=True, header_style="bold")  # type: ignore[arg-type]
         for p in plan.placements:
-            to = Text(f"→ {p.destination.name}") if p.destination is not None else Text("✗ cannot go", style="bold")
-            table.add_row(p.vm.name, size(p.vm.memory), p.source_name, to)
+            to = (
+                Text(f"→ {shown(p.destination.name)}")
+                if p.destination is not None
+                else Text("✗ cannot go", style="bold")
+            )
+            table.add_row(Text(shown(p.vm.name)), size(p.vm.memory), Text(shown(p.source_name)), to)
         plan_view = self.query_one("#bd-plan", Static)
         why = self.query_one("#bd-why", Static)
         if not plan.placements:
-            plan_view.update(self.empty_text)
+            plan_view.update(shown_lines(self.empty_text))
             why.display = False
             self._set_start(self.allow_empty)
             self.query_one("#bd-batch-row").display = False
             return
         plan_view.update(table)
         blocked = plan.blocked
-        lines = [f"✗ {p.vm.name}: {reason}" for p in blocked for reason in p.reasons]
+        lines = [f"✗ {shown(p.vm.name)}: {shown_line(reason)}" for p in blocked for reason in p.reasons]
         if blocked and self.partial and plan.moves:
             lines.append(f"The {len(blocked)} VM(s) that cannot go stay where they are; the others can move.")
         elif blocked:
-            names = ", ".join(p.vm.name for p in blocked)
+            names = ", ".join(shown(p.vm.name) for p in blocked)
             lines.append(
                 f"Nothing can move: {len(blocked)} of {len(plan.placements)} VMs cannot go ({names}). "
                 "Fix that first (a local disk needs storage motion, which poolctl does not do yet)."

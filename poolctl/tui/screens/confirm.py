@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
+
+from poolctl.safe_text import shown_line, shown_lines
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -27,8 +30,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box") as box:
-            box.border_title = self._title
-            yield Label(self._message, id="confirm-message", markup=False)
+            # Callers quote VM and host names: made safe here, once for every dialog.
+            box.border_title = Text(shown_line(self._title))  # Text: a str title is markup
+            yield Label(shown_lines(self._message), id="confirm-message", markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"{self._confirm_label} (y)", id="confirm-yes", variant="error")
                 yield Button(f"{self._cancel_label} (n)", id="confirm-no")

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.errors import describe
 from poolctl.migration.controller import MigrationController, clock, downtime_text, headline, ping_summary
+from poolctl.safe_text import shown, shown_lines
 from poolctl.tui.widgets.cells import ellipsize
 
 CELL_PADDING = 1  # DataTable's, each side of a cell
@@ -157,7 +158,7 @@ def fit_columns(rows: list[Row], width: int) -> list[tuple[Column, int]]:
 
 def _cell(text: str, width: int) -> Text:
     # Text, not str: a DataTable reads a str as markup, and error messages hold brackets
-    return Text(ellipsize(text, width), no_wrap=True)
+    return Text(ellipsize(shown(text, None), width), no_wrap=True)
 
 
 class HistoryScreen(ModalScreen[None]):
@@ -274,7 +275,7 @@ class HistoryScreen(ModalScreen[None]):
 
     def _show_detail(self, index: int) -> None:
         text = self._details[index] if 0 <= index < len(self._details) else ""
-        self.query_one("#history-detail", Label).update(text)
+        self.query_one("#history-detail", Label).update(shown_lines(text))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +18,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Tree
 
 from poolctl.model import VM, Host, PowerOp, PowerState
+from poolctl.safe_text import shown
 from poolctl.tui.messages import ConnectionChanged, InventoryUpdated, PowerRequested, Selection
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.session import PoolSession
@@ -193,12 +195,12 @@ class MainScreen(Screen[None]):
             "network": "on network",
         }[sel.kind]
         if sel.ref and session.store is not None:
-            where = f"{where} {session.store.name_of(sel.ref)}"
+            where = f"{where} {shown(session.store.name_of(sel.ref))}"
         flt = self.vm_list.filter_text
         marked = len(self.vm_list.marked)
         self._set_list_title(
             f"VMs {where} ({self.vm_list.row_count})"
-            + (f" matching “{flt}”" if flt else "")
+            + (f" matching “{shown(flt)}”" if flt else "")
             + (f" · {marked} marked" if marked else "")
         )
 
@@ -207,7 +209,7 @@ class MainScreen(Screen[None]):
         # move (which calls this) would undo the list's two-line repaint.
         if title != getattr(self, "_list_title", None):
             self._list_title = title
-            self.vm_list.border_title = title
+            self.vm_list.border_title = Text(title)  # Text: a str title is markup, a name may hold brackets
 
     def _follow_list(self) -> None:
         vm = self.vm_list.cursor_ref

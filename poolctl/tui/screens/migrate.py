@@ -29,6 +29,7 @@ from poolctl.format import size
 from poolctl.migration.controller import MigrationPlan
 from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
 from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
+from poolctl.safe_text import shown, shown_line
 
 DEFAULT_INTERVAL_MS = 100
 # the range the config and the CLI accept, in the whole milliseconds the field takes
@@ -107,9 +108,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def compose(self) -> ComposeResult:
         vm = self.vm
         with Vertical(id="migrate-box") as box:
-            box.border_title = f"Migrate {vm.name}"
+            box.border_title = Text(f"Migrate {shown(vm.name)}")  # Text: a str title is markup
             yield Label(
-                f"{vm.name}: {size(vm.memory)} memory, running on {self.source_name}. Choose the destination:",
+                f"{shown(vm.name)}: {size(vm.memory)} memory, running on {shown(self.source_name)}. "
+                "Choose the destination:",
                 id="migrate-intro",
                 markup=False,
             )
@@ -118,7 +120,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             )
             with Horizontal(classes="migrate-row"):
                 yield Label("ping", classes="migrate-label")
-                yield Input(vm.ips[0] if vm.ips else "", placeholder="VM address (empty: no ping)", id="migrate-ping")
+                yield Input(
+                    shown(vm.ips[0]) if vm.ips else "", placeholder="VM address (empty: no ping)", id="migrate-ping"
+                )
                 yield Label("every ms", classes="migrate-label")
                 yield Input(str(self.interval_ms), id="migrate-interval", type="integer")
                 yield Label("TCP port", classes="migrate-label")
@@ -199,10 +203,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         elif check.ok:
             verdict = Text("✓ usable")
         elif len(check.problems) == 1:
-            verdict = Text("✗ " + check.problems[0])
+            verdict = Text("✗ " + shown_line(check.problems[0]))
         else:
-            verdict = Text("✗ cannot take it:\n" + "\n".join(f"  ✗ {p}" for p in check.problems))
-        grid.add_row(Text(host.name), Text(f"free {size(host.memory_free):>9}"), verdict)
+            verdict = Text("✗ cannot take it:\n" + "\n".join(f"  ✗ {shown_line(p)}" for p in check.problems))
+        grid.add_row(Text(shown(host.name)), Text(f"free {size(host.memory_free):>9}"), verdict)
         return grid
 
     # --- starting --------------------------------------------------------------------------
@@ -237,7 +241,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def _say(self, text: str) -> None:
         """The problem line under the fields: shown only when there is something to say (80x24)."""
         error = self.query_one("#migrate-error", Label)
-        error.update(text)
+        error.update(shown_line(text))
         error.display = bool(text)
 
     def _plan(self, host_ref: str) -> MigrationPlan:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -34,6 +35,7 @@ from poolctl.migration.batch import (
 from poolctl.migration.controller import MigrationController, clock
 from poolctl.migration.planner import Placement, Plan
 from poolctl.ping.stats import Sample
+from poolctl.safe_text import shown, shown_line
 from poolctl.tui.messages import BatchEventArrived, BatchNote
 from poolctl.tui.widgets.batch_job import BatchJob
 from poolctl.tui.widgets.migration_panel import TICK_S, LineBlock
@@ -47,6 +49,7 @@ CHROME = 5  # border (2), the overall line, the level line, the closing line
 OUTCOME_WORDS = {
     "success": "done",
     "failed": "FAILED",
+    "refused": "REFUSED",
     "cancelled": "cancelled",
     "unfinished": "unfinished",
     "not started": "not started",
@@ -116,11 +119,11 @@ class BatchPanel(Widget, can_focus=True):
         self.summary: Summary | None = None
         self.ended = False
         self._elapsed_from: float | None = None
-        self.border_title = title
+        self.border_title = Text(shown_line(title))  # Text: a str title is markup
         self.border_subtitle = "starting"
         self.height_rows = panel_height(len(self.order))
         self.styles.height = self.height_rows
-        self.vm_width = max((cell_len(self.rows[r].placement.vm.name) for r in self.order), default=0)
+        self.vm_width = max((cell_len(shown(self.rows[r].placement.vm.name)) for r in self.order), default=0)
         self.host_width = max((cell_len(self._dest(self.rows[r])) for r in self.order), default=0)
 
     def compose(self) -> ComposeResult:
@@ -287,11 +290,11 @@ class BatchPanel(Widget, can_focus=True):
     @staticmethod
     def _dest(row: Row) -> str:
         d = row.placement.destination
-        return d.name if d is not None else "?"
+        return shown(d.name) if d is not None else "?"
 
     def row_text(self, row: Row, width: int) -> str:
         """``db-02 → xcp-lab-1  moving  42%  ▁▁▂×▁  lost 1 · gap 0.30 s``, fitted to ``width``."""
-        head = f"{row.placement.vm.name:<{self.vm_width}} → {self._dest(row):<{self.host_width}}"
+        head = f"{shown(row.placement.vm.name):<{self.vm_width}} → {self._dest(row):<{self.host_width}}"
         figures = self._figures(row)
         state = f"{row.state:<{STATE_W}}"
         room = width - cell_len(head) - cell_len(state) - cell_len(figures) - 3

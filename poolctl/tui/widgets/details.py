@@ -14,6 +14,7 @@ from textual.widgets import Static
 from poolctl import format as fmt
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change, Host, Network, PowerState, StorageRepository
+from poolctl.safe_text import shown, shown_line, shown_lines
 from poolctl.tui.messages import Selection
 from poolctl.tui.session import PoolSession
 
@@ -23,7 +24,8 @@ def _grid(rows: list[tuple[str, str | Text]]) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for key, value in rows:
-        grid.add_row(key, value)
+        # Every value may be a hypervisor's string; Text values were made safe when built.
+        grid.add_row(key, value if isinstance(value, Text) else shown_line(value))
     return grid
 
 
@@ -32,14 +34,14 @@ def _yes(flag: bool) -> str:
 
 
 def _names(store: InventoryStore, refs: Iterable[str]) -> str:
-    return ", ".join(sorted(store.name_of(r) for r in refs)) or "none"
+    return ", ".join(sorted(shown(store.name_of(r)) for r in refs)) or "none"
 
 
 def host_rows(host: Host, store: InventoryStore) -> list[tuple[str, str | Text]]:
     cpu = " ".join(p for p in (host.cpu_vendor, host.cpu_model) if p) or "unknown"
     running = store.vm_count(host.ref)
     return [
-        ("Host", Text(host.name, style="bold")),
+        ("Host", Text(shown_line(host.name), style="bold")),
         ("State", fmt.host_state(host)),
         ("Enabled", _yes(host.enabled)),
         ("Live", _yes(host.live)),
@@ -60,7 +62,7 @@ def _evacuated(host: Host, store: InventoryStore) -> list[tuple[str, str | Text]
     """What the host's last evacuation moved away (a restore's list), while it is on record."""
     if not host.evacuated:
         return []
-    by_uuid = {vm.uuid: vm.name for vm in store.vms.values()}
+    by_uuid = {vm.uuid: shown(vm.name) for vm in store.vms.values()}
     names = sorted(by_uuid.get(u, u) for u in host.evacuated)
     return [("Evacuated", f"{', '.join(names)} (D enables the host and offers to bring them back)")]
 
@@ -78,7 +80,7 @@ def sr_rows(sr: StorageRepository, store: InventoryStore) -> list[tuple[str, str
     pct = f" ({sr.used * 100 // sr.size}%)" if sr.size else ""
     vms = _count_vms(store, lambda vm: any(d.sr == sr.ref for d in vm.disks))
     return [
-        ("SR", Text(sr.name, style="bold")),
+        ("SR", Text(shown_line(sr.name), style="bold")),
         ("Type", sr.type + (f" ({sr.content_type})" if sr.content_type else "")),
         ("Shared", _yes(sr.shared)),
         ("Size", fmt.size(sr.size)),
@@ -91,7 +93,7 @@ def sr_rows(sr: StorageRepository, store: InventoryStore) -> list[tuple[str, str
 def network_rows(net: Network, store: InventoryStore) -> list[tuple[str, str | Text]]:
     vms = _count_vms(store, lambda vm: net.ref in vm.networks)
     return [
-        ("Network", Text(net.name, style="bold")),
+        ("Network", Text(shown_line(net.name), style="bold")),
         ("Bridge", net.bridge or "none"),
         ("On hosts", _names(store, net.hosts)),
         ("VMs on it", vms),
@@ -105,19 +107,19 @@ def vm_rows(vm: VM, store: InventoryStore) -> list[tuple[str, str | Text]]:
             disks.append("\n")
         kind = "cdrom " if d.cdrom else ""
         size = f" {fmt.size(d.size)}" if d.size or not d.cdrom else ""
-        disks.append(f"{d.device or '?'} {kind}{d.name}{size}")
+        disks.append(f"{shown(d.device or '?')} {kind}{shown(d.name)}{size}")
         if d.sr or not d.cdrom:
             disks.append(" on ")
-            disks.append(store.name_of(d.sr) if d.sr else "no known SR", style="bold")
+            disks.append(shown(store.name_of(d.sr)) if d.sr else "no known SR", style="bold")
     nics = Text()
     for i, n in enumerate(vm.nics):
         if i:
             nics.append("\n")
-        nics.append(f"{n.device or '?'} {n.mac} on ")
-        nics.append(store.name_of(n.network) if n.network else "no network", style="bold")
+        nics.append(f"{shown(n.device or '?')} {shown(n.mac)} on ")
+        nics.append(shown(store.name_of(n.network)) if n.network else "no network", style="bold")
     host = store.name_of(vm.host) if vm.host else "none"
     return [
-        ("VM", Text(vm.name, style="bold")),
+        ("VM", Text(shown_line(vm.name), style="bold")),
         ("UUID", vm.uuid),
         ("Power", vm.power_state.value),
         ("Host", host),
@@ -128,13 +130,13 @@ def vm_rows(vm: VM, store: InventoryStore) -> list[tuple[str, str | Text]]:
         ("Networks", nics if vm.nics else "none" if vm.devices_known else "reading…"),
         ("Allowed ops", ", ".join(sorted(vm.allowed_operations)) or "none"),
         ("Current ops", ", ".join(vm.current_operations) or "none"),
-        *([("Description", vm.description)] if vm.description else []),
+        *([("Description", Text(shown_lines(vm.description)))] if vm.description else []),
     ]
 
 
 def pool_rows(session: PoolSession) -> list[tuple[str, str | Text]]:
     rows: list[tuple[str, str | Text]] = [
-        ("Pool", Text(session.name, style="bold")),
+        ("Pool", Text(shown_line(session.name), style="bold")),
         ("Backend", session.config.backend),
         ("Connection", session.status_text()),
     ]
@@ -203,7 +205,7 @@ class DetailsPane(VerticalScroll, can_focus=True):
             return _listing("Networks", [(net.name, net.bridge) for net in store.networks.values()])
         rows = _object_rows(store, sel.kind, sel.ref)
         if rows is None:
-            return Text(f"{sel.kind} {sel.ref} is gone", style="dim")
+            return Text(f"{sel.kind} {shown(sel.ref)} is gone", style="dim")
         return _grid(rows)
 
 
@@ -211,7 +213,7 @@ def _listing(title: str, entries: list[tuple[str, str]]) -> Group:
     """A group node's summary: one line per member, by name."""
     lines = [Text(title, style="bold")]
     for name, extra in sorted(entries, key=lambda e: e[0].casefold()):
-        lines.append(Text(f"{name}  {extra}"))
+        lines.append(Text(f"{shown(name)}  {shown(extra)}"))
     return Group(*lines)
 
 

@@ -13,6 +13,7 @@ import threading
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -37,6 +38,7 @@ from poolctl.migration.controller import (
     ping_summary,
 )
 from poolctl.ping.stats import PingStats
+from poolctl.safe_text import shown, shown_line
 from poolctl.tui.widgets.cells import ellipsize
 from poolctl.tui.widgets.sparkline import PingSparkline
 
@@ -60,6 +62,7 @@ class LineBlock(Widget):
     def set_lines(self, texts: list[str]) -> None:
         width = self.size.width
         for y, text in enumerate(texts[: len(self.lines)]):
+            text = shown(text, None)  # names and the hypervisor's words: nothing reaches the terminal raw
             old = self.lines[y]
             if text != old:
                 self.lines[y] = text
@@ -90,8 +93,9 @@ def outcome_reason(rec: MigrationRecord) -> str:
     """Why a move did not succeed, in the hypervisor's words when it gave some."""
     if rec.result == "cancelled":
         # XAPI's task error for a cancel is just "cancelled": no news after the headline
-        return "" if rec.error.strip().lower() in ("", "cancelled", "canceled") else f"cancelled: {rec.error}"
-    return f"failed: {rec.error or 'no reason given by the hypervisor'}"
+        error = shown_line(rec.error)
+        return "" if rec.error.strip().lower() in ("", "cancelled", "canceled") else f"cancelled: {error}"
+    return f"failed: {shown_line(rec.error) or 'no reason given by the hypervisor'}"
 
 
 def fill(parts: list[tuple[str, int]], width: int, lines: int) -> list[str]:
@@ -149,7 +153,7 @@ class MigrationPanel(Widget, can_focus=True):
         self.ended_shown = False
         self.crash = ""  # set when following the move broke (a bug, not the hypervisor's refusal)
         p = controller.plan
-        self.border_title = f"{p.vm_name}: {p.route}"
+        self.border_title = Text(f"{shown(p.vm_name)}: {p.route}")  # Text: a str title is markup
         self.border_subtitle = "starting"
 
     def compose(self) -> ComposeResult:
@@ -160,7 +164,7 @@ class MigrationPanel(Widget, can_focus=True):
         yield self.info
 
     def on_mount(self) -> None:
-        label = f"ping {self.controller.plan.ping_address or '(none)'} "
+        label = f"ping {shown(self.controller.plan.ping_address or '(none)')} "
         self.ping_label.update(label)
         self.ping_label.styles.width = len(label)
         self._timer = self.set_interval(TICK_S, self.tick)
@@ -254,14 +258,16 @@ class MigrationPanel(Widget, can_focus=True):
             self.ended_shown = True
             self._timer.stop()
             self._subtitle("ERROR")
-            self.info.set_lines(fill([(f"following the migration failed: {self.crash}", 0)], width, 4))
+            self.info.set_lines(fill([(f"following the migration failed: {shown_line(self.crash)}", 0)], width, 4))
             return
         if c.finished.is_set() and c.record is not None:
             rec = c.record
             self.ended_shown = True
             self._timer.stop()
             self._subtitle(
-                {"success": "complete", "failed": "FAILED", "cancelled": "cancelled"}.get(rec.result, rec.result)
+                {"success": "complete", "failed": "FAILED", "cancelled": "cancelled", "refused": "REFUSED"}.get(
+                    rec.result, rec.result
+                )
             )
             self.set_class(rec.result != "success", "-problem")
             pings = ping_summary(rec, with_address=False)
@@ -274,7 +280,7 @@ class MigrationPanel(Widget, can_focus=True):
                 ]
             else:
                 parts = [(headline(rec), 0), (outcome_reason(rec), 1), (pings, 2)]
-            parts.append((ellipsize(c.audit_error, width), 1) if c.audit_error else ("x dismiss", 3))
+            parts.append((ellipsize(shown_line(c.audit_error), width), 1) if c.audit_error else ("x dismiss", 3))
             lines = fill(parts, width, len(self.info.lines))
             self.info.set_lines(lines)
             return
@@ -289,7 +295,7 @@ class MigrationPanel(Widget, can_focus=True):
         else:
             lines.append("cannot cancel now: past the point of no return")
         # a failure's words, or a note from the backend (post-copy, a setting it could not apply)
-        lines.append(ellipsize(p.message, width) if p.message else "")
+        lines.append(ellipsize(shown_line(p.message), width) if p.message else "")
         self.info.set_lines(lines)
 
     def _subtitle(self, text: str) -> None:
@@ -325,7 +331,7 @@ class MigrationPanel(Widget, can_focus=True):
     def _figures(self, stats: PingStats | None, width: int = 10_000) -> str:
         c = self.controller
         if stats is None:
-            return f"no ping: {c.ping_error}" if c.ping_error else "ping starting…"
+            return f"no ping: {shown_line(c.ping_error)}" if c.ping_error else "ping starting…"
         last = f"{stats.last_rtt_ms:.2f} ms" if stats.last_rtt_ms is not None else "–"
         silent = f" · no reply for {stats.current_gap_s:.1f} s" if stats.current_gap_s else ""
         full = f"sent {stats.sent} · lost {stats.lost} · longest gap {stats.longest_gap_s:.1f} s{silent} · last {last}"
@@ -336,6 +342,6 @@ class MigrationPanel(Widget, can_focus=True):
 
     def _method_line(self, c: MigrationController, width: int = 10_000) -> str:
         if c.pinger is None:
-            return f"no ping: {c.ping_error}" if c.ping_error else ""
-        full = f"probe: {c.pinger.method} — {c.pinger.method_reason}"
+            return f"no ping: {shown_line(c.ping_error)}" if c.ping_error else ""
+        full = f"probe: {c.pinger.method} — {shown_line(c.pinger.method_reason)}"
         return full if cell_len(full) <= width else f"probe: {c.pinger.method}"

@@ -12,6 +12,7 @@ from textual.widgets.tree import TreeNode
 from poolctl import format as fmt
 from poolctl.inventory import InventoryStore
 from poolctl.model import Change, ConnectionStatus, Host, Network, StorageRepository
+from poolctl.safe_text import shown, shown_line
 from poolctl.tui.messages import Selection
 from poolctl.tui.session import PoolSession
 
@@ -27,23 +28,24 @@ def host_label(host: Host, store: InventoryStore, room: int | None = None) -> Te
     vms = f"{count} VM{'s' if count != 1 else ''}"
     tails = [f" {vms} {free} free", f" {vms}", ""]
     state = f" {fmt.host_state(host)}"
-    tail = next((t for t in tails if room is None or cell_len(host.name + state + t) <= room), "")
-    text = Text(host.name)
+    name = shown(host.name)
+    tail = next((t for t in tails if room is None or cell_len(name + state + t) <= room), "")
+    text = Text(name)
     text.append(state, style="bold" if host.live and host.enabled else "reverse")
     text.append(tail, style="dim")
     return text
 
 
 def sr_label(sr: StorageRepository) -> Text:
-    text = Text(sr.name)
-    text.append(f" {sr.type}{' shared' if sr.shared else ''}", style="dim")
+    text = Text(shown(sr.name))
+    text.append(f" {shown(sr.type)}{' shared' if sr.shared else ''}", style="dim")
     return text
 
 
 def network_label(net: Network) -> Text:
-    text = Text(net.name)
+    text = Text(shown(net.name))
     if net.bridge:
-        text.append(f" {net.bridge}", style="dim")
+        text.append(f" {shown(net.bridge)}", style="dim")
     return text
 
 
@@ -84,11 +86,11 @@ class PoolTree(Tree[Selection]):
             node.set_label(self._pool_label(session))
 
     def _pool_label(self, session: PoolSession) -> Text:
-        text = Text(session.name, style="bold")
+        text = Text(shown(session.name), style="bold")
         status = session.state.status
         style = "dim" if status in (ConnectionStatus.CONNECTED, ConnectionStatus.CONNECTING) else "reverse"
         text.append(" ")
-        text.append(session.status_text(), style=style)
+        text.append(shown_line(session.status_text()), style=style)
         return text
 
     def load(self, session: PoolSession) -> None:

@@ -24,6 +24,7 @@ from textual.strip import Strip
 from poolctl import format as fmt
 from poolctl.inventory import InventoryStore
 from poolctl.model import VM, Change
+from poolctl.safe_text import shown, shown_line
 from poolctl.tui.messages import Selection
 from poolctl.tui.widgets.cells import ellipsize
 
@@ -409,7 +410,7 @@ class VMList(ScrollView, can_focus=True):
     def _cells(self, values: list[str], cols: list[Column]) -> list[str]:
         parts = []
         for value, (_, w, right) in zip(values, cols):
-            value = ellipsize(value, w)
+            value = ellipsize(shown(value), w)  # a hypervisor's string: escaped before it is fitted
             parts.append(value.rjust(w) if right else set_cell_size(value, w))
         return parts
 
@@ -460,7 +461,7 @@ class VMList(ScrollView, can_focus=True):
 
     def _empty_message(self) -> str:
         if self._empty_text:
-            return self._empty_text
+            return shown_line(self._empty_text)
         if self._filter:
-            return f"No VMs match “{self._filter}”"
+            return f"No VMs match “{shown(self._filter)}”"
         return "No VMs here"

@@ -166,7 +166,7 @@ def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(
     cfg = pool_config({"name": "p", "backend": "kvm", "uris": ["qemu+tcp://kvm1/system"], "password_command": "false"})
     hc = HostConn(cfg.uris[0], lambda _item: None, lambda: ("root", cfg.resolve_password()))
     assert hc._auth_cb(creds, failed) == -1  # libvirt then fails the open: open_side() words it
-    assert failed == ["pool 'p': password_command exited with 1: no message"]
+    assert failed == ["pool 'p': password_command exited with 1 (its output is not shown: it may hold the secret)"]
     assert capfd.readouterr() == ("", "")
 
 
