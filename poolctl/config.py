@@ -207,6 +207,7 @@ def _validate(path: Path, text: str, data: dict[str, Any]) -> Config:
                 f"{path} holds a password and is readable by others (mode {stat.filemode(mode)}): "
                 f"run `chmod 600 {path}` or use password_command"
             )
+    warnings += [w for p in pools for w in p.warnings()]
     return Config(
         pools=tuple(pools),
         keys=dict(parsed.keys),

@@ -48,6 +48,10 @@ class PoolConfig(BaseModel):
             raise ValueError("set either password or password_command, not both")
         return self
 
+    def warnings(self) -> list[str]:
+        """Settings that are valid but will not do what they seem to (said at config load)."""
+        return []
+
     def resolve_password(self) -> str:
         """The password, running ``password_command`` if that is how it is given."""
         if self.password is not None:

@@ -10,7 +10,11 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # libvirt-python builds against libvirt's headers; venv comes from python3-venv on Debian.
 need=()
-for pkg in python3-venv python3-dev gcc pkg-config libvirt-dev; do
+pkgs=(python3-venv python3-dev gcc pkg-config libvirt-dev)
+# The KVM tests reach libvirt daemons through a real OpenSSH server (tests/support/sshd.py),
+# whose sessions talk to the daemon's socket with netcat.
+case ",$extras," in *,test,*) pkgs+=(openssh-server openssh-client netcat-openbsd) ;; esac
+for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then

@@ -179,6 +179,12 @@ class Backend(ABC):
         snapshot as changes so the consumer's store converges.
         """
 
+    def retry_now(self) -> None:
+        """The user asks to try the pool's unreachable or refused hosts again now (a failed login
+        or an untrusted host key is never retried without this). By default nothing: a backend
+        with one connection is retried by its caller."""
+        return None
+
     @abstractmethod
     def power(self, vm: str, op: PowerOp) -> None:
         """Run a power operation and return when the hypervisor has done it."""

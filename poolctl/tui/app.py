@@ -81,6 +81,14 @@ class PoolctlApp(App[None]):
         Binding(
             "H", "history", "History", show=False, tooltip="Migration history (this run and the log)", id="app.history"
         ),
+        Binding(
+            "R",
+            "retry_pool",
+            "Retry",
+            show=False,
+            tooltip="Connect the selected pool's unreachable or refused hosts again now",
+            id="pool.retry",
+        ),
     ]
 
     def __init__(
@@ -222,6 +230,22 @@ class PoolctlApp(App[None]):
         if not isinstance(self.screen, HistoryScreen):
             self.push_screen(HistoryScreen(self.migrations))
 
+    def action_retry_pool(self) -> None:
+        """A refused login or an untrusted host key is only tried again from here; a pool
+        waiting out its back-off tries at once."""
+        scope = self.main_screen.scope
+        session = self.sessions.get(scope.pool) if scope is not None else None
+        if session is None:
+            return
+        self.notify(f"connecting to {session.name} again", title=f"Pool {session.name}", markup=False)
+        if session.backend is not None:
+            self.run_worker(session.backend.retry_now, thread=True, group="retry", exit_on_error=False)
+        elif session.connecting:
+            session.retry_kick.set()  # the worker's back-off ends now
+        else:
+            self._post_state(session, ConnectionStatus.CONNECTING)
+            self._connect(session)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.all_bindings(), self.user_keymap))
@@ -236,6 +260,13 @@ class PoolctlApp(App[None]):
 
     @work(thread=True, exclusive=False, group="connect", exit_on_error=False)
     def _connect(self, session: PoolSession) -> None:
+        session.connecting = True
+        try:
+            self._connect_loop(session)
+        finally:
+            session.connecting = False
+
+    def _connect_loop(self, session: PoolSession) -> None:
         delay = RETRY_FIRST_S
         while not session.stopping.is_set():
             first, session.first_load = session.first_load, None
@@ -249,7 +280,7 @@ class PoolctlApp(App[None]):
                     backend, inventory = loaded
             except ConnectionLost as err:
                 self._post_state(session, ConnectionStatus.LOST, describe(err), retry_in_s=delay)
-                session.stopping.wait(delay)
+                session.wait_retry(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
             except Exception as err:
@@ -336,7 +367,8 @@ class PoolctlApp(App[None]):
     def _tick_countdowns(self) -> None:
         for session in self.sessions.values():
             if session.retry_at is not None:
-                self.main_screen.pool_tree.set_status(session)
+                # the tree, the VM pane and the details all count down together
+                self.main_screen.post_message(ConnectionChanged(session.state))
 
     # --- operations ----------------------------------------------------------------------
 

@@ -25,12 +25,16 @@ class PoolSession:
     store: InventoryStore | None = None
     first_load: FirstLoad | None = None  # the first attempt, when it started before the app
     state: ConnectionState = None  # type: ignore[assignment]  # set in __post_init__
-    # monotonic time of the next retry while LOST, for a live countdown in the tree
-    retry_at: float | None = None
+    # host ref -> its last state while not connected, and when it retries (monotonic)
+    host_trouble: dict[str, tuple[ConnectionState, float | None]] = field(default_factory=dict)
+    _retry_at: float | None = None  # the pool-level state's next retry
     _pending: list[Change] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Set by the UI when it shuts down: connect loops and retries stop.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # The user's retry key: a connect loop waiting out its back-off tries at once.
+    retry_kick: threading.Event = field(default_factory=threading.Event)
+    connecting: bool = False  # a connect loop (the app's worker) runs for this pool
 
     def __post_init__(self) -> None:
         if self.state is None:
@@ -45,12 +49,36 @@ class PoolSession:
         return self.store is not None and self.state.status == ConnectionStatus.CONNECTED
 
     def set_state(self, state: ConnectionState) -> None:
-        self.state = state
-        self.retry_at = (
+        """A pool's state, or one host's (``state.host``): a host's trouble is remembered until
+        that host connects, so the pool's row keeps saying why while the others are fine."""
+        retry_at = (
             time.monotonic() + state.retry_in_s
             if state.status == ConnectionStatus.LOST and state.retry_in_s is not None
             else None
         )
+        if state.host:
+            if state.status == ConnectionStatus.CONNECTED:
+                self.host_trouble.pop(state.host, None)
+            else:
+                self.host_trouble[state.host] = (state, retry_at)
+        self.state = state
+        self._retry_at = retry_at
+
+    @property
+    def retry_at(self) -> float | None:
+        """The soonest retry under way (monotonic), for a live countdown; None when none is."""
+        times = [t for _, t in self.host_trouble.values() if t is not None]
+        if self._retry_at is not None:
+            times.append(self._retry_at)
+        return min(times) if times else None
+
+    def wait_retry(self, seconds: float) -> None:
+        """The back-off before the next attempt, ended early by stopping or the retry key."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self.retry_kick.wait(min(left, 0.2)):
+                self.retry_kick.clear()
+                return
 
     def push_changes(self, changes: list[Change]) -> bool:
         """Buffer changes from a backend thread; True when the buffer was empty.
@@ -69,17 +97,28 @@ class PoolSession:
             return pending
 
     def status_text(self) -> str:
-        """The connection state in words (never colour alone)."""
+        """The connection state in words (never colour alone), with why it is not connected:
+        the state first (a narrow tree clips the end), then the reason."""
         st = self.state
-        if st.status == ConnectionStatus.CONNECTING:
-            return "connecting…"
+        troubles = [_trouble_text(t, at) for t, at in self.host_trouble.values()]
         if st.status == ConnectionStatus.CONNECTED:
-            return "connected"
-        if st.status == ConnectionStatus.LOST:
-            if self.retry_at is not None:
-                left = max(0, round(self.retry_at - time.monotonic()))
-                return f"lost — retrying in {left}s"
-            return "lost — retrying"
-        if st.status == ConnectionStatus.FAILED:
-            return f"failed: {st.message}" if st.message else "failed"
-        return "closed"
+            return "; ".join(["connected", *troubles])
+        if st.host and troubles:  # one host's news while others may be fine
+            return "; ".join(troubles)
+        return _trouble_text(st, self._retry_at)
+
+
+def _trouble_text(st: ConnectionState, retry_at: float | None) -> str:
+    reason = f": {st.message}" if st.message else ""
+    if st.status == ConnectionStatus.CONNECTING:
+        return f"connecting…{' ' + st.message if st.message else ''}"
+    if st.status == ConnectionStatus.CONNECTED:
+        return "connected"
+    if st.status == ConnectionStatus.LOST:
+        if retry_at is not None:
+            left = max(0, round(retry_at - time.monotonic()))
+            return f"lost — retrying in {left}s{reason}"
+        return f"lost — retrying{reason}"
+    if st.status == ConnectionStatus.FAILED:
+        return f"failed{reason}" if st.message else "failed"
+    return "closed"

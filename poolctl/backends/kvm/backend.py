@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import libvirt
 
 from poolctl.backends.base import (
-    AuthenticationError,
     Backend,
     BackendError,
     Capabilities,
@@ -26,12 +25,15 @@ from poolctl.backends.kvm import details
 from poolctl.backends.kvm.checks import check_migration, disabled_words
 from poolctl.backends.kvm.config import KvmConfig
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
-from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost
+from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost, HostReconnected
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, TEST_DRIVER_REASON, HostConn
 from poolctl.backends.kvm.merge import Merged, merge
 from poolctl.backends.kvm.migration import KvmMigration, MigrationSetup, start_migration
+from poolctl.backends.kvm.openfail import retried
+from poolctl.backends.kvm.opening import OpenSettings
 from poolctl.backends.kvm.watcher import Feed, Watcher
 from poolctl.backends.kvm.xmlinfo import DomainRecord
+from poolctl.errors import describe
 from poolctl.inventory import diff, keyed
 from poolctl.maintenance import HostMark, HostMarks, MarkError
 from poolctl.model import (
@@ -57,6 +59,7 @@ class KvmBackend(Backend):
     REFRESH_S = 5.0  # bulk refresh (host memory, domain stats, pools) besides events
     SHUTDOWN_TIMEOUT_S = 120.0  # a clean shutdown that takes longer is reported as refused
     MIGRATION_TIMEOUT_S = 900.0  # a migration still running after this is aborted
+    LATE_GRACE_S = 0.5  # how long connect() waits for the other hosts once one is open
 
     def __init__(self, config: KvmConfig):
         super().__init__(config)
@@ -71,7 +74,8 @@ class KvmBackend(Backend):
                 )
         self.lock = threading.RLock()
         self.queue: queue.Queue[Event] = queue.Queue()
-        self.hosts = [HostConn(uri, self.queue.put, self._credentials) for uri in dict.fromkeys(config.uris)]
+        settings = OpenSettings(timeout_s=config.connect_timeout_s, known_hosts=config.known_hosts)
+        self.hosts = [HostConn(uri, self.queue.put, self._credentials, settings) for uri in dict.fromkeys(config.uris)]
         self._merged: Merged | None = None
         self._emitted: Inventory | None = None
         self.migrating: set[str] = set()  # uuids with a migration running through us
@@ -79,6 +83,7 @@ class KvmBackend(Backend):
         self._closed = False
         self._just_read = False  # connect() read the hosts and no snapshot has been taken since
         self.marks = HostMarks()
+        self._connect_returned = False  # hosts opening after this arrive through the queue
 
     def _credentials(self) -> tuple[str, str]:
         return self.config.username, self.config.resolve_password()
@@ -97,31 +102,78 @@ class KvmBackend(Backend):
 
     # -- connection -----------------------------------------------------------------------
     def connect(self) -> None:
-        errors: list[BackendError] = []
-        for hc in self.hosts:
-            if hc.live:
-                continue
-            try:
-                hc.open()
-            except BackendError as err:
-                errors.append(err)
-        auth = [e for e in errors if isinstance(e, AuthenticationError)]
-        if auth:
-            raise auth[0]
-        if len(errors) == len(self.hosts):
-            if len(errors) == 1:
-                raise errors[0]
-            raise ConnectionLost(f"pool {self.config.name!r}: no host reachable: " + "; ".join(str(e) for e in errors))
-        # Hosts that failed stay in the inventory as not live; watch() retries them. The hosts'
-        # bulk read: the first first_inventory() or inventory() uses it rather than reading again.
-        with self.lock:
+        """Open every host at once, each on its own thread within the pool's connect timeout;
+        return once one host is open and read (or every host has failed). Hosts still opening
+        go on in the background and arrive through the watcher (``HostReconnected``) or, for
+        ``inventory()``, are waited for. Raises when no host opened: an authentication or
+        host-key failure first (not worth retrying), else why each host failed."""
+        self._check_open()
+        settled = threading.Condition(self.lock)
+        todo = [hc for hc in self.hosts if not hc.live and not hc.opening]
+        for hc in todo:
+            hc.opening = True
+            threading.Thread(
+                target=self._open_host, args=(hc, settled), name=f"kvm-open-{hc.name}", daemon=True
+            ).start()
+        with settled:
+            # All of them, or those in by LATE_GRACE_S after the first: a slow host (up to the
+            # connect timeout) must not hold back the others' first paint.
+            first_in: float | None = None
+            while self._still_opening():
+                if first_in is None and any(hc.live for hc in self.hosts):
+                    first_in = time.monotonic()
+                if first_in is not None and time.monotonic() - first_in >= self.LATE_GRACE_S:
+                    break
+                settled.wait(0.05 if first_in is None else max(0.0, self.LATE_GRACE_S - (time.monotonic() - first_in)))
+            if not any(hc.live for hc in self.hosts):
+                errors = [hc.open_error for hc in self.hosts if hc.open_error is not None]
+                refused = [e for e in errors if not retried(e)]
+                if refused:
+                    raise refused[0]
+                if len(errors) == 1:
+                    raise errors[0]
+                raise ConnectionLost(
+                    f"pool {self.config.name!r}: no host reachable: " + "; ".join(str(e) for e in errors)
+                )
+            # Failed hosts stay in the inventory as not live; watch() retries those worth it.
+            # The bulk read: the first first_inventory() or inventory() uses it.
             self._read_hosts()
             self._just_read = True
+            self._connect_returned = True
+
+    def _still_opening(self) -> list[HostConn]:
+        return [hc for hc in self.hosts if hc.opening]
+
+    def _open_host(self, hc: HostConn, settled: threading.Condition) -> None:
+        try:
+            hc.open()
+            hc.open_error = None
+        except BackendError as err:
+            hc.open_error = err
+        except Exception as err:  # a bug must not leave connect() waiting for this host
+            hc.open_error = ConnectionLost(f"cannot connect to libvirt at {hc.uri}: {describe(err)}", host=hc.uri)
+        with settled:
+            hc.opening = False
+            late = self._connect_returned
+            settled.notify_all()
+        if self._closed:
+            hc.close()
+            return
+        if late:  # connect() has returned without it: the watcher reads it, or retries it
+            self.queue.put(HostReconnected(hc.uri) if hc.live else HostLost(hc.uri, str(hc.open_error)))
+
+    def _wait_opening(self) -> None:
+        """Hosts still opening: each open ends within the connect timeout."""
+        deadline = time.monotonic() + self.config.connect_timeout_s + 5
+        while self._still_opening() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        for hc in self._still_opening():
+            hc.cancel.set()  # abandoned: its ssh child is ended
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher.join(timeout=5)
@@ -184,6 +236,10 @@ class KvmBackend(Backend):
                 self._read_hosts()
             self._just_read = False
         if whole:
+            if self._still_opening():
+                self._wait_opening()
+                with self.lock:
+                    self._read_hosts()
             for hc in self.hosts:
                 self._read_details(hc)
         with self.lock:
@@ -268,6 +324,10 @@ class KvmBackend(Backend):
         )
         self._watcher = Watcher(feed, on_change, on_state)
         self._watcher.start()
+
+    def retry_now(self) -> None:
+        if self._watcher is not None:
+            self._watcher.retry_now()
 
     # -- host maintenance -----------------------------------------------------------------
     def disable_host(self, host: str, *, maintenance: bool = False, evacuated: Sequence[str] = ()) -> None:

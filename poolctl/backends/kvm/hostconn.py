@@ -13,15 +13,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import libvirt
 
-from poolctl.backends.base import AuthenticationError, ConnectionLost
+from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost
 from poolctl.backends.kvm import details, xmlinfo
-from poolctl.backends.kvm.errors import connect_error, is_unsupported, operation_error
+from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.eventloop import ensure_event_loop
 from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
+from poolctl.backends.kvm.openfail import classify, timed_out, where
+from poolctl.backends.kvm.opening import OpenFailed, OpenSettings, OpenTimedOut, open_conn
 from poolctl.model import MiB
 
 RUNNING_STATES = {
@@ -57,25 +59,34 @@ class HostFacts:
     software_version: str = ""
 
 
+# libvirt's close callback gives a number; the user reads what it means.
+_CLOSE_WORDS = {
+    libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "the connection failed (a read or write error)",
+    libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "the host closed the connection (its daemon or ssh session ended)",
+    libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "the host stopped answering keepalives",
+}
+
+
 def _version(v: int) -> str:
     return f"{v // 1_000_000}.{v // 1000 % 1000}.{v % 1000}"
-
-
-def connect_uri(uri: str) -> str:
-    """The URI actually opened: ssh must never prompt on the terminal the TUI owns."""
-    parts = urlsplit(uri)
-    if not parts.scheme.endswith("+ssh"):
-        return uri
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    query.setdefault("no_tty", "1")
-    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
 
 class HostConn:
     """Caches are written under the backend's lock by whoever calls ``load``/``reload_domain``."""
 
-    def __init__(self, uri: str, notify: Notify, credentials: Callable[[], tuple[str, str]]):
+    def __init__(
+        self,
+        uri: str,
+        notify: Notify,
+        credentials: Callable[[], tuple[str, str]],
+        settings: OpenSettings | None = None,
+    ):
         self.uri = uri
+        self.settings = settings or OpenSettings()
+        # Set to abandon an open under way (the pool is closing): its ssh child is ended.
+        self.cancel = threading.Event()
+        self.opening = False  # the backend's first open of this host is under way
+        self.open_error: BackendError | None = None  # why the last open failed
         self.ref = f"host:{uri}"
         self.is_test = urlsplit(uri).scheme.startswith("test")
         # How many domains ``details.read_many`` reads at once: a bare test:/// runs the driver in
@@ -119,6 +130,7 @@ class HostConn:
     def open(self) -> None:
         """Open the connection and subscribe; raises ConnectionLost/AuthenticationError."""
         self._closing = False
+        self.cancel.clear()
         conn = self.open_side()
         self._static = None
         try:
@@ -146,19 +158,22 @@ class HostConn:
         """
         ensure_event_loop()
         failed: list[str] = []  # why our credentials could not be given, if that happened
+        asked: set[int] = set()
         auth = [
             [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT],
             self._auth_cb,
-            failed,
+            (failed, asked),
         ]
         try:
-            conn = libvirt.openAuth(connect_uri(self.uri), auth, 0)
-        except libvirt.libvirtError as err:
+            conn = open_conn(self.uri, auth, self.settings, self.cancel)
+        except OpenTimedOut:
+            raise timed_out(self.uri, self.settings.timeout_s) from None
+        except OpenFailed as err:
             if failed:
                 raise AuthenticationError(
-                    f"cannot connect to libvirt at {self.uri}: {failed[0]}", host=self.uri
+                    f"host {where(self.uri)[0]} ({self.uri}): {failed[0]}", host=self.uri
                 ) from None
-            raise connect_error(self.uri, err) from None
+            raise classify(self.uri, err.error, self.settings.timeout_s, err.ssh_said) from None
         if not self.is_test:
             try:
                 # 5 s interval, 3 misses: a dead host shows LOST within ~20 s.
@@ -167,7 +182,15 @@ class HostConn:
                 pass
         return conn
 
-    def _auth_cb(self, creds: list[list[Any]], failed: list[str]) -> int:
+    def _auth_cb(self, creds: list[list[Any]], state: tuple[list[str], set[int]]) -> int:
+        # Each kind of credential is given once per open: libvirt's libssh transport asks for the
+        # password again after every refusal, and handing the same one over forever is a hang
+        # once the server has hung up ("Too many authentication failures").
+        failed, asked = state
+        kinds = {cred[0] for cred in creds}
+        if kinds & asked - {libvirt.VIR_CRED_AUTHNAME}:
+            return -1
+        asked.update(kinds)
         # An exception here (a failing password_command) would be printed over the screen
         # by libvirt-python and reach open() only as libvirt's "authentication failed".
         try:
@@ -184,6 +207,7 @@ class HostConn:
 
     def close(self) -> None:
         self._closing = True
+        self.cancel.set()  # an open under way is abandoned, its ssh ended
         conn, self.conn = self.conn, None
         self.live = False
         if conn is None:
@@ -225,7 +249,7 @@ class HostConn:
     def _on_close(self, _conn: libvirt.virConnect, reason: int, _opaque: object) -> None:
         try:
             if not self._closing and reason != libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT:
-                self._notify(HostLost(self.uri, f"connection closed (reason {reason})"))
+                self._notify(HostLost(self.uri, _CLOSE_WORDS.get(reason, "the connection closed")))
         except Exception:
             pass
 

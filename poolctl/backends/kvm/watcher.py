@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import libvirt
 
-from poolctl.backends.base import AuthenticationError, BackendError, ChangeCallback, StateCallback
+from poolctl.backends.base import BackendError, ChangeCallback, StateCallback
 from poolctl.backends.kvm import details
 from poolctl.backends.kvm.errors import words
 from poolctl.backends.kvm.events import (
@@ -35,6 +35,7 @@ from poolctl.backends.kvm.events import (
     Stop,
 )
 from poolctl.backends.kvm.hostconn import HostConn
+from poolctl.backends.kvm.openfail import retried
 from poolctl.model import Change, ConnectionState, ConnectionStatus
 
 BACKOFF_S = (1, 2, 4, 8, 15, 30)
@@ -73,9 +74,11 @@ class Watcher(threading.Thread):
         # uri -> the CONNECTED message to send once its domains are read; ready: to send now
         self._unannounced: dict[str, str] = {}
         self._ready: list[str] = []
+        self._kick = threading.Event()  # set by retry_now: back-offs end at once
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._kick.set()
         self.feed.events.put(Stop())
 
     # -- delivery (consumer errors must not kill the thread) ------------------------------
@@ -113,8 +116,8 @@ class Watcher(threading.Thread):
             if hc.live:
                 self._unannounced[hc.uri] = f"connected to {hc.name} ({hc.uri})"
                 self._read_details(hc)
-            else:
-                self._lost(hc, "not reachable")
+            elif not hc.opening:  # one still opening arrives as HostReconnected or HostLost
+                self._lost(hc, str(hc.open_error) if hc.open_error else "not reachable")
         self._emit()
         self._announce()
         next_tick = time.monotonic() + feed.refresh_s
@@ -281,20 +284,48 @@ class Watcher(threading.Thread):
             return
         self._unannounced.pop(hc.uri, None)
         self.feed.update(hc.close)
-        self._state(hc, ConnectionStatus.LOST, f"lost {hc.name} ({hc.uri}): {why}", BACKOFF_S[0])
+        err = hc.open_error
+        if err is not None and not retried(err):
+            # A refused login or an untrusted host key: retrying would only repeat it (and fill
+            # the server's log with failed logins); the user retries (``retry_host``).
+            self._state(hc, ConnectionStatus.FAILED, str(err))
+            return
+        message = str(err) if err is not None else f"lost {hc.name} ({hc.uri}): {why}"
+        self._state(hc, ConnectionStatus.LOST, message, BACKOFF_S[0])
         self._reconnecting.add(hc.uri)
         threading.Thread(target=self._reconnect, args=(hc,), name=f"kvm-reconnect-{hc.name}", daemon=True).start()
 
-    def _reconnect(self, hc: HostConn) -> None:
+    def retry_now(self) -> None:
+        """The user's retry: hosts waiting to retry try at once, failed ones (a refused login,
+        an untrusted key) are tried again."""
+        self._kick.set()
+        for hc in self.feed.hosts:
+            if not hc.live and not hc.opening and hc.uri not in self._reconnecting:
+                self._reconnecting.add(hc.uri)
+                self._state(hc, ConnectionStatus.CONNECTING, f"retrying {hc.name} ({hc.uri})")
+                threading.Thread(
+                    target=self._reconnect, args=(hc, 0.0), name=f"kvm-reconnect-{hc.name}", daemon=True
+                ).start()
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait out a back-off, cut short by ``retry_now``; True when stopping."""
+        if self._kick.wait(seconds):
+            self._kick.clear()
+        return self.stop_event.is_set()
+
+    def _reconnect(self, hc: HostConn, first_s: float | None = None) -> None:
         attempt = 0
-        while not self.stop_event.wait(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]):
+        while not self._pause(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)] if attempt or first_s is None else first_s):
             attempt += 1
             try:
                 hc.open()
-            except AuthenticationError as err:
-                self._state(hc, ConnectionStatus.FAILED, str(err))
-                return
+                hc.open_error = None
             except BackendError as err:
+                hc.open_error = err
+                if not retried(err):
+                    self._reconnecting.discard(hc.uri)
+                    self._state(hc, ConnectionStatus.FAILED, str(err))
+                    return
                 retry = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
                 self._state(hc, ConnectionStatus.LOST, str(err), retry)
                 continue

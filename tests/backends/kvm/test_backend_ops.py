@@ -125,7 +125,8 @@ def test_unreachable_uri_raises_connection_lost_naming_it(tmp_path, capfd):
     backend = KvmBackend(pool_config({"name": "gone", "backend": "kvm", "uris": [uri]}))
     with pytest.raises(ConnectionLost) as exc:
         backend.connect()
-    assert uri in str(exc.value) and "cannot connect to libvirt at" in str(exc.value)
+    assert uri in str(exc.value) and "cannot connect to the local libvirt daemon" in str(exc.value)
+    assert "No such file or directory" in str(exc.value) and "check that libvirtd" in str(exc.value)
     backend.close()
     assert capfd.readouterr() == ("", "")
 
@@ -160,12 +161,15 @@ def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(
     creds = [[libvirt.VIR_CRED_AUTHNAME, "user", "", "", None], [libvirt.VIR_CRED_PASSPHRASE, "password", "", "", None]]
     hc = HostConn("qemu+tcp://kvm1/system", lambda _item: None, lambda: ("root", "s3cret"))
     failed: list[str] = []
-    assert hc._auth_cb(creds, failed) == 0 and failed == []
+    asked: set[int] = set()
+    assert hc._auth_cb(creds, (failed, asked)) == 0 and failed == []
     assert [c[4] for c in creds] == ["root", "s3cret"]
+    # asked again within the same open (the password was refused): no second try, no loop
+    assert hc._auth_cb([[libvirt.VIR_CRED_PASSPHRASE, "password", "", "", None]], (failed, asked)) == -1
 
     cfg = pool_config({"name": "p", "backend": "kvm", "uris": ["qemu+tcp://kvm1/system"], "password_command": "false"})
     hc = HostConn(cfg.uris[0], lambda _item: None, lambda: ("root", cfg.resolve_password()))
-    assert hc._auth_cb(creds, failed) == -1  # libvirt then fails the open: open_side() words it
+    assert hc._auth_cb(creds, (failed, set())) == -1  # libvirt then fails the open: open_side() words it
     assert failed == ["pool 'p': password_command exited with 1 (its output is not shown: it may hold the secret)"]
     assert capfd.readouterr() == ("", "")
 

@@ -1,0 +1,212 @@
+"""Opening a libvirt connection within a deadline, and never leaving an ssh child behind.
+
+libvirt's ``+ssh`` transport runs ``ssh`` as a child of this process and has no timeout of its
+own: a host that accepts TCP and never sends a banner holds ``virConnectOpenAuth`` for good.
+Each open through ssh therefore runs ``command=`` pointed at a small wrapper written for that
+attempt: it records ssh's pid, then execs ssh (or the URI's own ``command=``) with
+``ConnectTimeout``, ``ServerAlive*`` and, when configured, ``UserKnownHostsFile``. The open runs
+on a thread of its own; past the deadline the attempt is abandoned and its ssh ended, which
+also returns libvirt's call. ``+libssh`` runs in this process: it is given ``known_hosts=`` and
+its abandoned call is left to end (its connection closed if it ever opens).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shlex
+import shutil
+import signal
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import libvirt
+
+SERVER_ALIVE_S = 5  # ssh's own keepalive: 3 missed answers end a dead session
+SERVER_ALIVE_COUNT = 3
+
+
+@dataclass(frozen=True)
+class OpenSettings:
+    timeout_s: float = 15.0  # the whole open: TCP, ssh, authentication, libvirt's handshake
+    known_hosts: str = ""  # a known_hosts file for both ssh transports; "" = ssh's own default
+
+
+def transport(uri: str) -> str:
+    """'ssh', 'libssh', 'tcp', 'tls', 'unix', ... (libvirt's ``driver+transport``), '' for local."""
+    scheme = urlsplit(uri).scheme
+    return scheme.split("+", 1)[1] if "+" in scheme else ""
+
+
+class _Attempt:
+    """One open through OpenSSH: its private directory with the wrapper and ssh's pid."""
+
+    def __init__(self, uri: str, settings: OpenSettings):
+        self.dir = Path(tempfile.mkdtemp(prefix="poolctl-ssh-"))
+        parts = urlsplit(uri)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query.setdefault("no_tty", "1")  # ssh must never prompt on the terminal the TUI owns
+        ssh = query.get("command") or "ssh"
+        opts = [
+            f"ConnectTimeout={max(1, round(settings.timeout_s))}",
+            f"ServerAliveInterval={SERVER_ALIVE_S}",
+            f"ServerAliveCountMax={SERVER_ALIVE_COUNT}",
+        ]
+        if settings.known_hosts:
+            opts.append(f"UserKnownHostsFile={settings.known_hosts}")
+        args = " ".join(f"-o {shlex.quote(o)}" for o in opts)
+        self.pidfile = self.dir / "pid"
+        # ssh's own words, whole: libvirt keeps only the first KiB of them (a changed host key's
+        # banner with long paths came back as "Value too large for defined data type").
+        self.errfile = self.dir / "stderr"
+        wrapper = self.dir / "ssh"
+        # libvirt runs the command with a scrubbed environment: everything it needs is in here.
+        wrapper.write_text(
+            f"#!/bin/sh\necho $$ > {shlex.quote(str(self.pidfile))}\n"
+            f'exec {shlex.quote(ssh)} {args} "$@" 2>>{shlex.quote(str(self.errfile))}\n'
+        )
+        wrapper.chmod(0o700)
+        query["command"] = str(wrapper)
+        self.uri = urlunsplit(parts._replace(query=urlencode(query, safe="/")))
+
+    def end_child(self) -> None:
+        """Ends the ssh this attempt started (its pid: it may have been reaped and reused only
+        once libvirt's call returned, and this runs before that)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def said(self) -> str:
+        try:
+            return self.errfile.read_text(errors="replace")[-4096:]
+        except OSError:
+            return ""
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_live: set[_Attempt] = set()
+_live_lock = threading.Lock()
+
+
+@atexit.register
+def _end_all() -> None:
+    """Quitting with an open still under way: its ssh goes with us."""
+    with _live_lock:
+        attempts = list(_live)
+    for attempt in attempts:
+        attempt.end_child()
+        attempt.remove()
+
+
+def prepared_uri(uri: str, settings: OpenSettings) -> str:
+    """The URI as opened, but for OpenSSH's wrapper (added per attempt by ``open_conn``)."""
+    if transport(uri) == "libssh" and settings.known_hosts:
+        parts = urlsplit(uri)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query.setdefault("known_hosts", settings.known_hosts)
+        return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
+    return uri
+
+
+class OpenTimedOut(Exception):
+    """The open did not finish within the deadline (its ssh child has been ended)."""
+
+
+class OpenFailed(Exception):
+    """libvirt's error, and what ssh wrote to its stderr ("" when no OpenSSH ran)."""
+
+    def __init__(self, error: libvirt.libvirtError, ssh_said: str):
+        super().__init__(str(error))
+        self.error = error
+        self.ssh_said = ssh_said
+
+
+def open_conn(
+    uri: str, auth: list[Any], settings: OpenSettings, cancel: threading.Event | None = None
+) -> libvirt.virConnect:
+    """``libvirt.openAuth`` of ``uri`` within ``settings.timeout_s``; raises ``OpenFailed``
+    (libvirt's error and ssh's words) or ``OpenTimedOut`` (also when ``cancel`` is set first)."""
+    uri = prepared_uri(uri, settings)
+    attempt = _Attempt(uri, settings) if transport(uri) == "ssh" else None
+    if attempt is not None:
+        uri = attempt.uri
+        with _live_lock:
+            _live.add(attempt)
+    done = threading.Event()
+    lock = threading.Lock()
+    box: dict[str, Any] = {"abandoned": False}
+
+    def run() -> None:
+        try:
+            conn = libvirt.openAuth(uri, auth, 0)
+        except libvirt.libvirtError as err:
+            box["error"] = err
+            conn = None
+        except BaseException as err:  # handed to the caller's thread
+            box["error"] = err
+            conn = None
+        with lock:
+            if box["abandoned"] and conn is not None:
+                _close_quietly(conn)
+            else:
+                box["conn"] = conn
+            done.set()
+        if attempt is not None and box["abandoned"]:
+            _forget(attempt)
+
+    threading.Thread(target=run, name=f"libvirt-open-{urlsplit(uri).hostname or 'local'}", daemon=True).start()
+    _wait(done, settings.timeout_s, cancel)
+    with lock:
+        if not done.is_set():
+            box["abandoned"] = True
+    if box["abandoned"]:
+        if attempt is not None:
+            attempt.end_child()  # libvirt's call returns once its ssh is gone
+            done.wait(2)
+            if done.is_set():
+                _forget(attempt)
+        raise OpenTimedOut()
+    said = attempt.said() if attempt is not None else ""
+    if attempt is not None:
+        _forget(attempt)
+    if isinstance(box.get("error"), libvirt.libvirtError):
+        raise OpenFailed(box["error"], said)
+    if "error" in box:
+        raise box["error"]
+    conn = box["conn"]
+    assert conn is not None
+    return conn
+
+
+def _wait(done: threading.Event, timeout_s: float, cancel: threading.Event | None) -> None:
+    if cancel is None:
+        done.wait(timeout_s)
+        return
+    left = timeout_s
+    while left > 0 and not done.is_set() and not cancel.is_set():
+        done.wait(min(0.1, left))
+        left -= 0.1
+
+
+def _forget(attempt: _Attempt) -> None:
+    with _live_lock:
+        _live.discard(attempt)
+    attempt.remove()
+
+
+def _close_quietly(conn: libvirt.virConnect) -> None:
+    try:
+        conn.close()
+    except libvirt.libvirtError:
+        pass
