@@ -48,7 +48,7 @@ class Job:
 
     uuid: str
     running: bool
-    sized: frozenset[str] = frozenset()
+    sized: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

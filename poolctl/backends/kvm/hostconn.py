@@ -6,6 +6,7 @@ What only a domain's own calls tell is read by ``details``, many domains at a ti
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import threading
 import uuid as uuid_mod
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 import libvirt
 
 from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost
-from poolctl.backends.kvm import details, xmlinfo
+from poolctl.backends.kvm import bulkcalls, details, xmlinfo
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.eventloop import ensure_event_loop
 from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
@@ -293,10 +294,11 @@ class HostConn:
         c = self.conn
         if c is None:
             raise libvirt.libvirtError("not connected")
-        self._load_facts(c)
-        listed = c.listAllDomains(0)
-        saved = {d.UUIDString() for d in c.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)}
-        stats = {d.UUIDString(): s for d, s in c.getAllDomainStats(_STATS, _STATS_FLAGS)}
+        got = bulkcalls.Calls(self._bulk_calls(c), at_once=self.in_flight > 1)
+        self._load_facts(got)
+        listed = got.get("domains")
+        saved = {d.UUIDString() for d in got.get("domains.saved")}
+        stats = {d.UUIDString(): s for d, s in got.get("stats")}
         fresh: dict[str, xmlinfo.DomainRecord] = {}
         for dom in listed:
             uuid, name = dom.UUIDString(), dom.name()
@@ -317,9 +319,34 @@ class HostConn:
             self.stale = dict.fromkeys(fresh, mark)
         else:
             self.stale = {uuid: mark for uuid, mark in self.stale.items() if uuid in fresh}
-        self._load_storage(c)
-        self._load_networks(c)
+        self._load_storage(got)
+        self._load_networks(got)
         self.update_free_memory()
+
+    def _bulk_calls(self, c: libvirt.virConnect) -> dict[str, Callable[[], Any]]:
+        """The bulk read's calls, none depending on another's answer."""
+        calls: dict[str, Callable[[], Any]] = {
+            "free": c.getFreeMemory,
+            "domains": lambda: c.listAllDomains(0),
+            "domains.saved": lambda: c.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE),
+            "stats": lambda: c.getAllDomainStats(_STATS, _STATS_FLAGS),
+            "pools.active": lambda: c.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE),
+            "pools": lambda: c.listAllStoragePools(0),
+            "networks.active": lambda: c.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE),
+            "networks": lambda: c.listAllNetworks(0),
+            "interfaces": lambda: c.listAllInterfaces(0),
+        }
+        if self._static is None:  # what the host says about itself: once per connection
+            calls |= {
+                "info": c.getInfo,
+                "hostname": c.getHostname,
+                "type": c.getType,
+                "version": c.getVersion,
+                "libversion": c.getLibVersion,
+            }
+            if self._cpu is None:
+                calls["capabilities"] = c.getCapabilities
+        return calls
 
     def pending(self) -> list[details.Job]:
         """The domains whose own calls are still to be read: never read yet, or due again."""
@@ -407,13 +434,16 @@ class HostConn:
             if name and cap:
                 rec.disk_sizes[name] = cap
                 sized.append(name)
-        rec.stat_disks = frozenset(sized)
+        rec.stat_disks = tuple(sized)
 
-    def _load_facts(self, c: libvirt.virConnect) -> None:
+    def _load_facts(self, got: bulkcalls.Calls) -> None:
         """What the host says about itself is read once per connection; its free memory each time."""
         if self._static is None:
-            self._static = self._read_static_facts(c)
-        self._refresh_reported_free(c)
+            self._static = self._read_static_facts(got)
+        try:
+            self._reported_free = int(got.get("free"))
+        except libvirt.libvirtError:
+            self._reported_free = 0
 
     def _refresh_reported_free(self, c: libvirt.virConnect) -> None:
         try:
@@ -421,18 +451,18 @@ class HostConn:
         except libvirt.libvirtError:
             self._reported_free = 0
 
-    def _read_static_facts(self, c: libvirt.virConnect) -> HostFacts:
-        info = c.getInfo()  # [arch, MiB, cpus, MHz, nodes, sockets, cores, threads]
+    def _read_static_facts(self, got: bulkcalls.Calls) -> HostFacts:
+        info = got.get("info")  # [arch, MiB, cpus, MHz, nodes, sockets, cores, threads]
         if self._cpu is None:
             try:
-                self._cpu = xmlinfo.parse_capabilities(c.getCapabilities())
+                self._cpu = xmlinfo.parse_capabilities(got.get("capabilities"))
             except libvirt.libvirtError:
                 self._cpu = xmlinfo.HostCpu()
-        hostname = c.getHostname()
+        hostname = got.get("hostname")
         try:
-            hv = f"{c.getType()} {_version(c.getVersion())}"
+            hv = f"{got.get('type')} {_version(got.get('version'))}"
         except libvirt.libvirtError:
-            hv = c.getType()
+            hv = got.get("type")
         # The test driver reports this machine's hostname for every private host.
         name = self.facts.name if self.is_test else hostname
         return HostFacts(
@@ -442,7 +472,7 @@ class HostConn:
             cpu_vendor=self._cpu.vendor,
             cpu_model=self._cpu.model or info[0],
             cpu_count=int(info[2]),
-            software_version=f"libvirt {_version(c.getLibVersion())}, {hv}",
+            software_version=f"libvirt {_version(got.get('libversion'))}, {hv}",
         )
 
     def update_free_memory(self) -> None:
@@ -455,23 +485,32 @@ class HostConn:
             free = max(0, static.memory_total - used)
         self.facts = dataclasses.replace(static, memory_free=free)
 
-    def _load_storage(self, c: libvirt.virConnect) -> None:
-        active = {p.name() for p in c.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)}
+    def _definitions(self, objs: list[Any]) -> bulkcalls.Calls:
+        """The XML definitions of pools or networks, by name; all at once over a link."""
+        calls: dict[str, Callable[[], Any]] = {o.name(): functools.partial(o.XMLDesc, 0) for o in objs}
+        return bulkcalls.Calls(calls, at_once=self.in_flight > 1)
+
+    def _load_storage(self, got: bulkcalls.Calls) -> None:
+        active = {p.name() for p in got.get("pools.active")}
+        listed = got.get("pools")
+        xml = self._definitions(listed)
         pools = {}
-        for p in c.listAllStoragePools(0):
+        for p in listed:
             try:
-                pools[p.name()] = xmlinfo.parse_pool(p.XMLDesc(0), p.name() in active)
+                pools[p.name()] = xmlinfo.parse_pool(xml.get(p.name()), p.name() in active)
             except libvirt.libvirtError:
                 continue
         self.pools = pools
 
-    def _load_networks(self, c: libvirt.virConnect) -> None:
+    def _load_networks(self, got: bulkcalls.Calls) -> None:
         try:
-            active = {n.name() for n in c.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE)}
+            active = {n.name() for n in got.get("networks.active")}
+            listed = got.get("networks")
+            xml = self._definitions(listed)
             nets = {}
-            for n in c.listAllNetworks(0):
+            for n in listed:
                 try:
-                    nets[n.name()] = xmlinfo.parse_network(n.XMLDesc(0), n.name() in active)
+                    nets[n.name()] = xmlinfo.parse_network(xml.get(n.name()), n.name() in active)
                 except libvirt.libvirtError:
                     continue
             self.networks = nets
@@ -480,6 +519,6 @@ class HostConn:
                 raise
             self.networks = {}
         try:
-            self.bridges = {i.name() for i in c.listAllInterfaces(0)}
+            self.bridges = {i.name() for i in got.get("interfaces")}
         except libvirt.libvirtError:
             self.bridges = None

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from poolctl.model import VM
 
 _UNIT = {
     "b": 1,
@@ -31,7 +36,7 @@ def _size(el: ET.Element | None, default_unit: str) -> int:
     return int(float(text) * _UNIT.get(unit, 1))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DiskInfo:
     device: str  # target dev: vda, sda, hdc
     cdrom: bool
@@ -45,7 +50,7 @@ class DiskInfo:
         return self.path or self.volume or self.network or self.device
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NicInfo:
     mac: str
     kind: str  # network, bridge, direct, user, ...
@@ -53,7 +58,7 @@ class NicInfo:
     target: str = ""  # host-side device (vnet0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DomainInfo:
     uuid: str
     name: str
@@ -67,6 +72,12 @@ class DomainInfo:
     machine: str = ""
     virt_type: str = ""
     emulator: str = ""
+
+
+def _common(text: str) -> str:
+    """One string object for values that many domains share (bus names, network names, the
+    architecture): a host of thousands of domains keeps each once, not once per domain."""
+    return sys.intern(text) if len(text) < 64 else text
 
 
 def parse_domain(xml: str) -> DomainInfo:
@@ -85,15 +96,17 @@ def parse_domain(xml: str) -> DomainInfo:
                 pool, volume = src.get("pool", ""), src.get("volume", "")
             if d.get("type") == "network":
                 network = f"{src.get('protocol', '')}:{src.get('name', '')}"
-        disks.append(DiskInfo(dev, d.get("device") in ("cdrom", "floppy"), path, pool, volume, network))
+        disks.append(
+            DiskInfo(_common(dev), d.get("device") in ("cdrom", "floppy"), path, _common(pool), volume, network)
+        )
     for n in devices.findall("interface") if devices is not None else ():
         mac = n.find("mac")
         src = n.find("source")
         tgt = n.find("target")
-        kind = n.get("type", "")
+        kind = _common(n.get("type", ""))
         source = ""
         if src is not None:
-            source = src.get("network") or src.get("bridge") or src.get("dev") or ""
+            source = _common(src.get("network") or src.get("bridge") or src.get("dev") or "")
         nics.append(
             NicInfo(
                 mac.get("address", "") if mac is not None else "",
@@ -123,10 +136,10 @@ def parse_domain(xml: str) -> DomainInfo:
         disks=tuple(disks),
         nics=tuple(nics),
         cpu_xml=cpu_xml,
-        arch=os_type.get("arch", "") if os_type is not None else "",
-        machine=os_type.get("machine", "") if os_type is not None else "",
-        virt_type=root.get("type", ""),
-        emulator=(root.findtext("devices/emulator") or "").strip(),
+        arch=_common(os_type.get("arch", "")) if os_type is not None else "",
+        machine=_common(os_type.get("machine", "")) if os_type is not None else "",
+        virt_type=_common(root.get("type", "")),
+        emulator=_common((root.findtext("devices/emulator") or "").strip()),
     )
 
 
@@ -196,7 +209,7 @@ def parse_capabilities(xml: str) -> HostCpu:
     return HostCpu((cpu.findtext("vendor") or "").strip(), (cpu.findtext("model") or "").strip(), uuid)
 
 
-@dataclass
+@dataclass(slots=True)
 class DomainRecord:
     """What one host says about one domain; the merge step turns records into VMs.
 
@@ -214,8 +227,10 @@ class DomainRecord:
     disk_sizes: dict[str, int] = field(default_factory=dict)  # target dev -> bytes
     stat_memory: int = 0  # bytes, balloon.current when reported
     stat_vcpus: int = 0
-    stat_disks: frozenset[str] = frozenset()  # disks whose size the last stats gave
+    stat_disks: tuple[str, ...] = ()  # disks whose size the last stats gave
     read_at: int = 0
+    # The VM the merge made of this record last (it hands it out again while nothing changed).
+    vm: VM | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def listed(cls, uuid: str, name: str) -> DomainRecord:

@@ -1,0 +1,321 @@
+"""A libvirt host at the end of a link: a private libvirtd serving the test driver over TCP, and
+a userspace relay in front of it that delays each direction and counts the RPC calls.
+
+The kernel's netem is not available on these machines; a relay that holds every chunk for a
+fixed time each way is. The daemon loads no hypervisor driver (``LIBVIRT_DRIVER_DIR`` points at
+an empty folder: the test driver is built into libvirt itself), keeps its sockets, pid file and
+log in its own folder and listens on loopback only, so it touches nothing of a system libvirtd.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+LIBVIRTD = "/usr/sbin/libvirtd"
+START_TIMEOUT_S = 30.0
+# libvirt RPC (src/rpc/virnetprotocol.x): a 4-byte length (itself included), then program,
+# version, procedure, type, serial and status, 4 bytes each. Type 0 is a call.
+_TYPE_AT = 4 + 12
+_CALL = 0
+
+_HEAD = """<?xml version='1.0'?>
+<node xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+  <cpu><mhz>2900</mhz><model>x86_64</model><active>64</active><nodes>1</nodes>
+    <sockets>2</sockets><cores>16</cores><threads>2</threads></cpu>
+  <memory>1073741824</memory>
+"""
+_DOMAIN = """  <domain type='test'>
+    <name>{name}</name>
+    <uuid>00000000-0000-4000-8000-{i:012d}</uuid>
+    <title>bench domain {i}</title>
+    <memory unit='MiB'>1024</memory>
+    <currentMemory unit='MiB'>1024</currentMemory>
+    <vcpu>2</vcpu>
+    <os><type arch='x86_64'>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'>
+        <source file='/var/lib/libvirt/images/{name}.qcow2'/>
+        <target dev='vda' bus='virtio'/>
+      </disk>
+      <interface type='network'>
+        <mac address='52:54:{mac}'/>
+        <source network='default'/>
+      </interface>
+    </devices>
+{runstate}  </domain>
+"""
+_POOL = """  <network>
+    <name>default</name>
+    <uuid>00000000-0000-4000-8000-00000000ff01</uuid>
+    <forward mode='nat'/>
+    <bridge name='virbr0'/>
+    <ip address='10.0.0.1' netmask='255.0.0.0'/>
+  </network>
+  <pool type='dir'>
+    <name>default</name>
+    <uuid>00000000-0000-4000-8000-00000000ff02</uuid>
+    <capacity unit='TiB'>100</capacity>
+    <allocation unit='GiB'>0</allocation>
+    <available unit='TiB'>100</available>
+    <target><path>/var/lib/libvirt/images</path></target>
+"""
+_VOLUME = """    <volume type='file'>
+      <name>{name}.qcow2</name>
+      <capacity unit='GiB'>10</capacity>
+      <allocation unit='GiB'>1</allocation>
+      <target><path>/var/lib/libvirt/images/{name}.qcow2</path></target>
+    </volume>
+"""
+
+
+def domain_name(i: int) -> str:
+    return f"vm-{i:05d}"
+
+
+def write_host(path: Path, domains: int) -> Path:
+    """A test-driver host with ``domains`` domains (two in three running), each with a disk on
+    the host's one pool (its volume too, so sizes are looked up) and a NIC on its one network."""
+    parts = [_HEAD]
+    for i in range(domains):
+        mac = ":".join(f"{b:02x}" for b in (i >> 24 & 255, i >> 16 & 255, i >> 8 & 255, i & 255))
+        runstate = "    <test:runstate>5</test:runstate>\n" if i % 3 == 2 else ""  # 5: shut off
+        parts.append(_DOMAIN.format(name=domain_name(i), i=i, mac=mac, runstate=runstate))
+    parts.append(_POOL)
+    parts.extend(_VOLUME.format(name=domain_name(i)) for i in range(domains))
+    parts.append("  </pool>\n</node>\n")
+    path.write_text("".join(parts))
+    return path.resolve()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon:
+    """A private libvirtd listening on 127.0.0.1:``port`` without authentication."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.port = free_port()
+        run = folder / "run"
+        empty = folder / "no-drivers"
+        run.mkdir(parents=True, exist_ok=True)
+        empty.mkdir(exist_ok=True)
+        conf = folder / "libvirtd.conf"
+        conf.write_text(
+            "listen_tls = 0\nlisten_tcp = 1\n"
+            f'listen_addr = "127.0.0.1"\ntcp_port = "{self.port}"\nauth_tcp = "none"\n'
+            f'unix_sock_dir = "{run}"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n'
+            'unix_sock_rw_perms = "0700"\nunix_sock_ro_perms = "0700"\n'
+            # libvirtd's defaults (max_workers 20, max_client_requests 5): what a user's host runs
+            f'log_outputs = "3:file:{folder / "libvirtd.log"}"\n'
+        )
+        env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(empty))
+        self._log = open(folder / "libvirtd.stdout", "ab")
+        self.proc = subprocess.Popen(
+            [LIBVIRTD, "--listen", "-f", str(conf), "-p", str(run / "libvirtd.pid")],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            self._wait_listening()
+        except BaseException:
+            self.close()
+            raise
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                out = (self.folder / "libvirtd.stdout").read_text(errors="replace")[-500:]
+                raise RuntimeError(f"libvirtd exited with {self.proc.returncode}: {out}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"libvirtd did not listen on 127.0.0.1:{self.port} within {START_TIMEOUT_S:.0f} s")
+
+    def rss_peak_mb(self) -> float | None:
+        return peak_rss_mb(self.proc.pid)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM of a live process, in MB; None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class CallCounter:
+    """Reads one direction's byte stream as libvirt RPC messages and counts the calls."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._skip = 0  # bytes of the current message's body still to come
+
+    def feed(self, data: bytes) -> int:
+        calls = 0
+        view = memoryview(data)
+        while view:
+            if self._skip:
+                n = min(self._skip, len(view))
+                self._skip -= n
+                view = view[n:]
+                continue
+            need = _TYPE_AT + 4 - len(self._buf)
+            self._buf += view[:need]
+            view = view[need:]
+            if len(self._buf) < _TYPE_AT + 4:
+                break
+            length = int.from_bytes(self._buf[:4], "big")
+            if int.from_bytes(self._buf[_TYPE_AT : _TYPE_AT + 4], "big") == _CALL:
+                calls += 1
+            self._skip = max(0, length - len(self._buf))
+            self._buf.clear()
+        return calls
+
+
+class Relay:
+    """127.0.0.1:port -> target, every chunk held ``delay_s`` in each direction (RTT = twice
+    that); ``calls`` counts the RPC calls clients sent since the last ``reset()``."""
+
+    def __init__(self, target_port: int, delay_s: float):
+        self.target = ("127.0.0.1", target_port)
+        self.delay_s = delay_s
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._closed = False
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._accept, name="relay-accept", daemon=True).start()
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return self._calls
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls = 0
+
+    def _count(self, n: int) -> None:
+        if n:
+            with self._lock:
+                self._calls += n
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                conn.close()
+                continue
+            upstream.settimeout(None)
+            for s in (conn, upstream):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                    upstream.close()
+                    return
+                self._sockets += [conn, upstream]
+            self._direction(conn, upstream, CallCounter())
+            self._direction(upstream, conn, None)
+
+    def _direction(self, src: socket.socket, dst: socket.socket, counter: CallCounter | None) -> None:
+        held: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+
+        def read() -> None:
+            try:
+                while data := src.recv(262144):
+                    if counter is not None:
+                        self._count(counter.feed(data))
+                    held.put((time.monotonic() + self.delay_s, data))
+            except OSError:
+                pass
+            held.put((0.0, b""))
+
+        def write() -> None:
+            try:
+                while True:
+                    due, data = held.get()
+                    if not data:
+                        dst.shutdown(socket.SHUT_WR)
+                        return
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    dst.sendall(data)
+            except OSError:
+                pass
+
+        threading.Thread(target=read, name="relay-read", daemon=True).start()
+        threading.Thread(target=write, name="relay-write", daemon=True).start()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            socks, self._sockets = self._sockets, []
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+@contextmanager
+def daemon(folder: Path) -> Iterator[Daemon]:
+    d = Daemon(folder)
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def have_libvirtd() -> str | None:
+    """Why the link cannot be built here, or None."""
+    if not os.path.exists(LIBVIRTD):
+        return f"{LIBVIRTD} is not installed"
+    if shutil.which("virsh") is None:
+        return "virsh is not installed"
+    return None
