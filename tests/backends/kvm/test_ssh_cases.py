@@ -114,6 +114,7 @@ def test_a_wrong_password_over_libssh_fails_once_and_does_not_hang(sshd):
     took = time.monotonic() - started
     assert isinstance(err, AuthenticationError), err
     assert "wrong-password" not in str(err) and f"127.0.0.1:{sshd.port}" in str(err)
+    assert "the password (or key passphrase) was refused" in str(err)
     assert took < 20  # refused, not waited out: the deadline would say "did not answer"
     assert sshd.log.read_text().count("Failed password for root") == 1  # one attempt, not a loop
 
