@@ -50,6 +50,14 @@ def test_ls_exits_3_for_a_refused_login_and_1_for_an_untrusted_key(sshd, tmp_pat
     assert "not known yet" in line and "ssh-keyscan" in line
 
 
+def test_ls_serves_the_good_host_and_warns_about_the_refused_one(sshd, tmp_path):
+    proc = _ls(tmp_path, [sshd.uri(), sshd.uri(user="nosuchuser")])
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    assert "test" in proc.stdout
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("poolctl: warning: pool 'rack' (kvm): host 127.0.0.1:") and "refused the login" in line
+
+
 def test_ls_with_a_host_that_never_answers_ends_within_the_timeout(sshd, tmp_path):
     with Gate(("127.0.0.1", 9)) as gate:
         held = sshd.uri().replace(f":{sshd.port}/", f":{gate.address.split(':')[1]}/")
