@@ -179,6 +179,11 @@ class Backend(ABC):
         snapshot as changes so the consumer's store converges.
         """
 
+    def host_problems(self) -> list[str]:
+        """Why hosts of this connected pool are not connected, one line each (a command prints
+        them as warnings: the pool's other hosts were served). By default none."""
+        return []
+
     def retry_now(self) -> None:
         """The user asks to try the pool's unreachable or refused hosts again now (a failed login
         or an untrusted host key is never retried without this). By default nothing: a backend

@@ -61,6 +61,8 @@ def _collect(
             _report(pool, exc, err)
             code = max(code, ExitCode.FAILED)
         else:
+            for problem in backend.host_problems():
+                print(f"poolctl: warning: pool {pool.name!r} ({pool.backend}): {problem}", file=err)
             loaded.append(Loaded(pool, backend, inventory))
     return loaded, code
 

@@ -75,7 +75,9 @@ class PrivateLibvirtd:
             "mount -t tmpfs tmpfs /run/libvirt && mount -t tmpfs tmpfs /var/lib/libvirt && "
             "mount -t tmpfs tmpfs /var/cache/libvirt && "
             f"mount --bind {self.root}/log /var/log/libvirt && "
-            "exec /usr/sbin/libvirtd -f /etc/libvirt/libvirtd.conf"
+            # its pid file in its own tmpfs: the default /run/libvirtd.pid is the machine's, and
+            # a second private daemon (another test run) would fail to take it
+            "exec /usr/sbin/libvirtd -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid"
         )
         self.socket.unlink(missing_ok=True)
         self.proc = subprocess.Popen(

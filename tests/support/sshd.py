@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -93,12 +94,24 @@ def _keygen(path: Path, passphrase: str = "") -> str:
 
 
 class Sshd:
-    def __init__(self, root: Path, daemon: PrivateLibvirtd):
+    def __init__(
+        self,
+        root: Path,
+        daemon: PrivateLibvirtd | Any,
+        *,
+        address: str = "127.0.0.1",
+        netns: str | None = None,
+        port: int | None = None,
+    ):
+        """``daemon``: what has the libvirt socket (``.socket``) the sessions reach; ``netns``:
+        the network namespace to listen in (the lab's hosts), ``address`` there."""
         self.root = root
         self.daemon = daemon
+        self.address = address
+        self.netns = netns
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o700)
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.host_key = root / "host_ed25519"
         self.host_pub = _keygen(self.host_key)
         self.client_key = root / "client_ed25519"
@@ -132,7 +145,7 @@ class Sshd:
     def write_config(self, *, password: bool = False, pubkey: bool = True) -> Path:
         cfg = self.root / "sshd_config"
         cfg.write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+            f"Port {self.port}\nListenAddress {self.address}\nHostKey {self.host_key}\n"
             f"PidFile none\nAuthorizedKeysFile {self.authorized}\n"
             "PermitRootLogin yes\nUsePAM no\nStrictModes no\nPrintMotd no\nPrintLastLog no\n"
             f"PasswordAuthentication {'yes' if password else 'no'}\n"
@@ -158,8 +171,9 @@ class Sshd:
         shadow.chmod(0o600)
         os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
         script = f"mount --bind {shadow} /etc/shadow && exec {SSHD} -D -e -f {cfg}"
+        netns = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script],
+            [*netns, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script],
             preexec_fn=_die_with_parent,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -170,12 +184,23 @@ class Sshd:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"sshd did not start: {self.log.read_text()}")
+            if self._answers():
+                return
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        def probe() -> bool:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    if s.recv(64).startswith(b"SSH-"):
-                        return
+                with socket.create_connection((self.address, self.port), timeout=1) as s:
+                    return s.recv(64).startswith(b"SSH-")
             except OSError:
-                time.sleep(0.05)
+                return False
+
+        if self.netns is None:
+            return probe()
+        from tests.support.netns import call_in_netns
+
+        return call_in_netns(self.netns, probe, timeout=5)
 
     def restart(self, **kw: bool) -> None:
         self.stop()
@@ -204,7 +229,7 @@ class Sshd:
     def trust(self, host_pub: str | None = None) -> None:
         """known_hosts holds ``host_pub`` (the server's real key by default) for this port."""
         key = " ".join((host_pub or self.host_pub).split()[:2])
-        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {key}\n")
+        self.known_hosts.write_text(f"[{self.address}]:{self.port} {key}\n")
 
     def forget(self) -> None:
         self.known_hosts.write_text("")
@@ -214,7 +239,15 @@ class Sshd:
         return _keygen(self.root / f"other_{time.monotonic_ns()}")
 
     # -- URIs ------------------------------------------------------------------------------
-    def uri(self, transport: str = "ssh", user: str = "root", keyfile: Path | None = None, **params: str) -> str:
+    def uri(
+        self,
+        transport: str = "ssh",
+        user: str = "root",
+        keyfile: Path | None = None,
+        driver: str = "test",
+        path: str = "/default",
+        **params: str,
+    ) -> str:
         """A libvirt URI reaching the private daemon's test driver through this server."""
         query: dict[str, str] = {"socket": str(self.daemon.socket), "proxy": "netcat"}
         key = self.client_key if keyfile is None else keyfile
@@ -225,7 +258,7 @@ class Sshd:
         elif transport == "libssh":
             query["known_hosts"] = str(self.known_hosts)
         query.update(params)
-        return f"test+{transport}://{user}@127.0.0.1:{self.port}/default?{urlencode(query, safe='/')}"
+        return f"{driver}+{transport}://{user}@{self.address}:{self.port}{path}?{urlencode(query, safe='/')}"
 
 
 @pytest.fixture

@@ -325,6 +325,9 @@ class KvmBackend(Backend):
         self._watcher = Watcher(feed, on_change, on_state)
         self._watcher.start()
 
+    def host_problems(self) -> list[str]:
+        return [str(hc.open_error) for hc in self.hosts if not hc.live and hc.open_error is not None]
+
     def retry_now(self) -> None:
         if self._watcher is not None:
             self._watcher.retry_now()

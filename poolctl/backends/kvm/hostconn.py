@@ -24,7 +24,7 @@ from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.eventloop import ensure_event_loop
 from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
 from poolctl.backends.kvm.openfail import classify, timed_out, where
-from poolctl.backends.kvm.opening import OpenFailed, OpenSettings, OpenTimedOut, open_conn
+from poolctl.backends.kvm.opening import OpenFailed, OpenSettings, OpenTimedOut, end_ssh, open_conn
 from poolctl.model import MiB
 
 RUNNING_STATES = {
@@ -60,6 +60,8 @@ class HostFacts:
     software_version: str = ""
 
 
+_ASKED_AGAIN = -1  # in an open's set of credentials asked for: one was asked for twice
+
 # libvirt's close callback gives a number; the user reads what it means.
 _CLOSE_WORDS = {
     libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "the connection failed (a read or write error)",
@@ -87,6 +89,7 @@ class HostConn:
         # Set to abandon an open under way (the pool is closing): its ssh child is ended.
         self.cancel = threading.Event()
         self.opening = False  # the backend's first open of this host is under way
+        self._ssh_pid: int | None = None  # the ssh child of the main connection
         self.open_error: BackendError | None = None  # why the last open failed
         self.ref = f"host:{uri}"
         self.is_test = urlsplit(uri).scheme.startswith("test")
@@ -132,7 +135,7 @@ class HostConn:
         """Open the connection and subscribe; raises ConnectionLost/AuthenticationError."""
         self._closing = False
         self.cancel.clear()
-        conn = self.open_side()
+        conn, self._ssh_pid = self._open()
         self._static = None
         try:
             conn.registerCloseCallback(self._on_close, None)
@@ -157,6 +160,10 @@ class HostConn:
         A migration runs its long call on one: other calls on the connection running
         ``migrateToURI3`` waited up to 4 s behind it in the lab.
         """
+        return self._open()[0]
+
+    def _open(self) -> tuple[libvirt.virConnect, int | None]:
+        """A connection and the pid of its ssh child (None without OpenSSH)."""
         ensure_event_loop()
         failed: list[str] = []  # why our credentials could not be given, if that happened
         asked: set[int] = set()
@@ -166,7 +173,7 @@ class HostConn:
             (failed, asked),
         ]
         try:
-            conn = open_conn(self.uri, auth, self.settings, self.cancel)
+            conn, ssh_pid = open_conn(self.uri, auth, self.settings, self.cancel)
         except OpenTimedOut:
             raise timed_out(self.uri, self.settings.timeout_s) from None
         except OpenFailed as err:
@@ -174,14 +181,15 @@ class HostConn:
                 raise AuthenticationError(
                     f"host {where(self.uri)[0]} ({self.uri}): {failed[0]}", host=self.uri
                 ) from None
-            raise classify(self.uri, err.error, self.settings.timeout_s, err.ssh_said) from None
+            said = "the password (or key passphrase) was refused" if _ASKED_AGAIN in asked else err.ssh_said
+            raise classify(self.uri, err.error, self.settings.timeout_s, said) from None
         if not self.is_test:
             try:
                 # 5 s interval, 3 misses: a dead host shows LOST within ~20 s.
                 conn.setKeepAlive(5, 3)
             except libvirt.libvirtError:
                 pass
-        return conn
+        return conn, ssh_pid
 
     def _auth_cb(self, creds: list[list[Any]], state: tuple[list[str], set[int]]) -> int:
         # Each kind of credential is given once per open: libvirt's libssh transport asks for the
@@ -190,6 +198,7 @@ class HostConn:
         failed, asked = state
         kinds = {cred[0] for cred in creds}
         if kinds & asked - {libvirt.VIR_CRED_AUTHNAME}:
+            asked.add(_ASKED_AGAIN)
             return -1
         asked.update(kinds)
         # An exception here (a failing password_command) would be printed over the screen
@@ -224,9 +233,14 @@ class HostConn:
         except libvirt.libvirtError:
             pass
         try:
-            conn.close()
+            held = conn.close()
         except libvirt.libvirtError:
-            pass
+            held = 0
+        if held > 0 and self._ssh_pid is not None:
+            # Domain objects still held somewhere (a migration handle, the inventory's readers)
+            # keep libvirt's connection, and its ssh, open: ours ends here.
+            end_ssh(self._ssh_pid)
+        self._ssh_pid = None
 
     def alive(self) -> bool:
         try:

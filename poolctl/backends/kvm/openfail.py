@@ -51,7 +51,7 @@ _UNKNOWN = re.compile(
 _AUTH = re.compile(
     r"permission denied|too many authentication failures|authentication failed|no more authentication methods|"
     r"access denied by server|auth(entication)? (was )?(cancelled|refused)|"
-    r"failed to authenticate|no authentication methods available",
+    r"failed to authenticate|no authentication methods available|password .*was refused",
     re.I,
 )
 _TIMED_OUT = re.compile(r"timed out|timeout", re.I)

@@ -73,17 +73,18 @@ class _Attempt:
         query["command"] = str(wrapper)
         self.uri = urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def end_child(self) -> None:
         """Ends the ssh this attempt started (its pid: it may have been reaped and reused only
         once libvirt's call returned, and this runs before that)."""
-        try:
-            pid = int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        pid = self.pid()
+        if pid is not None:
+            end_ssh(pid)
 
     def said(self) -> str:
         try:
@@ -93,6 +94,21 @@ class _Attempt:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def end_ssh(pid: int) -> None:
+    """Kill ``pid`` if it is still an ssh child of this process (never a reused pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return
+    name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+    if int(rest.split()[1]) != os.getpid() or name != "ssh":
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 _live: set[_Attempt] = set()
@@ -134,7 +150,7 @@ class OpenFailed(Exception):
 
 def open_conn(
     uri: str, auth: list[Any], settings: OpenSettings, cancel: threading.Event | None = None
-) -> libvirt.virConnect:
+) -> tuple[libvirt.virConnect, int | None]:
     """``libvirt.openAuth`` of ``uri`` within ``settings.timeout_s``; raises ``OpenFailed``
     (libvirt's error and ssh's words) or ``OpenTimedOut`` (also when ``cancel`` is set first)."""
     uri = prepared_uri(uri, settings)
@@ -178,6 +194,7 @@ def open_conn(
                 _forget(attempt)
         raise OpenTimedOut()
     said = attempt.said() if attempt is not None else ""
+    pid = attempt.pid() if attempt is not None else None
     if attempt is not None:
         _forget(attempt)
     if isinstance(box.get("error"), libvirt.libvirtError):
@@ -186,7 +203,7 @@ def open_conn(
         raise box["error"]
     conn = box["conn"]
     assert conn is not None
-    return conn
+    return conn, pid
 
 
 def _wait(done: threading.Event, timeout_s: float, cancel: threading.Event | None) -> None:

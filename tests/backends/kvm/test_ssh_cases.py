@@ -4,6 +4,7 @@ name the host and say what to do, within the test's timeout, no ssh child left b
 
 from __future__ import annotations
 
+import queue
 import time
 
 import pytest
@@ -12,6 +13,8 @@ from poolctl.backends.base import AuthenticationError, BackendError
 from poolctl.backends.kvm import KvmBackend
 from poolctl.backends.kvm.openfail import DaemonRefused, HostKeyChanged, HostKeyUnknown, TimedOut, Unreachable
 from poolctl.config import pool_config
+from poolctl.model import ConnectionStatus, PowerOp, PowerState
+from tests.support.kvm_helpers import wait_for
 from tests.support.sshd import PASSWORD, wait_no_ssh_children
 from tests.support.tcp_gate import Gate
 
@@ -114,6 +117,7 @@ def test_a_wrong_password_over_libssh_fails_once_and_does_not_hang(sshd):
     took = time.monotonic() - started
     assert isinstance(err, AuthenticationError), err
     assert "wrong-password" not in str(err) and f"127.0.0.1:{sshd.port}" in str(err)
+    assert "the password (or key passphrase) was refused" in str(err)
     assert took < 20  # refused, not waited out: the deadline would say "did not answer"
     assert sshd.log.read_text().count("Failed password for root") == 1  # one attempt, not a loop
 
@@ -170,3 +174,27 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("transport", ["ssh", "libssh"])
+def test_power_and_events_over_ssh(sshd, transport):
+    """The contract's live part over ssh: a power operation through the backend, then a start
+    behind its back whose lifecycle event comes back through the ssh connection as a change (the
+    periodic refresh pushed out of reach: the change can only have come from the event)."""
+    backend = backend_for(sshd.uri(transport))
+    backend.REFRESH_S = 3600.0
+    try:
+        backend.connect()
+        vm = next(v for v in backend.inventory().vms if v.name == "test")
+        changes: queue.Queue = queue.Queue()
+        states: queue.Queue = queue.Queue()
+        backend.watch(changes.put, states.put)
+        wait_for(states, lambda s: s.status == ConnectionStatus.CONNECTED, "CONNECTED")
+        backend.power(vm.ref, PowerOp.FORCE_OFF)
+        wait_for(changes, lambda c: c.ref == vm.ref and c.obj.power_state == PowerState.HALTED, "the VM halted", 15)
+        # behind the backend's back, on its own connection: only libvirt's event can tell it
+        backend.host_by_ref(vm.host or backend.hosts[0].ref).conn.lookupByUUIDString(vm.uuid).create()
+        wait_for(changes, lambda c: c.ref == vm.ref and c.obj.power_state == PowerState.RUNNING, "the VM running", 15)
+    finally:
+        backend.close()
+    wait_no_ssh_children()
