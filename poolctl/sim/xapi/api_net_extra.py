@@ -41,6 +41,24 @@ def configure_ipv6(ctx: Context, self: str, mode: str, address: str, gateway: st
     ctx.db.set("VIF", self, ipv6_configuration_mode=str(mode), ipv6_addresses=addresses, ipv6_gateway=str(gateway))
 
 
+def _trunk(ctx: Context, vif: str, value: object, add: bool) -> None:
+    vlan = datamodel.coerce("int", value, "VIF", "value")
+    with ctx.db.lock:
+        current = ctx.db.field("VIF", vif, "trunks")
+        new = sorted({*current, vlan}) if add else [t for t in current if t != vlan]
+        ctx.db.set("VIF", vif, trunks=new)
+
+
+@api("VIF.add_trunks", "self", "value")
+def add_trunks(ctx: Context, self: str, value: object) -> None:
+    _trunk(ctx, self, value, True)
+
+
+@api("VIF.remove_trunks", "self", "value")
+def remove_trunks(ctx: Context, self: str, value: object) -> None:
+    _trunk(ctx, self, value, False)
+
+
 @api("network.add_purpose", "self", "value")
 def add_purpose(ctx: Context, self: str, value: str) -> None:
     datamodel.coerce("enum network_purpose", value, "network", "value")

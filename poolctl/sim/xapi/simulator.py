@@ -18,6 +18,7 @@ from . import (  # noqa: F401
     api_event,
     api_event_legacy,
     api_host,
+    api_host_config,
     api_host_extra,
     api_message,
     api_net_extra,

@@ -100,3 +100,27 @@ def test_local_storage_caching_and_nvram(api):
     assert api.VM.get_NVRAM(vm) == {"EFI-variables": "AAAA"}
     api.VM.remove_from_NVRAM(vm, "EFI-variables")
     assert api.VM.get_NVRAM(vm) == {}
+
+
+def test_ssh_timezones_and_newer_setters(api):
+    pool = api.pool.get_all()[0]
+    hosts = api.host.get_all()
+    api.pool.set_ssh_enabled_timeout(pool, "600")
+    api.pool.enable_ssh(pool)
+    assert all(api.host.get_ssh_enabled(h) and api.host.get_ssh_enabled_timeout(h) == "600" for h in hosts)
+    assert failure(api.pool.set_ssh_enabled_timeout, pool, "999999") == ["SET_SSH_TIMEOUT_PARTIALLY_FAILED", *hosts]
+    assert failure(api.host.set_ssh_enabled_timeout, hosts[0], "-1") == ["INVALID_VALUE", "ssh_enabled_timeout", "-1"]
+    api.host.disable_ssh(hosts[0])
+    assert not api.host.get_ssh_enabled(hosts[0])
+    assert "Europe/Paris" in api.host.list_timezones(hosts[0])
+    api.host.set_timezone(hosts[0], "Europe/Paris")
+    assert api.host.get_timezone(hosts[0]) == "Europe/Paris"
+    assert failure(api.host.set_timezone, hosts[0], "Mars/Olympus")[0] == "INVALID_VALUE"
+    api.host.set_max_cstate(hosts[0], "C1")
+    assert api.host.get_max_cstate(hosts[0]) == "C1"
+    vif = api.VM.get_VIFs(vm_named(api, "web-01"))[0]
+    api.VIF.add_trunks(vif, "20")
+    api.VIF.add_trunks(vif, "10")
+    assert api.VIF.get_trunks(vif) == ["10", "20"]
+    api.VIF.remove_trunks(vif, "20")
+    assert api.VIF.get_trunks(vif) == ["10"]
