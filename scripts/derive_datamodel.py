@@ -114,7 +114,12 @@ def _labels_then_string(src: str, i: int, labels: dict[str, str]) -> tuple[str |
             if not m.group(0).endswith(":"):
                 labels[m.group(1)] = "true"  # punned label
                 continue
-            if src[i] in "([":
+            while i < len(src) and src[i].isspace():
+                i += 1
+            if src[i] == '"':
+                lit = _STRING.match(src, i)
+                end = lit.end() if lit else i + 1
+            elif src[i] in "([":
                 end = _balanced(src, i)
             else:
                 word = re.compile(r"[\w.']+").match(src, i)
@@ -157,16 +162,25 @@ class Types:
         return None
 
 
-def _split_top(s: str) -> list[str]:
-    parts, depth, cur = [], 0, ""
-    for c in s:
+def _split_top(s: str, sep: str = ",") -> list[str]:
+    """Split at `sep` outside brackets and string literals."""
+    parts, depth, cur, i = [], 0, "", 0
+    while i < len(s):
+        c = s[i]
+        if c == '"':
+            lit = _STRING.match(s, i)
+            end = lit.end() if lit else i + 1
+            cur += s[i:end]
+            i = end
+            continue
         depth += c in "(["
         depth -= c in ")]"
-        if c == "," and depth == 0:
+        if c == sep and depth == 0:
             parts.append(cur)
             cur = ""
         else:
             cur += c
+        i += 1
     return [*parts, cur]
 
 
@@ -262,6 +276,86 @@ def db_tables(repo: Path, commit: str) -> list[str]:
     return sorted(set(tables))
 
 
+_CLASS_FILE = {"VM": "datamodel_vm.ml", "host": "datamodel_host.ml", "pool": "datamodel_pool.ml"}
+
+
+def ocaml_messages(repo: Path, commit: str, known: dict[str, set[str]]) -> dict[str, list[dict[str, Any]]]:
+    """Calls newer than doc/data/xenapi.json: `call ~name:"x" ... ~params:[(ty, name, doc); ...]`
+    (or ~versioned_params), taken where datamodel_lifecycle.ml names the (class, call) pair and
+    the class's file (datamodel_vm/host/pool.ml, else datamodel.ml) defines the call once."""
+    files = {
+        p.rsplit("/", 1)[1]: git_show(repo, commit, p)
+        for p in subprocess.run(
+            ["git", "--git-dir", str(repo), "ls-tree", "--name-only", commit, "ocaml/idl/"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if re.fullmatch(r"ocaml/idl/datamodel\w*\.ml", p)
+    }
+    types = Types("\n".join(files.values()))
+    confirmed = set(re.findall(r'\| "(\w+)", "(\w+)"', files.get("datamodel_lifecycle.ml", "")))
+    api_errors = dict(
+        (k, v)
+        for k, v in re.findall(
+            r'let (\w+) =\s*add_error "(\w+)"', git_show(repo, commit, "ocaml/xapi-consts/api_errors.ml")
+        )
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for cls, name in sorted(confirmed):
+        if cls not in CLASSES or name in known.get(cls, set()):
+            continue
+        src = files[_CLASS_FILE.get(cls, "datamodel.ml")]
+        starts = [m.end() for m in re.finditer(rf'\bcall\s+~name:"{name}"', src)]
+        if len(starts) != 1:
+            continue
+        labels: dict[str, str] = {}
+        _labels_then_string(src, starts[0], labels)
+        if labels.get("internal_only") == "true" or labels.get("hide_from_docs") == "true":
+            continue
+        params = []
+        if "params" in labels:
+            for item in _split_top(labels["params"].strip()[1:-1], ";"):
+                if not item.strip():
+                    continue
+                body = item.strip()
+                parts = _split_top(body[1:-1] if body.startswith("(") and body.endswith(")") else body)
+                ty = types.of(parts[0]) if parts else None
+                pname = re.fullmatch(r'\s*"(\w+)"\s*', parts[1]) if len(parts) > 1 else None
+                if ty is None or pname is None:
+                    params = None
+                    break
+                params.append({"type": ty, "name": pname.group(1)})
+        elif "versioned_params" in labels:
+            for block in re.findall(r"\{(.*?)\}", labels["versioned_params"], re.S):
+                ty_m = re.search(r"param_type\s*=\s*(.+?)\s*;", block, re.S)
+                name_m = re.search(r'param_name\s*=\s*"(\w+)"', block)
+                ty = types.of(ty_m.group(1)) if ty_m else None
+                if ty is None or name_m is None:
+                    params = None
+                    break
+                params.append({"type": ty, "name": name_m.group(1)})
+        if params is None:
+            continue
+        result = "void"
+        if "result" in labels:
+            parts = _split_top(labels["result"].strip()[1:-1])
+            result = types.of(parts[0]) or "void"
+        errs = re.findall(r"Api_errors\.(\w+)", labels.get("errs", ""))
+        found.setdefault(cls, []).append(
+            {
+                "name": name,
+                "params": params,
+                "session": True,
+                "result": result,
+                "errors": [api_errors[e] for e in errs if e in api_errors],
+                "implicit": False,
+                "from": _CLASS_FILE.get(cls, "datamodel.ml"),
+            }
+        )
+    return found
+
+
 def implicit_accessors(cls: str, field: dict[str, Any]) -> list[dict[str, Any]]:
     name, ty = field["name"], field["type"]
     self_p = {"type": f"{cls} ref", "name": "self"}
@@ -292,6 +386,8 @@ def derive(repo: Path, commit: str) -> dict[str, Any]:
     ).stdout.strip()
     doc = {c["name"]: c for c in json.loads(git_show(repo, sha, "doc/data/xenapi.json"))}
     overlay = ocaml_fields(repo, sha)
+    known_messages = {c: {m["name"] for m in doc[c]["messages"]} for c in CLASSES}
+    message_overlay = ocaml_messages(repo, sha, known_messages)
     classes: dict[str, Any] = {}
     for cls in CLASSES:
         src = doc[cls]
@@ -322,6 +418,8 @@ def derive(repo: Path, commit: str) -> dict[str, Any]:
             known.add(f["name"])
             fields.append(f)
             messages += [a for a in implicit_accessors(cls, f) if a["name"] not in names]
+        names = {m["name"] for m in messages}
+        messages += [m for m in message_overlay.get(cls, []) if m["name"] not in names]
         enums = {e["name"]: [v["name"] for v in e["values"]] for e in src.get("enums", [])}
         classes[cls] = {"fields": fields, "messages": sorted(messages, key=lambda m: m["name"]), "enums": enums}
     return {

@@ -90,7 +90,11 @@ class Coverage:
             "  not sent by XAPI either: " + ", ".join(f"{k} ({v})" for k, v in NOT_SENT.items()),
             f"  NOT_IMPLEMENTED list ({len(self.not_implemented)}):",
         ]
-        lines += [f"    {name}: {why}" for name, why in sorted(self.not_implemented.items())]
+        by_reason: dict[str, list[str]] = {}
+        for name, why in sorted(self.not_implemented.items()):
+            by_reason.setdefault(why, []).append(name)
+        for why, names in by_reason.items():
+            lines.append(f"    {why} ({len(names)}): {', '.join(names)}")
         if self.problems:
             lines.append(f"  problems ({len(self.problems)}):")
             lines += [f"    {p}" for p in self.problems[:50]]

@@ -45,11 +45,16 @@ def test_datamodel_table_names_its_source():
 def test_conformance(session, request):
     cov = Prober(session, load_table(), not_implemented()).run()
     request.config.stash[COVERAGE_KEY] = cov.report()
-    assert cov.fields.done >= MIN_FIELDS, cov.fields.missing
-    assert cov.setters.done >= MIN_SETTERS, cov.setters.missing
-    assert cov.messages.done >= MIN_MESSAGES, cov.messages.missing
+    assert not cov.problems, "\n".join(cov.problems)
+    assert cov.fields.missing == [], "fields missing or of the wrong type"
+    assert cov.setters.missing == [], "RW fields without a working setter"
+    unexplained = [m for m in cov.messages.missing if m not in cov.not_implemented]
+    assert unexplained == [], "messages neither implemented nor on the NOT_IMPLEMENTED list"
+    assert len(cov.not_implemented) <= MAX_NOT_IMPLEMENTED, "the list may only shrink"
 
 
-# a ratchet while the work is under way: the figures may only grow
-MIN_FIELDS, MIN_SETTERS, MIN_MESSAGES = 411, 30, 2  # the figures before this work
+# before this work (main d0726ba, with the table of 1090 messages): fields 411/503, setters
+# 30/90, messages 2/1090 with XAPI's parameter count (612 known). With the calls newer than
+# xenapi.json added to the table (1125 messages) the NOT_IMPLEMENTED list may only get shorter
+MAX_NOT_IMPLEMENTED = 151
 COVERAGE_KEY = pytest.StashKey[str]()

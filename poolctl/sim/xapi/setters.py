@@ -74,7 +74,13 @@ def _shadow(ctx: Context, vm: str, rec: dict[str, Any], value: float) -> None:
         raise errors.XapiError("INVALID_VALUE", "multiplier", value)  # xapi_vm.set_HVM_shadow_multiplier
 
 
+def _ssh_timeout(ctx: Context, host: str, rec: dict[str, Any], value: int) -> None:
+    if not 0 <= value <= 172800:  # xapi_host.set_ssh_enabled_timeout: at most two days
+        raise errors.XapiError("INVALID_VALUE", "ssh_enabled_timeout", value)
+
+
 _CHECKS: dict[tuple[str, str], Callable[..., None]] = {
+    ("host", "ssh_enabled_timeout"): _ssh_timeout,
     ("VM", "VCPUs_max"): _vcpus_max,
     ("VM", "VCPUs_at_startup"): _vcpus_at_startup,
     ("VM", "memory_static_max"): _memory("static_max"),
