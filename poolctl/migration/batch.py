@@ -406,7 +406,7 @@ class BatchRunner:
     def _ask_cancel(self, r: _Running) -> str:
         c, name = r.controller, r.placement.vm.name
         try:
-            c.cancel()
+            c.cancel(queue=False)  # a move still starting is asked again below, once it can be
         except CancelRefused as err:
             # still being started: ask again once the hypervisor says it can be cancelled
             starting = c.progress.phase == MigrationPhase.PREPARING and not c.ended

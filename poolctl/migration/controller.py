@@ -131,6 +131,11 @@ class MigrationController:
         self.ping_error = ""
         self.handle: MigrationHandle | None = None
         self.refused = False  # the hypervisor refused to start the move: nothing moved
+        # A cancel asked for before the hypervisor has the task waits for it (cancel()):
+        self._cancel_lock = threading.Lock()
+        self.cancel_queued = False
+        self.cancel_sent = False
+        self.cancel_error = ""  # why a queued cancel could not be sent
         self.result: MigrationResult | None = None
         self.record: MigrationRecord | None = None
         self.audit_error = ""
@@ -191,7 +196,9 @@ class MigrationController:
         try:
             self._start_pinger()
             try:
-                handle = self.handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
+                handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
+                with self._cancel_lock:
+                    self.handle = handle
             except Exception as err:
                 self.refused = isinstance(err, OperationRefused)
                 self._end(
@@ -233,6 +240,8 @@ class MigrationController:
                 if not progress.phase.terminal:
                     self._last_fraction = progress.fraction
                 self.progress = last = progress
+                if self.cancel_queued and not self.cancel_sent and not self.cancel_error:
+                    self._send_queued_cancel(handle, progress)
         except Exception as err:
             last = MigrationProgress(phase=MigrationPhase.FAILED, message=describe(err))
         if self._abandoned and handle.result is None:
@@ -348,15 +357,39 @@ class MigrationController:
 
     # --- cancel (worker thread) -------------------------------------------------------------
 
-    def cancel(self) -> None:
-        """Ask the hypervisor to stop the move; ``CancelRefused`` says why it will not."""
-        if self.result is not None:
-            raise CancelRefused(f"the migration of {self.plan.vm_name} has already ended ({self.result.outcome})")
-        if self.handle is None:
-            raise CancelRefused(f"the migration of {self.plan.vm_name} is still being started; try again in a moment")
+    def cancel(self, *, queue: bool = True) -> bool:
+        """Ask the hypervisor to stop the move: True when asked now, False when queued (the move
+        is still being started: the cancel goes out as soon as the hypervisor has a task that
+        can be cancelled; ``queue=False`` refuses instead). ``CancelRefused`` says why not."""
+        with self._cancel_lock:
+            if self.result is not None:
+                raise CancelRefused(f"the migration of {self.plan.vm_name} has already ended ({self.result.outcome})")
+            handle = self.handle
+            if handle is None:
+                if not queue:
+                    raise CancelRefused(f"the migration of {self.plan.vm_name} is still being started")
+                self.cancel_queued = True
+                return False
         if not self.progress.cancellable:
             raise CancelRefused(cancel_refusal(self.plan.vm_name, self.progress))
-        self.handle.cancel()
+        handle.cancel()
+        self.cancel_sent = True
+        return True
+
+    def _send_queued_cancel(self, handle: MigrationHandle, progress: MigrationProgress) -> None:
+        """In the follower: the queued cancel, once the task can take it (or why it never will)."""
+        if progress.phase.terminal:
+            return
+        if not progress.cancellable:
+            if progress.phase != MigrationPhase.PREPARING:
+                self.cancel_error = cancel_refusal(self.plan.vm_name, progress)
+            return
+        try:
+            handle.cancel()
+        except Exception as err:
+            self.cancel_error = describe(err)
+            return
+        self.cancel_sent = True
 
 
 def cancel_refusal(vm_name: str, progress: MigrationProgress) -> str:
