@@ -179,6 +179,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             interval=interval,
             port=port,
             watch=args.watch,
+            outcome_wait=defaults.outcome_wait,
         )
     if args.command == "migrate":
         if args.ping is not None:

@@ -60,6 +60,7 @@ def run_migrate(
     interval: float = 0.1,
     port: int | None = None,
     watch: bool = False,
+    outcome_wait: float = 600.0,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -78,7 +79,7 @@ def run_migrate(
             return _fail(
                 err, f"{quoted(vm)} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH
             )
-        return _migrate(found[0], host, ping, interval, port, watch, out, err)
+        return _migrate(found[0], host, ping, interval, port, watch, outcome_wait, out, err)
 
 
 def _migrate(
@@ -88,6 +89,7 @@ def _migrate(
     interval: float,
     port: int | None,
     watch: bool,
+    outcome_wait: float,
     out: TextIO,
     err: TextIO,
 ) -> ExitCode:
@@ -138,6 +140,7 @@ def _migrate(
         ping_address=ping if ping is not None else (vm.ips[0] if vm.ips else None),
         ping_interval=interval,
         ping_port=port,
+        outcome_wait_s=outcome_wait,
     )
     secret = pool.password.get_secret_value() if pool.password else ""
     controller = MigrationController(
@@ -178,6 +181,8 @@ def _migrate(
         print(f"poolctl: warning: {shown_line(controller.audit_error)}", file=err)
     if rec.result == "cancelled":
         return ExitCode.CANCELLED
+    if rec.result == "unknown":
+        return ExitCode.UNKNOWN
     if interrupted:
         return ExitCode.INTERRUPTED
     return ExitCode.OK if rec.result == "success" else ExitCode.FAILED

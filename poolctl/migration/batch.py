@@ -31,7 +31,7 @@ from poolctl.ping.limits import DEFAULT_INTERVAL
 POLL_S = 0.25  # how often running moves' progress is looked at (and sent on when it changed)
 
 MakeController = Callable[[Backend, MigrationPlan], MigrationController]
-Outcome = Literal["success", "failed", "cancelled", "refused", "unfinished", "not started"]
+Outcome = Literal["success", "failed", "cancelled", "refused", "unfinished", "unknown", "not started"]
 
 
 # --- the summary -------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ class MigrationPlan:
     ping_interval: float = DEFAULT_INTERVAL
     ping_port: int | None = None
     ping_method: str = "auto"
+    outcome_wait_s: float = 600.0  # after losing contact, how long to keep trying to learn the outcome
 
     @property
     def route(self) -> str:
@@ -136,6 +137,7 @@ class MigrationController:
         self.cancel_queued = False
         self.cancel_sent = False
         self.cancel_error = ""  # why a queued cancel could not be sent
+        self._unknown_logged = False  # an "unknown" line is in the log; the final one completes it
         self.result: MigrationResult | None = None
         self.record: MigrationRecord | None = None
         self.audit_error = ""
@@ -197,6 +199,7 @@ class MigrationController:
             self._start_pinger()
             try:
                 handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
+                handle.outcome_wait_s = self.plan.outcome_wait_s
                 with self._cancel_lock:
                     self.handle = handle
             except Exception as err:
@@ -242,6 +245,8 @@ class MigrationController:
                 self.progress = last = progress
                 if self.cancel_queued and not self.cancel_sent and not self.cancel_error:
                     self._send_queued_cancel(handle, progress)
+                if progress.out_of_contact and not self._unknown_logged:
+                    self._log_unknown(progress)
         except Exception as err:
             last = MigrationProgress(phase=MigrationPhase.FAILED, message=describe(err))
         if self._abandoned and handle.result is None:
@@ -317,6 +322,31 @@ class MigrationController:
                 stats,
             )
         return self._write("unfinished", "", self.elapsed_s(), reason, None, stats)
+
+    def _log_unknown(self, progress: MigrationProgress) -> None:
+        """Contact is lost mid-move: the log says "unknown" now (poolctl may be killed before it
+        learns more); the record written at the end, same id, completes it."""
+        self._unknown_logged = True
+        p = self.plan
+        try:
+            self.audit.append(
+                MigrationRecord(
+                    id=self.id,
+                    time=self.requested_at.isoformat(timespec="seconds"),
+                    pool=p.pool,
+                    vm=p.vm_name,
+                    vm_uuid=p.vm_uuid,
+                    source=p.source_name,
+                    destination=p.destination_name,
+                    result="unknown",
+                    duration_s=round(self.elapsed_s(), 3),
+                    ping_address=p.ping_address or "",
+                    error=scrub(progress.message, self.secrets),
+                    options=p.options.model_dump(exclude_defaults=True),
+                )
+            )
+        except OSError as exc:
+            self.audit_error = str(exc)
 
     def _write(
         self, outcome: str, now_on: str, duration: float, error: str, downtime: float | None, stats: PingStats | None
@@ -439,6 +469,8 @@ def headline(rec: MigrationRecord) -> str:
         return f"Migration complete in {rec.duration_s:.1f} s — {where}"
     if rec.result == "unfinished":
         return f"Stopped watching after {rec.duration_s:.1f} s — the outcome is not known to poolctl"
+    if rec.result == "unknown":
+        return f"Outcome unknown after {rec.duration_s:.1f} s — poolctl could not read where {vm} runs"
     word = rec.result if rec.result in ("cancelled", "refused") else "failed"
     return f"Migration {word} after {rec.duration_s:.1f} s — {where}"
 
