@@ -8,9 +8,10 @@ and ``[migration]`` into the defaults of the migrate dialog and of ``poolctl mig
     [keys]                      # binding id (press ? in the TUI) = key(s)
     "vm.force_off" = "ctrl+k"
 
-    [migration]                 # optional; both keys optional
+    [migration]                 # optional; every key optional
     ping_interval = 0.1         # seconds between pings while a VM moves: 0.001 to 10
     ping_port = 22              # probe this TCP port where ICMP is not permitted (default: none)
+    outcome_wait = 600          # contact lost mid-move: seconds to keep trying to learn the outcome
 
     [[pool]]                    # one table per pool
     name = "lab"
