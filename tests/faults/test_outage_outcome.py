@@ -80,3 +80,42 @@ def test_when_contact_never_comes_back_the_outcome_is_unknown_not_invented(serve
     (rec,) = log_lines(tmp_path)
     assert rec["result"] == "unknown" and rec["now_on"] == ""
     assert "how the migration of web-01 ended is not known" in rec["error"]
+
+
+def test_after_xapi_restarts_mid_move_the_vm_is_reported_where_it_is(tmp_path, monkeypatch):
+    # A restarted XAPI has the same objects (its database persists) but no task and no session:
+    # two simulators built from the same seed stand for before and after.
+    import random
+    import uuid
+
+    from poolctl.sim.xapi import db as simdb
+
+    def seeded() -> None:
+        rng = random.Random(17)
+        monkeypatch.setattr(simdb, "_fast_uuid4", lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+
+    seeded()
+    before = Simulator.from_scenario("lab", password=PASSWORD, migration_seconds=10.0)
+    seeded()
+    after = Simulator.from_scenario("lab", password=PASSWORD, migration_seconds=10.0)
+    assert before.db.refs("VM") == after.db.refs("VM")
+    with before.serve(host="127.0.0.1", port=0) as old, after.serve(host="127.0.0.1", port=0) as new:
+        with fp.FaultProxy(old.url) as proxy:
+
+            def restart() -> None:
+                deadline = time.monotonic() + 20
+                while proxy.seen.count("task.get_record") < 2 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                proxy.target = ("127.0.0.1", int(new.url.rsplit(":", 1)[1]))
+                proxy.refuse(2.0)  # the restart: connections reset, then the new XAPI answers
+
+            threading.Thread(target=restart, daemon=True).start()
+            proc = run("migrate", "web-01", "xcp-lab-2", "--ping", "", env=env_for(tmp_path, proxy.url, 60), timeout=90)
+    assert proc.returncode == ExitCode.FAILED, proc.stdout + proc.stderr
+    assert (
+        "the pool no longer has the migration's task (XAPI restarted?); web-01 still runs on its source" in proc.stdout
+    )
+    assert "web-01 still runs on xcp-lab-1" in proc.stdout
+    assert "not running on any host" not in proc.stdout
+    (rec,) = log_lines(tmp_path)
+    assert rec["result"] == "failed" and rec["now_on"] == "xcp-lab-1"
