@@ -34,8 +34,9 @@ class MigrationRecord(BaseModel):
     source: str  # host name
     destination: str  # host name
     # "unfinished": poolctl stopped watching (it quit) while the hypervisor was still moving the VM;
-    # "refused": the hypervisor refused to start it (the VM was busy…): nothing moved
-    result: Literal["success", "failed", "cancelled", "refused", "unfinished"]
+    # "refused": the hypervisor refused to start it (the VM was busy…): nothing moved;
+    # "unknown": contact with the pool was lost: a later line with the same id completes it
+    result: Literal["success", "failed", "cancelled", "refused", "unfinished", "unknown"]
     now_on: str = ""  # host name where the VM runs after the move, when known
     duration_s: float = 0.0
     ping_address: str = ""
@@ -128,6 +129,10 @@ class AuditLog:
                 records.append(MigrationRecord.model_validate_json(line))
             except ValidationError as exc:
                 problems.append(f"{self.path}:{number}: unreadable entry ({exc.errors()[0]['msg']})")
+        # A move whose outcome was unknown for a while has a second line once it is known:
+        # the last line of an id is the truth.
+        last = {r.id: i for i, r in enumerate(records)}
+        records = [r for i, r in enumerate(records) if last[r.id] == i]
         records.reverse()
         return records, problems
 

@@ -8,9 +8,10 @@ and ``[migration]`` into the defaults of the migrate dialog and of ``poolctl mig
     [keys]                      # binding id (press ? in the TUI) = key(s)
     "vm.force_off" = "ctrl+k"
 
-    [migration]                 # optional; both keys optional
+    [migration]                 # optional; every key optional
     ping_interval = 0.1         # seconds between pings while a VM moves: 0.001 to 10
     ping_port = 22              # probe this TCP port where ICMP is not permitted (default: none)
+    outcome_wait = 600          # contact lost mid-move: seconds to keep trying to learn the outcome
 
     [[pool]]                    # one table per pool
     name = "lab"
@@ -60,6 +61,8 @@ class MigrationSettings(BaseModel):
 
     ping_interval: float = Field(default=DEFAULT_INTERVAL, ge=INTERVAL_MIN_S, le=INTERVAL_MAX_S, strict=True)
     ping_port: int | None = Field(default=None, ge=1, le=65535, strict=True)
+    # after losing contact with a pool mid-move: how long to keep trying to learn how it ended
+    outcome_wait: float = Field(default=600.0, gt=0, le=86400)
 
 
 # what each [migration] key expects, for error messages
@@ -68,6 +71,7 @@ _MIGRATION_EXPECTS = {
         f"expected seconds between pings, more than 0 (at least {INTERVAL_MIN_S:g}) and at most {INTERVAL_MAX_S:g}"
     ),
     "ping_port": "expected a TCP port number, 1 to 65535",
+    "outcome_wait": "expected seconds, more than 0 and at most 86400 (a day)",
 }
 
 

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     NO_MATCH = 4  # no such pool, VM or host (or a name matches several)
     REFUSED = 5  # refused before anything started: the pre-checks found problems
     CANCELLED = 6  # cancelled while the hypervisor still allowed it
+    UNKNOWN = 7  # contact with the pool was lost mid-move for longer than poolctl kept trying: outcome not known
     INTERRUPTED = 130  # Ctrl-C after the point of no return, or a second Ctrl-C
 
 

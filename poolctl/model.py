@@ -209,13 +209,16 @@ class MigrationProgress(_Frozen):
     message: str = ""  # the hypervisor's words for a failure, or a note
     iteration: int | None = None
     dirty_rate: int | None = None  # bytes/s, when the hypervisor reports it
+    # Contact with the hypervisor is lost: how this move ends is not known (yet); still trying.
+    out_of_contact: bool = False
 
 
 class MigrationResult(_Frozen):
     vm: str
     source: str  # host ref
     destination: str  # host ref
-    outcome: Literal["success", "failed", "cancelled"]
+    # "unknown": contact was lost for longer than the backend kept trying; nothing was read
+    outcome: Literal["success", "failed", "cancelled", "unknown"]
     host: str | None  # where the VM runs now
     error: str = ""  # the hypervisor's error, quoted, when not a success
     duration_s: float = 0.0

@@ -89,6 +89,10 @@ StateCallback = Callable[[ConnectionState], None]
 class MigrationHandle(ABC):
     """One running migration. ``updates()`` blocks; run it in a worker thread."""
 
+    # After losing contact with the hypervisor, how long ``updates()`` keeps trying to learn
+    # how the move ended before it ends with the outcome "unknown" (the caller may change it).
+    outcome_wait_s: float = 600.0
+
     def __init__(self, vm: str, source: str, destination: str):
         self.vm = vm
         self.source = source

@@ -193,6 +193,8 @@ class PlanRun:
         self.out.flush()
         if summary.cancelled or interrupts:
             return Ran(summary, ExitCode.CANCELLED)
+        if not summary.ok and all(line.moved or line.outcome == "unknown" for line in summary.lines):
+            return Ran(summary, ExitCode.UNKNOWN)  # nothing failed that poolctl knows of
         return Ran(summary, ExitCode.OK if summary.ok else ExitCode.FAILED)
 
     def record(self, kind: Kind, host: Host, ran: Ran, asked: datetime, reason: str = "") -> EvacuationRecord:

@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_migrate_parser(commands, _add_common)
     add_evacuate_parser(commands, _add_common)
     add_host_parser(commands, _add_common)
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script (bash or zsh)",
+        description="Print the completion script for SHELL. bash: `poolctl completion bash > "
+        "~/.local/share/bash-completion/completions/poolctl`; zsh: `poolctl completion zsh > "
+        '"${fpath[1]}/_poolctl"`.',
+    )
+    completion.add_argument("shell", choices=("bash", "zsh"), help="the shell")
     # Dispatched before parsing (it has its own options); listed here for --help.
     commands.add_parser("simulate", help="run the XAPI simulator (see `poolctl simulate --help`)", add_help=False)
     return parser
@@ -132,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("ls", "migrate", "evacuate", "host"):
         _cli_logging()
+    if args.command == "completion":
+        from poolctl.cli.completion import run_completion
+
+        return run_completion(build_parser(), args.shell)
     try:
         if args.command == "ls":
             from poolctl.cli.ls import run_ls
@@ -179,6 +191,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             interval=interval,
             port=port,
             watch=args.watch,
+            outcome_wait=defaults.outcome_wait,
         )
     if args.command == "migrate":
         if args.ping is not None:

@@ -24,6 +24,7 @@ EVACUATE_EPILOG = (
             ExitCode.REFUSED: "refused, nothing moved and the host left as it was: a VM cannot leave (each "
             "named, with why), or the host is being evacuated already",
             ExitCode.CANCELLED: "Ctrl-C: the moves that could be cancelled were, no more started",
+            ExitCode.UNKNOWN: "the outcome of a move is unknown: contact with the pool was lost (see `poolctl ls`)",
             ExitCode.INTERRUPTED: "a second Ctrl-C: poolctl stopped watching (running moves go on)",
         }
     )
@@ -41,6 +42,7 @@ HOST_EPILOG = (
             ExitCode.REFUSED: "the backend cannot do it, an evacuation of the host is running, or "
             "(--restore) some VMs cannot come back (each named, with why; the others moved)",
             ExitCode.CANCELLED: "--restore and Ctrl-C: the moves that could be cancelled were",
+            ExitCode.UNKNOWN: "--restore: the outcome of a move is unknown: contact with the pool was lost",
             ExitCode.INTERRUPTED: "a second Ctrl-C: poolctl stopped watching (running moves go on)",
         }
     )

@@ -60,6 +60,7 @@ def run_migrate(
     interval: float = 0.1,
     port: int | None = None,
     watch: bool = False,
+    outcome_wait: float = 600.0,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -78,7 +79,7 @@ def run_migrate(
             return _fail(
                 err, f"{quoted(vm)} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH
             )
-        return _migrate(found[0], host, ping, interval, port, watch, out, err)
+        return _migrate(found[0], host, ping, interval, port, watch, outcome_wait, out, err)
 
 
 def _migrate(
@@ -88,6 +89,7 @@ def _migrate(
     interval: float,
     port: int | None,
     watch: bool,
+    outcome_wait: float,
     out: TextIO,
     err: TextIO,
 ) -> ExitCode:
@@ -138,6 +140,7 @@ def _migrate(
         ping_address=ping if ping is not None else (vm.ips[0] if vm.ips else None),
         ping_interval=interval,
         ping_port=port,
+        outcome_wait_s=outcome_wait,
     )
     secret = pool.password.get_secret_value() if pool.password else ""
     controller = MigrationController(
@@ -155,8 +158,9 @@ def _migrate(
     worker.start()
     interrupted = _follow(controller, worker, watch, out, err)
     if interrupted == 2:
-        controller.abandon("poolctl migrate was interrupted twice; the hypervisor carried on with the move")
-        print("poolctl: stopped watching; the hypervisor carries on with the migration", file=err)
+        words = _abandoned_words(controller)
+        controller.abandon(f"poolctl migrate was interrupted twice: {words}")
+        print(f"poolctl: stopped watching: {words}", file=err)
         return ExitCode.INTERRUPTED
     rec = controller.record
     if rec is not None and controller.refused:
@@ -177,18 +181,35 @@ def _migrate(
         print(f"poolctl: warning: {shown_line(controller.audit_error)}", file=err)
     if rec.result == "cancelled":
         return ExitCode.CANCELLED
+    if rec.result == "unknown":
+        return ExitCode.UNKNOWN
     if interrupted:
         return ExitCode.INTERRUPTED
     return ExitCode.OK if rec.result == "success" else ExitCode.FAILED
+
+
+def _abandoned_words(c: MigrationController) -> str:
+    """What is true about a move poolctl stops watching before its end."""
+    if c.cancel_sent:
+        return "a cancel was sent; whether the move stopped is up to the hypervisor (see `poolctl ls`)"
+    if c.handle is None:
+        return "the migration was still being started and may still start (see `poolctl ls`)"
+    return "the hypervisor carries on with the migration"
 
 
 def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: TextIO, err: TextIO) -> int:
     """Print progress until the record exists; the number of Ctrl-Cs seen (0, 1 or 2)."""
     interrupts = 0
     last_key: tuple[MigrationPhase, int, str] | None = None
+    told_cancel_error = False
     # Event.wait, not Thread.join: a Ctrl-C inside join() can leave is_alive() wrongly False.
     while not c.finished.is_set() and worker.is_alive():
         try:
+            if c.cancel_error and not told_cancel_error:
+                told_cancel_error = True
+                print(
+                    f"poolctl: cannot cancel: {shown_line(c.cancel_error)}; waiting for the end", file=err, flush=True
+                )
             c.finished.wait(WATCH_S)
             if watch:
                 out.write("\r" + _live_line(c) + "\x1b[K")
@@ -202,11 +223,20 @@ def _follow(c: MigrationController, worker: threading.Thread, watch: bool, out: 
                     print(f"  {clock(c.elapsed_s()):>5}  {p.phase.value}{pct}{_note(p)}", file=out, flush=True)
         except KeyboardInterrupt:
             interrupts += 1
+            if interrupts >= 2 and (c.ended or c.progress.phase.terminal):
+                interrupts = 1  # the hypervisor said the move is over (a cancel took): the record is a second away
+                continue
             if interrupts >= 2:
                 return 2
             print("\npoolctl: Ctrl-C: cancelling the migration…", file=err, flush=True)
             try:
-                c.cancel()
+                if not c.cancel():
+                    print(
+                        "poolctl: the migration is still being started: the cancel goes out as soon as the "
+                        "hypervisor has it (Ctrl-C again to stop watching)",
+                        file=err,
+                        flush=True,
+                    )
             except CancelRefused as exc:
                 print(
                     f"poolctl: cannot cancel: {shown_line(exc)}; waiting for the end (Ctrl-C again to stop watching)",

@@ -18,6 +18,8 @@ EPILOG = (
             ExitCode.NO_MATCH: "no such pool, VM or host (or the VM name is in several pools: use --pool)",
             ExitCode.REFUSED: "refused before starting: the pre-checks found problems, or the VM cannot move now",
             ExitCode.CANCELLED: "cancelled (Ctrl-C while the migration could still be cancelled)",
+            ExitCode.UNKNOWN: "outcome unknown: contact with the pool was lost for longer than "
+            "[migration] outcome_wait (default 600 s); see `poolctl ls`",
             ExitCode.INTERRUPTED: "Ctrl-C after the point of no return, or a second Ctrl-C (the migration went on)",
         }
     )

@@ -31,7 +31,7 @@ from poolctl.ping.limits import DEFAULT_INTERVAL
 POLL_S = 0.25  # how often running moves' progress is looked at (and sent on when it changed)
 
 MakeController = Callable[[Backend, MigrationPlan], MigrationController]
-Outcome = Literal["success", "failed", "cancelled", "refused", "unfinished", "not started"]
+Outcome = Literal["success", "failed", "cancelled", "refused", "unfinished", "unknown", "not started"]
 
 
 # --- the summary -------------------------------------------------------------------------------
@@ -406,7 +406,7 @@ class BatchRunner:
     def _ask_cancel(self, r: _Running) -> str:
         c, name = r.controller, r.placement.vm.name
         try:
-            c.cancel()
+            c.cancel(queue=False)  # a move still starting is asked again below, once it can be
         except CancelRefused as err:
             # still being started: ask again once the hypervisor says it can be cancelled
             starting = c.progress.phase == MigrationPhase.PREPARING and not c.ended

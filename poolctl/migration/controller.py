@@ -54,6 +54,7 @@ class MigrationPlan:
     ping_interval: float = DEFAULT_INTERVAL
     ping_port: int | None = None
     ping_method: str = "auto"
+    outcome_wait_s: float = 600.0  # after losing contact, how long to keep trying to learn the outcome
 
     @property
     def route(self) -> str:
@@ -131,6 +132,12 @@ class MigrationController:
         self.ping_error = ""
         self.handle: MigrationHandle | None = None
         self.refused = False  # the hypervisor refused to start the move: nothing moved
+        # A cancel asked for before the hypervisor has the task waits for it (cancel()):
+        self._cancel_lock = threading.Lock()
+        self.cancel_queued = False
+        self.cancel_sent = False
+        self.cancel_error = ""  # why a queued cancel could not be sent
+        self._unknown_logged = False  # an "unknown" line is in the log; the final one completes it
         self.result: MigrationResult | None = None
         self.record: MigrationRecord | None = None
         self.audit_error = ""
@@ -191,7 +198,10 @@ class MigrationController:
         try:
             self._start_pinger()
             try:
-                handle = self.handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
+                handle = self.backend.migrate(self.plan.vm, self.plan.destination, self.plan.options)
+                handle.outcome_wait_s = self.plan.outcome_wait_s
+                with self._cancel_lock:
+                    self.handle = handle
             except Exception as err:
                 self.refused = isinstance(err, OperationRefused)
                 self._end(
@@ -233,6 +243,10 @@ class MigrationController:
                 if not progress.phase.terminal:
                     self._last_fraction = progress.fraction
                 self.progress = last = progress
+                if self.cancel_queued and not self.cancel_sent and not self.cancel_error:
+                    self._send_queued_cancel(handle, progress)
+                if progress.out_of_contact and not self._unknown_logged:
+                    self._log_unknown(progress)
         except Exception as err:
             last = MigrationProgress(phase=MigrationPhase.FAILED, message=describe(err))
         if self._abandoned and handle.result is None:
@@ -309,6 +323,31 @@ class MigrationController:
             )
         return self._write("unfinished", "", self.elapsed_s(), reason, None, stats)
 
+    def _log_unknown(self, progress: MigrationProgress) -> None:
+        """Contact is lost mid-move: the log says "unknown" now (poolctl may be killed before it
+        learns more); the record written at the end, same id, completes it."""
+        self._unknown_logged = True
+        p = self.plan
+        try:
+            self.audit.append(
+                MigrationRecord(
+                    id=self.id,
+                    time=self.requested_at.isoformat(timespec="seconds"),
+                    pool=p.pool,
+                    vm=p.vm_name,
+                    vm_uuid=p.vm_uuid,
+                    source=p.source_name,
+                    destination=p.destination_name,
+                    result="unknown",
+                    duration_s=round(self.elapsed_s(), 3),
+                    ping_address=p.ping_address or "",
+                    error=scrub(progress.message, self.secrets),
+                    options=p.options.model_dump(exclude_defaults=True),
+                )
+            )
+        except OSError as exc:
+            self.audit_error = str(exc)
+
     def _write(
         self, outcome: str, now_on: str, duration: float, error: str, downtime: float | None, stats: PingStats | None
     ) -> MigrationRecord:
@@ -348,15 +387,39 @@ class MigrationController:
 
     # --- cancel (worker thread) -------------------------------------------------------------
 
-    def cancel(self) -> None:
-        """Ask the hypervisor to stop the move; ``CancelRefused`` says why it will not."""
-        if self.result is not None:
-            raise CancelRefused(f"the migration of {self.plan.vm_name} has already ended ({self.result.outcome})")
-        if self.handle is None:
-            raise CancelRefused(f"the migration of {self.plan.vm_name} is still being started; try again in a moment")
+    def cancel(self, *, queue: bool = True) -> bool:
+        """Ask the hypervisor to stop the move: True when asked now, False when queued (the move
+        is still being started: the cancel goes out as soon as the hypervisor has a task that
+        can be cancelled; ``queue=False`` refuses instead). ``CancelRefused`` says why not."""
+        with self._cancel_lock:
+            if self.result is not None:
+                raise CancelRefused(f"the migration of {self.plan.vm_name} has already ended ({self.result.outcome})")
+            handle = self.handle
+            if handle is None:
+                if not queue:
+                    raise CancelRefused(f"the migration of {self.plan.vm_name} is still being started")
+                self.cancel_queued = True
+                return False
         if not self.progress.cancellable:
             raise CancelRefused(cancel_refusal(self.plan.vm_name, self.progress))
-        self.handle.cancel()
+        handle.cancel()
+        self.cancel_sent = True
+        return True
+
+    def _send_queued_cancel(self, handle: MigrationHandle, progress: MigrationProgress) -> None:
+        """In the follower: the queued cancel, once the task can take it (or why it never will)."""
+        if progress.phase.terminal:
+            return
+        if not progress.cancellable:
+            if progress.phase != MigrationPhase.PREPARING:
+                self.cancel_error = cancel_refusal(self.plan.vm_name, progress)
+            return
+        try:
+            handle.cancel()
+        except Exception as err:
+            self.cancel_error = describe(err)
+            return
+        self.cancel_sent = True
 
 
 def cancel_refusal(vm_name: str, progress: MigrationProgress) -> str:
@@ -406,6 +469,8 @@ def headline(rec: MigrationRecord) -> str:
         return f"Migration complete in {rec.duration_s:.1f} s — {where}"
     if rec.result == "unfinished":
         return f"Stopped watching after {rec.duration_s:.1f} s — the outcome is not known to poolctl"
+    if rec.result == "unknown":
+        return f"Outcome unknown after {rec.duration_s:.1f} s — poolctl could not read where {vm} runs"
     word = rec.result if rec.result in ("cancelled", "refused") else "failed"
     return f"Migration {word} after {rec.duration_s:.1f} s — {where}"
 

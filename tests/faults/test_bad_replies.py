@@ -3,6 +3,7 @@ in one line naming the pool, never a traceback. Through the fault proxy, the rea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -104,3 +105,26 @@ def test_a_bulk_read_error_with_escapes_over_jsonrpc_is_printed_escaped(proxy, t
     assert "Traceback" not in proc.stderr
     assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr
     assert "\\x1b]0;pwned\\x07 \\x1b[2J" in proc.stderr, proc.stderr
+
+
+def json_reply(result: object) -> bytes:
+    body = json.dumps({"jsonrpc": "2.0", "result": result, "id": 1}).encode()
+    return fp.http_reply(body, ctype="application/json")
+
+
+@pytest.mark.parametrize(
+    "method,reply,words",
+    [
+        ("pool.get_all_records", fp.xmlrpc_success(42), "sent a reply poolctl cannot use"),
+        ("VM.get_all_records", json_reply(42), "VM.get_all_records over JSON-RPC returned int"),
+        ("host.get_all_records", json_reply(["a"]), "host.get_all_records over JSON-RPC returned list"),
+        ("VM.get_all_records", json_reply({"OpaqueRef:x": 7}), "sent a reply poolctl cannot use"),
+    ],
+    ids=["pool-int", "bulk-int", "bulk-list", "bulk-record-int"],
+)
+def test_a_read_reply_of_the_wrong_type_is_one_line(proxy, tmp_path, method, reply, words):
+    proxy.on(method, fp.replace(reply))
+    proc = ls(tmp_path, proxy.url)
+    assert proc.returncode == 1
+    line = one_line_error(proc)
+    assert line.startswith("poolctl: pool 'lab' (xen): reading the inventory: ") and words in line, line

@@ -206,7 +206,7 @@ class FaultProxy:
         with self._lock:
             socks, self._sockets = self._sockets, set()
         for s in socks:
-            _reset(s)
+            _reset(s, wake=True)
 
     def refuse(self, seconds: float) -> None:
         """New connections are reset for ``seconds`` (open ones are cut)."""
@@ -378,13 +378,19 @@ def _method_of(body: bytes) -> str:
     return match.group(1).decode("utf-8", "replace") if match else ""
 
 
-def _reset(s: socket.socket) -> None:
-    """Close with an RST, as a dead peer or a firewall's reject looks."""
+def _reset(s: socket.socket, *, wake: bool = False) -> None:
+    """Close with an RST, as a dead peer or a firewall's reject looks. ``wake``: the socket may
+    be in use by another thread (a pipe blocked in recv), which only shutdown() wakes; the
+    peer then sees the connection end (FIN or RST)."""
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except OSError:
-        pass
-    _close(s)
+        _close(s)
+        return
+    if wake:
+        _close(s)
+    else:
+        s.close()  # no shutdown() first: that would send a FIN, not the RST
 
 
 def _close(s: socket.socket) -> None:

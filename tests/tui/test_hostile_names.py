@@ -59,3 +59,24 @@ async def test_a_toast_quoting_a_hostile_name_is_escaped(lab):
         assert note.title == "Cannot migrate test-01\\x1b]0;pwned\\x07"
         assert "test-01\\x1b]0;pwned\\x07 is halted" in note.message
         assert not any(c in note.title + note.message for c in RAW)
+
+
+async def test_a_server_fault_with_escapes_is_drawn_escaped(lab):
+    from tests.support import fault_proxy as fp
+
+    with fp.FaultProxy(lab.url) as proxy:
+        # JSON-RPC carries ESC and BEL: the bulk read's error is how they reach poolctl
+        proxy.on("VM.get_all_records", fp.replace(fp.jsonrpc_failure("INTERNAL_ERROR", "\x1b]0;pwned\x07 \x1b[2J")))
+        pool = lab.pool()
+        app = create_app([pool.model_copy(update={"url": proxy.url})])
+        async with app.run_test(size=(140, 40)) as pilot:
+            await wait_for(
+                pilot,
+                lambda: any("INTERNAL_ERROR" in n.message for n in app._notifications),
+                "the connection failure toast",
+            )
+            note = next(n for n in app._notifications if "INTERNAL_ERROR" in n.message)
+            assert "\\x1b]0;pwned\\x07 \\x1b[2J" in note.message
+            text = screen_text(app)
+            assert "\\x1b]0;pwned" in text  # the pool's status in the tree
+            assert not any(c in text + note.message for c in RAW)

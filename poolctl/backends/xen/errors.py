@@ -144,8 +144,15 @@ class XapiErrors:
             return ConnectionLost(
                 f"{prefix}: cannot reach XAPI at {where}: {reason}", code="CONNECTION_LOST", host=where
             )
+        if isinstance(exc, xmlrpc.client.ResponseError) and exc.args:  # a reply of the wrong shape, in words
+            # (xmlrpc.client's errors print as their repr: the words are the first argument)
+            return BackendError(
+                f"{prefix}: {where} sent a reply poolctl cannot use ({self.scrub(str(exc.args[0]))})",
+                code="BAD_REPLY",
+                host=where,
+            )
         if isinstance(exc, (ExpatError, ParseError, xmlrpc.client.ResponseError)):
-            why = f" ({self.scrub(str(exc))})" if str(exc) and not isinstance(exc, xmlrpc.client.ResponseError) else ""
+            why = f" ({self.scrub(str(exc))})" if str(exc) else ""
             return BackendError(f"{prefix}: {where} did not answer with XML-RPC{why}", code="BAD_REPLY", host=where)
         if isinstance(exc, (TypeError, KeyError, IndexError, AttributeError, ValueError)):
             # The SDK and poolctl took the reply apart and something was not where XAPI puts it.

@@ -21,7 +21,13 @@ from poolctl.model import MigrationPhase, MigrationProgress, MigrationResult, Po
 log = logging.getLogger("poolctl.backends.xen")
 
 POLL_S = 0.5
-LOST_CONTACT_GIVE_UP_S = 60.0
+OUT_OF_CONTACT_S = 5.0  # lost contact this long: the move's outcome is said to be unknown (still trying)
+
+
+def task_gone(exc: BaseException) -> bool:
+    """XAPI answers, but no longer has the task (it restarted, or someone destroyed it)."""
+    details = [str(d) for d in getattr(exc, "details", None) or []] if isinstance(exc, XenAPI.Failure) else []
+    return details[:1] == ["HANDLE_INVALID"] and details[1:2] == ["task"]
 
 
 def busy_words(vm: Record, vm_name: str) -> str:
@@ -138,6 +144,7 @@ class XenMigrationHandle(MigrationHandle):
         self._lock = threading.Lock()
         self._stop = threading.Event()  # stop_following()
         self._error: tuple[str, tuple[str, ...]] = ("", ())  # the failed task's XAPI code and parameters
+        self._unknown = ""  # set when contact was lost for longer than outcome_wait_s
 
     @property
     def result(self) -> MigrationResult | None:
@@ -162,11 +169,37 @@ class XenMigrationHandle(MigrationHandle):
                         exc, f"following the migration of {self.vm_name}", where=self._connector.where
                     )
                     now = time.monotonic()
+                    gone = task_gone(exc)
+                    if gone or not is_connection_error(exc):
+                        try:  # the task is gone (XAPI restarted?): where the VM is tells the outcome
+                            final = self._outcome_from_vm(last) if gone else None
+                        except Exception as again:
+                            if not is_connection_error(again):
+                                raise
+                        else:
+                            final = final or MigrationProgress(phase=MigrationPhase.FAILED, message=err.message)
+                            yield final
+                            return
                     lost_since = lost_since or now
-                    if not is_connection_error(exc) or now - lost_since > LOST_CONTACT_GIVE_UP_S:
-                        final = MigrationProgress(phase=MigrationPhase.FAILED, message=err.message)
+                    at = f"{round(100 * last.fraction)} %" if last is not None and last.fraction else "the start"
+                    if now - lost_since > self.outcome_wait_s:
+                        self._unknown = (
+                            f"lost contact with the pool at {at} for {now - lost_since:.0f} s: how the migration "
+                            f"of {self.vm_name} ended is not known (see `poolctl ls`)"
+                        )
+                        final = MigrationProgress(phase=MigrationPhase.FAILED, message=self._unknown)
                         yield final
                         return
+                    if now - lost_since > OUT_OF_CONTACT_S and not (last is not None and last.out_of_contact):
+                        base = last or MigrationProgress(phase=MigrationPhase.PREPARING)
+                        last = base.model_copy(
+                            update={
+                                "out_of_contact": True,
+                                "cancellable": False,
+                                "message": f"outcome unknown: lost contact with the pool at {at}; still trying",
+                            }
+                        )
+                        yield last
                     log.warning("%s; retrying in %s s", err.message, f"{delay:g}")
                     if self._stop.wait(delay):
                         return
@@ -188,9 +221,34 @@ class XenMigrationHandle(MigrationHandle):
         finally:
             self._finish(final)
 
+    def _outcome_from_vm(self, last: MigrationProgress | None) -> MigrationProgress:
+        """The end of a move whose task XAPI no longer has, read from where the VM is."""
+        rec = self._session.xenapi.VM.get_record(self.vm)
+        resident = str(rec.get("resident_on") or "")
+        if resident == self.destination:
+            return MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0)
+        where = "still runs on its source" if resident == self.source else f"is {rec.get('power_state', '?')}"
+        return MigrationProgress(
+            phase=MigrationPhase.FAILED,
+            fraction=last.fraction if last is not None else None,
+            message=f"the pool no longer has the migration's task (XAPI restarted?); {self.vm_name} {where}",
+        )
+
     def _finish(self, final: MigrationProgress | None) -> None:
         xapi = self._session.xenapi
-        if final is not None:
+        if final is not None and self._unknown:
+            # nothing was read: no host is claimed, and the task is left to XAPI
+            self._result = MigrationResult(
+                vm=self.vm,
+                source=self.source,
+                destination=self.destination,
+                outcome="unknown",
+                host=None,
+                error=self._unknown,
+                duration_s=round(time.monotonic() - self._started, 3),
+            )
+            log.warning("pool %s: %s", self._connector.config.name, self._unknown)
+        elif final is not None:
             try:
                 resident = xapi.VM.get_resident_on(self.vm)
                 host = resident if is_ref(resident) else None

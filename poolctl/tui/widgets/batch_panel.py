@@ -50,6 +50,7 @@ OUTCOME_WORDS = {
     "success": "done",
     "failed": "FAILED",
     "refused": "REFUSED",
+    "unknown": "UNKNOWN",
     "cancelled": "cancelled",
     "unfinished": "unfinished",
     "not started": "not started",

@@ -191,8 +191,8 @@ class MigrationPanel(Widget, can_focus=True):
             c.abandon(QUIT_REASON)
 
     @work(thread=True, exit_on_error=False, group="migration-cancel")
-    def send_cancel(self) -> None:
-        self.controller.cancel()
+    def send_cancel(self) -> bool:
+        return self.controller.cancel()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()
@@ -208,7 +208,11 @@ class MigrationPanel(Widget, can_focus=True):
                 markup=False,
             )
         elif worker.group == "migration-cancel" and event.state == WorkerState.SUCCESS:
-            self.notify(f"cancel sent: {self.controller.plan.vm_name}", timeout=3, markup=False)
+            name = self.controller.plan.vm_name
+            if worker.result is False:  # still starting: the controller sends it once it can
+                self.notify(f"cancel queued: {name} is still being started; it is sent then", timeout=5, markup=False)
+            else:
+                self.notify(f"cancel sent: {name}", timeout=3, markup=False)
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -288,6 +292,10 @@ class MigrationPanel(Widget, can_focus=True):
         lines = [self._figures(stats, width), self._method_line(c, width)]
         if c.ended:
             lines.append("measuring the ping a moment longer…")
+        elif c.cancel_error:
+            lines.append(f"cannot cancel: {shown_line(c.cancel_error)}")
+        elif c.cancel_queued and not c.cancel_sent:
+            lines.append("cancel queued: sent as soon as the hypervisor can take it")
         elif c.handle is None:
             lines.append("starting…")
         elif p.cancellable:
