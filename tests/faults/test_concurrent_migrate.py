@@ -73,7 +73,7 @@ def test_a_move_started_between_pre_check_and_start_is_refused_not_failed(sim, t
         proxy.on("Async.VM.pool_migrate", before=lambda request: start_other_move(session), times=1)
         proc = run("migrate", "web-01", "xcp-lab-2", "--ping", "", env=env_for(tmp_path, proxy.url))
     assert proc.returncode == ExitCode.REFUSED, proc.stdout + proc.stderr
-    assert "cannot migrate web-01: web-01 is busy with another operation (VM.pool_migrate)" in proc.stderr
+    assert "cannot migrate web-01: web-01 is busy with another operation (pool_migrate)" in proc.stderr
     assert "Migration failed" not in proc.stdout
     # XAPI refused the start: the log says so (not a move that "failed" somewhere)
     (line,) = audit_lines(tmp_path)
