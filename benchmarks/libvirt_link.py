@@ -105,9 +105,10 @@ def free_port() -> int:
 
 
 class Daemon:
-    """A private libvirtd listening on 127.0.0.1:``port`` without authentication."""
+    """A private libvirtd listening on 127.0.0.1:``port`` without authentication; ``cpus``:
+    the CPUs it may run on (None: any)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, cpus: set[int] | None = None):
         self.folder = folder
         self.port = free_port()
         run = folder / "run"
@@ -132,6 +133,8 @@ class Daemon:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            # set before exec: every thread libvirtd starts inherits it
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         try:
             self._wait_listening()
@@ -296,7 +299,9 @@ class _Relay:
             s.close()
 
 
-def _serve(target_port: int, delay_s: float, calls: Any, port: Any, stop: Any) -> None:
+def _serve(target_port: int, delay_s: float, calls: Any, port: Any, stop: Any, cpus: set[int] | None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     relay = _Relay(target_port, delay_s, calls)
     port.send(relay.port)
     stop.wait()
@@ -308,13 +313,13 @@ class Relay:
     compete with the benchmark's own threads (the pty readers timing a frame) for one GIL.
     ``calls``: the RPC calls clients sent since the last ``reset()``."""
 
-    def __init__(self, target_port: int, delay_s: float):
+    def __init__(self, target_port: int, delay_s: float, cpus: set[int] | None = None):
         ctx = multiprocessing.get_context("fork")
         self._calls = ctx.Value("q", 0)
         self._stop = ctx.Event()
         mine, theirs = ctx.Pipe()
         self._proc = ctx.Process(
-            target=_serve, args=(target_port, delay_s, self._calls, theirs, self._stop), daemon=True
+            target=_serve, args=(target_port, delay_s, self._calls, theirs, self._stop, cpus), daemon=True
         )
         self._proc.start()
         if not mine.poll(START_TIMEOUT_S):
@@ -340,8 +345,8 @@ class Relay:
 
 
 @contextmanager
-def daemon(folder: Path) -> Iterator[Daemon]:
-    d = Daemon(folder)
+def daemon(folder: Path, cpus: set[int] | None = None) -> Iterator[Daemon]:
+    d = Daemon(folder, cpus)
     try:
         yield d
     finally:
@@ -355,3 +360,12 @@ def have_libvirtd() -> str | None:
     if shutil.which("virsh") is None:
         return "virsh is not installed"
     return None
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(the remote side's CPUs, the clients' CPUs): the host's daemon and the link get the last
+    CPU, the clients the others, as if the host were another machine. None on one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[-1]}, set(cpus[:-1])
