@@ -184,8 +184,11 @@ def tui(
         if settle and not prog.wait_quiet(SETTLE_QUIET_S, SETTLE_TIMEOUT_S):
             note = f"never quiet for {SETTLE_QUIET_S} s within {SETTLE_TIMEOUT_S:.0f} s"
         calls_total = _counted(relay)
-        got = measure_keys(prog) if keys else {}
+        # Settled, before any key: the figure compared with the other TUI (not driven by keys)
         rss = peak_rss_mb(prog.proc.pid)
+        got = measure_keys(prog) if keys else {}
+        if keys and (after := peak_rss_mb(prog.proc.pid)) is not None:
+            note = (note + "; " if note else "") + f"peak RSS after the keys {after:.0f} MB"
     finally:
         prog.close()
     return Sample(client, seconds, calls, rss, calls_total, got, note)

@@ -7,10 +7,14 @@ each client makes, and peak RSS, beside ``virsh list --all``, the floor and virt
 Each link is one libvirt test-driver host of N domains: ``local`` opens it in the client
 (``test:///path.xml``: libvirt parses the host's XML in the client process); a number is a
 round trip in ms to a private libvirtd serving it over TCP (``test+tcp://``) through a relay
-that holds each direction for half of it and counts the RPC calls. Every client is a fresh
-process, run one after another in the same order per run, rotated between runs; figures are
-medians over the runs. Progress goes to stderr, the table to stdout. Targets are reported, not
-asserted (exit 0 unless a client failed).
+that holds each direction for half of it and counts the RPC calls. All share the machine's
+CPUs: a client's own work beside the daemon's open slows the open (on 2 CPUs a busy process
+beside the floor's open added 0.1-0.8 s), as it would not if the host were another machine;
+``--pin`` gives the daemon and the relay the last CPU and the clients the others (on 2 CPUs
+that starves the clients instead: no better here).
+Every client is a fresh process, run one after another in the same order per run, rotated
+between runs; figures are medians over the runs. Progress goes to stderr, the table to stdout.
+Targets are reported, not asserted (exit 0 unless a client failed).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ if __package__ in (None, ""):  # `python benchmarks/kvm_scale.py`
 
 from benchmarks import kvm_clients as kc
 from benchmarks.kvm_report import Cell, table, targets
-from benchmarks.libvirt_link import Relay, daemon, have_libvirtd, write_host
+from benchmarks.libvirt_link import Relay, daemon, have_libvirtd, split_cpus, write_host
 
 
 def log(msg: str) -> None:
@@ -44,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keys", action="store_true", help="poolctl's key-to-frame latency at the largest local size")
     p.add_argument("--only", default="", help="clients to run, comma separated (floor,virsh,ls,poolctl,virtui)")
     p.add_argument("--json", default="", help="also write the samples as JSON ('-' = stdout)")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="over TCP, the host's daemon and the relay on the last CPU, the clients on the others",
+    )
     return p.parse_args(argv)
 
 
@@ -98,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"no remote links: {why}")
         links = [x for x in links if x == "local"]
     cells: list[Cell] = []
+    all_cpus = os.sched_getaffinity(0)
     with tempfile.TemporaryDirectory(prefix="poolctl-kvm-scale-") as tmp:
         folder = Path(tmp)
         for link in links:
@@ -105,15 +115,23 @@ def main(argv: list[str] | None = None) -> int:
                 for n in args.sizes:
                     cells.append(run_cell(link, n, args, folder, lambda h: f"test://{h.as_posix()}", None))
                 continue
-            with daemon(folder / f"libvirtd-{link}") as d:
-                relay = Relay(d.port, float(link) / 2000)
+            split = split_cpus() if args.pin else None
+            remote_cpus, client_cpus = split or (None, None)
+            with daemon(folder / f"libvirtd-{link}", remote_cpus) as d:
+                relay = Relay(d.port, float(link) / 2000, remote_cpus)
+                if client_cpus:
+                    os.sched_setaffinity(0, client_cpus)  # the clients, started from here, inherit it
                 try:
                     for n in args.sizes:
                         url = f"test+tcp://127.0.0.1:{relay.port}"
                         cells.append(run_cell(link, n, args, folder, lambda h, url=url: url + h.as_posix(), relay))
                 finally:
                     relay.close()
+                    os.sched_setaffinity(0, all_cpus)
     print(table(cells, runs=args.runs))
+    split = split_cpus() if args.pin else None
+    if split and any(c.link != "local" for c in cells):
+        print(f"remote links: libvirtd and the relay on CPU {sorted(split[0])}, the clients on CPU {sorted(split[1])}")
     print(targets(cells))
     if args.json:
         data = json.dumps([c.as_dict() for c in cells], indent=2)

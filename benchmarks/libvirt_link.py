@@ -9,6 +9,7 @@ log in its own folder and listens on loopback only, so it touches nothing of a s
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue
 import shutil
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 LIBVIRTD = "/usr/sbin/libvirtd"
 START_TIMEOUT_S = 30.0
@@ -103,9 +105,10 @@ def free_port() -> int:
 
 
 class Daemon:
-    """A private libvirtd listening on 127.0.0.1:``port`` without authentication."""
+    """A private libvirtd listening on 127.0.0.1:``port`` without authentication; ``cpus``:
+    the CPUs it may run on (None: any)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, cpus: set[int] | None = None):
         self.folder = folder
         self.port = free_port()
         run = folder / "run"
@@ -130,6 +133,8 @@ class Daemon:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            # set before exec: every thread libvirtd starts inherits it
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         try:
             self._wait_listening()
@@ -204,34 +209,25 @@ class CallCounter:
         return calls
 
 
-class Relay:
+class _Relay:
     """127.0.0.1:port -> target, every chunk held ``delay_s`` in each direction (RTT = twice
-    that); ``calls`` counts the RPC calls clients sent since the last ``reset()``."""
+    that), the calls clients send added to ``calls``."""
 
-    def __init__(self, target_port: int, delay_s: float):
+    def __init__(self, target_port: int, delay_s: float, calls: Any):
         self.target = ("127.0.0.1", target_port)
         self.delay_s = delay_s
         self._lock = threading.Lock()
-        self._calls = 0
+        self._calls = calls  # a multiprocessing.Value: read by the benchmark's process
         self._closed = False
         self._sockets: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         threading.Thread(target=self._accept, name="relay-accept", daemon=True).start()
 
-    @property
-    def calls(self) -> int:
-        with self._lock:
-            return self._calls
-
-    def reset(self) -> None:
-        with self._lock:
-            self._calls = 0
-
     def _count(self, n: int) -> None:
         if n:
-            with self._lock:
-                self._calls += n
+            with self._calls.get_lock():
+                self._calls.value += n
 
     def _accept(self) -> None:
         while True:
@@ -303,9 +299,54 @@ class Relay:
             s.close()
 
 
+def _serve(target_port: int, delay_s: float, calls: Any, port: Any, stop: Any, cpus: set[int] | None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    relay = _Relay(target_port, delay_s, calls)
+    port.send(relay.port)
+    stop.wait()
+    relay.close()
+
+
+class Relay:
+    """The relay in a process of its own, so that the clients' traffic through it does not
+    compete with the benchmark's own threads (the pty readers timing a frame) for one GIL.
+    ``calls``: the RPC calls clients sent since the last ``reset()``."""
+
+    def __init__(self, target_port: int, delay_s: float, cpus: set[int] | None = None):
+        ctx = multiprocessing.get_context("fork")
+        self._calls = ctx.Value("q", 0)
+        self._stop = ctx.Event()
+        mine, theirs = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_serve, args=(target_port, delay_s, self._calls, theirs, self._stop, cpus), daemon=True
+        )
+        self._proc.start()
+        if not mine.poll(START_TIMEOUT_S):
+            self.close()
+            raise TimeoutError("the relay did not start")
+        self.port = int(mine.recv())
+
+    @property
+    def calls(self) -> int:
+        with self._calls.get_lock():
+            return int(self._calls.value)
+
+    def reset(self) -> None:
+        with self._calls.get_lock():
+            self._calls.value = 0
+
+    def close(self) -> None:
+        self._stop.set()
+        self._proc.join(timeout=5)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(timeout=5)
+
+
 @contextmanager
-def daemon(folder: Path) -> Iterator[Daemon]:
-    d = Daemon(folder)
+def daemon(folder: Path, cpus: set[int] | None = None) -> Iterator[Daemon]:
+    d = Daemon(folder, cpus)
     try:
         yield d
     finally:
@@ -319,3 +360,12 @@ def have_libvirtd() -> str | None:
     if shutil.which("virsh") is None:
         return "virsh is not installed"
     return None
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(the remote side's CPUs, the clients' CPUs): the host's daemon and the link get the last
+    CPU, the clients the others, as if the host were another machine. None on one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[-1]}, set(cpus[:-1])

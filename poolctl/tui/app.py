@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from textual import work
@@ -44,6 +45,7 @@ from poolctl.tui.widgets.vm_list import VMList
 
 FRAME_S = 1 / 60  # how long changes may pile up before one redraw takes them all
 RETRY_FIRST_S = 2.0
+PAINT_WAIT_S = 2.0  # the watcher starts after the first paint, or this long after its snapshot at most
 RETRY_MAX_S = 60.0
 
 
@@ -112,6 +114,7 @@ class PoolctlApp(App[None]):
         self.user_keymap: dict[str, str] = dict(keymap or {})
         self._on_exit = on_exit
         self._drain_scheduled: set[str] = set()
+        self._painted: dict[str, threading.Event] = {}  # pool -> set once its first load is on screen
         self.main_screen = MainScreen(self.sessions)
         self._log_handler: logging.Handler | None = None
         self.migrations = MigrationCenter(self, self.main_screen, settings=migration or MigrationSettings())
@@ -289,7 +292,14 @@ class PoolctlApp(App[None]):
             if session.stopping.is_set():
                 close_quietly(backend)
                 return
+            painted = threading.Event()
+            self._painted[session.name] = painted
             self.post_message(InventoryLoaded(session.name, backend, inventory))
+            # The per-VM reads the watcher starts (KVM: each domain's definition and addresses,
+            # many at once) come after the first frame that shows the list, not in its way.
+            deadline = time.monotonic() + PAINT_WAIT_S
+            while not painted.wait(0.05) and time.monotonic() < deadline and not session.stopping.is_set():
+                pass
             try:
                 backend.watch(
                     lambda change: self._backend_change(session, change),
@@ -309,6 +319,9 @@ class PoolctlApp(App[None]):
         self.post_message(ConnectionChanged(state.model_copy(update={"pool": session.name})))
 
     def on_inventory_loaded(self, msg: InventoryLoaded) -> None:
+        painted = self._painted.pop(msg.pool, None)
+        if painted is not None:  # once the main screen has shown what follows and refreshed
+            self.main_screen.call_after_refresh(painted.set)
         session = self.sessions[msg.pool]
         session.backend = msg.backend
         session.store = InventoryStore(msg.inventory)

@@ -1,10 +1,11 @@
 """KVM backend: a pool is a named set of libvirt URIs, one per host (libvirt-python).
 
 Entry point ``poolctl.backends.kvm:KvmBackend``; its pools' settings: ``KvmConfig`` (``config``).
-Modules: ``hostconn`` (one connection, bulk loading, event subscription), ``details`` (what only
-a domain's own calls tell, read many domains at a time after the first paint), ``merge`` (hosts
-into one pool), ``watcher`` (event thread, background readers, reconnect), ``checks`` (migration
-pre-checks), ``migration`` (the handle).
+Modules: ``hostconn`` (one connection, bulk loading, event subscription), ``bulkcalls`` (the
+bulk read's calls at once over a link), ``heap`` (the C heap a host's open freed, given back),
+``details`` (what only a domain's own calls tell, read many domains at a time after the first
+paint), ``merge`` (hosts into one pool), ``watcher`` (event thread, background readers,
+reconnect), ``checks`` (migration pre-checks), ``migration`` (the handle).
 """
 
 import libvirt

@@ -63,7 +63,7 @@ Deliver = Callable[[str, Details | None], None]
 
 
 def read_one(conn: libvirt.virConnect, dom: libvirt.virDomain, job: Job) -> Details:
-    info = xmlinfo.parse_domain(dom.XMLDesc(0))
+    info = xmlinfo.parse_domain(dom.XMLDesc(0), (job.uuid, dom.name()))
     sizes = []
     for disk in info.disks:
         if disk.device not in job.sized and disk.path and not disk.cdrom:

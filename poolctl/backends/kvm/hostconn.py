@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import libvirt
 
 from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost
-from poolctl.backends.kvm import bulkcalls, details, xmlinfo
+from poolctl.backends.kvm import bulkcalls, details, heap, xmlinfo
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.eventloop import ensure_event_loop
 from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
@@ -308,6 +308,7 @@ class HostConn:
         c = self.conn
         if c is None:
             raise libvirt.libvirtError("not connected")
+        first = self._static is None  # this connection's first read
         got = bulkcalls.Calls(self._bulk_calls(c), at_once=self.in_flight > 1)
         self._load_facts(got)
         listed = got.get("domains")
@@ -321,6 +322,7 @@ class HostConn:
                 rec = xmlinfo.DomainRecord.listed(uuid, name)
             elif rec.info.name != name:
                 rec.info = dataclasses.replace(rec.info, name=name)
+            uuid = rec.info.uuid  # the key is the record's own string: one copy per domain
             was_running = rec.state in RUNNING_STATES
             self._apply_stats(rec, stats.get(uuid, {}))
             if rec.detailed and rec.state in RUNNING_STATES and not was_running:
@@ -336,6 +338,8 @@ class HostConn:
         self._load_storage(got)
         self._load_networks(got)
         self.update_free_memory()
+        if first:
+            heap.give_back()  # what opening the host freed, before the records stack up on it
 
     def _bulk_calls(self, c: libvirt.virConnect) -> dict[str, Callable[[], Any]]:
         """The bulk read's calls, none depending on another's answer."""

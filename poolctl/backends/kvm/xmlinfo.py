@@ -80,7 +80,9 @@ def _common(text: str) -> str:
     return sys.intern(text) if len(text) < 64 else text
 
 
-def parse_domain(xml: str) -> DomainInfo:
+def parse_domain(xml: str, known: tuple[str, str] = ("", "")) -> DomainInfo:
+    """``known``: the UUID and name the caller already holds: kept as they are when the
+    definition says the same, so that a domain holds one copy of each (not one per read)."""
     root = ET.fromstring(xml)
     disks = []
     nics = []
@@ -127,9 +129,11 @@ def parse_domain(xml: str) -> DomainInfo:
     memory = _size(root.find("memory"), "KiB")
     current = _size(root.find("currentMemory"), "KiB") or memory
     desc = (root.findtext("title") or root.findtext("description") or "").strip()
+    uuid = (root.findtext("uuid") or "").strip()
+    name = (root.findtext("name") or "").strip()
     return DomainInfo(
-        uuid=(root.findtext("uuid") or "").strip(),
-        name=(root.findtext("name") or "").strip(),
+        uuid=known[0] if uuid == known[0] else uuid,
+        name=known[1] if name == known[1] else name,
         memory=current,
         vcpus=vcpus,
         description=desc,

@@ -38,7 +38,9 @@ REBUILD_THRESHOLD = 256
 
 
 def sort_key(vm: VM) -> SortKey:
-    return (vm.name.casefold(), vm.name, vm.ref)
+    folded = vm.name.casefold()
+    # a name that is its own casefold is kept once, not twice, per row
+    return (vm.name if folded == vm.name else folded, vm.name, vm.ref)
 
 
 def in_scope(vm: VM, scope: Selection) -> bool:
