@@ -17,6 +17,7 @@ from poolctl.backends.base import BackendError, CancelRefused
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, describe
+from poolctl.migration.autotune import plan_move
 from poolctl.migration.controller import (
     MigrationBusy,
     MigrationController,
@@ -25,7 +26,9 @@ from poolctl.migration.controller import (
     downtime_text,
     headline,
     ping_summary,
+    predicted_vs_measured,
 )
+from poolctl.migration.tuner import TuneRequest
 from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState
 
 WATCH_S = 0.25
@@ -58,6 +61,8 @@ def run_migrate(
     interval: float = 0.1,
     port: int | None = None,
     watch: bool = False,
+    tuning: TuneRequest | None = None,
+    dry_run: bool = False,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -78,7 +83,7 @@ def run_migrate(
         if len(found) > 1:
             where = ", ".join(f"{f.pool.config.name} ({f.vm.ref})" for f in found)
             return _fail(err, f"{vm!r} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH)
-        return _migrate(found[0], host, ping, interval, port, watch, out, err)
+        return _migrate(found[0], host, ping, interval, port, watch, tuning or TuneRequest(), dry_run, out, err)
 
 
 def _migrate(
@@ -88,6 +93,8 @@ def _migrate(
     interval: float,
     port: int | None,
     watch: bool,
+    request: TuneRequest,
+    dry_run: bool,
     out: TextIO,
     err: TextIO,
 ) -> ExitCode:
@@ -123,6 +130,23 @@ def _migrate(
             print(f"  ✗ {problem}", file=err)
         return ExitCode.REFUSED
     source = names.get(vm.host or "", vm.host or "?")
+    ping_address = ping if ping is not None else (vm.ips[0] if vm.ips else None)
+    tuned = plan_move(
+        backend,
+        vm,
+        pool=pool.name,
+        source=source,
+        destination=dest.name,
+        probe_interval_s=interval if ping_address else None,
+        request=request,
+    )
+    for name in tuned.tuning.ignored():
+        print(f"poolctl: warning: --{name} is not offered by the {pool.backend} backend; ignored", file=err)
+    if dry_run:
+        print(f"Dry run for {vm.name} ({pool.name}): {source} → {dest.name}; nothing moves", file=out)
+        for line in tuned.lines():
+            print(f"  {line}", file=out)
+        return ExitCode.OK
     plan = MigrationPlan(
         pool=pool.name,
         vm=vm.ref,
@@ -132,9 +156,12 @@ def _migrate(
         source_name=source,
         destination=dest.ref,
         destination_name=dest.name,
-        ping_address=ping if ping is not None else (vm.ips[0] if vm.ips else None),
+        ping_address=ping_address,
         ping_interval=interval,
         ping_port=port,
+        options=tuned.tuning.options,
+        tuning=tuple(tuned.tuning.lines()),
+        predicted=tuned.prediction.as_record(),
     )
     secret = pool.password.get_secret_value() if pool.password else ""
     controller = MigrationController(
@@ -149,6 +176,8 @@ def _migrate(
     if plan.ping_address:
         tcp = f", TCP port {port} where ICMP is not permitted" if port else ""
         print(f"  ping {plan.ping_address} every {interval:g} s{tcp}", file=out, flush=True)
+    for line in tuned.lines():
+        print(f"  {line}", file=out, flush=True)
     worker.start()
     interrupted = _follow(controller, worker, watch, out, err)
     if interrupted == 2:
@@ -165,6 +194,8 @@ def _migrate(
     if controller.pinger is not None:
         print(f"  probe: {controller.pinger.method} — {controller.pinger.method_reason}", file=out)
     print(downtime_text(rec, pool.backend), file=out, flush=True)
+    for line in predicted_vs_measured(rec):
+        print(line, file=out, flush=True)
     if controller.audit_error:
         print(f"poolctl: warning: {controller.audit_error}", file=err)
     if rec.result == "cancelled":

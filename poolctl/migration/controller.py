@@ -53,6 +53,8 @@ class MigrationPlan:
     ping_interval: float = DEFAULT_INTERVAL
     ping_port: int | None = None
     ping_method: str = "auto"
+    tuning: tuple[str, ...] = ()  # each setting chosen and why (poolctl.migration.tuner)
+    predicted: dict[str, object] = field(default_factory=dict)  # Prediction.as_record()
 
     @property
     def route(self) -> str:
@@ -332,6 +334,9 @@ class MigrationController:
                 downtime_ms=downtime,
                 error=scrub(error, self.secrets),
                 options=p.options.model_dump(exclude_defaults=True),
+                tuning=list(p.tuning),
+                predicted=dict(p.predicted),
+                measured=measured(self.result, stats, p.ping_interval) if outcome == "success" else {},
             )
             try:
                 self.audit.append(record)
@@ -378,7 +383,55 @@ def check_hosts(
     return out
 
 
+def measured(result: MigrationResult | None, stats: PingStats | None, interval: float) -> dict[str, object]:
+    """The figures a prediction is held against (the keys of ``Prediction.as_record``, and more)."""
+    if result is None:
+        return {}
+    out: dict[str, object] = {"duration_s": round(result.duration_s, 2)}
+    if result.passes is not None:
+        out["passes"] = result.passes
+    if result.downtime_ms is not None:
+        out["pause_ms"] = round(result.downtime_ms, 1)
+    if stats is not None and stats.sent:
+        out["lost_probes"] = stats.lost
+        out["longest_gap_s"] = round(stats.longest_gap_s, 3)
+    if result.copied_bytes:
+        out["copied_mib"] = round(result.copied_bytes / (1 << 20), 1)
+    if result.copy_rate_bytes_s:
+        out["copy_rate_mib_s"] = round(result.copy_rate_bytes_s / (1 << 20), 1)
+    if result.post_copy:
+        out["post_copy"] = True
+    if result.escalations:
+        out["escalations"] = list(result.escalations)
+    return out
+
+
 # --- words shared by the panel and the CLI ------------------------------------------------------
+
+
+def predicted_vs_measured(rec: MigrationRecord) -> list[str]:
+    """Side by side, one line per figure both sides have: what the prediction said, what happened."""
+    p, m = rec.predicted, rec.measured
+    if not p or not m:
+        return []
+    rows = [
+        ("duration", "duration_s", "{:.1f} s"),
+        ("pre-copy passes", "passes", "{}"),
+        ("pause", "pause_ms", "{:.0f} ms"),
+        ("lost probes", "lost_probes", "{:g}"),
+    ]
+    out = [f"  {'':16}{'predicted':>11}{'measured':>11}"]
+    for label, key, fmt in rows:
+        a, b = p.get(key), m.get(key)
+        if a is None and b is None:
+            continue
+        left = fmt.format(a) if isinstance(a, int | float) else "–"
+        right = fmt.format(b) if isinstance(b, int | float) else "–"
+        out.append(f"  {label:16}{left:>11}{right:>11}")
+    notes = m.get("escalations")
+    for note in notes if isinstance(notes, list) else ():
+        out.append(f"  during the move: {note}")
+    return out
 
 
 def clock(seconds: float | None) -> str:
