@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -55,8 +56,21 @@ _AGENT_XML = f"""
     <channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel>"""
 
 
+NIC_MODEL = os.environ.get("POOLCTL_LAB_NIC", "e1000")
+BUSY_MIB = 24  # the busy guest's working set, rewritten every second (build_guest.sh, guestdirty=)
+
+
+def workload_arg(dirty_mib: int) -> str:
+    return f" guestdirty={dirty_mib}" if dirty_mib else ""
+
+
 def domain_xml(
-    guest_dir: Path, disk_path: Path, domain_type: str, spec: GuestSpec = PINGVM, agent: bool = False
+    guest_dir: Path,
+    disk_path: Path,
+    domain_type: str,
+    spec: GuestSpec = PINGVM,
+    agent: bool = False,
+    dirty_mib: int = 0,
 ) -> str:
     # domain_type 'qemu' (TCG) unless the probe showed KVM really runs a guest:
     # /dev/kvm may be a nested PVM hypervisor on which a stock kernel hangs.
@@ -70,7 +84,7 @@ def domain_xml(
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{guest_dir}/vmlinuz</kernel>
     <initrd>{guest_dir}/initramfs.gz</initrd>
-    <cmdline>{CMDLINE} guestip={spec.ip}/24</cmdline>
+    <cmdline>{CMDLINE} guestip={spec.ip}/24{workload_arg(dirty_mib)}</cmdline>
   </os>
   <features><acpi/></features>
   <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
@@ -89,7 +103,7 @@ def domain_xml(
     <interface type='bridge'>
       <source bridge='br0'/>
       <mac address='{spec.mac}'/>
-      <model type='virtio'/>
+      <model type='{NIC_MODEL}'/>
     </interface>
     <serial type='pty'>
       <log file='/var/log/libvirt/qemu/{spec.name}-serial.log' append='on'/>
