@@ -7,7 +7,7 @@ Blocks for the dirty-rate measurement (about a second on KVM): run it in a worke
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.backends.base import Backend, BackendError
@@ -54,6 +54,8 @@ def plan_move(
     request: TuneRequest,
     audit: AuditLog | None = None,
     records: list[MigrationRecord] | None = None,
+    measure: bool = True,
+    supported: frozenset[str] | None = None,
 ) -> TunedPlan:
     """``source``/``destination`` are host names (as the audit log keeps them)."""
     if records is None:
@@ -61,7 +63,9 @@ def plan_move(
     past = history(records, pool=pool, source=source, destination=destination, vm_uuid=vm.uuid)
     dirty: float | None = None
     dirty_source = "not measured (tuning off)"
-    if request.tune == "auto":
+    if request.tune == "auto" and not measure:
+        dirty_source = "not measured yet"
+    elif request.tune == "auto":
         try:
             dirty = backend.measure_dirty_rate(vm.ref, DIRTY_RATE_S)
             dirty_source = (
@@ -78,5 +82,19 @@ def plan_move(
         link_source=past.link_source,
         copied_bytes=past.copied_bytes,
     )
-    tuning = tune(inputs, request, backend.capabilities.migration_options)
+    return retune(inputs, request, backend, probe_interval_s, supported)
+
+
+def retune(
+    inputs: TuneInputs,
+    request: TuneRequest,
+    backend: Backend,
+    probe_interval_s: float | None,
+    supported: frozenset[str] | None = None,
+) -> TunedPlan:
+    """The same measured inputs, settings chosen again (the dialog's fields changed);
+    ``supported``: the options offered (default: the backend's capabilities)."""
+    inputs = replace(inputs, probe_interval_s=probe_interval_s)
+    offered = backend.capabilities.migration_options if supported is None else supported
+    tuning = tune(inputs, request, offered)
     return TunedPlan(inputs, tuning, predict(inputs, tuning.options, backend.SWITCHOVER))

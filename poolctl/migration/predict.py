@@ -45,6 +45,13 @@ class Prediction:
             f"pause {self.pause_ms:.0f} ms{lost} ({self.how})"
         )
 
+    def short(self) -> str:
+        """The figures alone, for a dialog's line (80 columns)."""
+        if not self.converges:
+            return "predicted: does not converge without auto-converge or post-copy"
+        lost = "" if self.lost_probes is None else f" · ~{self.lost_probes:.1f} probes lost"
+        return f"predicted: {self.duration_s:.1f} s · {self.passes} passes · pause {self.pause_ms:.0f} ms{lost}"
+
     def as_record(self) -> dict[str, object]:
         return {
             "duration_s": round(self.duration_s, 2) if self.converges else None,

@@ -54,6 +54,19 @@ class TuneRequest:
     compress: bool | None = None
 
 
+def request_from(settings: object) -> TuneRequest:
+    """The request a config's ``[migration]`` table makes (``MigrationSettings``: same key names)."""
+    return TuneRequest(
+        tune=getattr(settings, "tune", "auto"),
+        max_downtime_ms=getattr(settings, "max_downtime", None),
+        bandwidth_mib_s=getattr(settings, "bandwidth", None),
+        auto_converge=getattr(settings, "auto_converge", None),
+        post_copy=getattr(settings, "post_copy", "auto"),
+        parallel=getattr(settings, "parallel", None),
+        compress=getattr(settings, "compress", None),
+    )
+
+
 @dataclass(frozen=True)
 class TuneInputs:
     memory_bytes: int

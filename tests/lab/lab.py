@@ -93,6 +93,21 @@ class Lab:
         name = name or self.guest_name
         return g.wait_ping(self.client_netns, timeout, self.guest_ips[name], what=f"guest {name}")
 
+    def guest_crash(self, name: str | None = None) -> str:
+        """The guest kernel's latest oops line in its serial logs ('' when none): a guest that went
+        silent after a move crashed there (QEMU 7.2 TCG, see README "Guest crashes")."""
+        name = name or self.guest_name
+        for h in HOST_NAMES:
+            log = self.topo.dir / h / "log" / "qemu" / f"{name}-serial.log"
+            try:
+                text = log.read_text(errors="replace")
+            except OSError:
+                continue
+            hits = re.findall(r"^.*(?:kernel BUG|BUG: |Oops|Kernel panic|is not a head).*$", text, re.M)
+            if hits:
+                return f"{h}: {hits[-1].strip()}"  # the log appends across boots: the latest
+        return ""
+
     def conn(self, host: str) -> libvirt.virConnect:
         """The lab's own connection to ``host`` (reopened after a daemon restart)."""
         c = self._conns.get(host)
