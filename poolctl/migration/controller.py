@@ -409,6 +409,25 @@ def measured(result: MigrationResult | None, stats: PingStats | None, interval: 
 # --- words shared by the panel and the CLI ------------------------------------------------------
 
 
+def prediction_line(rec: MigrationRecord) -> str:
+    """Prediction and measurement in one line, for a panel: '' when the record has no prediction."""
+    p, m = rec.predicted, rec.measured
+    if not p or not m:
+        return ""
+
+    def side(d: dict[str, object]) -> str:
+        dur, pause, lost = d.get("duration_s"), d.get("pause_ms"), d.get("lost_probes")
+        return ", ".join(
+            (
+                f"{dur:.1f} s" if isinstance(dur, int | float) else "–",
+                f"pause {pause:.0f} ms" if isinstance(pause, int | float) else "pause –",
+                f"{lost:g} lost" if isinstance(lost, int | float) else "– lost",
+            )
+        )
+
+    return f"predicted {side(p)} · measured {side(m)}"
+
+
 def predicted_vs_measured(rec: MigrationRecord) -> list[str]:
     """Side by side, one line per figure both sides have: what the prediction said, what happened."""
     p, m = rec.predicted, rec.measured

@@ -35,6 +35,7 @@ from poolctl.migration.controller import (
     downtime_text,
     headline,
     ping_summary,
+    prediction_line,
 )
 from poolctl.ping.stats import PingStats
 from poolctl.tui.widgets.cells import ellipsize
@@ -270,6 +271,7 @@ class MigrationPanel(Widget, can_focus=True):
                     (headline(rec), 0),
                     (pings, 1),
                     (downtime_text(rec, self.backend_name), 2),
+                    (prediction_line(rec), 3),
                     (self._method_line(c, width), 4),
                 ]
             else:
