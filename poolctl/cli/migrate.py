@@ -18,6 +18,7 @@ from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, describe
 from poolctl.migration.autotune import plan_move
+from poolctl.migration.compare import predicted_vs_measured
 from poolctl.migration.controller import (
     MigrationBusy,
     MigrationController,
@@ -26,7 +27,6 @@ from poolctl.migration.controller import (
     downtime_text,
     headline,
     ping_summary,
-    predicted_vs_measured,
 )
 from poolctl.migration.tuner import TuneRequest
 from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState

@@ -25,11 +25,12 @@ from poolctl.backends.base import (
 from poolctl.backends.kvm import details
 from poolctl.backends.kvm.checks import check_migration, disabled_words
 from poolctl.backends.kvm.config import KvmConfig
+from poolctl.backends.kvm.dirtyrate import measure_dirty_rate
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, TEST_DRIVER_REASON, HostConn
 from poolctl.backends.kvm.merge import Merged, merge
-from poolctl.backends.kvm.migration import SWITCHOVER, KvmMigration, MigrationSetup, measure_dirty_rate, start_migration
+from poolctl.backends.kvm.migration import SWITCHOVER, KvmMigration, MigrationSetup, start_migration
 from poolctl.backends.kvm.watcher import Feed, Watcher
 from poolctl.backends.kvm.xmlinfo import DomainRecord
 from poolctl.inventory import diff, keyed

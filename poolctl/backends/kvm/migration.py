@@ -36,7 +36,6 @@ log = logging.getLogger("poolctl.backends.kvm")
 POLL_S = 0.5
 POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
 STALLED_SHARE = 0.9  # a pass that leaves this share of the last one's remainder has not converged
-DIRTYRATE_POLL_S = 0.1
 # Measured on the QEMU lab (tests/lab/README.md): libvirt's prepare and finish ~1.8 s besides the
 # copy; 5-20 ms of device state and 10-20 ms of libvirt resuming the guest on the destination;
 # a switch to post-copy pauses the guest 65-150 ms (libvirt resumes it, not QEMU).
@@ -347,7 +346,9 @@ class KvmMigration(MigrationHandle):
             progress = self._progress(stats, state, reason, best)
             best = progress.fraction if progress.fraction is not None else best
             self._steer(stats)
-            if not progress.message and (note := self.note()):
+            # what the tuning changed during the move (auto-converge throttling, post-copy) is said
+            note = self._escalations[-1] if self._escalations else self.note()
+            if not progress.message and note:
                 progress = progress.model_copy(update={"message": note})
             if not self._done.is_set():
                 yield progress
@@ -491,26 +492,3 @@ class KvmMigration(MigrationHandle):
                         host=self._src.name,
                     ) from None
                 time.sleep(0.1)
-
-
-def measure_dirty_rate(dom: libvirt.virDomain, conn: libvirt.virConnect, seconds: int) -> float | None:
-    """The guest's dirty-page rate, bytes/s, by QEMU's page sampling (``virDomainStartDirtyRateCalc``
-    then the ``dirtyrate`` stats group); None when libvirt or QEMU cannot. Page sampling works under
-    TCG too; the dirty-bitmap mode crashed the lab's TCG QEMU, so it is never asked for."""
-    try:
-        dom.startDirtyRateCalc(max(1, int(seconds)), 0)
-    except (libvirt.libvirtError, AttributeError) as err:
-        log.info("dirty rate not measurable: %s", err)
-        return None
-    deadline = time.monotonic() + seconds + 3.0
-    while time.monotonic() < deadline:
-        time.sleep(DIRTYRATE_POLL_S)
-        try:
-            got = conn.domainListGetStats([dom], libvirt.VIR_DOMAIN_STATS_DIRTYRATE, 0)
-        except libvirt.libvirtError as err:
-            log.info("dirty rate stats unreadable: %s", err)
-            return None
-        st = got[0][1] if got else {}
-        if st.get("dirtyrate.calc_status") == 2 and "dirtyrate.megabytes_per_second" in st:
-            return float(st["dirtyrate.megabytes_per_second"]) * (1 << 20)
-    return None

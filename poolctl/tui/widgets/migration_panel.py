@@ -28,6 +28,7 @@ from poolctl.audit import MigrationRecord
 from poolctl.backends.base import CancelRefused
 from poolctl.errors import describe
 from poolctl.format import size
+from poolctl.migration.compare import prediction_line
 from poolctl.migration.controller import (
     MigrationController,
     cancel_refusal,
@@ -35,7 +36,6 @@ from poolctl.migration.controller import (
     downtime_text,
     headline,
     ping_summary,
-    prediction_line,
 )
 from poolctl.ping.stats import PingStats
 from poolctl.tui.widgets.cells import ellipsize
