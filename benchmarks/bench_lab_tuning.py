@@ -170,16 +170,19 @@ def table(moves: list[Move]) -> str:
             ms = [m for m in moves if m.guest == guest and m.method == method]
             if not ms:
                 continue
-            ok = [m for m in ms if not m.error or "crashed" not in m.error]
-            lost = "/".join(str(m.lost) for m in ms)
-            gaps = [m.gap_s for m in ms if m.gap_s is not None]
+            ok = [m for m in ms if "crashed" not in m.error]
+            # a move after which the guest crashed shows as x: its silence is QEMU's, not the move's
+            lost = "/".join("x" if "crashed" in m.error else str(m.lost) for m in ms)
+            gaps = [m.gap_s for m in ok if m.gap_s is not None]
             pred = (
                 f"{_med([m.predicted_s for m in ms], '{:.1f}')} / {_med([m.predicted_pause_ms for m in ms], '{:.0f}')}"
                 f" / {_med([m.predicted_lost for m in ms], '{:.2f}')}"
                 if method != METHODS[0]
                 else "–"
             )
-            notes = sorted({m.error.split(":")[0] for m in ms if m.error})
+            crashed = len(ms) - len(ok)
+            notes = [f"guest crashed after {crashed} move(s)"] if crashed else []
+            notes += sorted({m.error.split(":")[0] for m in ok if m.error})
             rows.append(
                 f"| {guest} | {method} | {len(ms)} | {_med([m.wall_s for m in ok], '{:.1f}')} "
                 f"| {_med([m.move_s for m in ok], '{:.2f}')} | {_med([m.downtime_ms for m in ok], '{:.0f}')} "
@@ -194,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--moves", type=int, default=2, help="moves each way per method and guest (default 2)")
     ap.add_argument("--json", metavar="FILE", help="write every move's figures to FILE")
+    ap.add_argument("--table", metavar="FILE", help="print the table of a --json FILE again (no lab)")
     args = ap.parse_args(argv)
+    if args.table:
+        print(table([Move(**m) for m in json.loads(Path(args.table).read_text())]))
+        return 0
     lab = Lab()
     t0 = time.monotonic()
     try:

@@ -92,6 +92,9 @@ class SwitchoverModel:
     postcopy_switch_ms: float | None = None  # the pause of a switch to post-copy; None: no post-copy
     default_link_bytes_s: float = 110 * (1 << 20)  # assumed without past moves (1 GbE)
     default_downtime_ms: float = 300.0  # the hypervisor's own limit when none is set
+    # an uncapped copy's last pass overshoots the limit by misjudging the link: the pause is at
+    # least this (and at most 3 x the limit's share of it)
+    uncapped_overshoot_ms: float = 0.0
 
 
 ChangeCallback = Callable[[Change], None]

@@ -5,8 +5,9 @@ Pre-copy model: pass 1 sends the memory that past moves of this VM actually sent
 size) at the copy rate B; each later pass sends what the guest dirtied meanwhile (rate D, at
 most the whole memory), until a pass fits in the max downtime: then the guest pauses for that
 last pass plus the hypervisor's own switch-over (``SwitchoverModel``: device state, resuming
-on the destination). D ≥ B never converges: auto-converge throttles the guest (modelled as
-QEMU's throttle steps until D < B/2), post-copy switches after the first pass.
+on the destination; uncapped, the hypervisor's own overshoot). D ≥ B never converges:
+auto-converge throttles the guest (QEMU's throttle steps, 30 % less dirtying each), post-copy
+switches after the first pass.
 """
 
 from __future__ import annotations
@@ -104,7 +105,10 @@ def predict(inputs: TuneInputs, options: MigrationOptions, model: SwitchoverMode
         pause = model.postcopy_switch_ms
         x = 0.0
     else:
-        pause = min(x / rate, limit_s) * 1000 + model.device_state_ms + model.resume_ms
+        last = min(x / rate, limit_s) * 1000
+        if not options.bandwidth_mib_s:
+            last = max(last, min(model.uncapped_overshoot_ms, 3 * limit_s * 1000))
+        pause = last + model.device_state_ms + model.resume_ms
     duration = model.setup_s + (total + x) / rate + t_extra if converges else math.inf
     lost = None
     if inputs.probe_interval_s:

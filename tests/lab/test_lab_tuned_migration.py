@@ -21,6 +21,10 @@ pytestmark = [pytest.mark.lab]
 INTERVAL = "0.05"
 
 
+class GuestCrashed(AssertionError):
+    """The move succeeded, then the guest went silent: its kernel crashed (QEMU 7.2 TCG, README)."""
+
+
 def move(lab, cli, dst: str) -> tuple[CliRun, dict]:
     run = cli.run("migrate", lab.guest_name, dst, "--ping", lab.guest_ip, "--interval", INTERVAL, "--pool", POOL)
     print(f"\n$ poolctl migrate {lab.guest_name} {dst} --ping {lab.guest_ip} --interval {INTERVAL}\n{run.stdout}")
@@ -30,7 +34,7 @@ def move(lab, cli, dst: str) -> tuple[CliRun, dict]:
         lab.wait_ping(5)
     except LabError:
         crash = lab.guest_crash()
-        raise AssertionError(
+        raise GuestCrashed(
             "the guest stopped answering after the move: "
             + (f"its kernel crashed ({crash}): QEMU's TCG corrupted its memory (README)" if crash else "no oops logged")
             + f"\n{run}"
@@ -84,10 +88,17 @@ def test_idle_guest_six_moves_at_20_hz(guest_on_a, poolctl_cli):
 def test_busy_guest_moves_with_help_said(busy_guest_on_a, poolctl_cli):
     lab = busy_guest_on_a
     rows = []
-    # One move: the busy guest's kernel crashed on a second move in 2 of 3 sessions here
-    # (QEMU 7.2 TCG, README "Guest crashes"); the fixture boots it afresh for the next test.
+    # One move, tried again once on a fresh guest if the guest's kernel crashes after it: the
+    # busy guest crashed after 3 of 8 moves in the benchmark, tuned or not (QEMU 7.2 TCG,
+    # README "Guest crashes"); both attempts print their figures.
     for dst in ("hostB",):
-        run, entry = move(lab, poolctl_cli, dst)
+        try:
+            run, entry = move(lab, poolctl_cli, dst)
+        except GuestCrashed as crash:
+            print(f"\nfirst attempt: {str(crash).splitlines()[0]}; once more on a fresh busy guest")
+            lab.stop_guest(lab.guest_name)
+            lab.ensure_guest(on="hostA", dirty_mib=BUSY_MIB)
+            run, entry = move(lab, poolctl_cli, dst)
         rows.append(row(run, entry) + f"\n  {said(run, 'auto-converge')}\n  {said(run, 'post-copy')}")
         head = next(line for line in run.stdout.splitlines() if "tuning auto: memory" in line)
         rate = re.search(r"dirty rate (\d+(?:\.\d+)?) MiB/s \(measured", head)

@@ -157,3 +157,12 @@ def test_history_reads_uncapped_moves_between_the_pair_either_way():
     assert h.copied_bytes == 70 * MIB  # median of 70, 60, 80 (the capped move copied as much)
     empty = history([], pool="lab", source="hostA", destination="hostB", vm_uuid="u1")
     assert empty.link_bytes_s is None and empty.copied_bytes is None
+
+
+def test_uncapped_moves_predict_the_overshoot_measured_in_the_lab():
+    inputs = idle_lab_guest()
+    off = predict(inputs, tune(inputs, TuneRequest(tune="off"), KVM_OPTS).options, KVM)
+    assert off.pause_ms == 50 + KVM.device_state_ms + KVM.resume_ms  # lab: 43-227 ms, median 120
+    busy = idle_lab_guest(dirty_rate_bytes_s=28 * MIB)
+    tuned = predict(busy, tune(busy, TuneRequest(), KVM_OPTS).options, KVM)
+    assert tuned.pause_ms == 15 + KVM.device_state_ms + KVM.resume_ms  # lab: 26-55 ms
