@@ -56,7 +56,7 @@ _AGENT_XML = f"""
     <channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel>"""
 
 
-NIC_MODEL = os.environ.get("POOLCTL_LAB_NIC", "e1000")
+NIC_MODEL = os.environ.get("POOLCTL_LAB_NIC", "virtio")
 BUSY_MIB = 24  # the busy guest's working set, rewritten every second (build_guest.sh, guestdirty=)
 
 

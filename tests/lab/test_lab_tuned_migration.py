@@ -29,8 +29,10 @@ def move(lab, cli, dst: str) -> tuple[CliRun, dict]:
     run = cli.run("migrate", lab.guest_name, dst, "--ping", lab.guest_ip, "--interval", INTERVAL, "--pool", POOL)
     print(f"\n$ poolctl migrate {lab.guest_name} {dst} --ping {lab.guest_ip} --interval {INTERVAL}\n{run.stdout}")
     assert run.rc == 0, run
-    assert lab.running_on() == [dst], run
     try:
+        # a guest whose kernel panicked is gone (panic=-1, on_crash destroy) or silent
+        if lab.running_on() != [dst]:
+            raise LabError(f"the guest runs on {lab.running_on()}, not on {dst} only")
         lab.wait_ping(5)
     except LabError:
         crash = lab.guest_crash()
@@ -60,12 +62,33 @@ def said(run: CliRun, name: str) -> str:
     return lines[0]
 
 
-@pytest.mark.timeout(420)
+MAX_CRASHES = 2  # moves after which the guest's kernel crashed (QEMU 7.2 TCG), rebooted and redone
+
+
+def move_or_reboot(lab, cli, dst: str, crashes: list[str], dirty_mib: int = 0) -> tuple[CliRun, dict]:
+    """``move``; if the guest crashed after it, boot a fresh one where the move started and
+    move again (at most ``MAX_CRASHES`` times in a test): the crash is QEMU's, not the move's."""
+    while True:
+        try:
+            return move(lab, cli, dst)
+        except GuestCrashed as crash:
+            crashes.append(str(crash).splitlines()[0])
+            print(f"\n{crashes[-1]}; moving a fresh guest again")
+            if len(crashes) > MAX_CRASHES:
+                raise
+            src = "hostA" if dst == "hostB" else "hostB"
+            lab.stop_guest(lab.guest_name)
+            lab.ensure_guest(on="hostA", dirty_mib=dirty_mib)
+            if src != "hostA":
+                lab.migrate_raw("hostA", src)
+
+
+@pytest.mark.timeout(600)
 def test_idle_guest_six_moves_at_20_hz(guest_on_a, poolctl_cli):
     lab = guest_on_a
-    rows, lost, entries = [], 0, []
+    rows, lost, entries, crashes = [], 0, [], []
     for i in range(6):
-        run, entry = move(lab, poolctl_cli, ("hostB", "hostA")[i % 2])
+        run, entry = move_or_reboot(lab, poolctl_cli, ("hostB", "hostA")[i % 2], crashes)
         rows.append(row(run, entry))
         entries.append(entry)
         fig = move_figures(run.lines_with("sent", "lost")[-1])
@@ -78,7 +101,10 @@ def test_idle_guest_six_moves_at_20_hz(guest_on_a, poolctl_cli):
         # the pause fits between two probes: at most the one probe it overlaps
         assert fig.lost <= 1, f"move {i + 1}: {rows[-1]}\n{run}"
         assert entry["downtime_ms"] is not None and entry["downtime_ms"] < 100, rows[-1]
-    print("\n" + "\n".join(rows) + f"\nidle guest, 6 moves at 20 Hz: {lost} probes lost in total")
+    print(
+        "\n" + "\n".join(rows) + f"\nidle guest, 6 moves at 20 Hz: {lost} probes lost in total"
+        f"; guest crashes after a move (redone): {len(crashes)}"
+    )
     # The untuned lab lost 27 in six such moves (issue 14). The tuned pause (25-40 ms here)
     # still overlaps a 50 ms probe slot about half the time: see README, "lost probes".
     assert lost <= 4, "\n".join(rows)
@@ -88,17 +114,12 @@ def test_idle_guest_six_moves_at_20_hz(guest_on_a, poolctl_cli):
 def test_busy_guest_moves_with_help_said(busy_guest_on_a, poolctl_cli):
     lab = busy_guest_on_a
     rows = []
-    # One move, tried again once on a fresh guest if the guest's kernel crashes after it: the
-    # busy guest crashed after 3 of 8 moves in the benchmark, tuned or not (QEMU 7.2 TCG,
-    # README "Guest crashes"); both attempts print their figures.
+    # One move, redone on a fresh guest if the guest's kernel crashes after it: the busy guest
+    # crashed after 3 of 8 moves in the benchmark, tuned or not (QEMU 7.2 TCG, README
+    # "Guest crashes"); every attempt prints its figures.
+    crashes: list[str] = []
     for dst in ("hostB",):
-        try:
-            run, entry = move(lab, poolctl_cli, dst)
-        except GuestCrashed as crash:
-            print(f"\nfirst attempt: {str(crash).splitlines()[0]}; once more on a fresh busy guest")
-            lab.stop_guest(lab.guest_name)
-            lab.ensure_guest(on="hostA", dirty_mib=BUSY_MIB)
-            run, entry = move(lab, poolctl_cli, dst)
+        run, entry = move_or_reboot(lab, poolctl_cli, dst, crashes, BUSY_MIB)
         rows.append(row(run, entry) + f"\n  {said(run, 'auto-converge')}\n  {said(run, 'post-copy')}")
         head = next(line for line in run.stdout.splitlines() if "tuning auto: memory" in line)
         rate = re.search(r"dirty rate (\d+(?:\.\d+)?) MiB/s \(measured", head)
