@@ -111,8 +111,8 @@ agent </dev/null >/dev/null 2>&1 &
 # once, not zeros (QEMU sends a zero page as a flag, which would hide the copy); each
 # rewrite shifts it by 4093 bytes, so every page's content changes: QEMU's dirty-rate
 # sampling compares page hashes and would not see a page rewritten with the same bytes.
-# A quarter at a time with 0.1 s between, not all of it then a 1 s sleep: a 1 s dirty-rate
-# window that fell on the sleep saw 4 MiB/s of a 24 MiB guest (lab, once).
+# A quarter at a time with 0.1 s between, not all of it then a 1 s sleep: any 1 s dirty-rate
+# window sees the rewrite. The BUSY line tells the lab the loop runs (ping answers before).
 DIRTY=0
 for w in $(cat /proc/cmdline); do case "$w" in guestdirty=*) DIRTY=${w#guestdirty=};; esac; done
 if [ "$DIRTY" -gt 0 ] 2>/dev/null; then

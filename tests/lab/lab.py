@@ -93,12 +93,15 @@ class Lab:
         name = name or self.guest_name
         return g.wait_ping(self.client_netns, timeout, self.guest_ips[name], what=f"guest {name}")
 
+    def _serial_log(self, host: str, name: str) -> Path:
+        return self.topo.dir / host / "log" / "qemu" / f"{name}-serial.log"
+
     def guest_crash(self, name: str | None = None) -> str:
         """The guest kernel's latest oops line in its serial logs ('' when none): a guest that went
         silent after a move crashed there (QEMU 7.2 TCG, see README "Guest crashes")."""
         name = name or self.guest_name
         for h in HOST_NAMES:
-            log = self.topo.dir / h / "log" / "qemu" / f"{name}-serial.log"
+            log = self._serial_log(h, name)
             try:
                 text = log.read_text(errors="replace")
             except OSError:
@@ -244,10 +247,16 @@ class Lab:
         if not names:
             return
         t0 = time.monotonic()
+        logs = [self._serial_log(on, name) for name in names]
+        offsets = {log: log.stat().st_size if log.exists() else 0 for log in logs}  # the log appends
         for name in names:
             self.conn(on).createXML(self.xml_of(name, agent, dirty_mib), 0)
         for name in names:
             self.wait_ping(max(1.0, timeout - (time.monotonic() - t0)), name)
+        if dirty_mib:
+            self.timings["busy_after_ping_s"] = round(
+                g.wait_busy(logs, offsets, max(1.0, timeout - (time.monotonic() - t0))), 2
+            )
         for name in names if agent else ():
             self.wait_agent(on, name, max(1.0, timeout - (time.monotonic() - t0)))
         key = "boot_to_ping_s" if len(names) == 1 else f"boot_{len(names)}_to_ping_s"

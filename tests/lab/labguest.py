@@ -60,6 +60,28 @@ NIC_MODEL = os.environ.get("POOLCTL_LAB_NIC", "virtio")
 BUSY_MIB = 24  # the busy guest's working set, rewritten every second (build_guest.sh, guestdirty=)
 
 
+BUSY_SETTLE_S = 1.0  # after the workload says it runs: its first rewrite is under way
+
+
+def wait_busy(serial_logs: list[Path], offsets: dict[Path, int], timeout: float) -> float:
+    """Wait until a busy guest's /init says its workload runs (the serial log's
+    POOLCTL-GUEST-BUSY line, written after the address: ping answers seconds before, while
+    the file is still being filled, and a dirty rate measured then was 2-4 MiB/s)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        for log in serial_logs:
+            try:
+                with log.open("rb") as f:
+                    f.seek(offsets.get(log, 0))
+                    if b"POOLCTL-GUEST-BUSY" in f.read():
+                        time.sleep(BUSY_SETTLE_S)
+                        return time.monotonic() - t0
+            except OSError:
+                pass
+        time.sleep(0.1)
+    raise LabError(f"the busy guest did not start its workload within {timeout:.0f} s (serial: {serial_logs})")
+
+
 def workload_arg(dirty_mib: int) -> str:
     return f" guestdirty={dirty_mib}" if dirty_mib else ""
 
