@@ -48,6 +48,11 @@ class MigrationRecord(BaseModel):
     downtime_ms: float | None = None  # as the hypervisor reports it
     error: str = ""  # the hypervisor's words when not a success
     options: dict[str, object] = {}
+    tuning: list[str] = []  # each setting chosen, with its reason (poolctl.migration.tuner)
+    predicted: dict[str, object] = {}  # poolctl.migration.predict.Prediction.as_record()
+    # the same figures as measured: duration_s, passes, pause_ms, lost_probes, copied_mib,
+    # copy_rate_mib_s (the tuner's link estimate for the next move between the pair)
+    measured: dict[str, object] = {}
 
 
 class EvacuationRecord(BaseModel):

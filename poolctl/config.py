@@ -12,6 +12,13 @@ and ``[migration]`` into the defaults of the migrate dialog and of ``poolctl mig
     ping_interval = 0.1         # seconds between pings while a VM moves: 0.001 to 10
     ping_port = 22              # probe this TCP port where ICMP is not permitted (default: none)
     outcome_wait = 600          # contact lost mid-move: seconds to keep trying to learn the outcome
+    tune = "auto"               # "auto": poolctl chooses what is not set below; "off": the hypervisor's defaults
+    max_downtime = 10           # ms the guest may pause (KVM)
+    bandwidth = 16              # MiB/s cap on the memory copy (KVM)
+    auto_converge = true        # let the hypervisor throttle a guest that out-writes the copy (KVM)
+    post_copy = "auto"          # "auto" (if pre-copy stalls), "always", "never" (KVM)
+    parallel = 2                # connections for the copy (KVM)
+    compress = false            # compress the memory stream (KVM)
 
     [[pool]]                    # one table per pool
     name = "lab"
@@ -31,7 +38,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr, ValidationError
 from pydantic_core import ErrorDetails
@@ -63,6 +70,14 @@ class MigrationSettings(BaseModel):
     ping_port: int | None = Field(default=None, ge=1, le=65535, strict=True)
     # after losing contact with a pool mid-move: how long to keep trying to learn how it ended
     outcome_wait: float = Field(default=600.0, gt=0, le=86400)
+    # the tuning knobs (poolctl.migration.tuner.TuneRequest): None = the tuner chooses
+    tune: Literal["auto", "off"] = "auto"
+    max_downtime: int | None = Field(default=None, ge=1, le=60000, strict=True)
+    bandwidth: int | None = Field(default=None, ge=1, le=1 << 20, strict=True)
+    auto_converge: bool | None = Field(default=None, strict=True)
+    post_copy: Literal["auto", "always", "never"] = "auto"
+    parallel: int | None = Field(default=None, ge=1, le=16, strict=True)
+    compress: bool | None = Field(default=None, strict=True)
 
 
 # what each [migration] key expects, for error messages
@@ -72,6 +87,13 @@ _MIGRATION_EXPECTS = {
     ),
     "ping_port": "expected a TCP port number, 1 to 65535",
     "outcome_wait": "expected seconds, more than 0 and at most 86400 (a day)",
+    "tune": 'expected "auto" or "off"',
+    "max_downtime": "expected milliseconds, a whole number from 1 to 60000",
+    "bandwidth": "expected MiB/s, a whole number of at least 1",
+    "auto_converge": "expected true or false",
+    "post_copy": 'expected "auto", "always" or "never"',
+    "parallel": "expected a number of connections, 1 to 16",
+    "compress": "expected true or false",
 }
 
 
@@ -282,7 +304,7 @@ def _problem(
     elif kind == "missing":
         what = f"missing required key {key!r}"
     elif loc == ("migration",):
-        what = "expected a [migration] table (ping_interval, ping_port)"
+        what = f"expected a [migration] table ({', '.join(MigrationSettings.model_fields)})"
     elif loc[:1] == ("migration",) and len(loc) == 2 and loc[1] in _MIGRATION_EXPECTS:
         what = _MIGRATION_EXPECTS[str(loc[1])] + (f" (got {value!r})" if isinstance(value, (str, int, float)) else "")
     else:

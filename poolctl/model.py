@@ -196,7 +196,10 @@ class MigrationOptions(_Frozen):
     max_downtime_ms: int | None = Field(default=None, ge=1)
     bandwidth_mib_s: int | None = Field(default=None, ge=1)
     auto_converge: bool = False
-    post_copy: bool = False
+    post_copy: bool = False  # allowed: the backend switches when the passes stop shrinking
+    post_copy_now: bool = False  # switch right after the first pass (post_copy must be set)
+    parallel: int | None = Field(default=None, ge=1, le=16)  # connections for the memory copy
+    compress: bool = False
     copy_storage: bool = False
 
 
@@ -225,6 +228,11 @@ class MigrationResult(_Frozen):
     downtime_ms: float | None = None  # as the hypervisor reports it, when it does
     # The hypervisor refused to start the move (the VM was busy, a check failed): nothing moved.
     refused: bool = False
+    copied_bytes: int | None = None  # memory sent, when the hypervisor reports it
+    copy_rate_bytes_s: float | None = None  # the copy's throughput, when reported
+    passes: int | None = None  # pre-copy passes, when reported
+    post_copy: bool = False  # the move switched to post-copy
+    escalations: tuple[str, ...] = ()  # what the backend changed during the move, in words
 
 
 InventoryObject = Pool | Host | StorageRepository | Network | VM

@@ -345,3 +345,40 @@ def test_unknown_migration_key_lists_the_known_ones(tmp_path):
 def test_migration_must_be_a_table(tmp_path):
     msg = error_of(write(tmp_path, "migration = 5\n"))
     assert "config.toml:1:" in msg and "[migration] table" in msg
+
+
+def test_migration_table_takes_the_tuning_knobs_by_the_cli_names(tmp_path):
+    from poolctl.migration.tuner import TuneRequest, request_from
+
+    text = (
+        '[migration]\ntune = "auto"\nmax_downtime = 10\nbandwidth = 16\nauto_converge = true\n'
+        'post_copy = "never"\nparallel = 2\ncompress = false\n'
+    )
+    settings = load_config(write(tmp_path, text)).migration
+    assert request_from(settings) == TuneRequest(
+        tune="auto",
+        max_downtime_ms=10,
+        bandwidth_mib_s=16,
+        auto_converge=True,
+        post_copy="never",
+        parallel=2,
+        compress=False,
+    )
+    assert request_from(MigrationSettings()) == TuneRequest()  # nothing set: the tuner chooses
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('tune = "fast"', 'expected "auto" or "off"'),
+        ("max_downtime = 0", "expected milliseconds"),
+        ('post_copy = "sometimes"', 'expected "auto", "always" or "never"'),
+        ("parallel = 17", "expected a number of connections, 1 to 16"),
+        ('compress = "yes"', "expected true or false"),
+    ],
+)
+def test_bad_tuning_keys_say_what_they_expect(tmp_path, line, words):
+    path = write(tmp_path, f"[migration]\n{line}\n")
+    msg = error_of(path)
+    assert msg.startswith(f"{path}:2: migration.{line.split()[0]}: "), msg
+    assert words in msg, msg

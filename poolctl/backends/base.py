@@ -82,6 +82,21 @@ class Capabilities:
     reason: str = ""  # why live_migration is False, in words for the user
 
 
+@dataclass(frozen=True)
+class SwitchoverModel:
+    """A backend's fixed costs of a live move, for the predictor (poolctl.migration.predict)."""
+
+    setup_s: float = 2.0  # preparing and finishing, besides the memory copy
+    device_state_ms: float = 10.0  # sending device state once the guest is paused
+    resume_ms: float = 15.0  # the toolstack resuming the guest on the destination
+    postcopy_switch_ms: float | None = None  # the pause of a switch to post-copy; None: no post-copy
+    default_link_bytes_s: float = 110 * (1 << 20)  # assumed without past moves (1 GbE)
+    default_downtime_ms: float = 300.0  # the hypervisor's own limit when none is set
+    # an uncapped copy's last pass overshoots the limit by misjudging the link: the pause is at
+    # least this (and at most 3 x the limit's share of it)
+    uncapped_overshoot_ms: float = 0.0
+
+
 ChangeCallback = Callable[[Change], None]
 StateCallback = Callable[[ConnectionState], None]
 
@@ -133,6 +148,8 @@ class Backend(ABC):
     MIGRATION_OPTIONS: ClassVar[frozenset[str]] = frozenset()
     # disable_host / enable_host work: a disabled host takes no new VM (starts, arrivals)
     HOST_MAINTENANCE: ClassVar[bool] = False
+    # what a move costs besides the copy, for predictions (measured per backend)
+    SWITCHOVER: ClassVar[SwitchoverModel] = SwitchoverModel()
 
     def __init__(self, config: PoolConfig):
         if not isinstance(config, self.Config):
@@ -205,6 +222,11 @@ class Backend(ABC):
     @abstractmethod
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> MigrationHandle:
         """Start a live migration and return its handle at once (it runs on)."""
+
+    def measure_dirty_rate(self, vm: str, seconds: int = 1) -> float | None:
+        """How fast the running ``vm`` writes its memory, bytes/s, measured over ``seconds``
+        (blocks that long); None when this backend cannot tell (the tuner then assumes less)."""
+        return None
 
     # -- host maintenance (HOST_MAINTENANCE) ----------------------------------------------------
 

@@ -181,6 +181,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
 
     if args.command == "migrate" and len(args.vm) == 1:
         from poolctl.cli.migrate import run_migrate
+        from poolctl.cli.migrate_args import tune_request
 
         return run_migrate(
             pools,
@@ -192,8 +193,13 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             port=port,
             watch=args.watch,
             outcome_wait=defaults.outcome_wait,
+            tuning=tune_request(args, defaults),
+            dry_run=args.dry_run,
         )
     if args.command == "migrate":
+        hand = ("dry_run", "tune", "max_downtime", "bandwidth", "auto_converge", "post_copy", "parallel", "compress")
+        if any(getattr(args, a, None) not in (None, False) for a in hand):
+            raise Failure("--dry-run and the tuning options take one VM: move the others on their own")
         if args.ping is not None:
             raise Failure("--ping names one VM's address: with several VMs each is pinged on its own first IP")
         from poolctl.cli.migrate_many import run_migrate_many

@@ -18,6 +18,8 @@ from poolctl.cli.find import nothing_named
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, describe
+from poolctl.migration.autotune import plan_move
+from poolctl.migration.compare import predicted_vs_measured
 from poolctl.migration.controller import (
     MigrationBusy,
     MigrationController,
@@ -27,6 +29,7 @@ from poolctl.migration.controller import (
     headline,
     ping_summary,
 )
+from poolctl.migration.tuner import TuneRequest
 from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState
 from poolctl.safe_text import quoted, shown, shown_line
 
@@ -61,6 +64,8 @@ def run_migrate(
     port: int | None = None,
     watch: bool = False,
     outcome_wait: float = 600.0,
+    tuning: TuneRequest | None = None,
+    dry_run: bool = False,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -79,7 +84,9 @@ def run_migrate(
             return _fail(
                 err, f"{quoted(vm)} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH
             )
-        return _migrate(found[0], host, ping, interval, port, watch, outcome_wait, out, err)
+        return _migrate(
+            found[0], host, ping, interval, port, watch, outcome_wait, tuning or TuneRequest(), dry_run, out, err
+        )
 
 
 def _migrate(
@@ -90,6 +97,8 @@ def _migrate(
     port: int | None,
     watch: bool,
     outcome_wait: float,
+    request: TuneRequest,
+    dry_run: bool,
     out: TextIO,
     err: TextIO,
 ) -> ExitCode:
@@ -128,6 +137,26 @@ def _migrate(
             print(f"  ✗ {shown_line(problem)}", file=err)
         return ExitCode.REFUSED
     source = names.get(vm.host or "", vm.host or "?")
+    ping_address = ping if ping is not None else (vm.ips[0] if vm.ips else None)
+    tuned = plan_move(
+        backend,
+        vm,
+        pool=pool.name,
+        source=source,
+        destination=dest.name,
+        probe_interval_s=interval if ping_address else None,
+        request=request,
+    )
+    for name in tuned.tuning.ignored():
+        print(f"poolctl: warning: --{name} is not offered by the {pool.backend} backend; ignored", file=err)
+    if dry_run:
+        print(
+            f"Dry run for {shown(vm.name)} ({shown(pool.name)}): {shown(source)} → {shown(dest.name)}; nothing moves",
+            file=out,
+        )
+        for line in tuned.lines():
+            print(f"  {line}", file=out)
+        return ExitCode.OK
     plan = MigrationPlan(
         pool=pool.name,
         vm=vm.ref,
@@ -137,10 +166,13 @@ def _migrate(
         source_name=source,
         destination=dest.ref,
         destination_name=dest.name,
-        ping_address=ping if ping is not None else (vm.ips[0] if vm.ips else None),
+        ping_address=ping_address,
         ping_interval=interval,
         ping_port=port,
         outcome_wait_s=outcome_wait,
+        options=tuned.tuning.options,
+        tuning=tuple(tuned.tuning.lines()),
+        predicted=tuned.prediction.as_record(),
     )
     secret = pool.password.get_secret_value() if pool.password else ""
     controller = MigrationController(
@@ -155,6 +187,8 @@ def _migrate(
     if plan.ping_address:
         tcp = f", TCP port {port} where ICMP is not permitted" if port else ""
         print(f"  ping {shown(plan.ping_address)} every {interval:g} s{tcp}", file=out, flush=True)
+    for line in tuned.lines():
+        print(f"  {line}", file=out, flush=True)
     worker.start()
     interrupted = _follow(controller, worker, watch, out, err)
     if interrupted == 2:
@@ -177,6 +211,8 @@ def _migrate(
     if controller.pinger is not None:
         print(f"  probe: {controller.pinger.method} — {shown_line(controller.pinger.method_reason)}", file=out)
     print(downtime_text(rec, pool.backend), file=out, flush=True)
+    for line in predicted_vs_measured(rec):
+        print(line, file=out, flush=True)
     if controller.audit_error:
         print(f"poolctl: warning: {shown_line(controller.audit_error)}", file=err)
     if rec.result == "cancelled":

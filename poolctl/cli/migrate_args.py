@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Protocol
+from typing import Any, Protocol
 
 from poolctl.errors import ExitCode, help_text
 from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
@@ -95,6 +95,73 @@ def add_ping_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(what: str, most: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, a whole number; got {text!r}") from None
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"expected {what} from 1 to {most}, got {value}")
+        return value
+
+    return parse
+
+
+def add_tuning_options(p: argparse.ArgumentParser) -> None:
+    """The knobs of the migrate dialog, by the names of the config's [migration] table."""
+    g = p.add_argument_group(
+        "tuning",
+        "By default (--tune auto) poolctl measures the guest's dirty rate, reads past moves between "
+        "the two hosts from the audit log, and chooses each setting below, printing why. A setting "
+        "given here (or in the config's [migration] table) always wins.",
+    )
+    g.add_argument(
+        "--tune",
+        choices=("auto", "off"),
+        help="auto: choose what is not set by hand (default); off: the hypervisor's own defaults",
+    )
+    g.add_argument("--max-downtime", metavar="MS", type=_positive("milliseconds", 60000), help="longest pause allowed")
+    g.add_argument("--bandwidth", metavar="MIB", type=_positive("MiB/s", 1 << 20), help="cap on the copy, MiB/s")
+    g.add_argument(
+        "--auto-converge",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let the hypervisor throttle a guest that writes faster than the copy",
+    )
+    g.add_argument(
+        "--post-copy",
+        choices=("auto", "always", "never"),
+        help="auto: switch only if pre-copy stalls (default); always: after the first pass; never",
+    )
+    g.add_argument("--parallel", metavar="N", type=_positive("connections", 16), help="connections for the copy")
+    g.add_argument("--compress", action=argparse.BooleanOptionalAction, default=None, help="compress the memory stream")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="pre-check, choose the settings and print the prediction; move nothing",
+    )
+
+
+def tune_request(args: argparse.Namespace, defaults: Any) -> Any:
+    """The ``TuneRequest`` from the options, falling back on [migration] (``MigrationSettings``)."""
+    from poolctl.migration.tuner import TuneRequest
+
+    def pick(arg: str, key: str | None = None) -> Any:
+        value = getattr(args, arg, None)
+        return value if value is not None else getattr(defaults, key or arg)
+
+    return TuneRequest(
+        tune=pick("tune"),
+        max_downtime_ms=pick("max_downtime"),
+        bandwidth_mib_s=pick("bandwidth"),
+        auto_converge=pick("auto_converge"),
+        post_copy=pick("post_copy"),
+        parallel=pick("parallel"),
+        compress=pick("compress"),
+    )
+
+
 def add_migrate_parser(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], add_common: AddCommon
 ) -> argparse.ArgumentParser:
@@ -117,6 +184,7 @@ def add_migrate_parser(
     )
     add_batch(p)
     add_ping_options(p)
+    add_tuning_options(p)
     p.add_argument(
         "--watch",
         action="store_true",

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.backends.base import Backend, CancelRefused, MigrationHandle, OperationRefused
 from poolctl.errors import describe
+from poolctl.migration.compare import measured
 from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 from poolctl.ping.limits import DEFAULT_INTERVAL
 from poolctl.ping.pinger import Pinger
@@ -55,6 +56,8 @@ class MigrationPlan:
     ping_port: int | None = None
     ping_method: str = "auto"
     outcome_wait_s: float = 600.0  # after losing contact, how long to keep trying to learn the outcome
+    tuning: tuple[str, ...] = ()  # each setting chosen and why (poolctl.migration.tuner)
+    predicted: dict[str, object] = field(default_factory=dict)  # Prediction.as_record()
 
     @property
     def route(self) -> str:
@@ -375,6 +378,9 @@ class MigrationController:
                 downtime_ms=downtime,
                 error=scrub(error, self.secrets),
                 options=p.options.model_dump(exclude_defaults=True),
+                tuning=list(p.tuning),
+                predicted=dict(p.predicted),
+                measured=measured(self.result, stats, p.ping_interval) if outcome == "success" else {},
             )
             try:
                 self.audit.append(record)

@@ -210,3 +210,37 @@ def test_progress_lines_carry_a_backends_note_but_not_a_failures_words():
     assert _note(MigrationProgress(phase=MigrationPhase.COPYING, message=note)) == f"  ({note})"
     assert _note(MigrationProgress(phase=MigrationPhase.COPYING)) == ""
     assert _note(MigrationProgress(phase=MigrationPhase.FAILED, message="HOST_OFFLINE")) == ""
+
+
+def test_dry_run_prints_the_tuning_and_the_prediction_and_moves_nothing(sim, env):
+    proc = run("migrate", "web-01", "xcp-lab-2", "--dry-run", "--bandwidth", "8", "--interval", "0.05", env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "Dry run for web-01 (lab): xcp-lab-1 → xcp-lab-2; nothing moves"
+    head = next(line for line in lines if "tuning auto: memory" in line)
+    assert "dirty rate not measurable on xen" in head and "no past move between these hosts" in head
+    assert any("not offered by this backend: max-downtime, bandwidth" in line for line in lines)
+    predicted = next(line for line in lines if "predicted: " in line)
+    assert " pre-copy passes, pause " in predicted and "probes lost" in predicted
+    assert "poolctl: warning: --bandwidth is not offered by the xen backend; ignored" in proc.stderr
+    assert resident(sim[0], "web-01") == "xcp-lab-1"
+    assert not (Path(env["POOLCTL_STATE_DIR"]) / "migrations.jsonl").exists()
+
+
+def test_a_move_records_prediction_and_measurement_side_by_side(sim, env):
+    proc = run("migrate", "web-01", "xcp-lab-2", "--tune", "off", env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "tuning off: memory" in proc.stdout
+    table = proc.stdout[proc.stdout.index("predicted   measured") :].splitlines()
+    label, predicted, s1, measured, s2 = table[1].split()
+    assert (label, s1, s2) == ("duration", "s", "s") and float(predicted) > 0 and float(measured) > 0
+    assert any(row.split()[:2] == ["lost", "probes"] and row.split()[-1] == "0" for row in table)
+    (entry,) = log(env)
+    assert entry["predicted"]["duration_s"] > 0 and entry["measured"]["duration_s"] > 0
+    assert entry["measured"]["lost_probes"] == 0 and entry["tuning"][0].startswith("not offered by this backend")
+
+
+def test_tuning_options_take_one_vm(sim, env):
+    proc = run("migrate", "web-01", "app-01", "xcp-lab-2", "--max-downtime", "10", env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "--dry-run and the tuning options take one VM" in proc.stderr

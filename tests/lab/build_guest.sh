@@ -3,7 +3,8 @@
 # (downloaded and extracted, never installed) + a busybox-static initramfs whose /init
 # loads virtio-net/virtio-blk/virtio-console, takes a static address from the kernel
 # command line (guestip=A.B.C.D/NN), so the guest answers ping a few seconds after boot,
-# and answers libvirt's guest-agent questions about its addresses (see /init below).
+# and answers libvirt's guest-agent questions about its addresses (see /init below);
+# guestdirty=N on the command line makes it a busy guest (N MiB rewritten every second).
 #
 # Output: $POOLCTL_LAB_DIR/guest/{vmlinuz,initramfs.gz,stamp}  (~8 MiB + ~1 MiB)
 # Cached: skipped when the stamp matches this script; concurrent builders serialize on a lock.
@@ -42,7 +43,7 @@ R=$WORK/root
 mkdir -p "$R"/{bin,lib/modules,proc,sys,dev,tmp} "$WORK/out"
 cp /bin/busybox "$R/bin/busybox"   # busybox-static: no libc needed in the initramfs
 # Debian builds these as modules; this list is in dependency (load) order.
-MODS="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk virtio_console"
+MODS="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk virtio_console e1000"
 for m in $MODS; do
   f=$(find "$WORK/k/lib/modules/$KVER" -name "$m.ko*" | head -1)
   [ -n "$f" ] || continue          # built in: nothing to load
@@ -59,7 +60,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 # the KVM probe boots without a NIC and waits only for this line
 echo "POOLCTL-GUEST-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk virtio_console; do
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk virtio_console e1000; do
   [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
 done
 GIP=10.99.0.50/24
@@ -105,6 +106,25 @@ agent() {
   done
 }
 agent </dev/null >/dev/null 2>&1 &
+# guestdirty=N: a busy guest, rewriting an N MiB tmpfs file every second (a database's
+# buffer cache, a build): what a migration must copy again and again. Filled with text
+# once, not zeros (QEMU sends a zero page as a flag, which would hide the copy); each
+# rewrite shifts it by 4093 bytes, so every page's content changes: QEMU's dirty-rate
+# sampling compares page hashes and would not see a page rewritten with the same bytes.
+# A quarter at a time with 0.1 s between, not all of it then a 1 s sleep: any 1 s dirty-rate
+# window sees the rewrite. The BUSY line tells the lab the loop runs (ping answers before).
+DIRTY=0
+for w in $(cat /proc/cmdline); do case "$w" in guestdirty=*) DIRTY=${w#guestdirty=};; esac; done
+if [ "$DIRTY" -gt 0 ] 2>/dev/null; then
+  mkdir -p /busy && mount -t tmpfs -o size=$((DIRTY + 1))m tmpfs /busy
+  yes poolctl-lab-busy-guest | head -c $((DIRTY * 1048576)) > /busy/f
+  Q=$((DIRTY * 1048576 / 4093 / 4 + 1))
+  (while true; do for k in 0 1 2 3; do
+    dd if=/busy/f of=/busy/f bs=4093 skip=$((k * Q + 1)) seek=$((k * Q)) count=$Q conv=notrunc 2>/dev/null
+    sleep 0.1
+  done; done) </dev/null >/dev/null 2>&1 &
+  echo "POOLCTL-GUEST-BUSY dirty=${DIRTY}MiB/s" > /dev/ttyS0
+fi
 echo "POOLCTL-GUEST-READY ip=$GIP disk=$DISK uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
 while true; do sleep 3600; done
 EOF

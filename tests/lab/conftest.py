@@ -7,6 +7,7 @@ import pytest
 from .lab import Lab
 from .labcli import PoolctlCli
 from .labenv import LabError
+from .labguest import BUSY_MIB
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +42,14 @@ def guest_on_a(lab):
     on two cores."""
     lab.stop_guest("pingvm2")
     lab.ensure_guest(on="hostA")
+    return lab
+
+
+@pytest.fixture
+def busy_guest_on_a(lab):
+    """``pingvm`` on hostA only, busy: rewriting ``labguest.BUSY_MIB`` MiB of tmpfs every second."""
+    lab.stop_guest("pingvm2")
+    lab.ensure_guest(on="hostA", dirty_mib=BUSY_MIB)
     return lab
 
 

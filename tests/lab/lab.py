@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import subprocess
 import threading
 import time
@@ -71,8 +72,8 @@ class Lab:
     def guest_xml(self) -> str:
         return self.xml_of(self.guest_name)
 
-    def xml_of(self, name: str, agent: bool = False) -> str:
-        return g.domain_xml(self.root / "guest", self.disk_of(name), self.domain_type, g.GUESTS[name], agent)
+    def xml_of(self, name: str, agent: bool = False, dirty_mib: int = 0) -> str:
+        return g.domain_xml(self.root / "guest", self.disk_of(name), self.domain_type, g.GUESTS[name], agent, dirty_mib)
 
     def client_argv(self, argv: list[str]) -> list[str]:
         """``argv`` prefixed to run inside the client namespace (for subprocess)."""
@@ -91,6 +92,24 @@ class Lab:
     def wait_ping(self, timeout: float = 60, name: str | None = None) -> float:
         name = name or self.guest_name
         return g.wait_ping(self.client_netns, timeout, self.guest_ips[name], what=f"guest {name}")
+
+    def _serial_log(self, host: str, name: str) -> Path:
+        return self.topo.dir / host / "log" / "qemu" / f"{name}-serial.log"
+
+    def guest_crash(self, name: str | None = None) -> str:
+        """The guest kernel's latest oops line in its serial logs ('' when none): a guest that went
+        silent after a move crashed there (QEMU 7.2 TCG, see README "Guest crashes")."""
+        name = name or self.guest_name
+        for h in HOST_NAMES:
+            log = self._serial_log(h, name)
+            try:
+                text = log.read_text(errors="replace")
+            except OSError:
+                continue
+            hits = re.findall(r"^.*(?:kernel BUG|BUG: |Oops|Kernel panic|is not a head).*$", text, re.M)
+            if hits:
+                return f"{h}: {hits[-1].strip()}"  # the log appends across boots: the latest
+        return ""
 
     def conn(self, host: str) -> libvirt.virConnect:
         """The lab's own connection to ``host`` (reopened after a daemon restart)."""
@@ -167,19 +186,31 @@ class Lab:
 
     def has_agent(self, host: str, name: str) -> bool:
         """Whether the running domain has the guest-agent channel (see ``labguest._AGENT_XML``)."""
+        return self.kind_of(host, name)[0]
+
+    def kind_of(self, host: str, name: str) -> tuple[bool, int]:
+        """(agent channel, busy workload MiB) of the running domain (``labguest.domain_xml``)."""
         try:
-            return g.AGENT_CHANNEL in self.conn(host).lookupByName(name).XMLDesc(0)
+            xml = self.conn(host).lookupByName(name).XMLDesc(0)
         except libvirt.libvirtError:  # gone meanwhile: then it is booted afresh anyway
-            return False
+            return (False, -1)
+        dirty = re.search(r"guestdirty=(\d+)", xml)
+        return (g.AGENT_CHANNEL in xml, int(dirty.group(1)) if dirty else 0)
 
     def ensure_guest(
-        self, on: str = "hostA", timeout: float = 90, name: str | None = None, agent: bool = False
+        self, on: str = "hostA", timeout: float = 90, name: str | None = None, agent: bool = False, dirty_mib: int = 0
     ) -> None:
-        """Both daemons up, the guest (default: pingvm) running on ``on`` only, answering ping."""
-        self.ensure_guests(on, (name or self.guest_name,), timeout, agent)
+        """Both daemons up, the guest (default: pingvm) running on ``on`` only, answering ping;
+        ``dirty_mib`` > 0: busy, rewriting that many MiB a second (a guest of the other kind reboots)."""
+        self.ensure_guests(on, (name or self.guest_name,), timeout, agent, dirty_mib)
 
     def ensure_guests(
-        self, on: str = "hostA", names: tuple[str, ...] = (), timeout: float = 90, agent: bool = True
+        self,
+        on: str = "hostA",
+        names: tuple[str, ...] = (),
+        timeout: float = 90,
+        agent: bool = True,
+        dirty_mib: int = 0,
     ) -> None:
         """Both daemons up, each of ``names`` (default: all) running on ``on`` only, answering
         ping, with the guest-agent channel or without as ``agent`` says (a guest of the other
@@ -191,7 +222,7 @@ class Lab:
         for name in names or self.guest_names:
             where = self.running_on(name)
             keep = on if on in where else (where[0] if where else None)
-            if keep is not None and self.has_agent(keep, name) != agent:
+            if keep is not None and self.kind_of(keep, name) != (agent, dirty_mib):
                 keep = None
             self.stop_guest(name, keep=keep)  # leftovers (paused, incoming, a second copy) go
             if keep is None:
@@ -210,16 +241,22 @@ class Lab:
                 self.timings["guest_reboots"] = self.timings.get("guest_reboots", 0) + 1
                 self.stop_guest(name)
                 to_boot.append(name)
-        self._boot(on, to_boot, timeout, agent)
+        self._boot(on, to_boot, timeout, agent, dirty_mib)
 
-    def _boot(self, on: str, names: list[str], timeout: float, agent: bool) -> None:
+    def _boot(self, on: str, names: list[str], timeout: float, agent: bool, dirty_mib: int = 0) -> None:
         if not names:
             return
         t0 = time.monotonic()
+        logs = [self._serial_log(on, name) for name in names]
+        offsets = {log: log.stat().st_size if log.exists() else 0 for log in logs}  # the log appends
         for name in names:
-            self.conn(on).createXML(self.xml_of(name, agent), 0)
+            self.conn(on).createXML(self.xml_of(name, agent, dirty_mib), 0)
         for name in names:
             self.wait_ping(max(1.0, timeout - (time.monotonic() - t0)), name)
+        if dirty_mib:
+            self.timings["busy_after_ping_s"] = round(
+                g.wait_busy(logs, offsets, max(1.0, timeout - (time.monotonic() - t0))), 2
+            )
         for name in names if agent else ():
             self.wait_agent(on, name, max(1.0, timeout - (time.monotonic() - t0)))
         key = "boot_to_ping_s" if len(names) == 1 else f"boot_{len(names)}_to_ping_s"

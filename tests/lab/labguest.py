@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -55,8 +56,43 @@ _AGENT_XML = f"""
     <channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel>"""
 
 
+NIC_MODEL = os.environ.get("POOLCTL_LAB_NIC", "virtio")
+BUSY_MIB = 24  # the busy guest's working set, rewritten every second (build_guest.sh, guestdirty=)
+
+
+BUSY_SETTLE_S = 1.0  # after the workload says it runs: its first rewrite is under way
+
+
+def wait_busy(serial_logs: list[Path], offsets: dict[Path, int], timeout: float) -> float:
+    """Wait until a busy guest's /init says its workload runs (the serial log's
+    POOLCTL-GUEST-BUSY line, written after the address: ping answers seconds before, while
+    the file is still being filled, and a dirty rate measured then was 2-4 MiB/s)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        for log in serial_logs:
+            try:
+                with log.open("rb") as f:
+                    f.seek(offsets.get(log, 0))
+                    if b"POOLCTL-GUEST-BUSY" in f.read():
+                        time.sleep(BUSY_SETTLE_S)
+                        return time.monotonic() - t0
+            except OSError:
+                pass
+        time.sleep(0.1)
+    raise LabError(f"the busy guest did not start its workload within {timeout:.0f} s (serial: {serial_logs})")
+
+
+def workload_arg(dirty_mib: int) -> str:
+    return f" guestdirty={dirty_mib}" if dirty_mib else ""
+
+
 def domain_xml(
-    guest_dir: Path, disk_path: Path, domain_type: str, spec: GuestSpec = PINGVM, agent: bool = False
+    guest_dir: Path,
+    disk_path: Path,
+    domain_type: str,
+    spec: GuestSpec = PINGVM,
+    agent: bool = False,
+    dirty_mib: int = 0,
 ) -> str:
     # domain_type 'qemu' (TCG) unless the probe showed KVM really runs a guest:
     # /dev/kvm may be a nested PVM hypervisor on which a stock kernel hangs.
@@ -70,7 +106,7 @@ def domain_xml(
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{guest_dir}/vmlinuz</kernel>
     <initrd>{guest_dir}/initramfs.gz</initrd>
-    <cmdline>{CMDLINE} guestip={spec.ip}/24</cmdline>
+    <cmdline>{CMDLINE} guestip={spec.ip}/24{workload_arg(dirty_mib)}</cmdline>
   </os>
   <features><acpi/></features>
   <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
@@ -89,7 +125,7 @@ def domain_xml(
     <interface type='bridge'>
       <source bridge='br0'/>
       <mac address='{spec.mac}'/>
-      <model type='virtio'/>
+      <model type='{NIC_MODEL}'/>
     </interface>
     <serial type='pty'>
       <log file='/var/log/libvirt/qemu/{spec.name}-serial.log' append='on'/>

@@ -48,9 +48,11 @@ def test_cli_lists_both_guests_with_addresses(two_guests_on_a, poolctl_cli):
 def test_cli_migrates_one_of_two_guests_there_and_back(two_guests_on_a, poolctl_cli):
     lab = two_guests_on_a
     for dst in ("hostB", "hostA"):
-        run = poolctl_cli.run("migrate", "pingvm2", dst, "--pool", POOL)
+        # --tune off: the uncapped move this test measures (the tuner's paced copy with the agent's
+        # virtio-serial device is what broke guests under TCG, README "Guest crashes")
+        run = poolctl_cli.run("migrate", "pingvm2", dst, "--pool", POOL, "--tune", "off")
         assert run.rc == 0, run
-        lines = run.lines_with("lost")
+        lines = run.lines_with("sent", "lost")
         assert lines, f"no ping summary:\n{run}"
         fig = move_figures(lines[-1])
         print(f"\npoolctl migrate pingvm2 {dst}: {run.wall_s:.1f} s wall; {lines[-1].strip()}")

@@ -48,6 +48,8 @@ async def _dialog(pilot) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), "the dialog")
     dialog = app.screen
     await wait_for(pilot, lambda: len(dialog.checks) == len(dialog.hosts), "every pre-check")
+    usable = sum(1 for c in dialog.checks.values() if c.ok)
+    await wait_for(pilot, lambda: len(dialog.predictions) == usable, "the prediction for each usable host")
     await pilot.pause(0.2)
 
 

@@ -442,7 +442,7 @@ async def test_dialog_offers_the_backends_options_and_validates_fields(fastlab):
         caps = replace(
             session.backend.capabilities,
             migration_options=frozenset(
-                {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"}
+                {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "parallel", "compress"}
             ),
         )
         hosts = sorted((h for h in store.hosts.values() if h.ref != vm.host), key=lambda h: h.name)
@@ -466,5 +466,9 @@ async def test_dialog_offers_the_backends_options_and_validates_fields(fastlab):
         plan = plans[0]
         assert plan.destination_name == "xcp-lab-2" and plan.ping_interval == 0.05 and plan.ping_port == 22
         assert plan.options.max_downtime_ms == 300 and plan.options.bandwidth_mib_s == 500
-        assert plan.options.auto_converge and not plan.options.post_copy
+        assert plan.options.auto_converge
+        # the rest is the tuner's: post-copy allowed if pre-copy stalls, each choice said
+        assert plan.options.post_copy and not plan.options.post_copy_now
+        assert "max-downtime 300 ms: set by hand" in plan.tuning and "bandwidth 500 MiB/s: set by hand" in plan.tuning
+        assert plan.predicted["pause_ms"] and plan.predicted["duration_s"]
         assert plan.ping_address == "127.0.10.11"

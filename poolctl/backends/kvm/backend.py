@@ -24,11 +24,12 @@ from poolctl.backends.base import (
 from poolctl.backends.kvm import details
 from poolctl.backends.kvm.checks import check_migration, disabled_words
 from poolctl.backends.kvm.config import KvmConfig
+from poolctl.backends.kvm.dirtyrate import measure_dirty_rate
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost, HostReconnected
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, TEST_DRIVER_REASON, HostConn
 from poolctl.backends.kvm.merge import Merged, merge
-from poolctl.backends.kvm.migration import KvmMigration, MigrationSetup, start_migration
+from poolctl.backends.kvm.migration import SWITCHOVER, KvmMigration, MigrationSetup, start_migration
 from poolctl.backends.kvm.openfail import retried
 from poolctl.backends.kvm.opening import OpenSettings
 from poolctl.backends.kvm.watcher import Feed, Watcher
@@ -54,7 +55,10 @@ class KvmBackend(Backend):
     SUPPORTS_LIVE_MIGRATION = True
     IMPLEMENTS_CANCEL = True
     REPORTS_DOWNTIME = True
-    MIGRATION_OPTIONS = frozenset({"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage"})
+    MIGRATION_OPTIONS = frozenset(
+        {"max_downtime_ms", "bandwidth_mib_s", "auto_converge", "post_copy", "copy_storage", "parallel", "compress"}
+    )
+    SWITCHOVER = SWITCHOVER
     HOST_MAINTENANCE = True  # poolctl's own record per host (poolctl.maintenance): libvirt keeps none
     REFRESH_S = 5.0  # bulk refresh (host memory, domain stats, pools) besides events
     SHUTDOWN_TIMEOUT_S = 120.0  # a clean shutdown that takes longer is reported as refused
@@ -439,6 +443,13 @@ class KvmBackend(Backend):
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
         self._read_vm(vm)
         return check_migration(self.merged(), vm, host, self.config.shared_storage)
+
+    def measure_dirty_rate(self, vm: str, seconds: int = 1) -> float | None:
+        self._check_open()
+        src, rec = self.merged().locate(vm)
+        if rec.state not in RUNNING_STATES or src.conn is None:
+            return None
+        return measure_dirty_rate(src.domain(rec, "measure the dirty rate of"), src.conn, seconds)
 
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> KvmMigration:
         self._check_open()

@@ -22,6 +22,7 @@ from poolctl.backends.base import (
     Capabilities,
     MigrationHandle,
     OperationRefused,
+    SwitchoverModel,
     Unsupported,
 )
 from poolctl.backends.kvm.errors import operation_error, words
@@ -34,6 +35,19 @@ log = logging.getLogger("poolctl.backends.kvm")
 
 POLL_S = 0.5
 POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
+STALLED_SHARE = 0.9  # a pass that leaves this share of the last one's remainder has not converged
+# Measured on the QEMU lab (tests/lab/README.md): libvirt's prepare and finish ~1.8 s besides the
+# copy; 5-20 ms of device state and 10-20 ms of libvirt resuming the guest on the destination;
+# a switch to post-copy pauses the guest 65-150 ms (libvirt resumes it, not QEMU); uncapped,
+# QEMU's last pass took 50-142 ms for a 10 ms limit (idle) and 15-40 ms for 5 ms (busy).
+SWITCHOVER = SwitchoverModel(
+    setup_s=1.8,
+    device_state_ms=10.0,
+    resume_ms=15.0,
+    postcopy_switch_ms=100.0,
+    default_downtime_ms=300.0,
+    uncapped_overshoot_ms=50.0,
+)
 _ORDER = {
     p: i
     for i, p in enumerate(
@@ -82,9 +96,14 @@ def start_migration(
         flags |= libvirt.VIR_MIGRATE_POSTCOPY
     if options.copy_storage:
         flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+    if options.compress:
+        flags |= libvirt.VIR_MIGRATE_COMPRESSED
     params: dict[str, Any] = {}
     if options.bandwidth_mib_s:
         params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(options.bandwidth_mib_s)
+    if options.parallel and options.parallel > 1:
+        flags |= libvirt.VIR_MIGRATE_PARALLEL
+        params[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = int(options.parallel)
     handle = KvmMigration(setup, src, dst, rec.info.uuid, name, dom, flags, params, options)
     handle.start()
     return handle
@@ -121,6 +140,9 @@ class KvmMigration(MigrationHandle):
         self._downtime_error: str | None = None  # libvirt's words when the max downtime was refused
         self._seen_data = False
         self._last_phase = MigrationPhase.PREPARING
+        self._remaining: dict[int, int] = {}  # pass number -> memory left when it was seen
+        self._escalations: list[str] = []
+        self._throttle = 0
         self._t0 = 0.0
         self._timer: threading.Timer | None = None
 
@@ -196,14 +218,25 @@ class KvmMigration(MigrationHandle):
     def _finish(self, error: libvirt.libvirtError | None, new_dom: libvirt.virDomain | None) -> MigrationResult:
         duration_s = round(time.monotonic() - self._t0, 3)
         if error is None:
+            stats = self._completed_stats(new_dom)
+            copied = stats.get("memory_processed") or stats.get("data_processed")
+            bps = stats.get("memory_bps")
+            elapsed = stats.get("time_elapsed")
+            if not bps and copied and elapsed:
+                bps = copied / (elapsed / 1000)
             return MigrationResult(
                 outcome="success",
                 host=self.destination,
-                downtime_ms=self._downtime(new_dom),
+                downtime_ms=float(stats["downtime"]) if stats.get("downtime") is not None else None,
                 duration_s=duration_s,
                 vm=self.vm,
                 source=self.source,
                 destination=self.destination,
+                copied_bytes=int(copied) if copied else None,
+                copy_rate_bytes_s=float(bps) if bps else None,
+                passes=int(stats["memory_iteration"]) if stats.get("memory_iteration") else None,
+                post_copy=self._postcopy,
+                escalations=tuple(self._escalations),
             )
         cancelled = self._cancel_requested and not self._timed_out
         if self._timed_out:
@@ -226,7 +259,7 @@ class KvmMigration(MigrationHandle):
             destination=self.destination,
         )
 
-    def _downtime(self, new_dom: libvirt.virDomain | None) -> float | None:
+    def _completed_stats(self, new_dom: libvirt.virDomain | None) -> dict[str, Any]:
         # In flight, jobStats' downtime is QEMU's target; the real figure is in the
         # completed job on the destination, or in the source's JOB_COMPLETED event.
         try:
@@ -235,16 +268,16 @@ class KvmMigration(MigrationHandle):
                 dom = self._dst.conn.lookupByUUIDString(self._uuid)
             stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED) if dom is not None else {}
             if stats.get("downtime") is not None:
-                return float(stats["downtime"])
+                return dict(stats)
         except (libvirt.libvirtError, AttributeError):
             pass
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             event = self._src.job_completed.get(self._uuid)
             if event and event.get("downtime") is not None:
-                return float(event["downtime"])
+                return dict(event)
             time.sleep(0.05)
-        return None
+        return {}
 
     def _where(self) -> str | None:
         """Where the VM runs after a failure: normally still the source."""
@@ -319,7 +352,9 @@ class KvmMigration(MigrationHandle):
             progress = self._progress(stats, state, reason, best)
             best = progress.fraction if progress.fraction is not None else best
             self._steer(stats)
-            if not progress.message and (note := self.note()):
+            # what the tuning changed during the move (auto-converge throttling, post-copy) is said
+            note = self._escalations[-1] if self._escalations else self.note()
+            if not progress.message and note:
                 progress = progress.model_copy(update={"message": note})
             if not self._done.is_set():
                 yield progress
@@ -407,17 +442,38 @@ class KvmMigration(MigrationHandle):
             self._set_max_downtime()
             if self._downtime_error:
                 log.warning("VM %s: %s", self._name, self.note())
-        if (
-            self._options.post_copy
-            and not self._postcopy
-            and not self._cancel_requested
-            and (st.get("memory_iteration") or 0) >= POSTCOPY_AFTER_ITERATIONS
-        ):
-            try:
-                self._dom.migrateStartPostCopy(0)
-                self._postcopy = True
-            except libvirt.libvirtError:
-                pass
+        throttle = int(st.get("auto_converge_throttle") or 0)
+        if throttle > self._throttle:
+            if not self._throttle:
+                self._escalations.append(f"auto-converge: the hypervisor throttles the guest's vCPUs ({throttle} %)")
+            self._throttle = throttle
+        if self._options.post_copy and not self._postcopy and not self._cancel_requested:
+            why = self._postcopy_reason(st)
+            if why:
+                try:
+                    self._dom.migrateStartPostCopy(0)
+                    self._postcopy = True
+                    self._escalations.append(f"post-copy: {why}")
+                except libvirt.libvirtError as err:
+                    log.warning("VM %s: post-copy refused: %s", self._name, words(err))
+
+    def _postcopy_reason(self, st: dict[str, Any]) -> str:
+        """Why to switch to post-copy now ('' for not yet): asked for after the first pass, or
+        the passes stopped shrinking (auto-converge, if on, had its passes first)."""
+        passes = int(st.get("memory_iteration") or 0)
+        remaining = st.get("memory_remaining")
+        if passes < 1 or remaining is None:
+            return ""
+        self._remaining.setdefault(passes, int(remaining))
+        if self._options.post_copy_now and passes >= 2:
+            return "switched after the first pass, as chosen"
+        if passes < POSTCOPY_AFTER_ITERATIONS + (2 if self._options.auto_converge else 0):
+            return ""
+        before, now = self._remaining.get(passes - 1), self._remaining[passes]
+        if before and now >= STALLED_SHARE * before:
+            mib = now / (1 << 20)
+            return f"pass {passes} left {mib:.0f} MiB, no less than pass {passes - 1}: pre-copy is not converging"
+        return ""
 
     def cancel(self) -> None:
         name, dst = self._name, self._dst.name

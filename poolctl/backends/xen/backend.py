@@ -30,6 +30,7 @@ from poolctl.backends.xen.config import XenConfig
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import REFUSALS
 from poolctl.backends.xen.events import EventWatcher, Start
+from poolctl.backends.xen.migration import SWITCHOVER as XEN_SWITCHOVER
 from poolctl.backends.xen.migration import XenMigrationHandle, busy_words, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.snapshot import read_all
 from poolctl.backends.xen.start import start_migration
@@ -85,6 +86,7 @@ class XenBackend(Backend):
     IMPLEMENTS_CANCEL = True
     REPORTS_DOWNTIME = False
     MIGRATION_OPTIONS = frozenset()
+    SWITCHOVER = XEN_SWITCHOVER
     HOST_MAINTENANCE = True
 
     def __init__(self, config: XenConfig):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import XenAPI
 
-from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle
+from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle, SwitchoverModel
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
 from poolctl.backends.xen.errors import REFUSALS, failure_parts, is_connection_error, quote, size_words
 from poolctl.backends.xen.maintenance import in_maintenance
@@ -41,6 +41,14 @@ def busy_words(vm: Record, vm_name: str) -> str:
         f"{vm_name} is busy: XAPI is running {', '.join(ops)} on it (another client, or another poolctl); "
         "wait for that to end"
     )
+
+
+LOST_CONTACT_GIVE_UP_S = 60.0
+# For predictions only: VM.pool_migrate takes no downtime, bandwidth, compression or post-copy
+# settings (its options map carries "live"), and XAPI reports no dirty rate; the predictor has
+# the VM's memory and the past moves between the two hosts (audit log). Not measured here (the
+# simulator's moves are not Xen's): xenguest's usual figures, stated as assumptions.
+SWITCHOVER = SwitchoverModel(setup_s=3.0, device_state_ms=30.0, resume_ms=50.0, postcopy_switch_ms=None)
 
 
 def own_problems(

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from poolctl.audit import AuditLog
 from poolctl.config import MigrationSettings
 from poolctl.migration.controller import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
+from poolctl.migration.tuner import request_from
 from poolctl.model import VM, PowerState
 from poolctl.tui.migrations.batches import BatchCenter
 from poolctl.tui.screens.migrate import INTERVAL_MIN_MS, MigrateDialog
@@ -82,6 +83,7 @@ class MigrationCenter:
             backend.capabilities,
             interval_ms=max(INTERVAL_MIN_MS, round(self.settings.ping_interval * 1000)),
             ping_port=self.settings.ping_port,
+            tuning=request_from(self.settings),
         )
 
         def chosen(plan: MigrationPlan | None) -> None:

@@ -1,4 +1,8 @@
-"""The migrate dialog: every other host of the pool with the backend's verdict, options, ping.
+"""The migrate dialog: every other host of the pool with the backend's verdict, options, ping,
+and the tuner's prediction for the highlighted host (poolctl.migration.autotune) before Enter.
+
+The options carry the CLI's and the config's names; an empty field or an unticked box is the
+tuner's to choose (``tune`` unticked: the hypervisor's own defaults).
 
 Pre-checks run in parallel worker threads, one per host; each posts its verdict as a message
 and a check that raised shows as an unusable host with the error (never a traceback).
@@ -26,8 +30,10 @@ from textual.worker import Worker, WorkerState
 from poolctl.backends.base import Backend, Capabilities
 from poolctl.errors import describe
 from poolctl.format import size
+from poolctl.migration.autotune import TunedPlan, plan_move, retune
 from poolctl.migration.controller import MigrationPlan
-from poolctl.model import VM, Host, MigrationCheck, MigrationOptions
+from poolctl.migration.tuner import TuneRequest
+from poolctl.model import VM, Host, MigrationCheck
 from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 from poolctl.safe_text import shown, shown_line
 
@@ -36,13 +42,15 @@ DEFAULT_INTERVAL_MS = 100
 INTERVAL_MIN_MS = max(1, math.ceil(INTERVAL_MIN_S * 1000))
 INTERVAL_MAX_MS = math.floor(INTERVAL_MAX_S * 1000)
 
-# MigrationOptions field -> (label, kind) for the options the backend honours
+# MigrationOptions field -> (label, kind) for the options the backend honours; the labels are
+# the names of `poolctl migrate`'s options and of the config's [migration] keys
 OPTION_FIELDS: dict[str, tuple[str, str]] = {
-    "max_downtime_ms": ("max downtime ms", "int"),
-    "bandwidth_mib_s": ("max MiB/s", "int"),
+    "max_downtime_ms": ("max-downtime ms", "int"),
+    "bandwidth_mib_s": ("bandwidth MiB/s", "int"),
+    "parallel": ("parallel", "int"),
     "auto_converge": ("auto-converge", "bool"),
-    "post_copy": ("post-copy", "bool"),
-    "copy_storage": ("copy storage", "bool"),
+    "post_copy": ("post-copy always", "bool"),
+    "compress": ("compress", "bool"),
 }
 
 
@@ -51,6 +59,13 @@ class HostChecked(Message):
         super().__init__()
         self.host = host
         self.check = check
+
+
+class Predicted(Message):
+    def __init__(self, host: str, tuned: TunedPlan) -> None:
+        super().__init__()
+        self.host = host
+        self.tuned = tuned
 
 
 class MigrateDialog(ModalScreen[MigrationPlan | None]):
@@ -69,6 +84,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
     .migrate-label { padding: 0 1; }
     #migrate-error { color: $warning; display: none; margin-bottom: 1; }
+    #migrate-prediction { color: $text-muted; margin-bottom: 1; }
     #migrate-keys { color: $text-muted; }
     """
     BINDINGS = [
@@ -90,6 +106,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         *,
         interval_ms: int = DEFAULT_INTERVAL_MS,
         ping_port: int | None = None,
+        tuning: TuneRequest | None = None,
     ) -> None:
         super().__init__()
         self.pool = pool
@@ -100,7 +117,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.capabilities = capabilities
         self.interval_ms = interval_ms
         self.ping_port = ping_port
+        self.defaults = tuning or TuneRequest()  # the config's [migration] tuning keys
         self.checks: dict[str, MigrationCheck] = {}
+        self.predictions: dict[str, TunedPlan] = {}  # host ref -> the tuner's plan (its inputs measured once)
         self._workers: dict[Worker[None], str] = {}
         self._user_moved = False
         self._auto_highlight = False
@@ -136,10 +155,12 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                     for name in numbers:
                         yield Label(OPTION_FIELDS[name][0], classes="migrate-label")
                         yield Input("", placeholder="auto", id=f"opt-{name}", type="integer")
-            if flags:
+            if flags or offered:
                 with Horizontal(classes="migrate-row", id="migrate-flags"):
+                    yield Checkbox("tune", self.defaults.tune == "auto", id="opt-tune")
                     for name in flags:
-                        yield Checkbox(OPTION_FIELDS[name][0], id=f"opt-{name}")
+                        yield Checkbox(OPTION_FIELDS[name][0], self._flag_default(name), id=f"opt-{name}")
+            yield Label("predicting…", id="migrate-prediction", markup=False)
             yield Label("", id="migrate-error", markup=False)
             yield Label("Enter migrate · Tab next field · Esc close", id="migrate-keys")
 
@@ -151,6 +172,74 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         for host in self.hosts:
             worker = self._check(host.ref)
             self._workers[worker] = host.ref
+
+    def _flag_default(self, name: str) -> bool:
+        d = self.defaults
+        return {"auto_converge": d.auto_converge, "post_copy": d.post_copy == "always", "compress": d.compress}.get(
+            name
+        ) is True
+
+    # --- the prediction --------------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="predict")
+    def _predict(self, host: str, request: TuneRequest, interval_s: float | None) -> None:
+        dest = next(h for h in self.hosts if h.ref == host)
+        tuned = plan_move(
+            self.backend,
+            self.vm,
+            pool=self.pool,
+            source=self.source_name,
+            destination=dest.name,
+            probe_interval_s=interval_s,
+            request=request,
+            supported=self.capabilities.migration_options,
+        )
+        self.post_message(Predicted(host, tuned))
+
+    def on_predicted(self, msg: Predicted) -> None:
+        self.predictions[msg.host] = msg.tuned
+        self._show_prediction()
+
+    def _show_prediction(self) -> None:
+        option = self.query_one("#migrate-hosts", OptionList).highlighted_option
+        tuned = self.predictions.get(option.id) if option is not None and option.id else None
+        label = self.query_one("#migrate-prediction", Label)
+        if tuned is None:
+            label.update("predicting…" if option is not None and option.id in self.checks else "")
+            return
+        settings = ", ".join(f"{c.name} {c.value}" for c in tuned.tuning.choices if c.applied)
+        label.update(tuned.prediction.short() + (f"\nsettings ({tuned.tuning.mode}): {settings}" if settings else ""))
+
+    def _request(self) -> TuneRequest:
+        """What the fields ask for; raises ValueError naming a bad field."""
+        d = self.defaults
+        offered = self.capabilities.migration_options
+        numbers: dict[str, int | None] = {}
+        for name in ("max_downtime_ms", "bandwidth_mib_s", "parallel"):
+            numbers[name] = getattr(d, name)
+            if name in offered:
+                text = self.query_one(f"#opt-{name}", Input).value
+                numbers[name] = (
+                    _number(text, OPTION_FIELDS[name][0], 1, 16 if name == "parallel" else 10**6)
+                    if text.strip()
+                    else None
+                )
+
+        def flag(name: str) -> bool | None:
+            return (True if self.query_one(f"#opt-{name}", Checkbox).value else None) if name in offered else None
+
+        tune_box = self.query("#opt-tune")
+        tune = ("auto" if tune_box.first(Checkbox).value else "off") if tune_box else d.tune
+        post_copy = "always" if flag("post_copy") else d.post_copy if d.post_copy != "always" else "auto"
+        return TuneRequest(
+            tune=tune,
+            max_downtime_ms=numbers["max_downtime_ms"],
+            bandwidth_mib_s=numbers["bandwidth_mib_s"],
+            auto_converge=flag("auto_converge"),
+            post_copy=post_copy,
+            parallel=numbers["parallel"],
+            compress=flag("compress"),
+        )
 
     # --- pre-checks ------------------------------------------------------------------------
 
@@ -177,6 +266,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         options.replace_option_prompt(host_ref, self._prompt(host, check))
         if check.ok:
             options.enable_option(host_ref)
+            try:
+                self._predict(host_ref, self._request(), self._interval_s())
+            except ValueError:
+                pass  # a bad field: said at Enter
         if not self._user_moved:
             # the first usable host in list order among those checked so far
             first = next((i for i, h in enumerate(self.hosts) if h.ref in self.checks and self.checks[h.ref].ok), None)
@@ -186,6 +279,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     @on(OptionList.OptionHighlighted, "#migrate-hosts")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self._show_prediction()
         if self._auto_highlight:
             self._auto_highlight = False
         elif self.checks:
@@ -253,18 +347,30 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         )
         port_text = self.query_one("#migrate-port", Input).value
         port = _number(port_text, "TCP port", 1, 65535) if port_text.strip() else None
-        opts: dict[str, object] = {}
-        for name in self.capabilities.migration_options:
-            if name not in OPTION_FIELDS:
-                continue
-            label, kind = OPTION_FIELDS[name]
-            if kind == "bool":
-                opts[name] = self.query_one(f"#opt-{name}", Checkbox).value
-            else:
-                text = self.query_one(f"#opt-{name}", Input).value
-                if text.strip():
-                    opts[name] = _number(text, label, 1, 10**9)
+        request = self._request()
         host = next(h for h in self.hosts if h.ref == host_ref)
+        shown = self.predictions.get(host_ref)
+        if shown is None:
+            # Enter before the prediction came: the tuner without a dirty-rate measurement
+            shown = plan_move(
+                self.backend,
+                self.vm,
+                pool=self.pool,
+                source=self.source_name,
+                destination=host.name,
+                probe_interval_s=interval / 1000.0 if address else None,
+                request=request,
+                measure=False,
+                supported=self.capabilities.migration_options,
+            )
+        # the fields may have changed since: the same inputs, the settings as they stand now
+        tuned = retune(
+            shown.inputs,
+            request,
+            self.backend,
+            interval / 1000.0 if address else None,
+            self.capabilities.migration_options,
+        )
         return MigrationPlan(
             pool=self.pool,
             vm=self.vm.ref,
@@ -274,11 +380,19 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             source_name=self.source_name,
             destination=host.ref,
             destination_name=host.name,
-            options=MigrationOptions(**opts),
+            options=tuned.tuning.options,
             ping_address=address or None,
             ping_interval=interval / 1000.0,
             ping_port=port,
+            tuning=tuple(tuned.tuning.lines()),
+            predicted=tuned.prediction.as_record(),
         )
+
+    def _interval_s(self) -> float | None:
+        if not self.query_one("#migrate-ping", Input).value.strip():
+            return None
+        text = self.query_one("#migrate-interval", Input).value
+        return _number(text, "ping interval (ms)", INTERVAL_MIN_MS, INTERVAL_MAX_MS) / 1000.0
 
     def action_close(self) -> None:
         self.dismiss(None)

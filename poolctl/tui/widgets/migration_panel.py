@@ -29,6 +29,7 @@ from poolctl.audit import MigrationRecord
 from poolctl.backends.base import CancelRefused
 from poolctl.errors import describe
 from poolctl.format import size
+from poolctl.migration.compare import prediction_line
 from poolctl.migration.controller import (
     MigrationController,
     cancel_refusal,
@@ -280,6 +281,7 @@ class MigrationPanel(Widget, can_focus=True):
                     (headline(rec), 0),
                     (pings, 1),
                     (downtime_text(rec, self.backend_name), 2),
+                    (prediction_line(rec), 3),
                     (self._method_line(c, width), 4),
                 ]
             else:

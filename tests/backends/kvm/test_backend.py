@@ -103,4 +103,6 @@ def test_test_driver_narrows_live_migration_with_a_reason(demo):
         "auto_converge",
         "post_copy",
         "copy_storage",
+        "parallel",
+        "compress",
     }

@@ -129,3 +129,38 @@ def test_stop_following_ends_updates_without_an_outcome(demo):
     handle.stop_following()
     assert list(updates) == []  # ends at the next poll, with no terminal phase made up
     assert handle.result is None
+
+
+def _tuned(backend, options: MigrationOptions) -> KvmMigration:
+    h = _handle(backend)
+    h._options = options
+    return h
+
+
+def test_post_copy_waits_for_passes_that_stop_shrinking(demo):
+    """Allowed post-copy switches only once a pass leaves no less than the one before."""
+    h = _tuned(demo, MigrationOptions(post_copy=True))
+    shrinking = [_stats(60 * MIB, r * MIB, iteration=i) for i, r in ((1, 100), (2, 40), (3, 20), (4, 9))]
+    assert [h._postcopy_reason(st) for st in shrinking] == ["", "", "", ""]
+    h = _tuned(demo, MigrationOptions(post_copy=True))
+    stalled = [_stats(60 * MIB, r * MIB, iteration=i) for i, r in ((1, 100), (2, 30), (3, 29))]
+    reasons = [h._postcopy_reason(st) for st in stalled]
+    assert reasons[:2] == ["", ""]
+    assert reasons[2] == "pass 3 left 29 MiB, no less than pass 2: pre-copy is not converging"
+
+
+def test_post_copy_gives_auto_converge_two_more_passes(demo):
+    h = _tuned(demo, MigrationOptions(post_copy=True, auto_converge=True))
+    passes = [_stats(60 * MIB, r * MIB, iteration=i) for i, r in ((1, 100), (2, 30), (3, 29), (4, 29), (5, 29))]
+    assert [bool(h._postcopy_reason(st)) for st in passes] == [False, False, False, False, True]
+
+
+def test_post_copy_now_switches_after_the_first_pass(demo):
+    h = _tuned(demo, MigrationOptions(post_copy=True, post_copy_now=True))
+    assert h._postcopy_reason(_stats(10 * MIB, 100 * MIB, iteration=1)) == ""
+    assert h._postcopy_reason(_stats(128 * MIB, 90 * MIB, iteration=2)) == "switched after the first pass, as chosen"
+
+
+def test_dirty_rate_is_not_measurable_on_the_test_driver(demo):
+    web = by_name(demo.inventory(), "kvm-web-01")
+    assert demo.measure_dirty_rate(web.ref, 1) is None

@@ -1,0 +1,135 @@
+"""``poolctl migrate`` with no tuning option (issue 14 item 5): the tuner's defaults on the lab.
+
+An idle guest moved six times back and forth at 20 Hz probes, and a busy one (rewriting
+``BUSY_MIB`` MiB a second) moved there and back; the figures, prediction next to measurement,
+go to stdout (``-s``) and into tests/lab/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from .labcli import POOL, CliRun, move_figures
+from .labenv import LabError
+from .labguest import BUSY_MIB
+
+pytestmark = [pytest.mark.lab]
+
+INTERVAL = "0.05"
+
+
+class GuestCrashed(AssertionError):
+    """The move succeeded, then the guest went silent: its kernel crashed (QEMU 7.2 TCG, README)."""
+
+
+def move(lab, cli, dst: str) -> tuple[CliRun, dict]:
+    run = cli.run("migrate", lab.guest_name, dst, "--ping", lab.guest_ip, "--interval", INTERVAL, "--pool", POOL)
+    print(f"\n$ poolctl migrate {lab.guest_name} {dst} --ping {lab.guest_ip} --interval {INTERVAL}\n{run.stdout}")
+    assert run.rc == 0, run
+    try:
+        # a guest whose kernel panicked is gone (panic=-1, on_crash destroy) or silent
+        if lab.running_on() != [dst]:
+            raise LabError(f"the guest runs on {lab.running_on()}, not on {dst} only")
+        lab.wait_ping(5)
+    except LabError:
+        crash = lab.guest_crash()
+        raise GuestCrashed(
+            "the guest stopped answering after the move: "
+            + (f"its kernel crashed ({crash}): QEMU's TCG corrupted its memory (README)" if crash else "no oops logged")
+            + f"\n{run}"
+        ) from None
+    entries = [json.loads(x) for x in (cli.state_dir / "migrations.jsonl").read_text().splitlines()]
+    return run, entries[-1]
+
+
+def row(run: CliRun, entry: dict) -> str:
+    p, m = entry["predicted"], entry["measured"]
+    fig = move_figures(run.lines_with("sent", "lost")[-1])
+    return (
+        f"{entry['source']}->{entry['destination']}: wall {run.wall_s:.1f} s, lost {fig.lost}/{fig.sent}, "
+        f"gap {fig.gap_s:.2f} s, downtime {entry['downtime_ms']} ms | predicted {p.get('duration_s')} s "
+        f"{p.get('passes')} passes pause {p.get('pause_ms')} ms lost {p.get('lost_probes')} | measured "
+        f"{m.get('duration_s')} s {m.get('passes')} passes pause {m.get('pause_ms')} ms lost {m.get('lost_probes')}"
+    )
+
+
+def said(run: CliRun, name: str) -> str:
+    lines = [line.strip() for line in run.stdout.splitlines() if re.match(rf"\s+{name} ", line)]
+    assert lines, f"no {name} choice printed:\n{run}"
+    return lines[0]
+
+
+MAX_CRASHES = 2  # moves after which the guest's kernel crashed (QEMU 7.2 TCG), rebooted and redone
+
+
+def move_or_reboot(lab, cli, dst: str, crashes: list[str], dirty_mib: int = 0) -> tuple[CliRun, dict]:
+    """``move``; if the guest crashed after it, boot a fresh one where the move started and
+    move again (at most ``MAX_CRASHES`` times in a test): the crash is QEMU's, not the move's."""
+    while True:
+        try:
+            return move(lab, cli, dst)
+        except GuestCrashed as crash:
+            crashes.append(str(crash).splitlines()[0])
+            print(f"\n{crashes[-1]}; moving a fresh guest again")
+            if len(crashes) > MAX_CRASHES:
+                raise
+            src = "hostA" if dst == "hostB" else "hostB"
+            lab.stop_guest(lab.guest_name)
+            lab.ensure_guest(on="hostA", dirty_mib=dirty_mib)
+            if src != "hostA":
+                lab.migrate_raw("hostA", src)
+
+
+@pytest.mark.timeout(600)
+def test_idle_guest_six_moves_at_20_hz(guest_on_a, poolctl_cli):
+    lab = guest_on_a
+    rows, lost, entries, crashes = [], 0, [], []
+    for i in range(6):
+        run, entry = move_or_reboot(lab, poolctl_cli, ("hostB", "hostA")[i % 2], crashes)
+        rows.append(row(run, entry))
+        entries.append(entry)
+        fig = move_figures(run.lines_with("sent", "lost")[-1])
+        lost += fig.lost
+        # the tuner's words, before the move: each choice with its reason, the prediction
+        assert said(run, "max-downtime").startswith("max-downtime 5 ms: a tenth of the 50 ms probe interval"), run
+        assert "predicted" in run.stdout and "pre-copy passes" in run.stdout, run
+        assert entry["tuning"] and entry["predicted"]["lost_probes"] is not None
+        assert entry["measured"]["lost_probes"] == fig.lost
+        # the pause fits between two probes: at most the one probe it overlaps
+        assert fig.lost <= 1, f"move {i + 1}: {rows[-1]}\n{run}"
+        assert entry["downtime_ms"] is not None and entry["downtime_ms"] < 100, rows[-1]
+    print(
+        "\n" + "\n".join(rows) + f"\nidle guest, 6 moves at 20 Hz: {lost} probes lost in total"
+        f"; guest crashes after a move (redone): {len(crashes)}"
+    )
+    # The untuned lab lost 27 in six such moves (issue 14). The tuned outage (20-50 ms here)
+    # still overlaps a 50 ms probe slot about half the time or more: see README, "lost
+    # probes". Sessions measured 3, 3, 3, 4, 3, 5, 2 and 5 in six: not every move loses its probe
+    # (the pause is shorter than the interval); the per-move bound above is the real guard.
+    assert lost <= 5, "\n".join(rows)
+
+
+@pytest.mark.timeout(420)
+def test_busy_guest_moves_with_help_said(busy_guest_on_a, poolctl_cli):
+    lab = busy_guest_on_a
+    rows = []
+    # One move, redone on a fresh guest if the guest's kernel crashes after it: the busy guest
+    # crashed after 3 of 8 moves in the benchmark, tuned or not (QEMU 7.2 TCG, README
+    # "Guest crashes"); every attempt prints its figures.
+    crashes: list[str] = []
+    for dst in ("hostB",):
+        run, entry = move_or_reboot(lab, poolctl_cli, dst, crashes, BUSY_MIB)
+        rows.append(row(run, entry) + f"\n  {said(run, 'auto-converge')}\n  {said(run, 'post-copy')}")
+        head = next(line for line in run.stdout.splitlines() if "tuning auto: memory" in line)
+        rate = re.search(r"dirty rate (\d+(?:\.\d+)?) MiB/s \(measured", head)
+        assert rate and float(rate.group(1)) >= BUSY_MIB / 4, f"the busy guest's dirty rate not measured:\n{run}"
+        assert said(run, "auto-converge").startswith("auto-converge on:"), run
+        assert said(run, "post-copy").startswith("post-copy "), run
+        fig = move_figures(run.lines_with("sent", "lost")[-1])
+        assert fig.sent > 0 and entry["measured"]["lost_probes"] == fig.lost
+        for note in entry["measured"].get("escalations", []):
+            assert note in run.stdout, run
+    print("\n" + "\n".join(rows))
