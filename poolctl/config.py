@@ -12,6 +12,7 @@ and ``[migration]`` into the defaults of the migrate dialog and of ``poolctl mig
     ping_interval = 0.1         # seconds between pings while a VM moves: 0.001 to 10
     ping_port = 22              # probe this TCP port where ICMP is not permitted (default: none)
     outcome_wait = 600          # contact lost mid-move: seconds to keep trying to learn the outcome
+    storage_rate = 100          # MiB/s a disk copy (storage motion) is estimated at
 
     [[pool]]                    # one table per pool
     name = "lab"
@@ -63,6 +64,8 @@ class MigrationSettings(BaseModel):
     ping_port: int | None = Field(default=None, ge=1, le=65535, strict=True)
     # after losing contact with a pool mid-move: how long to keep trying to learn how it ended
     outcome_wait: float = Field(default=600.0, gt=0, le=86400)
+    # the estimate of a storage motion's disk copy (size / rate), in MiB/s
+    storage_rate: float = Field(default=100.0, gt=0, le=1_000_000)
 
 
 # what each [migration] key expects, for error messages
@@ -72,6 +75,7 @@ _MIGRATION_EXPECTS = {
     ),
     "ping_port": "expected a TCP port number, 1 to 65535",
     "outcome_wait": "expected seconds, more than 0 and at most 86400 (a day)",
+    "storage_rate": "expected MiB/s, more than 0",
 }
 
 

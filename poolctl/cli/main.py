@@ -192,8 +192,14 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             port=port,
             watch=args.watch,
             outcome_wait=defaults.outcome_wait,
+            sr=args.sr,
+            disks=args.disk,
+            dry_run=args.dry_run,
+            storage_rate=defaults.storage_rate,
         )
     if args.command == "migrate":
+        if args.sr or args.disk or args.dry_run:
+            raise Failure("--sr, --disk and --dry-run take one VM")
         if args.ping is not None:
             raise Failure("--ping names one VM's address: with several VMs each is pinged on its own first IP")
         from poolctl.cli.migrate_many import run_migrate_many

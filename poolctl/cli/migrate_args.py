@@ -115,6 +115,24 @@ def add_migrate_parser(
     p.add_argument(
         "--ping", metavar="ADDR", help="address to ping (default: the VM's first IP; '' for none); one VM only"
     )
+    p.add_argument(
+        "--sr",
+        metavar="SR",
+        help="storage motion: copy every disk to SR (name or uuid) while the VM moves; one VM only",
+    )
+    p.add_argument(
+        "--disk",
+        metavar="DEVICE=SR",
+        action="append",
+        default=[],
+        help="storage motion: copy the disk on DEVICE (e.g. xvda) to SR; repeat for more disks, "
+        "others stay (or go to --sr)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="pre-check only: say what would be copied and how long it may take; nothing moves",
+    )
     add_batch(p)
     add_ping_options(p)
     p.add_argument(

@@ -33,6 +33,7 @@ from poolctl.backends.xen.events import EventWatcher, Start
 from poolctl.backends.xen.migration import XenMigrationHandle, busy_words, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.snapshot import read_all
 from poolctl.backends.xen.start import start_migration
+from poolctl.backends.xen.storage_motion import copy_words, disk_moves, receive, record_problems, vdi_map
 from poolctl.backends.xen.tasks import wait_task
 from poolctl.backends.xen.translate import (
     CLASSES,
@@ -86,6 +87,7 @@ class XenBackend(Backend):
     REPORTS_DOWNTIME = False
     MIGRATION_OPTIONS = frozenset()
     HOST_MAINTENANCE = True
+    STORAGE_MOTION = True
 
     def __init__(self, config: XenConfig):
         super().__init__(config)
@@ -249,6 +251,17 @@ class XenBackend(Backend):
         return topo
 
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
+        return self._pre_check(vm, host, None, 0.0)
+
+    def check_storage_migration(
+        self, vm: str, host: str, disk_srs: Sequence[tuple[str, str]], rate_mib_s: float
+    ) -> MigrationCheck:
+        return self._pre_check(vm, host, dict(disk_srs), rate_mib_s)
+
+    def _pre_check(self, vm: str, host: str, disk_srs: dict[str, str] | None, rate_mib_s: float) -> MigrationCheck:
+        """Our words first, then XAPI's verdict: ``VM.assert_can_boot_here`` for a pool
+        migration, ``host.migrate_receive`` + ``VM.assert_can_migrate`` with a disk map."""
+
         def run(session: XenAPI.Session) -> MigrationCheck:
             x = session.xenapi
             vm_rec = x.VM.get_record(vm)
@@ -262,9 +275,16 @@ class XenBackend(Backend):
                 return name_in(topo, ref) or self._name_of(ref)
 
             problems = own_problems(vm_rec, vm_name, host, host_rec, metrics, topo, name_of)
+            moves = disk_moves(x, vm_rec, disk_srs) if disk_srs is not None else []
+            if disk_srs is not None:  # the SRs are the map's business: said per disk
+                problems = [p for p in problems if p[0] != "VM_REQUIRES_SR"]
+                problems += record_problems(x, moves, host, host_name, name_of)
             if not any(c in ("VM_BAD_POWER_STATE", "VM_ALREADY_ON_HOST") for c, _ in problems):
                 try:
-                    x.VM.assert_can_boot_here(vm, host)
+                    if disk_srs is None:
+                        x.VM.assert_can_boot_here(vm, host)
+                    else:
+                        x.VM.assert_can_migrate(vm, receive(x, host), True, vdi_map(moves), {}, {}, {})
                 except XenAPI.Failure as exc:
                     self.connector.remember(session)
                     code, params = self.errors.parts(exc)
@@ -274,6 +294,8 @@ class XenBackend(Backend):
                 host=host,
                 problems=tuple(p for _, p in problems),
                 codes=tuple(dict.fromkeys(c for c, _ in problems)),
+                copies=copy_words(moves, name_of, rate_mib_s),
+                copy_bytes=sum(m.size for m in moves if m.moves),
             )
 
         return self._call(f"checking a move of VM {vm} to host {host}", run)
@@ -281,7 +303,7 @@ class XenBackend(Backend):
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> XenMigrationHandle:
         unsupported = [
             f
-            for f in options.model_fields_set - {"live"}
+            for f in options.model_fields_set - {"live", "disk_srs"}
             if getattr(options, f) != MigrationOptions.model_fields[f].default
         ]
         if unsupported:
@@ -318,7 +340,19 @@ class XenBackend(Backend):
         except BackendError:
             raise
         try:
-            task, _ambiguous = start_migration(session, self.connector, vm, name, host, options.live)
+            if options.disk_srs:
+                x = session.xenapi
+                moves = disk_moves(x, x.VM.get_record(vm), dict(options.disk_srs))
+                dest, vmap = receive(x, host), vdi_map(moves)
+
+                def send() -> object:
+                    return x.Async.VM.migrate_send(vm, dest, options.live, vmap, {}, {}, {})
+
+                task, _ambiguous = start_migration(
+                    session, self.connector, vm, name, host, options.live, send, "migrate_send"
+                )
+            else:
+                task, _ambiguous = start_migration(session, self.connector, vm, name, host, options.live)
         except XenAPI.Failure as exc:
             self.connector.remember(session)
             logout_quietly(session)
