@@ -183,6 +183,8 @@ class MigrationCheck(_Frozen):
 class MigrationPhase(StrEnum):
     PREPARING = "preparing"
     COPYING = "copying memory"
+    # storage motion: XAPI's task does not say when the disks are done and the memory begins
+    COPYING_STORAGE = "copying disks, then memory"
     STOP_AND_COPY = "stop-and-copy"
     FINISHING = "finishing"
     DONE = "done"

@@ -122,8 +122,14 @@ class XenBackend(Backend):
             self._raw = raw
 
     def _name_of(self, ref: str) -> str:
+        """A ref's name; an SR's uuid (storage errors carry it) its name too."""
         with self._raw_lock:
-            return name_in(self._raw, ref) or ref
+            found = name_in(self._raw, ref)
+            if not found:
+                found = next(
+                    (r.get("name_label") for r in self._raw.get("sr", {}).values() if r.get("uuid") == ref), ""
+                )
+            return found or ref
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -368,4 +374,7 @@ class XenBackend(Backend):
             logout_quietly(session)
             raise self.errors.map(exc, f"migrating {name}", where=self.connector.where) from None
         log.info("pool %s: migrating %s to %s", self.config.name, name, host)
-        return XenMigrationHandle(self.connector, self.pool, session, task, vm, name, source, host, started)
+        handle = XenMigrationHandle(self.connector, self.pool, session, task, vm, name, source, host, started)
+        handle.copies_disks = bool(options.disk_srs)
+        handle.name_of = self._name_of
+        return handle

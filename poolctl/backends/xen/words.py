@@ -75,7 +75,7 @@ def _storage_words(code: str, p: list[str], vm_name: str, name_of: Namer) -> str
     if code == "VDI_NOT_IN_MAP":
         return f"disk '{name_of(p[0])}' of {vm_name} is not in the disk map: say which SR it goes to (--disk or --sr)"
     if code == "SR_NOT_ATTACHED":
-        return f"the destination cannot see SR {name_of(p[0])} (it has no attached PBD there)"
+        return f"the destination cannot see SR '{name_of(p[0])}' (it has no attached PBD there)"
     if code == "SR_FULL":
         return f"not enough space on the SR: the copy needs {size_words(p[0])}, it has {size_words(p[1])} free"
     if code == "SR_DOES_NOT_SUPPORT_MIGRATION":
