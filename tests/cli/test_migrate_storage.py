@@ -94,7 +94,7 @@ def test_dry_run_says_what_is_copied_and_how_long_it_may_take(sim, env, tmp_path
     proc = run("migrate", "cache-01", "xcp-lab-2", "--disk", "xvda=iSCSI storage", "--dry-run", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "  copy: disk xvda: 30 GiB from 'Local storage xcp-lab-1' to 'iSCSI storage'\n" in proc.stdout
-    assert "  copy: copy 30 GiB in about 60 s at 512 MiB/s\n" in proc.stdout
+    assert "  copy: 30 GiB in all: about 60 s at 512 MiB/s\n" in proc.stdout
     assert "--dry-run: cache-01 can move to xcp-lab-2 and its disks copied as above; nothing moved" in proc.stdout
     assert resident(sim, "cache-01") == "xcp-lab-1"
     assert disks(sim, "cache-01")[0][1] == "Local storage xcp-lab-1"

@@ -122,7 +122,7 @@ def copy_words(moves: list[DiskMove], name_of: Namer, rate_mib_s: float) -> tupl
     total = sum(m.size for m in moves if m.moves)
     if lines and rate_mib_s > 0:
         seconds = total / (rate_mib_s * 1024 * 1024)
-        lines.append(f"copy {size_words(total)} in about {_duration(seconds)} at {rate_mib_s:g} MiB/s")
+        lines.append(f"{size_words(total)} in all: about {_duration(seconds)} at {rate_mib_s:g} MiB/s")
     return tuple(lines)
 
 

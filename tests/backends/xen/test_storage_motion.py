@@ -34,7 +34,7 @@ def test_pre_check_words_per_disk(served):
     assert check.copy_bytes == 30 * 1024**3
     assert check.copies == (
         "disk xvda: 30 GiB from 'Local storage xcp-lab-1' to 'iSCSI storage'",
-        "copy 30 GiB in about 30 s at 1024 MiB/s",
+        "30 GiB in all: about 30 s at 1024 MiB/s",
     )
     left = backend.check_storage_migration(vm, lab2, [], 1024.0)  # an empty map: every disk stays
     assert left.codes == ("VM_REQUIRES_SR",)
