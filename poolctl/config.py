@@ -19,6 +19,7 @@ and ``[migration]`` into the defaults of the migrate dialog and of ``poolctl mig
     post_copy = "auto"          # "auto" (if pre-copy stalls), "always", "never" (KVM)
     parallel = 2                # connections for the copy (KVM)
     compress = false            # compress the memory stream (KVM)
+    storage_rate = 100          # MiB/s a disk copy (storage motion) is estimated at
 
     [[pool]]                    # one table per pool
     name = "lab"
@@ -78,6 +79,8 @@ class MigrationSettings(BaseModel):
     post_copy: Literal["auto", "always", "never"] = "auto"
     parallel: int | None = Field(default=None, ge=1, le=16, strict=True)
     compress: bool | None = Field(default=None, strict=True)
+    # the estimate of a storage motion's disk copy (size / rate), in MiB/s
+    storage_rate: float = Field(default=100.0, gt=0, le=1_000_000)
 
 
 # what each [migration] key expects, for error messages
@@ -94,6 +97,7 @@ _MIGRATION_EXPECTS = {
     "post_copy": 'expected "auto", "always" or "never"',
     "parallel": "expected a number of connections, 1 to 16",
     "compress": "expected true or false",
+    "storage_rate": "expected MiB/s, more than 0",
 }
 
 

@@ -118,6 +118,7 @@ class StorageRepository(_Frozen):
     used: int = 0  # bytes
     hosts: tuple[str, ...] = ()  # host refs that see it
     content_type: str = ""  # "iso" for ISO libraries, "" for VM disks
+    uuid: str = ""  # the hypervisor's id for it, when it has one (XAPI's SR uuid)
 
 
 class Network(_Frozen):
@@ -171,6 +172,8 @@ class MigrationCheck(_Frozen):
     host: str
     problems: tuple[str, ...] = ()
     codes: tuple[str, ...] = ()  # the hypervisor's error codes behind the problems, when any
+    copies: tuple[str, ...] = ()  # storage motion: a line per disk copied, and the estimate
+    copy_bytes: int = 0  # storage motion: what the disk copy moves
 
     @property
     def ok(self) -> bool:
@@ -180,6 +183,8 @@ class MigrationCheck(_Frozen):
 class MigrationPhase(StrEnum):
     PREPARING = "preparing"
     COPYING = "copying memory"
+    # storage motion: XAPI's task does not say when the disks are done and the memory begins
+    COPYING_STORAGE = "copying disks, then memory"
     STOP_AND_COPY = "stop-and-copy"
     FINISHING = "finishing"
     DONE = "done"
@@ -201,6 +206,8 @@ class MigrationOptions(_Frozen):
     parallel: int | None = Field(default=None, ge=1, le=16)  # connections for the memory copy
     compress: bool = False
     copy_storage: bool = False
+    # storage motion: (disk device, SR ref) pairs, ("*", SR ref) for every disk; disks not named stay
+    disk_srs: tuple[tuple[str, str], ...] = ()
 
 
 class MigrationProgress(_Frozen):

@@ -79,6 +79,7 @@ class Capabilities:
     downtime_reporting: bool
     migration_options: frozenset[str] = field(default_factory=frozenset)
     host_maintenance: bool = False  # hosts can be disabled, enabled and evacuated
+    storage_motion: bool = False  # a move may copy disks to other SRs (MigrationOptions.disk_srs)
     reason: str = ""  # why live_migration is False, in words for the user
 
 
@@ -150,6 +151,8 @@ class Backend(ABC):
     HOST_MAINTENANCE: ClassVar[bool] = False
     # what a move costs besides the copy, for predictions (measured per backend)
     SWITCHOVER: ClassVar[SwitchoverModel] = SwitchoverModel()
+    # check_storage_migration works and migrate honours MigrationOptions.disk_srs
+    STORAGE_MOTION: ClassVar[bool] = False
 
     def __init__(self, config: PoolConfig):
         if not isinstance(config, self.Config):
@@ -168,6 +171,7 @@ class Backend(ABC):
             downtime_reporting=self.REPORTS_DOWNTIME,
             migration_options=self.MIGRATION_OPTIONS,
             host_maintenance=self.HOST_MAINTENANCE,
+            storage_motion=self.STORAGE_MOTION,
         )
 
     @abstractmethod
@@ -218,6 +222,14 @@ class Backend(ABC):
     @abstractmethod
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
         """Pre-check a move of ``vm`` to ``host``: each problem named in a user's words."""
+
+    def check_storage_migration(
+        self, vm: str, host: str, disk_srs: Sequence[tuple[str, str]], rate_mib_s: float
+    ) -> MigrationCheck:
+        """Pre-check a move of ``vm`` to ``host`` with its disks copied as ``disk_srs`` says
+        (see ``MigrationOptions.disk_srs``): the problems, and in ``copies`` what is copied
+        with an estimate at ``rate_mib_s`` (STORAGE_MOTION)."""
+        raise Unsupported(f"pool {self.config.name!r}: the {self.NAME} backend cannot copy disks to other storage")
 
     @abstractmethod
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> MigrationHandle:

@@ -194,12 +194,15 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             watch=args.watch,
             outcome_wait=defaults.outcome_wait,
             tuning=tune_request(args, defaults),
+            sr=args.sr,
+            disks=args.disk,
             dry_run=args.dry_run,
+            storage_rate=defaults.storage_rate,
         )
     if args.command == "migrate":
         hand = ("dry_run", "tune", "max_downtime", "bandwidth", "auto_converge", "post_copy", "parallel", "compress")
-        if any(getattr(args, a, None) not in (None, False) for a in hand):
-            raise Failure("--dry-run and the tuning options take one VM: move the others on their own")
+        if any(getattr(args, a, None) not in (None, False) for a in hand) or args.sr or args.disk:
+            raise Failure("--sr, --disk, --dry-run and the tuning options take one VM: move the others on their own")
         if args.ping is not None:
             raise Failure("--ping names one VM's address: with several VMs each is pinged on its own first IP")
         from poolctl.cli.migrate_many import run_migrate_many

@@ -15,9 +15,10 @@ from typing import TextIO, TypeVar
 
 from poolctl.backends.base import BackendError, CancelRefused
 from poolctl.cli.find import nothing_named
+from poolctl.cli.migrate_storage import disk_srs as disk_srs_of
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
-from poolctl.errors import ExitCode, describe
+from poolctl.errors import ExitCode, Failure, describe
 from poolctl.migration.autotune import plan_move
 from poolctl.migration.compare import predicted_vs_measured
 from poolctl.migration.controller import (
@@ -36,6 +37,20 @@ from poolctl.safe_text import quoted, shown, shown_line
 WATCH_S = 0.25
 
 _Named = TypeVar("_Named", VM, Host)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """--sr, --disk, --dry-run and the [migration] storage_rate estimate."""
+
+    sr: str | None = None
+    disks: tuple[str, ...] = ()
+    dry_run: bool = False
+    rate_mib_s: float = 100.0
+
+    @property
+    def moves_disks(self) -> bool:
+        return bool(self.sr or self.disks)
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,10 @@ def run_migrate(
     watch: bool = False,
     outcome_wait: float = 600.0,
     tuning: TuneRequest | None = None,
+    sr: str | None = None,
+    disks: Sequence[str] = (),
     dry_run: bool = False,
+    storage_rate: float = 100.0,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -84,9 +102,13 @@ def run_migrate(
             return _fail(
                 err, f"{quoted(vm)} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH
             )
-        return _migrate(
-            found[0], host, ping, interval, port, watch, outcome_wait, tuning or TuneRequest(), dry_run, out, err
-        )
+        storage = Storage(sr, tuple(disks), dry_run, storage_rate)
+        try:
+            return _migrate(
+                found[0], host, ping, interval, port, watch, outcome_wait, tuning or TuneRequest(), storage, out, err
+            )
+        except Failure as exc:
+            return _fail(err, str(exc), exc.code)
 
 
 def _migrate(
@@ -98,7 +120,7 @@ def _migrate(
     watch: bool,
     outcome_wait: float,
     request: TuneRequest,
-    dry_run: bool,
+    storage: Storage,
     out: TextIO,
     err: TextIO,
 ) -> ExitCode:
@@ -127,15 +149,29 @@ def _migrate(
             f"cannot migrate {shown(vm.name)}: it is {vm.power_state.value}; only a running VM can be live-migrated",
             ExitCode.REFUSED,
         )
+    disk_srs: tuple[tuple[str, str], ...] = ()
+    if storage.moves_disks:
+        if not caps.storage_motion:
+            return _fail(
+                err, f"pool {quoted(pool.name)}: this backend cannot copy disks (--sr, --disk)", ExitCode.REFUSED
+            )
+        disk_srs = disk_srs_of(inv, vm, storage.sr, storage.disks, pool.name)
     try:
-        check = backend.check_migration(vm.ref, dest.ref)
+        if disk_srs:
+            check = backend.check_storage_migration(vm.ref, dest.ref, disk_srs, storage.rate_mib_s)
+        else:
+            check = backend.check_migration(vm.ref, dest.ref)
     except BackendError as exc:
         return _fail(err, f"pre-check of {shown(vm.name)} -> {shown(dest.name)} failed: {exc}", ExitCode.FAILED)
     if not check.ok:
         print(f"poolctl: cannot migrate {shown(vm.name)} to {shown(dest.name)}:", file=err)
         for problem in check.problems:
             print(f"  ✗ {shown_line(problem)}", file=err)
+        if "VM_REQUIRES_SR" in check.codes and caps.storage_motion and not disk_srs:
+            print("  (to copy its disks to storage the host sees: --sr SR, or --disk DEVICE=SR)", file=err)
         return ExitCode.REFUSED
+    for line in check.copies:
+        print(f"  copy: {shown_line(line)}", file=out)
     source = names.get(vm.host or "", vm.host or "?")
     ping_address = ping if ping is not None else (vm.ips[0] if vm.ips else None)
     tuned = plan_move(
@@ -149,9 +185,11 @@ def _migrate(
     )
     for name in tuned.tuning.ignored():
         print(f"poolctl: warning: --{name} is not offered by the {pool.backend} backend; ignored", file=err)
-    if dry_run:
+    if storage.dry_run:
+        what = ", its disks copied as above" if check.copies else ""
         print(
-            f"Dry run for {shown(vm.name)} ({shown(pool.name)}): {shown(source)} → {shown(dest.name)}; nothing moves",
+            f"Dry run for {shown(vm.name)} ({shown(pool.name)}): {shown(source)} → {shown(dest.name)}{what};"
+            " nothing moves",
             file=out,
         )
         for line in tuned.lines():
@@ -170,7 +208,7 @@ def _migrate(
         ping_interval=interval,
         ping_port=port,
         outcome_wait_s=outcome_wait,
-        options=tuned.tuning.options,
+        options=tuned.tuning.options.model_copy(update={"disk_srs": disk_srs}),
         tuning=tuple(tuned.tuning.lines()),
         predicted=tuned.prediction.as_record(),
     )

@@ -139,7 +139,7 @@ def add_tuning_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dry-run",
         action="store_true",
-        help="pre-check, choose the settings and print the prediction; move nothing",
+        help="pre-check, say what disks would be copied, choose the settings and print the prediction; move nothing",
     )
 
 
@@ -181,6 +181,19 @@ def add_migrate_parser(
     p.add_argument("--pool", metavar="NAME", help="the pool the VM is in (default: search every pool)")
     p.add_argument(
         "--ping", metavar="ADDR", help="address to ping (default: the VM's first IP; '' for none); one VM only"
+    )
+    p.add_argument(
+        "--sr",
+        metavar="SR",
+        help="storage motion: copy every disk to SR (name or uuid) while the VM moves; one VM only",
+    )
+    p.add_argument(
+        "--disk",
+        metavar="DEVICE=SR",
+        action="append",
+        default=[],
+        help="storage motion: copy the disk on DEVICE (e.g. xvda) to SR; repeat for more disks, "
+        "others stay (or go to --sr)",
     )
     add_batch(p)
     add_ping_options(p)

@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--power-seconds", type=float, default=0.0, metavar="S", help="how long start/shutdown/reboot take (default 0)"
     )
+    p.add_argument(
+        "--storage-mib-s",
+        type=float,
+        default=500.0,
+        metavar="R",
+        help="how fast storage motion copies disks, in MiB/s of the disks' used size (default 500)",
+    )
     p.add_argument("--username", default="root", help="user to accept (default root)")
     p.add_argument("--password", default="demo", help="password to accept (default demo)")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate")
@@ -74,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "username": args.username,
         "migration_seconds": args.migration_seconds,
         "power_seconds": args.power_seconds,
+        "storage_mib_s": args.storage_mib_s,
         "jsonrpc": args.jsonrpc,
     }
     try:

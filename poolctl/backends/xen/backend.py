@@ -34,6 +34,7 @@ from poolctl.backends.xen.migration import SWITCHOVER as XEN_SWITCHOVER
 from poolctl.backends.xen.migration import XenMigrationHandle, busy_words, merge_xapi_verdict, own_problems
 from poolctl.backends.xen.snapshot import read_all
 from poolctl.backends.xen.start import start_migration
+from poolctl.backends.xen.storage_motion import copy_words, disk_moves, receive, record_problems, vdi_map
 from poolctl.backends.xen.tasks import wait_task
 from poolctl.backends.xen.translate import (
     CLASSES,
@@ -88,6 +89,7 @@ class XenBackend(Backend):
     MIGRATION_OPTIONS = frozenset()
     SWITCHOVER = XEN_SWITCHOVER
     HOST_MAINTENANCE = True
+    STORAGE_MOTION = True
 
     def __init__(self, config: XenConfig):
         super().__init__(config)
@@ -122,8 +124,14 @@ class XenBackend(Backend):
             self._raw = raw
 
     def _name_of(self, ref: str) -> str:
+        """A ref's name; an SR's uuid (storage errors carry it) its name too."""
         with self._raw_lock:
-            return name_in(self._raw, ref) or ref
+            found = name_in(self._raw, ref)
+            if not found:
+                found = next(
+                    (r.get("name_label") for r in self._raw.get("sr", {}).values() if r.get("uuid") == ref), ""
+                )
+            return found or ref
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -251,6 +259,17 @@ class XenBackend(Backend):
         return topo
 
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
+        return self._pre_check(vm, host, None, 0.0)
+
+    def check_storage_migration(
+        self, vm: str, host: str, disk_srs: Sequence[tuple[str, str]], rate_mib_s: float
+    ) -> MigrationCheck:
+        return self._pre_check(vm, host, dict(disk_srs), rate_mib_s)
+
+    def _pre_check(self, vm: str, host: str, disk_srs: dict[str, str] | None, rate_mib_s: float) -> MigrationCheck:
+        """Our words first, then XAPI's verdict: ``VM.assert_can_boot_here`` for a pool
+        migration, ``host.migrate_receive`` + ``VM.assert_can_migrate`` with a disk map."""
+
         def run(session: XenAPI.Session) -> MigrationCheck:
             x = session.xenapi
             vm_rec = x.VM.get_record(vm)
@@ -264,9 +283,16 @@ class XenBackend(Backend):
                 return name_in(topo, ref) or self._name_of(ref)
 
             problems = own_problems(vm_rec, vm_name, host, host_rec, metrics, topo, name_of)
+            moves = disk_moves(x, vm_rec, disk_srs) if disk_srs is not None else []
+            if disk_srs is not None:  # the SRs are the map's business: said per disk
+                problems = [p for p in problems if p[0] != "VM_REQUIRES_SR"]
+                problems += record_problems(x, moves, host, host_name, name_of)
             if not any(c in ("VM_BAD_POWER_STATE", "VM_ALREADY_ON_HOST") for c, _ in problems):
                 try:
-                    x.VM.assert_can_boot_here(vm, host)
+                    if disk_srs is None:
+                        x.VM.assert_can_boot_here(vm, host)
+                    else:
+                        x.VM.assert_can_migrate(vm, receive(x, host), True, vdi_map(moves), {}, {}, {})
                 except XenAPI.Failure as exc:
                     self.connector.remember(session)
                     code, params = self.errors.parts(exc)
@@ -276,6 +302,8 @@ class XenBackend(Backend):
                 host=host,
                 problems=tuple(p for _, p in problems),
                 codes=tuple(dict.fromkeys(c for c, _ in problems)),
+                copies=copy_words(moves, name_of, rate_mib_s),
+                copy_bytes=sum(m.size for m in moves if m.moves),
             )
 
         return self._call(f"checking a move of VM {vm} to host {host}", run)
@@ -283,7 +311,7 @@ class XenBackend(Backend):
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> XenMigrationHandle:
         unsupported = [
             f
-            for f in options.model_fields_set - {"live"}
+            for f in options.model_fields_set - {"live", "disk_srs"}
             if getattr(options, f) != MigrationOptions.model_fields[f].default
         ]
         if unsupported:
@@ -320,7 +348,19 @@ class XenBackend(Backend):
         except BackendError:
             raise
         try:
-            task, _ambiguous = start_migration(session, self.connector, vm, name, host, options.live)
+            if options.disk_srs:
+                x = session.xenapi
+                moves = disk_moves(x, x.VM.get_record(vm), dict(options.disk_srs))
+                dest, vmap = receive(x, host), vdi_map(moves)
+
+                def send() -> object:
+                    return x.Async.VM.migrate_send(vm, dest, options.live, vmap, {}, {}, {})
+
+                task, _ambiguous = start_migration(
+                    session, self.connector, vm, name, host, options.live, send, "migrate_send"
+                )
+            else:
+                task, _ambiguous = start_migration(session, self.connector, vm, name, host, options.live)
         except XenAPI.Failure as exc:
             self.connector.remember(session)
             logout_quietly(session)
@@ -336,4 +376,7 @@ class XenBackend(Backend):
             logout_quietly(session)
             raise self.errors.map(exc, f"migrating {name}", where=self.connector.where) from None
         log.info("pool %s: migrating %s to %s", self.config.name, name, host)
-        return XenMigrationHandle(self.connector, self.pool, session, task, vm, name, source, host, started)
+        handle = XenMigrationHandle(self.connector, self.pool, session, task, vm, name, source, host, started)
+        handle.copies_disks = bool(options.disk_srs)
+        handle.name_of = self._name_of
+        return handle

@@ -29,6 +29,13 @@ from poolctl.redact import scrub
 # XAPI codes that mean "the object is in the wrong state for that now".
 REFUSALS = {
     "VM_BAD_POWER_STATE",
+    # storage motion: raised before anything moves (the disk map, the target SRs)
+    "VDI_NOT_IN_MAP",
+    "SR_NOT_ATTACHED",
+    "SR_FULL",
+    "SR_DOES_NOT_SUPPORT_MIGRATION",
+    "VDI_CBT_ENABLED",
+    "VDI_IS_ENCRYPTED",
     "OTHER_OPERATION_IN_PROGRESS",
     "OPERATION_NOT_ALLOWED",
     "OPERATION_BLOCKED",

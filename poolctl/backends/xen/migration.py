@@ -153,6 +153,8 @@ class XenMigrationHandle(MigrationHandle):
         self._stop = threading.Event()  # stop_following()
         self._error: tuple[str, tuple[str, ...]] = ("", ())  # the failed task's XAPI code and parameters
         self._unknown = ""  # set when contact was lost for longer than outcome_wait_s
+        self.copies_disks = False  # a storage motion (VM.migrate_send): its copy phase is disks, then memory
+        self.name_of: Namer = str  # refs in XAPI's errors -> names, for the words of a refusal
 
     @property
     def result(self) -> MigrationResult | None:
@@ -214,6 +216,8 @@ class XenMigrationHandle(MigrationHandle):
                     delay = min(delay * 2, 8.0)
                     continue
                 progress = migration_progress(rec, self._connector.errors.secrets())
+                if self.copies_disks and progress.phase == MigrationPhase.COPYING:
+                    progress = progress.model_copy(update={"phase": MigrationPhase.COPYING_STORAGE})
                 if progress.phase == MigrationPhase.FAILED:
                     info = rec.get("error_info")
                     if isinstance(info, list) and info:
@@ -272,7 +276,7 @@ class XenMigrationHandle(MigrationHandle):
                 destination=self.destination,
                 outcome=outcome,
                 host=host,
-                error=f"{refusal(code, params, self.vm_name, 'migrate', str)} ({final.message})"
+                error=f"{refusal(code, params, self.vm_name, 'migrate', self.name_of)} ({final.message})"
                 if refused
                 else ("" if outcome == "success" else final.message),
                 duration_s=round(time.monotonic() - self._started, 3),

@@ -30,13 +30,23 @@ FIND_POLL_S = 0.2
 
 
 def start_migration(
-    session: XenAPI.Session, connector: Connector, vm: str, name: str, host: str, live: bool
+    session: XenAPI.Session,
+    connector: Connector,
+    vm: str,
+    name: str,
+    host: str,
+    live: bool,
+    send: Callable[[], object] | None = None,
+    op: str = "pool_migrate",
 ) -> tuple[str, bool]:
     """The task of the migration of ``vm`` to ``host``, and whether its start was ambiguous
     (found, not answered). XAPI's refusals are raised as ``XenAPI.Failure``; a start XAPI
-    never received is a ``BackendError`` saying nothing moved."""
+    never received is a ``BackendError`` saying nothing moved. ``send`` and ``op``: another
+    Async call that moves the VM (``VM.migrate_send``) and the operation it lists on the VM."""
     try:
         with no_resend(session):
+            if send is not None:
+                return str(send()), False
             return str(session.xenapi.Async.VM.pool_migrate(vm, host, {"live": "true" if live else "false"})), False
     except XenAPI.Failure:
         raise
@@ -49,7 +59,7 @@ def start_migration(
             name,
             type(exc).__name__,
         )
-    task, resident = find_started(lambda: session.xenapi.VM.get_record(vm), connector, name)
+    task, resident = find_started(lambda: session.xenapi.VM.get_record(vm), connector, name, op)
     if task is None and resident == host:
         # it ran and ended while poolctl was asking: no task to follow, the VM is where it was sent
         log.warning("pool %s: %s already runs on the destination", connector.config.name, name)
@@ -65,7 +75,9 @@ def start_migration(
     return task, True
 
 
-def find_started(read_vm: Callable[[], dict[str, object]], connector: Connector, name: str) -> tuple[str | None, str]:
+def find_started(
+    read_vm: Callable[[], dict[str, object]], connector: Connector, name: str, op: str = "pool_migrate"
+) -> tuple[str | None, str]:
     """(the ``pool_migrate`` task among the VM's current operations, or None when XAPI lists
     none for ``FIND_TASK_S`` of answers; the host the VM is resident on). Contact lost for
     longer than ``FIND_CONTACT_S``: that is said, never guessed."""
@@ -87,8 +99,8 @@ def find_started(read_vm: Callable[[], dict[str, object]], connector: Connector,
         lost_since = time.monotonic()
         ops = rec.get("current_operations")
         resident = str(rec.get("resident_on") or "")
-        for task, op in ops.items() if isinstance(ops, dict) else ():
-            if str(op) == "pool_migrate":
+        for task, listed in ops.items() if isinstance(ops, dict) else ():
+            if str(listed) == op:
                 return str(task), resident
         answered_since = answered_since or time.monotonic()
         if time.monotonic() - answered_since > FIND_TASK_S:

@@ -61,7 +61,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "other_config",  # XenCenter's maintenance-mode keys (maintenance.py)
     ),
     "host_metrics": ("live", "memory_total", "memory_free"),
-    "sr": ("name_label", "type", "shared", "physical_size", "physical_utilisation", "content_type"),
+    "sr": ("uuid", "name_label", "type", "shared", "physical_size", "physical_utilisation", "content_type"),
     "pbd": ("SR", "host", "currently_attached"),
     "vdi": ("name_label", "virtual_size", "SR"),
     "vbd": ("VM", "VDI", "type", "empty", "userdevice", "device"),
@@ -286,6 +286,7 @@ class Translator:
             used=to_int(rec.get("physical_utilisation")),
             hosts=self.sr_hosts(ref),
             content_type=rec.get("content_type") or "",
+            uuid=str(rec.get("uuid") or ""),
         )
 
     def network_hosts(self, ref: str) -> tuple[str, ...]:

@@ -58,6 +58,9 @@ def refusal(code: str, params: tuple[str, ...], vm_name: str, verb: str, name_of
         return disabled_words(name_of(p[0]) if p[0] else "the host", None)
     if code in ("HOST_OFFLINE", "HOST_NOT_LIVE"):
         return f"{name_of(p[0]) if p[0] else 'the host'} is not live (XAPI cannot reach it)"
+    storage = _storage_words(code, p, vm_name, name_of)
+    if storage:
+        return storage
     if code == "VM_IS_TEMPLATE":
         return f"{vm_name} is a template; templates cannot {verb}"
     if code == "TASK_CANCELLED":
@@ -65,6 +68,31 @@ def refusal(code: str, params: tuple[str, ...], vm_name: str, verb: str, name_of
     if code == "HANDLE_INVALID":
         return f"{vm_name} no longer exists ({p[0] or 'object'} {p[1]})"
     return f"{verb} {vm_name} failed: XAPI said {quote(code, params)}"
+
+
+def _storage_words(code: str, p: list[str], vm_name: str, name_of: Namer) -> str:
+    """Storage motion's errors (xapi_vm_migrate.ml, storage_migrate.ml); empty for other codes."""
+    if code == "VDI_NOT_IN_MAP":
+        return f"disk '{name_of(p[0])}' of {vm_name} is not in the disk map: say which SR it goes to (--disk or --sr)"
+    if code == "SR_NOT_ATTACHED":
+        return f"the destination cannot see SR '{name_of(p[0])}' (it has no attached PBD there)"
+    if code == "SR_FULL":
+        return f"not enough space on the SR: the copy needs {size_words(p[0])}, it has {size_words(p[1])} free"
+    if code == "SR_DOES_NOT_SUPPORT_MIGRATION":
+        return f"SR '{name_of(p[0])}' cannot take part in storage motion (it lacks {p[1] or 'a needed feature'})"
+    if code == "VDI_CBT_ENABLED":
+        return f"disk '{name_of(p[0])}' has changed-block tracking on; XAPI does not move such a disk"
+    if code == "VDI_IS_ENCRYPTED":
+        return f"disk '{name_of(p[0])}' is encrypted; XAPI does not move such a disk"
+    if code == "MIRROR_FAILED":
+        return f"copying disk '{name_of(p[0])}' failed; {vm_name} stays where it was"
+    if code == "HOST_CANNOT_ATTACH_NETWORK":
+        return f"{name_of(p[0])} has no interface on network '{name_of(p[1])}' for the migration"
+    if code in ("PIF_HAS_NO_NETWORK_CONFIGURATION", "INTERFACE_HAS_NO_IP"):
+        return f"the destination's migration interface {name_of(p[0])} has no IP address"
+    if code == "VDI_NEEDS_VM_FOR_MIGRATE":
+        return f"disk '{name_of(p[0])}' is attached to no VM; XAPI moves disks of VMs only"
+    return ""
 
 
 def power_error(

@@ -150,13 +150,9 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "VM.set_uefi_mode",
         "VM.update_secureboot_certificates_on_boot",
     ),
-    "import, cross-pool and storage migration need a second pool and disk streams over HTTP": (
-        "VM.migrate_send",
-        "VM.assert_can_migrate",
+    "import needs disk streams over HTTP": (
         "VM.import",
         "VM.import_convert",
-        "VDI.pool_migrate",
-        "host.migrate_receive",
     ),
     "disaster recovery needs metadata VDIs written by a pool's database": (
         "VM.recover",

@@ -45,10 +45,13 @@ def network_available(pool: PoolState, net: str, host: str) -> bool:
     return not hosts or host in hosts
 
 
-def assert_can_boot_here(pool: PoolState, vm: str, host: str, check_memory: bool = True) -> None:
+def assert_can_boot_here(
+    pool: PoolState, vm: str, host: str, check_memory: bool = True, check_srs: bool = True
+) -> None:
     """Xapi_vm_helpers.assert_can_boot_here, in its order: the host is live, a control domain
     stays on its affinity, the host is enabled (unless the VM is a control domain or already
-    runs there: a local live migration), it sees every SR the VM's disks are on, then memory."""
+    runs there: a local live migration), it sees every SR the VM's disks are on (unless
+    ``check_srs`` is False: do_sr_check:false, as storage migration asks), then memory."""
     db = pool.db
     with db.lock:
         rec = db.get("VM", vm)
@@ -66,7 +69,7 @@ def assert_can_boot_here(pool: PoolState, vm: str, host: str, check_memory: bool
             if vbd_rec["empty"] or vbd_rec["VDI"] == NULL_REF:
                 continue
             sr = db.get("VDI", vbd_rec["VDI"])["SR"]
-            if not host_sees_sr(pool, host, sr):
+            if check_srs and not host_sees_sr(pool, host, sr):
                 raise errors.vm_requires_sr(vm, sr)
         for vif in rec["VIFs"]:
             net = db.get("VIF", vif)["network"]

@@ -26,6 +26,7 @@ from . import (  # noqa: F401
     api_session,
     api_sr,
     api_storage,
+    api_storage_motion,
     api_system,
     api_task,
     api_vm,
@@ -54,6 +55,7 @@ class Options(TypedDict, total=False):
     username: str
     migration_seconds: float
     power_seconds: float
+    storage_mib_s: float
     jsonrpc: bool
 
 
@@ -68,6 +70,7 @@ class Simulator(PoolState):
         username: str = "root",
         migration_seconds: float = 8.0,
         power_seconds: float = 0.0,
+        storage_mib_s: float = 500.0,
         jsonrpc: bool = True,
     ) -> None:
         self.scenario = scenario
@@ -83,6 +86,7 @@ class Simulator(PoolState):
             username=username,
             migration_seconds=migration_seconds,
             power_seconds=power_seconds,
+            storage_mib_s=storage_mib_s,
             jsonrpc=jsonrpc,
         )
         self._servers: list[SimServer] = []

@@ -26,6 +26,7 @@ class PoolState:
         username: str = "root",
         migration_seconds: float = 8.0,
         power_seconds: float = 0.0,
+        storage_mib_s: float = 500.0,
         jsonrpc: bool = True,
     ) -> None:
         self.db = db
@@ -40,6 +41,7 @@ class PoolState:
         self.password = password  # tests change it to see a re-login fail
         self.migration_seconds = float(migration_seconds)
         self.power_seconds = float(power_seconds)
+        self.storage_mib_s = float(storage_mib_s)  # simulated disk copy rate of storage motion
         self.jsonrpc = jsonrpc  # False: /jsonrpc answers 404, as XAPI before JSON-RPC did
         # legacy event.register/next: session -> (subscriptions, generation read up to)
         self.event_subscriptions: dict[str, tuple[list[str], int]] = {}
