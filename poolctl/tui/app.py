@@ -21,7 +21,7 @@ from textual.logging import TextualHandler
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
-from poolctl.backends.base import Backend, ConnectionLost
+from poolctl.backends.base import Backend
 from poolctl.config import MigrationSettings, PoolConfig
 from poolctl.errors import describe
 from poolctl.inventory import InventoryStore
@@ -37,7 +37,7 @@ from poolctl.tui.screens.help import HelpScreen
 from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.main import MainScreen
 from poolctl.tui.screens.migrate import MigrateDialog
-from poolctl.tui.session import PoolSession
+from poolctl.tui.session import PoolSession, retries_itself
 from poolctl.tui.widgets.batch_panel import BatchPanel
 from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.vm_list import VMList
@@ -278,14 +278,14 @@ class PoolctlApp(App[None]):
                     if loaded is None:
                         return
                     backend, inventory = loaded
-            except ConnectionLost as err:
+            except Exception as err:
+                if not retries_itself(err):
+                    self._post_state(session, ConnectionStatus.FAILED, describe(err))
+                    return
                 self._post_state(session, ConnectionStatus.LOST, describe(err), retry_in_s=delay)
                 session.wait_retry(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
-            except Exception as err:
-                self._post_state(session, ConnectionStatus.FAILED, describe(err))
-                return
             if session.stopping.is_set():
                 close_quietly(backend)
                 return
@@ -355,7 +355,10 @@ class PoolctlApp(App[None]):
                 timeout=10,
                 markup=False,
             )
-        elif msg.state.status == ConnectionStatus.LOST and before == ConnectionStatus.CONNECTED:
+        elif msg.state.status == ConnectionStatus.LOST and before in (
+            ConnectionStatus.CONNECTED,
+            ConnectionStatus.STALE,
+        ):
             self.notify(
                 msg.state.message or "connection lost",
                 title=f"Pool {session.name}: connection lost, retrying",

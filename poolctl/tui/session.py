@@ -7,15 +7,32 @@ thread, so the store keeps its single writer.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
 
-from poolctl.backends.base import Backend
+from poolctl.backends.base import AuthenticationError, Backend, BackendError, ConnectionLost
 from poolctl.config import PoolConfig
 from poolctl.inventory import InventoryStore
 from poolctl.loading import FirstLoad
 from poolctl.model import Change, ConnectionState, ConnectionStatus
+
+# Errors only the user can mend (the config, a certificate): tried again by the retry key only.
+NEEDS_THE_USER = {"TLS_VERIFY_FAILED", "BAD_CONFIG", "CLOSED"}
+
+
+def retries_itself(err: BaseException) -> bool:
+    """Whether a failed connect is tried again with back-off: a lost connection, and a pool
+    answering what poolctl cannot use (garbage, an HTML page, a cut reply, an unknown fault:
+    a proxy or XAPI restarting may say that for a while). Never a refused login (retrying
+    would only fill the server's log with failures, and may lock the account), a pool that
+    turned down an operation, nor a config or certificate only the user can fix."""
+    if isinstance(err, ConnectionLost):
+        return True
+    if isinstance(err, AuthenticationError) or not isinstance(err, BackendError):
+        return False
+    return type(err) is BackendError and err.code not in NEEDS_THE_USER
 
 
 @dataclass(eq=False)
@@ -114,10 +131,13 @@ def _trouble_text(st: ConnectionState, retry_at: float | None) -> str:
         return f"connecting…{' ' + st.message if st.message else ''}"
     if st.status == ConnectionStatus.CONNECTED:
         return "connected"
+    if st.status == ConnectionStatus.STALE:
+        return f"stale{reason}"
     if st.status == ConnectionStatus.LOST:
         if retry_at is not None:
-            left = max(0, round(retry_at - time.monotonic()))
-            return f"lost — retrying in {left}s{reason}"
+            # rounded up: "in 0s" would be a promise already broken; the attempt is under way
+            left = math.ceil(retry_at - time.monotonic())
+            return f"lost — retrying in {left}s{reason}" if left > 0 else f"lost — retrying now{reason}"
         return f"lost — retrying{reason}"
     if st.status == ConnectionStatus.FAILED:
         return f"failed{reason}" if st.message else "failed"

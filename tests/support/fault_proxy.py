@@ -2,7 +2,7 @@
 a libvirt daemon's TCP port): real sockets both ways, nothing in the client replaced.
 
 Raw faults, for any protocol: ``cut()`` closes every open connection; ``refuse(s)`` resets new
-connections for ``s`` seconds; ``stall()`` accepts and never answers (``unstall()`` lets them
+connections for ``s`` seconds (``admit()`` ends that early); ``stall()`` accepts and never answers (``unstall()`` lets them
 through); ``delay = s`` holds every chunk from the server that long.
 
 HTTP faults (``http=True``, the simulator: XML-RPC on / and JSON-RPC on /jsonrpc): a request is
@@ -213,6 +213,11 @@ class FaultProxy:
         with self._lock:
             self._refuse_until = time.monotonic() + seconds
         self.cut()
+
+    def admit(self) -> None:
+        """End a ``refuse``: new connections get through again (open ones are left alone)."""
+        with self._lock:
+            self._refuse_until = 0.0
 
     def stall(self) -> None:
         """New connections are accepted and never answered, until ``unstall()``."""
