@@ -18,21 +18,17 @@ from poolctl.inventory import InventoryStore
 from poolctl.loading import FirstLoad
 from poolctl.model import Change, ConnectionState, ConnectionStatus
 
-# Errors only the user can mend (the config, a certificate): tried again by the retry key only.
-NEEDS_THE_USER = {"TLS_VERIFY_FAILED", "BAD_CONFIG", "CLOSED"}
-
 
 def retries_itself(err: BaseException) -> bool:
     """Whether a failed connect is tried again with back-off: a lost connection, and a pool
-    answering what poolctl cannot use (garbage, an HTML page, a cut reply, an unknown fault:
-    a proxy or XAPI restarting may say that for a while). Never a refused login (retrying
-    would only fill the server's log with failures, and may lock the account), a pool that
-    turned down an operation, nor a config or certificate only the user can fix."""
+    answering what XAPI never sends (garbage, an HTML page, a cut reply, a reply of the wrong
+    type: a proxy in front of a restarting XAPI says that for a while). Never a refused login
+    (retrying would only fill the server's log with failures and may lock the account), an
+    answer XAPI gave (its fault codes), nor a config or certificate only the user can fix:
+    those wait for the retry key."""
     if isinstance(err, ConnectionLost):
         return True
-    if isinstance(err, AuthenticationError) or not isinstance(err, BackendError):
-        return False
-    return type(err) is BackendError and err.code not in NEEDS_THE_USER
+    return isinstance(err, BackendError) and not isinstance(err, AuthenticationError) and err.code == "BAD_REPLY"
 
 
 @dataclass(eq=False)
