@@ -266,6 +266,7 @@ class Inventory(_Frozen):
 class ConnectionStatus(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
+    STALE = "stale"  # connected, but the pool has not answered for too long: the data may be old
     LOST = "lost"  # retrying with back-off
     FAILED = "failed"  # given up (bad credentials, bad config)
     CLOSED = "closed"

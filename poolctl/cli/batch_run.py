@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -43,6 +43,7 @@ class RunSettings:
     watch: bool = False
     interval: float = 0.1
     port: int | None = None
+    outcome_wait: float = 600.0  # [migration] outcome_wait: contact lost mid-move, how long to keep asking
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
@@ -99,6 +100,7 @@ class PlanRun:
         self._done = 0
 
     def _controller(self, backend: Backend, plan: MigrationPlan) -> MigrationController:
+        plan = replace(plan, outcome_wait_s=self.settings.outcome_wait)  # as `poolctl migrate` does
         return MigrationController(
             backend, plan, secrets=self.secrets, host_name=lambda ref: self.names.get(ref, ref) if ref else ""
         )

@@ -146,8 +146,8 @@ class Evacuation:
                 file=self.out,
             )
         elif ran.summary is not None:
-            left = ", ".join(line.vm for line in ran.summary.not_moved)
-            print(f"{shown(h.name)} stays disabled (maintenance mode); still on it: {left}", file=self.out)
+            left = shown(ran.summary.left_behind())
+            print(f"{shown(h.name)} stays disabled (maintenance mode); {left}", file=self.out)
         return ran.code
 
     def _disable(self, evacuated: list[str], *, quiet: bool = False) -> None:

@@ -212,7 +212,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             vms=args.vm,
             host=args.host,
             pool=args.pool,
-            settings=RunSettings(args.batch, args.watch, interval, port),
+            settings=RunSettings(args.batch, args.watch, interval, port, defaults.outcome_wait),
         )
     if args.command == "evacuate":
         from poolctl.cli.evacuate import run_evacuate
@@ -223,7 +223,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             to=args.to,
             dry_run=args.dry_run,
             pool=args.pool,
-            settings=RunSettings(args.batch, args.watch, interval, port),
+            settings=RunSettings(args.batch, args.watch, interval, port, defaults.outcome_wait),
         )
     from poolctl.cli.host import run_host
 
@@ -233,7 +233,9 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
         host=args.host,
         pool=args.pool,
         restore=getattr(args, "restore", False),
-        settings=RunSettings(getattr(args, "batch", "auto"), getattr(args, "watch", False), interval, port),
+        settings=RunSettings(
+            getattr(args, "batch", "auto"), getattr(args, "watch", False), interval, port, defaults.outcome_wait
+        ),
     )
 
 

@@ -92,6 +92,18 @@ class Summary:
     def not_moved(self) -> tuple[MoveLine, ...]:
         return tuple(line for line in self.lines if not line.moved)
 
+    def left_behind(self) -> str:
+        """What is still on the source, in words: a move whose outcome is unknown is not counted
+        there (nor anywhere): poolctl never states a location it has not read."""
+        still = [line.vm for line in self.not_moved if line.outcome != "unknown"]
+        unknown = [line.vm for line in self.not_moved if line.outcome == "unknown"]
+        parts = [f"still on it: {', '.join(still)}"] if still else []
+        if unknown:
+            parts.append(
+                f"where {', '.join(unknown)} {'run' if len(unknown) > 1 else 'runs'} is not known (see `poolctl ls`)"
+            )
+        return "; ".join(parts)
+
     def total(self) -> str:
         """The closing line: how many moved, how fast, at most how many at once, what was lost."""
         lost = sum(line.lost for line in self.lines)

@@ -7,15 +7,28 @@ thread, so the store keeps its single writer.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
 
-from poolctl.backends.base import Backend
+from poolctl.backends.base import AuthenticationError, Backend, BackendError, ConnectionLost
 from poolctl.config import PoolConfig
 from poolctl.inventory import InventoryStore
 from poolctl.loading import FirstLoad
 from poolctl.model import Change, ConnectionState, ConnectionStatus
+
+
+def retries_itself(err: BaseException) -> bool:
+    """Whether a failed connect is tried again with back-off: a lost connection, and a pool
+    answering what XAPI never sends (garbage, an HTML page, a cut reply, a reply of the wrong
+    type: a proxy in front of a restarting XAPI says that for a while). Never a refused login
+    (retrying would only fill the server's log with failures and may lock the account), an
+    answer XAPI gave (its fault codes), nor a config or certificate only the user can fix:
+    those wait for the retry key."""
+    if isinstance(err, ConnectionLost):
+        return True
+    return isinstance(err, BackendError) and not isinstance(err, AuthenticationError) and err.code == "BAD_REPLY"
 
 
 @dataclass(eq=False)
@@ -114,10 +127,13 @@ def _trouble_text(st: ConnectionState, retry_at: float | None) -> str:
         return f"connecting…{' ' + st.message if st.message else ''}"
     if st.status == ConnectionStatus.CONNECTED:
         return "connected"
+    if st.status == ConnectionStatus.STALE:
+        return f"stale{reason}"
     if st.status == ConnectionStatus.LOST:
         if retry_at is not None:
-            left = max(0, round(retry_at - time.monotonic()))
-            return f"lost — retrying in {left}s{reason}"
+            # rounded up: "in 0s" would be a promise already broken; the attempt is under way
+            left = math.ceil(retry_at - time.monotonic())
+            return f"lost — retrying in {left}s{reason}" if left > 0 else f"lost — retrying now{reason}"
         return f"lost — retrying{reason}"
     if st.status == ConnectionStatus.FAILED:
         return f"failed{reason}" if st.message else "failed"

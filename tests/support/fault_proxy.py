@@ -1,9 +1,10 @@
 """A fault-injecting TCP proxy on loopback, between poolctl and a server (the XAPI simulator, or
-a libvirt daemon's TCP port): real sockets both ways, nothing in the client replaced.
+a libvirt daemon's TCP port or unix socket): real sockets both ways, nothing in the client replaced.
 
 Raw faults, for any protocol: ``cut()`` closes every open connection; ``refuse(s)`` resets new
-connections for ``s`` seconds; ``stall()`` accepts and never answers (``unstall()`` lets them
-through); ``delay = s`` holds every chunk from the server that long.
+connections for ``s`` seconds (``admit()`` ends that early); ``stall()`` accepts and never
+answers (``unstall()`` lets them through); ``delay = s`` holds every chunk from the server
+that long. The target is a (host, port), a URL, or a unix socket's ``Path`` (libvirtd's).
 
 HTTP faults (``http=True``, the simulator: XML-RPC on / and JSON-RPC on /jsonrpc): a request is
 read whole and its RPC method named (``<methodName>`` or JSON's ``"method"``); a rule set with
@@ -29,6 +30,7 @@ import time
 import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Action = Callable[["Request", bytes | None], bytes | None]
@@ -154,8 +156,11 @@ _METHOD_JSON = re.compile(rb'"method"\s*:\s*"([^"]+)"')
 
 
 class FaultProxy:
-    def __init__(self, target: tuple[str, int] | str, *, http: bool = True):
-        if isinstance(target, str):  # a URL: http://host:port
+    def __init__(self, target: tuple[str, int] | str | Path, *, http: bool = True):
+        self.unix: Path | None = target if isinstance(target, Path) else None  # a unix socket (libvirtd's)
+        if isinstance(target, Path):
+            target = ("", 0)
+        elif isinstance(target, str):  # a URL: http://host:port
             hostport = target.split("://", 1)[-1].split("/", 1)[0]
             host, port = hostport.rsplit(":", 1)
             target = (host, int(port))
@@ -214,6 +219,11 @@ class FaultProxy:
             self._refuse_until = time.monotonic() + seconds
         self.cut()
 
+    def admit(self) -> None:
+        """End a ``refuse``: new connections get through again (open ones are left alone)."""
+        with self._lock:
+            self._refuse_until = 0.0
+
     def stall(self) -> None:
         """New connections are accepted and never answered, until ``unstall()``."""
         with self._lock:
@@ -265,7 +275,7 @@ class FaultProxy:
         with self._lock:
             self._lock.wait_for(lambda: self._closed or not self._stalled)
         try:
-            upstream = socket.create_connection(self.target, timeout=30)
+            upstream = self._upstream()
         except OSError:
             _reset(conn)
             return
@@ -285,6 +295,14 @@ class FaultProxy:
         finally:
             _close(conn)
             _close(upstream)
+
+    def _upstream(self) -> socket.socket:
+        if self.unix is None:
+            return socket.create_connection(self.target, timeout=30)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(str(self.unix))
+        return s
 
     def _pipe(self, src: socket.socket, dst: socket.socket, delayed: bool = True) -> None:
         try:

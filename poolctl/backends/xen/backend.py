@@ -184,6 +184,17 @@ class XenBackend(Backend):
         self._watcher = EventWatcher(self.connector, on_change, on_state, start, self._publish, self._raw_lock)
         self._watcher.start()
 
+    def retry_now(self) -> None:
+        """The user's retry: a lost event stream reconnects at once; one that gave up (a refused
+        login) starts again, from a full read compared with what was delivered."""
+        watcher = self._watcher
+        if watcher is None or self._closed:
+            return
+        if watcher.alive:
+            watcher.retry_now()
+        else:
+            self.watch(watcher.on_change, watcher.on_state)
+
     # -- power ------------------------------------------------------------------------------
 
     def power(self, vm: str, op: PowerOp) -> None:

@@ -6,12 +6,19 @@ XAPI no longer honours it reads everything again (token first, then the records)
 the differences against what the consumer last received; each event batch updates the cache
 and the models it touches. Without a token (``event.inject`` refused) the full read is an
 ``event.from`` with an empty token, which returns every live object.
+
+Two clocks keep what the consumer is told true: the wait before reconnecting doubles while
+attempts fail and starts over once a connection has stayed healthy a while (a blip an hour
+does not cost 30 s of staleness each time); and an ``event.from`` that has not answered
+well past its own timeout makes the pool "stale" (the socket's timeout, much longer, then
+ends the call) instead of leaving it "connected" on data nobody refreshes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -28,8 +35,12 @@ from poolctl.model import Change, ConnectionState, ConnectionStatus, InventoryOb
 log = logging.getLogger("poolctl.backends.xen")
 
 EVENT_TIMEOUT_S = 5.0
+# event.from returns within its timeout; this much later with no reply, the pool is stale
+STALE_AFTER_S = EVENT_TIMEOUT_S + 5.0
 BACKOFF_START_S = 1.0
 BACKOFF_CAP_S = 30.0
+# A connection that served events this long was healthy: its loss waits BACKOFF_START_S again.
+HEALTHY_S = 20.0
 # Failures after which the token is useless but the connection is fine: read everything again.
 RESYNC_CODES = {"EVENTS_LOST", "EVENT_FROM_TOKEN_PARSE_FAILURE", "SESSION_NOT_REGISTERED", "EVENT_FROM_TOKEN_INVALID"}
 
@@ -67,8 +78,14 @@ class EventWatcher:
         self._publish = publish  # hands the live cache to the backend (for migration checks)
         self._lock = lock  # guards self.raw against readers on other threads
         self._stop = threading.Event()
+        self._kick = threading.Event()  # the user's retry: the back-off ends now
         self._session: XenAPI.Session | None = None
         self._thread = threading.Thread(target=self._run, name=f"xapi-events-{connector.config.name}", daemon=True)
+        # monotonic times: since when the connection is healthy, when the pending event.from went out
+        self._healthy_since: float | None = None
+        self._asked_at: float | None = None
+        self._stale = False
+        self._clock = threading.Lock()  # orders the stale report against the reply that ends it
 
     @property
     def pool(self) -> str:
@@ -76,9 +93,20 @@ class EventWatcher:
 
     def start(self) -> None:
         self._thread.start()
+        threading.Thread(target=self._watch_replies, name=f"xapi-events-stale-{self.pool}", daemon=True).start()
+
+    @property
+    def alive(self) -> bool:
+        """The loop runs (connected or retrying); False once it gave up (a refused login)."""
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def retry_now(self) -> None:
+        """End the back-off: the next attempt starts at once."""
+        self._kick.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._kick.set()
         session = self._session
         if session is not None:
             abort(session)  # breaks the long poll at once
@@ -127,17 +155,61 @@ class EventWatcher:
                         self._state(ConnectionStatus.FAILED, err.message)
                         return
                     self._drop_session()
+                    if self._healthy_for() >= HEALTHY_S:
+                        backoff = BACKOFF_START_S  # a blip after a good while, not a run of failures
+                    self._healthy_since = None
                     log.warning(
                         "pool %s: event stream lost: %s; retrying in %s s", self.pool, err.message, f"{backoff:g}"
                     )
                     self._state(ConnectionStatus.LOST, err.message, retry_in_s=backoff)
-                    if self._stop.wait(backoff):
+                    if self._pause(backoff):
                         break
                     backoff = min(backoff * 2, BACKOFF_CAP_S)
                     continue
         finally:
             self._drop_session(logout=True)
         log.debug("pool %s: event thread stopped", self.pool)
+
+    def _pause(self, seconds: float) -> bool:
+        """The back-off, cut short by ``retry_now``; True when stopping."""
+        if self._kick.wait(seconds):
+            self._kick.clear()
+        return self._stop.is_set()
+
+    def _healthy_for(self) -> float:
+        since = self._healthy_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _watch_replies(self) -> None:
+        """Say "stale" while an ``event.from`` is overdue (the loop itself is blocked in it)."""
+        while not self._stop.wait(0.25):
+            with self._clock:
+                asked = self._asked_at
+                if self._stale or asked is None or (waited := time.monotonic() - asked) < STALE_AFTER_S:
+                    continue
+                self._stale = True
+                self._healthy_since = None  # a hang is not a healthy period
+                self._state(
+                    ConnectionStatus.STALE,
+                    f"no news from {self.connector.where} for {waited:.0f} s: event.from has not answered "
+                    f"(it should within {EVENT_TIMEOUT_S:g} s); what is shown may be out of date",
+                )
+
+    def _poll(self, event_from: EventFrom, classes: list[str]) -> Record:
+        """One ``event.from``, timed for ``_watch_replies``; a late reply ends the stale state."""
+        with self._clock:
+            self._asked_at = time.monotonic()
+        try:
+            batch = event_from(classes, self._token or "", EVENT_TIMEOUT_S)
+        finally:
+            with self._clock:
+                self._asked_at = None
+                was_stale, self._stale = self._stale, False
+        if was_stale:
+            log.info("pool %s: event.from answered again", self.pool)
+            self._healthy_since = time.monotonic()
+            self._state(ConnectionStatus.CONNECTED)
+        return batch
 
     def _classify(self, exc: Exception) -> BackendError | None:
         if self._session is not None:
@@ -170,9 +242,10 @@ class EventWatcher:
             self._resync(session, event_from, classes)
         else:
             self._read_devices(session)
+        self._healthy_since = time.monotonic()
         self._state(ConnectionStatus.CONNECTED)
         while not self._stop.is_set():
-            batch = event_from(classes, self._token, EVENT_TIMEOUT_S)
+            batch = self._poll(event_from, classes)
             self._token = batch.get("token", self._token)
             self._apply(batch.get("events") or [])
 

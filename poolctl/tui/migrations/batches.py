@@ -378,5 +378,4 @@ def closing(kind: Kind, host: Host, summary: Summary | None) -> str:
         return f"{host.name} runs no VMs and stays disabled (maintenance mode)"
     if summary.ok:
         return f"{host.name} is empty and stays in maintenance; D enables it and offers to bring the VMs back"
-    left = ", ".join(line.vm for line in summary.not_moved)
-    return f"{host.name} stays disabled (maintenance mode); still on it: {left}"
+    return f"{host.name} stays disabled (maintenance mode); {summary.left_behind()}"
