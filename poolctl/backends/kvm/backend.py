@@ -30,7 +30,7 @@ from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost, Ho
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, TEST_DRIVER_REASON, HostConn
 from poolctl.backends.kvm.merge import Merged, merge
 from poolctl.backends.kvm.migration import SWITCHOVER, KvmMigration, MigrationSetup, start_migration
-from poolctl.backends.kvm.openfail import retried
+from poolctl.backends.kvm.openfail import retried, where
 from poolctl.backends.kvm.opening import OpenSettings
 from poolctl.backends.kvm.watcher import Feed, Watcher
 from poolctl.backends.kvm.xmlinfo import DomainRecord
@@ -151,7 +151,7 @@ class KvmBackend(Backend):
     def _open_host(self, hc: HostConn, settled: threading.Condition) -> None:
         try:
             hc.open()
-            hc.open_error = None
+            hc.open_error = hc.lost_reason = None
         except BackendError as err:
             hc.open_error = err
         except Exception as err:  # a bug must not leave connect() waiting for this host
@@ -246,6 +246,10 @@ class KvmBackend(Backend):
                     self._read_hosts()
             for hc in self.hosts:
                 self._read_details(hc)
+            if not any(hc.live for hc in self.hosts):  # a whole read with nothing in it is no answer
+                raise ConnectionLost(
+                    f"pool {self.config.name!r}: no host reachable: " + "; ".join(self.host_problems())
+                )
         with self.lock:
             inv = self.rebuild().inventory
             if self._watcher is None:
@@ -286,6 +290,10 @@ class KvmBackend(Backend):
     def _host_failed(self, hc: HostConn, err: libvirt.libvirtError) -> None:
         if hc.alive():
             raise operation_error("read the inventory of", "pool", hc.name, err) from None
+        hc.lost_reason = (
+            f"host {where(hc.uri)[0]} ({hc.uri}): the connection was lost while reading its inventory "
+            f"({err.get_error_message() or 'connection closed'}); its VMs are not shown"
+        )
         hc.close()  # shown as not live; the watcher reconnects
         self.queue.put(HostLost(hc.uri, err.get_error_message() or "connection closed"))
 
@@ -330,7 +338,11 @@ class KvmBackend(Backend):
         self._watcher.start()
 
     def host_problems(self) -> list[str]:
-        return [str(hc.open_error) for hc in self.hosts if not hc.live and hc.open_error is not None]
+        return [
+            str(hc.open_error) if hc.open_error is not None else hc.lost_reason or "not connected"
+            for hc in self.hosts
+            if not hc.live and (hc.open_error is not None or hc.lost_reason is not None)
+        ]
 
     def retry_now(self) -> None:
         if self._watcher is not None:

@@ -91,6 +91,7 @@ class HostConn:
         self.opening = False  # the backend's first open of this host is under way
         self._ssh_pid: int | None = None  # the ssh child of the main connection
         self.open_error: BackendError | None = None  # why the last open failed
+        self.lost_reason: str | None = None  # why an open connection was given up (a failed read)
         self.ref = f"host:{uri}"
         self.is_test = urlsplit(uri).scheme.startswith("test")
         # How many domains ``details.read_many`` reads at once: a bare test:/// runs the driver in

@@ -319,7 +319,7 @@ class Watcher(threading.Thread):
             attempt += 1
             try:
                 hc.open()
-                hc.open_error = None
+                hc.open_error = hc.lost_reason = None
             except BackendError as err:
                 hc.open_error = err
                 if not retried(err):
