@@ -24,11 +24,16 @@ INTERVAL = "0.05"
 class GuestCrashed(AssertionError):
     """The move succeeded, then the guest went silent: its kernel crashed (QEMU 7.2 TCG, README)."""
 
+    def __init__(self, message: str, run: CliRun, entry: dict, oops: str | None):
+        super().__init__(message)
+        self.run, self.entry, self.oops = run, entry, oops
+
 
 def move(lab, cli, dst: str) -> tuple[CliRun, dict]:
     run = cli.run("migrate", lab.guest_name, dst, "--ping", lab.guest_ip, "--interval", INTERVAL, "--pool", POOL)
     print(f"\n$ poolctl migrate {lab.guest_name} {dst} --ping {lab.guest_ip} --interval {INTERVAL}\n{run.stdout}")
     assert run.rc == 0, run
+    entries = [json.loads(x) for x in (cli.state_dir / "migrations.jsonl").read_text().splitlines()]
     try:
         # a guest whose kernel panicked is gone (panic=-1, on_crash destroy) or silent
         if lab.running_on() != [dst]:
@@ -39,9 +44,11 @@ def move(lab, cli, dst: str) -> tuple[CliRun, dict]:
         raise GuestCrashed(
             "the guest stopped answering after the move: "
             + (f"its kernel crashed ({crash}): QEMU's TCG corrupted its memory (README)" if crash else "no oops logged")
-            + f"\n{run}"
+            + f"\n{run}",
+            run,
+            entries[-1],
+            crash,
         ) from None
-    entries = [json.loads(x) for x in (cli.state_dir / "migrations.jsonl").read_text().splitlines()]
     return run, entries[-1]
 
 
@@ -116,12 +123,20 @@ def test_idle_guest_six_moves_at_20_hz(guest_on_a, poolctl_cli):
 def test_busy_guest_moves_with_help_said(busy_guest_on_a, poolctl_cli):
     lab = busy_guest_on_a
     rows = []
-    # One move, redone on a fresh guest if the guest's kernel crashes after it: the busy guest
-    # crashed after 3 of 8 moves in the benchmark, tuned or not (QEMU 7.2 TCG, README
-    # "Guest crashes"); every attempt prints its figures.
+    # The busy guest's kernel crashed after 3 of 8 moves in the benchmark, tuned or not (QEMU 7.2
+    # TCG, README "Guest crashes"): a crash after a completed move is said, not redone.
     crashes: list[str] = []
     for dst in ("hostB",):
-        run, entry = move_or_reboot(lab, poolctl_cli, dst, crashes, BUSY_MIB)
+        try:
+            run, entry = move(lab, poolctl_cli, dst)
+        except GuestCrashed as crash:
+            # The move itself completed (exit 0, the hypervisor's job done); the guest's kernel
+            # then oopsed (QEMU 7.2 TCG corrupts busy guests' memory, README "Guest crashes"):
+            # what this test checks — the tuner's choices, said, and the loss reported — stands.
+            # A guest that went silent without an oops is poolctl's problem until shown otherwise.
+            assert crash.oops, str(crash)
+            crashes.append(crash.oops)
+            run, entry = crash.run, crash.entry
         rows.append(row(run, entry) + f"\n  {said(run, 'auto-converge')}\n  {said(run, 'post-copy')}")
         head = next(line for line in run.stdout.splitlines() if "tuning auto: memory" in line)
         rate = re.search(r"dirty rate (\d+(?:\.\d+)?) MiB/s \(measured", head)
@@ -132,4 +147,4 @@ def test_busy_guest_moves_with_help_said(busy_guest_on_a, poolctl_cli):
         assert fig.sent > 0 and entry["measured"]["lost_probes"] == fig.lost
         for note in entry["measured"].get("escalations", []):
             assert note in run.stdout, run
-    print("\n" + "\n".join(rows))
+    print("\n" + "\n".join(rows) + (f"\nguest crashed after the move (QEMU TCG): {crashes}" if crashes else ""))

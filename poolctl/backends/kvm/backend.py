@@ -235,6 +235,7 @@ class KvmBackend(Backend):
 
     def _snapshot(self, *, whole: bool) -> Inventory:
         self._check_open()
+        live_before = any(hc.live for hc in self.hosts)
         with self.lock:
             if not self._just_read:
                 self._read_hosts()
@@ -246,7 +247,7 @@ class KvmBackend(Backend):
                     self._read_hosts()
             for hc in self.hosts:
                 self._read_details(hc)
-            if not any(hc.live for hc in self.hosts):  # a whole read with nothing in it is no answer
+            if live_before and not any(hc.live for hc in self.hosts):  # every host lost during this read
                 raise ConnectionLost(
                     f"pool {self.config.name!r}: no host reachable: " + "; ".join(self.host_problems())
                 )
