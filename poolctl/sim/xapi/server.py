@@ -18,9 +18,9 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from . import errors
+from . import cross_pool_receive, errors
 from .rpc import CallStats, Dispatcher
 from .tls import make_certificate
 
@@ -60,6 +60,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, b"Bad Content-Length\n", "text/plain", close=True)
             return
         self._send(200, out, ctype)
+
+    def do_PUT(self) -> None:
+        # xapi's HTTP handlers of a cross-pool move (/import_metadata, the xenops memory)
+        parts = urlsplit(self.path)
+        try:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            self._send(400, b"Bad Content-Length\n", "text/plain", close=True)
+            return
+        query = dict(parse_qsl(parts.query))
+        code, out = cross_pool_receive.handle_put(self.server.front.pool, parts.path, query, body)
+        self._send(code, out, "application/json" if code == 200 else "text/plain")
 
     def do_GET(self) -> None:
         self._send(200, b"<html><body>XAPI simulator (poolctl)</body></html>\n", "text/html")
