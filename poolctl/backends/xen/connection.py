@@ -272,6 +272,13 @@ class Connector:
             with self._lock:
                 self._handles.add(handle)
 
+    def keep_secret(self, value: str) -> None:
+        """A secret besides the sessions (another pool's session in a migrate_receive map): no
+        message or log line of this pool shows it."""
+        if value:
+            with self._lock:
+                self._handles.add(value)
+
     def http_connection(self, timeout: float = CALL_TIMEOUT_S) -> http.client.HTTPConnection:
         """A plain HTTP(S) connection to the current master, under the same TLS policy as the
         SDK's sessions (CA checks or the pinned fingerprint): for the JSON-RPC bulk read."""

@@ -119,8 +119,15 @@ def merge_xapi_verdict(
         return problems + [
             (code, f"not enough free memory on {host_name}: needs {size_words(needed)}, host has {size_words(avail)}")
         ]
-    aliases = {"VM_REQUIRES_NETWORK": "VM_REQUIRES_NET", "HOST_NOT_LIVE": "HOST_OFFLINE"}
-    if aliases.get(code, code) in {c for c, _ in problems}:
+    # the same objection under XAPI's name (a cross-pool import says VM_REQUIRES_SR for an SR
+    # the destination cannot see, which the disk map's check has said as SR_NOT_ATTACHED)
+    aliases = {
+        "VM_REQUIRES_NETWORK": "VM_REQUIRES_NET",
+        "HOST_NOT_LIVE": "HOST_OFFLINE",
+        "VM_REQUIRES_SR": "SR_NOT_ATTACHED",
+    }
+    codes = {c for c, _ in problems}
+    if code in codes or aliases.get(code) in codes:
         return problems
     return problems + [(code, refusal(code, params, vm_name, "migrate", name_of))]
 
@@ -153,6 +160,7 @@ class XenMigrationHandle(MigrationHandle):
         self._stop = threading.Event()  # stop_following()
         self._error: tuple[str, tuple[str, ...]] = ("", ())  # the failed task's XAPI code and parameters
         self._unknown = ""  # set when contact was lost for longer than outcome_wait_s
+        self.leaves_pool = False  # a cross-pool move: once done, the VM is another pool's (gone from this one)
         self.copies_disks = False  # a storage motion (VM.migrate_send): its copy phase is disks, then memory
         self.name_of: Namer = str  # refs in XAPI's errors -> names, for the words of a refusal
 
@@ -261,12 +269,13 @@ class XenMigrationHandle(MigrationHandle):
             )
             log.warning("pool %s: %s", self._connector.config.name, self._unknown)
         elif final is not None:
+            outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(final.phase, "failed")
             try:
                 resident = xapi.VM.get_resident_on(self.vm)
                 host = resident if is_ref(resident) else None
             except Exception:
-                host = None
-            outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(final.phase, "failed")
+                # a VM that left for another pool is no longer this pool's: the task said where it went
+                host = self.destination if self.leaves_pool and outcome == "success" else None
             # XAPI checks these before it moves anything; the VM is where it was
             code, params = self._error
             refused = outcome == "failed" and code in REFUSALS and host == self.source

@@ -90,6 +90,12 @@ def _storage_words(code: str, p: list[str], vm_name: str, name_of: Namer) -> str
         return f"{name_of(p[0])} has no interface on network '{name_of(p[1])}' for the migration"
     if code in ("PIF_HAS_NO_NETWORK_CONFIGURATION", "INTERFACE_HAS_NO_IP"):
         return f"the destination's migration interface {name_of(p[0])} has no IP address"
+    if code == "VIF_NOT_IN_MAP":
+        return (
+            f"NIC '{name_of(p[0])}' of {vm_name} is not in the network map: the destination pool has no network for it"
+        )
+    if code == "DUPLICATE_VM":
+        return f"the destination pool already has a VM with the uuid of {vm_name} ({p[0]})"
     if code == "VDI_NEEDS_VM_FOR_MIGRATE":
         return f"disk '{name_of(p[0])}' is attached to no VM; XAPI moves disks of VMs only"
     return ""
