@@ -9,7 +9,6 @@ import logging
 import signal
 import sys
 import threading
-
 from typing import TYPE_CHECKING
 
 from poolctl.sim.demo import scenario_arg
