@@ -227,6 +227,8 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             to=args.to,
             dry_run=args.dry_run,
             pool=args.pool,
+            sr=args.sr,
+            storage_rate=defaults.storage_rate,
             settings=RunSettings(args.batch, args.watch, interval, port, defaults.outcome_wait),
         )
     from poolctl.cli.host import run_host
