@@ -456,11 +456,15 @@ class XenBackend(Backend):
         started = time.monotonic()
         target = self._target(options)
         elsewhere = target is not self
-        host_name = target._call(f"reading host {host}", lambda s: str(s.xenapi.host.get_name_label(host)))
+        # another pool's host is named by that pool; our own in prepare's session
+        there_name = (
+            target._call(f"reading host {host}", lambda s: str(s.xenapi.host.get_name_label(host))) if elsewhere else ""
+        )
 
         def prepare(session: XenAPI.Session) -> tuple[str, str, str]:
             x = session.xenapi
             rec = x.VM.get_record(vm)
+            host_name = there_name if elsewhere else x.host.get_name_label(host)
             name = rec.get("name_label") or vm
             state = power_state(rec.get("power_state"))
             if state != PowerState.RUNNING:
@@ -478,7 +482,7 @@ class XenBackend(Backend):
                 raise OperationRefused(busy, code="OTHER_OPERATION_IN_PROGRESS", host=self.connector.where)
             return name, rec.get("resident_on"), host_name
 
-        name, source, _host_name = self._call(f"preparing a move of VM {vm}", prepare)
+        name, source, host_name = self._call(f"preparing a move of VM {vm}", prepare)
         try:
             session = self.connector.open()
         except BackendError:
