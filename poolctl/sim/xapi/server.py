@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import shutil
 import socket
 import socketserver
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .state import PoolState
 
 log = logging.getLogger(__name__)
+_SESSION_IN_QUERY = re.compile(r"session_id=[^&\s]+")
 _ERROR_PAGE = (
     "<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please "
     "wait a while and try again.<h1> Additional information </h1>{}</body></html>"
@@ -91,7 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        # a cross-pool move's PUTs carry the session in their query: not in the log
+        log.debug("%s %s", self.address_string(), _SESSION_IN_QUERY.sub("session_id=(hidden)", format % args))
 
 
 class _Listener(ThreadingHTTPServer):
