@@ -381,6 +381,8 @@ class XenBackend(Backend):
                         self.connector.remember(session)
                         code, params = self.errors.parts(exc)
                         problems = merge_xapi_verdict(problems, code, params, vm_name, there.host_name, name_of)
+                    finally:  # a pre-check per host and VM: none may leave a session behind
+                        target.connector.logout_handle(dest["session_id"])
             moving = [m for m in there.moves if m.moves]
             return MigrationCheck(
                 vm=vm,
@@ -426,7 +428,10 @@ class XenBackend(Backend):
                     else:
                         dest = receive(x, host, network)
                         self.connector.keep_secret(dest["session_id"])
-                        x.VM.assert_can_migrate(vm, dest, True, vdi_map(moves), {}, {}, {})
+                        try:
+                            x.VM.assert_can_migrate(vm, dest, True, vdi_map(moves), {}, {}, {})
+                        finally:  # a pre-check per host and VM: none may leave a session behind
+                            self.connector.logout_handle(dest["session_id"])
                 except XenAPI.Failure as exc:
                     self.connector.remember(session)
                     code, params = self.errors.parts(exc)
@@ -483,6 +488,7 @@ class XenBackend(Backend):
             return name, rec.get("resident_on"), host_name
 
         name, source, host_name = self._call(f"preparing a move of VM {vm}", prepare)
+        dest_session = ""  # the session of host.migrate_receive's map, logged out when the move ends
         try:
             session = self.connector.open()
         except BackendError:
@@ -511,6 +517,7 @@ class XenBackend(Backend):
                     moves = disk_moves(x, vm_rec, dict(options.disk_srs))
                     dest = receive(x, host, options.network)
                 self.connector.keep_secret(dest["session_id"])
+                dest_session = dest["session_id"]
                 vmap = vdi_map(moves)
 
                 def send() -> object:
@@ -538,6 +545,8 @@ class XenBackend(Backend):
         where = f" of pool {target.config.name}" if elsewhere else ""
         log.info("pool %s: migrating %s to %s%s", self.config.name, name, host_name, where)
         handle = XenMigrationHandle(self.connector, self.pool, session, task, vm, name, source, host, started)
+        if dest_session:
+            handle.when_done = lambda: target.connector.logout_handle(dest_session)
         handle.copies_disks = bool(options.disk_srs) or elsewhere
         handle.leaves_pool = elsewhere
         handle.name_of = self._named(target)

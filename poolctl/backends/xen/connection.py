@@ -306,6 +306,11 @@ class Connector:
             return
         handle = session._session
         _close_quietly(session)
+        self.logout_handle(handle)
+
+    def logout_handle(self, handle: str | None) -> None:
+        """Log out a session of this pool known only by its handle (one host.migrate_receive
+        made for a map), on a connection of its own; quietly: it may be gone already."""
         if not handle:
             return
         fresh = XenAPI.Session(self.url, transport=self._transport(LOGOUT_TIMEOUT_S))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import XenAPI
 
@@ -160,6 +160,7 @@ class XenMigrationHandle(MigrationHandle):
         self._stop = threading.Event()  # stop_following()
         self._error: tuple[str, tuple[str, ...]] = ("", ())  # the failed task's XAPI code and parameters
         self._unknown = ""  # set when contact was lost for longer than outcome_wait_s
+        self.when_done: Callable[[], None] | None = None  # run once the move is over (or unfollowed)
         self.leaves_pool = False  # a cross-pool move: once done, the VM is another pool's (gone from this one)
         self.copies_disks = False  # a storage motion (VM.migrate_send): its copy phase is disks, then memory
         self.name_of: Namer = str  # refs in XAPI's errors -> names, for the words of a refusal
@@ -297,6 +298,8 @@ class XenMigrationHandle(MigrationHandle):
         # not followed to its end (stop_following): the task stays, XAPI runs the move to its end
         # and drops the task with the session
         logout_quietly(self._session)
+        if final is not None and self.when_done is not None:
+            self.when_done()
 
     def stop_following(self) -> None:
         self._stop.set()

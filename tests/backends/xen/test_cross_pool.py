@@ -40,8 +40,9 @@ def test_the_capability_and_the_link(two):
 
 
 def test_pre_check_says_what_is_copied_to_the_other_pool(two):
-    _, _, src, dst = two
+    _, dr, src, dst = two
     inv, dinv = src.inventory(), dst.inventory()
+    sessions = len(dr.sessions)
     vm, dr2 = by_name(inv, "vm", "cache-01"), by_name(dinv, "host", "xcp-dr-2")
     check = src.check_move(vm, dr2, MigrationOptions(to_pool="dr"), 1024.0)  # the dr pool's default SR
     assert check.ok, check.problems
@@ -57,6 +58,7 @@ def test_pre_check_says_what_is_copied_to_the_other_pool(two):
     memory = src.check_move(big, dr2, MigrationOptions(to_pool="dr"), 1024.0)
     assert memory.codes[0] == "HOST_NOT_ENOUGH_FREE_MEMORY"
     assert memory.problems[0].startswith("not enough free memory on xcp-dr-2: needs 16")
+    assert len(dr.sessions) == sessions  # each check's migrate_receive session is logged out
 
 
 def test_a_network_the_destination_host_has_no_pif_on_is_refused_in_words(two):
@@ -84,6 +86,7 @@ def test_the_move_leaves_the_pool_and_arrives_in_the_other(two, caplog):
     inv, dinv = src.inventory(), dst.inventory()
     vm, dr2 = by_name(inv, "vm", "cache-01"), by_name(dinv, "host", "xcp-dr-2")
     uuid = next(v.uuid for v in inv.vms if v.ref == vm)
+    sessions = len(dr.sessions)
     handle = src.migrate(vm, dr2, MigrationOptions(to_pool="dr"))
     updates = list(handle.updates())
     assert updates[-1].phase == MigrationPhase.DONE, updates[-1].message
@@ -93,6 +96,7 @@ def test_the_move_leaves_the_pool_and_arrives_in_the_other(two, caplog):
     assert uuid not in {v.uuid for v in src.inventory().vms}
     arrived = next(v for v in dst.inventory().vms if v.uuid == uuid)
     assert arrived.host == dr2 and arrived.power_state.value == "running"
+    assert len(dr.sessions) == sessions  # the map's session went with the move's end
     # poolctl's log lines (the simulator's own access log is XAPI's business) show no secret of
     # either pool, the map's session among them (each connector keeps it as a secret)
     text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("poolctl.backends"))
