@@ -147,3 +147,34 @@ def test_ctrl_c_in_the_disk_phase_cancels_and_the_vm_stays(pools, env):
     assert resident(lab, "cache-01") == "xcp-lab-1"
     assert dr.db.find("VM", lambda r: r["name_label"] == "cache-01") == []
     assert _log(env)[0]["result"] == "cancelled" and _log(env)[0]["destination"] == "dr/xcp-dr-2"
+
+
+def test_the_destination_pool_lost_mid_move_leaves_the_vm_running_on_the_source(tmp_path):
+    lab = Simulator.from_scenario("lab", password=PASSWORD, migration_seconds=1.0, storage_mib_s=30 * 1024 / 4.0)
+    dr = Simulator.from_scenario("dr", password=PASSWORD, migration_seconds=1.0)
+    lab_server, dr_server = lab.serve(host="127.0.0.1", port=0), dr.serve(host="127.0.0.1", port=0)
+    text = "".join(
+        f'[[pool]]\nname = "{name}"\nbackend = "xen"\nurl = "{url}"\nusername = "root"\npassword = "{PASSWORD}"\n'
+        for name, url in (("lab", lab_server.url), ("dr", dr_server.url))
+    )
+    env = {"POOLCTL_CONFIG": str(config_file(tmp_path, text)), "POOLCTL_STATE_DIR": str(tmp_path / "state")}
+    proc = _start(env, "cache-01", "dr/xcp-dr-2")
+    try:
+        deadline = time.monotonic() + 20
+        while not lab.db.field("VM", lab.vm_ref("cache-01"), "current_operations"):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(1.0)  # in the disk phase (4 s)
+        dr_server.close()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        lab.close()
+        dr.close()
+    assert proc.returncode == 1, err
+    assert "cannot reach the destination pool's master 127.0.2.1:" in out
+    assert resident(lab, "cache-01") == "xcp-lab-1"
+    assert lab.db.field("VM", lab.vm_ref("cache-01"), "power_state") == "Running"
+    (line,) = _log(env)
+    assert line["result"] == "failed" and line["now_on"] == "xcp-lab-1"

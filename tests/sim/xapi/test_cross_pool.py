@@ -164,3 +164,29 @@ def test_a_cancel_in_the_disk_phase_cleans_up_the_destination(pools):
     assert a.VM.get_resident_on(vm) == _one(a, "host", "xcp-lab-1")
     assert set(b.SR.get_VDIs(sr)) == vdis_before
     assert b.VM.get_by_name_label("cache-01") == []
+
+
+def test_the_destination_lost_mid_move_fails_the_task_and_the_vm_stays():
+    src = Simulator.from_scenario("lab", password=PASSWORD, migration_seconds=0.6, storage_mib_s=30 * 1024 / 2)
+    dst = Simulator.from_scenario("dr", password=PASSWORD, migration_seconds=0.6)
+    s1, s2 = src.serve("127.0.0.1", 0), dst.serve("127.0.0.1", 0)
+    try:
+        a, b = (XenAPI.Session(s.url) for s in (s1, s2))
+        for s in (a, b):
+            s.login_with_password("root", PASSWORD, "2.21", "poolctl-tests")
+        vm, vdi_map, vif_map = _maps(a.xenapi, b.xenapi, "cache-01")
+        dest = _receive(b.xenapi)
+        task = a.xenapi.Async.VM.migrate_send(vm, dest, True, vdi_map, vif_map, {}, {})
+        time.sleep(0.5)  # in the disk phase (2 s)
+        s2.close()  # the destination pool is gone
+        rec = _wait(a.xenapi, task)
+        assert rec["status"] == "failure"
+        code, message = rec["error_info"][:2]
+        assert code == "INTERNAL_ERROR"
+        assert message.startswith(f"cannot reach the destination pool's master 127.0.2.1:{dst.served[1]}")
+        assert dest["session_id"] not in " ".join(rec["error_info"])
+        assert a.xenapi.VM.get_power_state(vm) == "Running"
+        assert [a.xenapi.VDI.get_uuid(v) for v in vdi_map]  # its disk is still there
+    finally:
+        s1.close()
+        s2.close()
