@@ -244,7 +244,13 @@ class XenMigrationHandle(MigrationHandle):
 
     def _outcome_from_vm(self, last: MigrationProgress | None) -> MigrationProgress:
         """The end of a move whose task XAPI no longer has, read from where the VM is."""
-        rec = self._session.xenapi.VM.get_record(self.vm)
+        try:
+            rec = self._session.xenapi.VM.get_record(self.vm)
+        except XenAPI.Failure as exc:
+            gone = [str(d) for d in exc.details[:2]] == ["HANDLE_INVALID", "VM"]
+            if gone and self.leaves_pool:  # it left for the other pool: only a finished move does that
+                return MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0)
+            raise
         resident = str(rec.get("resident_on") or "")
         if resident == self.destination:
             return MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0)

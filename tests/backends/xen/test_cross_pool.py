@@ -5,6 +5,7 @@ with the VM then the destination's, the migration network, and no secret of eith
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import ExitStack
 
 import pytest
@@ -133,3 +134,18 @@ def test_a_kvm_pool_cannot_be_linked(two):
     with pytest.raises(Unsupported, match="only to another Xen pool"):
         src.link_pool(Other())  # type: ignore[arg-type]
     assert OperationRefused  # the refusals of a move are OperationRefused (see the CLI tests)
+
+
+def test_a_move_whose_task_is_gone_ended_well_if_the_vm_left_the_pool(two):
+    lab, _, src, dst = two
+    inv, dinv = src.inventory(), dst.inventory()
+    vm, dr2 = by_name(inv, "vm", "web-01"), by_name(dinv, "host", "xcp-dr-2")
+    handle = src.migrate(vm, dr2, MigrationOptions(to_pool="dr"))
+    deadline = time.monotonic() + 30
+    while lab.db.exists("VM", vm):  # not followed yet: the move ends, then XAPI "restarts"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    lab.tasks.destroy(handle._task)
+    updates = list(handle.updates())
+    assert updates[-1].phase == MigrationPhase.DONE
+    assert handle.result is not None and handle.result.outcome == "success" and handle.result.host == dr2
