@@ -208,6 +208,11 @@ class MigrationOptions(_Frozen):
     copy_storage: bool = False
     # storage motion: (disk device, SR ref) pairs, ("*", SR ref) for every disk; disks not named stay
     disk_srs: tuple[tuple[str, str], ...] = ()
+    # the network (ref, of the destination's pool) the move's traffic takes (Capabilities.migration_network)
+    network: str | None = None
+    # cross-pool: the name of the pool the destination host is in, linked with Backend.link_pool;
+    # then the host, disk_srs' SRs and network are that pool's refs (Capabilities.cross_pool)
+    to_pool: str | None = None
 
 
 class MigrationProgress(_Frozen):

@@ -80,6 +80,8 @@ class Capabilities:
     migration_options: frozenset[str] = field(default_factory=frozenset)
     host_maintenance: bool = False  # hosts can be disabled, enabled and evacuated
     storage_motion: bool = False  # a move may copy disks to other SRs (MigrationOptions.disk_srs)
+    cross_pool: bool = False  # a move may go to a host of another linked pool (MigrationOptions.to_pool)
+    migration_network: bool = False  # a move may be sent over a chosen network (MigrationOptions.network)
     reason: str = ""  # why live_migration is False, in words for the user
 
 
@@ -153,6 +155,10 @@ class Backend(ABC):
     SWITCHOVER: ClassVar[SwitchoverModel] = SwitchoverModel()
     # check_storage_migration works and migrate honours MigrationOptions.disk_srs
     STORAGE_MOTION: ClassVar[bool] = False
+    # link_pool works and migrate honours MigrationOptions.to_pool (a host of another pool)
+    CROSS_POOL: ClassVar[bool] = False
+    # migrate honours MigrationOptions.network (the network the move's traffic takes)
+    MIGRATION_NETWORK: ClassVar[bool] = False
 
     def __init__(self, config: PoolConfig):
         if not isinstance(config, self.Config):
@@ -172,6 +178,8 @@ class Backend(ABC):
             migration_options=self.MIGRATION_OPTIONS,
             host_maintenance=self.HOST_MAINTENANCE,
             storage_motion=self.STORAGE_MOTION,
+            cross_pool=self.CROSS_POOL,
+            migration_network=self.MIGRATION_NETWORK,
         )
 
     @abstractmethod
@@ -230,6 +238,25 @@ class Backend(ABC):
         (see ``MigrationOptions.disk_srs``): the problems, and in ``copies`` what is copied
         with an estimate at ``rate_mib_s`` (STORAGE_MOTION)."""
         raise Unsupported(f"pool {self.config.name!r}: the {self.NAME} backend cannot copy disks to other storage")
+
+    def check_move(self, vm: str, host: str, options: MigrationOptions, rate_mib_s: float) -> MigrationCheck:
+        """Pre-check the very move ``migrate(vm, host, options)`` would start: with
+        ``options.to_pool`` a host of that linked pool, with ``options.network`` over that
+        network, with ``disk_srs`` its disks copied (an estimate at ``rate_mib_s``)."""
+        if options.to_pool is not None:
+            raise Unsupported(f"pool {self.config.name!r}: the {self.NAME} backend cannot move a VM to another pool")
+        if options.network is not None:
+            raise Unsupported(f"pool {self.config.name!r}: the {self.NAME} backend cannot choose the migration network")
+        if options.disk_srs:
+            return self.check_storage_migration(vm, host, options.disk_srs, rate_mib_s)
+        return self.check_migration(vm, host)
+
+    def link_pool(self, other: Backend) -> None:
+        """Make ``other``, a connected pool of the same backend, a destination of this pool's
+        moves (CROSS_POOL): ``MigrationOptions.to_pool`` names it by its config name. The
+        destination pool's own connection does its part (XAPI: host.migrate_receive), so no
+        secret of it passes through the caller."""
+        raise Unsupported(f"pool {self.config.name!r}: the {self.NAME} backend cannot move a VM to another pool")
 
     @abstractmethod
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> MigrationHandle:

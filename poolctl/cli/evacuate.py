@@ -18,14 +18,16 @@ from poolctl.audit import EvacuationRecord
 from poolctl.backends.base import BackendError
 from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, print_refusal, write_record
 from poolctl.cli.find import find_host, host_in, only_pool
+from poolctl.cli.migrate_storage import find_sr
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure, describe
 from poolctl.evacuation_lock import HostBusy, host_lock
 from poolctl.migration.many import plan_evacuation
 from poolctl.migration.planner import Plan, evacuees
-from poolctl.model import Host
-from poolctl.safe_text import shown
+from poolctl.migration.storage_plan import plan_evacuation_to_sr
+from poolctl.model import Host, StorageRepository
+from poolctl.safe_text import shown, shown_line
 
 
 def run_evacuate(
@@ -36,6 +38,8 @@ def run_evacuate(
     settings: RunSettings,
     dry_run: bool = False,
     pool: str | None = None,
+    sr: str | None = None,
+    storage_rate: float = 100.0,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -48,7 +52,15 @@ def run_evacuate(
             raise Failure(f"--to {shown(source.name)}: that is the host being evacuated", ExitCode.USAGE)
         if not lp.backend.capabilities.host_maintenance:
             raise Failure(f"the {lp.config.backend} backend cannot disable a host", ExitCode.REFUSED)
-        evacuation = Evacuation(lp, source, targets, settings, out, err)
+        copy_to: StorageRepository | None = None
+        if sr is not None:
+            if not lp.backend.capabilities.storage_motion:
+                raise Failure(
+                    f"pool {shown(lp.config.name)}: the {lp.config.backend} backend cannot copy disks (--sr)",
+                    ExitCode.REFUSED,
+                )
+            copy_to = find_sr(lp.inventory, sr, lp.config.name)
+        evacuation = Evacuation(lp, source, targets, settings, out, err, copy_to, storage_rate)
         if dry_run:
             return evacuation.plan_only()
         try:
@@ -67,9 +79,12 @@ class Evacuation:
         settings: RunSettings,
         out: TextIO,
         err: TextIO,
+        copy_to: StorageRepository | None = None,
+        storage_rate: float = 100.0,
     ) -> None:
         self.pool, self.source, self.targets, self.settings = pool, source, targets, settings
         self.out, self.err = out, err
+        self.copy_to, self.storage_rate = copy_to, storage_rate  # --sr: local disks copied there
         self.asked = now()
 
     def _plan(self, verb: str) -> Plan:
@@ -86,16 +101,38 @@ class Evacuation:
         if not vms:
             return Plan(())
         try:
-            plan = plan_evacuation(backend, inv.vms, inv.hosts, h.ref, sorted(to) if to else None)
+            if self.copy_to is not None:
+                plan = plan_evacuation_to_sr(
+                    backend,
+                    inv.vms,
+                    inv.hosts,
+                    inv.srs,
+                    h.ref,
+                    self.copy_to.ref,
+                    self.storage_rate,
+                    sorted(to) if to else None,
+                )
+            else:
+                plan = plan_evacuation(backend, inv.vms, inv.hosts, h.ref, sorted(to) if to else None)
         except BackendError as exc:
             raise Failure(
                 f"planning the evacuation of {shown(h.name)} failed: {describe(exc)}", ExitCode.FAILED
             ) from None
         print_plan(plan, self.out)
+        for p in plan.moves:
+            for line in p.copies:
+                print(f"  copy: {shown(p.vm.name)}: {shown_line(line)}", file=self.out)
         return plan
 
     def _refused(self, plan: Plan) -> int:
         print_refusal(plan, self.err)
+        local = plan.needs_storage_motion
+        if local:
+            print(
+                f"poolctl: {', '.join(shown(n) for n in local)}: disks on storage no other host sees; "
+                "--sr SR copies them to SR (storage motion) while the VMs move",
+                file=self.err,
+            )
         print(f"poolctl: {shown(self.source.name)} was left as it is (not disabled)", file=self.err)
         return ExitCode.REFUSED
 

@@ -198,11 +198,15 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             disks=args.disk,
             dry_run=args.dry_run,
             storage_rate=defaults.storage_rate,
+            network=args.network,
+            to_pool=args.to_pool,
         )
     if args.command == "migrate":
         hand = ("dry_run", "tune", "max_downtime", "bandwidth", "auto_converge", "post_copy", "parallel", "compress")
         if any(getattr(args, a, None) not in (None, False) for a in hand) or args.sr or args.disk:
             raise Failure("--sr, --disk, --dry-run and the tuning options take one VM: move the others on their own")
+        if args.network is not None or args.to_pool is not None:
+            raise Failure("--network and --to-pool take one VM: move the others on their own")
         if args.ping is not None:
             raise Failure("--ping names one VM's address: with several VMs each is pinged on its own first IP")
         from poolctl.cli.migrate_many import run_migrate_many
@@ -223,6 +227,8 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             to=args.to,
             dry_run=args.dry_run,
             pool=args.pool,
+            sr=args.sr,
+            storage_rate=defaults.storage_rate,
             settings=RunSettings(args.batch, args.watch, interval, port, defaults.outcome_wait),
         )
     from poolctl.cli.host import run_host

@@ -107,10 +107,14 @@ def add_evacuate_parser(
         default=[],
         help="only these destinations (default: every other enabled host)",
     )
-    add_batch(p)
     p.add_argument(
-        "--dry-run", action="store_true", help="print the plan and exit; nothing moves, HOST is not disabled"
+        "--sr",
+        metavar="SR",
+        help="storage motion: the VMs with disks on HOST's local storage move too, those disks copied to SR "
+        "(name or uuid); without it such VMs refuse the evacuation",
     )
+    add_batch(p)
+    p.add_argument("--dry-run", action="store_true", help="print the plan and what is copied, and exit; nothing moves")
     p.add_argument("--watch", action="store_true", help="one live progress line instead of a line per step")
     p.add_argument("--pool", metavar="NAME", help="the pool the host is in (default: search every pool)")
     add_ping_options(p)

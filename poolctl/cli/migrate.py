@@ -16,6 +16,7 @@ from typing import TextIO, TypeVar
 from poolctl.backends.base import BackendError, CancelRefused
 from poolctl.cli.find import nothing_named
 from poolctl.cli.migrate_storage import disk_srs as disk_srs_of
+from poolctl.cli.migrate_target import Target, aim, find_network, target
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure, describe
@@ -31,7 +32,7 @@ from poolctl.migration.controller import (
     ping_summary,
 )
 from poolctl.migration.tuner import TuneRequest
-from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState
+from poolctl.model import VM, Host, MigrationOptions, MigrationPhase, MigrationProgress, PowerState
 from poolctl.safe_text import quoted, shown, shown_line
 
 WATCH_S = 0.25
@@ -41,12 +42,13 @@ _Named = TypeVar("_Named", VM, Host)
 
 @dataclass(frozen=True)
 class Storage:
-    """--sr, --disk, --dry-run and the [migration] storage_rate estimate."""
+    """--sr, --disk, --network, --dry-run and the [migration] storage_rate estimate."""
 
     sr: str | None = None
     disks: tuple[str, ...] = ()
     dry_run: bool = False
     rate_mib_s: float = 100.0
+    network: str | None = None
 
     @property
     def moves_disks(self) -> bool:
@@ -84,15 +86,26 @@ def run_migrate(
     disks: Sequence[str] = (),
     dry_run: bool = False,
     storage_rate: float = 100.0,
+    network: str | None = None,
+    to_pool: str | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    try:
+        wanted = aim(host, to_pool, pools)
+    except Failure as exc:
+        return _fail(err, str(exc), exc.code)
+    every = pools
     if pool is not None:
         pools = [p for p in pools if p.name == pool]
         if not pools:
             return _fail(err, f"no pool named {quoted(pool)}", ExitCode.NO_MATCH)
-    with loaded_pools(pools, err) as (loaded, code):
+    searched = {p.name for p in pools}
+    # the destination's pool is loaded too (not searched for the VM)
+    extra = [p for p in every if p.name == wanted.pool and p.name not in searched]
+    with loaded_pools([*pools, *extra], err) as (everything, code):
+        loaded = [lp for lp in everything if lp.config.name in searched]
         found = [Found(p, match) for p in loaded for match in _match(p.inventory.vms, vm)]
         if not found:
             none = nothing_named("VM", vm, loaded, pools, code)
@@ -102,10 +115,11 @@ def run_migrate(
             return _fail(
                 err, f"{quoted(vm)} names {len(found)} VMs: {where}; use --pool, or give a uuid", ExitCode.NO_MATCH
             )
-        storage = Storage(sr, tuple(disks), dry_run, storage_rate)
+        storage = Storage(sr, tuple(disks), dry_run, storage_rate, network)
         try:
+            aimed = target(found[0].pool, everything, wanted)
             return _migrate(
-                found[0], host, ping, interval, port, watch, outcome_wait, tuning or TuneRequest(), storage, out, err
+                found[0], aimed, ping, interval, port, watch, outcome_wait, tuning or TuneRequest(), storage, out, err
             )
         except Failure as exc:
             return _fail(err, str(exc), exc.code)
@@ -113,7 +127,7 @@ def run_migrate(
 
 def _migrate(
     found: Found,
-    host_key: str,
+    aimed: Target,
     ping: str | None,
     interval: float,
     port: int | None,
@@ -125,17 +139,11 @@ def _migrate(
     err: TextIO,
 ) -> ExitCode:
     vm, inv, backend, pool = found.vm, found.pool.inventory, found.pool.backend, found.pool.config
-    hosts = _match(inv.hosts, host_key)
     names = {h.ref: h.name for h in inv.hosts}
-    if len(hosts) != 1:
-        known = ", ".join(sorted(shown(h.name) for h in inv.hosts))
-        return _fail(
-            err,
-            f"pool {quoted(pool.name)} has {'no' if not hosts else 'several'} host(s) named {quoted(host_key)}; "
-            f"hosts: {known}",
-            ExitCode.NO_MATCH,
-        )
-    dest: Host = hosts[0]
+    dest: Host = aimed.host
+    there = aimed.pool.inventory  # the destination pool's: its SRs and networks are the maps'
+    if aimed.elsewhere:
+        names.update({h.ref: f"{aimed.pool.config.name}/{h.name}" for h in there.hosts})
     caps = backend.capabilities
     if not caps.live_migration:
         return _fail(
@@ -155,16 +163,26 @@ def _migrate(
             return _fail(
                 err, f"pool {quoted(pool.name)}: this backend cannot copy disks (--sr, --disk)", ExitCode.REFUSED
             )
-        disk_srs = disk_srs_of(inv, vm, storage.sr, storage.disks, pool.name)
+        disk_srs = disk_srs_of(there, vm, storage.sr, storage.disks, aimed.pool.config.name)
+    network: str | None = None
+    if storage.network is not None:
+        if not caps.migration_network:
+            return _fail(
+                err, f"pool {quoted(pool.name)}: this backend cannot choose the migration network", ExitCode.REFUSED
+            )
+        network = find_network(there, storage.network, aimed.pool.config.name).ref
+    fields: dict[str, object] = {"disk_srs": disk_srs} if disk_srs else {}
+    if network is not None:
+        fields["network"] = network
+    if aimed.elsewhere:
+        fields["to_pool"] = aimed.pool.config.name
+    moving = MigrationOptions.model_validate(fields)
     try:
-        if disk_srs:
-            check = backend.check_storage_migration(vm.ref, dest.ref, disk_srs, storage.rate_mib_s)
-        else:
-            check = backend.check_migration(vm.ref, dest.ref)
+        check = backend.check_move(vm.ref, dest.ref, moving, storage.rate_mib_s)
     except BackendError as exc:
-        return _fail(err, f"pre-check of {shown(vm.name)} -> {shown(dest.name)} failed: {exc}", ExitCode.FAILED)
+        return _fail(err, f"pre-check of {shown(vm.name)} -> {shown(aimed.label)} failed: {exc}", ExitCode.FAILED)
     if not check.ok:
-        print(f"poolctl: cannot migrate {shown(vm.name)} to {shown(dest.name)}:", file=err)
+        print(f"poolctl: cannot migrate {shown(vm.name)} to {shown(aimed.label)}:", file=err)
         for problem in check.problems:
             print(f"  ✗ {shown_line(problem)}", file=err)
         if "VM_REQUIRES_SR" in check.codes and caps.storage_motion and not disk_srs:
@@ -188,7 +206,7 @@ def _migrate(
     if storage.dry_run:
         what = ", its disks copied as above" if check.copies else ""
         print(
-            f"Dry run for {shown(vm.name)} ({shown(pool.name)}): {shown(source)} → {shown(dest.name)}{what};"
+            f"Dry run for {shown(vm.name)} ({shown(pool.name)}): {shown(source)} → {shown(aimed.label)}{what};"
             " nothing moves",
             file=out,
         )
@@ -203,18 +221,19 @@ def _migrate(
         source=vm.host or "",
         source_name=source,
         destination=dest.ref,
-        destination_name=dest.name,
+        destination_name=aimed.label,
         ping_address=ping_address,
         ping_interval=interval,
         ping_port=port,
         outcome_wait_s=outcome_wait,
-        options=tuned.tuning.options.model_copy(update={"disk_srs": disk_srs}),
+        options=tuned.tuning.options.model_copy(update=_set(moving)),
         tuning=tuple(tuned.tuning.lines()),
         predicted=tuned.prediction.as_record(),
     )
-    secret = pool.password.get_secret_value() if pool.password else ""
+    both = {pool.name: pool, aimed.pool.config.name: aimed.pool.config}.values()
+    secrets = [c.password.get_secret_value() for c in both if c.password]
     controller = MigrationController(
-        backend, plan, secrets=[secret], host_name=lambda ref: names.get(ref, ref) if ref else ""
+        backend, plan, secrets=secrets, host_name=lambda ref: names.get(ref, ref) if ref else ""
     )
     try:
         controller.claim()
@@ -260,6 +279,11 @@ def _migrate(
     if interrupted:
         return ExitCode.INTERRUPTED
     return ExitCode.OK if rec.result == "success" else ExitCode.FAILED
+
+
+def _set(options: MigrationOptions) -> dict[str, object]:
+    """The storage, network and pool fields a move sets (the backend refuses what it lacks)."""
+    return {f: getattr(options, f) for f in ("disk_srs", "network", "to_pool") if f in options.model_fields_set}
 
 
 def _abandoned_words(c: MigrationController) -> str:

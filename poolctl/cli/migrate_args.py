@@ -177,7 +177,23 @@ def add_migrate_parser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("vm", metavar="VM", nargs="+", help="the VM: name, uuid or ref (several: like mv, all to HOST)")
-    p.add_argument("host", metavar="HOST", help="the destination host: name, uuid or ref")
+    p.add_argument(
+        "host",
+        metavar="HOST",
+        help="the destination host: name, uuid or ref; POOL/HOST for a host of another configured pool "
+        "(cross-pool: every disk is copied, to --sr or that pool's default SR)",
+    )
+    p.add_argument(
+        "--to-pool",
+        metavar="POOL",
+        help="the pool HOST is in, when it is not the VM's (a cross-pool move, as POOL/HOST); one VM only",
+    )
+    p.add_argument(
+        "--network",
+        metavar="NET",
+        help="the network (name or ref, of the destination's pool) the move's traffic takes; the "
+        "destination host needs an interface with an address on it (default: its management network)",
+    )
     p.add_argument("--pool", metavar="NAME", help="the pool the VM is in (default: search every pool)")
     p.add_argument(
         "--ping", metavar="ADDR", help="address to ping (default: the VM's first IP; '' for none); one VM only"

@@ -198,12 +198,19 @@ def migration_plan(
         source_name=placement.source_name,
         destination=dest.ref,
         destination_name=dest.name,
-        options=options if options is not None else MigrationOptions(),
+        options=_with_disks(options if options is not None else MigrationOptions(), placement),
         ping_address=vm.ips[0] if vm.ips else None,
         ping_interval=ping_interval,
         ping_port=ping_port,
         ping_method=ping_method,
     )
+
+
+def _with_disks(options: MigrationOptions, placement: Placement) -> MigrationOptions:
+    """The batch's options, with the disks this VM's placement copies (storage motion)."""
+    if not placement.disk_srs:
+        return options
+    return options.model_copy(update={"disk_srs": placement.disk_srs})
 
 
 @dataclass

@@ -41,6 +41,12 @@ class Placement:
     source_name: str
     destination: Host | None
     reasons: tuple[str, ...] = ()  # per host (or group of hosts): why not there; empty when placed
+    # storage motion: the disks copied on the way ((device, SR ref), as MigrationOptions.disk_srs)
+    # and the pre-check's words for the copy (a line per disk, the estimate)
+    disk_srs: tuple[tuple[str, str], ...] = ()
+    copies: tuple[str, ...] = ()
+    # blocked because a disk is on storage no candidate host sees: storage motion would move it
+    needs_storage_motion: bool = False
 
     @property
     def ok(self) -> bool:
@@ -68,6 +74,12 @@ class Plan:
     def blocked(self) -> tuple[Placement, ...]:
         return tuple(p for p in self.placements if not p.ok)
 
+    @property
+    def needs_storage_motion(self) -> tuple[str, ...]:
+        """The blocked VMs a copy of their disks would let leave (their disks are on storage no
+        candidate sees): the caller names its way to ask for one (``--sr``, the dialog's SR)."""
+        return tuple(p.vm.name for p in self.blocked if p.needs_storage_motion)
+
     def refusal(self) -> list[str]:
         """Every blocked VM and why, one line each (empty when the plan is ok)."""
         blocked = self.blocked
@@ -89,12 +101,16 @@ def plan_moves(
     checks: Checks,
     *,
     to: Collection[str] | None = None,
+    storage: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
 ) -> Plan:
     """A destination for each of ``vms`` among ``hosts`` (every host of the pool may be given:
     a VM's own host is never its destination), limited to the refs in ``to`` when given.
 
     ``checks[vm.ref][host.ref]`` is the backend's verdict on that move; a pair with no verdict
-    is not a candidate (poolctl does not move a VM where nothing has checked it may go)."""
+    is not a candidate (poolctl does not move a VM where nothing has checked it may go).
+    ``storage[vm.ref]``: that VM's verdicts are of a move with its disks copied so (storage
+    motion), which its placement carries with the verdict's words for the copy."""
+    storage = storage or {}
     names = {h.ref: h.name for h in hosts}
     allowed = set(to) if to is not None else None
     placed: dict[str, int] = {}  # host ref -> memory the plan already sends there
@@ -109,6 +125,7 @@ def plan_moves(
             continue
         refusals: list[tuple[str, tuple[str, ...]]] = []  # (host name, problems)
         fits: list[tuple[int, str, Host]] = []
+        verdicts = checks.get(vm.ref, {})
         for host in hosts:
             if host.ref == vm.host:
                 if allowed is not None and host.ref in allowed:
@@ -125,9 +142,13 @@ def plan_moves(
             _, _, best = min(fits, key=lambda f: (-f[0], f[1]))  # most memory left; ties by name
             placed[best.ref] = placed.get(best.ref, 0) + vm.memory
             placed_vms.setdefault(best.ref, []).append(vm.name)
-            out.append(Placement(vm, source, best))
+            verdict = verdicts.get(best.ref)
+            copies = verdict.copies if isinstance(verdict, MigrationCheck) else ()
+            out.append(Placement(vm, source, best, disk_srs=storage.get(vm.ref, ()), copies=copies))
         else:
-            out.append(Placement(vm, source, None, _summarise(refusals, allowed is not None)))
+            local = any(isinstance(v, MigrationCheck) and "VM_REQUIRES_SR" in v.codes for v in verdicts.values())
+            reasons = _summarise(refusals, allowed is not None)
+            out.append(Placement(vm, source, None, reasons, needs_storage_motion=local and vm.ref not in storage))
     return Plan(tuple(out))
 
 

@@ -170,3 +170,41 @@ def test_the_dry_run_table():
         "cache-01  4.0 GiB  src   blocked: xcp-lab-2: disk on local SR 'L' which xcp-lab-2 cannot see",
         "web-01    2.0 GiB  src   xcp-lab-2",
     ]
+
+
+def test_a_vm_with_a_local_disk_is_flagged_for_storage_motion():
+    hosts = [SRC, host("a", 20)]
+    vms = [vm("local", 2)]
+    checks = {
+        "V-local": {
+            "H-a": MigrationCheck(
+                vm="V-local",
+                host="H-a",
+                problems=("disk on local SR 'L' which a cannot see",),
+                codes=("VM_REQUIRES_SR",),
+            )
+        }
+    }
+    plan = plan_moves(vms, hosts, checks)
+    assert not plan.ok and plan.needs_storage_motion == ("local",)
+    # the same problem in a plan made with the copy is not the copy's to solve
+    assert plan_moves(vms, hosts, checks, storage={"V-local": (("xvda", "SR-s"),)}).needs_storage_motion == ()
+
+
+def test_a_placement_with_a_copy_carries_the_disk_map_and_the_words():
+    hosts = [SRC, host("a", 20)]
+    vms = [vm("local", 2), vm("shared", 1)]
+    copies = ("disk xvda: 30 GiB from 'L' to 'S'", "30 GiB in all: about 30 s at 1024 MiB/s")
+    checks = all_ok(vms, hosts)
+    checks["V-local"]["H-a"] = MigrationCheck(vm="V-local", host="H-a", copies=copies, copy_bytes=30 * GiB)
+    plan = plan_moves(vms, hosts, checks, storage={"V-local": (("xvda", "SR-s"),)})
+    assert plan.ok
+    by_name = {p.vm.name: p for p in plan.moves}
+    assert by_name["local"].disk_srs == (("xvda", "SR-s"),) and by_name["local"].copies == copies
+    assert by_name["shared"].disk_srs == () and by_name["shared"].copies == ()
+    from poolctl.migration.batch import migration_plan
+    from poolctl.model import MigrationOptions
+
+    options = MigrationOptions(live=True)
+    assert migration_plan("lab", by_name["local"], options=options).options.disk_srs == (("xvda", "SR-s"),)
+    assert migration_plan("lab", by_name["shared"], options=options).options is options

@@ -28,6 +28,7 @@ from poolctl.backends.base import (
 from poolctl.backends.xen import maintenance as maintenance_mod
 from poolctl.backends.xen.config import XenConfig
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
+from poolctl.backends.xen.cross_pool import NETWORK_CODES, cross_plan, network_problems
 from poolctl.backends.xen.errors import REFUSALS
 from poolctl.backends.xen.events import EventWatcher, Start
 from poolctl.backends.xen.migration import SWITCHOVER as XEN_SWITCHOVER
@@ -90,6 +91,8 @@ class XenBackend(Backend):
     SWITCHOVER = XEN_SWITCHOVER
     HOST_MAINTENANCE = True
     STORAGE_MOTION = True
+    CROSS_POOL = True
+    MIGRATION_NETWORK = True
 
     def __init__(self, config: XenConfig):
         super().__init__(config)
@@ -101,6 +104,7 @@ class XenBackend(Backend):
         self._start: Start | None = None  # what the last inventory() read, for the event loop to go on from
         self._watcher: EventWatcher | None = None
         self._closed = False
+        self._linked: dict[str, XenBackend] = {}  # link_pool: destinations of cross-pool moves, by name
 
     def __repr__(self) -> str:
         return f"<XenBackend pool={self.config.name!r} url={self.connector.url!r}>"
@@ -277,7 +281,123 @@ class XenBackend(Backend):
     ) -> MigrationCheck:
         return self._pre_check(vm, host, dict(disk_srs), rate_mib_s)
 
-    def _pre_check(self, vm: str, host: str, disk_srs: dict[str, str] | None, rate_mib_s: float) -> MigrationCheck:
+    def check_move(self, vm: str, host: str, options: MigrationOptions, rate_mib_s: float) -> MigrationCheck:
+        target = self._target(options)
+        if target is not self:
+            return self._check_to(vm, target, host, dict(options.disk_srs), rate_mib_s, options.network)
+        if options.network is not None:
+            return self._pre_check(vm, host, dict(options.disk_srs), rate_mib_s, options.network)
+        return super().check_move(vm, host, options, rate_mib_s)
+
+    # -- other pools ------------------------------------------------------------------------
+
+    def link_pool(self, other: Backend) -> None:
+        if not isinstance(other, XenBackend):
+            raise Unsupported(
+                f"pool {self.config.name!r}: a Xen pool moves VMs only to another Xen pool, "
+                f"not to {other.config.name!r} ({other.NAME})",
+                code="CROSS_BACKEND",
+            )
+        if other is self or other.config.name == self.config.name:
+            raise Unsupported(f"pool {self.config.name!r}: a pool is not linked to itself", code="SAME_POOL")
+        self._linked[other.config.name] = other
+
+    def _target(self, options: MigrationOptions) -> XenBackend:
+        if options.to_pool is None or options.to_pool == self.config.name:
+            return self
+        target = self._linked.get(options.to_pool)
+        if target is None:
+            raise Unsupported(
+                f"pool {self.config.name!r}: pool {options.to_pool!r} is not linked as a destination "
+                "(Backend.link_pool)",
+                code="POOL_NOT_LINKED",
+            )
+        return target
+
+    def receive_migration(self, host: str, network: str | None) -> dict[str, str]:
+        """``host.migrate_receive`` on this pool for a move to ``host`` over ``network`` (the
+        host's management network when None): the map ``VM.migrate_send`` takes. Its session
+        id is remembered as a secret of this pool (and by the caller of its own)."""
+
+        def run(session: XenAPI.Session) -> dict[str, str]:
+            x = session.xenapi
+            try:
+                return receive(x, host, network)
+            except XenAPI.Failure as exc:
+                code, params = self.errors.parts(exc)
+                raise OperationRefused(
+                    refusal(code, params, "the VM", "migrate", self._name_of),
+                    code=code,
+                    params=params,
+                    host=self.connector.where,
+                ) from None
+
+        dest = self._call(f"preparing host {self._name_of(host)} to receive a migration", run)
+        self.connector.keep_secret(str(dest.get("session_id", "")))
+        return dest
+
+    def _named(self, target: XenBackend) -> Callable[[str], str]:
+        """Refs of this pool or of ``target`` -> names (the other pool's prefixed with it)."""
+
+        def name_of(ref: str) -> str:
+            mine = self._name_of(ref)
+            if mine != ref or target is self:
+                return mine
+            theirs = target._name_of(ref)
+            return theirs if theirs == ref else f"{target.config.name}/{theirs}"
+
+        return name_of
+
+    def _check_to(
+        self, vm: str, target: XenBackend, host: str, disk_srs: dict[str, str], rate_mib_s: float, network: str | None
+    ) -> MigrationCheck:
+        """The pre-check of a move to ``host`` of the linked pool ``target``: our words from both
+        pools' records, then ``VM.assert_can_migrate`` with the map of target's migrate_receive."""
+        name_of = self._named(target)
+
+        def run(session: XenAPI.Session) -> MigrationCheck:
+            x = session.xenapi
+            vm_rec = x.VM.get_record(vm)
+            vm_name = vm_rec.get("name_label") or vm
+            topo = self._topology(session, vm_rec)
+            there = target._call(
+                f"reading host {target._name_of(host)}",
+                lambda s: cross_plan(x, vm_rec, s.xenapi, host, disk_srs, network, target.config.name, name_of),
+            )
+            own = own_problems(vm_rec, vm_name, host, there.host_rec, there.metrics, topo, name_of)
+            # the SRs and networks are the maps' business, said by cross_plan
+            problems = [p for p in own if p[0] not in ("VM_REQUIRES_SR", "VM_REQUIRES_NET")] + there.problems
+            codes = {c for c, _ in problems}
+            if not codes & {"VM_BAD_POWER_STATE", *NETWORK_CODES}:
+                try:
+                    dest = target.receive_migration(host, there.network)
+                except BackendError as exc:
+                    problems.append((exc.code, exc.message))
+                else:
+                    self.connector.keep_secret(dest["session_id"])
+                    try:
+                        x.VM.assert_can_migrate(vm, dest, True, vdi_map(there.moves), there.vifs, {}, {})
+                    except XenAPI.Failure as exc:
+                        self.connector.remember(session)
+                        code, params = self.errors.parts(exc)
+                        problems = merge_xapi_verdict(problems, code, params, vm_name, there.host_name, name_of)
+                    finally:  # a pre-check per host and VM: none may leave a session behind
+                        target.connector.logout_handle(dest["session_id"])
+            moving = [m for m in there.moves if m.moves]
+            return MigrationCheck(
+                vm=vm,
+                host=host,
+                problems=tuple(p for _, p in problems),
+                codes=tuple(dict.fromkeys(c for c, _ in problems)),
+                copies=copy_words(moving, name_of, rate_mib_s),
+                copy_bytes=sum(m.size for m in moving),
+            )
+
+        return self._call(f"checking a move of VM {vm} to pool {target.config.name}", run)
+
+    def _pre_check(
+        self, vm: str, host: str, disk_srs: dict[str, str] | None, rate_mib_s: float, network: str | None = None
+    ) -> MigrationCheck:
         """Our words first, then XAPI's verdict: ``VM.assert_can_boot_here`` for a pool
         migration, ``host.migrate_receive`` + ``VM.assert_can_migrate`` with a disk map."""
 
@@ -298,12 +418,20 @@ class XenBackend(Backend):
             if disk_srs is not None:  # the SRs are the map's business: said per disk
                 problems = [p for p in problems if p[0] != "VM_REQUIRES_SR"]
                 problems += record_problems(x, moves, host, host_name, name_of)
-            if not any(c in ("VM_BAD_POWER_STATE", "VM_ALREADY_ON_HOST") for c, _ in problems):
+            if network is not None:
+                problems += network_problems(x, network, host, host_name, name_of)
+            blocking = ("VM_BAD_POWER_STATE", "VM_ALREADY_ON_HOST", *NETWORK_CODES)
+            if not any(c in blocking for c, _ in problems):
                 try:
                     if disk_srs is None:
                         x.VM.assert_can_boot_here(vm, host)
                     else:
-                        x.VM.assert_can_migrate(vm, receive(x, host), True, vdi_map(moves), {}, {}, {})
+                        dest = receive(x, host, network)
+                        self.connector.keep_secret(dest["session_id"])
+                        try:
+                            x.VM.assert_can_migrate(vm, dest, True, vdi_map(moves), {}, {}, {})
+                        finally:  # a pre-check per host and VM: none may leave a session behind
+                            self.connector.logout_handle(dest["session_id"])
                 except XenAPI.Failure as exc:
                     self.connector.remember(session)
                     code, params = self.errors.parts(exc)
@@ -322,7 +450,7 @@ class XenBackend(Backend):
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> XenMigrationHandle:
         unsupported = [
             f
-            for f in options.model_fields_set - {"live", "disk_srs"}
+            for f in options.model_fields_set - {"live", "disk_srs", "network", "to_pool"}
             if getattr(options, f) != MigrationOptions.model_fields[f].default
         ]
         if unsupported:
@@ -331,11 +459,17 @@ class XenBackend(Backend):
                 code="UNSUPPORTED_OPTION",
             )
         started = time.monotonic()
+        target = self._target(options)
+        elsewhere = target is not self
+        # another pool's host is named by that pool; our own in prepare's session
+        there_name = (
+            target._call(f"reading host {host}", lambda s: str(s.xenapi.host.get_name_label(host))) if elsewhere else ""
+        )
 
         def prepare(session: XenAPI.Session) -> tuple[str, str, str]:
             x = session.xenapi
             rec = x.VM.get_record(vm)
-            host_name = x.host.get_name_label(host)
+            host_name = there_name if elsewhere else x.host.get_name_label(host)
             name = rec.get("name_label") or vm
             state = power_state(rec.get("power_state"))
             if state != PowerState.RUNNING:
@@ -353,19 +487,41 @@ class XenBackend(Backend):
                 raise OperationRefused(busy, code="OTHER_OPERATION_IN_PROGRESS", host=self.connector.where)
             return name, rec.get("resident_on"), host_name
 
-        name, source, _host_name = self._call(f"preparing a move of VM {vm}", prepare)
+        name, source, host_name = self._call(f"preparing a move of VM {vm}", prepare)
+        dest_session = ""  # the session of host.migrate_receive's map, logged out when the move ends
         try:
             session = self.connector.open()
         except BackendError:
             raise
         try:
-            if options.disk_srs:
+            if options.disk_srs or options.network or elsewhere:
                 x = session.xenapi
-                moves = disk_moves(x, x.VM.get_record(vm), dict(options.disk_srs))
-                dest, vmap = receive(x, host), vdi_map(moves)
+                vm_rec = x.VM.get_record(vm)
+                vifs: dict[str, str] = {}
+                if elsewhere:
+                    there = target._call(
+                        f"reading host {host_name}",
+                        lambda s: cross_plan(
+                            x, vm_rec, s.xenapi, host, dict(options.disk_srs), options.network, target.config.name, str
+                        ),
+                    )
+                    if there.problems:
+                        raise OperationRefused(
+                            "; ".join(p for _, p in there.problems),
+                            code=there.problems[0][0],
+                            host=self.connector.where,
+                        )
+                    moves, vifs = there.moves, there.vifs
+                    dest = target.receive_migration(host, there.network)
+                else:
+                    moves = disk_moves(x, vm_rec, dict(options.disk_srs))
+                    dest = receive(x, host, options.network)
+                self.connector.keep_secret(dest["session_id"])
+                dest_session = dest["session_id"]
+                vmap = vdi_map(moves)
 
                 def send() -> object:
-                    return x.Async.VM.migrate_send(vm, dest, options.live, vmap, {}, {}, {})
+                    return x.Async.VM.migrate_send(vm, dest, options.live, vmap, vifs, {}, {})
 
                 task, _ambiguous = start_migration(
                     session, self.connector, vm, name, host, options.live, send, "migrate_send"
@@ -378,7 +534,7 @@ class XenBackend(Backend):
             code, params = self.errors.parts(exc)
             cls = OperationRefused if code in REFUSALS else BackendError
             raise cls(
-                refusal(code, params, name, "migrate", self._name_of),
+                refusal(code, params, name, "migrate", self._named(target)),
                 code=code,
                 params=params,
                 host=self.connector.where,
@@ -386,8 +542,12 @@ class XenBackend(Backend):
         except Exception as exc:
             logout_quietly(session)
             raise self.errors.map(exc, f"migrating {name}", where=self.connector.where) from None
-        log.info("pool %s: migrating %s to %s", self.config.name, name, host)
+        where = f" of pool {target.config.name}" if elsewhere else ""
+        log.info("pool %s: migrating %s to %s%s", self.config.name, name, host_name, where)
         handle = XenMigrationHandle(self.connector, self.pool, session, task, vm, name, source, host, started)
-        handle.copies_disks = bool(options.disk_srs)
-        handle.name_of = self._name_of
+        if dest_session:
+            handle.when_done = lambda: target.connector.logout_handle(dest_session)
+        handle.copies_disks = bool(options.disk_srs) or elsewhere
+        handle.leaves_pool = elsewhere
+        handle.name_of = self._named(target)
         return handle

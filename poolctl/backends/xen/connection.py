@@ -272,6 +272,13 @@ class Connector:
             with self._lock:
                 self._handles.add(handle)
 
+    def keep_secret(self, value: str) -> None:
+        """A secret besides the sessions (another pool's session in a migrate_receive map): no
+        message or log line of this pool shows it."""
+        if value:
+            with self._lock:
+                self._handles.add(value)
+
     def http_connection(self, timeout: float = CALL_TIMEOUT_S) -> http.client.HTTPConnection:
         """A plain HTTP(S) connection to the current master, under the same TLS policy as the
         SDK's sessions (CA checks or the pinned fingerprint): for the JSON-RPC bulk read."""
@@ -299,6 +306,11 @@ class Connector:
             return
         handle = session._session
         _close_quietly(session)
+        self.logout_handle(handle)
+
+    def logout_handle(self, handle: str | None) -> None:
+        """Log out a session of this pool known only by its handle (one host.migrate_receive
+        made for a map), on a connection of its own; quietly: it may be gone already."""
         if not handle:
             return
         fresh = XenAPI.Session(self.url, transport=self._transport(LOGOUT_TIMEOUT_S))

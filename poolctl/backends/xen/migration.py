@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import XenAPI
 
@@ -119,8 +119,15 @@ def merge_xapi_verdict(
         return problems + [
             (code, f"not enough free memory on {host_name}: needs {size_words(needed)}, host has {size_words(avail)}")
         ]
-    aliases = {"VM_REQUIRES_NETWORK": "VM_REQUIRES_NET", "HOST_NOT_LIVE": "HOST_OFFLINE"}
-    if aliases.get(code, code) in {c for c, _ in problems}:
+    # the same objection under XAPI's name (a cross-pool import says VM_REQUIRES_SR for an SR
+    # the destination cannot see, which the disk map's check has said as SR_NOT_ATTACHED)
+    aliases = {
+        "VM_REQUIRES_NETWORK": "VM_REQUIRES_NET",
+        "HOST_NOT_LIVE": "HOST_OFFLINE",
+        "VM_REQUIRES_SR": "SR_NOT_ATTACHED",
+    }
+    codes = {c for c, _ in problems}
+    if code in codes or aliases.get(code) in codes:
         return problems
     return problems + [(code, refusal(code, params, vm_name, "migrate", name_of))]
 
@@ -153,6 +160,8 @@ class XenMigrationHandle(MigrationHandle):
         self._stop = threading.Event()  # stop_following()
         self._error: tuple[str, tuple[str, ...]] = ("", ())  # the failed task's XAPI code and parameters
         self._unknown = ""  # set when contact was lost for longer than outcome_wait_s
+        self.when_done: Callable[[], None] | None = None  # run once the move is over (or unfollowed)
+        self.leaves_pool = False  # a cross-pool move: once done, the VM is another pool's (gone from this one)
         self.copies_disks = False  # a storage motion (VM.migrate_send): its copy phase is disks, then memory
         self.name_of: Namer = str  # refs in XAPI's errors -> names, for the words of a refusal
 
@@ -235,7 +244,13 @@ class XenMigrationHandle(MigrationHandle):
 
     def _outcome_from_vm(self, last: MigrationProgress | None) -> MigrationProgress:
         """The end of a move whose task XAPI no longer has, read from where the VM is."""
-        rec = self._session.xenapi.VM.get_record(self.vm)
+        try:
+            rec = self._session.xenapi.VM.get_record(self.vm)
+        except XenAPI.Failure as exc:
+            gone = [str(d) for d in exc.details[:2]] == ["HANDLE_INVALID", "VM"]
+            if gone and self.leaves_pool:  # it left for the other pool: only a finished move does that
+                return MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0)
+            raise
         resident = str(rec.get("resident_on") or "")
         if resident == self.destination:
             return MigrationProgress(phase=MigrationPhase.DONE, fraction=1.0)
@@ -261,12 +276,13 @@ class XenMigrationHandle(MigrationHandle):
             )
             log.warning("pool %s: %s", self._connector.config.name, self._unknown)
         elif final is not None:
+            outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(final.phase, "failed")
             try:
                 resident = xapi.VM.get_resident_on(self.vm)
                 host = resident if is_ref(resident) else None
             except Exception:
-                host = None
-            outcome = {MigrationPhase.DONE: "success", MigrationPhase.CANCELLED: "cancelled"}.get(final.phase, "failed")
+                # a VM that left for another pool is no longer this pool's: the task said where it went
+                host = self.destination if self.leaves_pool and outcome == "success" else None
             # XAPI checks these before it moves anything; the VM is where it was
             code, params = self._error
             refused = outcome == "failed" and code in REFUSALS and host == self.source
@@ -288,6 +304,8 @@ class XenMigrationHandle(MigrationHandle):
         # not followed to its end (stop_following): the task stays, XAPI runs the move to its end
         # and drops the task with the session
         logout_quietly(self._session)
+        if final is not None and self.when_done is not None:
+            self.when_done()
 
     def stop_following(self) -> None:
         self._stop.set()

@@ -104,11 +104,12 @@ def vdi_map(moves: list[DiskMove]) -> dict[str, str]:
     return {m.vdi: m.target_sr for m in moves}
 
 
-def receive(x: XenAPI._Dispatcher, host: str) -> dict[str, str]:
-    """``host.migrate_receive`` over the destination's management network. The map holds a
-    session of the destination: it is passed on to XAPI, never shown or logged."""
-    pif = x.host.get_management_interface(host)
-    network = x.PIF.get_network(pif)
+def receive(x: XenAPI._Dispatcher, host: str, network: str | None = None) -> dict[str, str]:
+    """``host.migrate_receive`` over ``network``, by default the destination's management
+    network. The map holds a session of the destination: it is passed on to XAPI, never shown
+    or logged."""
+    if network is None:
+        network = x.PIF.get_network(x.host.get_management_interface(host))
     return dict(x.host.migrate_receive(host, network, {}))
 
 

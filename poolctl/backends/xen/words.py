@@ -32,67 +32,105 @@ def disabled_words(host_name: str, maintenance: bool | None) -> str:
     return f"{host_name} is {why[maintenance]}: no VM may start on it or move to it"
 
 
+# The words of one XAPI error: (its parameters, padded with ""; the VM's name; the verb; a namer)
+Words = Callable[[list[str], str, str, Namer], str]
+
+
+def _busy(p: list[str], vm: str, verb: str, name_of: Namer) -> str:
+    # XAPI sends [class, ref, operation, task] (older releases ["VM.<operation>", ref])
+    op = p[2] if p[0] in ("VM", "host", "SR", "VDI", "pool") and p[2] else p[0]
+    what = f" ({op})" if op else ""
+    return f"{vm} is busy with another operation{what}; try again when it has finished"
+
+
+def _host(p: list[str], name_of: Namer) -> str:
+    return name_of(p[0]) if p[0] else "the host"
+
+
+def _no_tools(p: list[str], vm: str, verb: str, name_of: Namer) -> str:
+    return f"{vm} cannot {verb} cooperatively: its guest tools are missing (force off still works)"
+
+
+def _needs_net(p: list[str], vm: str, verb: str, name_of: Namer) -> str:
+    return f"{vm} needs network '{name_of(p[1])}', which the host is not connected to"
+
+
+def _not_live(p: list[str], vm: str, verb: str, name_of: Namer) -> str:
+    return f"{_host(p, name_of)} is not live (XAPI cannot reach it)"
+
+
+def _no_ip(p: list[str], vm: str, verb: str, name_of: Namer) -> str:
+    return f"the destination's migration interface {name_of(p[0])} has no IP address"
+
+
+# XAPI error code -> its words; a code not here is quoted as XAPI sent it
+REFUSAL_WORDS: dict[str, Words] = {
+    "VM_BAD_POWER_STATE": lambda p, vm, verb, n: (
+        f"{vm} is {p[2].lower() or 'in another state'}; it must be {_states(p[1])} to {verb}"
+    ),
+    "OTHER_OPERATION_IN_PROGRESS": _busy,
+    "OPERATION_NOT_ALLOWED": lambda p, vm, verb, n: (
+        f"XAPI does not allow {vm} to {verb} now: {p[0] or 'no reason given'}"
+    ),
+    "OPERATION_BLOCKED": lambda p, vm, verb, n: (
+        f"{verb} is blocked for {vm} (blocked_operations: {p[1] or 'set by an administrator'})"
+    ),
+    "VM_LACKS_FEATURE_SHUTDOWN": _no_tools,
+    "VM_LACKS_FEATURE_SUSPEND": _no_tools,
+    "VM_LACKS_FEATURE": _no_tools,
+    "VM_MISSING_PV_DRIVERS": _no_tools,
+    "HOST_NOT_ENOUGH_FREE_MEMORY": lambda p, vm, verb, n: (
+        f"not enough free memory: needs {size_words(p[0])}, host has {size_words(p[1])}"
+    ),
+    "VM_REQUIRES_SR": lambda p, vm, verb, n: f"{vm} needs SR '{n(p[1])}', which the host cannot see",
+    "VM_REQUIRES_NET": _needs_net,
+    "VM_REQUIRES_NETWORK": _needs_net,
+    "HOST_DISABLED": lambda p, vm, verb, n: disabled_words(_host(p, n), None),
+    "HOST_OFFLINE": _not_live,
+    "HOST_NOT_LIVE": _not_live,
+    # storage motion (xapi_vm_migrate.ml, storage_migrate.ml)
+    "VDI_NOT_IN_MAP": lambda p, vm, verb, n: (
+        f"disk '{n(p[0])}' of {vm} is not in the disk map: say which SR it goes to (--disk or --sr)"
+    ),
+    "SR_NOT_ATTACHED": lambda p, vm, verb, n: (
+        f"the destination cannot see SR '{n(p[0])}' (it has no attached PBD there)"
+    ),
+    "SR_FULL": lambda p, vm, verb, n: (
+        f"not enough space on the SR: the copy needs {size_words(p[0])}, it has {size_words(p[1])} free"
+    ),
+    "SR_DOES_NOT_SUPPORT_MIGRATION": lambda p, vm, verb, n: (
+        f"SR '{n(p[0])}' cannot take part in storage motion (it lacks {p[1] or 'a needed feature'})"
+    ),
+    "VDI_CBT_ENABLED": lambda p, vm, verb, n: (
+        f"disk '{n(p[0])}' has changed-block tracking on; XAPI does not move such a disk"
+    ),
+    "VDI_IS_ENCRYPTED": lambda p, vm, verb, n: f"disk '{n(p[0])}' is encrypted; XAPI does not move such a disk",
+    "MIRROR_FAILED": lambda p, vm, verb, n: f"copying disk '{n(p[0])}' failed; {vm} stays where it was",
+    "HOST_CANNOT_ATTACH_NETWORK": lambda p, vm, verb, n: (
+        f"{n(p[0])} has no interface on network '{n(p[1])}' for the migration"
+    ),
+    "PIF_HAS_NO_NETWORK_CONFIGURATION": _no_ip,
+    "INTERFACE_HAS_NO_IP": _no_ip,
+    "VIF_NOT_IN_MAP": lambda p, vm, verb, n: (
+        f"NIC '{n(p[0])}' of {vm} is not in the network map: the destination pool has no network for it"
+    ),
+    "DUPLICATE_VM": lambda p, vm, verb, n: f"the destination pool already has a VM with the uuid of {vm} ({p[0]})",
+    "VDI_NEEDS_VM_FOR_MIGRATE": lambda p, vm, verb, n: (
+        f"disk '{n(p[0])}' is attached to no VM; XAPI moves disks of VMs only"
+    ),
+    # the rest
+    "VM_IS_TEMPLATE": lambda p, vm, verb, n: f"{vm} is a template; templates cannot {verb}",
+    "TASK_CANCELLED": lambda p, vm, verb, n: f"{verb} of {vm} was cancelled",
+    "HANDLE_INVALID": lambda p, vm, verb, n: f"{vm} no longer exists ({p[0] or 'object'} {p[1]})",
+}
+
+
 def refusal(code: str, params: tuple[str, ...], vm_name: str, verb: str, name_of: Namer) -> str:
     """One sentence for an XAPI error raised while trying to ``verb`` ``vm_name``."""
-    p = list(params) + ["", "", "", ""]
-    if code == "VM_BAD_POWER_STATE":
-        return f"{vm_name} is {p[2].lower() or 'in another state'}; it must be {_states(p[1])} to {verb}"
-    if code == "OTHER_OPERATION_IN_PROGRESS":
-        # XAPI sends [class, ref, operation, task] (older releases ["VM.<operation>", ref])
-        op = p[2] if p[0] in ("VM", "host", "SR", "VDI", "pool") and p[2] else p[0]
-        what = f" ({op})" if op else ""
-        return f"{vm_name} is busy with another operation{what}; try again when it has finished"
-    if code == "OPERATION_NOT_ALLOWED":
-        return f"XAPI does not allow {vm_name} to {verb} now: {p[0] or 'no reason given'}"
-    if code == "OPERATION_BLOCKED":
-        return f"{verb} is blocked for {vm_name} (blocked_operations: {p[1] or 'set by an administrator'})"
-    if code in ("VM_LACKS_FEATURE_SHUTDOWN", "VM_LACKS_FEATURE_SUSPEND", "VM_LACKS_FEATURE", "VM_MISSING_PV_DRIVERS"):
-        return f"{vm_name} cannot {verb} cooperatively: its guest tools are missing (force off still works)"
-    if code == "HOST_NOT_ENOUGH_FREE_MEMORY":
-        return f"not enough free memory: needs {size_words(p[0])}, host has {size_words(p[1])}"
-    if code == "VM_REQUIRES_SR":
-        return f"{vm_name} needs SR '{name_of(p[1])}', which the host cannot see"
-    if code in ("VM_REQUIRES_NET", "VM_REQUIRES_NETWORK"):
-        return f"{vm_name} needs network '{name_of(p[1])}', which the host is not connected to"
-    if code == "HOST_DISABLED":
-        return disabled_words(name_of(p[0]) if p[0] else "the host", None)
-    if code in ("HOST_OFFLINE", "HOST_NOT_LIVE"):
-        return f"{name_of(p[0]) if p[0] else 'the host'} is not live (XAPI cannot reach it)"
-    storage = _storage_words(code, p, vm_name, name_of)
-    if storage:
-        return storage
-    if code == "VM_IS_TEMPLATE":
-        return f"{vm_name} is a template; templates cannot {verb}"
-    if code == "TASK_CANCELLED":
-        return f"{verb} of {vm_name} was cancelled"
-    if code == "HANDLE_INVALID":
-        return f"{vm_name} no longer exists ({p[0] or 'object'} {p[1]})"
-    return f"{verb} {vm_name} failed: XAPI said {quote(code, params)}"
-
-
-def _storage_words(code: str, p: list[str], vm_name: str, name_of: Namer) -> str:
-    """Storage motion's errors (xapi_vm_migrate.ml, storage_migrate.ml); empty for other codes."""
-    if code == "VDI_NOT_IN_MAP":
-        return f"disk '{name_of(p[0])}' of {vm_name} is not in the disk map: say which SR it goes to (--disk or --sr)"
-    if code == "SR_NOT_ATTACHED":
-        return f"the destination cannot see SR '{name_of(p[0])}' (it has no attached PBD there)"
-    if code == "SR_FULL":
-        return f"not enough space on the SR: the copy needs {size_words(p[0])}, it has {size_words(p[1])} free"
-    if code == "SR_DOES_NOT_SUPPORT_MIGRATION":
-        return f"SR '{name_of(p[0])}' cannot take part in storage motion (it lacks {p[1] or 'a needed feature'})"
-    if code == "VDI_CBT_ENABLED":
-        return f"disk '{name_of(p[0])}' has changed-block tracking on; XAPI does not move such a disk"
-    if code == "VDI_IS_ENCRYPTED":
-        return f"disk '{name_of(p[0])}' is encrypted; XAPI does not move such a disk"
-    if code == "MIRROR_FAILED":
-        return f"copying disk '{name_of(p[0])}' failed; {vm_name} stays where it was"
-    if code == "HOST_CANNOT_ATTACH_NETWORK":
-        return f"{name_of(p[0])} has no interface on network '{name_of(p[1])}' for the migration"
-    if code in ("PIF_HAS_NO_NETWORK_CONFIGURATION", "INTERFACE_HAS_NO_IP"):
-        return f"the destination's migration interface {name_of(p[0])} has no IP address"
-    if code == "VDI_NEEDS_VM_FOR_MIGRATE":
-        return f"disk '{name_of(p[0])}' is attached to no VM; XAPI moves disks of VMs only"
-    return ""
+    words = REFUSAL_WORDS.get(code)
+    if words is None:
+        return f"{verb} {vm_name} failed: XAPI said {quote(code, params)}"
+    return words(list(params) + ["", "", "", ""], vm_name, verb, name_of)
 
 
 def power_error(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import shutil
 import socket
 import socketserver
@@ -18,9 +19,9 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from . import errors
+from . import cross_pool_receive, errors
 from .rpc import CallStats, Dispatcher
 from .tls import make_certificate
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .state import PoolState
 
 log = logging.getLogger(__name__)
+_SESSION_IN_QUERY = re.compile(r"session_id=[^&\s]+")
 _ERROR_PAGE = (
     "<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please "
     "wait a while and try again.<h1> Additional information </h1>{}</body></html>"
@@ -61,6 +63,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, out, ctype)
 
+    def do_PUT(self) -> None:
+        # xapi's HTTP handlers of a cross-pool move (/import_metadata, the xenops memory)
+        parts = urlsplit(self.path)
+        try:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            self._send(400, b"Bad Content-Length\n", "text/plain", close=True)
+            return
+        query = dict(parse_qsl(parts.query))
+        code, out = cross_pool_receive.handle_put(self.server.front.pool, parts.path, query, body)
+        self._send(code, out, "application/json" if code == 200 else "text/plain")
+
     def do_GET(self) -> None:
         self._send(200, b"<html><body>XAPI simulator (poolctl)</body></html>\n", "text/html")
 
@@ -79,7 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        # a cross-pool move's PUTs carry the session in their query: not in the log
+        log.debug("%s %s", self.address_string(), _SESSION_IN_QUERY.sub("session_id=(hidden)", format % args))
 
 
 class _Listener(ThreadingHTTPServer):

@@ -110,6 +110,7 @@ class Simulator(PoolState):
         Starts daemon threads and returns at once."""
         server = SimServer(self, host, port, tls)
         self._servers.append(server)
+        self.served = self.served or ("https" if tls else "http", server.port)
         return server
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ class PoolState:
         self.migration_seconds = float(migration_seconds)
         self.power_seconds = float(power_seconds)
         self.storage_mib_s = float(storage_mib_s)  # simulated disk copy rate of storage motion
+        self.served: tuple[str, int] | None = None  # (scheme, port) once served: host.migrate_receive's URLs
         self.jsonrpc = jsonrpc  # False: /jsonrpc answers 404, as XAPI before JSON-RPC did
         # legacy event.register/next: session -> (subscriptions, generation read up to)
         self.event_subscriptions: dict[str, tuple[list[str], int]] = {}

@@ -10,8 +10,8 @@ when the mirror starts (SR_FULL then, as the SM's VDI.create says); a failure or
 in the disk phase destroys them and leaves the VM where it was with its old VDIs. At the end
 the VBDs point at the new VDIs and the old ones are destroyed.
 
-Where xapi talks to another pool (a `dest` whose host is not in this pool: cross-pool), the
-simulator has no second pool to talk to yet: NOT_IMPLEMENTED names the call.
+A `dest` whose host is not in this pool is another pool's (xapi's is_intra_pool test): the
+move is cross-pool and cross_pool.py carries it out by talking to that pool's XAPI.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import devices, errors, host_lifecycle, lifecycle, ops
+from . import cross_pool, devices, errors, host_lifecycle, lifecycle, ops
 from .db import NULL_REF
 from .memory import vm_needs
 from .migrate import COPY_END, _assert_migration_network, _migrated_message
@@ -33,7 +33,8 @@ DEST_KEYS = ("SM", "host", "xenops", "session_id", "master")  # xapi_vm_migrate.
 
 def migrate_receive(pool: PoolState, session: str | None, host: str, network: str) -> dict[str, str]:
     """xapi_host.ml's migrate_receive: a session for the destination (login_no_password) and the
-    URLs of its storage and xenops services on the network's address of that host."""
+    URLs of its storage and xenops services on the network's address of that host, and of its
+    master. The URLs carry the port the simulator is served on when it is not HTTP's own."""
     db = pool.db
     with db.lock:
         db.get("host", host)
@@ -49,6 +50,8 @@ def migrate_receive(pool: PoolState, session: str | None, host: str, network: st
                 raise errors.XapiError("INTERFACE_HAS_NO_IP", pifs[0])
             raise errors.internal_error("No IP address on PIF")
         master = db.get("host", pool.master)["address"]
+    scheme, port = pool.served or ("http", 80)
+    ip, master = (f"{a}:{port}" if port != 80 else a for a in (ip, master))
     user = pool.sessions.record(session)["auth_user_name"] if session else pool.username
     new_session = pool.sessions.login(user, host, "migrate_receive")
     return {
@@ -56,19 +59,27 @@ def migrate_receive(pool: PoolState, session: str | None, host: str, network: st
         "host": host,
         "xenops": f"http://{ip}/services/xenops?session_id={new_session}",
         "session_id": new_session,
-        "master": f"http://{master}/",
+        "master": f"{scheme}://{master}/",
     }
 
 
-def _dest_host(pool: PoolState, dest: object, call: str) -> str:
+def _check_dest(dest: object) -> dict[str, Any]:
     if not isinstance(dest, dict) or any(k not in dest for k in DEST_KEYS):
         # xapi's List.assoc on the map raises Not_found, which reaches the client as INTERNAL_ERROR
         raise errors.internal_error("Not_found")
-    pool.sessions.check(dest["session_id"])
-    host = str(dest["host"])
-    if not pool.db.exists("host", host):
-        raise errors.not_implemented(f"{call} (cross-pool: the destination is another pool)")
-    return host
+    return dest
+
+
+def remote_of(pool: PoolState, dest: object) -> cross_pool.Remote | None:
+    """The destination pool when ``dest`` is another pool's (its host is not one of ours)."""
+    d = _check_dest(dest)
+    return None if pool.db.exists("host", str(d["host"])) else cross_pool.Remote(d)
+
+
+def _dest_host(pool: PoolState, dest: object, call: str) -> str:
+    d = _check_dest(dest)
+    pool.sessions.check(d["session_id"])
+    return str(d["host"])
 
 
 def _vm_vdis(pool: PoolState, vm: str) -> list[tuple[str, str]]:

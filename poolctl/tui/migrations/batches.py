@@ -26,6 +26,7 @@ from poolctl.migration.batch import BatchEvent, BatchRunner, MoveStarted, Summar
 from poolctl.migration.controller import MigrationController, MigrationPlan, MigrationRegistry
 from poolctl.migration.many import Batch, Kind, batch_record, plan_evacuation, plan_onto, rule_for
 from poolctl.migration.planner import Plan, evacuees
+from poolctl.migration.storage_plan import plan_evacuation_to_sr
 from poolctl.model import VM, Host, PowerState
 from poolctl.tui.messages import BatchEventArrived, BatchNote
 from poolctl.tui.screens.batch_dialog import BatchChoice, BatchDialog
@@ -107,6 +108,7 @@ class BatchCenter:
         store, backend = session.store, session.backend
         assert store is not None and backend is not None
         vms, hosts = list(store.vms.values()), list(store.hosts.values())
+        srs = list(store.srs.values())
         count = len(evacuees(vms, host.ref))
         dialog = BatchDialog(
             f"Evacuate {host.name}",
@@ -116,6 +118,13 @@ class BatchCenter:
             start_label="Evacuate",
             empty_text=f"{host.name} runs no VMs: Evacuate only disables it (maintenance mode).",
             allow_empty=True,
+            # storage motion: local disks may be copied to a shared SR (poolctl evacuate --sr)
+            copy_srs=[s for s in srs if s.shared and s.content_type != "iso"],
+            sr_planner=(
+                (lambda sr: plan_evacuation_to_sr(backend, vms, hosts, srs, host.ref, sr, self.settings.storage_rate))
+                if backend.capabilities.storage_motion
+                else None
+            ),
         )
 
         def chosen(choice: BatchChoice | None) -> None:

@@ -5,6 +5,10 @@ candidate host, and for an evacuation the hypervisor's own verdict), then shown 
 destination rows. A VM that cannot go is named with the reasons; then, unless the caller
 allows a partial batch (a restore), there is no Start button, and the dialog says why. The
 user picks how many moves run at once (auto or a number) and starts, or closes.
+
+An evacuation may offer SRs to copy local disks to (storage motion, as `poolctl evacuate --sr`):
+"local disks stay" (a VM with one cannot go) or "copy local disks to SR"; the plan is made
+again for the choice, and the rows say what each VM's copy moves.
 """
 
 from __future__ import annotations
@@ -26,26 +30,30 @@ from textual.worker import Worker, WorkerState
 from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.many import Batch
-from poolctl.migration.planner import Plan
-from poolctl.model import Host
+from poolctl.migration.planner import Placement, Plan
+from poolctl.model import Host, StorageRepository
 from poolctl.safe_text import shown, shown_line, shown_lines
 
 Planner = Callable[[str | None], Plan]  # destination ref (bulk move) or None -> plan; blocks
+SRPlanner = Callable[[str], Plan]  # the SR ref local disks are copied to -> plan; blocks
 BATCH_MAX = 64
+NO_COPY = "\0stay"  # the SR choice "local disks stay"
 
 
 @dataclass(frozen=True)
 class BatchChoice:
-    plan: Plan  # only the moves that can go
+    plan: Plan  # only the moves that can go (each with the disks it copies, if any)
     batch: Batch
     destination: str | None = None
+    sr: str | None = None  # the SR local disks are copied to, when one was chosen
 
 
 class Planned(Message):
-    def __init__(self, destination: str | None, plan: Plan) -> None:
+    def __init__(self, destination: str | None, plan: Plan, sr: str | None = None) -> None:
         super().__init__()
         self.destination = destination
         self.plan = plan
+        self.sr = sr
 
 
 def parse_batch(text: str) -> Batch:
@@ -74,6 +82,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
     #bd-plan-box { height: auto; max-height: 12; margin: 1 0 0 0; }
     #bd-why { height: auto; max-height: 8; margin-top: 1; display: none; }
     #bd-dest { margin-top: 1; }
+    #bd-sr { margin-top: 1; }
     .bd-row { height: 1; margin-top: 1; }
     .bd-row Input { border: none; height: 1; width: 8; padding: 0 1; background: $boost; }
     .bd-row Input:focus { background: $accent 30%; }
@@ -98,6 +107,8 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         partial: bool = False,
         empty_text: str = "Nothing to move.",
         allow_empty: bool = False,
+        copy_srs: Sequence[StorageRepository] = (),
+        sr_planner: SRPlanner | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -110,6 +121,9 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         self.allow_empty = allow_empty  # Start with nothing to move (an evacuation still disables the host)
         self.plan: Plan | None = None
         self.destination: str | None = self.destinations[0].ref if self.destinations else None
+        self.copy_srs = list(copy_srs) if sr_planner is not None else []
+        self.sr_planner = sr_planner
+        self.sr: str | None = None  # the SR chosen for local disks; None: they stay
 
     def compose(self) -> ComposeResult:
         with Vertical(id="bd-box") as box:
@@ -121,6 +135,14 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
                     value=self.destinations[0].ref,
                     allow_blank=False,
                     id="bd-dest",
+                )
+            if self.copy_srs:
+                yield Select(
+                    [("local disks stay (a VM with one cannot go)", NO_COPY)]
+                    + [(f"copy local disks to {shown(sr.name)} (storage motion)", sr.ref) for sr in self.copy_srs],
+                    value=NO_COPY,
+                    allow_blank=False,
+                    id="bd-sr",
                 )
             with VerticalScroll(id="bd-plan-box"):
                 yield Static("planning: pre-checking every VM against the hosts…", id="bd-plan", markup=False)
@@ -142,10 +164,14 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
 
     @work(thread=True, exit_on_error=False, group="batch-plan", exclusive=True)
     def _plan(self, destination: str | None) -> None:
-        self.post_message(Planned(destination, self.planner(destination)))
+        sr = self.sr
+        if sr is not None and self.sr_planner is not None:
+            self.post_message(Planned(destination, self.sr_planner(sr), sr))
+        else:
+            self.post_message(Planned(destination, self.planner(destination)))
 
     def on_planned(self, msg: Planned) -> None:
-        if msg.destination != self.destination:
+        if msg.destination != self.destination or msg.sr != self.sr:
             return  # an older choice's plan
         self.plan = msg.plan
         self._show(msg.plan)
@@ -168,6 +194,19 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         self._set_start(False)
         self._plan(value)
 
+    @on(Select.Changed, "#bd-sr")
+    def _sr_changed(self, event: Select.Changed) -> None:
+        value = event.value
+        sr = value if isinstance(value, str) and value != NO_COPY else None
+        if sr == self.sr:
+            return
+        self.sr = sr
+        self.plan = None
+        self.query_one("#bd-plan", Static).update("planning: pre-checking every VM against the hosts…")
+        self.query_one("#bd-why", Static).display = False
+        self._set_start(False)
+        self._plan(self.destination)
+
     def _show(self, plan: Plan) -> None:
         table = Table(box=None, padding=(0, 1), expand=False, show_edge=False)
         for name, justify in (("VM", "left"), ("MEMORY", "right"), ("FROM", "left"), ("TO", "left")):
@@ -178,6 +217,8 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
                 if p.destination is not None
                 else Text("✗ cannot go", style="bold")
             )
+            if p.disk_srs:
+                to.append(f"  (copies {_copied(p)})")
             table.add_row(Text(shown(p.vm.name)), size(p.vm.memory), Text(shown(p.source_name)), to)
         plan_view = self.query_one("#bd-plan", Static)
         why = self.query_one("#bd-why", Static)
@@ -190,14 +231,18 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         plan_view.update(table)
         blocked = plan.blocked
         lines = [f"✗ {shown(p.vm.name)}: {shown_line(reason)}" for p in blocked for reason in p.reasons]
+        lines += [f"{shown(p.vm.name)}: {shown_line(c)}" for p in plan.moves for c in p.copies]
         if blocked and self.partial and plan.moves:
             lines.append(f"The {len(blocked)} VM(s) that cannot go stay where they are; the others can move.")
         elif blocked:
             names = ", ".join(shown(p.vm.name) for p in blocked)
-            lines.append(
-                f"Nothing can move: {len(blocked)} of {len(plan.placements)} VMs cannot go ({names}). "
-                "Fix that first (a local disk needs storage motion, which poolctl does not do yet)."
-            )
+            if plan.needs_storage_motion and self.copy_srs:
+                fix = "Their local disks can be copied: choose an SR under 'local disks' above (storage motion)."
+            elif plan.needs_storage_motion:
+                fix = "A local disk needs storage motion, which this pool's backend does not offer."
+            else:
+                fix = "Fix that first."
+            lines.append(f"Nothing can move: {len(blocked)} of {len(plan.placements)} VMs cannot go ({names}). {fix}")
         why.update("\n".join(lines))
         why.display = bool(lines)
         self._set_start(bool(plan.moves) and (self.partial or not blocked))
@@ -235,7 +280,13 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
             error.update(str(exc))
             error.display = True
             return
-        self.dismiss(BatchChoice(Plan(plan.moves), batch, self.destination))
+        self.dismiss(BatchChoice(Plan(plan.moves), batch, self.destination, self.sr))
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _copied(p: Placement) -> str:
+    """The size a placement's copy moves, from the pre-check's words (its "N in all" line)."""
+    total = next((c.split(" in all", 1)[0] for c in p.copies if " in all" in c), "")
+    return f"{shown(total)} of disks" if total else "its local disks"

@@ -40,15 +40,17 @@ def _failure(call, *args):
     return info.value.details
 
 
-def test_migrate_receive_returns_xapis_map(api):
+def test_migrate_receive_returns_xapis_map(sim, api):
     host = _by_name(api, "host", "xcp-lab-2")
     dest = api.host.migrate_receive(host, _mgmt_network(api), {})
     assert sorted(dest) == ["SM", "host", "master", "session_id", "xenops"]
     assert dest["host"] == host
-    address = api.host.get_address(host)
+    # xapi's are on port 80; the simulator's carry the port it is served on
+    address = f"{api.host.get_address(host)}:{sim.served[1]}"
     assert dest["SM"] == f"http://{address}/services/SM?session_id={dest['session_id']}"
     assert dest["xenops"] == f"http://{address}/services/xenops?session_id={dest['session_id']}"
-    assert dest["master"] == f"http://{api.host.get_address(api.pool.get_master(api.pool.get_all()[0]))}/"
+    master = api.host.get_address(api.pool.get_master(api.pool.get_all()[0]))
+    assert dest["master"] == f"http://{master}:{sim.served[1]}/"
 
 
 def test_migrate_receive_without_a_pif_on_the_network(api):
