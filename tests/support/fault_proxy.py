@@ -156,7 +156,7 @@ _METHOD_JSON = re.compile(rb'"method"\s*:\s*"([^"]+)"')
 
 
 class FaultProxy:
-    def __init__(self, target: tuple[str, int] | str | Path, *, http: bool = True):
+    def __init__(self, target: tuple[str, int] | str | Path, *, http: bool = True, libvirt: bool = False):
         self.unix: Path | None = target if isinstance(target, Path) else None  # a unix socket (libvirtd's)
         if isinstance(target, Path):
             target = ("", 0)
@@ -166,6 +166,9 @@ class FaultProxy:
             target = (host, int(port))
         self.target = target
         self.http = http
+        self.libvirt = libvirt  # raw mode that reads libvirt's RPC packets (hold_reply)
+        self.held = threading.Event()  # a reply hold_reply() asked for was held back
+        self._hold: dict[int, int] = {}  # procedure -> calls of it per connection let through first
         self.delay = 0.0
         self.seen = Seen()
         self._rules: list[_Rule] = []
@@ -223,6 +226,13 @@ class FaultProxy:
         """End a ``refuse``: new connections get through again (open ones are left alone)."""
         with self._lock:
             self._refuse_until = 0.0
+
+    def hold_reply(self, procedure: int, *, after: int = 0) -> None:
+        """(``libvirt=True``) The daemon's replies to calls of RPC ``procedure`` are never passed
+        on, past the first ``after`` on each connection (libvirt's open makes some): the client
+        waits for them, as on a link that dies mid-call (``held`` is set)."""
+        with self._lock:
+            self._hold[procedure] = after
 
     def stall(self) -> None:
         """New connections are accepted and never answered, until ``unstall()``."""
@@ -288,8 +298,13 @@ class FaultProxy:
                 self._serve_http(conn, upstream)
             else:
                 upstream.settimeout(None)
-                threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
-                self._pipe(conn, upstream, delayed=False)
+                if self.libvirt:
+                    held: _Held = _Held()
+                    threading.Thread(target=self._libvirt_pipe, args=(upstream, conn, held), daemon=True).start()
+                    self._libvirt_pipe(conn, upstream, held, upwards=True)
+                else:
+                    threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
+                    self._pipe(conn, upstream, delayed=False)
         except OSError:
             pass
         finally:
@@ -310,6 +325,35 @@ class FaultProxy:
                 if delayed and self.delay:
                     time.sleep(self.delay)
                 dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            _close(src)
+            _close(dst)
+
+    def _libvirt_pipe(self, src: socket.socket, dst: socket.socket, held: _Held, upwards: bool = False) -> None:
+        """As _pipe, a whole RPC packet at a time: [length][program][version][procedure][type]
+        [serial][status] (libvirt's src/rpc/virnetprotocol.x); calls are noted in ``seen`` as
+        ("libvirt:N", "call"), held replies as ("libvirt:N", "reply held")."""
+        buf = b""
+        try:
+            while data := src.recv(65536):
+                buf += data
+                while len(buf) >= 4 and len(buf) >= (size := struct.unpack(">I", buf[:4])[0]):
+                    packet, buf = buf[:size], buf[size:]
+                    _prog, _vers, proc, kind, serial = struct.unpack(">IIiII", packet[4:24])
+                    if upwards and kind == 0:  # a call
+                        self.seen.calls.append((f"libvirt:{proc}", "call"))
+                        held.calls[proc] = held.calls.get(proc, 0) + 1
+                        with self._lock:
+                            if proc in self._hold and held.calls[proc] > self._hold[proc]:
+                                held.serials.add(serial)
+                    elif kind == 1 and serial in held.serials:  # its reply
+                        self.seen.calls.append((f"libvirt:{proc}", "reply held"))
+                        self.held.set()
+                        continue
+                    if not upwards and self.delay:
+                        time.sleep(self.delay)
+                    dst.sendall(packet)
             dst.shutdown(socket.SHUT_WR)
         except OSError:
             _close(src)
@@ -358,6 +402,14 @@ class FaultProxy:
             if rule.action is truncated:
                 _close(conn)  # what was promised never comes
                 return
+
+
+@dataclass
+class _Held:
+    """One libvirt connection's calls: how many of each procedure, which serials to hold."""
+
+    calls: dict[int, int] = field(default_factory=dict)
+    serials: set[int] = field(default_factory=set)
 
 
 class _Reader:

@@ -28,12 +28,15 @@ from poolctl.backends.base import (
 from poolctl.backends.kvm.errors import operation_error, words
 from poolctl.backends.kvm.events import HostStale, Notify
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.backends.kvm.lostcontact import Learner
 from poolctl.backends.kvm.merge import Merged
+from poolctl.backends.kvm.whereabouts import conn_alive, contact_lost
 from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 
 log = logging.getLogger("poolctl.backends.kvm")
 
 POLL_S = 0.5
+OUT_OF_CONTACT_S = 5.0  # polls failing this long: the move's outcome is said to be unknown (still trying)
 POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
 STALLED_SHARE = 0.9  # a pass that leaves this share of the last one's remainder has not converged
 # Measured on the QEMU lab (tests/lab/README.md): libvirt's prepare and finish ~1.8 s besides the
@@ -145,6 +148,8 @@ class KvmMigration(MigrationHandle):
         self._throttle = 0
         self._t0 = 0.0
         self._timer: threading.Timer | None = None
+        self._best = 0.0  # the furthest fraction shown: where contact was lost
+        self._learner = Learner(src, dst, uuid, name, self._stop)  # after the call lost its connection
 
     # -- the libvirt call, in our own thread ---------------------------------------------
     def start(self) -> None:
@@ -162,10 +167,12 @@ class KvmMigration(MigrationHandle):
     def _run(self) -> None:
         error: libvirt.libvirtError | None = None
         new_dom = None
+        lost = False
         try:
             new_dom = self._call()
         except libvirt.libvirtError as err:
             error = err
+            lost = contact_lost(self._mig_conn, err)
         except Exception as err:
             error = libvirt.libvirtError(f"{type(err).__name__}: {err}")
         finally:
@@ -173,7 +180,10 @@ class KvmMigration(MigrationHandle):
                 self._timer.cancel()
             self._close_call_connection()
         try:
-            self._result = self._finish(error, new_dom)
+            if lost and error is not None:
+                self._result = self._learn(error)
+            else:
+                self._result = self._finish(error, new_dom)
         finally:
             self._setup.migrating.discard(self._uuid)
             for hc in (self._src, self._dst):
@@ -259,6 +269,30 @@ class KvmMigration(MigrationHandle):
             destination=self.destination,
         )
 
+    # -- after lost contact: how did the move end? ----------------------------------------
+    def _learn(self, error: libvirt.libvirtError) -> MigrationResult | None:
+        """None when poolctl stops following before the hosts tell."""
+        ending = self._learner.learn(words(error), lambda: self._best, self.outcome_wait_s)
+        if ending is None:
+            return None
+        verdict = ending.verdict
+        host = {"source": self._src.ref, "destination": self._dst.ref}.get(verdict.runs_on)
+        stats = self._completed_stats(None) if verdict.outcome == "success" else {}
+        cancelled = verdict.outcome == "failed" and self._cancel_requested and not self._timed_out
+        outcome = "cancelled" if cancelled else verdict.outcome if verdict.known else "unknown"
+        return MigrationResult(
+            outcome=outcome,
+            host=host,
+            error="" if outcome == "success" else ending.text,
+            downtime_ms=float(stats["downtime"]) if stats.get("downtime") is not None else None,
+            duration_s=round(time.monotonic() - self._t0, 3),
+            vm=self.vm,
+            source=self.source,
+            destination=self.destination,
+            post_copy=self._postcopy,
+            escalations=tuple(self._escalations),
+        )
+
     def _completed_stats(self, new_dom: libvirt.virDomain | None) -> dict[str, Any]:
         # In flight, jobStats' downtime is QEMU's target; the real figure is in the
         # completed job on the destination, or in the source's JOB_COMPLETED event.
@@ -280,7 +314,7 @@ class KvmMigration(MigrationHandle):
         return {}
 
     def _where(self) -> str | None:
-        """Where the VM runs after a failure: normally still the source."""
+        """Where the VM runs after a failure the source's daemon reported: normally the source."""
         for hc in (self._src, self._dst):
             if hc.conn is None:
                 continue
@@ -291,6 +325,32 @@ class KvmMigration(MigrationHandle):
             if state in RUNNING_STATES:
                 return hc.ref
         return None
+
+    def _poll(self) -> tuple[dict[str, Any], int, int] | None:
+        """The source's job figures and the domain's state; None when the source does not answer."""
+        try:
+            stats = self._dom.jobStats()
+        except libvirt.libvirtError as err:
+            if not conn_alive(self._dom.connect()):
+                self._follow_new_connection()
+                return None
+            log.debug("VM %s: jobStats: %s", self._name, words(err))
+            stats = {}
+        try:
+            state, reason = self._dom.state()[:2]
+        except libvirt.libvirtError:
+            state, reason = 0, 0
+        return stats, state, reason
+
+    def _follow_new_connection(self) -> None:
+        """The source's main connection died: once the backend has opened another, poll on it."""
+        conn = self._src.conn
+        if conn is None or conn is self._dom.connect() or not conn_alive(conn):
+            return
+        try:
+            self._dom = conn.lookupByUUIDString(self._uuid)
+        except libvirt.libvirtError:
+            pass
 
     def _on_timeout(self) -> None:
         if self._done.is_set():
@@ -331,35 +391,45 @@ class KvmMigration(MigrationHandle):
         return self._result if self._done.is_set() else None
 
     def updates(self) -> Iterator[MigrationProgress]:
-        best = 0.0
         yield MigrationProgress(
             phase=MigrationPhase.PREPARING,
             fraction=0.0,
             cancellable=True,
             message=f"{self._src.name} -> {self._dst.name}",
         )
+        said = ""  # the out-of-contact words last yielded
+        polls_lost_since: float | None = None
         while not self._done.wait(POLL_S):
             if self._stop.is_set():
                 return
-            try:
-                stats = self._dom.jobStats()
-            except libvirt.libvirtError:
-                stats = {}
-            try:
-                state, reason = self._dom.state()[:2]
-            except libvirt.libvirtError:
-                state, reason = 0, 0
-            progress = self._progress(stats, state, reason, best)
-            best = progress.fraction if progress.fraction is not None else best
+            polled = None if self._learner.lost else self._poll()
+            if polled is None:
+                polls_lost_since = polls_lost_since or time.monotonic()
+                lost = self._learner.lost or (
+                    f"outcome unknown: lost contact with {self._src.name} at {round(100 * self._best)} %; still trying"
+                    if time.monotonic() - polls_lost_since > OUT_OF_CONTACT_S
+                    else ""
+                )
+                if lost and lost != said:
+                    said = lost
+                    yield MigrationProgress(
+                        phase=self._last_phase, fraction=self._best, out_of_contact=True, message=lost
+                    )
+                continue
+            polls_lost_since, said = None, ""
+            stats, state, reason = polled
+            progress = self._progress(stats, state, reason, self._best)
+            self._best = progress.fraction if progress.fraction is not None else self._best
             self._steer(stats)
             # what the tuning changed during the move (auto-converge throttling, post-copy) is said
-            note = self._escalations[-1] if self._escalations else self.note()
+            note = self._learner.regained or (self._escalations[-1] if self._escalations else self.note())
             if not progress.message and note:
                 progress = progress.model_copy(update={"message": note})
             if not self._done.is_set():
                 yield progress
         result = self._result
-        assert result is not None, "_run() sets the result before it sets _done"
+        if result is None:  # stop_following() ended the reading of the hosts after lost contact
+            return
         if result.outcome == "success":
             yield MigrationProgress(
                 phase=MigrationPhase.DONE,
@@ -481,6 +551,12 @@ class KvmMigration(MigrationHandle):
             raise CancelRefused(f"the migration of VM '{name}' to {dst} has already ended")
         if self._postcopy:
             raise CancelRefused(f"VM '{name}' already runs on {dst} (post-copy): the migration cannot be undone")
+        if self._learner.lost:
+            raise CancelRefused(
+                f"lost contact with {self._src.name}: the migration of VM '{name}' cannot be cancelled "
+                "until poolctl reaches it again",
+                host=self._src.name,
+            )
         self._cancel_requested = True
         deadline = time.monotonic() + 2.0
         while True:
