@@ -37,31 +37,29 @@ class Learner:
         """Read until the hosts tell (an Ending with a known verdict), or ``wait_s`` after contact
         was lost (not known); None when ``stop`` is set first. ``shown()``: the fraction shown."""
         src, vm = self._src.name, f"VM '{self._name}'"
-        lost_since: float | None = None
-        at = ""
+        since = time.monotonic()  # out of contact, or without an answer that tells, since then
+        at = self._lose(shown(), f"libvirt says: {libvirt_words}")
         previous: Verdict | None = None
         waits = iter(READ_EVERY_S)
         delay = next(waits)
         while True:
-            verdict = judge(sight(self._src, self._uuid), sight(self._dst, self._uuid), vm)
+            on_src = sight(self._src, self._uuid)
+            verdict = judge(on_src, sight(self._dst, self._uuid), vm)
             if verdict.outcome == "moving":  # the link is back and the source's daemon carries on
-                lost_since, self.lost = None, ""
+                since, self.lost = time.monotonic(), ""
                 self.regained = f"contact with {src} is back: the migration goes on"
                 waits = iter(READ_EVERY_S)
-            elif lost_since is None:
-                lost_since, at = time.monotonic(), f"{round(100 * shown())} %"
-                self.regained = ""
-                self.lost = f"outcome unknown: lost contact with {src} at {at}; still trying"
-                log.warning("%s: %s (libvirt says: %s)", vm, self.lost, libvirt_words)
+            elif not on_src.read and not self.lost:  # lost again
+                since, at = time.monotonic(), self._lose(shown(), on_src.error)
             if verdict.known and verdict == previous:  # read twice alike: not a daemon mid-recovery
                 return Ending(
                     verdict,
-                    f"migration of {vm} from {src} to {self._dst.name}: lost contact with {src} at {at or 'the start'} "
+                    f"migration of {vm} from {src} to {self._dst.name}: lost contact with {src} at {at} "
                     f"({libvirt_words}); read afterwards: {verdict.seen}",
                     at,
                 )
             previous = verdict
-            if lost_since is not None and (lost_s := time.monotonic() - lost_since) > wait_s:
+            if verdict.outcome != "moving" and (lost_s := time.monotonic() - since) > wait_s:
                 text = (
                     f"lost contact with {src} at {at} for {lost_s:.0f} s: how the migration of {vm} to "
                     f"{self._dst.name} ended is not known ({verdict.seen}; see `poolctl ls`)"
@@ -71,3 +69,10 @@ class Learner:
             if self._stop.wait(delay):
                 return None
             delay = next(waits, delay)
+
+    def _lose(self, fraction: float, why: str) -> str:
+        at = f"{round(100 * fraction)} %"
+        self.regained = ""
+        self.lost = f"outcome unknown: lost contact with {self._src.name} at {at}; still trying"
+        log.warning("VM '%s': %s (%s)", self._name, self.lost, why)
+        return at

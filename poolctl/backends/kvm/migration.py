@@ -7,6 +7,7 @@ call on the connection running it (jobStats, state, the watcher's refresh) waite
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -150,6 +151,7 @@ class KvmMigration(MigrationHandle):
         self._timer: threading.Timer | None = None
         self._best = 0.0  # the furthest fraction shown: where contact was lost
         self._learner = Learner(src, dst, uuid, name, self._stop)  # after the call lost its connection
+        self._poll_conn: libvirt.virConnect | None = None  # ours, for polls once contact is back
 
     # -- the libvirt call, in our own thread ---------------------------------------------
     def start(self) -> None:
@@ -181,7 +183,12 @@ class KvmMigration(MigrationHandle):
             self._close_call_connection()
         try:
             if lost and error is not None:
-                self._result = self._learn(error)
+                try:
+                    self._result = self._learn(error)
+                finally:
+                    if self._poll_conn is not None:
+                        with contextlib.suppress(libvirt.libvirtError):
+                            self._poll_conn.close()
             else:
                 self._result = self._finish(error, new_dom)
         finally:
@@ -343,10 +350,20 @@ class KvmMigration(MigrationHandle):
         return stats, state, reason
 
     def _follow_new_connection(self) -> None:
-        """The source's main connection died: once the backend has opened another, poll on it."""
+        """The source's main connection died: poll on the one the backend's watcher opened since,
+        or, once the hosts were read again (the link is back), on one of our own."""
         conn = self._src.conn
         if conn is None or conn is self._dom.connect() or not conn_alive(conn):
-            return
+            if not self._learner.regained:
+                return
+            if not conn_alive(self._poll_conn):
+                try:
+                    self._poll_conn = self._src.open_side()
+                except BackendError:
+                    return
+            conn = self._poll_conn
+            if conn is None:
+                return
         try:
             self._dom = conn.lookupByUUIDString(self._uuid)
         except libvirt.libvirtError:
