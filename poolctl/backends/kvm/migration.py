@@ -31,15 +31,14 @@ from poolctl.backends.kvm.events import HostStale, Notify
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
 from poolctl.backends.kvm.lostcontact import Learner
 from poolctl.backends.kvm.merge import Merged
-from poolctl.backends.kvm.whereabouts import conn_alive, contact_lost
+from poolctl.backends.kvm.steering import Steering
+from poolctl.backends.kvm.whereabouts import completed_stats, conn_alive, contact_lost, where_after_failure
 from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 
 log = logging.getLogger("poolctl.backends.kvm")
 
 POLL_S = 0.5
 OUT_OF_CONTACT_S = 5.0  # polls failing this long: the move's outcome is said to be unknown (still trying)
-POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
-STALLED_SHARE = 0.9  # a pass that leaves this share of the last one's remainder has not converged
 # Measured on the QEMU lab (tests/lab/README.md): libvirt's prepare and finish ~1.8 s besides the
 # copy; 5-20 ms of device state and 10-20 ms of libvirt resuming the guest on the destination;
 # a switch to post-copy pauses the guest 65-150 ms (libvirt resumes it, not QEMU); uncapped,
@@ -133,20 +132,15 @@ class KvmMigration(MigrationHandle):
         self._dom = dom  # on the source's main connection: polls, abort, settings
         self._mig_conn: libvirt.virConnect | None = None  # the migrate call's own (start())
         self._mig_dom: libvirt.virDomain | None = None
-        self._flags, self._params, self._options = flags, params, options
+        self._flags, self._params = flags, params
         self._done = threading.Event()
         self._stop = threading.Event()  # stop_following()
         self._result: MigrationResult | None = None
         self._cancel_requested = False
         self._timed_out = False
-        self._postcopy = False
-        self._downtime_set = False
-        self._downtime_error: str | None = None  # libvirt's words when the max downtime was refused
+        self._steering = Steering(options, name)
         self._seen_data = False
         self._last_phase = MigrationPhase.PREPARING
-        self._remaining: dict[int, int] = {}  # pass number -> memory left when it was seen
-        self._escalations: list[str] = []
-        self._throttle = 0
         self._t0 = 0.0
         self._timer: threading.Timer | None = None
         self._best = 0.0  # the furthest fraction shown: where contact was lost
@@ -160,7 +154,7 @@ class KvmMigration(MigrationHandle):
         self._src.migration_iteration.pop(self._uuid, None)
         self._setup.migrating.add(self._uuid)
         self._setup.notify(HostStale(self._src.uri))  # shows "migrate" as a current operation
-        self._set_max_downtime()
+        self._steering.set_max_downtime(self._dom)
         self._timer = threading.Timer(self._setup.timeout_s, self._on_timeout)
         self._timer.daemon = True
         self._timer.start()
@@ -235,7 +229,7 @@ class KvmMigration(MigrationHandle):
     def _finish(self, error: libvirt.libvirtError | None, new_dom: libvirt.virDomain | None) -> MigrationResult:
         duration_s = round(time.monotonic() - self._t0, 3)
         if error is None:
-            stats = self._completed_stats(new_dom)
+            stats = completed_stats(self._src, self._dst, self._uuid, new_dom)
             copied = stats.get("memory_processed") or stats.get("data_processed")
             bps = stats.get("memory_bps")
             elapsed = stats.get("time_elapsed")
@@ -252,8 +246,8 @@ class KvmMigration(MigrationHandle):
                 copied_bytes=int(copied) if copied else None,
                 copy_rate_bytes_s=float(bps) if bps else None,
                 passes=int(stats["memory_iteration"]) if stats.get("memory_iteration") else None,
-                post_copy=self._postcopy,
-                escalations=tuple(self._escalations),
+                post_copy=self._steering.postcopy,
+                escalations=tuple(self._steering.escalations),
             )
         cancelled = self._cancel_requested and not self._timed_out
         if self._timed_out:
@@ -268,7 +262,7 @@ class KvmMigration(MigrationHandle):
         )
         return MigrationResult(
             outcome="cancelled" if cancelled else "failed",
-            host=self._where(),
+            host=where_after_failure((self._src, self._dst), self._uuid),
             error=text,
             duration_s=duration_s,
             vm=self.vm,
@@ -284,7 +278,7 @@ class KvmMigration(MigrationHandle):
             return None
         verdict = ending.verdict
         host = {"source": self._src.ref, "destination": self._dst.ref}.get(verdict.runs_on)
-        stats = self._completed_stats(None) if verdict.outcome == "success" else {}
+        stats = completed_stats(self._src, self._dst, self._uuid, None) if verdict.outcome == "success" else {}
         cancelled = verdict.outcome == "failed" and self._cancel_requested and not self._timed_out
         outcome = "cancelled" if cancelled else verdict.outcome if verdict.known else "unknown"
         return MigrationResult(
@@ -296,42 +290,9 @@ class KvmMigration(MigrationHandle):
             vm=self.vm,
             source=self.source,
             destination=self.destination,
-            post_copy=self._postcopy,
-            escalations=tuple(self._escalations),
+            post_copy=self._steering.postcopy,
+            escalations=tuple(self._steering.escalations),
         )
-
-    def _completed_stats(self, new_dom: libvirt.virDomain | None) -> dict[str, Any]:
-        # In flight, jobStats' downtime is QEMU's target; the real figure is in the
-        # completed job on the destination, or in the source's JOB_COMPLETED event.
-        try:
-            dom = new_dom
-            if dom is None and self._dst.conn is not None:
-                dom = self._dst.conn.lookupByUUIDString(self._uuid)
-            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED) if dom is not None else {}
-            if stats.get("downtime") is not None:
-                return dict(stats)
-        except (libvirt.libvirtError, AttributeError):
-            pass
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            event = self._src.job_completed.get(self._uuid)
-            if event and event.get("downtime") is not None:
-                return dict(event)
-            time.sleep(0.05)
-        return {}
-
-    def _where(self) -> str | None:
-        """Where the VM runs after a failure the source's daemon reported: normally the source."""
-        for hc in (self._src, self._dst):
-            if hc.conn is None:
-                continue
-            try:
-                state = hc.conn.lookupByUUIDString(self._uuid).state()[0]
-            except (libvirt.libvirtError, AttributeError):
-                continue
-            if state in RUNNING_STATES:
-                return hc.ref
-        return None
 
     def _poll(self) -> tuple[dict[str, Any], int, int] | None:
         """The source's job figures and the domain's state; None when the source does not answer."""
@@ -378,26 +339,9 @@ class KvmMigration(MigrationHandle):
         except libvirt.libvirtError:
             pass
 
-    def _set_max_downtime(self) -> None:
-        # Set once before the call and again once the job shows: libvirt 9.0 accepts it
-        # either way, and a fast migration may converge before the first poll.
-        if not self._options.max_downtime_ms:
-            return
-        try:
-            self._dom.migrateSetMaxDowntime(int(self._options.max_downtime_ms), 0)
-            self._downtime_error = None
-        except libvirt.libvirtError as err:
-            # The migration still runs, with QEMU's default limit: the user is told (note())
-            self._downtime_error = words(err)
-
     def note(self) -> str:
         """What the user should know about the settings of this run ('' when nothing)."""
-        if self._downtime_error and self._downtime_set:
-            return (
-                f"max downtime {self._options.max_downtime_ms:.0f} ms not applied "
-                f"({self._downtime_error}); QEMU's default limit applies"
-            )
-        return ""
+        return self._steering.note()
 
     # -- the public handle ----------------------------------------------------------------
     def stop_following(self) -> None:
@@ -437,9 +381,11 @@ class KvmMigration(MigrationHandle):
             stats, state, reason = polled
             progress = self._progress(stats, state, reason, self._best)
             self._best = progress.fraction if progress.fraction is not None else self._best
-            self._steer(stats)
+            self._steering.steer(self._dom, stats, cancelling=self._cancel_requested)
             # what the tuning changed during the move (auto-converge throttling, post-copy) is said
-            note = self._learner.regained or (self._escalations[-1] if self._escalations else self.note())
+            note = self._learner.regained or (
+                self._steering.escalations[-1] if self._steering.escalations else self.note()
+            )
             if not progress.message and note:
                 progress = progress.model_copy(update={"message": note})
             if not self._done.is_set():
@@ -480,8 +426,10 @@ class KvmMigration(MigrationHandle):
         fraction = best
         if total and remaining is not None:
             fraction = max(best, min(1.0, max(0.0, 1 - remaining / total)))
-        if self._postcopy or (state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY):
-            self._postcopy = True
+        if self._steering.postcopy or (
+            state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY
+        ):
+            self._steering.postcopy = True
             return MigrationProgress(
                 phase=MigrationPhase.COPYING,
                 fraction=fraction,
@@ -520,53 +468,11 @@ class KvmMigration(MigrationHandle):
             dirty_rate=dirty,
         )
 
-    def _steer(self, st: dict[str, Any]) -> None:
-        """Settings that need a running migration job."""
-        if not st.get("type"):
-            return
-        if not self._downtime_set and self._options.max_downtime_ms:
-            self._downtime_set = True
-            self._set_max_downtime()
-            if self._downtime_error:
-                log.warning("VM %s: %s", self._name, self.note())
-        throttle = int(st.get("auto_converge_throttle") or 0)
-        if throttle > self._throttle:
-            if not self._throttle:
-                self._escalations.append(f"auto-converge: the hypervisor throttles the guest's vCPUs ({throttle} %)")
-            self._throttle = throttle
-        if self._options.post_copy and not self._postcopy and not self._cancel_requested:
-            why = self._postcopy_reason(st)
-            if why:
-                try:
-                    self._dom.migrateStartPostCopy(0)
-                    self._postcopy = True
-                    self._escalations.append(f"post-copy: {why}")
-                except libvirt.libvirtError as err:
-                    log.warning("VM %s: post-copy refused: %s", self._name, words(err))
-
-    def _postcopy_reason(self, st: dict[str, Any]) -> str:
-        """Why to switch to post-copy now ('' for not yet): asked for after the first pass, or
-        the passes stopped shrinking (auto-converge, if on, had its passes first)."""
-        passes = int(st.get("memory_iteration") or 0)
-        remaining = st.get("memory_remaining")
-        if passes < 1 or remaining is None:
-            return ""
-        self._remaining.setdefault(passes, int(remaining))
-        if self._options.post_copy_now and passes >= 2:
-            return "switched after the first pass, as chosen"
-        if passes < POSTCOPY_AFTER_ITERATIONS + (2 if self._options.auto_converge else 0):
-            return ""
-        before, now = self._remaining.get(passes - 1), self._remaining[passes]
-        if before and now >= STALLED_SHARE * before:
-            mib = now / (1 << 20)
-            return f"pass {passes} left {mib:.0f} MiB, no less than pass {passes - 1}: pre-copy is not converging"
-        return ""
-
     def cancel(self) -> None:
         name, dst = self._name, self._dst.name
         if self._done.is_set():
             raise CancelRefused(f"the migration of VM '{name}' to {dst} has already ended")
-        if self._postcopy:
+        if self._steering.postcopy:
             raise CancelRefused(f"VM '{name}' already runs on {dst} (post-copy): the migration cannot be undone")
         if self._learner.lost:
             raise CancelRefused(

@@ -1,4 +1,4 @@
-"""Where a VM is after poolctl lost contact with a host mid-move: read from both hosts.
+"""Where a VM is after a move, and what the move did.
 
 A migrate call that dies with its connection (the source daemon killed, the link cut) says
 nothing about the move itself: with peer-to-peer migration the source daemon drives it and
@@ -9,13 +9,16 @@ answer for a moment)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import libvirt
 
 from poolctl.backends.base import BackendError
 from poolctl.backends.kvm.errors import words
-from poolctl.backends.kvm.hostconn import HostConn
+from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
 
 _RUNS = {libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED}
 # The call's connection died under it: the errors libvirt's client gives for a dead link.
@@ -123,3 +126,42 @@ def judge(src: Sighting, dst: Sighting, vm: str) -> Verdict:
     if src.runs or src.state == libvirt.VIR_DOMAIN_PAUSED:
         return Verdict("failed", "source", seen)
     return Verdict("failed", "", seen)  # on neither host, both read
+
+
+# --- after an end the source's daemon reported ---------------------------------------------------
+
+
+def where_after_failure(hosts: Iterable[HostConn], uuid: str) -> str | None:
+    """The ref of the host running the VM after a failure the source's daemon reported (normally
+    the source), on the hosts' main connections; None when none shows it running."""
+    for hc in hosts:
+        if hc.conn is None:
+            continue
+        try:
+            state = hc.conn.lookupByUUIDString(uuid).state()[0]
+        except (libvirt.libvirtError, AttributeError):
+            continue
+        if state in RUNNING_STATES:
+            return hc.ref
+    return None
+
+
+def completed_stats(src: HostConn, dst: HostConn, uuid: str, new_dom: libvirt.virDomain | None) -> dict[str, Any]:
+    """The figures of a finished move. In flight, jobStats' downtime is QEMU's target; the real
+    one is in the completed job on the destination, or in the source's JOB_COMPLETED event."""
+    try:
+        dom = new_dom
+        if dom is None and dst.conn is not None:
+            dom = dst.conn.lookupByUUIDString(uuid)
+        stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED) if dom is not None else {}
+        if stats.get("downtime") is not None:
+            return dict(stats)
+    except (libvirt.libvirtError, AttributeError):
+        pass
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        event = src.job_completed.get(uuid)
+        if event and event.get("downtime") is not None:
+            return dict(event)
+        time.sleep(0.05)
+    return {}
