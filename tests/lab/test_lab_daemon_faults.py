@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.support import fault_proxy as fp
 
 from .lab import Lab
 from .labcli import POOL, POOLCTL_ROOT, PoolctlCli
+from .labenv import LabError
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300)]
 
@@ -37,7 +39,7 @@ class Running:
     """``poolctl migrate`` in the background, its output read as it comes."""
 
     def __init__(self, cli: PoolctlCli, *args: str):
-        argv = cli.lab.client_argv([_python(), "-m", "poolctl", "--config", str(cli.config), *args])
+        argv = cli.lab.client_argv([sys.executable, "-m", "poolctl", "--config", str(cli.config), *args])
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli.env, cwd=POOLCTL_ROOT
         )
@@ -72,22 +74,28 @@ class Running:
         return f"--- stdout:\n{''.join(self.out)}--- stderr:\n{''.join(self.err)}"
 
 
-def _python() -> str:
-    import sys
-
-    return sys.executable
-
-
 def audit_lines(cli: PoolctlCli) -> list[dict]:
     log = cli.state_dir / "migrations.jsonl"
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+
+
+def assert_answers(lab: Lab) -> None:
+    """The guest answers ping; or its kernel crashed after the move, a QEMU TCG fault of this lab
+    (README "Guest crashes"), which is said and not counted against poolctl: libvirt runs the
+    domain on one host, as asserted before."""
+    try:
+        lab.wait_ping(30)
+    except LabError:
+        crash = lab.guest_crash(GUEST)
+        assert crash, "the guest does not answer ping, and its kernel logged no oops"
+        print(f"\nnote: the guest's kernel crashed after the move ({crash}): QEMU TCG, see README")
 
 
 def assert_told_the_truth(lab: Lab, cli: PoolctlCli, run: Running, rc: int) -> str:
     """Where libvirt shows the guest is what poolctl's last words and its audit log say."""
     where = lab.running_on(GUEST)
     assert len(where) == 1, f"the guest runs on {where}, not on exactly one host\n{run}"
-    lab.wait_ping(30)  # raises when the guest does not answer
+    assert_answers(lab)
     out = "".join(run.out)
     if where == ["hostA"]:
         assert rc == 1, f"exit {rc}\n{run}"
@@ -174,7 +182,7 @@ def test_link_cut_past_outcome_wait_is_unknown_exit_7(guest_on_a, poolctl_cli):
             time.sleep(1)
         where = lab.running_on(GUEST)
         assert len(where) == 1, where
-        lab.wait_ping(30)
+        assert_answers(lab)
         ls = cli.run("ls", "vms")  # what the admin is told to look at
         assert ls.rc == 0 and any(GUEST in line and where[0] in line for line in ls.stdout.splitlines()), ls
     print(f"\nlink to hostA cut past outcome_wait: exit 7; afterwards the guest on {where[0]}\n{run}")
