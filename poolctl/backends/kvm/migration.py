@@ -168,7 +168,7 @@ class KvmMigration(MigrationHandle):
             new_dom = self._call()
         except libvirt.libvirtError as err:
             error = err
-            lost = contact_lost(self._mig_conn, err)
+            lost = contact_lost(self._mig_conn)
         except Exception as err:
             error = libvirt.libvirtError(f"{type(err).__name__}: {err}")
         finally:

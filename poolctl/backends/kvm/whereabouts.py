@@ -21,8 +21,6 @@ from poolctl.backends.kvm.errors import words
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
 
 _RUNS = {libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED}
-# The call's connection died under it: the errors libvirt's client gives for a dead link.
-_LOST_CODES = {libvirt.VIR_ERR_RPC, libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_INVALID_CONN}
 
 
 def conn_alive(conn: libvirt.virConnect | None) -> bool:
@@ -32,10 +30,12 @@ def conn_alive(conn: libvirt.virConnect | None) -> bool:
         return False
 
 
-def contact_lost(conn: libvirt.virConnect | None, err: libvirt.libvirtError) -> bool:
-    """The migrate call failed because its connection to the source failed, not because the
-    source daemon said the move failed (then the connection is still open)."""
-    return not conn_alive(conn) or err.get_error_code() in _LOST_CODES
+def contact_lost(conn: libvirt.virConnect | None) -> bool:
+    """The migrate call failed because its connection to the source failed (libvirt closes it on
+    EOF, a reset, a keepalive timeout), not because the source's daemon said the move failed:
+    then the connection is still open, even when the daemon's words are about a lost connection
+    of its own (to the destination's daemon)."""
+    return not conn_alive(conn)
 
 
 @dataclass(frozen=True)
