@@ -279,7 +279,8 @@ class KvmMigration(MigrationHandle):
         verdict = ending.verdict
         host = {"source": self._src.ref, "destination": self._dst.ref}.get(verdict.runs_on)
         stats = completed_stats(self._src, self._dst, self._uuid, None) if verdict.outcome == "success" else {}
-        cancelled = verdict.outcome == "failed" and self._cancel_requested and not self._timed_out
+        stayed = verdict.outcome == "failed" and verdict.runs_on == "source"
+        cancelled = stayed and self._cancel_requested and not self._timed_out
         outcome = "cancelled" if cancelled else verdict.outcome if verdict.known else "unknown"
         return MigrationResult(
             outcome=outcome,
