@@ -24,7 +24,7 @@ from poolctl.backends.base import AuthenticationError, BackendError, ConnectionL
 from poolctl.backends.xen import XenBackend
 from poolctl.sim.xapi import Simulator
 from tests.support.cli import config_file
-from tests.support.tcp_gate import Gate, drop_all, forward_all
+from tests.support.fault_proxy import FaultProxy
 from tests.support.xen import PASSWORD, config, connected
 
 pytestmark = pytest.mark.timeout(60)
@@ -158,7 +158,7 @@ def test_first_load_raises_a_wrong_password_as_the_backends_error_without_the_pa
 
 def test_first_load_stopped_while_blocked_returns_none_and_logs_out_once_the_load_ends(lab):
     sim, server = lab
-    with Gate(target(server)) as gate:  # holds every connection: a server that does not answer yet
+    with FaultProxy(target(server), http=False, stalled=True) as gate:  # a server that does not answer yet
         first = loading.FirstLoad(config(gate.url))
         gate.wait_accepted(1)
         stopping = threading.Event()
@@ -172,7 +172,7 @@ def test_first_load_stopped_while_blocked_returns_none_and_logs_out_once_the_loa
         assert not waiter.is_alive() and got == [None]
         assert gate.forwarded == 0 and "session.login_with_password" not in server.stats.snapshot()
 
-        gate.set_rule(forward_all)  # the load now completes, for nobody
+        gate.unstall()  # the load now completes, for nobody
         wait_until(lambda: server.stats.snapshot()["session.logout"] == 1, "the late backend to log out")
         assert server.stats.snapshot()["session.login_with_password"] == 1
         assert len(sim.sessions) == 0, "the backend loaded after stopping was left logged in"
@@ -182,13 +182,13 @@ def test_first_load_stopped_while_blocked_returns_none_and_logs_out_once_the_loa
 
 
 def test_first_load_stopped_then_failing_ends_quietly():
-    with Gate(("127.0.0.1", 9)) as gate:  # accepts, never answers; nothing behind it
+    with FaultProxy(("127.0.0.1", 9), http=False, stalled=True) as gate:  # accepts, never answers; nothing behind it
         first = loading.FirstLoad(config(gate.url))
         gate.wait_accepted(1)
         stopping = threading.Event()
         stopping.set()
         assert first.result(stopping) is None
-        gate.set_rule(drop_all)  # the server goes away: the load ends with ConnectionLost
+        gate.refuse(reset=False)  # the server goes away: the load ends with ConnectionLost
         for t in load_threads():
             t.join(10)
         assert not load_threads(), "the load thread outlived its connection"
@@ -240,7 +240,7 @@ sys.exit("the TUI was never imported")
 
 
 def test_the_cli_starts_each_pools_load_before_importing_the_tui(tmp_path: Path):
-    with Gate(("127.0.0.1", 9)) as gate:  # holds the load: it is surely still running at import
+    with FaultProxy(("127.0.0.1", 9), http=False, stalled=True) as gate:  # holds the load: still running at import
         path = config_file(
             tmp_path,
             f"""\

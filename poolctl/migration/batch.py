@@ -276,6 +276,7 @@ class BatchRunner:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._cancelled = False
+        self._halt = ""  # halt(): why no more moves start (the running ones are left to end)
         self._running: list[_Running] = []
         self._answers: list[tuple[str, str]] = []  # cancel answers for run() to send on
         self._t0 = time.monotonic()
@@ -303,6 +304,12 @@ class BatchRunner:
         self._wake.set()
         return [a for _, a in answers]
 
+    def halt(self, reason: str) -> None:
+        """Start no more moves; the running ones go on to their end (nothing is asked of them)."""
+        with self._lock:
+            self._halt = self._halt or reason
+        self._wake.set()
+
     # --- the running thread -------------------------------------------------------------------
 
     def run(self) -> Summary:
@@ -320,6 +327,11 @@ class BatchRunner:
             if self._cancelled and not stop_reason:
                 stop_reason = "cancelled"
                 self._emit(Stopping(f"{stop_reason}: no more moves start"))
+            if self._halt and not stop_reason:
+                stop_reason = self._halt
+                running = len(self._running)
+                rest = {0: "", 1: "; the running one finishes"}.get(running, f"; the {running} running ones finish")
+                self._emit(Stopping(f"{stop_reason}: no more moves start{rest}"))
             while not stop_reason and not self._cancelled and waiting and len(self._running) < self.level:
                 placement = waiting.pop(0)
                 failure = self._start(placement)

@@ -9,12 +9,8 @@ hypervisor's event does.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +32,7 @@ from poolctl.safe_text import shown, shown_lines
 from poolctl.tui.commands import VMCommands
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated, PowerRequested
 from poolctl.tui.migrations import MigrationCenter
+from poolctl.tui.migrations.hangup import HangUp
 from poolctl.tui.screens.batch_dialog import BatchDialog
 from poolctl.tui.screens.confirm import ConfirmScreen, QuitConfirmScreen
 from poolctl.tui.screens.help import HelpScreen
@@ -51,8 +48,6 @@ FRAME_S = 1 / 60  # how long changes may pile up before one redraw takes them al
 RETRY_FIRST_S = 2.0
 PAINT_WAIT_S = 2.0  # the watcher starts after the first paint, or this long after its snapshot at most
 RETRY_MAX_S = 60.0
-# After a hang-up (the SSH connection dropped) moves under way are followed this long at most.
-HANGUP_FOLLOW_S = 3600.0
 
 
 class PoolctlApp(App[None]):
@@ -123,8 +118,8 @@ class PoolctlApp(App[None]):
         self._painted: dict[str, threading.Event] = {}  # pool -> set once its first load is on screen
         self.main_screen = MainScreen(self.sessions)
         self._log_handler: logging.Handler | None = None
-        self._sighup_before: signal.Handlers | Callable[..., object] | int | None = None
         self.migrations = MigrationCenter(self, self.main_screen, settings=migration or MigrationSettings())
+        self.hangup = HangUp(self, self.migrations)
 
     def notify(
         self,
@@ -187,31 +182,7 @@ class PoolctlApp(App[None]):
         for session in self.sessions.values():
             self._connect(session)
         self.set_interval(1.0, self._tick_countdowns)
-        with contextlib.suppress(ValueError):  # not the main thread: no hang-ups to handle
-            self._sighup_before = signal.signal(signal.SIGHUP, self._hung_up)
-
-    def _hung_up(self, signum: int, frame: object) -> None:
-        """The terminal is gone (an SSH connection dropped): nothing can be shown or asked any
-        more, but the moves under way are followed to their end, so that the audit log says how
-        each ended (by default a hang-up kills poolctl and leaves no line); then poolctl quits.
-
-        Runs as a signal handler, at once: the screen's writes go to /dev/null from here on, or
-        the first write to the dead terminal (EIO) would end Textual's writer thread and the
-        next ones would block the app for good."""
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            with contextlib.suppress(OSError):
-                os.dup2(devnull, fd)
-        os.close(devnull)
-        moves = [c.finished for c in self.migrations.moving()]
-        asyncio.get_running_loop().call_soon_threadsafe(self._follow_then_quit, moves)
-
-    @work(thread=True, group="hangup", exit_on_error=False)
-    def _follow_then_quit(self, moves: list[threading.Event]) -> None:
-        deadline = time.monotonic() + HANGUP_FOLLOW_S
-        for finished in moves:
-            finished.wait(max(0.0, deadline - time.monotonic()))
-        self.call_from_thread(self.exit, return_code=128 + signal.SIGHUP)
+        self.hangup.install()
 
     async def action_quit(self) -> None:
         """`q`, ctrl+q and the palette's Quit: ask first while migrations are running."""
@@ -456,9 +427,7 @@ class PoolctlApp(App[None]):
     # --- shutting down -------------------------------------------------------------------
 
     def on_unmount(self) -> None:
-        if self._sighup_before is not None:
-            with contextlib.suppress(ValueError):
-                signal.signal(signal.SIGHUP, self._sighup_before)
+        self.hangup.uninstall()
         self.migrations.abandon_all()  # first: the moves' records, while their backends are open
         closers = []
         for session in self.sessions.values():

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,12 +148,45 @@ def _wait_for_task(sim: Simulator, vm: str, phase_cancellable: bool, timeout: fl
         time.sleep(0.02)
 
 
+class _Output:
+    """A running poolctl's stdout and stderr, read as they come: a test waits for what it printed."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self._cond = threading.Condition()
+        self._lines: dict[str, list[str]] = {"out": [], "err": []}
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, key), daemon=True)
+            for stream, key in ((proc.stdout, "out"), (proc.stderr, "err"))
+        ]
+        for t in self._readers:
+            t.start()
+
+    def _read(self, stream, key: str) -> None:
+        for line in stream:
+            with self._cond:
+                self._lines[key].append(line)
+                self._cond.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: any(text in line for line in self._lines["out"]), timeout):
+                raise AssertionError(f"poolctl printed no {text!r} in {timeout} s: {self._lines}")
+
+    def finish(self, timeout: float = 30) -> tuple[str, str]:
+        self.proc.wait(timeout)
+        for t in self._readers:
+            t.join(5)
+        return "".join(self._lines["out"]), "".join(self._lines["err"])
+
+
 def test_ctrl_c_cancels_and_vm_stays(sim, env):
     proc = _start(env, "web-01", "xcp-lab-2")
+    output = _Output(proc)
     _wait_for_task(sim[0], "web-01", phase_cancellable=True)
-    time.sleep(0.6)  # let poolctl see a cancellable progress report (polled every 0.5 s)
+    output.wait_for("copying memory")  # poolctl has seen a cancellable progress report
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    out, err = output.finish()
     assert proc.returncode == 6, err
     assert "Ctrl-C: cancelling the migration" in err
     assert "Migration cancelled after" in out and "web-01 still runs on xcp-lab-1" in out
@@ -167,10 +201,11 @@ def test_ctrl_c_too_late_is_refused_and_exits_130(env, tmp_path):
         cfg = Path(env["POOLCTL_CONFIG"])
         cfg.write_text(cfg.read_text().replace(cfg.read_text().split('url = "')[1].split('"')[0], server.url))
         proc = _start(env, "web-01", "xcp-lab-2")
+        output = _Output(proc)
         _wait_for_task(slow, "web-01", phase_cancellable=False, timeout=30)
-        time.sleep(0.6)
+        output.wait_for("finishing")  # poolctl has seen the phase past the point of no return
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = output.finish()
         assert proc.returncode == 130, err
         assert "cannot cancel: the migration of web-01 is in its finishing phase" in err
         assert "Migration complete" in out

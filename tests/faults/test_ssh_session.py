@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from poolctl.tui.migrations.hangup import REASON
 from tests.support.sshd import Sshd
 from tests.support.terminal import Terminal, processes_with, wait_none_with
 
@@ -104,6 +105,35 @@ def test_a_dropped_ssh_connection_mid_migration_leaves_the_move_to_end_and_says_
     (record,) = audit(home)
     assert record["vm"] == "web-01" and record["result"] == "success", record
     assert record["source"] == "xcp-lab-1" and record["now_on"] == "xcp-lab-2", record
+
+
+def test_a_dropped_ssh_connection_mid_evacuation_ends_its_running_move_and_starts_no_other(ssh_server, tmp_path):
+    home = tmp_path / "admin"
+    marker = str(home)
+    term = remote_poolctl(ssh_server, home, "--demo", rows=40, cols=150)
+    try:
+        term.expect("web-01", timeout=30)  # the demo pool loaded; the pool tree has the focus
+        mark = term.mark()
+        term.send("\x1b[B\x1b[B\x1b[B")  # down three times: the third host, xcp-lab-3
+        term.expect("127.0.1.3", since=mark)  # its details
+        mark = term.mark()
+        term.send("e")
+        term.expect("Evacuate", since=mark)
+        term.expect("→ xcp-lab-", since=mark)  # the plan: db-02 and build-01 move away
+        mark = term.mark()
+        term.send("\r")  # Evacuate (the focused button); "auto" starts one move first
+        term.expect(re.compile(rb"moving +\d+%"), since=mark)
+        term.kill(signal.SIGKILL)  # the connection drops mid-move
+        term.wait(5)
+        wait_none_with(marker, timeout=60)  # the running move followed to its end, then poolctl quit
+    finally:
+        term.close()
+    rows = audit(home)
+    moves = [r for r in rows if "kind" not in r]
+    (batch,) = [r for r in rows if r.get("kind") == "evacuation"]
+    assert [(m["result"], m["source"]) for m in moves] == [("success", "xcp-lab-3")], rows
+    assert batch["moved"] == [moves[0]["vm"]] and len(batch["not_moved"]) == 1, batch
+    assert batch["reason"] == REASON and batch["host"] == "xcp-lab-3", batch
 
 
 def test_keys_over_ssh_filter_and_quit_leave_nothing_running(ssh_server, tmp_path):

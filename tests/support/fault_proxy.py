@@ -2,9 +2,12 @@
 a libvirt daemon's TCP port or unix socket): real sockets both ways, nothing in the client replaced.
 
 Raw faults, for any protocol: ``cut()`` closes every open connection; ``refuse(s)`` resets new
-connections for ``s`` seconds (``admit()`` ends that early); ``stall()`` accepts and never
-answers (``unstall()`` lets them through); ``delay = s`` holds every chunk from the server
-that long. The target is a (host, port), a URL, or a unix socket's ``Path`` (libvirtd's).
+connections for ``s`` seconds (``admit()`` ends that early; ``reset=False`` closes them the
+polite way, a FIN: a server that goes away); ``stall()`` (or ``stalled=True`` from the start)
+accepts and never answers, as a stuck server does (``unstall()`` lets them through, a refuse
+drops them); ``wait_accepted(n)`` waits for the n-th connection; ``delay = s`` holds every
+chunk from the server that long. The target is a (host, port), a URL, or a unix socket's
+``Path`` (libvirtd's). ``libvirt=True`` reads libvirt's RPC packets: ``hold_reply(procedure)``.
 
 HTTP faults (``http=True``, the simulator: XML-RPC on / and JSON-RPC on /jsonrpc): a request is
 read whole and its RPC method named (``<methodName>`` or JSON's ``"method"``); a rule set with
@@ -156,7 +159,9 @@ _METHOD_JSON = re.compile(rb'"method"\s*:\s*"([^"]+)"')
 
 
 class FaultProxy:
-    def __init__(self, target: tuple[str, int] | str | Path, *, http: bool = True):
+    def __init__(
+        self, target: tuple[str, int] | str | Path, *, http: bool = True, libvirt: bool = False, stalled: bool = False
+    ):
         self.unix: Path | None = target if isinstance(target, Path) else None  # a unix socket (libvirtd's)
         if isinstance(target, Path):
             target = ("", 0)
@@ -166,18 +171,25 @@ class FaultProxy:
             target = (host, int(port))
         self.target = target
         self.http = http
+        self.libvirt = libvirt  # raw mode that reads libvirt's RPC packets (hold_reply)
+        self.held = threading.Event()  # a reply hold_reply() asked for was held back
+        self._hold: dict[int, int] = {}  # procedure -> calls of it per connection let through first
         self.delay = 0.0
         self.seen = Seen()
         self._rules: list[_Rule] = []
         self._lock = threading.Condition()
         self._closed = False
-        self._stalled = False
+        self._stalled = stalled
         self._refuse_until = 0.0
+        self._reset = True  # refused connections get an RST (else a FIN)
         self._sockets: set[socket.socket] = set()
         self.accepted = 0
+        self.forwarded = 0  # connections passed on to the target
+        self.dropped = 0  # connections refused or dropped while held
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.address}"
         threading.Thread(target=self._accept, name="fault-proxy", daemon=True).start()
 
     def __enter__(self) -> FaultProxy:
@@ -213,16 +225,26 @@ class FaultProxy:
         for s in socks:
             _reset(s, wake=True)
 
-    def refuse(self, seconds: float) -> None:
-        """New connections are reset for ``seconds`` (open ones are cut)."""
+    def refuse(self, seconds: float = float("inf"), *, reset: bool = True) -> None:
+        """New connections are reset (``reset=False``: closed) for ``seconds``; open and held ones
+        are cut."""
         with self._lock:
             self._refuse_until = time.monotonic() + seconds
+            self._reset = reset
+            self._lock.notify_all()
         self.cut()
 
     def admit(self) -> None:
         """End a ``refuse``: new connections get through again (open ones are left alone)."""
         with self._lock:
             self._refuse_until = 0.0
+
+    def hold_reply(self, procedure: int, *, after: int = 0) -> None:
+        """(``libvirt=True``) The daemon's replies to calls of RPC ``procedure`` are never passed
+        on, past the first ``after`` on each connection (libvirt's open makes some): the client
+        waits for them, as on a link that dies mid-call (``held`` is set)."""
+        with self._lock:
+            self._hold[procedure] = after
 
     def stall(self) -> None:
         """New connections are accepted and never answered, until ``unstall()``."""
@@ -233,6 +255,11 @@ class FaultProxy:
         with self._lock:
             self._stalled = False
             self._lock.notify_all()
+
+    def wait_accepted(self, n: int = 1, timeout: float = 10.0) -> None:
+        with self._lock:
+            if not self._lock.wait_for(lambda: self.accepted >= n, timeout):
+                raise AssertionError(f"{self.address}: {self.accepted} connection(s) in {timeout:.0f} s, wanted {n}")
 
     def close(self) -> None:
         with self._lock:
@@ -262,9 +289,11 @@ class FaultProxy:
                 return
             with self._lock:
                 self.accepted += 1
-                refusing = time.monotonic() < self._refuse_until
+                self._lock.notify_all()
+                refusing, reset = time.monotonic() < self._refuse_until, self._reset
+                self.dropped += refusing
             if refusing:
-                _reset(conn)
+                (_reset if reset else _close)(conn)
                 continue
             if not self._track(conn):
                 _reset(conn)
@@ -273,7 +302,12 @@ class FaultProxy:
 
     def _serve(self, conn: socket.socket) -> None:
         with self._lock:
-            self._lock.wait_for(lambda: self._closed or not self._stalled)
+            self._lock.wait_for(lambda: self._closed or not self._stalled or self._refusing())
+            if self._closed or self._refusing():  # dropped while held
+                self.dropped += 1
+                _close(conn)
+                return
+            self.forwarded += 1
         try:
             upstream = self._upstream()
         except OSError:
@@ -288,8 +322,13 @@ class FaultProxy:
                 self._serve_http(conn, upstream)
             else:
                 upstream.settimeout(None)
-                threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
-                self._pipe(conn, upstream, delayed=False)
+                if self.libvirt:
+                    held: _Held = _Held()
+                    threading.Thread(target=self._libvirt_pipe, args=(upstream, conn, held), daemon=True).start()
+                    self._libvirt_pipe(conn, upstream, held, upwards=True)
+                else:
+                    threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
+                    self._pipe(conn, upstream, delayed=False)
         except OSError:
             pass
         finally:
@@ -314,6 +353,38 @@ class FaultProxy:
         except OSError:
             _close(src)
             _close(dst)
+
+    def _libvirt_pipe(self, src: socket.socket, dst: socket.socket, held: _Held, upwards: bool = False) -> None:
+        """As _pipe, a whole RPC packet at a time: [length][program][version][procedure][type]
+        [serial][status] (libvirt's src/rpc/virnetprotocol.x); calls are noted in ``seen`` as
+        ("libvirt:N", "call"), held replies as ("libvirt:N", "reply held")."""
+        buf = b""
+        try:
+            while data := src.recv(65536):
+                buf += data
+                while len(buf) >= 4 and len(buf) >= (size := struct.unpack(">I", buf[:4])[0]):
+                    packet, buf = buf[:size], buf[size:]
+                    _prog, _vers, proc, kind, serial = struct.unpack(">IIiII", packet[4:24])
+                    if upwards and kind == 0:  # a call
+                        self.seen.calls.append((f"libvirt:{proc}", "call"))
+                        held.calls[proc] = held.calls.get(proc, 0) + 1
+                        with self._lock:
+                            if proc in self._hold and held.calls[proc] > self._hold[proc]:
+                                held.serials.add(serial)
+                    elif kind == 1 and serial in held.serials:  # its reply
+                        self.seen.calls.append((f"libvirt:{proc}", "reply held"))
+                        self.held.set()
+                        continue
+                    if not upwards and self.delay:
+                        time.sleep(self.delay)
+                    dst.sendall(packet)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            _close(src)
+            _close(dst)
+
+    def _refusing(self) -> bool:
+        return time.monotonic() < self._refuse_until
 
     def _rule_for(self, method: str) -> _Rule | None:
         with self._lock:
@@ -358,6 +429,14 @@ class FaultProxy:
             if rule.action is truncated:
                 _close(conn)  # what was promised never comes
                 return
+
+
+@dataclass
+class _Held:
+    """One libvirt connection's calls: how many of each procedure, which serials to hold."""
+
+    calls: dict[int, int] = field(default_factory=dict)
+    serials: set[int] = field(default_factory=set)
 
 
 class _Reader:

@@ -71,6 +71,8 @@ class PrivateLibvirtd:
         import time
 
         script = (
+            # the mount points, where no libvirt-daemon-system package made them (the lab's setup)
+            "mkdir -p /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt && "
             f"mount --bind {self.root}/etc /etc/libvirt && mkdir -p /run/libvirt && "
             "mount -t tmpfs tmpfs /run/libvirt && mount -t tmpfs tmpfs /var/lib/libvirt && "
             "mount -t tmpfs tmpfs /var/cache/libvirt && "

@@ -12,8 +12,8 @@ import pytest
 from poolctl.config import pool_config
 from poolctl.model import ConnectionStatus
 from poolctl.tui.app import create_app
+from tests.support.fault_proxy import FaultProxy
 from tests.support.sshd import sshd, wait_no_ssh_children
-from tests.support.tcp_gate import Gate
 from tests.support.tui import screen_text, wait_for
 
 __all__ = ["sshd"]
@@ -66,7 +66,7 @@ async def test_a_refused_login_in_a_two_host_pool_keeps_its_reason_beside_the_go
 
 
 async def test_a_host_that_never_answers_does_not_hold_back_the_others_first_paint(sshd):
-    with Gate(("127.0.0.1", 9)) as gate:  # accepts and never answers
+    with FaultProxy(("127.0.0.1", 9), http=False, stalled=True) as gate:  # accepts and never answers
         held = sshd.uri().replace(f":{sshd.port}/", f":{gate.address.split(':')[1]}/")
         app = create_app([kvm_pool(held, sshd.uri(), connect_timeout_s=3)])
         async with app.run_test(size=(200, 45)) as pilot:

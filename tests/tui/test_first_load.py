@@ -17,7 +17,7 @@ from poolctl.backends.base import ConnectionLost
 from poolctl.model import ConnectionStatus
 from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
-from tests.support.tcp_gate import Gate, drop_all, forward_all
+from tests.support.fault_proxy import FaultProxy
 from tests.support.tui import loaded, screen_text, wait_for
 from tests.support.xen import config
 from tests.support.xen import lab as serve_lab
@@ -86,18 +86,19 @@ async def test_a_first_load_refused_by_the_pool_shows_it_failed_with_the_message
 async def test_a_first_load_that_lost_the_connection_is_retried_by_the_app(served):
     sim, server = served
     parts = urlsplit(server.url)
-    with Gate((parts.hostname, parts.port)) as gate:  # holds the first load until told
+    with FaultProxy((parts.hostname, parts.port), http=False, stalled=True) as gate:  # holds the first load until told
         cfg = config(gate.url)
         first_loads = loading.start([cfg])
         gate.wait_accepted(1)
         app = create_app([cfg], first_loads=first_loads)
         async with app.run_test(size=(120, 40)) as pilot:
             session = app.sessions["lab"]
-            gate.set_rule(drop_all)  # the server goes away mid-login
+            gate.refuse(reset=False)  # the server goes away mid-login
             await wait_for(pilot, lambda: session.state.status == ConnectionStatus.LOST, "the pool to be lost")
             assert gate.address in session.state.message and session.state.retry_in_s is not None
             assert "lab lost — retrying in" in screen_text(app)
-            gate.set_rule(forward_all)  # and comes back: the app's own retry loads it
+            gate.admit()  # and comes back: the app's own retry loads it
+            gate.unstall()
             await loaded(pilot, "lab")
             assert app.main_screen.vm_list.row_count == LAB_VMS
             with pytest.raises(ConnectionLost):

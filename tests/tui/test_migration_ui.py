@@ -44,6 +44,13 @@ def slowlab() -> Iterator[Lab]:
     yield from _lab(6.0)
 
 
+@pytest.fixture
+def longlab() -> Iterator[Lab]:
+    """Moves that stay cancellable far longer than any test takes to cancel them, however loaded
+    the machine: a test waits on what it does, not on a race with the move."""
+    yield from _lab(300.0)
+
+
 @pytest.fixture(autouse=True)
 def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
@@ -162,8 +169,8 @@ async def test_migration_runs_to_complete_with_no_lost_pings(fastlab, state_dir)
         await wait_for(pilot, lambda: not app.migrations.panels(), "the panel to go")
 
 
-async def test_cancel_asks_then_leaves_vm_on_source(fastlab):
-    app = create_app([fastlab.pool()])
+async def test_cancel_asks_then_leaves_vm_on_source(longlab):
+    app = create_app([longlab.pool()])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         panel = await migrate(pilot, "web-01")
@@ -180,12 +187,12 @@ async def test_cancel_asks_then_leaves_vm_on_source(fastlab):
         await until_finished(pilot, panel)
         text = panel_text(panel)
         assert "Migration cancelled after" in text and "web-01 still runs on xcp-lab-1" in text
-        assert resident(fastlab, "web-01") == fastlab.sim.host_ref("xcp-lab-1")
+        assert resident(longlab, "web-01") == longlab.sim.host_ref("xcp-lab-1")
         assert panel.border_subtitle == "cancelled"
 
 
-async def test_palette_cancels_a_running_migration_after_asking(slowlab):
-    app = create_app([slowlab.pool()])
+async def test_palette_cancels_a_running_migration_after_asking(longlab):
+    app = create_app([longlab.pool()])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         panel = await migrate(pilot, "web-01")
@@ -199,7 +206,7 @@ async def test_palette_cancels_a_running_migration_after_asking(slowlab):
         await pilot.press("y")
         await until_finished(pilot, panel)
         assert c.record.result == "cancelled"
-        assert resident(slowlab, "web-01") == slowlab.sim.host_ref("xcp-lab-1")
+        assert resident(longlab, "web-01") == longlab.sim.host_ref("xcp-lab-1")
 
 
 async def test_cancel_refused_in_final_phase(slowlab):

@@ -7,6 +7,7 @@ call on the connection running it (jobStats, state, the watcher's refresh) waite
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -28,14 +29,16 @@ from poolctl.backends.base import (
 from poolctl.backends.kvm.errors import operation_error, words
 from poolctl.backends.kvm.events import HostStale, Notify
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.backends.kvm.lostcontact import Learner
 from poolctl.backends.kvm.merge import Merged
+from poolctl.backends.kvm.steering import Steering
+from poolctl.backends.kvm.whereabouts import completed_stats, conn_alive, contact_lost, where_after_failure
 from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 
 log = logging.getLogger("poolctl.backends.kvm")
 
 POLL_S = 0.5
-POSTCOPY_AFTER_ITERATIONS = 3  # memory passes that did not converge before switching to post-copy
-STALLED_SHARE = 0.9  # a pass that leaves this share of the last one's remainder has not converged
+OUT_OF_CONTACT_S = 5.0  # polls failing this long: the move's outcome is said to be unknown (still trying)
 # Measured on the QEMU lab (tests/lab/README.md): libvirt's prepare and finish ~1.8 s besides the
 # copy; 5-20 ms of device state and 10-20 ms of libvirt resuming the guest on the destination;
 # a switch to post-copy pauses the guest 65-150 ms (libvirt resumes it, not QEMU); uncapped,
@@ -129,22 +132,20 @@ class KvmMigration(MigrationHandle):
         self._dom = dom  # on the source's main connection: polls, abort, settings
         self._mig_conn: libvirt.virConnect | None = None  # the migrate call's own (start())
         self._mig_dom: libvirt.virDomain | None = None
-        self._flags, self._params, self._options = flags, params, options
+        self._flags, self._params = flags, params
         self._done = threading.Event()
         self._stop = threading.Event()  # stop_following()
         self._result: MigrationResult | None = None
         self._cancel_requested = False
         self._timed_out = False
-        self._postcopy = False
-        self._downtime_set = False
-        self._downtime_error: str | None = None  # libvirt's words when the max downtime was refused
+        self._steering = Steering(options, name)
         self._seen_data = False
         self._last_phase = MigrationPhase.PREPARING
-        self._remaining: dict[int, int] = {}  # pass number -> memory left when it was seen
-        self._escalations: list[str] = []
-        self._throttle = 0
         self._t0 = 0.0
         self._timer: threading.Timer | None = None
+        self._best = 0.0  # the furthest fraction shown: where contact was lost
+        self._learner = Learner(src, dst, uuid, name, self._stop)  # after the call lost its connection
+        self._poll_conn: libvirt.virConnect | None = None  # ours, for polls once contact is back
 
     # -- the libvirt call, in our own thread ---------------------------------------------
     def start(self) -> None:
@@ -153,7 +154,7 @@ class KvmMigration(MigrationHandle):
         self._src.migration_iteration.pop(self._uuid, None)
         self._setup.migrating.add(self._uuid)
         self._setup.notify(HostStale(self._src.uri))  # shows "migrate" as a current operation
-        self._set_max_downtime()
+        self._steering.set_max_downtime(self._dom)
         self._timer = threading.Timer(self._setup.timeout_s, self._on_timeout)
         self._timer.daemon = True
         self._timer.start()
@@ -162,10 +163,12 @@ class KvmMigration(MigrationHandle):
     def _run(self) -> None:
         error: libvirt.libvirtError | None = None
         new_dom = None
+        lost = False
         try:
             new_dom = self._call()
         except libvirt.libvirtError as err:
             error = err
+            lost = contact_lost(self._mig_conn)
         except Exception as err:
             error = libvirt.libvirtError(f"{type(err).__name__}: {err}")
         finally:
@@ -173,7 +176,15 @@ class KvmMigration(MigrationHandle):
                 self._timer.cancel()
             self._close_call_connection()
         try:
-            self._result = self._finish(error, new_dom)
+            if lost and error is not None:
+                try:
+                    self._result = self._learn(error)
+                finally:
+                    if self._poll_conn is not None:
+                        with contextlib.suppress(libvirt.libvirtError):
+                            self._poll_conn.close()
+            else:
+                self._result = self._finish(error, new_dom)
         finally:
             self._setup.migrating.discard(self._uuid)
             for hc in (self._src, self._dst):
@@ -218,7 +229,7 @@ class KvmMigration(MigrationHandle):
     def _finish(self, error: libvirt.libvirtError | None, new_dom: libvirt.virDomain | None) -> MigrationResult:
         duration_s = round(time.monotonic() - self._t0, 3)
         if error is None:
-            stats = self._completed_stats(new_dom)
+            stats = completed_stats(self._src, self._dst, self._uuid, new_dom)
             copied = stats.get("memory_processed") or stats.get("data_processed")
             bps = stats.get("memory_bps")
             elapsed = stats.get("time_elapsed")
@@ -235,8 +246,8 @@ class KvmMigration(MigrationHandle):
                 copied_bytes=int(copied) if copied else None,
                 copy_rate_bytes_s=float(bps) if bps else None,
                 passes=int(stats["memory_iteration"]) if stats.get("memory_iteration") else None,
-                post_copy=self._postcopy,
-                escalations=tuple(self._escalations),
+                post_copy=self._steering.postcopy,
+                escalations=tuple(self._steering.escalations),
             )
         cancelled = self._cancel_requested and not self._timed_out
         if self._timed_out:
@@ -251,7 +262,7 @@ class KvmMigration(MigrationHandle):
         )
         return MigrationResult(
             outcome="cancelled" if cancelled else "failed",
-            host=self._where(),
+            host=where_after_failure((self._src, self._dst), self._uuid),
             error=text,
             duration_s=duration_s,
             vm=self.vm,
@@ -259,38 +270,66 @@ class KvmMigration(MigrationHandle):
             destination=self.destination,
         )
 
-    def _completed_stats(self, new_dom: libvirt.virDomain | None) -> dict[str, Any]:
-        # In flight, jobStats' downtime is QEMU's target; the real figure is in the
-        # completed job on the destination, or in the source's JOB_COMPLETED event.
-        try:
-            dom = new_dom
-            if dom is None and self._dst.conn is not None:
-                dom = self._dst.conn.lookupByUUIDString(self._uuid)
-            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED) if dom is not None else {}
-            if stats.get("downtime") is not None:
-                return dict(stats)
-        except (libvirt.libvirtError, AttributeError):
-            pass
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            event = self._src.job_completed.get(self._uuid)
-            if event and event.get("downtime") is not None:
-                return dict(event)
-            time.sleep(0.05)
-        return {}
+    # -- after lost contact: how did the move end? ----------------------------------------
+    def _learn(self, error: libvirt.libvirtError) -> MigrationResult | None:
+        """None when poolctl stops following before the hosts tell."""
+        ending = self._learner.learn(words(error), lambda: self._best, self.outcome_wait_s)
+        if ending is None:
+            return None
+        verdict = ending.verdict
+        host = {"source": self._src.ref, "destination": self._dst.ref}.get(verdict.runs_on)
+        stats = completed_stats(self._src, self._dst, self._uuid, None) if verdict.outcome == "success" else {}
+        stayed = verdict.outcome == "failed" and verdict.runs_on == "source"
+        cancelled = stayed and self._cancel_requested and not self._timed_out
+        outcome = "cancelled" if cancelled else verdict.outcome if verdict.known else "unknown"
+        return MigrationResult(
+            outcome=outcome,
+            host=host,
+            error="" if outcome == "success" else ending.text,
+            downtime_ms=float(stats["downtime"]) if stats.get("downtime") is not None else None,
+            duration_s=round(time.monotonic() - self._t0, 3),
+            vm=self.vm,
+            source=self.source,
+            destination=self.destination,
+            post_copy=self._steering.postcopy,
+            escalations=tuple(self._steering.escalations),
+        )
 
-    def _where(self) -> str | None:
-        """Where the VM runs after a failure: normally still the source."""
-        for hc in (self._src, self._dst):
-            if hc.conn is None:
-                continue
-            try:
-                state = hc.conn.lookupByUUIDString(self._uuid).state()[0]
-            except (libvirt.libvirtError, AttributeError):
-                continue
-            if state in RUNNING_STATES:
-                return hc.ref
-        return None
+    def _poll(self) -> tuple[dict[str, Any], int, int] | None:
+        """The source's job figures and the domain's state; None when the source does not answer."""
+        try:
+            stats = self._dom.jobStats()
+        except libvirt.libvirtError as err:
+            if not conn_alive(self._dom.connect()):
+                self._follow_new_connection()
+                return None
+            log.debug("VM %s: jobStats: %s", self._name, words(err))
+            stats = {}
+        try:
+            state, reason = self._dom.state()[:2]
+        except libvirt.libvirtError:
+            state, reason = 0, 0
+        return stats, state, reason
+
+    def _follow_new_connection(self) -> None:
+        """The source's main connection died: poll on the one the backend's watcher opened since,
+        or, once the hosts were read again (the link is back), on one of our own."""
+        conn = self._src.conn
+        if conn is None or conn is self._dom.connect() or not conn_alive(conn):
+            if not self._learner.regained:
+                return
+            if not conn_alive(self._poll_conn):
+                try:
+                    self._poll_conn = self._src.open_side()
+                except BackendError:
+                    return
+            conn = self._poll_conn
+            if conn is None:
+                return
+        try:
+            self._dom = conn.lookupByUUIDString(self._uuid)
+        except libvirt.libvirtError:
+            pass
 
     def _on_timeout(self) -> None:
         if self._done.is_set():
@@ -301,26 +340,9 @@ class KvmMigration(MigrationHandle):
         except libvirt.libvirtError:
             pass
 
-    def _set_max_downtime(self) -> None:
-        # Set once before the call and again once the job shows: libvirt 9.0 accepts it
-        # either way, and a fast migration may converge before the first poll.
-        if not self._options.max_downtime_ms:
-            return
-        try:
-            self._dom.migrateSetMaxDowntime(int(self._options.max_downtime_ms), 0)
-            self._downtime_error = None
-        except libvirt.libvirtError as err:
-            # The migration still runs, with QEMU's default limit: the user is told (note())
-            self._downtime_error = words(err)
-
     def note(self) -> str:
         """What the user should know about the settings of this run ('' when nothing)."""
-        if self._downtime_error and self._downtime_set:
-            return (
-                f"max downtime {self._options.max_downtime_ms:.0f} ms not applied "
-                f"({self._downtime_error}); QEMU's default limit applies"
-            )
-        return ""
+        return self._steering.note()
 
     # -- the public handle ----------------------------------------------------------------
     def stop_following(self) -> None:
@@ -331,35 +353,47 @@ class KvmMigration(MigrationHandle):
         return self._result if self._done.is_set() else None
 
     def updates(self) -> Iterator[MigrationProgress]:
-        best = 0.0
         yield MigrationProgress(
             phase=MigrationPhase.PREPARING,
             fraction=0.0,
             cancellable=True,
             message=f"{self._src.name} -> {self._dst.name}",
         )
+        said = ""  # the out-of-contact words last yielded
+        polls_lost_since: float | None = None
         while not self._done.wait(POLL_S):
             if self._stop.is_set():
                 return
-            try:
-                stats = self._dom.jobStats()
-            except libvirt.libvirtError:
-                stats = {}
-            try:
-                state, reason = self._dom.state()[:2]
-            except libvirt.libvirtError:
-                state, reason = 0, 0
-            progress = self._progress(stats, state, reason, best)
-            best = progress.fraction if progress.fraction is not None else best
-            self._steer(stats)
+            polled = None if self._learner.lost else self._poll()
+            if polled is None:
+                polls_lost_since = polls_lost_since or time.monotonic()
+                lost = self._learner.lost or (
+                    f"outcome unknown: lost contact with {self._src.name} at {round(100 * self._best)} %; still trying"
+                    if time.monotonic() - polls_lost_since > OUT_OF_CONTACT_S
+                    else ""
+                )
+                if lost and lost != said:
+                    said = lost
+                    yield MigrationProgress(
+                        phase=self._last_phase, fraction=self._best, out_of_contact=True, message=lost
+                    )
+                continue
+            polls_lost_since, said = None, ""
+            stats, state, reason = polled
+            progress = self._progress(stats, state, reason, self._best)
+            self._best = progress.fraction if progress.fraction is not None else self._best
+            self._steering.steer(self._dom, stats, cancelling=self._cancel_requested)
             # what the tuning changed during the move (auto-converge throttling, post-copy) is said
-            note = self._escalations[-1] if self._escalations else self.note()
+            note = self._learner.regained or (
+                self._steering.escalations[-1] if self._steering.escalations else self.note()
+            )
             if not progress.message and note:
                 progress = progress.model_copy(update={"message": note})
             if not self._done.is_set():
                 yield progress
         result = self._result
-        assert result is not None, "_run() sets the result before it sets _done"
+        if result is None:  # stop_following() ended the reading of the hosts after lost contact
+            return
         if result.outcome == "success":
             yield MigrationProgress(
                 phase=MigrationPhase.DONE,
@@ -393,8 +427,10 @@ class KvmMigration(MigrationHandle):
         fraction = best
         if total and remaining is not None:
             fraction = max(best, min(1.0, max(0.0, 1 - remaining / total)))
-        if self._postcopy or (state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY):
-            self._postcopy = True
+        if self._steering.postcopy or (
+            state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY
+        ):
+            self._steering.postcopy = True
             return MigrationProgress(
                 phase=MigrationPhase.COPYING,
                 fraction=fraction,
@@ -433,54 +469,18 @@ class KvmMigration(MigrationHandle):
             dirty_rate=dirty,
         )
 
-    def _steer(self, st: dict[str, Any]) -> None:
-        """Settings that need a running migration job."""
-        if not st.get("type"):
-            return
-        if not self._downtime_set and self._options.max_downtime_ms:
-            self._downtime_set = True
-            self._set_max_downtime()
-            if self._downtime_error:
-                log.warning("VM %s: %s", self._name, self.note())
-        throttle = int(st.get("auto_converge_throttle") or 0)
-        if throttle > self._throttle:
-            if not self._throttle:
-                self._escalations.append(f"auto-converge: the hypervisor throttles the guest's vCPUs ({throttle} %)")
-            self._throttle = throttle
-        if self._options.post_copy and not self._postcopy and not self._cancel_requested:
-            why = self._postcopy_reason(st)
-            if why:
-                try:
-                    self._dom.migrateStartPostCopy(0)
-                    self._postcopy = True
-                    self._escalations.append(f"post-copy: {why}")
-                except libvirt.libvirtError as err:
-                    log.warning("VM %s: post-copy refused: %s", self._name, words(err))
-
-    def _postcopy_reason(self, st: dict[str, Any]) -> str:
-        """Why to switch to post-copy now ('' for not yet): asked for after the first pass, or
-        the passes stopped shrinking (auto-converge, if on, had its passes first)."""
-        passes = int(st.get("memory_iteration") or 0)
-        remaining = st.get("memory_remaining")
-        if passes < 1 or remaining is None:
-            return ""
-        self._remaining.setdefault(passes, int(remaining))
-        if self._options.post_copy_now and passes >= 2:
-            return "switched after the first pass, as chosen"
-        if passes < POSTCOPY_AFTER_ITERATIONS + (2 if self._options.auto_converge else 0):
-            return ""
-        before, now = self._remaining.get(passes - 1), self._remaining[passes]
-        if before and now >= STALLED_SHARE * before:
-            mib = now / (1 << 20)
-            return f"pass {passes} left {mib:.0f} MiB, no less than pass {passes - 1}: pre-copy is not converging"
-        return ""
-
     def cancel(self) -> None:
         name, dst = self._name, self._dst.name
         if self._done.is_set():
             raise CancelRefused(f"the migration of VM '{name}' to {dst} has already ended")
-        if self._postcopy:
+        if self._steering.postcopy:
             raise CancelRefused(f"VM '{name}' already runs on {dst} (post-copy): the migration cannot be undone")
+        if self._learner.lost:
+            raise CancelRefused(
+                f"lost contact with {self._src.name}: the migration of VM '{name}' cannot be cancelled "
+                "until poolctl reaches it again",
+                host=self._src.name,
+            )
         self._cancel_requested = True
         deadline = time.monotonic() + 2.0
         while True:

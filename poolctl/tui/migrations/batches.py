@@ -75,6 +75,14 @@ class BatchCenter:
     def panels(self) -> list[BatchPanel]:
         return list(self.screen.query(BatchPanel))
 
+    def halt_all(self, reason: str) -> list[threading.Event]:
+        """No batch starts another move (their running ones go on); each one's end, to wait for:
+        a batch writes its record, naming ``reason``, once its running moves have ended."""
+        jobs = [job for _title, job in self._busy.values() if not job.finished.is_set()]
+        for job in jobs:
+            job.halt(reason)
+        return [job.finished for job in jobs]
+
     # --- refusals in words -----------------------------------------------------------------
 
     def _warn(self, title: str, text: str) -> None:

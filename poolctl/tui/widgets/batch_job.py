@@ -15,6 +15,7 @@ class BatchJob:
         self._lock = threading.Lock()
         self._runner: BatchRunner | None = None
         self._cancelled = False
+        self._halt = ""  # halt(): why no more moves start
         self.finished = threading.Event()  # the batch thread has ended, whatever happened
 
     @property
@@ -25,9 +26,19 @@ class BatchJob:
         """The batch thread built its runner: a cancel asked before now applies to it."""
         with self._lock:
             self._runner = runner
-            cancelled = self._cancelled
+            cancelled, halt = self._cancelled, self._halt
+        if halt:
+            runner.halt(halt)
         if cancelled:
             runner.cancel()
+
+    def halt(self, reason: str) -> None:
+        """Start no more moves (before the runner exists too); the running ones go on to their end."""
+        with self._lock:
+            self._halt = self._halt or reason
+            runner = self._runner
+        if runner is not None:
+            runner.halt(reason)
 
     def cancel(self) -> list[str]:
         """Start no more moves and ask the running ones to stop (blocks on the hypervisor: a worker

@@ -34,14 +34,14 @@ def _stats(processed: int, remaining: int, total: int = 135012352, iteration: in
     }
 
 
-def _handle(backend) -> KvmMigration:
+def _handle(backend, options: MigrationOptions | None = None) -> KvmMigration:
     inv = backend.inventory()
     web = by_name(inv, "kvm-web-01")
     src, rec = backend.locate(web.ref)
     dst = backend.host_by_ref(by_name(inv, "kvm-demo-b").ref)
     dom = src.conn.lookupByUUIDString(web.uuid)
     setup = MigrationSetup(notify=backend.queue.put, migrating=set(), p2p=True, migration_uris={}, timeout_s=900.0)
-    return KvmMigration(setup, src, dst, web.uuid, web.name, dom, 0, {}, MigrationOptions())
+    return KvmMigration(setup, src, dst, web.uuid, web.name, dom, 0, {}, options or MigrationOptions())
 
 
 def test_phases_follow_the_job(demo):
@@ -106,10 +106,11 @@ def test_phases_never_go_backwards_after_a_switchover_pause(demo):
 
 def test_a_refused_max_downtime_is_told_not_swallowed(demo, caplog):
     # libvirt's test driver refuses migrateSetMaxDowntime, as a daemon without the job would
-    handle = _handle(demo)
-    handle._options = MigrationOptions(max_downtime_ms=30)
+    handle = _handle(demo, MigrationOptions(max_downtime_ms=30))
     assert handle.note() == ""
-    handle._steer(_stats(1 * MIB, 100 * MIB))  # the job shows: the setting is tried on it
+    handle._steering.steer(
+        handle._dom, _stats(1 * MIB, 100 * MIB), cancelling=False
+    )  # the job shows: the setting is tried on it
     note = handle.note()
     assert note.startswith("max downtime 30 ms not applied (") and note.endswith("QEMU's default limit applies")
     assert "support" in note  # libvirt's own words, e.g. "this function is not supported ..."
@@ -118,7 +119,7 @@ def test_a_refused_max_downtime_is_told_not_swallowed(demo, caplog):
 
 def test_no_note_without_a_max_downtime(demo):
     handle = _handle(demo)
-    handle._steer(_stats(1 * MIB, 100 * MIB))
+    handle._steering.steer(handle._dom, _stats(1 * MIB, 100 * MIB), cancelling=False)
     assert handle.note() == ""
 
 
@@ -132,8 +133,7 @@ def test_stop_following_ends_updates_without_an_outcome(demo):
 
 
 def _tuned(backend, options: MigrationOptions) -> KvmMigration:
-    h = _handle(backend)
-    h._options = options
+    h = _handle(backend, options)
     return h
 
 
@@ -141,10 +141,10 @@ def test_post_copy_waits_for_passes_that_stop_shrinking(demo):
     """Allowed post-copy switches only once a pass leaves no less than the one before."""
     h = _tuned(demo, MigrationOptions(post_copy=True))
     shrinking = [_stats(60 * MIB, r * MIB, iteration=i) for i, r in ((1, 100), (2, 40), (3, 20), (4, 9))]
-    assert [h._postcopy_reason(st) for st in shrinking] == ["", "", "", ""]
+    assert [h._steering.postcopy_reason(st) for st in shrinking] == ["", "", "", ""]
     h = _tuned(demo, MigrationOptions(post_copy=True))
     stalled = [_stats(60 * MIB, r * MIB, iteration=i) for i, r in ((1, 100), (2, 30), (3, 29))]
-    reasons = [h._postcopy_reason(st) for st in stalled]
+    reasons = [h._steering.postcopy_reason(st) for st in stalled]
     assert reasons[:2] == ["", ""]
     assert reasons[2] == "pass 3 left 29 MiB, no less than pass 2: pre-copy is not converging"
 
@@ -152,13 +152,16 @@ def test_post_copy_waits_for_passes_that_stop_shrinking(demo):
 def test_post_copy_gives_auto_converge_two_more_passes(demo):
     h = _tuned(demo, MigrationOptions(post_copy=True, auto_converge=True))
     passes = [_stats(60 * MIB, r * MIB, iteration=i) for i, r in ((1, 100), (2, 30), (3, 29), (4, 29), (5, 29))]
-    assert [bool(h._postcopy_reason(st)) for st in passes] == [False, False, False, False, True]
+    assert [bool(h._steering.postcopy_reason(st)) for st in passes] == [False, False, False, False, True]
 
 
 def test_post_copy_now_switches_after_the_first_pass(demo):
     h = _tuned(demo, MigrationOptions(post_copy=True, post_copy_now=True))
-    assert h._postcopy_reason(_stats(10 * MIB, 100 * MIB, iteration=1)) == ""
-    assert h._postcopy_reason(_stats(128 * MIB, 90 * MIB, iteration=2)) == "switched after the first pass, as chosen"
+    assert h._steering.postcopy_reason(_stats(10 * MIB, 100 * MIB, iteration=1)) == ""
+    assert (
+        h._steering.postcopy_reason(_stats(128 * MIB, 90 * MIB, iteration=2))
+        == "switched after the first pass, as chosen"
+    )
 
 
 def test_dirty_rate_is_not_measurable_on_the_test_driver(demo):

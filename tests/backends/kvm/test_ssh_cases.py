@@ -14,9 +14,9 @@ from poolctl.backends.kvm import KvmBackend
 from poolctl.backends.kvm.openfail import DaemonRefused, HostKeyChanged, HostKeyUnknown, TimedOut, Unreachable
 from poolctl.config import pool_config
 from poolctl.model import ConnectionStatus, PowerOp, PowerState
+from tests.support.fault_proxy import FaultProxy
 from tests.support.kvm_helpers import wait_for
 from tests.support.sshd import PASSWORD, wait_no_ssh_children
-from tests.support.tcp_gate import Gate
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -132,7 +132,7 @@ def test_a_refused_port_is_unreachable(sshd, transport):
 
 @pytest.mark.parametrize("transport", ["ssh", "libssh"])
 def test_a_listener_that_never_answers_times_out_and_leaves_no_child(sshd, transport):
-    with Gate(("127.0.0.1", 9)) as gate:  # accepts, never forwards: no banner ever comes
+    with FaultProxy(("127.0.0.1", 9), http=False, stalled=True) as gate:  # accepts, never forwards: no banner
         uri = sshd.uri(transport).replace(f":{sshd.port}/", f":{gate.address.split(':')[1]}/")
         started = time.monotonic()
         err = connect_error(uri, connect_timeout_s=2)

@@ -18,9 +18,9 @@ from poolctl.config import pool_config
 from poolctl.errors import ExitCode
 from poolctl.model import ConnectionStatus
 from tests.support.cli import config_file, one_line_error, run
+from tests.support.fault_proxy import FaultProxy
 from tests.support.kvm_helpers import wait_for
 from tests.support.sshd import ssh_children, wait_no_ssh_children
-from tests.support.tcp_gate import Gate
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -59,7 +59,7 @@ def test_ls_serves_the_good_host_and_warns_about_the_refused_one(sshd, tmp_path)
 
 
 def test_ls_with_a_host_that_never_answers_ends_within_the_timeout(sshd, tmp_path):
-    with Gate(("127.0.0.1", 9)) as gate:
+    with FaultProxy(("127.0.0.1", 9), http=False, stalled=True) as gate:
         held = sshd.uri().replace(f":{sshd.port}/", f":{gate.address.split(':')[1]}/")
         started = time.monotonic()
         proc = _ls(tmp_path, [held], "connect_timeout_s = 2\n")
@@ -70,7 +70,7 @@ def test_ls_with_a_host_that_never_answers_ends_within_the_timeout(sshd, tmp_pat
 
 
 def test_a_held_host_opens_beside_the_others_and_arrives_as_unreachable(sshd):
-    with Gate(("127.0.0.1", 9)) as gate:
+    with FaultProxy(("127.0.0.1", 9), http=False, stalled=True) as gate:
         held = sshd.uri().replace(f":{sshd.port}/", f":{gate.address.split(':')[1]}/")
         backend = KvmBackend(
             pool_config({"name": "rack", "backend": "kvm", "uris": [held, sshd.uri()], "connect_timeout_s": 3})
@@ -95,7 +95,7 @@ def test_a_held_host_opens_beside_the_others_and_arrives_as_unreachable(sshd):
 
 
 def test_closing_a_pool_mid_open_ends_its_ssh_child_at_once(sshd):
-    with Gate(("127.0.0.1", 9)) as gate:
+    with FaultProxy(("127.0.0.1", 9), http=False, stalled=True) as gate:
         held = sshd.uri().replace(f":{sshd.port}/", f":{gate.address.split(':')[1]}/")
         backend = KvmBackend(
             pool_config({"name": "rack", "backend": "kvm", "uris": [held, sshd.uri()], "connect_timeout_s": 60})
@@ -110,7 +110,7 @@ def test_closing_a_pool_mid_open_ends_its_ssh_child_at_once(sshd):
 
 
 def test_a_process_exiting_mid_open_takes_its_ssh_child_along(sshd, tmp_path):
-    with Gate(("127.0.0.1", 9)) as gate:
+    with FaultProxy(("127.0.0.1", 9), http=False, stalled=True) as gate:
         port = gate.address.split(":")[1]
         held = sshd.uri().replace(f":{sshd.port}/", f":{port}/")
         script = (
