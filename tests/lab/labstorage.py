@@ -214,3 +214,10 @@ def _start_target(lab) -> None:
     _tgtadm(proc.pid, "--op", "new", "--mode", "target", "--tid", "1", "-T", TARGET_IQN)
     _tgtadm(proc.pid, "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", str(lun))
     _tgtadm(proc.pid, "--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL")
+
+
+def target_sessions(lab) -> list[str]:
+    """The addresses logged in to the target now, as tgtd lists them (its I_T nexus table)."""
+    pid = lab.topo.state["daemons"]["tgtd"][0]
+    out = _tgtadm(pid, "--op", "show", "--mode", "target")
+    return sorted(line.split(":", 1)[1].strip() for line in out.splitlines() if "IP Address:" in line)
