@@ -185,8 +185,7 @@ def _copy_of(
     drv = el.find("driver")
     fmt = (drv.get("type") if drv is not None else None) or "raw"
     try:
-        dom = src.conn.lookupByUUIDString(uuid) if src.conn is not None else None
-        capacity, allocation, _physical = dom.blockInfo(device) if dom is not None else (0, 0, 0)
+        capacity, allocation = _sizes(src, uuid, el, device)
     except libvirt.libvirtError as err:
         problems.append(("VDI_NOT_MIGRATABLE", f"cannot read the size of disk {device} on {src.name}: {words(err)}"))
         return None
@@ -204,6 +203,23 @@ def _copy_of(
     source_pool = str(src_el.get("pool") or "") if el.get("type") == "volume" and src_el is not None else ""
     label = volume if source_pool else label
     return DiskCopy(device, label, current, sr.ref, volume, int(capacity), int(allocation), fmt, sr.name, source_pool)
+
+
+def _sizes(src: HostConn, uuid: str, el: ET.Element, device: str) -> tuple[int, int]:
+    """(capacity, allocation) of a disk: its volume's, as its pool says (what the inventory
+    shows), else what the running domain says of it."""
+    if src.conn is None:
+        raise libvirt.libvirtError("not connected")
+    s = el.find("source")
+    try:
+        if el.get("type") == "volume" and s is not None:
+            vol = src.conn.storagePoolLookupByName(s.get("pool", "")).storageVolLookupByName(s.get("volume", ""))
+        else:
+            vol = src.conn.storageVolLookupByPath(_source_path(el))
+        _kind, capacity, allocation = vol.info()
+    except libvirt.libvirtError:
+        capacity, allocation, _physical = src.conn.lookupByUUIDString(uuid).blockInfo(device)
+    return int(capacity), int(allocation)
 
 
 def _check_space(
@@ -227,11 +243,14 @@ def _check_space(
             )
 
 
-def copy_words(plan: CopyPlan, names: Mapping[str, str], rate_mib_s: float) -> tuple[str, ...]:
-    """A line per disk copied, and the estimate: size / rate."""
+def copy_words(
+    plan: CopyPlan, names: Mapping[str, str], rate_mib_s: float, hosts: tuple[str, str] = ("", "")
+) -> tuple[str, ...]:
+    """A line per disk copied, and the estimate: size / rate. ``hosts``: (source, destination)."""
+    src, dst = (f" ({h})" if h else "" for h in hosts)
     lines = [
-        f"disk {c.device}: {size(c.size)} from '{names.get(c.source_sr or '', c.label)}' "
-        f"to '{names.get(c.target_sr or '', c.target_pool)}'"
+        f"disk {c.device}: {size(c.size)} from '{names.get(c.source_sr or '', c.label)}'{src} "
+        f"to '{names.get(c.target_sr or '', c.target_pool)}'{dst}"
         for c in plan.moved
     ]
     total = plan.copy_bytes
@@ -242,7 +261,9 @@ def copy_words(plan: CopyPlan, names: Mapping[str, str], rate_mib_s: float) -> t
     return tuple(lines)
 
 
-def storage_check(base: MigrationCheck, plan: CopyPlan, names: Mapping[str, str], rate_mib_s: float) -> MigrationCheck:
+def storage_check(
+    base: MigrationCheck, plan: CopyPlan, names: Mapping[str, str], rate_mib_s: float, hosts: tuple[str, str]
+) -> MigrationCheck:
     """The plain pre-check with its shared-storage verdicts replaced by the map's, per disk."""
     kept = [(c, p) for c, p in zip(base.codes, base.problems) if c != "DISK_NOT_SHARED"]
     kept += [(c, p) for c, p in plan.problems]
@@ -250,7 +271,7 @@ def storage_check(base: MigrationCheck, plan: CopyPlan, names: Mapping[str, str]
         update={
             "problems": tuple(p for _, p in kept),
             "codes": tuple(dict.fromkeys(c for c, _ in kept)),
-            "copies": copy_words(plan, names, rate_mib_s),
+            "copies": copy_words(plan, names, rate_mib_s, hosts),
             "copy_bytes": plan.copy_bytes,
         }
     )
@@ -468,7 +489,9 @@ def check_storage(
     if _FINAL & set(base.codes):
         return base
     plan = plan_copies(merged, vm, host, disk_srs, shared_storage)
-    return storage_check(base, plan, {s.ref: s.name for s in merged.inventory.srs}, rate_mib_s)
+    names = {s.ref: s.name for s in merged.inventory.srs}
+    hosts = (merged.locate(vm)[0].name, merged.host(host).name)
+    return storage_check(base, plan, names, rate_mib_s, hosts)
 
 
 def copy_storage_handle(
