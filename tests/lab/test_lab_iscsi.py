@@ -28,7 +28,16 @@ def iscsi_guest(lab):
         lab.stop_guest(NAME)
 
 
-@pytest.mark.timeout(300)
+def _move(lab, backend, vm: str, host: str):
+    with st.pinging(lab, IP) as pinger:
+        settle(pinger, 1.0)
+        assert pinger.stats().lost == 0, pinger.stats()
+        run = run_migration(backend.migrate(vm, host, MigrationOptions()), 120)
+        settle(pinger, 1.5)
+        return run, pinger.stop()
+
+
+@pytest.mark.timeout(400)
 def test_live_migration_on_iscsi_lun_with_ping(iscsi_guest, poolctl_cli):
     lab = iscsi_guest
     for h in lab.hosts:
@@ -49,12 +58,16 @@ def test_live_migration_on_iscsi_lun_with_ping(iscsi_guest, poolctl_cli):
             r = refs(backend.inventory(), NAME)
             check = backend.check_migration(r.vm, r.hosts[dst])
             assert check.ok, check.problems
-            with st.pinging(lab, IP) as pinger:
-                settle(pinger, 1.0)
-                assert pinger.stats().lost == 0, pinger.stats()
-                run = run_migration(backend.migrate(r.vm, r.hosts[dst], MigrationOptions()), 120)
-                settle(pinger, 1.5)
-                stats = pinger.stop()
+            for attempt in (1, 2):
+                marks = st.serial_marks(lab, NAME)
+                run, stats = _move(lab, backend, r.vm, r.hosts[dst])
+                oops = st.oops_since(lab, NAME, marks) if stats.current_gap_s else ""
+                if not oops or attempt == 2:
+                    break
+                print(f"\nguest {NAME} crashed after the move ({oops}): QEMU TCG, redone on a fresh guest")
+                lab.timings["iscsivm_crashes"] = lab.timings.get("iscsivm_crashes", 0) + 1
+                st.boot(lab, src, st.ISCSIVM, st.iscsi_guest_xml(lab))
+                r = refs(backend.inventory(), NAME)
             res = run.result
             print(
                 f"\niSCSI LUN ({st.LUN_MIB} MiB, shared) {src} -> {dst}: {res.outcome} in {res.duration_s:.2f} s, "
