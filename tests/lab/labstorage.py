@@ -244,3 +244,16 @@ def oops_since(lab, name: str, marks: dict[str, int]) -> str:
         if hits:
             return f"{h}: {hits[-1].strip()}"
     return ""
+
+
+def kill_incoming_qemu(lab, host: str, name: str) -> int:
+    """SIGKILL the QEMU that ``host`` started for an incoming ``name`` (a destination crashing
+    mid-move); its PID. Only a QEMU of this lab run, found through libvirt's pidfile."""
+    import signal
+
+    pidfile = lab.topo.dir / host / "run" / "qemu" / f"{name}.pid"
+    pid = int(pidfile.read_text().strip())
+    cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert b"qemu-system" in cmd and f"guest={name}".encode() in cmd, cmd[:200]
+    os.kill(pid, signal.SIGKILL)
+    return pid

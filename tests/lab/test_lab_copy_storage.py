@@ -156,3 +156,34 @@ def test_cancelled_copy_keeps_guest_and_removes_new_volume(local_guest):
         assert VOLUME not in st.volumes(lab, "hostB"), "the destination volume was left behind"
         assert VOLUME in st.volumes(lab, "hostA")
         assert stats.lost <= 1 and stats.current_gap_s == 0, stats
+
+
+@pytest.mark.timeout(300)
+def test_destination_crash_mid_copy_keeps_guest_and_removes_new_volume(local_guest):
+    """hostB's QEMU dies while the disk is being copied: the move fails naming hostB, the guest
+    runs on from its disk on hostA, and the volume made on hostB is deleted (its daemon is up)."""
+    lab = local_guest
+    with kvm_backend(lab) as backend:
+        box: dict[str, object] = {}
+
+        def hook(p):
+            if "killed" not in box and p.phase == MigrationPhase.COPYING_STORAGE and (p.bytes_done or 0) > 0:
+                box["killed"] = st.kill_incoming_qemu(lab, "hostB", NAME)
+
+        inv = backend.inventory()
+        r = refs(inv, NAME)
+        opts = MigrationOptions(bandwidth_mib_s=4, disk_srs=(("*", _sr(inv, st.local_pool("hostB"))),))
+        with st.pinging(lab, IP) as pinger:
+            settle(pinger, 0.5)
+            run = run_migration(backend.migrate(r.vm, r.hosts["hostB"], opts), 120, hook)
+            settle(pinger, 1.0)
+            stats = pinger.stop()
+        res = run.result
+        print(f"\ncopy storage, hostB's QEMU killed mid-copy: {res.outcome} in {res.duration_s:.2f} s; {res.error}")
+        assert "killed" in box, f"never saw the disk copy: {run.updates}"
+        assert res.outcome == "failed", res
+        assert "hostB" in res.error, res.error
+        assert res.host == r.hosts["hostA"] and lab.running_on(NAME) == ["hostA"]
+        assert VOLUME not in st.volumes(lab, "hostB"), f"the destination volume was left behind: {res.escalations}"
+        assert VOLUME in st.volumes(lab, "hostA")
+        assert stats.current_gap_s == 0 and stats.lost <= 1, stats

@@ -173,3 +173,40 @@ def test_libvirt_error_names_the_host(demo):
     with pytest.raises(Exception) as err:
         create_volumes(dst, CopyPlan((copy,)), "vm1")
     assert b.name in str(err.value) and not isinstance(err.value, libvirt.libvirtError)
+
+
+def _handle(memory: int):
+    from types import SimpleNamespace
+
+    from poolctl.backends.kvm.copy_storage import CopyStorageMigration
+    from poolctl.model import MigrationPhase
+
+    h = CopyStorageMigration.__new__(CopyStorageMigration)
+    h._memory, h._cancel_requested, h._seen_data, h._postcopy = memory, False, False, False
+    h._last_phase, h._uuid = MigrationPhase.PREPARING, "u"
+    h._src = SimpleNamespace(migration_iteration={})
+    return h
+
+
+def test_progress_disk_phase_then_memory():
+    """jobStats as libvirt 9.0 gave them in the lab: disk_* while the disks are mirrored (data_*
+    counting the disks only), then memory_* with data_* over both."""
+    from poolctl.model import MiB, MigrationPhase
+
+    h = _handle(128 * MiB)
+    running = libvirt.VIR_DOMAIN_RUNNING
+    disk = {"type": 2, "disk_total": 64 * MiB, "disk_processed": 32 * MiB, "disk_remaining": 32 * MiB,
+            "data_total": 64 * MiB, "data_processed": 32 * MiB, "data_remaining": 32 * MiB}  # fmt: skip
+    p = h._progress(disk, running, 0, 0.0)
+    assert (p.phase, p.bytes_done, p.bytes_total, p.cancellable) == (
+        MigrationPhase.COPYING_STORAGE, 32 * MiB, 64 * MiB, True
+    )  # fmt: skip
+    assert p.fraction == pytest.approx(32 / 192) and p.message == "disks: 32.0 MiB of 64.0 MiB"
+    memory = {"type": 2, "disk_total": 64 * MiB, "disk_processed": 64 * MiB, "disk_remaining": 0,
+              "memory_total": 128 * MiB, "memory_processed": 32 * MiB, "memory_remaining": 96 * MiB,
+              "data_total": 192 * MiB, "data_processed": 96 * MiB, "data_remaining": 96 * MiB}  # fmt: skip
+    q = h._progress(memory, running, 0, p.fraction)
+    assert q.phase == MigrationPhase.COPYING and q.fraction == pytest.approx(0.5), q
+    # a poll with the disk figures again (a stale answer) does not take the phase back
+    r = h._progress(disk, running, 0, q.fraction)
+    assert r.phase == MigrationPhase.COPYING and r.fraction == pytest.approx(0.5)
