@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import libvirt
 import pytest
 
 from poolctl.model import MigrationOptions, MigrationPhase
@@ -187,3 +188,40 @@ def test_destination_crash_mid_copy_keeps_guest_and_removes_new_volume(local_gue
         assert VOLUME not in st.volumes(lab, "hostB"), f"the destination volume was left behind: {res.escalations}"
         assert VOLUME in st.volumes(lab, "hostA")
         assert stats.current_gap_s == 0 and stats.lost <= 1, stats
+
+
+def _undefine(lab, name: str) -> None:
+    for h in lab.hosts:
+        try:
+            lab.conn(h).lookupByName(name).undefine()
+        except libvirt.libvirtError:
+            pass
+
+
+@pytest.mark.timeout(300)
+def test_persistent_guest_defined_on_destination_with_its_new_disk(lab):
+    """A defined (persistent) guest: after the copy its definition lives on hostB and points at
+    the new volume (VIR_MIGRATE_PARAM_PERSIST_XML), and hostA has none left."""
+    lab.stop_guest("pingvm2")
+    lab.stop_guest("pingvm")
+    st.ensure_local_pools(lab)
+    lab.stop_guest(NAME)
+    _undefine(lab, NAME)
+    path = st.local_disk(lab, "hostA")
+    try:
+        lab.conn("hostA").defineXML(st.local_guest_xml(lab, path)).create()
+        st.g.wait_ping(lab.client_netns, 90, IP, what=f"guest {NAME}")
+        with kvm_backend(lab) as backend:
+            _, run, stats = _move(lab, backend, "hostB", st.local_pool("hostB"))
+        res = run.result
+        print(f"\ncopy storage, persistent guest: {res.outcome} in {res.duration_s:.2f} s; lost {stats.lost}")
+        assert res.outcome == "success", res.error
+        new = str(lab.topo.dir / "hostB" / "local" / VOLUME)
+        dom = lab.conn("hostB").lookupByName(NAME)
+        assert dom.isPersistent() and new in dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        with pytest.raises(libvirt.libvirtError):
+            lab.conn("hostA").lookupByName(NAME)
+        assert stats.current_gap_s == 0, stats
+    finally:
+        lab.stop_guest(NAME)
+        _undefine(lab, NAME)
