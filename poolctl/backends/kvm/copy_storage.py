@@ -71,6 +71,7 @@ class DiskCopy:
 class CopyPlan:
     copies: tuple[DiskCopy, ...]
     problems: tuple[tuple[str, str], ...] = ()
+    devices: tuple[str, ...] = ()  # the disks the plan decided on (CD and floppy drives are not)
 
     @property
     def moved(self) -> tuple[DiskCopy, ...]:
@@ -118,7 +119,7 @@ def plan_copies(
         if copy is not None:
             copies.append(copy)
     _check_space(dst, [c for c in copies if c.moves], srs, problems)
-    return CopyPlan(tuple(copies), tuple(problems))
+    return CopyPlan(tuple(copies), tuple(problems), tuple(devices))
 
 
 def _check_stays(
@@ -264,8 +265,10 @@ def copy_words(
 def storage_check(
     base: MigrationCheck, plan: CopyPlan, names: Mapping[str, str], rate_mib_s: float, hosts: tuple[str, str]
 ) -> MigrationCheck:
-    """The plain pre-check with its shared-storage verdicts replaced by the map's, per disk."""
-    kept = [(c, p) for c, p in zip(base.codes, base.problems) if c != "DISK_NOT_SHARED"]
+    """The plain pre-check with its shared-storage verdicts on the planned disks replaced by the
+    map's (a CD's ISO the destination cannot see still stops the move)."""
+    planned = tuple(f"disk {d} " for d in plan.devices)
+    kept = [(c, p) for c, p in zip(base.codes, base.problems) if not (c == "DISK_NOT_SHARED" and p.startswith(planned))]
     kept += [(c, p) for c, p in plan.problems]
     return base.model_copy(
         update={

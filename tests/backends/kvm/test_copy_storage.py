@@ -210,3 +210,22 @@ def test_progress_disk_phase_then_memory():
     # a poll with the disk figures again (a stale answer) does not take the phase back
     r = h._progress(disk, running, 0, q.fraction)
     assert r.phase == MigrationPhase.COPYING and r.fraction == pytest.approx(0.5)
+
+
+def test_an_iso_the_destination_cannot_see_still_stops_the_move():
+    from poolctl.backends.kvm.copy_storage import storage_check
+    from poolctl.model import MigrationCheck
+
+    base = MigrationCheck(
+        vm="vm:1",
+        host="host:b",
+        problems=(
+            "disk vda on local pool 'default' not visible on b; copy it with --sr SR (every disk) or --disk vda=SR",
+            "disk sda on local pool 'isos' not visible on b; copy it with --sr SR (every disk) or --disk sda=SR",
+        ),
+        codes=("DISK_NOT_SHARED", "DISK_NOT_SHARED"),
+    )
+    copy = DiskCopy("vda", "/a/x.img", "sr:default@a", "sr:default@b", "x.img", GiB, GiB, "raw", "default")
+    check = storage_check(base, CopyPlan((copy,), devices=("vda",)), {}, 100, ("a", "b"))
+    assert check.problems == base.problems[1:] and check.codes == ("DISK_NOT_SHARED",)
+    assert check.copy_bytes == GiB and check.copies[0].startswith("disk vda: 1.0 GiB")
