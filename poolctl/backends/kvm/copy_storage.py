@@ -418,9 +418,16 @@ class CopyStorageMigration(KvmMigration):
         try:
             if result.outcome == "success":
                 notes = self._drop_old_copies()
-            elif result.host != self.destination:
+            elif result.outcome in ("failed", "cancelled") and result.host == self.source:
                 left = delete_volumes(self._made)
                 notes = [f"left on {self._dst.name}: {x}" for x in left]
+            elif self._made:
+                # Where the VM runs is not known (contact lost, or it runs nowhere): the new copies
+                # may be its disks now, so they stay.
+                kept = ", ".join(m.path for m in self._made)
+                notes = [
+                    f"disk copies kept on {self._dst.name} ({kept}): the VM was not seen running on {self._src.name}"
+                ]
         except Exception as err:  # cleaning up must not lose the outcome
             notes = [f"cleaning up the disk copies failed: {err}"]
         if not notes:
@@ -499,9 +506,12 @@ def check_storage(
 
 def copy_storage_handle(
     merged: Merged, vm: str, host: str, disk_srs: Mapping[str, str], shared_storage: Sequence[str]
-) -> Callable[..., KvmMigration]:
-    """The handle type of a move copying disks as ``disk_srs`` says; refused when the map cannot work."""
+) -> Callable[..., KvmMigration] | None:
+    """The handle type of a move copying disks as ``disk_srs`` says (None when none is copied);
+    refused when the map cannot work."""
     plan = plan_copies(merged, vm, host, disk_srs, shared_storage)
+    if not plan.moved and not plan.problems:
+        return None  # every disk stays where the destination sees it: a plain move
     if plan.problems:
         name = merged.locate(vm)[1].info.name
         raise OperationRefused(

@@ -229,3 +229,44 @@ def test_an_iso_the_destination_cannot_see_still_stops_the_move():
     check = storage_check(base, CopyPlan((copy,), devices=("vda",)), {}, 100, ("a", "b"))
     assert check.problems == base.problems[1:] and check.codes == ("DISK_NOT_SHARED",)
     assert check.copy_bytes == GiB and check.copies[0].startswith("disk vda: 1.0 GiB")
+
+
+def test_every_disk_staying_is_a_plain_move(demo):
+    from poolctl.backends.kvm.copy_storage import copy_storage_handle
+
+    inv, _a, b, _local = _setup(demo)
+    vm = by_name(inv, "kvm-web-01")  # on the shared vmstore, which B sees
+    assert copy_storage_handle(demo.merged(), vm.ref, b.ref, {"*": "sr:vmstore"}, ("isos",)) is None
+
+
+class _Vol:
+    def __init__(self):
+        self.deleted = False
+
+    def delete(self, _flags):
+        self.deleted = True
+
+
+@pytest.mark.parametrize(
+    ("outcome", "host", "deleted"),
+    [("failed", "host:a", True), ("cancelled", "host:a", True), ("unknown", None, False), ("failed", None, False)],
+)
+def test_new_volumes_deleted_only_when_the_vm_is_known_on_the_source(monkeypatch, outcome, host, deleted):
+    from types import SimpleNamespace
+
+    from poolctl.backends.kvm.copy_storage import CopyStorageMigration, Made
+    from poolctl.backends.kvm.migration import KvmMigration
+    from poolctl.model import MigrationResult
+
+    result = MigrationResult(vm="vm:1", source="host:a", destination="host:b", outcome=outcome, host=host)
+    monkeypatch.setattr(KvmMigration, "_finish", lambda self, error, new_dom: result)
+    h = CopyStorageMigration.__new__(CopyStorageMigration)
+    h.vm, h.source, h.destination = "vm:1", "host:a", "host:b"
+    h._src, h._dst = SimpleNamespace(name="a"), SimpleNamespace(name="b")
+    vol = _Vol()
+    h._made = [Made(DiskCopy("vda", "/a/x.img", "s", "t", "x.img", GiB, GiB), vol, "file", "/b/x.img")]  # type: ignore[arg-type]
+    got = h._finish(None, None)
+    assert vol.deleted is deleted
+    assert got.outcome == outcome
+    if not deleted:
+        assert got.escalations == ("disk copies kept on b (/b/x.img): the VM was not seen running on a",)
