@@ -24,7 +24,8 @@ from poolctl.backends.base import (
 from poolctl.backends.kvm import details
 from poolctl.backends.kvm.checks import check_migration, disabled_words
 from poolctl.backends.kvm.config import KvmConfig
-from poolctl.backends.kvm.copy_storage import check_storage, copy_storage_handle
+from poolctl.backends.kvm.copy_plan import check_storage
+from poolctl.backends.kvm.copy_storage import copy_storage_handle
 from poolctl.backends.kvm.dirtyrate import measure_dirty_rate
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost, HostReconnected

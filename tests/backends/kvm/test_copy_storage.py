@@ -9,14 +9,8 @@ import libvirt
 import pytest
 
 from poolctl.backends.base import OperationRefused
-from poolctl.backends.kvm.copy_storage import (
-    CopyPlan,
-    DiskCopy,
-    create_volumes,
-    delete_volumes,
-    plan_copies,
-    retarget,
-)
+from poolctl.backends.kvm.copy_plan import CopyPlan, DiskCopy, plan_copies, storage_check
+from poolctl.backends.kvm.copy_storage import create_volumes, delete_volumes, retarget
 from poolctl.model import GiB, MigrationOptions
 from tests.support.kvm_helpers import by_name
 
@@ -213,7 +207,6 @@ def test_progress_disk_phase_then_memory():
 
 
 def test_an_iso_the_destination_cannot_see_still_stops_the_move():
-    from poolctl.backends.kvm.copy_storage import storage_check
     from poolctl.model import MigrationCheck
 
     base = MigrationCheck(
