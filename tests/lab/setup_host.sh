@@ -17,11 +17,16 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # Not Essential in Debian 12, so absent from a minimal image: mount (mount, losetup),
 #   passwd (groupadd, useradd below), xz-utils (build_guest.sh unpacks .ko.xz modules).
 # libvirt-dev, pkg-config, gcc, python3-dev: libvirt-python is an sdist, built at pip install.
+# tgt: the userspace iSCSI target the lab runs in a namespace of its own (labstorage.py);
+#   libvirt-daemon-driver-storage-iscsi-direct: the hosts' iscsi-direct pool on its LUN, and
+#   qemu-block-extra: QEMU's libiscsi block driver the guest's disk goes through (no kernel
+#   initiator: none in a container).
 # Everything else the lab runs is Essential (coreutils, util-linux, dpkg, findutils,
 #   gzip, hostname, libc-bin) or guaranteed with apt itself (awk: base-files pre-depends).
 PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
       busybox-static iproute2 iputils-ping util-linux gzip mount passwd xz-utils
-      libvirt-dev pkg-config gcc python3-dev)
+      libvirt-dev pkg-config gcc python3-dev
+      tgt libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -41,6 +46,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
   fi
   [ $need_update = 1 ] && apt-get update -qq
+  # No service of the machine's own is wanted (tgt's would serve the root namespace): the lab
+  # starts its daemons itself. Debian's images hold this policy already; a machine without it
+  # gets it for the install only.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi

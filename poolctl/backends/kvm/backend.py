@@ -24,6 +24,8 @@ from poolctl.backends.base import (
 from poolctl.backends.kvm import details
 from poolctl.backends.kvm.checks import check_migration, disabled_words
 from poolctl.backends.kvm.config import KvmConfig
+from poolctl.backends.kvm.copy_plan import check_storage
+from poolctl.backends.kvm.copy_storage import copy_storage_handle
 from poolctl.backends.kvm.dirtyrate import measure_dirty_rate
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost, HostReconnected
@@ -60,6 +62,7 @@ class KvmBackend(Backend):
     )
     SWITCHOVER = SWITCHOVER
     HOST_MAINTENANCE = True  # poolctl's own record per host (poolctl.maintenance): libvirt keeps none
+    STORAGE_MOTION = True  # copy storage into volumes made in the chosen pools (copy_storage.py)
     REFRESH_S = 5.0  # bulk refresh (host memory, domain stats, pools) besides events
     SHUTDOWN_TIMEOUT_S = 120.0  # a clean shutdown that takes longer is reported as refused
     MIGRATION_TIMEOUT_S = 900.0  # a migration still running after this is aborted
@@ -101,6 +104,7 @@ class KvmBackend(Backend):
             downtime_reporting=self.REPORTS_DOWNTIME,
             migration_options=self.MIGRATION_OPTIONS,
             host_maintenance=self.HOST_MAINTENANCE,
+            storage_motion=self.STORAGE_MOTION,
             reason=TEST_DRIVER_REASON if test else "" if len(self.hosts) > 1 else "the pool has one host",
         )
 
@@ -457,6 +461,12 @@ class KvmBackend(Backend):
         self._read_vm(vm)
         return check_migration(self.merged(), vm, host, self.config.shared_storage)
 
+    def check_storage_migration(
+        self, vm: str, host: str, disk_srs: Sequence[tuple[str, str]], rate_mib_s: float
+    ) -> MigrationCheck:
+        self._read_vm(vm)
+        return check_storage(self.merged(), vm, host, dict(disk_srs), self.config.shared_storage, rate_mib_s)
+
     def measure_dirty_rate(self, vm: str, seconds: int = 1) -> float | None:
         self._check_open()
         src, rec = self.merged().locate(vm)
@@ -474,4 +484,8 @@ class KvmBackend(Backend):
             migration_uris=self.config.migration_uris,
             timeout_s=self.MIGRATION_TIMEOUT_S,
         )
-        return start_migration(self.merged(), vm, host, options, self.capabilities, setup)
+        merged = self.merged()
+        handle_type = None
+        if options.disk_srs:
+            handle_type = copy_storage_handle(merged, vm, host, dict(options.disk_srs), self.config.shared_storage)
+        return start_migration(merged, vm, host, options, self.capabilities, setup, handle_type)

@@ -105,16 +105,20 @@ def _check_disks(
         if sr is None:
             problem(
                 f"disk {disk.device} ({disk.label}) is on no storage pool known to {src.name}; "
-                f"{dst.name} may not see it: copy-storage would be needed (MigrationOptions.copy_storage)",
+                f"{dst.name} may not see it: {_copy_hint(disk.device)}",
                 "DISK_NOT_SHARED",
             )
         elif not sr.shared or (dst.ref not in sr.hosts and sr.name not in shared_storage):
             where = "local pool" if not sr.shared else "pool"
             problem(
-                f"disk {disk.device} on {where} '{sr.name}' not visible on {dst.name}; "
-                "copy-storage would be needed (MigrationOptions.copy_storage)",
+                f"disk {disk.device} on {where} '{sr.name}' not visible on {dst.name}; {_copy_hint(disk.device)}",
                 "DISK_NOT_SHARED",
             )
+
+
+def _copy_hint(device: str) -> str:
+    # the backend copies storage (copy_storage.py): the refusal names the way to use it
+    return f"copy it with --sr SR (every disk) or --disk {device}=SR"
 
 
 def _check_networks(dst: HostConn, rec: DomainRecord, problem: Problem) -> None:

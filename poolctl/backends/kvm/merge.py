@@ -30,6 +30,9 @@ from poolctl.model import (
 
 # Pool types whose backing storage lives off the host: the same source on two hosts is one SR.
 NETWORK_POOL_TYPES = {"netfs", "iscsi", "iscsi-direct", "rbd", "gluster", "sheepdog", "vstorage"}
+# The SR type shown for a libvirt pool type, where the two differ: an iSCSI LUN is "iscsi" whether
+# the host's kernel logs in (pool type iscsi) or libvirt and QEMU do (iscsi-direct, libiscsi).
+SR_TYPES = {"iscsi-direct": "iscsi"}
 
 _OPS = {
     PowerState.RUNNING: (PowerOp.SHUTDOWN, PowerOp.REBOOT, PowerOp.SUSPEND, PowerOp.FORCE_OFF),
@@ -284,7 +287,7 @@ def _storage(
                 StorageRepository(
                     ref=ref,
                     name=name,
-                    type=ptype,
+                    type=SR_TYPES.get(ptype, ptype),
                     shared=shared,
                     size=p.capacity,
                     used=p.allocation,

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,13 @@ SWITCHOVER = SwitchoverModel(
 _ORDER = {
     p: i
     for i, p in enumerate(
-        (MigrationPhase.PREPARING, MigrationPhase.COPYING, MigrationPhase.STOP_AND_COPY, MigrationPhase.FINISHING)
+        (
+            MigrationPhase.PREPARING,
+            MigrationPhase.COPYING_STORAGE,  # copy storage: the disks before the memory (copy_storage.py)
+            MigrationPhase.COPYING,
+            MigrationPhase.STOP_AND_COPY,
+            MigrationPhase.FINISHING,
+        )
     )
 }
 
@@ -71,8 +77,15 @@ class MigrationSetup:
 
 
 def start_migration(
-    merged: Merged, vm: str, host: str, options: MigrationOptions, caps: Capabilities, setup: MigrationSetup
+    merged: Merged,
+    vm: str,
+    host: str,
+    options: MigrationOptions,
+    caps: Capabilities,
+    setup: MigrationSetup,
+    handle_type: Callable[..., KvmMigration] | None = None,
 ) -> KvmMigration:
+    """``handle_type``: builds the handle from KvmMigration's arguments (copy storage's has its own)."""
     src, rec = merged.locate(vm)
     dst = merged.host(host)
     name = rec.info.name
@@ -107,7 +120,7 @@ def start_migration(
     if options.parallel and options.parallel > 1:
         flags |= libvirt.VIR_MIGRATE_PARALLEL
         params[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = int(options.parallel)
-    handle = KvmMigration(setup, src, dst, rec.info.uuid, name, dom, flags, params, options)
+    handle = (handle_type or KvmMigration)(setup, src, dst, rec.info.uuid, name, dom, flags, params, options)
     handle.start()
     return handle
 

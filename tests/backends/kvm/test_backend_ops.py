@@ -88,8 +88,7 @@ def test_precheck_not_enough_memory_and_missing_network(demo):
 def test_precheck_disk_on_a_local_pool_suggests_copy_storage(demo):
     check = _check(demo, "kvm-web-02", "kvm-demo-b")
     assert (
-        "disk vda on local pool 'default' not visible on kvm-demo-b; "
-        "copy-storage would be needed (MigrationOptions.copy_storage)"
+        "disk vda on local pool 'default' not visible on kvm-demo-b; copy it with --sr SR (every disk) or --disk vda=SR"
     ) in check.problems
     # shared storage (netfs on both hosts, or listed in shared_storage) is fine
     assert not any("disk" in p for p in _check(demo, "kvm-web-01", "kvm-demo-b").problems)
