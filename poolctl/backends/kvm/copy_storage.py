@@ -143,8 +143,7 @@ class CopyStorageMigration(KvmMigration):
             delete_volumes(made)
             raise
 
-    def _finish(self, error: libvirt.libvirtError | None, new_dom: libvirt.virDomain | None) -> MigrationResult:
-        result = super()._finish(error, new_dom)
+    def _settled(self, result: MigrationResult) -> MigrationResult:
         notes: list[str] = []
         try:
             if result.outcome == "success":

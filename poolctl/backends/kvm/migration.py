@@ -191,13 +191,13 @@ class KvmMigration(MigrationHandle):
         try:
             if lost and error is not None:
                 try:
-                    self._result = self._learn(error)
+                    self._result = self._settled(self._learn(error))
                 finally:
                     if self._poll_conn is not None:
                         with contextlib.suppress(libvirt.libvirtError):
                             self._poll_conn.close()
             else:
-                self._result = self._finish(error, new_dom)
+                self._result = self._settled(self._finish(error, new_dom))
         finally:
             self._setup.migrating.discard(self._uuid)
             for hc in (self._src, self._dst):
@@ -238,6 +238,11 @@ class KvmMigration(MigrationHandle):
                 conn.close()
             except libvirt.libvirtError:
                 pass
+
+    def _settled(self, result: MigrationResult) -> MigrationResult:
+        """The outcome, however it was learnt (the call's end or reading the hosts after lost
+        contact), once what the move left behind is dealt with; a subclass's hook."""
+        return result
 
     def _finish(self, error: libvirt.libvirtError | None, new_dom: libvirt.virDomain | None) -> MigrationResult:
         duration_s = round(time.monotonic() - self._t0, 3)
