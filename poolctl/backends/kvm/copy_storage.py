@@ -123,6 +123,10 @@ class CopyStorageMigration(KvmMigration):
         self.plan = plan
         self._made: list[Made] = []
         self._memory = 0  # bytes of guest memory, read at the start
+        # libvirt paces the disk mirror with the migration's bandwidth too, which would stretch
+        # the copy for a cap meant for the memory's last pass: it is set once the job runs
+        # (migrateSetMaxSpeed then paces the memory copy only)
+        self._memory_cap: int | None = None
 
     def start(self) -> None:
         made = create_volumes(self._dst, self.plan, self._name)
@@ -130,6 +134,7 @@ class CopyStorageMigration(KvmMigration):
         try:
             self._memory = int(self._dom.info()[2]) * 1024
             self._flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+            self._memory_cap = self._params.pop(libvirt.VIR_MIGRATE_PARAM_BANDWIDTH, None)
             self._params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = [m.copy.device for m in made]
             paths = {m.copy.device: (m.kind, m.path) for m in made}
             self._params[libvirt.VIR_MIGRATE_PARAM_DEST_XML] = retarget(
@@ -193,6 +198,12 @@ class CopyStorageMigration(KvmMigration):
         return notes
 
     def _raw_progress(self, st: dict[str, Any], state: int, reason: int, best: float) -> MigrationProgress:
+        if self._memory_cap and st.get("type"):
+            cap, self._memory_cap = self._memory_cap, None
+            try:
+                self._dom.migrateSetMaxSpeed(int(cap), 0)
+            except libvirt.libvirtError as err:
+                self._steering.escalations.append(f"bandwidth cap {cap} MiB/s not applied ({words(err)})")
         disk_total = int(st.get("disk_total") or 0)
         memory_started = bool(st.get("memory_processed"))
         if not disk_total or memory_started or self._cancel_requested:

@@ -179,6 +179,7 @@ def _handle(memory: int):
     h = CopyStorageMigration.__new__(CopyStorageMigration)
     h._memory, h._cancel_requested, h._seen_data = memory, False, False
     h._steering = Steering(MigrationOptions(), "vm")
+    h._memory_cap = None
     h._last_phase, h._uuid = MigrationPhase.PREPARING, "u"
     h._src = SimpleNamespace(migration_iteration={})
     return h
