@@ -30,6 +30,7 @@ from poolctl.migration.controller import (
     headline,
     ping_summary,
 )
+from poolctl.migration.storage import precheck
 from poolctl.migration.tuner import TuneRequest
 from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState
 from poolctl.safe_text import quoted, shown, shown_line
@@ -157,10 +158,7 @@ def _migrate(
             )
         disk_srs = disk_srs_of(inv, vm, storage.sr, storage.disks, pool.name)
     try:
-        if disk_srs:
-            check = backend.check_storage_migration(vm.ref, dest.ref, disk_srs, storage.rate_mib_s)
-        else:
-            check = backend.check_migration(vm.ref, dest.ref)
+        check = precheck(backend, vm.ref, dest.ref, disk_srs, storage.rate_mib_s)
     except BackendError as exc:
         return _fail(err, f"pre-check of {shown(vm.name)} -> {shown(dest.name)} failed: {exc}", ExitCode.FAILED)
     if not check.ok:
@@ -211,6 +209,8 @@ def _migrate(
         options=tuned.tuning.options.model_copy(update={"disk_srs": disk_srs}),
         tuning=tuple(tuned.tuning.lines()),
         predicted=tuned.prediction.as_record(),
+        disk_copies=check.copies,
+        disk_copy_bytes=check.copy_bytes,
     )
     secret = pool.password.get_secret_value() if pool.password else ""
     controller = MigrationController(
