@@ -86,6 +86,7 @@ class MigrationCenter:
             tuning=request_from(self.settings),
             srs=list(store.srs.values()),
             storage_rate=self.settings.storage_rate,
+            audit=self.audit_log,
         )
 
         def chosen(plan: MigrationPlan | None) -> None:

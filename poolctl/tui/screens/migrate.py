@@ -35,6 +35,7 @@ from textual.widgets._select import SelectOverlay
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from poolctl.audit import AuditLog
 from poolctl.backends.base import Backend, Capabilities
 from poolctl.errors import describe
 from poolctl.format import size
@@ -55,7 +56,6 @@ from poolctl.migration.tuner import TuneRequest
 from poolctl.model import VM, Disk, Host, MigrationCheck, StorageRepository
 from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 from poolctl.safe_text import shown, shown_line
-from poolctl.tui.widgets.cells import ellipsize
 
 DEFAULT_INTERVAL_MS = 100
 # the range the config and the CLI accept, in the whole milliseconds the field takes
@@ -76,7 +76,6 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
 
 DiskMap = tuple[tuple[str, str], ...]
 NO_SR = ""  # the value of a disk's list when the host sees no disk SR
-DISK_LABEL_CELLS = 30  # the disk, its size and SR; the SR list gets the rest of an 80-column row
 
 
 class HostChecked(Message):
@@ -108,7 +107,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     #migrate-interval, #migrate-port { width: 9; }
     #migrate-options Input { width: 8; }
     .migrate-disk { margin-bottom: 0; }
-    .migrate-disk-label { width: 32; }
+    /* the disk, its size and SR: cut with an ellipsis so the SR list keeps most of the row */
+    .migrate-disk-label { width: 40%; text-wrap: nowrap; text-overflow: ellipsis; }
+    .migrate-disk-arrow { width: 2; }
     .migrate-disk Select { width: 1fr; }
     #migrate-storage { margin: 1 0; width: 1fr; }
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
@@ -139,6 +140,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         tuning: TuneRequest | None = None,
         srs: Sequence[StorageRepository] = (),
         storage_rate: float = 100.0,
+        audit: AuditLog | None = None,
     ) -> None:
         super().__init__()
         self.pool = pool
@@ -162,6 +164,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.checked_maps: dict[str, DiskMap] = {}  # host ref -> the map its check is for
         self.pending: set[str] = set()  # hosts being checked again with a new map
         self.configured_rate = storage_rate
+        self.audit = audit  # past moves (None: the default log): the prediction's and the copy rate's
         self._rate: CopyRate | None = None
         self._rate_lock = threading.Lock()
         self._shown_options: dict[int, list[str]] = {}  # disk row -> the SR refs its list offers
@@ -183,6 +186,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             for i, disk in enumerate(self.disks):
                 with Horizontal(classes="migrate-row migrate-disk"):
                     yield Label(self._disk_label(disk), classes="migrate-label migrate-disk-label", markup=False)
+                    yield Label("→", classes="migrate-disk-arrow")
                     options = self._sr_options(first, disk)
                     self._shown_options[i] = [v for _, v in options]
                     yield Select(options, allow_blank=False, id=f"disk-{i}", compact=True)
@@ -247,6 +251,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             probe_interval_s=interval_s,
             request=request,
             supported=self.capabilities.migration_options,
+            audit=self.audit,
         )
         self.post_message(Predicted(host, tuned))
 
@@ -314,7 +319,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         """The disk copy's estimated rate, measured or configured (reads the audit log once)."""
         with self._rate_lock:
             if self._rate is None:
-                self._rate = copy_rate(self.pool, self.configured_rate)
+                records, _problems = (self.audit or AuditLog()).read()
+                self._rate = copy_rate(self.pool, self.configured_rate, records)
             return self._rate
 
     def on_host_checked(self, msg: HostChecked) -> None:
@@ -392,7 +398,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def _disk_label(self, disk: Disk) -> str:
         sr = next((s for s in self.srs if s.ref == disk.sr), None)
         where = shown(sr.name) if sr is not None else "?"
-        return ellipsize(f"{shown(disk.device)} {size(disk.size)} from {where}", DISK_LABEL_CELLS - 2) + " →"
+        return f"{shown(disk.device)} {size(disk.size)} from {where}"
 
     @staticmethod
     def _sr_prompt(sr: StorageRepository, disk: Disk) -> Text:
@@ -549,6 +555,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 request=request,
                 measure=False,
                 supported=self.capabilities.migration_options,
+                audit=self.audit,
             )
         # the fields may have changed since: the same inputs, the settings as they stand now
         tuned = retune(
