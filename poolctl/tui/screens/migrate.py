@@ -402,8 +402,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     @staticmethod
     def _sr_prompt(sr: StorageRepository, disk: Disk) -> Text:
-        stays = "stays: " if sr.ref == disk.sr else ""
-        return Text(f"{stays}{shown(sr.name)} · {'shared' if sr.shared else 'local'} · {size(free(sr))} free")
+        if sr.ref == disk.sr:
+            return Text(f"stays: {shown(sr.name)} · {size(free(sr))} free")
+        return Text(f"{shown(sr.name)} · {'shared' if sr.shared else 'local'} · {size(free(sr))} free")
 
     def _show_disks(self) -> None:
         """The disk rows for the host in view: its SRs to choose from, each disk's target."""
