@@ -163,6 +163,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.picked: dict[str, str] = {}
         self.checked_maps: dict[str, DiskMap] = {}  # host ref -> the map its check is for
         self.pending: set[str] = set()  # hosts being checked again with a new map
+        self._asked: dict[str, DiskMap] = {}  # host ref -> the map of its newest pre-check
         self.configured_rate = storage_rate
         self.audit = audit  # past moves (None: the default log): the prediction's and the copy rate's
         self._rate: CopyRate | None = None
@@ -305,6 +306,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def _recheck(self, host: str) -> None:
         """Pre-check ``host`` with the disk map it has now."""
         disk_srs = self._disk_srs(host)
+        self._asked[host] = disk_srs
         if host in self.checks:
             self.pending.add(host)
         worker = self._check(host, disk_srs)
@@ -352,7 +354,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             options.enable_option(host_ref)
         else:
             options.disable_option(host_ref)
-        if check.ok:
+        if check.ok and host_ref not in self.predictions:
             try:
                 self._predict(host_ref, self._request(), self._interval_s())
             except ValueError:
@@ -439,7 +441,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if self._targets(host).get(device) == event.value:
             return  # set by _show_disks, not a new pick
         self.picked[device] = str(event.value)
-        self._recheck(host)
+        # every host whose map the pick changes (those that see the SR): the list's verdicts stay true
+        for h in self.hosts:
+            if self._disk_srs(h.ref) != self._asked.get(h.ref):
+                self._recheck(h.ref)
         self._show_storage()
 
     def _show_storage(self) -> None:
