@@ -91,6 +91,7 @@ async def test_local_disk_goes_to_the_shared_sr_by_default_and_the_panel_says_di
         two, iscsi = host_ref(dialog, "xcp-lab-2"), sr_ref(lab, "iSCSI storage")
         await checked(pilot, dialog, two, (("xvda", iscsi),))
         assert dialog.query_one("#disk-0", Select).value == iscsi  # xcp-lab-2 cannot see the local SR
+        assert not dialog.targets.picked  # the rows' first values are the defaults, not picks
         assert "✓ usable, copies 30.0 GiB of disks" in prompt(dialog, two)
         await wait_for(pilot, lambda: two in dialog.predictions, "the prediction")
         text = screen_text(app)

@@ -41,21 +41,12 @@ from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.autotune import TunedPlan, plan_move, retune
 from poolctl.migration.controller import MigrationPlan
-from poolctl.migration.storage import (
-    CopyRate,
-    copy_rate,
-    default_sr,
-    disk_map,
-    free,
-    map_curable,
-    movable_disks,
-    precheck,
-    sr_choices,
-)
+from poolctl.migration.storage import CopyRate, copy_rate, map_curable, movable_disks, precheck
 from poolctl.migration.tuner import TuneRequest
-from poolctl.model import VM, Disk, Host, MigrationCheck, StorageRepository
+from poolctl.model import VM, Host, MigrationCheck, StorageRepository
 from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 from poolctl.safe_text import shown, shown_line
+from poolctl.tui.widgets.disk_targets import DiskMap, DiskTargets
 
 DEFAULT_INTERVAL_MS = 100
 # the range the config and the CLI accept, in the whole milliseconds the field takes
@@ -72,10 +63,6 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
     "post_copy": ("post-copy always", "bool"),
     "compress": ("compress", "bool"),
 }
-
-
-DiskMap = tuple[tuple[str, str], ...]
-NO_SR = ""  # the value of a disk's list when the host sees no disk SR
 
 
 class HostChecked(Message):
@@ -106,11 +93,6 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     .migrate-row Input:focus { background: $accent 30%; }
     #migrate-interval, #migrate-port { width: 9; }
     #migrate-options Input { width: 8; }
-    .migrate-disk { margin-bottom: 0; }
-    /* the disk, its size and SR: cut with an ellipsis so the SR list keeps most of the row */
-    .migrate-disk-label { width: 40%; text-wrap: nowrap; text-overflow: ellipsis; }
-    .migrate-disk-arrow { width: 2; }
-    .migrate-disk Select { width: 1fr; }
     #migrate-storage { margin: 1 0; width: 1fr; }
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
     .migrate-label { padding: 0 1; }
@@ -157,10 +139,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self._workers: dict[Worker[None], str] = {}
         self._user_moved = False
         self._auto_highlight = False
-        # storage motion: the disks that may be copied, the pool's SRs, the SR the user picked per device
-        self.disks: list[Disk] = movable_disks(vm) if capabilities.storage_motion else []
-        self.srs = list(srs)
-        self.picked: dict[str, str] = {}
+        # storage motion: a row per disk that may be copied (none: a plain pool migration)
+        disks = movable_disks(vm) if capabilities.storage_motion else []
+        self.targets = DiskTargets(vm, disks, srs, hosts, id="migrate-disks") if disks else None
         self.checked_maps: dict[str, DiskMap] = {}  # host ref -> the map its check is for
         self.pending: set[str] = set()  # hosts being checked again with a new map
         self._asked: dict[str, DiskMap] = {}  # host ref -> the map of its newest pre-check
@@ -168,7 +149,6 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.audit = audit  # past moves (None: the default log): the prediction's and the copy rate's
         self._rate: CopyRate | None = None
         self._rate_lock = threading.Lock()
-        self._shown_options: dict[int, list[str]] = {}  # disk row -> the SR refs its list offers
 
     def compose(self) -> ComposeResult:
         vm = self.vm
@@ -183,15 +163,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             yield OptionList(
                 *[Option(self._prompt(h, None), id=h.ref, disabled=True) for h in self.hosts], id="migrate-hosts"
             )
-            first = self.hosts[0].ref if self.hosts else ""
-            for i, disk in enumerate(self.disks):
-                with Horizontal(classes="migrate-row migrate-disk"):
-                    yield Label(self._disk_label(disk), classes="migrate-label migrate-disk-label", markup=False)
-                    yield Label("→", classes="migrate-disk-arrow")
-                    options = self._sr_options(first, disk)
-                    self._shown_options[i] = [v for _, v in options]
-                    yield Select(options, allow_blank=False, id=f"disk-{i}", compact=True)
-            if self.disks:
+            if self.targets is not None:
+                yield self.targets
                 yield Label("", id="migrate-storage", markup=False)
             with Horizontal(classes="migrate-row"):
                 yield Label("ping", classes="migrate-label")
@@ -219,7 +192,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             yield Label("predicting…", id="migrate-prediction", markup=False)
             yield Label("", id="migrate-error", markup=False)
             keys = "Enter migrate · Tab next field · Esc close"
-            if self.disks:
+            if self.targets is not None:
                 keys = "Enter migrate (on a disk: choose its SR) · Tab next field · Esc close"
             yield Label(keys, id="migrate-keys")
 
@@ -350,7 +323,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if host_ref == self._view_host():
             self._show_storage()
         # a host refused only for where the disks go stays choosable: other SRs may cure it
-        if check.ok or (self.disks and map_curable(check)):
+        if check.ok or (self.targets is not None and map_curable(check)):
             options.enable_option(host_ref)
         else:
             options.disable_option(host_ref)
@@ -384,63 +357,16 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             return option.id
         return self.hosts[0].ref if self.hosts else None
 
-    def _targets(self, host: str) -> dict[str, str | None]:
-        """Device -> the SR each disk goes to on ``host``: the user's pick where ``host`` sees
-        it, else the obvious one (None: ``host`` sees no disk SR)."""
-        choices = sr_choices(self.srs, host)
-        refs = {s.ref for s in choices}
-        return {
-            d.device: self.picked[d.device] if self.picked.get(d.device) in refs else default_sr(d, choices)
-            for d in self.disks
-        }
-
     def _disk_srs(self, host: str) -> DiskMap:
-        return disk_map(self.vm, {k: v for k, v in self._targets(host).items() if v}) if self.disks else ()
-
-    def _disk_label(self, disk: Disk) -> str:
-        sr = next((s for s in self.srs if s.ref == disk.sr), None)
-        where = shown(sr.name) if sr is not None else "?"
-        return f"{shown(disk.device)} {size(disk.size)} from {where}"
-
-    @staticmethod
-    def _sr_prompt(sr: StorageRepository, disk: Disk) -> Text:
-        if sr.ref == disk.sr:
-            return Text(f"stays: {shown(sr.name)} · {size(free(sr))} free")
-        return Text(f"{shown(sr.name)} · {'shared' if sr.shared else 'local'} · {size(free(sr))} free")
+        return self.targets.disk_srs(host) if self.targets is not None else ()
 
     def _show_disks(self) -> None:
-        """The disk rows for the host in view: its SRs to choose from, each disk's target."""
-        host = self._view_host()
-        if not self.disks or host is None:
-            return
-        targets = self._targets(host)
-        for i, disk in enumerate(self.disks):
-            select: Select[str] = self.query_one(f"#disk-{i}", Select)
-            options = self._sr_options(host, disk)
-            if [v for _, v in options] != self._shown_options.get(i):
-                self._shown_options[i] = [v for _, v in options]
-                select.set_options(options)
-            target = targets[disk.device] or NO_SR
-            if select.value != target:
-                select.value = target
-        self._show_storage()
+        if self.targets is not None:
+            self.targets.show(self._view_host())
+            self._show_storage()
 
-    def _sr_options(self, host: str, disk: Disk) -> list[tuple[Text, str]]:
-        options = [(self._sr_prompt(sr, disk), sr.ref) for sr in sr_choices(self.srs, host)]
-        name = next((h.name for h in self.hosts if h.ref == host), "")
-        return options or [(Text(f"no SR {shown(name)} sees"), NO_SR)]
-
-    @on(Select.Changed)
-    def _sr_changed(self, event: Select.Changed) -> None:
+    def on_disk_targets_picked(self, event: DiskTargets.Picked) -> None:
         event.stop()
-        host = self._view_host()
-        index = int((event.select.id or "disk-0").removeprefix("disk-"))
-        if host is None or event.value in (Select.NULL, NO_SR) or index >= len(self.disks):
-            return
-        device = self.disks[index].device
-        if self._targets(host).get(device) == event.value:
-            return  # set by _show_disks, not a new pick
-        self.picked[device] = str(event.value)
         # every host whose map the pick changes (those that see the SR): the list's verdicts stay true
         for h in self.hosts:
             if self._disk_srs(h.ref) != self._asked.get(h.ref):
@@ -449,7 +375,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     def _show_storage(self) -> None:
         """What the highlighted host's move copies and how long it may take, or why not."""
-        if not self.disks:
+        if self.targets is None:
             return
         label = self.query_one("#migrate-storage", Label)
         host = self._view_host()
