@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from textual import events
 from textual.widgets import Label, Select
 from textual.widgets._select import SelectOverlay
 
@@ -216,3 +217,17 @@ async def test_a_full_sr_is_said_and_another_sr_cures_it(lab):
         assert dialog.checks[two].ok and storage_words(dialog).startswith(
             "copy 30 GiB in all: about 5 min at 100 MiB/s"
         )
+
+
+async def test_tab_then_enter_in_one_burst_opens_the_sr_list_and_starts_nothing(lab):
+    """A terminal delivers keys typed (or pasted) fast in one read: Enter must see Tab's focus move."""
+    app = create_app([lab.pool()])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        dialog = await open_dialog(pilot, "cache-01")
+        await wait_for(pilot, lambda: dialog.checks[host_ref(dialog, "xcp-lab-2")].ok, "xcp-lab-2 usable")
+        select = dialog.query_one("#disk-0", Select)
+        app.post_message(events.Key("tab", "\t"))
+        app.post_message(events.Key("enter", "\r"))
+        await listed(pilot, select)
+        assert isinstance(app.screen, MigrateDialog) and not app.migrations.panels()

@@ -106,6 +106,26 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             "enter", "start", "Migrate", priority=True, tooltip="Migrate dialog: start the move", id="migrate.start"
         ),
         Binding("escape", "close", "Close", tooltip="Migrate dialog: close without migrating", id="migrate.close"),
+        # priority too, so that a Tab and an Enter read in one burst go in order: else the Enter is
+        # judged before the Tab has moved the focus (to a disk's SR list, where Enter opens it)
+        Binding(
+            "tab",
+            "app.focus_next",
+            "Next field",
+            show=False,
+            priority=True,
+            tooltip="Migrate dialog: the next field",
+            id="migrate.next_field",
+        ),
+        Binding(
+            "shift+tab",
+            "app.focus_previous",
+            "Previous field",
+            show=False,
+            priority=True,
+            tooltip="Migrate dialog: the previous field",
+            id="migrate.previous_field",
+        ),
     ]
 
     def __init__(

@@ -49,6 +49,8 @@ class DiskTargets(Vertical):
         self.picked: dict[str, str] = {}  # device -> SR ref the user chose
         self.host: str | None = hosts[0].ref if hosts else None  # the destination the rows show
         self._listed: dict[int, list[str]] = {}  # row -> the SR refs its list offers
+        # row -> the value show() gave it: a Changed with another value is the user's pick
+        self._shown: dict[int, str] = {}
 
     def compose(self) -> ComposeResult:
         targets = self.targets(self.host) if self.host is not None else {}
@@ -60,6 +62,7 @@ class DiskTargets(Vertical):
                 self._listed[i] = [v for _, v in options]
                 # the default from the start: a first value of the list's own would read as a pick
                 value = targets.get(disk.device) or options[0][1]
+                self._shown[i] = value
                 yield Select(options, value=value, allow_blank=False, id=f"disk-{i}", compact=True)
 
     def targets(self, host: str) -> dict[str, str | None]:
@@ -89,6 +92,7 @@ class DiskTargets(Vertical):
                 self._listed[i] = [v for _, v in options]
                 select.set_options(options)
             target = targets[disk.device] or NO_SR
+            self._shown[i] = target
             if select.value != target:
                 select.value = target
 
@@ -96,12 +100,11 @@ class DiskTargets(Vertical):
     def _changed(self, event: Select.Changed) -> None:
         event.stop()
         index = int((event.select.id or "disk-0").removeprefix("disk-"))
-        if self.host is None or event.value in (Select.NULL, NO_SR) or index >= len(self.disks):
-            return
-        device = self.disks[index].device
-        if self.targets(self.host).get(device) == event.value:
-            return  # set by show(), not a new pick
-        self.picked[device] = str(event.value)
+        if event.value in (Select.NULL, NO_SR, self._shown.get(index)) or index >= len(self.disks):
+            return  # set by show(), not a pick
+        self.picked[self.disks[index].device] = str(event.value)
+        # the rows as they stand now: a show() that ran before this message may have reset this one
+        self.show(self.host)
         self.post_message(self.Picked())
 
     def _disk_label(self, disk: Disk) -> str:
