@@ -21,6 +21,7 @@ from poolctl.model import MigrationPhase, PowerOp
 from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.migrate import MigrateDialog
+from tests.support.jsonrpc import JsonRpc
 from tests.support.tui import Lab, loaded, screen_text, wait_for
 from tests.tui.test_migration_ui import migrate, open_dialog, panel_text, plain, resident, until_finished
 
@@ -231,3 +232,21 @@ async def test_tab_then_enter_in_one_burst_opens_the_sr_list_and_starts_nothing(
         app.post_message(events.Key("enter", "\r"))
         await listed(pilot, select)
         assert isinstance(app.screen, MigrateDialog) and not app.migrations.panels()
+
+
+async def test_hostile_sr_names_are_shown_escaped_in_the_disk_rows(lab):
+    rpc = JsonRpc(lab.url, "root", "demo")
+    for name, hostile in (("iSCSI storage", "[bold]iSCSI\x1b[2J"), ("Local storage xcp-lab-1", "\u202elocal-1")):
+        (ref,) = rpc.api("SR.get_by_name_label", name)
+        rpc.api("SR.set_name_label", ref, hostile)
+    app = create_app([lab.pool()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        dialog = await open_dialog(pilot, "cache-01")
+        await wait_for(pilot, lambda: dialog.checks[host_ref(dialog, "xcp-lab-2")].ok, "xcp-lab-2 usable")
+        await pilot.press("tab", "enter")
+        await listed(pilot, dialog.query_one("#disk-0", Select))
+        text = screen_text(app)
+        assert "xvda 30.0 GiB from <U+202E>local-1" in text
+        assert "[bold]iSCSI\\x1b[2J · shared" in text  # markup shown as typed, not interpreted
+        assert not any(c in text for c in ("\x1b", "\u202e"))
