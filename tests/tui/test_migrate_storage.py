@@ -77,6 +77,24 @@ async def listed(pilot, select: Select) -> None:
     await wait_for(pilot, lambda: select.expanded and isinstance(pilot.app.focused, SelectOverlay), "the SR list")
 
 
+async def pick(pilot, dialog: MigrateDialog, select: Select, index: int) -> None:
+    """In the open SR list: down to the ``index``-th SR, then Enter."""
+    overlay = select.query_one(SelectOverlay)
+    start = overlay.highlighted or 0
+    await pilot.press(*["down" if index > start else "up"] * abs(index - start))
+    await wait_for(pilot, lambda: overlay.highlighted == index, f"SR {index} highlighted ({state(dialog, select)})")
+    await pilot.press("enter")
+
+
+def state(dialog: MigrateDialog, select: Select) -> str:
+    """What a failed wait reports: where the keys went and what the rows hold."""
+    overlay = select.query_one(SelectOverlay)
+    return (
+        f"focused {dialog.focused!r}, value {select.value}, highlighted {overlay.highlighted}, "
+        f"picked {dialog.targets.picked if dialog.targets else None}"
+    )
+
+
 async def checked(pilot, dialog: MigrateDialog, host: str, disk_srs: tuple[tuple[str, str], ...]) -> None:
     await wait_for(
         pilot,
@@ -157,8 +175,8 @@ async def test_a_pick_is_kept_per_host_and_a_new_destination_recomputes_the_defa
         await pilot.press("enter")  # opens the SR list: the dialog's Enter lets it through
         await listed(pilot, select)
         assert select.expanded and isinstance(app.screen, MigrateDialog) and not app.migrations.panels()
-        await pilot.press("down", "enter")  # iSCSI storage, then xcp-lab-2's local SR
-        await wait_for(pilot, lambda: select.value == local2, "the pick")
+        await pick(pilot, dialog, select, 1)  # iSCSI storage, then xcp-lab-2's local SR
+        await wait_for(pilot, lambda: select.value == local2, f"the pick ({state(dialog, select)})")
         await checked(pilot, dialog, two, (("xvda", local2),))
         assert "✓ usable, copies 30.0 GiB of disks" in prompt(dialog, two)
         assert "stays" not in screen_text(app)
@@ -201,7 +219,7 @@ async def test_a_full_sr_is_said_and_another_sr_cures_it(lab):
 
         await pilot.press("tab", "enter")
         await listed(pilot, select)
-        await pilot.press("up", "enter")  # the shared SR after all
+        await pick(pilot, dialog, select, 0)  # the shared SR after all
         await checked(pilot, dialog, two, (("xvda", iscsi),))
         why = "not enough space on SR 'iSCSI storage': the copy needs 30 GiB, it has 10 GiB free"
         assert why in prompt(dialog, two)
@@ -213,7 +231,7 @@ async def test_a_full_sr_is_said_and_another_sr_cures_it(lab):
 
         await pilot.press("tab", "enter")
         await listed(pilot, select)
-        await pilot.press("down", "enter")
+        await pick(pilot, dialog, select, 1)
         await checked(pilot, dialog, two, (("xvda", local2),))
         assert dialog.checks[two].ok and storage_words(dialog).startswith(
             "copy 30 GiB in all: about 5 min at 100 MiB/s"
