@@ -31,6 +31,7 @@ from poolctl.migration.controller import (
     headline,
     ping_summary,
 )
+from poolctl.migration.storage import copy_rate
 from poolctl.migration.tuner import TuneRequest
 from poolctl.model import VM, Host, MigrationOptions, MigrationPhase, MigrationProgress, PowerState
 from poolctl.safe_text import quoted, shown, shown_line
@@ -177,8 +178,10 @@ def _migrate(
     if aimed.elsewhere:
         fields["to_pool"] = aimed.pool.config.name
     moving = MigrationOptions.model_validate(fields)
+    # a disk copy is estimated at the rate the pool's last storage move measured, when there is one
+    rate = copy_rate(pool.name, storage.rate_mib_s) if disk_srs else None
     try:
-        check = backend.check_move(vm.ref, dest.ref, moving, storage.rate_mib_s)
+        check = backend.check_move(vm.ref, dest.ref, moving, rate.mib_s if rate else storage.rate_mib_s)
     except BackendError as exc:
         return _fail(err, f"pre-check of {shown(vm.name)} -> {shown(aimed.label)} failed: {exc}", ExitCode.FAILED)
     if not check.ok:
@@ -190,6 +193,8 @@ def _migrate(
         return ExitCode.REFUSED
     for line in check.copies:
         print(f"  copy: {shown_line(line)}", file=out)
+    if check.copies and rate is not None:
+        print(f"  copy rate: {rate.mib_s:g} MiB/s ({shown_line(rate.source)})", file=out)
     source = names.get(vm.host or "", vm.host or "?")
     ping_address = ping if ping is not None else (vm.ips[0] if vm.ips else None)
     tuned = plan_move(
@@ -229,6 +234,8 @@ def _migrate(
         options=tuned.tuning.options.model_copy(update=_set(moving)),
         tuning=tuple(tuned.tuning.lines()),
         predicted=tuned.prediction.as_record(),
+        disk_copies=check.copies,
+        disk_copy_bytes=check.copy_bytes,
     )
     both = {pool.name: pool, aimed.pool.config.name: aimed.pool.config}.values()
     secrets = [c.password.get_secret_value() for c in both if c.password]

@@ -21,6 +21,7 @@ from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.backends.base import Backend, CancelRefused, MigrationHandle, OperationRefused
 from poolctl.errors import describe
 from poolctl.migration.compare import measured
+from poolctl.migration.storage import measured_copy
 from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 from poolctl.ping.limits import DEFAULT_INTERVAL
 from poolctl.ping.pinger import Pinger
@@ -58,6 +59,9 @@ class MigrationPlan:
     outcome_wait_s: float = 600.0  # after losing contact, how long to keep trying to learn the outcome
     tuning: tuple[str, ...] = ()  # each setting chosen and why (poolctl.migration.tuner)
     predicted: dict[str, object] = field(default_factory=dict)  # Prediction.as_record()
+    # storage motion (options.disk_srs): the pre-check's lines of what is copied, and its size
+    disk_copies: tuple[str, ...] = ()
+    disk_copy_bytes: int = 0
 
     @property
     def route(self) -> str:
@@ -380,7 +384,11 @@ class MigrationController:
                 options=p.options.model_dump(exclude_defaults=True),
                 tuning=list(p.tuning),
                 predicted=dict(p.predicted),
-                measured=measured(self.result, stats, p.ping_interval) if outcome == "success" else {},
+                measured=(
+                    measured(self.result, stats, p.ping_interval) | measured_copy(p.disk_copy_bytes, duration)
+                    if outcome == "success"
+                    else {}
+                ),
             )
             try:
                 self.audit.append(record)

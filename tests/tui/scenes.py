@@ -36,13 +36,13 @@ def lab_pool(url: str, *, name: str = "lab", password: str = "demo") -> PoolConf
     return pool_config({"name": name, "backend": "xen", "url": url, "username": "root", "password": password})
 
 
-async def _dialog(pilot) -> None:
+async def _dialog(pilot, vm: str = "web-01") -> None:
     app = pilot.app
-    await pilot.press("slash", *"web-01", "enter")
+    await pilot.press("slash", *vm, "enter")
     await wait_for(
         pilot,
-        lambda: app.main_screen.vm_list.cursor_vm is not None and app.main_screen.vm_list.cursor_vm.name == "web-01",
-        "cursor on web-01",
+        lambda: app.main_screen.vm_list.cursor_vm is not None and app.main_screen.vm_list.cursor_vm.name == vm,
+        f"cursor on {vm}",
     )
     await pilot.press("m")
     await wait_for(pilot, lambda: isinstance(app.screen, MigrateDialog), "the dialog")
@@ -51,6 +51,10 @@ async def _dialog(pilot) -> None:
     usable = sum(1 for c in dialog.checks.values() if c.ok)
     await wait_for(pilot, lambda: len(dialog.predictions) == usable, "the prediction for each usable host")
     await pilot.pause(0.2)
+
+
+async def _storage_dialog(pilot) -> None:
+    await _dialog(pilot, "cache-01")
 
 
 def _pin(controller) -> None:
@@ -248,6 +252,11 @@ SCENES = {
             "migrate-dialog",
             "`m` on web-01: every other host with the pre-check's verdict, ping settings",
             drive=_dialog,
+        ),
+        Scene(
+            "migrate-storage",
+            "`m` on cache-01, its disk on a local SR: the disk goes to the shared SR, the copy's size and estimate",
+            drive=_storage_dialog,
         ),
         Scene(
             "migration-complete",

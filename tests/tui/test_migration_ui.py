@@ -111,16 +111,13 @@ async def test_dialog_lists_other_hosts_with_precheck_reasons(fastlab):
         assert [h.name for h in dialog.hosts] == ["xcp-lab-2", "xcp-lab-3"]  # not its own host
         options = dialog.query_one("#migrate-hosts")
         two, three = (plain(options.get_option(h.ref).prompt) for h in dialog.hosts)
-        assert "✗ disk on local SR 'Local storage xcp-lab-1' which xcp-lab-2 cannot see" in two
+        # the disk is copied to the shared SR by default (storage motion: tests/tui/test_migrate_storage.py)
+        assert "✓ usable, copies 30.0 GiB of disks" in two
         assert "✗ not enough free memory on xcp-lab-3: needs 4 GiB, host has 1.5 GiB" in three
-        assert "which xcp-lab-3 cannot see" in three
-        assert all(options.get_option(h.ref).disabled for h in dialog.hosts)
+        assert options.get_option(dialog.hosts[1].ref).disabled  # another SR would not cure that
         text = screen_text(app)
-        assert "xcp-lab-2 cannot see" in text and "not enough free memory on xcp-lab-3" in text
+        assert "not enough free memory on xcp-lab-3" in text
         assert "127.0.10.31" in text  # the ping target defaults to the VM's address
-        await pilot.press("enter")
-        assert isinstance(app.screen, MigrateDialog)  # nothing usable: nothing starts
-        assert "No host can take this VM now" in screen_text(app)
         await pilot.press("escape")
         assert app.screen is app.main_screen and not app.migrations.panels()
 
@@ -130,6 +127,19 @@ async def test_dialog_lists_other_hosts_with_precheck_reasons(fastlab):
         assert not options.get_option(dialog.hosts[0].ref).disabled
         assert options.get_option(dialog.hosts[1].ref).disabled  # xcp-lab-3 is low on memory
         assert "✓ usable" in screen_text(app)
+        await pilot.press("escape")
+
+        lab2 = next(h.ref for h in dialog.hosts if h.name == "xcp-lab-2")
+        fastlab.sim.db.set("host", lab2, enabled=False)
+        dialog = await open_dialog(pilot, "web-02")
+        options = dialog.query_one("#migrate-hosts")
+        assert all(options.get_option(h.ref).disabled for h in dialog.hosts)
+        assert "xcp-lab-2 is disabled" in plain(options.get_option(lab2).prompt)
+        await pilot.press("enter")
+        assert isinstance(app.screen, MigrateDialog)  # nothing usable: nothing starts
+        assert "No host can take this VM now" in screen_text(app)
+        await pilot.press("escape")
+        assert app.screen is app.main_screen and not app.migrations.panels()
 
 
 async def test_migration_runs_to_complete_with_no_lost_pings(fastlab, state_dir):

@@ -84,6 +84,9 @@ class MigrationCenter:
             interval_ms=max(INTERVAL_MIN_MS, round(self.settings.ping_interval * 1000)),
             ping_port=self.settings.ping_port,
             tuning=request_from(self.settings),
+            srs=list(store.srs.values()),
+            storage_rate=self.settings.storage_rate,
+            audit=self.audit_log,
         )
 
         def chosen(plan: MigrationPlan | None) -> None:
@@ -100,6 +103,9 @@ class MigrationCenter:
             return caps.reason or f"the {session.config.backend} backend cannot live-migrate in this pool"
         if vm.power_state != PowerState.RUNNING:
             return f"{vm.name} is {vm.power_state.value}; only a running VM can be live-migrated"
+        if caps.storage_motion and not vm.devices_known:
+            # the dialog offers where each disk goes: it needs the disks (a staged load reads them last)
+            return f"{vm.name}'s disks are still being read; try again in a moment"
         other = self.registry.get(session.name, vm.ref)
         if other is not None:
             return f"{vm.name} is already migrating ({other.plan.route}); wait for it to end or cancel it first"

@@ -8,12 +8,19 @@ Pre-checks run in parallel worker threads, one per host; each posts its verdict 
 and a check that raised shows as an unusable host with the error (never a traceback).
 Unusable hosts are listed with their reasons but cannot be chosen; the first usable host
 (in list order) is highlighted until the user moves; Enter starts the move.
+
+Storage motion (the pool's backend can copy disks, the VM has disks): a row per disk with the SR
+it goes to on the highlighted host, by default the obvious one (poolctl.migration.storage); a
+host is pre-checked with its own map, and again when the user picks another SR. What is copied
+and the estimate show for the highlighted host before Enter.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
+import threading
+from collections.abc import Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -23,19 +30,23 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, Input, Label, OptionList
+from textual.widgets import Checkbox, Input, Label, OptionList, Select
+from textual.widgets._select import SelectOverlay
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from poolctl.audit import AuditLog
 from poolctl.backends.base import Backend, Capabilities
 from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.autotune import TunedPlan, plan_move, retune
 from poolctl.migration.controller import MigrationPlan
+from poolctl.migration.storage import CopyRate, copy_rate, map_curable, movable_disks
 from poolctl.migration.tuner import TuneRequest
-from poolctl.model import VM, Host, MigrationCheck
+from poolctl.model import VM, Host, MigrationCheck, MigrationOptions, StorageRepository
 from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 from poolctl.safe_text import shown, shown_line
+from poolctl.tui.widgets.disk_targets import DiskMap, DiskTargets
 
 DEFAULT_INTERVAL_MS = 100
 # the range the config and the CLI accept, in the whole milliseconds the field takes
@@ -55,10 +66,11 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
 
 
 class HostChecked(Message):
-    def __init__(self, host: str, check: MigrationCheck) -> None:
+    def __init__(self, host: str, check: MigrationCheck, disk_srs: DiskMap = ()) -> None:
         super().__init__()
         self.host = host
         self.check = check
+        self.disk_srs = disk_srs  # the map it was checked with: a stale answer is dropped
 
 
 class Predicted(Message):
@@ -81,6 +93,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     .migrate-row Input:focus { background: $accent 30%; }
     #migrate-interval, #migrate-port { width: 9; }
     #migrate-options Input { width: 8; }
+    #migrate-storage { margin: 1 0; width: 1fr; }
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
     .migrate-label { padding: 0 1; }
     #migrate-error { color: $warning; display: none; margin-bottom: 1; }
@@ -93,6 +106,26 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             "enter", "start", "Migrate", priority=True, tooltip="Migrate dialog: start the move", id="migrate.start"
         ),
         Binding("escape", "close", "Close", tooltip="Migrate dialog: close without migrating", id="migrate.close"),
+        # priority too, so that a Tab and an Enter read in one burst go in order: else the Enter is
+        # judged before the Tab has moved the focus (to a disk's SR list, where Enter opens it)
+        Binding(
+            "tab",
+            "app.focus_next",
+            "Next field",
+            show=False,
+            priority=True,
+            tooltip="Migrate dialog: the next field",
+            id="migrate.next_field",
+        ),
+        Binding(
+            "shift+tab",
+            "app.focus_previous",
+            "Previous field",
+            show=False,
+            priority=True,
+            tooltip="Migrate dialog: the previous field",
+            id="migrate.previous_field",
+        ),
     ]
 
     def __init__(
@@ -107,6 +140,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         interval_ms: int = DEFAULT_INTERVAL_MS,
         ping_port: int | None = None,
         tuning: TuneRequest | None = None,
+        srs: Sequence[StorageRepository] = (),
+        storage_rate: float = 100.0,
+        audit: AuditLog | None = None,
     ) -> None:
         super().__init__()
         self.pool = pool
@@ -123,6 +159,16 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self._workers: dict[Worker[None], str] = {}
         self._user_moved = False
         self._auto_highlight = False
+        # storage motion: a row per disk that may be copied (none: a plain pool migration)
+        disks = movable_disks(vm) if capabilities.storage_motion else []
+        self.targets = DiskTargets(vm, disks, srs, hosts, id="migrate-disks") if disks else None
+        self.checked_maps: dict[str, DiskMap] = {}  # host ref -> the map its check is for
+        self.pending: set[str] = set()  # hosts being checked again with a new map
+        self._asked: dict[str, DiskMap] = {}  # host ref -> the map of its newest pre-check
+        self.configured_rate = storage_rate
+        self.audit = audit  # past moves (None: the default log): the prediction's and the copy rate's
+        self._rate: CopyRate | None = None
+        self._rate_lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
         vm = self.vm
@@ -137,6 +183,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             yield OptionList(
                 *[Option(self._prompt(h, None), id=h.ref, disabled=True) for h in self.hosts], id="migrate-hosts"
             )
+            if self.targets is not None:
+                yield self.targets
+                yield Label("", id="migrate-storage", markup=False)
             with Horizontal(classes="migrate-row"):
                 yield Label("ping", classes="migrate-label")
                 yield Input(
@@ -162,7 +211,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                         yield Checkbox(OPTION_FIELDS[name][0], self._flag_default(name), id=f"opt-{name}")
             yield Label("predicting…", id="migrate-prediction", markup=False)
             yield Label("", id="migrate-error", markup=False)
-            yield Label("Enter migrate · Tab next field · Esc close", id="migrate-keys")
+            keys = "Enter migrate · Tab next field · Esc close"
+            if self.targets is not None:
+                keys = "Enter migrate (on a disk: choose its SR) · Tab next field · Esc close"
+            yield Label(keys, id="migrate-keys")
 
     def on_mount(self) -> None:
         hosts = self.query_one("#migrate-hosts", OptionList)
@@ -170,8 +222,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if not self.hosts:
             self._say("This pool has no other host to move to.")
         for host in self.hosts:
-            worker = self._check(host.ref)
-            self._workers[worker] = host.ref
+            self._recheck(host.ref)
+        self._show_disks()
 
     def _flag_default(self, name: str) -> bool:
         d = self.defaults
@@ -193,6 +245,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             probe_interval_s=interval_s,
             request=request,
             supported=self.capabilities.migration_options,
+            audit=self.audit,
         )
         self.post_message(Predicted(host, tuned))
 
@@ -243,12 +296,32 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     # --- pre-checks ------------------------------------------------------------------------
 
+    def _recheck(self, host: str) -> None:
+        """Pre-check ``host`` with the disk map it has now."""
+        disk_srs = self._disk_srs(host)
+        self._asked[host] = disk_srs
+        if host in self.checks:
+            self.pending.add(host)
+        worker = self._check(host, disk_srs)
+        self._workers[worker] = host
+
     @work(thread=True, exit_on_error=False, group="precheck")
-    def _check(self, host: str) -> None:
-        self.post_message(HostChecked(host, self.backend.check_migration(self.vm.ref, host)))
+    def _check(self, host: str, disk_srs: DiskMap) -> None:
+        options = MigrationOptions(disk_srs=tuple(disk_srs))
+        check = self.backend.check_move(self.vm.ref, host, options, self.copy_rate().mib_s if disk_srs else 0.0)
+        self.post_message(HostChecked(host, check, disk_srs))
+
+    def copy_rate(self) -> CopyRate:
+        """The disk copy's estimated rate, measured or configured (reads the audit log once)."""
+        with self._rate_lock:
+            if self._rate is None:
+                records, _problems = (self.audit or AuditLog()).read()
+                self._rate = copy_rate(self.pool, self.configured_rate, records)
+            return self._rate
 
     def on_host_checked(self, msg: HostChecked) -> None:
-        self._set_verdict(msg.host, msg.check)
+        if msg.disk_srs == self._disk_srs(msg.host):
+            self._set_verdict(msg.host, msg.check, msg.disk_srs)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()
@@ -256,16 +329,26 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         err = event.worker.error
         if host is not None and event.state == WorkerState.ERROR and err is not None:
             self._set_verdict(
-                host, MigrationCheck(vm=self.vm.ref, host=host, problems=(f"pre-check failed: {describe(err)}",))
+                host,
+                MigrationCheck(vm=self.vm.ref, host=host, problems=(f"pre-check failed: {describe(err)}",)),
+                self._disk_srs(host),
             )
 
-    def _set_verdict(self, host_ref: str, check: MigrationCheck) -> None:
+    def _set_verdict(self, host_ref: str, check: MigrationCheck, disk_srs: DiskMap) -> None:
         self.checks[host_ref] = check
+        self.checked_maps[host_ref] = disk_srs
+        self.pending.discard(host_ref)
         options = self.query_one("#migrate-hosts", OptionList)
         host = next(h for h in self.hosts if h.ref == host_ref)
         options.replace_option_prompt(host_ref, self._prompt(host, check))
-        if check.ok:
+        if host_ref == self._view_host():
+            self._show_storage()
+        # a host refused only for where the disks go stays choosable: other SRs may cure it
+        if check.ok or (self.targets is not None and map_curable(check)):
             options.enable_option(host_ref)
+        else:
+            options.disable_option(host_ref)
+        if check.ok and host_ref not in self.predictions:
             try:
                 self._predict(host_ref, self._request(), self._interval_s())
             except ValueError:
@@ -280,10 +363,58 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     @on(OptionList.OptionHighlighted, "#migrate-hosts")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self._show_prediction()
+        self._show_disks()
         if self._auto_highlight:
             self._auto_highlight = False
         elif self.checks:
             self._user_moved = True
+
+    # --- where the disks go ----------------------------------------------------------------
+
+    def _view_host(self) -> str | None:
+        """The host the disk rows are for: the highlighted one, else the first in the list."""
+        option = self.query_one("#migrate-hosts", OptionList).highlighted_option
+        if option is not None and option.id:
+            return option.id
+        return self.hosts[0].ref if self.hosts else None
+
+    def _disk_srs(self, host: str) -> DiskMap:
+        return self.targets.disk_srs(host) if self.targets is not None else ()
+
+    def _show_disks(self) -> None:
+        if self.targets is not None:
+            self.targets.show(self._view_host())
+            self._show_storage()
+
+    def on_disk_targets_picked(self, event: DiskTargets.Picked) -> None:
+        event.stop()
+        # every host whose map the pick changes (those that see the SR): the list's verdicts stay true
+        for h in self.hosts:
+            if self._disk_srs(h.ref) != self._asked.get(h.ref):
+                self._recheck(h.ref)
+        self._show_storage()
+
+    def _show_storage(self) -> None:
+        """What the highlighted host's move copies and how long it may take, or why not."""
+        if self.targets is None:
+            return
+        label = self.query_one("#migrate-storage", Label)
+        host = self._view_host()
+        check = self.checks.get(host) if host is not None else None
+        name = next((h.name for h in self.hosts if h.ref == host), "")
+        if host is None or check is None or host in self.pending or self.checked_maps.get(host) != self._disk_srs(host):
+            label.update(f"checking the disks' SRs on {shown(name)}…" if host is not None else "")
+        elif not check.ok:
+            label.update(f"cannot move to {shown(name)} so: " + "; ".join(shown_line(p) for p in check.problems))
+        elif not check.copies:
+            label.update(f"no disk is copied: {shown(name)} sees the SR of every disk")
+        else:
+            rate = self.copy_rate()
+            # the rows above say where each disk goes; the backend's last line is the total and estimate
+            label.update(
+                f"copy {shown_line(check.copies[-1])} ({shown_line(rate.source)}); "
+                "the disks first, then the memory (predicted below)"
+            )
 
     @staticmethod
     def _prompt(host: Host, check: MigrationCheck | None) -> Table:
@@ -294,6 +425,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         grid.add_column(ratio=1)
         if check is None:
             verdict = Text("… checking")
+        elif check.ok and check.copy_bytes:
+            verdict = Text(f"✓ usable, copies {size(check.copy_bytes)} of disks")
         elif check.ok:
             verdict = Text("✓ usable")
         elif len(check.problems) == 1:
@@ -308,6 +441,12 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     @on(OptionList.OptionSelected, "#migrate-hosts")
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self._start()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Enter on a disk's SR list opens or picks from it: the priority Enter must let it through
+        if action == "start" and isinstance(self.focused, Select | SelectOverlay):
+            return False
+        return True
 
     def action_start(self) -> None:
         self._start()
@@ -324,6 +463,13 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 if usable
                 else "No host can take this VM now (see the reasons above)."
             )
+            return
+        if option.id in self.pending or self.checked_maps.get(option.id) != self._disk_srs(option.id):
+            self._say("Still checking the host with the disks' new SRs…")
+            return
+        check = self.checks[option.id]
+        if not check.ok:
+            self._say("The host cannot take the disks so: choose other SRs for them (see above).")
             return
         try:
             plan = self._plan(option.id)
@@ -362,6 +508,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 request=request,
                 measure=False,
                 supported=self.capabilities.migration_options,
+                audit=self.audit,
             )
         # the fields may have changed since: the same inputs, the settings as they stand now
         tuned = retune(
@@ -371,6 +518,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             interval / 1000.0 if address else None,
             self.capabilities.migration_options,
         )
+        check = self.checks[host_ref]
+        disk_srs = self.checked_maps.get(host_ref, ())
+        options = tuned.tuning.options.model_copy(update={"disk_srs": disk_srs}) if disk_srs else tuned.tuning.options
         return MigrationPlan(
             pool=self.pool,
             vm=self.vm.ref,
@@ -380,7 +530,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             source_name=self.source_name,
             destination=host.ref,
             destination_name=host.name,
-            options=tuned.tuning.options,
+            options=options,
+            disk_copies=check.copies,
+            disk_copy_bytes=check.copy_bytes,
             ping_address=address or None,
             ping_interval=interval / 1000.0,
             ping_port=port,

@@ -99,6 +99,23 @@ def outcome_reason(rec: MigrationRecord) -> str:
     return f"failed: {shown_line(rec.error) or 'no reason given by the hypervisor'}"
 
 
+def disks_copying(copies: tuple[str, ...]) -> str:
+    """A storage motion under way: XAPI's one progress covers the disks, then the memory, and
+    does not say when the disks are done; what is known is what is copied and the estimate."""
+    if not copies:
+        return ""
+    return f"first the disks ({shown_line(copies[-1])}), then the memory"
+
+
+def disks_copied(rec: MigrationRecord) -> str:
+    """After a storage motion: what was copied and how long the whole move took."""
+    mib, rate = rec.measured.get("disk_copied_mib"), rec.measured.get("disk_rate_mib_s")
+    if not isinstance(mib, int | float):
+        return ""
+    per = f" ({rate:.0f} MiB/s)" if isinstance(rate, int | float) else ""
+    return f"copied {size(round(mib * (1 << 20)))} of disks, then the memory, in {clock(rec.duration_s)}{per}"
+
+
 def fill(parts: list[tuple[str, int]], width: int, lines: int) -> list[str]:
     """Wrap (text, rank) paragraphs into ``lines`` lines, dropping the highest ranks first."""
     parts = [p for p in parts if p[0]]
@@ -279,6 +296,7 @@ class MigrationPanel(Widget, can_focus=True):
             if rec.result == "success":
                 parts = [
                     (headline(rec), 0),
+                    (disks_copied(rec), 1),
                     (pings, 1),
                     (downtime_text(rec, self.backend_name), 2),
                     (prediction_line(rec), 3),
@@ -291,7 +309,8 @@ class MigrationPanel(Widget, can_focus=True):
             self.info.set_lines(lines)
             return
         self._subtitle("ending…" if c.ended else p.phase.value)
-        lines = [self._figures(stats, width), self._method_line(c, width)]
+        copying = disks_copying(c.plan.disk_copies)
+        lines = [self._figures(stats, width), ellipsize(copying, width) if copying else self._method_line(c, width)]
         if c.ended:
             lines.append("measuring the ping a moment longer…")
         elif c.cancel_error:
@@ -305,7 +324,9 @@ class MigrationPanel(Widget, can_focus=True):
         else:
             lines.append("cannot cancel now: past the point of no return")
         # a failure's words, or a note from the backend (post-copy, a setting it could not apply)
-        lines.append(ellipsize(shown_line(p.message), width) if p.message else "")
+        lines.append(
+            ellipsize(shown_line(p.message), width) if p.message else self._method_line(c, width) if copying else ""
+        )
         self.info.set_lines(lines)
 
     def _subtitle(self, text: str) -> None:
