@@ -206,6 +206,8 @@ def _migrate(
         probe_interval_s=interval if ping_address else None,
         request=request,
     )
+    if check.copy_bytes:
+        tuned = tuned.with_disk_copy(check.copy_bytes, rate.mib_s if rate else storage.rate_mib_s, backend)
     for name in tuned.tuning.ignored():
         print(f"poolctl: warning: --{name} is not offered by the {pool.backend} backend; ignored", file=err)
     if storage.dry_run:
@@ -221,6 +223,7 @@ def _migrate(
     plan = MigrationPlan(
         pool=pool.name,
         vm=vm.ref,
+        vm_memory=vm.memory,
         vm_name=vm.name,
         vm_uuid=vm.uuid,
         source=vm.host or "",

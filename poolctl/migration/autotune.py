@@ -42,6 +42,14 @@ class TunedPlan:
         head = f"tuning {self.tuning.mode}: memory {i.memory_bytes / MIB:.0f} MiB, dirty rate {dirty}, link {link}"
         return [head, *(f"  {line}" for line in self.tuning.lines()), self.prediction.line()]
 
+    def with_disk_copy(self, copy_bytes: int, rate_mib_s: float, backend: Backend) -> TunedPlan:
+        """The same plan predicted with a disk copy of ``copy_bytes`` at ``rate_mib_s`` first."""
+        seconds = copy_bytes / (rate_mib_s * MIB) if copy_bytes and rate_mib_s > 0 else 0.0
+        if seconds == self.inputs.disk_copy_s:
+            return self
+        inputs = replace(self.inputs, disk_copy_s=seconds)
+        return replace(self, inputs=inputs, prediction=predict(inputs, self.tuning.options, backend.SWITCHOVER))
+
 
 def plan_move(
     backend: Backend,

@@ -192,6 +192,7 @@ def migration_plan(
     return MigrationPlan(
         pool=pool,
         vm=vm.ref,
+        vm_memory=vm.memory,
         vm_name=vm.name,
         vm_uuid=vm.uuid,
         source=vm.host or "",

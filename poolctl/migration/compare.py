@@ -8,8 +8,19 @@ from poolctl.model import MigrationResult
 from poolctl.ping.stats import PingStats
 
 
-def measured(result: MigrationResult | None, stats: PingStats | None, interval: float) -> dict[str, object]:
-    """The figures a prediction is held against (the keys of ``Prediction.as_record``, and more)."""
+def measured(
+    result: MigrationResult | None,
+    stats: PingStats | None,
+    interval: float,
+    memory_bytes: int = 0,
+    setup_s: float = 0.0,
+) -> dict[str, object]:
+    """The figures a prediction is held against (the keys of ``Prediction.as_record``, and more).
+
+    When the hypervisor does not report the copy's throughput (XAPI does not), the move's own is
+    kept: ``memory_bytes`` over its duration less the ``setup_s`` the predictor adds, so the next
+    prediction between the pair starts from what this one took (0: not known, or the move also
+    copied disks, whose time is not the memory's)."""
     if result is None:
         return {}
     out: dict[str, object] = {"duration_s": round(result.duration_s, 2)}
@@ -24,6 +35,9 @@ def measured(result: MigrationResult | None, stats: PingStats | None, interval: 
         out["copied_mib"] = round(result.copied_bytes / (1 << 20), 1)
     if result.copy_rate_bytes_s:
         out["copy_rate_mib_s"] = round(result.copy_rate_bytes_s / (1 << 20), 1)
+    elif memory_bytes and result.duration_s > setup_s and not result.escalations:
+        out["copy_rate_mib_s"] = round(memory_bytes / (1 << 20) / (result.duration_s - setup_s), 1)
+        out["copy_rate_from"] = "memory over the move's duration"
     if result.post_copy:
         out["post_copy"] = True
     if result.escalations:

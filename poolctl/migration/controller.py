@@ -62,6 +62,7 @@ class MigrationPlan:
     # storage motion (options.disk_srs): the pre-check's lines of what is copied, and its size
     disk_copies: tuple[str, ...] = ()
     disk_copy_bytes: int = 0
+    vm_memory: int = 0  # bytes: what a move copies when the hypervisor does not say (Xen)
 
     @property
     def route(self) -> str:
@@ -362,6 +363,7 @@ class MigrationController:
             if self.record is not None:  # abandoned meanwhile, or the other way round
                 return self.record
             p = self.plan
+            memory = 0 if p.disk_copy_bytes else p.vm_memory  # a disk copy's time is not the memory's
             record = MigrationRecord(
                 id=self.id,
                 time=self.requested_at.isoformat(timespec="seconds"),
@@ -385,7 +387,8 @@ class MigrationController:
                 tuning=list(p.tuning),
                 predicted=dict(p.predicted),
                 measured=(
-                    measured(self.result, stats, p.ping_interval) | measured_copy(p.disk_copy_bytes, duration)
+                    measured(self.result, stats, p.ping_interval, memory, self.backend.SWITCHOVER.setup_s)
+                    | measured_copy(p.disk_copy_bytes, duration)
                     if outcome == "success"
                     else {}
                 ),

@@ -29,13 +29,14 @@ PAST_MOVES = 5
 
 @dataclass(frozen=True)
 class Prediction:
-    duration_s: float
+    duration_s: float  # the whole move: the disks' copy (disk_s) and then the memory's
     passes: int
     pause_ms: float
     lost_probes: float | None  # expected value at the probe interval; None: no probe
     converges: bool
     copy_rate_bytes_s: float
     how: str  # one line: what the figures assume
+    disk_s: float = 0.0  # of duration_s, the disks' copy (storage motion)
 
     def line(self) -> str:
         if not self.converges:
@@ -51,7 +52,8 @@ class Prediction:
         if not self.converges:
             return "predicted: does not converge without auto-converge or post-copy"
         lost = "" if self.lost_probes is None else f" · ~{self.lost_probes:.1f} probes lost"
-        return f"predicted: {self.duration_s:.1f} s · {self.passes} passes · pause {self.pause_ms:.0f} ms{lost}"
+        disks = f" (disks {self.disk_s:.0f} s)" if self.disk_s else ""
+        return f"predicted: {self.duration_s:.1f} s{disks} · {self.passes} passes · pause {self.pause_ms:.0f} ms{lost}"
 
     def as_record(self) -> dict[str, object]:
         return {
@@ -61,6 +63,7 @@ class Prediction:
             "lost_probes": None if self.lost_probes is None else round(self.lost_probes, 2),
             "converges": self.converges,
             "copy_rate_mib_s": round(self.copy_rate_bytes_s / MIB, 1),
+            **({"disk_s": round(self.disk_s, 1)} if self.disk_s else {}),
         }
 
 
@@ -109,16 +112,23 @@ def predict(inputs: TuneInputs, options: MigrationOptions, model: SwitchoverMode
         if not options.bandwidth_mib_s:
             last = max(last, min(model.uncapped_overshoot_ms, 3 * limit_s * 1000))
         pause = last + model.device_state_ms + model.resume_ms
-    duration = model.setup_s + (total + x) / rate + t_extra if converges else math.inf
+    disk_s = max(0.0, inputs.disk_copy_s)
+    duration = disk_s + model.setup_s + (total + x) / rate + t_extra if converges else math.inf
     lost = None
     if inputs.probe_interval_s:
         lost = pause / 1000 / inputs.probe_interval_s
-    how = f"copy at {rate / MIB:.0f} MiB/s ({inputs.link_source or 'assumed link'})" + (
-        f", dirty {dirty / MIB:.1f} MiB/s ({inputs.dirty_rate_source})" if inputs.dirty_rate_bytes_s is not None else ""
+    how = (
+        (f"the disks first, about {disk_s:.0f} s; then the memory: " if disk_s else "")
+        + (f"copy at {rate / MIB:.0f} MiB/s ({inputs.link_source or 'assumed link'})")
+        + (
+            f", dirty {dirty / MIB:.1f} MiB/s ({inputs.dirty_rate_source})"
+            if inputs.dirty_rate_bytes_s is not None
+            else ""
+        )
     )
     if switched:
         how += f", post-copy after pass {passes}"
-    return Prediction(duration, passes, pause, lost, converges, rate, how)
+    return Prediction(duration, passes, pause, lost, converges, rate, how, disk_s)
 
 
 @dataclass(frozen=True)

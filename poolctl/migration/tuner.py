@@ -76,6 +76,7 @@ class TuneInputs:
     link_bytes_s: float | None = None  # copy throughput of past moves between the pair
     link_source: str = ""
     copied_bytes: float | None = None  # what past moves of this VM sent (zero pages are cheap)
+    disk_copy_s: float = 0.0  # storage motion: the disks' estimated copy, before the memory's
 
 
 @dataclass(frozen=True)

@@ -166,3 +166,40 @@ def test_uncapped_moves_predict_the_overshoot_measured_in_the_lab():
     busy = idle_lab_guest(dirty_rate_bytes_s=28 * MIB)
     tuned = predict(busy, tune(busy, TuneRequest(), KVM_OPTS).options, KVM)
     assert tuned.pause_ms == 15 + KVM.device_state_ms + KVM.resume_ms  # lab: 26-55 ms
+
+
+def test_a_disk_copy_comes_first_in_the_predicted_duration():
+    """Storage motion: the disks are copied before the memory, so their estimate adds to the
+    move's duration and is said; the pause and the lost probes are the memory's alone."""
+    from dataclasses import replace
+
+    inputs = TuneInputs(memory_bytes=128 * MIB, probe_interval_s=0.05, dirty_rate_bytes_s=0.0)
+    options = tune(inputs, TuneRequest(), KVM_OPTS).options
+    memory_only = predict(inputs, options, KVM)
+    with_disks = predict(replace(inputs, disk_copy_s=30.0), options, KVM)
+    assert with_disks.duration_s == pytest.approx(memory_only.duration_s + 30.0)
+    assert (with_disks.pause_ms, with_disks.lost_probes) == (memory_only.pause_ms, memory_only.lost_probes)
+    assert "(disks 30 s)" in with_disks.short() and "the disks first, about 30 s" in with_disks.line()
+    assert with_disks.as_record()["disk_s"] == 30.0 and "disk_s" not in memory_only.as_record()
+
+
+def test_a_move_whose_hypervisor_reports_no_throughput_still_teaches_the_next_prediction():
+    """XAPI reports no copy rate: the move's own (memory over its duration less the predictor's
+    set-up) is kept, so the next prediction between the pair is the last move's duration."""
+    from poolctl.migration.compare import measured
+    from poolctl.model import MigrationResult
+
+    memory = 2048 * MIB
+    done = MigrationResult(vm="v", source="a", destination="b", outcome="success", host="b", duration_s=8.0)
+    figures = measured(done, None, 0.1, memory, XEN.setup_s)
+    assert figures["copy_rate_mib_s"] == pytest.approx(2048 / (8.0 - XEN.setup_s), rel=0.01)
+    assert "copy_rate_mib_s" not in measured(done, None, 0.1)  # memory not known: nothing invented
+    record = MigrationRecord(
+        id="1", time="2026-12-04T18:00:00+00:00", pool="lab", vm="web-01", source="a", destination="b",
+        result="success", duration_s=8.0, measured=figures,
+    )  # fmt: skip
+    past = history([record], pool="lab", source="b", destination="a", vm_uuid="")
+    inputs = TuneInputs(memory_bytes=memory, probe_interval_s=0.1, link_bytes_s=past.link_bytes_s)
+    assert predict(inputs, tune(inputs, TuneRequest(), frozenset()).options, XEN).duration_s == pytest.approx(
+        8.0, abs=0.3
+    )

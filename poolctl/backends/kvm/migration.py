@@ -191,7 +191,8 @@ class KvmMigration(MigrationHandle):
         try:
             if lost and error is not None:
                 try:
-                    self._result = self._settled(self._learn(error))
+                    learnt = self._learn(error)
+                    self._result = None if learnt is None else self._settled(learnt)
                 finally:
                     if self._poll_conn is not None:
                         with contextlib.suppress(libvirt.libvirtError):

@@ -260,8 +260,17 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if tuned is None:
             label.update("predicting…" if option is not None and option.id in self.checks else "")
             return
+        if option is not None and option.id:
+            tuned = self._with_disks(option.id, tuned)
         settings = ", ".join(f"{c.name} {c.value}" for c in tuned.tuning.choices if c.applied)
         label.update(tuned.prediction.short() + (f"\nsettings ({tuned.tuning.mode}): {settings}" if settings else ""))
+
+    def _with_disks(self, host: str, tuned: TunedPlan) -> TunedPlan:
+        """The prediction with the disk copy this host's checked map makes (none: as it is)."""
+        check = self.checks.get(host)
+        if check is None or not check.copy_bytes:
+            return tuned
+        return tuned.with_disk_copy(check.copy_bytes, self.copy_rate().mib_s, self.backend)
 
     def _request(self) -> TuneRequest:
         """What the fields ask for; raises ValueError naming a bad field."""
@@ -343,6 +352,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         options.replace_option_prompt(host_ref, self._prompt(host, check))
         if host_ref == self._view_host():
             self._show_storage()
+            self._show_prediction()  # a new map copies other disks: the prediction follows
         # a host refused only for where the disks go stays choosable: other SRs may cure it
         if check.ok or (self.targets is not None and map_curable(check)):
             options.enable_option(host_ref)
@@ -518,12 +528,14 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             interval / 1000.0 if address else None,
             self.capabilities.migration_options,
         )
+        tuned = self._with_disks(host_ref, tuned)
         check = self.checks[host_ref]
         disk_srs = self.checked_maps.get(host_ref, ())
         options = tuned.tuning.options.model_copy(update={"disk_srs": disk_srs}) if disk_srs else tuned.tuning.options
         return MigrationPlan(
             pool=self.pool,
             vm=self.vm.ref,
+            vm_memory=self.vm.memory,
             vm_name=self.vm.name,
             vm_uuid=self.vm.uuid,
             source=self.vm.host or "",
