@@ -1,7 +1,11 @@
 """Datamodel messages the simulator knows but does not implement, each with the reason. They
 answer NOT_IMPLEMENTED [call] (api_errors.ml's not_implemented, "The function is not
 implemented") after the parameter count and session checks, as xapi orders its checks.
-Each group needs a part of a real host the simulator does not have."""
+Each group needs a part of a real host the simulator does not have.
+
+Two further lists answer as xapi itself answers, so they are implemented, not missing:
+REMOVED (the datamodel's lifecycle says Removed: gen_server.ml answers MESSAGE_REMOVED []
+after the session check) and AS_XAPI (xapi's own handler raises NOT_IMPLEMENTED [name])."""
 
 from __future__ import annotations
 
@@ -9,18 +13,6 @@ from . import datamodel, errors
 from .registry import GENERIC, Call, Context
 
 _GROUPS: dict[str, tuple[str, ...]] = {
-    "high availability needs xhad and a statefile; the simulator has neither": (
-        "pool.enable_ha",
-        "pool.disable_ha",
-        "pool.ha_compute_hypothetical_max_host_failures_to_tolerate",
-        "pool.ha_compute_max_host_failures_to_tolerate",
-        "pool.ha_compute_vm_failover_plan",
-        "pool.ha_failover_plan_exists",
-        "pool.ha_prevent_restarts_for",
-        "host.emergency_ha_disable",
-        "SR.assert_can_host_ha_statefile",
-        "VM.assert_agile",
-    ),
     "Workload Balancing needs a WLB server": (
         "pool.initialize_wlb",
         "pool.deconfigure_wlb",
@@ -31,31 +23,11 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.retrieve_wlb_evacuate_recommendations",
         "VM.retrieve_wlb_recommendations",
     ),
-    "certificates and TLS settings: the simulator's certificate is made per run, with no store": (
-        "pool.certificate_install",
-        "pool.certificate_uninstall",
-        "pool.certificate_list",
-        "pool.certificate_sync",
-        "pool.crl_install",
-        "pool.crl_uninstall",
-        "pool.crl_list",
-        "pool.install_ca_certificate",
-        "pool.uninstall_ca_certificate",
-        "pool.enable_tls_verification",
-        "pool.enable_client_certificate_auth",
-        "pool.disable_client_certificate_auth",
-        "pool.enable_ssl_legacy",
-        "pool.disable_ssl_legacy",
+    "trusted certificates and the pool secret need the Certificate and secret classes (not served) or a second pool": (
         "pool.rotate_secret",
         "pool.sync_trusted_certificates_from",
         "pool.uninstall_trusted_certificate",
-        "host.get_server_certificate",
-        "host.install_server_certificate",
-        "host.reset_server_certificate",
         "host.refresh_server_certificate",
-        "host.emergency_reset_server_certificate",
-        "host.emergency_disable_tls_verification",
-        "host.emergency_reenable_tls_verification",
     ),
     "external authentication needs an AD/LDAP domain": (
         "pool.enable_external_auth",
@@ -64,23 +36,14 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.enable_external_auth",
         "host.disable_external_auth",
     ),
-    "updates, repositories and licences need update repositories and a licence server": (
+    "updates and licences need the Repository class (not served), yum repositories and v6d": (
         "pool.add_repository",
         "pool.remove_repository",
-        "pool.configure_repository_proxy",
-        "pool.disable_repository_proxy",
-        "pool.configure_update_sync",
         "pool.sync_updates",
         "pool.check_update_readiness",
-        "pool.apply_edition",
-        "pool.reset_telemetry_uuid",
         "host.apply_updates",
-        "host.apply_recommended_guidances",
-        "host.emergency_clear_mandatory_guidance",
         "host.refresh_pack_info",
-        "host.apply_edition",
         "host.license_add",
-        "host.license_apply",
         "host.license_remove",
     ),
     "joining pools and emergency master changes need a second pool and a toolstack restart": (
@@ -94,22 +57,8 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.local_management_reconfigure",
         "host.management_disable",
     ),
-    "performance data sources need rrdd's round-robin databases": (
-        "VM.get_data_sources",
-        "VM.query_data_source",
-        "VM.record_data_source",
-        "VM.forget_data_source_archives",
-        "host.get_data_sources",
-        "host.query_data_source",
-        "host.record_data_source",
-        "host.forget_data_source_archives",
-        "host.backup_rrds",
-        "SR.get_data_sources",
-        "SR.query_data_source",
-        "SR.record_data_source",
-        "SR.forget_data_source_archives",
-    ),
-    "blobs need xapi's blob store (HTTP /blob)": (
+    "backup_rrds writes rrdd's archives to the master's disk; the simulator's are in memory": ("host.backup_rrds",),
+    "blobs need the blob class (not served) and xapi's HTTP /blob store": (
         "pool.create_new_blob",
         "host.create_new_blob",
         "VM.create_new_blob",
@@ -122,8 +71,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.call_extension",
         "pool.has_extension",
         "host.dmesg",
-        "host.dmesg_clear",
-        "host.get_log",
         "host.bugreport_upload",
         "host.get_system_status_capabilities",
         "host.send_debug_keys",
@@ -131,24 +78,10 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.shutdown_agent",
         "host.syslog_reconfigure",
         "host.sync_data",
-        "host.power_on",
-        "host.set_cpu_features",
-        "host.reset_cpu_features",
-        "VM.query_services",
         "VM.restart_device_models",
         "VM.call_host_plugin",
         "host.rescan_drivers",
         "host.get_tracked_user_agents",
-    ),
-    "NTP status and setting the clock need chronyd and a clock of the simulator's own": (
-        "host.get_ntp_servers_status",
-        "host.get_ntp_synchronized",
-        "host.set_servertime",
-    ),
-    "UEFI secure boot needs varstored and the pool's certificates": (
-        "VM.get_secureboot_readiness",
-        "VM.set_uefi_mode",
-        "VM.update_secureboot_certificates_on_boot",
     ),
     "import needs disk streams over HTTP": (
         "VM.import",
@@ -189,17 +122,36 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 }
 NOT_IMPLEMENTED: dict[str, str] = {name: why for why, names in _GROUPS.items() for name in names}
 
+# (Removed, ...) in ocaml/idl/datamodel_host.ml / datamodel_pool.ml at the table's commit
+REMOVED: tuple[str, ...] = (
+    "host.apply_recommended_guidances",
+    "host.license_apply",
+    "host.set_cpu_features",
+    "host.reset_cpu_features",
+    "pool.enable_ssl_legacy",
+)
+# xapi_host.ml / xapi_vm.ml raise (not_implemented, [<the name they give>])
+AS_XAPI: dict[str, str] = {
+    "host.dmesg_clear": "dmesg_clear",
+    "host.get_log": "get_log",
+    "VM.query_services": "query_services",
+}
+
 
 def generic(cls: str, meth: str) -> Call | None:
     name = f"{cls}.{meth}"
-    if name not in NOT_IMPLEMENTED or cls not in datamodel.classes():
+    if cls not in datamodel.classes():
+        return None
+    if name not in NOT_IMPLEMENTED and name not in REMOVED and name not in AS_XAPI:
         return None
     message = datamodel.messages(cls).get(meth)
     if message is None:
         return None
 
     def refuse(ctx: Context, *args: object) -> None:
-        raise errors.not_implemented(name)
+        if name in REMOVED:
+            raise errors.XapiError("MESSAGE_REMOVED")
+        raise errors.not_implemented(AS_XAPI.get(name, name))
 
     return Call(name, refuse, tuple(p for _, p in message.params), needs_session=message.session)
 

@@ -13,11 +13,15 @@ from poolctl.gcpause import gc_paused
 
 # importing the api modules registers their calls
 from . import (  # noqa: F401
+    api_certificates,
     api_common,
+    api_data_sources,
     api_devices,
     api_event,
     api_event_legacy,
+    api_ha,
     api_host,
+    api_host_admin,
     api_host_config,
     api_host_extra,
     api_message,
