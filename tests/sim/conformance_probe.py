@@ -21,28 +21,6 @@ from typing import Any
 import XenAPI
 
 TABLE_PATH = Path(__file__).resolve().parents[2] / "poolctl" / "sim" / "xapi" / "datamodel.json"
-# the classes the issue lists; the table holds a few more (metrics, SM) that are probed alike
-LISTED = (
-    "session",
-    "pool",
-    "host",
-    "host_metrics",
-    "host_cpu",
-    "VM",
-    "VM_metrics",
-    "VM_guest_metrics",
-    "VBD",
-    "VDI",
-    "SR",
-    "PBD",
-    "VIF",
-    "network",
-    "PIF",
-    "task",
-    "message",
-    "event",
-    "console",
-)
 _INT = re.compile(r"-?\d+")
 # event records travel as xen-api's Event_types.event (ocaml/xapi-types/event_types.ml), not as
 # the datamodel's event class says: id and timestamp are strings, and there is no obj_uuid
@@ -52,6 +30,11 @@ NOT_SENT = {"event.obj_uuid": "Event_types.event has no obj_uuid: XAPI never sen
 
 def load_table() -> dict[str, Any]:
     return json.loads(TABLE_PATH.read_text())
+
+
+# the classes probed: the table's "probed" list, written by scripts/derive_datamodel.py (the
+# table holds a few more, metrics and SM, that are derived but not probed)
+LISTED: tuple[str, ...] = tuple(load_table()["probed"])
 
 
 @dataclass

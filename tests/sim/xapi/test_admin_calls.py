@@ -240,3 +240,36 @@ def test_secure_boot_readiness_and_mode(api):
     assert base64.b64decode(api.VM.get_NVRAM(vm)["EFI-variables"]).split()[0] == b"PK"
     err = failure(api.VM.update_secureboot_certificates_on_boot, vm, True)
     assert err[0] == "OPERATION_NOT_ALLOWED"
+
+
+def test_lab_iscsi_sr_reads_as_xapi_reports_an_lvmoiscsi_sr(api):
+    sr = _sr(api, "iSCSI storage")
+    rec = api.SR.get_record(sr)
+    assert rec["type"] == "lvmoiscsi" and rec["shared"]
+    scsi_id = "360000000000000000e00000000010001"
+    assert rec["sm_config"] == {
+        "allocation": "thick",
+        "use_vhd": "true",
+        "devserial": f"scsi-{scsi_id}",
+        "multipathable": "true",
+    }
+    assert len(rec["PBDs"]) == len(api.host.get_all())
+    for pbd in rec["PBDs"]:
+        p = api.PBD.get_record(pbd)
+        assert p["device_config"] == {
+            "target": "iscsi.lab.local",
+            "port": "3260",
+            "targetIQN": "iqn.2024-01.local.lab:storage",
+            "SCSIid": scsi_id,
+        }
+        assert p["currently_attached"] and p["other_config"] == {"iscsi_sessions": "1"}
+        iqn = api.host.get_iscsi_iqn(p["host"])
+        assert iqn.startswith("iqn.") and api.host.get_other_config(p["host"])["iscsi_iqn"] == iqn
+    pbd = rec["PBDs"][0]
+    vms_there = [v for v in _guests(api) if api.VM.get_resident_on(v) == api.PBD.get_host(pbd)]
+    for vm in vms_there:
+        api.VM.hard_shutdown(vm)
+    api.PBD.unplug(pbd)
+    assert "iscsi_sessions" not in api.PBD.get_other_config(pbd)
+    api.PBD.plug(pbd)
+    assert api.PBD.get_other_config(pbd) == {"iscsi_sessions": "1"}
