@@ -51,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            out = handle(body, self.server.front.host_for(self.connection))
+            out = handle(body, self.server.front.host_for(self.connection), self.headers.get("User-Agent"))
         except errors.HttpError as exc:
             page = _ERROR_PAGE.format(str(exc).replace("&", "&amp;").replace("<", "&lt;"))
             self._send(500, page.encode(), "text/html", close=True)

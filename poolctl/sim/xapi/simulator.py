@@ -23,6 +23,7 @@ from . import (  # noqa: F401
     api_host,
     api_host_admin,
     api_host_config,
+    api_host_plugins,
     api_host_extra,
     api_message,
     api_net_extra,

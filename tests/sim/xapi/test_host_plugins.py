@@ -1,0 +1,72 @@
+"""Plugins, extensions, Xen's console and the clients a host has seen, through the XenAPI SDK."""
+
+from __future__ import annotations
+
+import xmlrpc.client
+
+import pytest
+import XenAPI
+
+from .conftest import PASSWORD, vm_named
+
+
+def failure(call, *args) -> list[str]:
+    with pytest.raises(XenAPI.Failure) as exc:
+        call(*args)
+    return exc.value.details
+
+
+def test_plugins_and_extensions_a_host_does_not_have(api):
+    host = api.host.get_all()[0]
+    assert failure(api.host.call_plugin, host, "updater.py", "check_update", {}) == [
+        "XENAPI_MISSING_PLUGIN",
+        "updater.py",
+    ]
+    vm = vm_named(api, "web-01")
+    assert failure(api.VM.call_host_plugin, vm, "echo", "main", {}) == ["XENAPI_MISSING_PLUGIN", "echo"]
+    assert failure(api.VM.call_plugin, vm, "other", "x", {}) == ["XENAPI_MISSING_PLUGIN", "other"]
+    call = '{"method": "Echo.hello", "params": [], "id": 1}'
+    assert failure(api.host.call_extension, host, call) == ["MESSAGE_METHOD_UNKNOWN", "Echo.hello"]
+    assert failure(api.host.call_extension, host, "not json")[0] == "INTERNAL_ERROR"
+    assert api.pool.has_extension(api.pool.get_all()[0], "Echo") is False
+
+
+def test_guest_agent_rdp_switch_and_rate_limit(sim, api):
+    vm = vm_named(api, "web-01")
+    err = failure(api.VM.call_plugin, vm, "guest-agent-operation", "request-rdp-on", {})
+    assert err[:2] == ["XENAPI_PLUGIN_FAILURE", "failed to execute fn"]  # the agent lacks feature-ts2
+    limited = failure(api.VM.call_plugin, vm, "guest-agent-operation", "request-rdp-on", {})
+    assert limited[:2] == ["VM_CALL_PLUGIN_RATE_LIMIT", vm]
+    vm2 = vm_named(api, "web-02")
+    gm = api.VM.get_guest_metrics(vm2)
+    sim.db.set_key("VM_guest_metrics", gm, "other", "feature-ts2", "1")  # an agent that can switch RDP
+    assert api.VM.call_plugin(vm2, "guest-agent-operation", "request-rdp-on", {}) == ""
+    assert api.VM_guest_metrics.get_other(gm)["data-ts"] == "1"
+    vm3 = vm_named(api, "db-01")
+    err = failure(api.VM.call_plugin, vm3, "guest-agent-operation", "run-script", {"script": "ls"})
+    assert err == ["FEATURE_RESTRICTED"]  # pool.guest_agent_config allow_run_script is off
+    assert failure(api.VM.call_plugin, vm_named(api, "web-03"), "guest-agent-operation", "nope", {})[1] == (
+        "failed to find fn"
+    )
+
+
+def test_dmesg_and_debug_keys(api):
+    host = api.host.get_all()[0]
+    log = api.host.dmesg(host)
+    assert "(XEN) Xen version 4.17" in log and "Brought up 16 CPUs" in log
+    api.host.send_debug_keys(host, "q")
+    assert api.host.dmesg(host).rstrip().endswith("(XEN) 'q' pressed -> dump domain (and guest debug) info")
+    assert failure(api.host.dmesg_clear, host) == ["NOT_IMPLEMENTED", "dmesg_clear"]
+
+
+def test_tracked_user_agents_per_host(server, api):
+    transport = xmlrpc.client.Transport()
+    transport.user_agent = "XenCenter/2024.3.0 (Windows)"
+    s = XenAPI.Session(server.url, transport=transport)
+    s.login_with_password("root", PASSWORD, "2.21", "ua-test")
+    master = api.pool.get_master(api.pool.get_all()[0])
+    seen = api.host.get_tracked_user_agents(master)
+    assert seen["XenCenter"] == "2024.3.0" and "Python-xmlrpc" in seen
+    member = next(h for h in api.host.get_all() if h != master)
+    assert api.host.get_tracked_user_agents(member) == {}
+    s.xenapi.session.logout()
