@@ -81,7 +81,10 @@ def vm_call_plugin(ctx: Context, vm: str, plugin: str, fn: str, args: object) ->
                 raise errors.XapiError(
                     "XENAPI_PLUGIN_FAILURE", "missing argument", "", f"Argument {required} is required."
                 )
-        msg = f'The requested fn "{fn}" of plugin "{plugin}" could not be executed for lack of guest agent control feature.'
+        msg = (
+            f'The requested fn "{fn}" of plugin "{plugin}" could not be executed for lack of '
+            "guest agent control feature."
+        )
         raise errors.XapiError("XENAPI_PLUGIN_FAILURE", "failed to execute fn", msg, msg)
     msg = f'The requested fn "{fn}" could not be found in plugin "{plugin}".'
     raise errors.XapiError("XENAPI_PLUGIN_FAILURE", "failed to find fn", msg, msg)
@@ -131,7 +134,8 @@ def _console(ctx: Context, host: str) -> list[str]:
         cpus = len(rec["host_CPUs"])
         consoles[host] = [
             f"(XEN) Xen version {xen} (mockbuild@) (gcc (GCC) 11.2.1) debug=n",
-            "(XEN) Command line: dom0_mem=4096M,max:4096M watchdog ucode=scan dom0_max_vcpus=1-16 crashkernel=256M,below=4G",
+            "(XEN) Command line: dom0_mem=4096M,max:4096M watchdog ucode=scan dom0_max_vcpus=1-16 "
+            "crashkernel=256M,below=4G",
             f"(XEN) System RAM: {total // 1024**2}MB ({total // 1024}kB)",
             f"(XEN) Allocated console ring of {max(16, cpus)} KiB.",
             f"(XEN) Brought up {cpus} CPUs",
