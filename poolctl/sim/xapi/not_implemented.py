@@ -29,13 +29,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "pool.uninstall_trusted_certificate",
         "host.refresh_server_certificate",
     ),
-    "external authentication needs an AD/LDAP domain": (
-        "pool.enable_external_auth",
-        "pool.disable_external_auth",
-        "pool.detect_nonhomogeneous_external_auth",
-        "host.enable_external_auth",
-        "host.disable_external_auth",
-    ),
+    "external authentication needs an AD/LDAP domain": (),
     "updates and licences need the Repository class (not served), yum repositories and v6d": (
         "pool.add_repository",
         "pool.remove_repository",

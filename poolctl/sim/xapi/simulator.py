@@ -19,6 +19,7 @@ from . import (  # noqa: F401
     api_devices,
     api_event,
     api_event_legacy,
+    api_external_auth,
     api_ha,
     api_host,
     api_host_admin,

@@ -273,3 +273,35 @@ def test_lab_iscsi_sr_reads_as_xapi_reports_an_lvmoiscsi_sr(api):
     assert "iscsi_sessions" not in api.PBD.get_other_config(pbd)
     api.PBD.plug(pbd)
     assert api.PBD.get_other_config(pbd) == {"iscsi_sessions": "1"}
+
+
+def test_external_auth_pam_enables_ad_fails_at_the_domain_lookup(api):
+    pool = api.pool.get_all()[0]
+    hosts = api.host.get_all()
+    assert failure(api.pool.enable_external_auth, pool, {}, "x", "LDAP") == ["AUTH_UNKNOWN_TYPE", "LDAP"]
+    assert failure(api.pool.enable_external_auth, pool, {}, "lab.example", "AD") == [
+        "POOL_AUTH_ENABLE_FAILED",
+        api.pool.get_master(pool),
+        "enable requires user",
+    ]
+    err = failure(api.pool.enable_external_auth, pool, {"user": "adm@lab.example", "pass": "pw"}, "lab.example", "AD")
+    assert err[0] == "POOL_AUTH_ENABLE_FAILED_DOMAIN_LOOKUP_FAILED" and "lab.example" in err[2]
+    assert all(api.host.get_external_auth_type(h) == "" for h in hosts)  # rolled back
+    api.pool.enable_external_auth(pool, {}, "local", "PAM")
+    assert all(api.host.get_external_auth_type(h) == "PAM" for h in hosts)
+    assert all(api.host.get_external_auth_service_name(h) == "local" for h in hosts)
+    assert failure(api.pool.enable_external_auth, pool, {}, "local", "PAM")[0] == "POOL_AUTH_ALREADY_ENABLED"
+    assert failure(api.host.enable_external_auth, hosts[0], {}, "local", "PAM") == [
+        "AUTH_ALREADY_ENABLED",
+        "PAM",
+        "local",
+    ]
+    assert not [m for m in api.message.get_all_records().values() if m["name"] == "EXTAUTH_IN_POOL_IS_NON_HOMOGENEOUS"]
+    member = next(h for h in hosts if h != api.pool.get_master(pool))
+    api.host.disable_external_auth(member, {})
+    alerts = [m for m in api.message.get_all_records().values() if m["name"] == "EXTAUTH_IN_POOL_IS_NON_HOMOGENEOUS"]
+    assert [m["obj_uuid"] for m in alerts] == [api.host.get_uuid(member)] and alerts[0]["priority"] == "2"
+    api.pool.disable_external_auth(pool, {})
+    assert all(api.host.get_external_auth_type(h) == "" for h in hosts)
+    api.host.disable_external_auth(member, {})  # already disabled: nothing to do, no error
+    api.pool.detect_nonhomogeneous_external_auth(pool)
