@@ -38,6 +38,11 @@ CLASSES: tuple[str, ...] = (
     "task",
     "host_cpu",
     "console",
+    "VLAN",
+    "blob",
+    "Certificate",
+    "Repository",
+    "secret",
 )
 CLASS_BY_LOWER = {c.lower(): c for c in CLASSES}
 NULL_REF = "OpaqueRef:NULL"
