@@ -35,6 +35,7 @@ from . import (  # noqa: F401
     api_storage_motion,
     api_system,
     api_task,
+    api_vlan,
     api_vm,
     api_vm_copies,
     api_vm_extra,
