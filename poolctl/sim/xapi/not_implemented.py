@@ -52,13 +52,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.management_disable",
     ),
     "backup_rrds writes rrdd's archives to the master's disk; the simulator's are in memory": ("host.backup_rrds",),
-    "blobs need the blob class (not served) and xapi's HTTP /blob store": (
-        "pool.create_new_blob",
-        "host.create_new_blob",
-        "VM.create_new_blob",
-        "SR.create_new_blob",
-        "network.create_new_blob",
-    ),
+    "blobs need the blob class (not served) and xapi's HTTP /blob store": (),
     "host plugins, extensions, logs and agent control need a real dom0": (
         "host.bugreport_upload",
         "host.get_system_status_capabilities",

@@ -18,9 +18,9 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from . import errors
+from . import blobs, errors
 from .rpc import CallStats, Dispatcher
 from .tls import make_certificate
 
@@ -62,7 +62,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, out, ctype)
 
     def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/blob":
+            self._blob("GET", b"")
+            return
         self._send(200, b"<html><body>XAPI simulator (poolctl)</body></html>\n", "text/html")
+
+    def do_PUT(self) -> None:
+        if urlsplit(self.path).path != "/blob":
+            self._send(404, b"Not found\n", "text/plain", close=True)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or "")
+        except ValueError:  # xapi_blob.ml: "Need content length"
+            self._send(400, b"Need content length\n", "text/plain", close=True)
+            return
+        self._blob("PUT", self.rfile.read(length))
+
+    def _blob(self, method: str, body: bytes) -> None:
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        code, out, ctype = blobs.handle(self.server.front.dispatcher.pool, method, query, body)
+        self._send(code, out, ctype, close=True)  # xapi closes blob connections (req.close)
 
     def _send(self, code: int, body: bytes, ctype: str, close: bool = False) -> None:
         try:

@@ -13,6 +13,7 @@ from poolctl.gcpause import gc_paused
 
 # importing the api modules registers their calls
 from . import (  # noqa: F401
+    api_blobs,
     api_certificates,
     api_common,
     api_data_sources,
