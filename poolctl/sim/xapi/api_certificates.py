@@ -6,9 +6,9 @@ get_server_certificate answers), and the TLS verification and client-certificate
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from . import errors
+from . import certs, errors
 from .registry import Context, api
 
 _SAFE = re.compile(r"[A-Za-z0-9._-]+")
@@ -56,10 +56,21 @@ def _uninstall(ctx: Context, kind: str, name: str, force: bool = False) -> None:
     store.pop(name, None)
 
 
+def _ca_records(ctx: Context, name: str | None = None) -> list[str]:
+    """Db_util.get_ca_certs: Certificate records of type ca, by name (legacy CAs have one)."""
+    return ctx.db.find(
+        "Certificate", lambda r: r["type"] == "ca" and (r["name"] != "" if name is None else r["name"] == name)
+    )
+
+
 @api("pool.certificate_install", "name", "cert")
 def certificate_install(ctx: Context, name: str, cert: str) -> None:
     _load(str(cert), "CA_CERTIFICATE")
-    _install(ctx, "ca", str(name), str(cert))
+    with ctx.db.lock:
+        _install(ctx, "ca", str(name), str(cert))
+        for old in _ca_records(ctx, str(name)):  # remove_obsoleted_copies
+            certs.remove(ctx.db, old)
+        certs.add(ctx.db, str(cert), "ca", name=str(name))
 
 
 @api("pool.install_ca_certificate", "name", "cert")
@@ -67,20 +78,39 @@ def install_ca_certificate(ctx: Context, name: str, cert: str) -> None:
     certificate_install(ctx, name, cert)
 
 
-@api("pool.certificate_uninstall", "name")
-def certificate_uninstall(ctx: Context, name: str) -> None:
-    _uninstall(ctx, "ca", str(name))
-
-
 @api("pool.uninstall_ca_certificate", "name")
 def uninstall_ca_certificate(ctx: Context, name: str) -> None:
     # the datamodel's newer `force` parameter is optional; without it xapi passes false
-    _uninstall(ctx, "ca", str(name))
+    with ctx.db.lock:
+        _uninstall(ctx, "ca", str(name))
+        found = _ca_records(ctx, str(name))
+        if not found:  # Db_util.remove_ca_cert_by_name
+            raise errors.XapiError("INVALID_VALUE", "certificate:name", name)
+        for ref in found:
+            certs.remove(ctx.db, ref)
+
+
+@api("pool.certificate_uninstall", "name")
+def certificate_uninstall(ctx: Context, name: str) -> None:
+    uninstall_ca_certificate(ctx, name)
 
 
 @api("pool.certificate_list")
 def certificate_list(ctx: Context) -> list[str]:
-    return sorted(_store(ctx, "ca"))
+    with ctx.db.lock:
+        return sorted(ctx.db.get("Certificate", r)["name"] for r in _ca_records(ctx))
+
+
+@api("pool.uninstall_trusted_certificate", "self", "certificate")
+def uninstall_trusted_certificate(ctx: Context, self: str, certificate: str) -> None:
+    """Only a CA (or pinned) certificate is trusted; a host's own is NOT_TRUSTED_CERTIFICATE."""
+    with ctx.db.lock:
+        ctx.db.get("pool", self)
+        rec = ctx.db.get("Certificate", certificate)
+        if rec["type"] != "ca":
+            raise errors.XapiError("NOT_TRUSTED_CERTIFICATE", certificate)
+        _store(ctx, "ca").pop(rec["name"], None)
+        certs.remove(ctx.db, certificate)
 
 
 @api("pool.crl_install", "name", "cert")
@@ -135,41 +165,25 @@ def disable_ssl_legacy(ctx: Context, self: str) -> None:
 
 
 # -- server certificates ----------------------------------------------------------------------
-def _self_signed(ctx: Context, host: str) -> str:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    rec = ctx.db.get("host", host)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, rec["hostname"] or rec["name_label"] or "xapisim")])
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=3650))  # Xapi_globs.cert_expiration_days
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+def _files(ctx: Context) -> dict[str, str]:
+    """The server certificate file of each host (xapi-ssl.pem), which get_server_certificate reads."""
+    return ctx.pool.settings.setdefault("certificates/server_file", {})  # type: ignore[return-value]
 
 
-def _server_certs(ctx: Context) -> dict[str, str]:
-    return ctx.pool.settings.setdefault("certificates/server", {})  # type: ignore[return-value]
+def _replace(ctx: Context, host: str, cert_type: str, pem: str) -> None:
+    certs.replace_host_certificate(ctx.db, host, cert_type, pem)
+    if cert_type == "host":
+        _files(ctx)[host] = pem
 
 
 @api("host.get_server_certificate", "host")
 def get_server_certificate(ctx: Context, host: str) -> str:
     with ctx.db.lock:
         ctx.db.get("host", host)
-        certs = _server_certs(ctx)
-        if host not in certs:
-            certs[host] = _self_signed(ctx, host)
-        return certs[host]
+        if host in _files(ctx):
+            return _files(ctx)[host]
+        own = certs.of_host(ctx.db, host, "host")
+        return certs.pems(ctx.db)[own[0]] if own else ""
 
 
 def _check_server_certificate(certificate: str, private_key: str, chain: str) -> None:
@@ -210,7 +224,7 @@ def install_server_certificate(
             raise errors.XapiError("HA_IS_ENABLED")
     _check_server_certificate(str(certificate), str(private_key), str(certificate_chain))
     with ctx.db.lock:
-        _server_certs(ctx)[host] = str(certificate)
+        _replace(ctx, host, "host", str(certificate))
         if ctx.task:
             ctx.db.set("task", ctx.task, progress=1.0)
 
@@ -218,13 +232,26 @@ def install_server_certificate(
 @api("host.reset_server_certificate", "host")
 def reset_server_certificate(ctx: Context, host: str) -> None:
     with ctx.db.lock:
-        ctx.db.get("host", host)
-        _server_certs(ctx)[host] = _self_signed(ctx, host)
+        rec = ctx.db.get("host", host)
+        _replace(ctx, host, "host", certs.self_signed(rec["hostname"] or rec["name_label"])[0])
+
+
+@api("host.refresh_server_certificate", "host")
+def refresh_server_certificate(ctx: Context, host: str) -> None:
+    """Cert_refresh.host: a new host_internal certificate (the pool's intra-pool TLS), the stale
+    one removed."""
+    with ctx.db.lock:
+        rec = ctx.db.get("host", host)
+        _replace(ctx, host, "host_internal", certs.self_signed(rec["uuid"])[0])
 
 
 @api("host.emergency_reset_server_certificate")
 def emergency_reset_server_certificate(ctx: Context) -> None:
-    reset_server_certificate(ctx, ctx.host)  # the host the request reached, without the database
+    """A new file on the host the request reached; without database access its Certificate
+    record stays as it was (xapi refreshes it when it next starts)."""
+    with ctx.db.lock:
+        rec = ctx.db.get("host", ctx.host)
+        _files(ctx)[ctx.host] = certs.self_signed(rec["hostname"] or rec["name_label"])[0]
 
 
 @api("host.emergency_disable_tls_verification")

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import host_lifecycle, lifecycle, schema
+from . import certs, host_lifecycle, lifecycle, schema
 from .consoles import create_console, create_host_cpus
 from .db import NULL_REF, Database
 from .domids import next_domid
@@ -203,6 +203,7 @@ def build(db: Database, sc: Scenario) -> Built:
         db.set("host", ref, control_domain=dom0)
         lists[("host", ref, "resident_VMs")].append(dom0)
         create_host_cpus(db, ref, h.cpus)
+        certs.add_host_certificates(db, ref, h.name)
         create_console(db, dom0)
     master = hosts[master_name]
 

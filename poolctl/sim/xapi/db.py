@@ -97,6 +97,8 @@ class Database:
         self.json_cache: dict[str, tuple[int, str]] = {}
         self.generation = 0
         self.closed = False
+        # what xapi keeps outside its database (files, daemons' state): PoolState.settings
+        self.settings: dict[str, object] = {}
 
     # -- mutation -------------------------------------------------------------------------
     def _bump(self, ref: str) -> int:

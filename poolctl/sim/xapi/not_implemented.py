@@ -23,11 +23,9 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.retrieve_wlb_evacuate_recommendations",
         "VM.retrieve_wlb_recommendations",
     ),
-    "trusted certificates and the pool secret need the Certificate and secret classes (not served) or a second pool": (
+    "rotating the pool secret needs every member's xapi to take the new one; syncing needs a second pool": (
         "pool.rotate_secret",
         "pool.sync_trusted_certificates_from",
-        "pool.uninstall_trusted_certificate",
-        "host.refresh_server_certificate",
     ),
     "external authentication needs an AD/LDAP domain": (),
     "updates and licences need the Repository class (not served), yum repositories and v6d": (

@@ -46,6 +46,6 @@ class PoolState:
         # legacy event.register/next: session -> (subscriptions, generation read up to)
         self.event_subscriptions: dict[str, tuple[list[str], int]] = {}
         # what xapi keeps outside its database (rrdd's recorded sources, local stores...)
-        self.settings: dict[str, object] = {}
+        self.settings: dict[str, object] = db.settings
         for host in host_refs.values():
             self.memory.refresh(host)

@@ -134,6 +134,10 @@ def test_certificate_stores_and_server_certificate(api):
     cert, key = _cert()
     api.pool.certificate_install("ca1.pem", cert)
     assert api.pool.certificate_list() == ["ca1.pem"]
+    ca = [r for r, rec in api.Certificate.get_all_records().items() if rec["type"] == "ca"]
+    assert len(ca) == 1 and api.Certificate.get_name(ca[0]) == "ca1.pem"
+    assert api.Certificate.get_host(ca[0]) == "OpaqueRef:NULL"
+    assert len(api.Certificate.get_fingerprint_sha256(ca[0]).split(":")) == 32
     assert failure(api.pool.install_ca_certificate, "ca1.pem", cert) == ["CERTIFICATE_ALREADY_EXISTS", "ca1.pem"]
     assert failure(api.pool.certificate_install, "ca2", cert) == ["CERTIFICATE_NAME_INVALID", "ca2"]
     assert failure(api.pool.certificate_install, "bad.pem", "junk") == ["CA_CERTIFICATE_INVALID"]
@@ -150,8 +154,26 @@ def test_certificate_stores_and_server_certificate(api):
     host = api.host.get_all()[0]
     first = api.host.get_server_certificate(host)
     assert first.startswith("-----BEGIN CERTIFICATE-----") and api.host.get_server_certificate(host) == first
+    own = {api.Certificate.get_type(c): c for c in api.host.get_certificates(host)}
+    assert set(own) == {"host", "host_internal"} and api.Certificate.get_host(own["host"]) == host
     api.host.install_server_certificate(host, cert, key, "")
     assert api.host.get_server_certificate(host) == cert
+    now_own = {api.Certificate.get_type(c): c for c in api.host.get_certificates(host)}
+    assert now_own["host"] != own["host"] and now_own["host_internal"] == own["host_internal"]
+    assert failure(api.Certificate.get_record, own["host"])[0] == "HANDLE_INVALID"
+    api.host.refresh_server_certificate(host)
+    assert {api.Certificate.get_type(c): c for c in api.host.get_certificates(host)}["host_internal"] != (
+        own["host_internal"]
+    )
+    pool = api.pool.get_all()[0]
+    assert failure(api.pool.uninstall_trusted_certificate, pool, now_own["host"]) == [
+        "NOT_TRUSTED_CERTIFICATE",
+        now_own["host"],
+    ]
+    api.pool.install_ca_certificate("ca3.pem", cert)
+    ca3 = next(r for r, rec in api.Certificate.get_all_records().items() if rec["name"] == "ca3.pem")
+    api.pool.uninstall_trusted_certificate(pool, ca3)
+    assert api.pool.certificate_list() == []
     _, other_key = _cert()
     assert failure(api.host.install_server_certificate, host, cert, other_key, "") == [
         "SERVER_CERTIFICATE_KEY_MISMATCH"
