@@ -28,9 +28,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "pool.sync_trusted_certificates_from",
     ),
     "external authentication needs an AD/LDAP domain": (),
-    "updates and licences need the Repository class (not served), yum repositories and v6d": (
-        "pool.add_repository",
-        "pool.remove_repository",
+    "syncing and applying updates need the repositories' yum metadata; licence files need v6d": (
         "pool.sync_updates",
         "pool.check_update_readiness",
         "host.apply_updates",

@@ -327,3 +327,28 @@ def test_external_auth_pam_enables_ad_fails_at_the_domain_lookup(api):
     assert all(api.host.get_external_auth_type(h) == "" for h in hosts)
     api.host.disable_external_auth(member, {})  # already disabled: nothing to do, no error
     api.pool.detect_nonhomogeneous_external_auth(pool)
+
+
+def test_repositories_introduced_enabled_and_forgotten(api):
+    pool = api.pool.get_all()[0]
+    base = "https://updates.example.org/8.3/base"
+    repo = api.Repository.introduce("base", "XCP-ng base", base, base + "/src", False, "")
+    rec = api.Repository.get_record(repo)
+    assert rec["binary_url"] == base and rec["origin"] == "remote" and rec["update"] is False
+    assert failure(api.Repository.introduce, "base", "", base + "2", base, False, "") == [
+        "REPOSITORY_ALREADY_EXISTS",
+        repo,
+    ]
+    assert failure(api.Repository.introduce, "x", "", "ftp://host/x", base, False, "") == [
+        "INVALID_BASE_URL",
+        "ftp://host/x",
+    ]
+    assert failure(api.Repository.set_gpgkey_path, repo, "../etc/passwd")[0] == "INVALID_GPGKEY_PATH"
+    api.Repository.set_gpgkey_path(repo, "RPM-GPG-KEY-xcpng")
+    api.pool.add_repository(pool, repo)
+    assert api.pool.get_repositories(pool) == [repo]
+    assert failure(api.Repository.forget, repo) == ["REPOSITORY_IS_IN_USE"]
+    api.pool.remove_repository(pool, repo)
+    assert api.pool.get_repositories(pool) == []
+    api.Repository.forget(repo)
+    assert api.Repository.get_all() == []
