@@ -352,3 +352,19 @@ def test_repositories_introduced_enabled_and_forgotten(api):
     assert api.pool.get_repositories(pool) == []
     api.Repository.forget(repo)
     assert api.Repository.get_all() == []
+
+
+def test_message_destroy_all_filters(api):
+    vm_uuid = api.VM.get_uuid(vm_named(api, "web-01"))
+    low = api.message.create("LOW", "5", "VM", vm_uuid, "a")
+    high = api.message.create("HIGH", "1", "VM", vm_uuid, "b")
+    api.message.destroy_all({"priority": "5"})
+    left = api.message.get_all()
+    assert low not in left and high in left
+    api.message.destroy_all({"after": "20300101T00:00:00Z"})  # none is that new
+    assert high in api.message.get_all()
+    assert failure(api.message.destroy_all, {"priority": "high"})[0] == "INTERNAL_ERROR"
+    api.message.destroy_all({})
+    assert api.message.get_all() == []
+    pool = api.pool.get_all()[0]
+    assert failure(api.pool.test_archive_target, pool, {}) == ["MESSAGE_REMOVED"]
