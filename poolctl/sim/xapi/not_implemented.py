@@ -13,16 +13,6 @@ from . import datamodel, errors
 from .registry import GENERIC, Call, Context
 
 _GROUPS: dict[str, tuple[str, ...]] = {
-    "Workload Balancing needs a WLB server": (
-        "pool.initialize_wlb",
-        "pool.deconfigure_wlb",
-        "pool.send_wlb_configuration",
-        "pool.retrieve_wlb_configuration",
-        "pool.retrieve_wlb_recommendations",
-        "pool.send_test_post",
-        "host.retrieve_wlb_evacuate_recommendations",
-        "VM.retrieve_wlb_recommendations",
-    ),
     "rotating the pool secret needs every member's xapi to take the new one; syncing needs a second pool": (
         "pool.rotate_secret",
         "pool.sync_trusted_certificates_from",

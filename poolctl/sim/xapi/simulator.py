@@ -41,6 +41,7 @@ from . import (  # noqa: F401
     api_vm,
     api_vm_copies,
     api_vm_extra,
+    api_wlb,
     host_lifecycle,
     not_implemented,
     ops,
