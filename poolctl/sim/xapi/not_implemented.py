@@ -64,15 +64,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "SR.assert_supports_database_replication",
         "session.create_from_db_file",
     ),
-    "probing and changed-block tracking need an SM driver and real volumes": (
-        "SR.probe",
-        "SR.probe_ext",
-        "SR.make",
-        "VDI.introduce",
-        "VDI.list_changed_blocks",
-        "VDI.data_destroy",
-        "VDI.revert",
-    ),
+    "the simulator writes no guest data, so there are no changed blocks to list": ("VDI.list_changed_blocks",),
     "VLAN, bond and NIC introduction need the VLAN/Bond classes, which the simulator does not serve": (),
 }
 NOT_IMPLEMENTED: dict[str, str] = {name: why for why, names in _GROUPS.items() for name in names}
@@ -86,11 +78,13 @@ REMOVED: tuple[str, ...] = (
     "pool.enable_ssl_legacy",
     "pool.test_archive_target",  # not marked Removed, but its handler raises message_removed (VMPP went)
 )
-# xapi_host.ml / xapi_vm.ml raise (not_implemented, [<the name they give>])
-AS_XAPI: dict[str, str] = {
-    "host.dmesg_clear": "dmesg_clear",
-    "host.get_log": "get_log",
-    "VM.query_services": "query_services",
+# calls whose xapi handler raises a fixed error: xapi_host.ml / xapi_vm.ml (not_implemented,
+# [<the name they give>]), xapi_sr.make (message_deprecated, [])
+AS_XAPI: dict[str, tuple[str, ...]] = {
+    "host.dmesg_clear": ("NOT_IMPLEMENTED", "dmesg_clear"),
+    "host.get_log": ("NOT_IMPLEMENTED", "get_log"),
+    "VM.query_services": ("NOT_IMPLEMENTED", "query_services"),
+    "SR.make": ("MESSAGE_DEPRECATED",),
 }
 
 
@@ -107,7 +101,9 @@ def generic(cls: str, meth: str) -> Call | None:
     def refuse(ctx: Context, *args: object) -> None:
         if name in REMOVED:
             raise errors.XapiError("MESSAGE_REMOVED")
-        raise errors.not_implemented(AS_XAPI.get(name, name))
+        if name in AS_XAPI:
+            raise errors.XapiError(*AS_XAPI[name])
+        raise errors.not_implemented(name)
 
     return Call(name, refuse, tuple(p for _, p in message.params), needs_session=message.session)
 

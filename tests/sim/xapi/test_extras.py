@@ -82,13 +82,9 @@ def test_message_destroy_many_and_change_password(server, api):
 
 def test_not_implemented_answers_after_the_count_check(api):
     pool = api.pool.get_all()[0]
-    assert failure(api.pool.initialize_wlb, "a", "b", "c", "d", "e") == ["NOT_IMPLEMENTED", "pool.initialize_wlb"]
-    assert failure(api.pool.initialize_wlb, "a") == [
-        "MESSAGE_PARAMETER_COUNT_MISMATCH",
-        "pool.initialize_wlb",
-        "5",
-        "1",
-    ]
+    host = api.host.get_all()[0]
+    assert failure(api.host.backup_rrds, host, 1.0) == ["NOT_IMPLEMENTED", "host.backup_rrds"]
+    assert failure(api.host.backup_rrds, host) == ["MESSAGE_PARAMETER_COUNT_MISMATCH", "host.backup_rrds", "2", "1"]
     # a call the datamodel marks Removed answers MESSAGE_REMOVED, after the count check too
     assert failure(api.pool.enable_ssl_legacy, pool) == ["MESSAGE_REMOVED"]
     assert failure(api.pool.enable_ssl_legacy) == [
