@@ -10,6 +10,8 @@ the host's record, and debug keys append Xen's answer to it."""
 from __future__ import annotations
 
 import json
+import math
+import threading
 import time
 
 from . import datamodel, errors
@@ -169,3 +171,34 @@ def get_tracked_user_agents(ctx: Context, self: str) -> dict[str, str]:
     ctx.db.get("host", self)
     tables: dict[str, dict[str, str]] = ctx.pool.settings.get("user_agents", {})  # type: ignore[assignment]
     return dict(tables.get(self, {}))
+
+
+# -- the toolstack ------------------------------------------------------------------------------
+# xapi_host.restart_agent answers, then after 1 s runs xe-toolstack-restart; the simulated
+# toolstack is back after AGENT_RESTART_SECONDS. shutdown_agent lights xapi's fuse (1 s) and
+# does not come back.
+AGENT_DELAY_SECONDS = 0.2
+AGENT_RESTART_SECONDS = 1.0
+
+
+def _stop_agent_later(ctx: Context, host: str, seconds: float) -> None:
+    control = ctx.pool.settings.get("agent_control")
+    if control is None:  # not served (a simulator used in-process): nothing listens to stop
+        return
+    timer = threading.Timer(AGENT_DELAY_SECONDS, control.stop_agent, (host, seconds))  # type: ignore[attr-defined]
+    timer.daemon = True
+    timer.start()
+
+
+@api("host.restart_agent", "host")
+def restart_agent(ctx: Context, host: str) -> None:
+    with ctx.db.lock:
+        rec = ctx.db.get("host", host)
+        if not ctx.db.get("host_metrics", rec["metrics"])["live"]:
+            raise errors.XapiError("HOST_OFFLINE", host)  # the call is forwarded to that host
+    _stop_agent_later(ctx, host, AGENT_RESTART_SECONDS)
+
+
+@api("host.shutdown_agent")
+def shutdown_agent(ctx: Context) -> None:
+    _stop_agent_later(ctx, ctx.host, math.inf)

@@ -42,8 +42,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "host plugins, extensions, logs and agent control need a real dom0": (
         "host.bugreport_upload",
         "host.get_system_status_capabilities",
-        "host.restart_agent",
-        "host.shutdown_agent",
         "host.syslog_reconfigure",
         "host.sync_data",
         "VM.restart_device_models",

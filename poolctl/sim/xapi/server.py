@@ -16,6 +16,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -38,7 +39,16 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Listener
 
+    def _agent_down(self) -> bool:
+        """The host's xapi is restarting or shut down: the connection just drops."""
+        if self.server.front.agent_down(self.server.front.host_for(self.connection)):
+            self.close_connection = True
+            return True
+        return False
+
     def do_POST(self) -> None:
+        if self._agent_down():
+            return
         path = urlsplit(self.path).path
         dispatcher = self.server.front.dispatcher
         if not path.startswith("/jsonrpc"):
@@ -62,12 +72,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, out, ctype)
 
     def do_GET(self) -> None:
+        if self._agent_down():
+            return
         if urlsplit(self.path).path == "/blob":
             self._blob("GET", b"")
             return
         self._send(200, b"<html><body>XAPI simulator (poolctl)</body></html>\n", "text/html")
 
     def do_PUT(self) -> None:
+        if self._agent_down():
+            return
         if urlsplit(self.path).path != "/blob":
             self._send(404, b"Not found\n", "text/plain", close=True)
             return
@@ -158,6 +172,8 @@ class SimServer:
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._agent_back: dict[str, float] = {}  # host -> when its xapi answers again (inf: never)
+        pool.settings["agent_control"] = self  # host.restart_agent / shutdown_agent reach it here
         hosts = {ref: pool.db.field("host", ref, "address") for ref in pool.db.refs("host")}
         self._address_host = {addr: ref for ref, addr in hosts.items()}
         master_addr = hosts[pool.master]
@@ -220,6 +236,23 @@ class SimServer:
         except OSError:
             return self.pool.master
         return self._address_host.get(local, self.pool.master)
+
+    # -- the hosts' toolstacks (host.restart_agent, host.shutdown_agent) -----------------------
+    def agent_down(self, host: str) -> bool:
+        with self._lock:
+            return time.monotonic() < self._agent_back.get(host, 0.0)
+
+    def stop_agent(self, host: str, seconds: float) -> None:
+        """The host's xapi stops for `seconds` (math.inf: for good): its open connections are cut
+        (event.from long-polls included) and requests to it get no answer meanwhile."""
+        with self._lock:
+            self._agent_back[host] = time.monotonic() + seconds
+            conns = [c for c in self._connections if self.host_for(c) == host]
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def track(self, conn: socket.socket, active: bool) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import xmlrpc.client
 
 import pytest
@@ -70,3 +71,35 @@ def test_tracked_user_agents_per_host(server, api):
     member = next(h for h in api.host.get_all() if h != master)
     assert api.host.get_tracked_user_agents(member) == {}
     s.xenapi.session.logout()
+
+
+def test_restart_agent_cuts_connections_then_answers_again(server, api):
+    import time
+
+    master = api.pool.get_master(api.pool.get_all()[0])
+    token = api.event_from(["vm"], "", 0.0)["token"]
+    api.host.restart_agent(master)
+    with pytest.raises((OSError, xmlrpc.client.ProtocolError, http.client.HTTPException)):
+        api.event_from(["vm"], token, 5.0)  # the long-poll is cut by the restart
+    deadline = time.monotonic() + 10
+    while True:  # the session survives: xapi keeps sessions in its database
+        try:
+            assert api.host.get_uuid(master)
+            break
+        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException):
+            assert time.monotonic() < deadline, "the toolstack did not come back"
+            time.sleep(0.2)
+
+
+def test_shutdown_agent_of_a_member_stays_down(server, api):
+    import time
+
+    member = next(h for h in api.host.get_all() if h != api.pool.get_master(api.pool.get_all()[0]))
+    name = api.host.get_name_label(member)
+    s = XenAPI.Session(server.host_urls[name])
+    s.slave_local_login_with_password("root", PASSWORD)
+    s.xenapi.host.shutdown_agent()
+    time.sleep(0.6)
+    with pytest.raises((OSError, xmlrpc.client.ProtocolError, http.client.HTTPException)):
+        XenAPI.Session(server.host_urls[name]).slave_local_login_with_password("root", PASSWORD)
+    assert api.host.get_uuid(member)  # the master still answers
