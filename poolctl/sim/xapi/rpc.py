@@ -44,15 +44,18 @@ class Dispatcher:
         self.pool = pool
         self.stats = CallStats()
         self.closing = threading.Event()
+        # the request being served on this thread (its User-Agent, for session logins); call()
+        # keeps its (method, params, host) signature
+        self._request = threading.local()
 
-    def call(self, method: str, params: list[object], host: str, user_agent: str | None = None) -> object:
+    def call(self, method: str, params: list[object], host: str) -> object:
         name, is_async = canonical(method)
         self.stats.record(f"Async.{name}" if is_async else name)
         if name.startswith("system.isAlive:"):  # gen_server.ml: echoes its first parameter
             return params[0] if params else ""
         call, is_async = resolve(method)
         call.check_count(name, params)  # then the session, then async support: xapi's order
-        ctx = Context(self.pool, host, closing=self.closing, user_agent=user_agent)
+        ctx = Context(self.pool, host, closing=self.closing, user_agent=getattr(self._request, "user_agent", None))
         args = list(params)
         if call.needs_session:
             ctx.session = self.pool.sessions.check(args.pop(0))
@@ -69,6 +72,7 @@ class Dispatcher:
 
     # -- XML-RPC ----------------------------------------------------------------------------
     def xmlrpc(self, body: bytes, host: str, user_agent: str | None = None) -> bytes:
+        self._request.user_agent = user_agent
         try:
             params, method = xmlrpc.client.loads(body, use_builtin_types=False)
         except Exception as exc:
@@ -77,8 +81,8 @@ class Dispatcher:
             raise errors.HttpError("Xmlrpc.Parse_error: no methodName")
         try:
             if method == "system.listMethods":  # api_server.ml: the bare array, no {Status, Value}
-                return wire.xml_bare(self.call(method, list(params), host, user_agent))
-            return wire.xml_success(self.call(method, list(params), host, user_agent))
+                return wire.xml_bare(self.call(method, list(params), host))
+            return wire.xml_success(self.call(method, list(params), host))
         except errors.XapiError as exc:
             return wire.xml_failure(exc.description)
         except Exception as exc:
@@ -87,6 +91,7 @@ class Dispatcher:
 
     # -- JSON-RPC -----------------------------------------------------------------------------
     def jsonrpc(self, body: bytes, host: str, user_agent: str | None = None) -> bytes:
+        self._request.user_agent = user_agent
         try:
             req = json.loads(body)
             method, params, req_id = req["method"], req.get("params", []), req["id"]
@@ -96,7 +101,7 @@ class Dispatcher:
             raise errors.HttpError(f"Jsonrpc.Malformed_method_request: {exc}") from None
         v2 = req.get("jsonrpc") == "2.0"
         try:
-            result = self.call(method, params, host, user_agent)
+            result = self.call(method, params, host)
         except errors.XapiError as exc:
             if v2:
                 return wire.json_dumps(
