@@ -177,7 +177,7 @@ def _fits(ctx: Context, sr: str, vdi_type: str, minimum: int) -> str | None:
     for vdi in db.get("SR", sr)["VDIs"]:
         rec = db.get("VDI", vdi)
         if rec["type"] == vdi_type and rec["virtual_size"] >= minimum:
-            return vdi
+            return str(vdi)
     srec = db.get("SR", sr)
     free = srec["physical_size"] - srec["physical_utilisation"]
     aligned = sum(-(-size // (4 * MiB)) * 4 * MiB for size in (STATEFILE_SIZE, REDO_LOG_SIZE))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import threading
 from datetime import datetime, timedelta
+from typing import Any
 
 from . import datamodel, errors, schema
 from .db import new_ref, new_uuid
@@ -126,12 +127,12 @@ def power_on(ctx: Context, host: str) -> None:
 
 
 # -- NTP and the clock --------------------------------------------------------------------------
-def ntp_servers(rec: dict[str, object]) -> list[str]:
+def ntp_servers(rec: dict[str, Any]) -> list[str]:
     mode = rec["ntp_mode"]
     if mode == "Disabled":
         return []
     if mode == "Custom":
-        return list(rec["ntp_custom_servers"])  # type: ignore[call-overload]
+        return [str(s) for s in rec["ntp_custom_servers"]]
     if mode == "DHCP":
         return ["dhcp"]
     return list(FACTORY_NTP)
