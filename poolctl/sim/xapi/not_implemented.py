@@ -51,15 +51,11 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "VM.import",
         "VM.import_convert",
     ),
-    "disaster recovery needs metadata VDIs written by a pool's database": (
+    "recovery reads another pool's database through a session of its own: one server here serves one database": (
         "VM.recover",
         "VM.assert_can_be_recovered",
         "VM.get_SRs_required_for_recovery",
         "VDI.open_database",
-        "VDI.read_database_pool_uuid",
-        "SR.enable_database_replication",
-        "SR.disable_database_replication",
-        "SR.assert_supports_database_replication",
         "session.create_from_db_file",
     ),
     "the simulator writes no guest data, so there are no changed blocks to list": ("VDI.list_changed_blocks",),

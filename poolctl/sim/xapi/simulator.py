@@ -18,6 +18,7 @@ from . import (  # noqa: F401
     api_common,
     api_data_sources,
     api_devices,
+    api_dr,
     api_event,
     api_event_legacy,
     api_external_auth,

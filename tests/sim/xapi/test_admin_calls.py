@@ -368,3 +368,27 @@ def test_message_destroy_all_filters(api):
     assert api.message.get_all() == []
     pool = api.pool.get_all()[0]
     assert failure(api.pool.test_archive_target, pool, {}) == ["MESSAGE_REMOVED"]
+
+
+def test_database_replication_to_a_shared_sr(api):
+    pool = api.pool.get_all()[0]
+    shared, local = _sr(api, "iSCSI storage"), _sr(api, "Local storage xcp-lab-1")
+    assert failure(api.SR.assert_supports_database_replication, local) == ["SR_NO_PBDS", local]
+    assert failure(api.SR.enable_database_replication, _sr(api, "ISO library"))[0] == "SR_OPERATION_NOT_SUPPORTED"
+    api.SR.assert_supports_database_replication(shared)
+    api.SR.enable_database_replication(shared)
+    [vdi] = api.pool.get_metadata_VDIs(pool)
+    rec = api.VDI.get_record(vdi)
+    assert rec["type"] == "metadata" and rec["SR"] == shared and rec["metadata_of_pool"] == pool
+    assert rec["metadata_latest"] is True and rec["name_label"] == "Metadata for DR"
+    [vbd] = rec["VBDs"]
+    dom0 = api.host.get_control_domain(api.pool.get_master(pool))
+    assert api.VBD.get_VM(vbd) == dom0 and api.VBD.get_currently_attached(vbd)
+    assert api.VDI.read_database_pool_uuid(vdi) == api.pool.get_uuid(pool)
+    api.SR.enable_database_replication(shared)  # already replicating there: nothing new
+    assert api.pool.get_metadata_VDIs(pool) == [vdi]
+    api.SR.disable_database_replication(shared)
+    assert api.pool.get_metadata_VDIs(pool) == [] and vbd not in api.VM.get_VBDs(dom0)
+    assert failure(api.VDI.get_record, vdi)[0] == "HANDLE_INVALID"
+    plain = api.SR.get_VDIs(shared)[0]
+    assert api.VDI.read_database_pool_uuid(plain) == ""
