@@ -26,12 +26,9 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.license_add",
         "host.license_remove",
     ),
-    "joining pools and emergency master changes need a second pool and a toolstack restart": (
+    "joining merges a second pool's database; a new management address needs a listener there": (
         "pool.join",
         "pool.join_force",
-        "pool.emergency_reset_master",
-        "pool.emergency_transition_to_master",
-        "pool.recover_slaves",
         "pool.management_reconfigure",
         "host.management_reconfigure",
         "host.local_management_reconfigure",

@@ -254,6 +254,10 @@ class SimServer:
             except OSError:
                 pass
 
+    def start_agent(self, host: str) -> None:
+        with self._lock:
+            self._agent_back.pop(host, None)
+
     def track(self, conn: socket.socket, active: bool) -> None:
         with self._lock:
             (self._connections.add if active else self._connections.discard)(conn)

@@ -31,6 +31,7 @@ from . import (  # noqa: F401
     api_message,
     api_net_extra,
     api_pool,
+    api_pool_emergency,
     api_probe,
     api_repositories,
     api_session,
