@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 
@@ -202,3 +203,86 @@ def restart_agent(ctx: Context, host: str) -> None:
 @api("host.shutdown_agent")
 def shutdown_agent(ctx: Context) -> None:
     _stop_agent_later(ctx, ctx.host, math.inf)
+
+
+# -- status reports -----------------------------------------------------------------------------
+def _status_report(ctx: Context, host: str) -> bytes:
+    """What the simulated xen-bugtool collects: the host's record, its Xen console and the
+    pool's record, as a tar (--output=tar)."""
+    import io
+    import tarfile
+
+    from . import wire
+
+    with ctx.db.lock:
+        files = {
+            "host-record.json": wire.json_dumps(ctx.db.snapshot("host", host)),
+            "xen-dmesg": ("\n".join(_console(ctx, host)) + "\n").encode(),
+            "pool-record.json": wire.json_dumps(ctx.db.snapshot("pool", ctx.db.refs("pool")[0])),
+        }
+        stamp = ctx.db.field("host", host, "uuid")
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"bug-report-{stamp}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _upload_url(url: str, installation_uuid: str) -> str | None:
+    """host-bugreport-upload: the URL's last path part is the file name, else
+    <installation uuid>-<UTC time>; None when the URL has no scheme://host (curl's exit 1)."""
+    from datetime import UTC, datetime
+
+    m = re.fullmatch(r"([^:]*://[^/]*)((?:/[^/]*)*?)/?([^/]*)", url)
+    if not m or "://" not in url:
+        return None
+    base, path, name = m.group(1), m.group(2), m.group(3)
+    if "/" not in url.split("://", 1)[1]:
+        name = ""
+    if not name:
+        name = f"{installation_uuid}-{datetime.now(UTC).strftime('%Y:%m:%dT%H:%M:%SZ')}"
+    return f"{base}{path}/{name}"
+
+
+@api("host.bugreport_upload", "host", "url", "options")
+def bugreport_upload(ctx: Context, host: str, url: str, options: object) -> None:
+    """xen-bugtool | curl -T - <url>: an HTTP(S) PUT (or FTP STOR) of the report; curl's
+    failures in xapi's words (INTERNAL_ERROR, xapi_host.bugreport_upload's failwith)."""
+    import ftplib
+    import http.client
+    import socket
+    from urllib.parse import urlsplit
+
+    opts = datamodel.coerce("(string -> string) map", options, "host", "options")
+    if not url:
+        raise errors.XapiError("INVALID_VALUE", "url", "")
+    installation = ctx.db.field("host", host, "uuid")
+    target = _upload_url(str(url), installation)
+    parts = urlsplit(target or "")
+    if target is None or parts.scheme not in ("http", "https", "ftp") or not parts.hostname:
+        raise errors.internal_error("URL not recognised")
+    body = _status_report(ctx, host)
+    if opts.get("http_proxy"):
+        raise errors.internal_error("Failed to resolve proxy or host")  # the simulated host reaches no proxy
+    try:
+        if parts.scheme == "ftp":
+            with ftplib.FTP() as ftp:
+                ftp.connect(parts.hostname, parts.port or 21, timeout=30)
+                ftp.login(parts.username or "anonymous", parts.password or "")
+                ftp.storbinary(f"STOR {parts.path}", __import__("io").BytesIO(body))
+            return
+        conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = conn_cls(parts.hostname, parts.port, timeout=30)
+        try:
+            conn.request("PUT", parts.path or "/", body=body, headers={"Expect": ""})
+            conn.getresponse().read()  # curl without --fail: an HTTP error status is still exit 0
+        finally:
+            conn.close()
+    except socket.gaierror:
+        raise errors.internal_error("Failed to resolve proxy or host") from None
+    except ftplib.error_perm:
+        raise errors.internal_error("FTP access denied") from None
+    except OSError:
+        raise errors.internal_error("Failed to connect to host") from None

@@ -37,7 +37,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "backup_rrds writes rrdd's archives to the master's disk; the simulator's are in memory": ("host.backup_rrds",),
     "blobs need the blob class (not served) and xapi's HTTP /blob store": (),
     "host plugins, extensions, logs and agent control need a real dom0": (
-        "host.bugreport_upload",
         "host.get_system_status_capabilities",
         "host.syslog_reconfigure",
         "host.sync_data",

@@ -103,3 +103,42 @@ def test_shutdown_agent_of_a_member_stays_down(server, api):
     with pytest.raises((OSError, xmlrpc.client.ProtocolError, http.client.HTTPException)):
         XenAPI.Session(server.host_urls[name]).slave_local_login_with_password("root", PASSWORD)
     assert api.host.get_uuid(member)  # the master still answers
+
+
+def test_bugreport_upload_puts_a_status_report(api, tmp_path):
+    import io
+    import socket
+    import tarfile
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    got: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            got[self.path] = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.handle_request, daemon=True).start()
+    host = api.host.get_all()[0]
+    try:
+        api.host.bugreport_upload(host, f"http://127.0.0.1:{srv.server_address[1]}/cases/42/report.tar", {})
+    finally:
+        srv.server_close()
+    names = tarfile.open(fileobj=io.BytesIO(got["/cases/42/report.tar"])).getnames()
+    assert any(n.endswith("/host-record.json") for n in names) and any(n.endswith("/xen-dmesg") for n in names)
+    assert failure(api.host.bugreport_upload, host, "", {}) == ["INVALID_VALUE", "url", ""]
+    assert failure(api.host.bugreport_upload, host, "report.tar", {}) == ["INTERNAL_ERROR", "URL not recognised"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert failure(api.host.bugreport_upload, host, f"http://127.0.0.1:{port}/x", {}) == [
+        "INTERNAL_ERROR",
+        "Failed to connect to host",
+    ]
