@@ -47,11 +47,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "VM.import",
         "VM.import_convert",
     ),
-    "recovery reads another pool's database through a session of its own: one server here serves one database": (
-        "VM.recover",
-        "VM.assert_can_be_recovered",
-        "VM.get_SRs_required_for_recovery",
-        "VDI.open_database",
+    "a database file on dom0's disk, in xapi's own format, is not something the simulator has": (
         "session.create_from_db_file",
     ),
     "the simulator writes no guest data, so there are no changed blocks to list": ("VDI.list_changed_blocks",),

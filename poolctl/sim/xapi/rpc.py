@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import errors, wire
+from . import dr_sessions, errors, wire
 from .registry import Context, canonical, resolve
 
 if TYPE_CHECKING:
@@ -59,6 +59,10 @@ class Dispatcher:
         args = list(params)
         if call.needs_session:
             ctx.session = self.pool.sessions.check(args.pop(0))
+            other = dr_sessions.foreign(self.pool).get(ctx.session)
+            if other is not None:  # a session on another database (VDI.open_database)
+                dr_sessions.assert_allowed(name)
+                ctx = replace(ctx, pool=other, host=other.master)
             if host != self.pool.master and not self.pool.sessions.is_local(ctx.session):
                 # session_check.ml: an external session used on a member (Non_master_login_on_slave)
                 raise errors.host_is_slave(self.pool.db.field("host", self.pool.master, "address"))

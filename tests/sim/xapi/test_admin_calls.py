@@ -392,3 +392,47 @@ def test_database_replication_to_a_shared_sr(api):
     assert failure(api.VDI.get_record, vdi)[0] == "HANDLE_INVALID"
     plain = api.SR.get_VDIs(shared)[0]
     assert api.VDI.read_database_pool_uuid(plain) == ""
+
+
+def test_recover_a_destroyed_vm_from_the_replicated_database(server, session, api):
+    pool = api.pool.get_all()[0]
+    shared = _sr(api, "iSCSI storage")
+    api.SR.enable_database_replication(shared)
+    [meta] = api.pool.get_metadata_VDIs(pool)
+    vm = next(v for v in _guests(api) if api.VM.get_power_state(v) == "Halted" and api.VM.get_VBDs(v))
+    before = api.VM.get_record(vm)
+    disks = sorted(api.VBD.get_VDI(b) for b in before["VBDs"])
+    dr = api.VDI.open_database(meta)  # the database as the metadata VDI holds it, VM included
+    api.VM.destroy(vm)  # the VM is lost; its disks stay on the SR
+    foreign = XenAPI.Session(server.url)
+    foreign._session = dr
+    fx = foreign.xenapi
+    assert fx.VM.get_name_label(vm) == before["name_label"]  # read from the opened database
+    assert failure(fx.VM.set_name_label, vm, "x")[0] == "RBAC_PERMISSION_DENIED"
+    local = session._session
+    assert fx.VM.get_SRs_required_for_recovery(vm, local) == []
+    fx.VM.assert_can_be_recovered(vm, local)
+    assert failure(fx.VM.recover, vm, dr, False)[0] == "RBAC_PERMISSION_DENIED"
+    fx.VM.recover(vm, local, False)
+    back = api.VM.get_by_uuid(before["uuid"])
+    rec = api.VM.get_record(back)
+    assert rec["name_label"] == before["name_label"] and rec["power_state"] == "Halted"
+    assert sorted(api.VBD.get_VDI(b) for b in rec["VBDs"]) == disks
+    assert len(rec["VIFs"]) == len(before["VIFs"])
+    # recovering again: the VM is there and no older: refused unless forced
+    assert failure(fx.VM.recover, vm, local, False)[0] == "VM_TO_IMPORT_IS_NOT_NEWER_VERSION"
+    fx.VM.recover(vm, local, True)
+    assert api.VM.get_by_uuid(before["uuid"]) != back  # replaced
+    # an SR the pool has lost is named, as its ref in the opened database
+    assert failure(api.PBD.unplug, api.SR.get_PBDs(shared)[0])[0] == "VDI_IN_USE"  # the redo log's VBD
+    api.SR.disable_database_replication(shared)
+    for pbd in api.SR.get_PBDs(shared):
+        for v in _guests(api):
+            if api.VM.get_power_state(v) != "Halted" and api.VM.get_resident_on(v) == api.PBD.get_host(pbd):
+                api.VM.hard_shutdown(v)
+        api.PBD.unplug(pbd)
+    assert fx.VM.get_SRs_required_for_recovery(vm, local) == [shared]
+    assert failure(fx.VM.assert_can_be_recovered, vm, local) == ["VM_REQUIRES_SR", vm, shared]
+    assert failure(api.VDI.open_database, api.SR.get_VDIs(_sr(api, "Local storage xcp-lab-1"))[0])[0] == (
+        "COULD_NOT_IMPORT_DATABASE"
+    )
