@@ -40,7 +40,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "host.get_system_status_capabilities",
         "host.syslog_reconfigure",
         "host.sync_data",
-        "VM.restart_device_models",
         "host.rescan_drivers",
     ),
     "import needs disk streams over HTTP": (

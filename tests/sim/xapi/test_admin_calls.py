@@ -436,3 +436,13 @@ def test_recover_a_destroyed_vm_from_the_replicated_database(server, session, ap
     assert failure(api.VDI.open_database, api.SR.get_VDIs(_sr(api, "Local storage xcp-lab-1"))[0])[0] == (
         "COULD_NOT_IMPORT_DATABASE"
     )
+
+
+def test_restart_device_models_is_a_local_live_migration(api):
+    vm = vm_named(api, "web-01")
+    host, domid = api.VM.get_resident_on(vm), api.VM.get_domid(vm)
+    api.VM.restart_device_models(vm)
+    assert api.VM.get_resident_on(vm) == host and api.VM.get_domid(vm) != domid
+    assert api.VM.get_power_state(vm) == "Running"
+    halted = next(v for v in _guests(api) if api.VM.get_power_state(v) == "Halted")
+    assert failure(api.VM.restart_device_models, halted) == ["VM_BAD_POWER_STATE", halted, "running", "halted"]
