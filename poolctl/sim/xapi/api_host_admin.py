@@ -13,11 +13,35 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import datamodel, errors, schema
-from .db import new_ref, new_uuid
+from .db import new_uuid
 from .registry import Context, api
+from .schema import new_record
 
 # Xapi_globs.factory_ntp_servers as XCP-ng configures it (chrony's default pool)
 FACTORY_NTP = ("0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org")
+
+
+# -- secrets (xapi_secret.ml) -----------------------------------------------------------------
+def new_secret(ctx: Context, value: str) -> str:
+    return ctx.db.create("secret", new_record("secret", value=value))
+
+
+def drop_secret(ctx: Context, ref: str) -> None:
+    if ref != datamodel.NULL and ctx.db.exists("secret", ref):
+        ctx.db.destroy("secret", ref)
+
+
+@api("secret.create", "args")
+def secret_create(ctx: Context, args: object) -> str:
+    from .api_vm_copies import record_fields
+
+    fields = record_fields("secret", args)
+    return ctx.db.create("secret", new_record("secret", **fields))
+
+
+@api("secret.destroy", "self")
+def secret_destroy(ctx: Context, self: str) -> None:
+    ctx.db.destroy("secret", str(self))  # HANDLE_INVALID for a ref that is not a secret
 
 
 # -- update repositories, telemetry ------------------------------------------------------------
@@ -28,24 +52,19 @@ def configure_repository_proxy(ctx: Context, self: str, url: str, username: str,
         raise errors.XapiError("INVALID_REPOSITORY_PROXY_URL", url)
     if bool(username) != bool(password) or "\n" in username or "\n" in password:
         raise errors.XapiError("INVALID_REPOSITORY_PROXY_CREDENTIAL")
-    secrets: dict[str, str] = ctx.pool.settings.setdefault("secrets", {})  # type: ignore[assignment]
     with ctx.db.lock:
         old = ctx.db.field("pool", self, "repository_proxy_password")
-        secrets.pop(old, None)
-        ref = datamodel.NULL
-        if password:  # kept as xapi keeps a secret: only its ref is in the record
-            ref = new_ref()
-            secrets[ref] = password
+        ref = new_secret(ctx, password) if password else datamodel.NULL  # only the secret's ref is in the record
         ctx.db.set(
             "pool", self, repository_proxy_url=url, repository_proxy_username=username, repository_proxy_password=ref
         )
+        drop_secret(ctx, old)
 
 
 @api("pool.disable_repository_proxy", "self")
 def disable_repository_proxy(ctx: Context, self: str) -> None:
-    secrets: dict[str, str] = ctx.pool.settings.setdefault("secrets", {})  # type: ignore[assignment]
     with ctx.db.lock:
-        secrets.pop(ctx.db.field("pool", self, "repository_proxy_password"), None)
+        old = ctx.db.field("pool", self, "repository_proxy_password")
         ctx.db.set(
             "pool",
             self,
@@ -53,6 +72,7 @@ def disable_repository_proxy(ctx: Context, self: str) -> None:
             repository_proxy_username="",
             repository_proxy_password=datamodel.NULL,
         )
+        drop_secret(ctx, old)
 
 
 @api("pool.configure_update_sync", "self", "update_sync_frequency", "update_sync_day")
@@ -66,12 +86,10 @@ def configure_update_sync(ctx: Context, self: str, update_sync_frequency: str, u
 
 @api("pool.reset_telemetry_uuid", "self")
 def reset_telemetry_uuid(ctx: Context, self: str) -> None:
-    secrets: dict[str, str] = ctx.pool.settings.setdefault("secrets", {})  # type: ignore[assignment]
     with ctx.db.lock:
-        secrets.pop(ctx.db.field("pool", self, "telemetry_uuid"), None)
-        ref = new_ref()
-        secrets[ref] = new_uuid()
-        ctx.db.set("pool", self, telemetry_uuid=ref)
+        old = ctx.db.field("pool", self, "telemetry_uuid")
+        ctx.db.set("pool", self, telemetry_uuid=new_secret(ctx, new_uuid()))
+        drop_secret(ctx, old)
 
 
 # -- editions, guidance ------------------------------------------------------------------------

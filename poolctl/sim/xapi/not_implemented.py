@@ -13,44 +13,45 @@ from . import datamodel, errors
 from .registry import GENERIC, Call, Context
 
 _GROUPS: dict[str, tuple[str, ...]] = {
-    "rotating the pool secret needs every member's xapi to take the new one; syncing needs a second pool": (
-        "pool.rotate_secret",
-        "pool.sync_trusted_certificates_from",
+    "no guest writes are simulated, so there is no changed-block bitmap to report": ("VDI.list_changed_blocks",),
+    "an import reads an XVA/OVF stream (or a VMware host) the simulator has no producer of: it serves no /export": (
+        "VM.import",
+        "VM.import_convert",
     ),
-    "external authentication needs an AD/LDAP domain": (),
-    "syncing and applying updates need the repositories' yum metadata; licence files need v6d": (
+    "answered by dom0's xen-bugtool --capabilities, whose catalogue the simulator does not have": (
+        "host.get_system_status_capabilities",
+    ),
+    "driver-tool's view of dom0's kernel modules (the Host_driver class is not served)": ("host.rescan_drivers",),
+    "copies the host's RRDs, messages and blobs to the master; the simulator keeps a single copy": ("host.sync_data",),
+    "rewrites dom0's syslog configuration from host.logging; no syslog runs here": ("host.syslog_reconfigure",),
+    "needs the enabled repositories' yum metadata, which the simulator downloads none of": (
         "pool.sync_updates",
         "pool.check_update_readiness",
         "host.apply_updates",
         "host.refresh_pack_info",
+    ),
+    "licence files are processed by v6d, the licence daemon, which the simulator does not run": (
         "host.license_add",
         "host.license_remove",
     ),
-    "joining merges a second pool's database; a new management address needs a listener there": (
+    "writes rrdd's archives to the master's disk; the simulator's stay in memory": ("host.backup_rrds",),
+    "joining merges this host into a second pool's database through that pool's master": (
         "pool.join",
         "pool.join_force",
+    ),
+    "moves the host's API to another address; the simulator's listeners stay where serve() bound them": (
         "pool.management_reconfigure",
         "host.management_reconfigure",
         "host.local_management_reconfigure",
         "host.management_disable",
     ),
-    "backup_rrds writes rrdd's archives to the master's disk; the simulator's are in memory": ("host.backup_rrds",),
-    "blobs need the blob class (not served) and xapi's HTTP /blob store": (),
-    "host plugins, extensions, logs and agent control need a real dom0": (
-        "host.get_system_status_capabilities",
-        "host.syslog_reconfigure",
-        "host.sync_data",
-        "host.rescan_drivers",
+    "rotates the secret the members' toolstacks share; the simulator has no intra-pool channel": (
+        "pool.rotate_secret",
     ),
-    "import needs disk streams over HTTP": (
-        "VM.import",
-        "VM.import_convert",
-    ),
-    "a database file on dom0's disk, in xapi's own format, is not something the simulator has": (
+    "needs a second pool, reached with its own session and certificate": ("pool.sync_trusted_certificates_from",),
+    "opens a database file on dom0's disk in xapi's format, which the simulator has none of": (
         "session.create_from_db_file",
     ),
-    "the simulator writes no guest data, so there are no changed blocks to list": ("VDI.list_changed_blocks",),
-    "VLAN, bond and NIC introduction need the VLAN/Bond classes, which the simulator does not serve": (),
 }
 NOT_IMPLEMENTED: dict[str, str] = {name: why for why, names in _GROUPS.items() for name in names}
 

@@ -215,8 +215,14 @@ def test_repository_proxy_update_sync_telemetry_editions(api):
     rec = api.pool.get_record(pool)
     assert rec["repository_proxy_url"] == "http://p:3128" and rec["repository_proxy_username"] == "u"
     assert rec["repository_proxy_password"] != "OpaqueRef:NULL" and "pw" not in str(rec)
+    assert api.secret.get_value(rec["repository_proxy_password"]) == "pw"
     api.pool.disable_repository_proxy(pool)
     assert api.pool.get_repository_proxy_password(pool) == "OpaqueRef:NULL"
+    assert rec["repository_proxy_password"] not in api.secret.get_all()  # xapi destroys the old secret
+    mine = api.secret.create({"value": "s3", "other_config": {"purpose": "test"}})
+    assert api.secret.get_record(mine)["value"] == "s3"
+    api.secret.destroy(mine)
+    assert failure(api.secret.destroy, mine)[0] == "HANDLE_INVALID"
     assert failure(api.pool.configure_update_sync, pool, "weekly", "7") == ["INVALID_UPDATE_SYNC_DAY", "7"]
     api.pool.configure_update_sync(pool, "weekly", "3")
     assert api.pool.get_update_sync_day(pool) == "3"
@@ -224,7 +230,8 @@ def test_repository_proxy_update_sync_telemetry_editions(api):
     assert (api.pool.get_update_sync_frequency(pool), api.pool.get_update_sync_day(pool)) == ("daily", "0")
     before = api.pool.get_telemetry_uuid(pool)
     api.pool.reset_telemetry_uuid(pool)
-    assert api.pool.get_telemetry_uuid(pool) not in (before, "OpaqueRef:NULL")
+    telemetry = api.pool.get_telemetry_uuid(pool)
+    assert telemetry not in (before, "OpaqueRef:NULL") and len(api.secret.get_value(telemetry)) == 36
     host = api.host.get_all()[0]
     assert failure(api.pool.apply_edition, pool, "enterprise") == ["INVALID_EDITION", "enterprise"]
     edition = api.host.get_editions(host)[0]
