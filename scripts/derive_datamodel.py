@@ -2,6 +2,11 @@
 """Derive poolctl/sim/xapi/datamodel.json from a fetched copy of xapi-project/xen-api.
 
     scripts/derive_datamodel.py /path/to/xen-api.git [--commit REV] [--out FILE]
+        [--add-class CLASS]... [--probe CLASS]...
+
+The classes derived are the table's own list (the `classes` of the file rewritten, plus any
+--add-class); `probed`, the classes tests/sim/conformance_probe.py probes, is carried over
+(plus any --probe). Neither list is kept anywhere else.
 
 The base is `doc/data/xenapi.json`, the datamodel as xen-api's own json_backend prints it from
 `ocaml/idl/datamodel*.ml` (fields with type, qualifier and default; messages with parameters,
