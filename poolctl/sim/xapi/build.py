@@ -203,7 +203,6 @@ def build(db: Database, sc: Scenario) -> Built:
         db.set("host", ref, control_domain=dom0)
         lists[("host", ref, "resident_VMs")].append(dom0)
         create_host_cpus(db, ref, h.cpus)
-        certs.add_host_certificates(db, ref, h.name)
         create_console(db, dom0)
     master = hosts[master_name]
 
@@ -312,6 +311,9 @@ def build(db: Database, sc: Scenario) -> Built:
         lifecycle.update_allowed(db, vm)
     for host in hosts.values():
         host_lifecycle.update_allowed(db, host)
+    # last, so the uuids of everything above stay what a seeded build always gave them
+    for name, host in hosts.items():
+        certs.add_host_certificates(db, host, name)
     return Built(master, hosts, guests)
 
 
