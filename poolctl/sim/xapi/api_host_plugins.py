@@ -206,6 +206,39 @@ def shutdown_agent(ctx: Context) -> None:
 
 
 # -- status reports -----------------------------------------------------------------------------
+# xen-bugtool's cap() entries for what the simulated report holds: key -> (file names, pii,
+# max-size, max-time); every other field as cap()'s defaults (min -1, text/plain, checked)
+_CAPABILITIES = {
+    "xenserver-databases": (("host-record.json", "pool-record.json"), "yes", 10 * 1024**2, 5),
+    "xen-info": (("xen-dmesg",), "maybe", 20 * 1024, 10),
+}
+
+
+@api("host.get_system_status_capabilities", "host")
+def get_system_status_capabilities(ctx: Context, host: str) -> str:
+    """xen-bugtool --capabilities, as print_capabilities() writes it, for the entries the
+    simulated report (bugreport_upload) collects."""
+    from xml.dom.minidom import getDOMImplementation
+
+    ctx.db.get("host", host)  # forwarded to that host (message_forwarding), which answers for itself
+    document = getDOMImplementation().createDocument("ns", "system-status-capabilities", None)
+    for key, (_, pii, max_size, max_time) in _CAPABILITIES.items():
+        el = document.createElement("capability")
+        for name, value in (
+            ("key", key),
+            ("pii", pii),
+            ("min-size", "-1"),
+            ("max-size", str(max_size)),
+            ("min-time", "-1"),
+            ("max-time", str(max_time)),
+            ("content-type", "text/plain"),
+            ("default-checked", "yes"),
+        ):
+            el.setAttribute(name, value)
+        document.documentElement.appendChild(el)
+    return str(document.toprettyxml())
+
+
 def _status_report(ctx: Context, host: str) -> bytes:
     """What the simulated xen-bugtool collects: the host's record, its Xen console and the
     pool's record, as a tar (--output=tar)."""

@@ -18,9 +18,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "VM.import",
         "VM.import_convert",
     ),
-    "answered by dom0's xen-bugtool --capabilities, whose catalogue the simulator does not have": (
-        "host.get_system_status_capabilities",
-    ),
     "driver-tool's view of dom0's kernel modules (the Host_driver class is not served)": ("host.rescan_drivers",),
     "copies the host's RRDs, messages and blobs to the master; the simulator keeps a single copy": ("host.sync_data",),
     "rewrites dom0's syslog configuration from host.logging; no syslog runs here": ("host.syslog_reconfigure",),

@@ -142,3 +142,18 @@ def test_bugreport_upload_puts_a_status_report(api, tmp_path):
         "INTERNAL_ERROR",
         "Failed to connect to host",
     ]
+
+
+def test_system_status_capabilities_of_the_report(server, api):
+    import xml.dom.minidom
+
+    master = api.pool.get_master(api.pool.get_all()[0])
+    doc = xml.dom.minidom.parseString(api.host.get_system_status_capabilities(master))
+    caps = {c.getAttribute("key"): c for c in doc.getElementsByTagName("capability")}
+    assert doc.documentElement.tagName == "system-status-capabilities"
+    assert set(caps) == {"xenserver-databases", "xen-info"} and caps["xen-info"].getAttribute("pii") == "maybe"
+    member = next(h for h in api.host.get_all() if h != master)
+    s = XenAPI.Session(server.host_urls[api.host.get_name_label(member)])
+    s.slave_local_login_with_password("root", PASSWORD)
+    assert s.xenapi.host.get_system_status_capabilities(member).startswith("<?xml")
+    assert api.host.get_system_status_capabilities(member).startswith("<?xml")  # forwarded by the master
