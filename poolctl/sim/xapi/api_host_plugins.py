@@ -222,6 +222,8 @@ def get_system_status_capabilities(ctx: Context, host: str) -> str:
 
     ctx.db.get("host", host)  # forwarded to that host (message_forwarding), which answers for itself
     document = getDOMImplementation().createDocument("ns", "system-status-capabilities", None)
+    root = document.documentElement
+    assert root is not None  # createDocument made it
     for key, (_, pii, max_size, max_time) in _CAPABILITIES.items():
         el = document.createElement("capability")
         for name, value in (
@@ -235,7 +237,7 @@ def get_system_status_capabilities(ctx: Context, host: str) -> str:
             ("default-checked", "yes"),
         ):
             el.setAttribute(name, value)
-        document.documentElement.appendChild(el)
+        root.appendChild(el)
     return str(document.toprettyxml())
 
 
