@@ -2,6 +2,11 @@
 """Derive poolctl/sim/xapi/datamodel.json from a fetched copy of xapi-project/xen-api.
 
     scripts/derive_datamodel.py /path/to/xen-api.git [--commit REV] [--out FILE]
+        [--add-class CLASS]... [--probe CLASS]...
+
+The classes derived are the table's own list (the `classes` of the file rewritten, plus any
+--add-class); `probed`, the classes tests/sim/conformance_probe.py probes, is carried over
+(plus any --probe). Neither list is kept anywhere else.
 
 The base is `doc/data/xenapi.json`, the datamodel as xen-api's own json_backend prints it from
 `ocaml/idl/datamodel*.ml` (fields with type, qualifier and default; messages with parameters,
@@ -22,31 +27,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-CLASSES = (
-    "session",
-    "pool",
-    "host",
-    "host_metrics",
-    "host_cpu",
-    "VM",
-    "VM_metrics",
-    "VM_guest_metrics",
-    "VBD",
-    "VBD_metrics",
-    "VDI",
-    "SR",
-    "PBD",
-    "VIF",
-    "VIF_metrics",
-    "network",
-    "PIF",
-    "PIF_metrics",
-    "task",
-    "message",
-    "event",
-    "console",
-    "SM",
-)
+# The classes to derive are the table's own list: the "classes" of the file being rewritten (its
+# order kept) plus any --add-class; "probed" (the classes tests/sim/conformance_probe.py probes)
+# is carried over likewise. Neither list is kept anywhere else.
 QUALIFIERS = {"RW": "RW", "StaticRO": "RO/constructor", "DynamicRO": "RO/runtime"}
 BASIC = {"String": "string", "Int": "int", "Bool": "bool", "Float": "float", "DateTime": "datetime"}
 
@@ -203,7 +186,7 @@ def _ocaml_default(expr: str | None, ty: str) -> Any:
     return None
 
 
-def ocaml_fields(repo: Path, commit: str) -> dict[str, list[dict[str, Any]]]:
+def ocaml_fields(repo: Path, commit: str, classes: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
     """Fields declared with `field ... "name" "doc"` inside each class's create_obj."""
     files = [
         p
@@ -227,7 +210,7 @@ def ocaml_fields(repo: Path, commit: str) -> dict[str, list[dict[str, Any]]]:
         ]
         for m in re.finditer(r"(?<![\w'])field(?![\w'])", src):
             owners = [cls for pos, cls in objs if pos < m.start()]
-            if not owners or owners[-1] not in CLASSES:
+            if not owners or owners[-1] not in classes:
                 continue
             labels: dict[str, str] = {}
             name, _ = _labels_then_string(src, m.end(), labels)
@@ -279,7 +262,9 @@ def db_tables(repo: Path, commit: str) -> list[str]:
 _CLASS_FILE = {"VM": "datamodel_vm.ml", "host": "datamodel_host.ml", "pool": "datamodel_pool.ml"}
 
 
-def ocaml_messages(repo: Path, commit: str, known: dict[str, set[str]]) -> dict[str, list[dict[str, Any]]]:
+def ocaml_messages(
+    repo: Path, commit: str, known: dict[str, set[str]], classes: tuple[str, ...]
+) -> dict[str, list[dict[str, Any]]]:
     """Calls newer than doc/data/xenapi.json: `call ~name:"x" ... ~params:[(ty, name, doc); ...]`
     (or ~versioned_params), taken where datamodel_lifecycle.ml names the (class, call) pair and
     the class's file (datamodel_vm/host/pool.ml, else datamodel.ml) defines the call once."""
@@ -303,7 +288,7 @@ def ocaml_messages(repo: Path, commit: str, known: dict[str, set[str]]) -> dict[
     )
     found: dict[str, list[dict[str, Any]]] = {}
     for cls, name in sorted(confirmed):
-        if cls not in CLASSES or name in known.get(cls, set()):
+        if cls not in classes or name in known.get(cls, set()):
             continue
         src = files[_CLASS_FILE.get(cls, "datamodel.ml")]
         starts = [m.end() for m in re.finditer(rf'\bcall\s+~name:"{name}"', src)]
@@ -374,7 +359,7 @@ def implicit_accessors(cls: str, field: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def derive(repo: Path, commit: str) -> dict[str, Any]:
+def derive(repo: Path, commit: str, class_names: tuple[str, ...], probed: tuple[str, ...]) -> dict[str, Any]:
     sha = subprocess.run(
         ["git", "--git-dir", str(repo), "rev-parse", commit], check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -385,11 +370,11 @@ def derive(repo: Path, commit: str) -> dict[str, Any]:
         text=True,
     ).stdout.strip()
     doc = {c["name"]: c for c in json.loads(git_show(repo, sha, "doc/data/xenapi.json"))}
-    overlay = ocaml_fields(repo, sha)
-    known_messages = {c: {m["name"] for m in doc[c]["messages"]} for c in CLASSES}
-    message_overlay = ocaml_messages(repo, sha, known_messages)
+    overlay = ocaml_fields(repo, sha, class_names)
+    known_messages = {c: {m["name"] for m in doc[c]["messages"]} for c in class_names}
+    message_overlay = ocaml_messages(repo, sha, known_messages, class_names)
     classes: dict[str, Any] = {}
-    for cls in CLASSES:
+    for cls in class_names:
         src = doc[cls]
         fields = []
         for f in src["fields"]:
@@ -430,6 +415,7 @@ def derive(repo: Path, commit: str) -> dict[str, Any]:
             "generated_by": "scripts/derive_datamodel.py",
         },
         "db_tables": db_tables(repo, sha),
+        "probed": list(probed),
         "classes": classes,
     }
 
@@ -439,8 +425,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("repo", type=Path, help="a git directory of xapi-project/xen-api")
     p.add_argument("--commit", default="HEAD")
     p.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "poolctl/sim/xapi/datamodel.json")
+    p.add_argument("--add-class", action="append", default=[], help="derive this class too")
+    p.add_argument("--probe", action="append", default=[], help="and have the conformance test probe it")
     args = p.parse_args(argv)
-    table = derive(args.repo, args.commit)
+    old = json.loads(args.out.read_text()) if args.out.exists() else {"classes": {}, "probed": []}
+    names = list(old["classes"])
+    names += [c for c in [*args.add_class, *args.probe] if c not in names]
+    probed = list(old.get("probed", []))
+    probed += [c for c in args.probe if c not in probed]
+    if not names:
+        p.error("no classes: give --add-class/--probe, or --out a table that lists them")
+    table = derive(args.repo, args.commit, tuple(names), tuple(probed))
     args.out.write_text(json.dumps(table, indent=1, sort_keys=False) + "\n")
     for cls, c in table["classes"].items():
         added = [f["name"] for f in c["fields"] if "from" in f]

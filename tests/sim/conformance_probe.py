@@ -21,28 +21,6 @@ from typing import Any
 import XenAPI
 
 TABLE_PATH = Path(__file__).resolve().parents[2] / "poolctl" / "sim" / "xapi" / "datamodel.json"
-# the classes the issue lists; the table holds a few more (metrics, SM) that are probed alike
-LISTED = (
-    "session",
-    "pool",
-    "host",
-    "host_metrics",
-    "host_cpu",
-    "VM",
-    "VM_metrics",
-    "VM_guest_metrics",
-    "VBD",
-    "VDI",
-    "SR",
-    "PBD",
-    "VIF",
-    "network",
-    "PIF",
-    "task",
-    "message",
-    "event",
-    "console",
-)
 _INT = re.compile(r"-?\d+")
 # event records travel as xen-api's Event_types.event (ocaml/xapi-types/event_types.ml), not as
 # the datamodel's event class says: id and timestamp are strings, and there is no obj_uuid
@@ -50,8 +28,31 @@ WIRE_TYPE = {"event.id": "string", "event.timestamp": "string"}
 NOT_SENT = {"event.obj_uuid": "Event_types.event has no obj_uuid: XAPI never sends it"}
 
 
+def _vlan(api: Any) -> str:
+    net = api.network.create(
+        {"name_label": "conformance VLAN", "name_description": "", "MTU": "1500", "other_config": {}}
+    )
+    pif = api.pool.create_VLAN("eth1", net, "4000")[0]
+    return str(api.PIF.get_VLAN_master_of(pif))
+
+
+_MAKE = {
+    "VLAN": _vlan,
+    "blob": lambda api: api.blob.create("text/plain", False),
+    "Repository": lambda api: api.Repository.introduce(
+        "conformance", "", "https://repo.example/base", "https://repo.example/src", False, ""
+    ),
+    "secret": lambda api: api.secret.create({"value": "conformance", "other_config": {}}),
+}
+
+
 def load_table() -> dict[str, Any]:
     return json.loads(TABLE_PATH.read_text())
+
+
+# the classes probed: the table's "probed" list, written by scripts/derive_datamodel.py (the
+# table holds a few more, metrics and SM, that are derived but not probed)
+LISTED: tuple[str, ...] = tuple(load_table()["probed"])
 
 
 @dataclass
@@ -183,6 +184,8 @@ class Prober:
             return None
         if not refs and cls == "task":  # the API makes these on demand: make one to look at
             refs = [self.api.task.create("conformance", "")]
+        if not refs and cls in _MAKE:  # classes the lab has no object of: make one as a client would
+            refs = [_MAKE[cls](self.api)]
         if not refs and cls == "message":
             vm_uuid = self.api.VM.get_uuid(self.api.VM.get_all()[0])
             refs = [self.api.message.create("CONFORMANCE", "3", "VM", vm_uuid, "probe")]

@@ -3,6 +3,8 @@ evacuation) as xapi_host.ml and message_forwarding.ml do it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from . import errors, evacuation, host_lifecycle, schema
 from .db import NULL_REF, new_ref
 from .registry import Context, api
@@ -11,13 +13,19 @@ from .registry import Context, api
 @api("host.get_servertime", "host")
 def get_servertime(ctx: Context, host: str) -> object:
     ctx.db.get("host", host)
-    return schema.now()
+    return schema.now() + _clock_offset(ctx, host)
 
 
 @api("host.get_server_localtime", "host")
 def get_server_localtime(ctx: Context, host: str) -> object:
     ctx.db.get("host", host)
-    return schema.now()
+    return schema.now() + _clock_offset(ctx, host)
+
+
+def _clock_offset(ctx: Context, host: str) -> timedelta:
+    """What host.set_servertime moved this host's clock by (api_host_admin.py)."""
+    offsets: dict[str, timedelta] = ctx.pool.settings.get("clock_offsets", {})  # type: ignore[assignment]
+    return offsets.get(host, timedelta(0))
 
 
 @api("host.get_management_interface", "host")

@@ -77,3 +77,27 @@ def get_by_uuid(ctx: Context, uuid: str) -> str:
 @api("message.get_record", "self")
 def get_record(ctx: Context, self: str) -> Record:
     return ctx.pool.messages.record(self)
+
+
+@api("message.destroy_all", "filters")
+def destroy_all(ctx: Context, filters: object) -> None:
+    """xapi_message.destroy_all: every message strictly before `before`, strictly after `after`
+    and of `priority`, each filter optional. A filter that does not parse fails the call as
+    xapi's Date.of_iso8601 / Int64.of_string exceptions do (INTERNAL_ERROR)."""
+    if not isinstance(filters, dict):
+        raise errors.field_type_error("filters")
+    try:
+        before = parse_datetime(filters["before"]) if "before" in filters else None
+        after = parse_datetime(filters["after"]) if "after" in filters else None
+        priority = int(str(filters["priority"])) if "priority" in filters else None
+    except ValueError as exc:
+        raise errors.internal_error(f"Invalid_argument: {exc}") from None
+    for ref, rec in ctx.pool.messages.all_records().items():
+        stamp = rec["timestamp"]
+        if before is not None and not stamp < before:
+            continue
+        if after is not None and not stamp > after:
+            continue
+        if priority is not None and rec["priority"] != priority:
+            continue
+        ctx.pool.messages.destroy(ref)

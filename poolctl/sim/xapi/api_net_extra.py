@@ -130,11 +130,6 @@ def set_property(ctx: Context, self: str, name: str, value: str) -> None:
         ctx.db.set("PIF", self, properties={**props, str(name): str(value)})
 
 
-@api("PIF.scan", "host")
-def pif_scan(ctx: Context, host: str) -> None:
-    ctx.db.get("host", host)  # simulated hosts never grow new NICs: nothing to introduce
-
-
 @api("message.destroy_many", "messages")
 def destroy_many(ctx: Context, messages: object) -> None:
     if not isinstance(messages, (list, tuple)):

@@ -8,6 +8,7 @@ from functools import partial
 from . import datamodel, errors
 from .registry import Context, api
 from .schema import Record
+from .sessions import track_user_agent
 
 
 def _authenticate(ctx: Context, uname: str, pwd: str) -> None:
@@ -23,13 +24,22 @@ def login_with_password(ctx: Context, uname: str, pwd: str, version: str = "", o
     if ctx.host != master:  # xapi refuses logins on pool members, naming the master
         raise errors.host_is_slave(ctx.db.field("host", master, "address"))
     _authenticate(ctx, uname, pwd)
-    return ctx.pool.sessions.login(str(uname), ctx.host, str(originator))
+    session = ctx.pool.sessions.login(str(uname), ctx.host, str(originator))
+    _track(ctx)
+    return session
 
 
 @api("session.slave_local_login_with_password", "uname", "pwd", session=False)
 def slave_local_login_with_password(ctx: Context, uname: str, pwd: str) -> str:
     _authenticate(ctx, uname, pwd)
-    return ctx.pool.sessions.login(str(uname), ctx.host, "", local=True)
+    session = ctx.pool.sessions.login(str(uname), ctx.host, "", local=True)
+    _track(ctx)
+    return session
+
+
+def _track(ctx: Context) -> None:
+    tables: dict[str, dict[str, str]] = ctx.pool.settings.setdefault("user_agents", {})  # type: ignore[assignment]
+    track_user_agent(tables.setdefault(ctx.host, {}), ctx.user_agent)
 
 
 @api("session.logout")

@@ -63,11 +63,19 @@ def _active_vdis(ctx: Context, pbd: str) -> list[str]:
     return out
 
 
+def _iscsi_sessions(ctx: Context, pbd: str, value: str | None) -> None:
+    """BaseISCSI.attach records the sessions it logged in (other_config iscsi_sessions) and
+    sr_detach removes the key."""
+    if ctx.db.get("SR", ctx.db.get("PBD", pbd)["SR"])["type"] == "lvmoiscsi":
+        ctx.db.set_key("PBD", pbd, "other_config", "iscsi_sessions", value)
+
+
 @api("PBD.plug", "self")
 def pbd_plug(ctx: Context, self: str) -> None:
     with ctx.db.lock:
         ctx.db.get("PBD", self)
         ctx.db.set("PBD", self, currently_attached=True)
+        _iscsi_sessions(ctx, self, "1")
 
 
 @api("PBD.unplug", "self")
@@ -78,6 +86,7 @@ def pbd_unplug(ctx: Context, self: str) -> None:
         if busy:
             raise errors.XapiError("VDI_IN_USE", *busy)
         ctx.db.set("PBD", self, currently_attached=False)
+        _iscsi_sessions(ctx, self, None)
 
 
 @api("SR.scan", "sr")

@@ -193,3 +193,17 @@ def set_shadow_multiplier_live(ctx: Context, self: str, multiplier: object) -> N
         if value < 1.0:
             raise errors.XapiError("INVALID_VALUE", "multiplier", value)
         ctx.db.set("VM", self, HVM_shadow_multiplier=value)
+
+
+@api("VM.restart_device_models", "self")
+def restart_device_models(ctx: Context, self: str) -> None:
+    """xapi_vm.restart_device_models: a live migration to the host the VM runs on (new domain,
+    new device model), through pool_migrate's checks and operations."""
+    from . import migrate
+
+    with ctx.db.lock:
+        rec = ctx.db.get("VM", self)
+        if rec["power_state"] != "Running":
+            raise errors.XapiError("VM_BAD_POWER_STATE", self, "running", rec["power_state"].lower())
+        host = rec["resident_on"]
+    migrate.pool_migrate(ctx.pool, ctx.task, self, host, {"live": "true"})

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import host_lifecycle, lifecycle, schema
+from . import certs, host_lifecycle, lifecycle, schema
 from .consoles import create_console, create_host_cpus
 from .db import NULL_REF, Database
 from .domids import next_domid
@@ -89,6 +89,31 @@ def _mac(seed: str) -> str:
 
 def _overhead(memory: int) -> int:
     return (memory // 128 // MiB + 2) * MiB  # ~1% plus shadow pages, MiB-aligned
+
+
+# an iSCSI LUN exported by tgt (the lab's userspace target): tgt's LUNs have NAA ids of this form
+ISCSI_DEVICE_CONFIG = {
+    "target": "iscsi.lab.local",
+    "port": "3260",
+    "targetIQN": "iqn.2024-01.local.lab:storage",
+    "SCSIid": "360000000000000000e00000000010001",
+}
+
+
+def sr_sm_config(sr_type: str) -> dict[str, str]:
+    """What the SM drivers record in SR.sm_config: LVHDSR thick provisioning and use_vhd (set at
+    create), and for lvmoiscsi the LUN's serial (scsiutil.add_serial_record) and the multipathable
+    flag (SR._setMultipathableFlag, at attach)."""
+    if sr_type == "lvmoiscsi":
+        return {
+            "allocation": "thick",
+            "use_vhd": "true",
+            "devserial": f"scsi-{ISCSI_DEVICE_CONFIG['SCSIid']}",
+            "multipathable": "true",
+        }
+    if sr_type.startswith("lvm"):
+        return {"allocation": "thick", "use_vhd": "true"}
+    return {}
 
 
 def build(db: Database, sc: Scenario) -> Built:
@@ -193,25 +218,22 @@ def build(db: Database, sc: Scenario) -> Built:
                 shared=s.shared,
                 content_type=s.content_type,
                 physical_size=size,
-                sm_config={"allocation": "thick"} if s.type.startswith("lvm") else {},
+                sm_config=sr_sm_config(s.type),
                 other_config={"auto-scan": "true"} if s.type == "iso" else {},
             ),
         )
         srs[s.name] = ref
         seen_by = list(hosts.values()) if s.shared or s.host is None else [hosts[s.host]]
         for host in seen_by:
+            other: dict[str, str] = {}
             if s.type == "lvmoiscsi":
-                config = {
-                    "target": "iscsi.lab.local",
-                    "targetIQN": "iqn.2024-01.local.lab:storage",
-                    "SCSIid": "36001405c2f1ab3c4d5e6f7a8b9c0d1e2",
-                    "port": "3260",
-                }
+                config = dict(ISCSI_DEVICE_CONFIG)
+                other = {"iscsi_sessions": "1"}  # BaseISCSI.attach: the sessions to the target
             elif s.type == "iso":
                 config = {"location": "/var/opt/xen/iso_import", "legacy_mode": "true"}
             else:
                 config = {"device": "/dev/sda3"}
-            pbd = db.create("PBD", new_record("PBD", host=host, SR=ref, device_config=config))
+            pbd = db.create("PBD", new_record("PBD", host=host, SR=ref, device_config=config, other_config=other))
             lists[("SR", ref, "PBDs")].append(pbd)
             lists[("host", host, "PBDs")].append(pbd)
 
@@ -289,6 +311,9 @@ def build(db: Database, sc: Scenario) -> Built:
         lifecycle.update_allowed(db, vm)
     for host in hosts.values():
         host_lifecycle.update_allowed(db, host)
+    # last, so the uuids of everything above stay what a seeded build always gave them
+    for name, host in hosts.items():
+        certs.add_host_certificates(db, host, name)
     return Built(master, hosts, guests)
 
 

@@ -38,6 +38,11 @@ CLASSES: tuple[str, ...] = (
     "task",
     "host_cpu",
     "console",
+    "VLAN",
+    "blob",
+    "Certificate",
+    "Repository",
+    "secret",
 )
 CLASS_BY_LOWER = {c.lower(): c for c in CLASSES}
 NULL_REF = "OpaqueRef:NULL"
@@ -92,6 +97,8 @@ class Database:
         self.json_cache: dict[str, tuple[int, str]] = {}
         self.generation = 0
         self.closed = False
+        # what xapi keeps outside its database (files, daemons' state): PoolState.settings
+        self.settings: dict[str, object] = {}
 
     # -- mutation -------------------------------------------------------------------------
     def _bump(self, ref: str) -> int:

@@ -49,6 +49,7 @@ class Context:
     host: str  # ref of the host whose address received the request
     session: str | None = None
     task: str | None = None
+    user_agent: str | None = None  # the request's User-Agent header
     closing: threading.Event = field(default_factory=threading.Event)  # set when the server stops
 
     @property

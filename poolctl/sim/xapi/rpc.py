@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import errors, wire
+from . import dr_sessions, errors, wire
 from .registry import Context, canonical, resolve
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ class Dispatcher:
         self.pool = pool
         self.stats = CallStats()
         self.closing = threading.Event()
+        # the request being served on this thread (its User-Agent, for session logins); call()
+        # keeps its (method, params, host) signature
+        self._request = threading.local()
 
     def call(self, method: str, params: list[object], host: str) -> object:
         name, is_async = canonical(method)
@@ -52,10 +55,14 @@ class Dispatcher:
             return params[0] if params else ""
         call, is_async = resolve(method)
         call.check_count(name, params)  # then the session, then async support: xapi's order
-        ctx = Context(self.pool, host, closing=self.closing)
+        ctx = Context(self.pool, host, closing=self.closing, user_agent=getattr(self._request, "user_agent", None))
         args = list(params)
         if call.needs_session:
             ctx.session = self.pool.sessions.check(args.pop(0))
+            other = dr_sessions.foreign(self.pool).get(ctx.session)
+            if other is not None:  # a session on another database (VDI.open_database)
+                dr_sessions.assert_allowed(name)
+                ctx = replace(ctx, pool=other, host=other.master)
             if host != self.pool.master and not self.pool.sessions.is_local(ctx.session):
                 # session_check.ml: an external session used on a member (Non_master_login_on_slave)
                 raise errors.host_is_slave(self.pool.db.field("host", self.pool.master, "address"))
@@ -68,7 +75,8 @@ class Dispatcher:
         return "" if result is None else result  # void travels as an empty string
 
     # -- XML-RPC ----------------------------------------------------------------------------
-    def xmlrpc(self, body: bytes, host: str) -> bytes:
+    def xmlrpc(self, body: bytes, host: str, user_agent: str | None = None) -> bytes:
+        self._request.user_agent = user_agent
         try:
             params, method = xmlrpc.client.loads(body, use_builtin_types=False)
         except Exception as exc:
@@ -86,7 +94,8 @@ class Dispatcher:
             return wire.xml_failure(errors.internal_error(f"{type(exc).__name__}: {exc}").description)
 
     # -- JSON-RPC -----------------------------------------------------------------------------
-    def jsonrpc(self, body: bytes, host: str) -> bytes:
+    def jsonrpc(self, body: bytes, host: str, user_agent: str | None = None) -> bytes:
+        self._request.user_agent = user_agent
         try:
             req = json.loads(body)
             method, params, req_id = req["method"], req.get("params", []), req["id"]

@@ -110,7 +110,10 @@ def _defaults(cls: str) -> Record:
     return {f.name: overrides.get(f.name, f.default) for f in datamodel.fields(cls) if f.name != "uuid"}
 
 
-DEFAULTS: dict[str, Record] = {cls: _defaults(cls) for cls in (*_OVERRIDES, "host_cpu", "console")}
+DEFAULTS: dict[str, Record] = {
+    cls: _defaults(cls)
+    for cls in (*_OVERRIDES, "host_cpu", "console", "VLAN", "blob", "Certificate", "Repository", "secret")
+}
 
 
 def new_record(cls: str, **fields: object) -> Record:

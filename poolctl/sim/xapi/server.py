@@ -17,11 +17,12 @@ import socket
 import socketserver
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from . import cross_pool_receive, errors
+from . import blobs, cross_pool_receive, errors
 from .rpc import CallStats, Dispatcher
 from .tls import make_certificate
 
@@ -40,7 +41,16 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Listener
 
+    def _agent_down(self) -> bool:
+        """The host's xapi is restarting or shut down: the connection just drops."""
+        if self.server.front.agent_down(self.server.front.host_for(self.connection)):
+            self.close_connection = True
+            return True
+        return False
+
     def do_POST(self) -> None:
+        if self._agent_down():
+            return
         path = urlsplit(self.path).path
         dispatcher = self.server.front.dispatcher
         if not path.startswith("/jsonrpc"):
@@ -53,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            out = handle(body, self.server.front.host_for(self.connection))
+            out = handle(body, self.server.front.host_for(self.connection), self.headers.get("User-Agent"))
         except errors.HttpError as exc:
             page = _ERROR_PAGE.format(str(exc).replace("&", "&amp;").replace("<", "&lt;"))
             self._send(500, page.encode(), "text/html", close=True)
@@ -63,20 +73,36 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, out, ctype)
 
+    def do_GET(self) -> None:
+        if self._agent_down():
+            return
+        if urlsplit(self.path).path == "/blob":
+            self._blob("GET", b"")
+            return
+        self._send(200, b"<html><body>XAPI simulator (poolctl)</body></html>\n", "text/html")
+
     def do_PUT(self) -> None:
-        # xapi's HTTP handlers of a cross-pool move (/import_metadata, the xenops memory)
+        if self._agent_down():
+            return
         parts = urlsplit(self.path)
         try:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        except ValueError:
-            self._send(400, b"Bad Content-Length\n", "text/plain", close=True)
+            length = int(self.headers.get("Content-Length") or "")
+        except ValueError:  # xapi_blob.ml: "Need content length"
+            self._send(400, b"Need content length\n", "text/plain", close=True)
             return
+        body = self.rfile.read(length)
+        if parts.path == "/blob":
+            self._blob("PUT", body)
+            return
+        # xapi's HTTP handlers of a cross-pool move (/import_metadata, the xenops memory)
         query = dict(parse_qsl(parts.query))
         code, out = cross_pool_receive.handle_put(self.server.front.pool, parts.path, query, body)
         self._send(code, out, "application/json" if code == 200 else "text/plain")
 
-    def do_GET(self) -> None:
-        self._send(200, b"<html><body>XAPI simulator (poolctl)</body></html>\n", "text/html")
+    def _blob(self, method: str, body: bytes) -> None:
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        code, out, ctype = blobs.handle(self.server.front.dispatcher.pool, method, query, body)
+        self._send(code, out, ctype, close=True)  # xapi closes blob connections (req.close)
 
     def _send(self, code: int, body: bytes, ctype: str, close: bool = False) -> None:
         try:
@@ -154,6 +180,8 @@ class SimServer:
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._agent_back: dict[str, float] = {}  # host -> when its xapi answers again (inf: never)
+        pool.settings["agent_control"] = self  # host.restart_agent / shutdown_agent reach it here
         hosts = {ref: pool.db.field("host", ref, "address") for ref in pool.db.refs("host")}
         self._address_host = {addr: ref for ref, addr in hosts.items()}
         master_addr = hosts[pool.master]
@@ -216,6 +244,27 @@ class SimServer:
         except OSError:
             return self.pool.master
         return self._address_host.get(local, self.pool.master)
+
+    # -- the hosts' toolstacks (host.restart_agent, host.shutdown_agent) -----------------------
+    def agent_down(self, host: str) -> bool:
+        with self._lock:
+            return time.monotonic() < self._agent_back.get(host, 0.0)
+
+    def stop_agent(self, host: str, seconds: float) -> None:
+        """The host's xapi stops for `seconds` (math.inf: for good): its open connections are cut
+        (event.from long-polls included) and requests to it get no answer meanwhile."""
+        with self._lock:
+            self._agent_back[host] = time.monotonic() + seconds
+            conns = [c for c in self._connections if self.host_for(c) == host]
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def start_agent(self, host: str) -> None:
+        with self._lock:
+            self._agent_back.pop(host, None)
 
     def track(self, conn: socket.socket, active: bool) -> None:
         with self._lock:

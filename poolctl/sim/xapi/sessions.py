@@ -94,3 +94,20 @@ class Sessions:
     def __len__(self) -> int:
         with self._lock:
             return len(self._records)
+
+
+_MAX_AGENT = 64  # xapi_tracked_user_agents.ml: longer User-Agent strings are dropped
+_MAX_AGENTS = 128
+
+
+def track_user_agent(seen: dict[str, str], user_agent: str | None) -> None:
+    """xapi_session.ml tracks the User-Agent of each login on the host that served it:
+    "name/version comment" -> name: version, the last version seen kept, at most 128 names
+    (the oldest dropped)."""
+    if not user_agent or len(user_agent) > _MAX_AGENT:
+        return
+    name, _, version = user_agent.split(" ", 1)[0].partition("/")
+    version = version.split("/", 1)[0]
+    if name not in seen and len(seen) >= _MAX_AGENTS:
+        seen.pop(next(iter(seen)))
+    seen[name] = version

@@ -46,5 +46,7 @@ class PoolState:
         self.jsonrpc = jsonrpc  # False: /jsonrpc answers 404, as XAPI before JSON-RPC did
         # legacy event.register/next: session -> (subscriptions, generation read up to)
         self.event_subscriptions: dict[str, tuple[list[str], int]] = {}
+        # what xapi keeps outside its database (rrdd's recorded sources, local stores...)
+        self.settings: dict[str, object] = db.settings
         for host in host_refs.values():
             self.memory.refresh(host)

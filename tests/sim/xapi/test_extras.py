@@ -81,9 +81,18 @@ def test_message_destroy_many_and_change_password(server, api):
 
 
 def test_not_implemented_answers_after_the_count_check(api):
-    assert failure(api.pool.enable_ha, [], {}) == ["NOT_IMPLEMENTED", "pool.enable_ha"]
-    assert failure(api.pool.enable_ha, []) == ["MESSAGE_PARAMETER_COUNT_MISMATCH", "pool.enable_ha", "2", "1"]
-    assert failure(api.host.get_data_sources, api.host.get_all()[0]) == ["NOT_IMPLEMENTED", "host.get_data_sources"]
+    pool = api.pool.get_all()[0]
+    host = api.host.get_all()[0]
+    assert failure(api.host.backup_rrds, host, 1.0) == ["NOT_IMPLEMENTED", "host.backup_rrds"]
+    assert failure(api.host.backup_rrds, host) == ["MESSAGE_PARAMETER_COUNT_MISMATCH", "host.backup_rrds", "2", "1"]
+    # a call the datamodel marks Removed answers MESSAGE_REMOVED, after the count check too
+    assert failure(api.pool.enable_ssl_legacy, pool) == ["MESSAGE_REMOVED"]
+    assert failure(api.pool.enable_ssl_legacy) == [
+        "MESSAGE_PARAMETER_COUNT_MISMATCH",
+        "pool.enable_ssl_legacy",
+        "1",
+        "0",
+    ]
 
 
 def test_local_storage_caching_and_nvram(api):
