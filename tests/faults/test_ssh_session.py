@@ -71,7 +71,10 @@ def audit(home: Path) -> list[dict]:
 
 def start_migration(term: Terminal, vm: str) -> None:
     term.expect(vm, timeout=30)  # the demo pool loaded
+    mark = term.mark()
     term.send(f"/{vm}\r")
+    # its disks are read after the first paint; until then the dialog is refused ("try again")
+    term.expect("xvda", since=mark, timeout=30)
     mark = term.mark()
     term.send("m")
     term.expect(f"Migrate {vm}", since=mark)
