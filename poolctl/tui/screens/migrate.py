@@ -9,6 +9,11 @@ and a check that raised shows as an unusable host with the error (never a traceb
 Unusable hosts are listed with their reasons but cannot be chosen; the first usable host
 (in list order) is highlighted until the user moves; Enter starts the move.
 
+Other pools (the backend moves VMs across pools, Capabilities.cross_pool): the hosts of every
+other connected pool of the same backend, linked to this one (poolctl.migration.cross_pool), come
+after the pool's own, named ``POOL/HOST``; each is pre-checked as that move (options.to_pool) and
+its disks go to that pool's SRs by the same defaults.
+
 Storage motion (the pool's backend can copy disks, the VM has disks): a row per disk with the SR
 it goes to on the highlighted host, by default the obvious one (poolctl.migration.storage); a
 host is pre-checked with its own map, and again when the user picks another SR. What is copied
@@ -41,9 +46,10 @@ from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.autotune import TunedPlan, plan_move, retune
 from poolctl.migration.controller import MigrationPlan
+from poolctl.migration.cross_pool import Destination, move_options, placing
 from poolctl.migration.storage import CopyRate, copy_rate, map_curable, movable_disks
 from poolctl.migration.tuner import TuneRequest
-from poolctl.model import VM, Host, MigrationCheck, MigrationOptions, StorageRepository
+from poolctl.model import VM, Host, MigrationCheck, StorageRepository
 from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 from poolctl.safe_text import shown, shown_line
 from poolctl.tui.widgets.disk_targets import DiskMap, DiskTargets
@@ -97,6 +103,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
     .migrate-label { padding: 0 1; }
     #migrate-error { color: $warning; display: none; margin-bottom: 1; }
+    #migrate-elsewhere { color: $text-muted; }
     #migrate-prediction { color: $text-muted; margin-bottom: 1; }
     #migrate-keys { color: $text-muted; }
     """
@@ -143,25 +150,31 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         srs: Sequence[StorageRepository] = (),
         storage_rate: float = 100.0,
         audit: AuditLog | None = None,
+        elsewhere: Sequence[Destination] = (),
+        not_offered: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.pool = pool
         self.backend = backend
         self.vm = vm
-        self.hosts = hosts  # every host but the VM's own, in display order
+        self.hosts = hosts  # every host of the pool but the VM's own, in display order
+        # those, then other pools' hosts (linked already): keyed by Destination.key everywhere below
+        self.destinations = [Destination(h, tuple(srs)) for h in hosts] + list(elsewhere)
+        self._by_key = {d.key: d for d in self.destinations}
+        self.not_offered = tuple(not_offered)  # other pools not offered, each with why
         self.source_name = source_name
         self.capabilities = capabilities
         self.interval_ms = interval_ms
         self.ping_port = ping_port
         self.defaults = tuning or TuneRequest()  # the config's [migration] tuning keys
         self.checks: dict[str, MigrationCheck] = {}
-        self.predictions: dict[str, TunedPlan] = {}  # host ref -> the tuner's plan (its inputs measured once)
+        self.predictions: dict[str, TunedPlan] = {}  # destination -> the tuner's plan (its inputs measured once)
         self._workers: dict[Worker[None], str] = {}
         self._user_moved = False
         self._auto_highlight = False
         # storage motion: a row per disk that may be copied (none: a plain pool migration)
         disks = movable_disks(vm) if capabilities.storage_motion else []
-        self.targets = DiskTargets(vm, disks, srs, hosts, id="migrate-disks") if disks else None
+        self.targets = DiskTargets(vm, disks, srs, self.destinations, id="migrate-disks") if disks else None
         self.checked_maps: dict[str, DiskMap] = {}  # host ref -> the map its check is for
         self.pending: set[str] = set()  # hosts being checked again with a new map
         self._asked: dict[str, DiskMap] = {}  # host ref -> the map of its newest pre-check
@@ -181,8 +194,11 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 markup=False,
             )
             yield OptionList(
-                *[Option(self._prompt(h, None), id=h.ref, disabled=True) for h in self.hosts], id="migrate-hosts"
+                *[Option(self._prompt(d, None), id=d.key, disabled=True) for d in self.destinations],
+                id="migrate-hosts",
             )
+            if self.not_offered:
+                yield Label("not offered: " + "; ".join(self.not_offered), id="migrate-elsewhere", markup=False)
             if self.targets is not None:
                 yield self.targets
                 yield Label("", id="migrate-storage", markup=False)
@@ -219,10 +235,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def on_mount(self) -> None:
         hosts = self.query_one("#migrate-hosts", OptionList)
         hosts.focus()
-        if not self.hosts:
+        if not self.destinations:
             self._say("This pool has no other host to move to.")
-        for host in self.hosts:
-            self._recheck(host.ref)
+        for dest in self.destinations:
+            self._recheck(dest.key)
         self._show_disks()
 
     def _flag_default(self, name: str) -> bool:
@@ -235,13 +251,12 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     @work(thread=True, exit_on_error=False, group="predict")
     def _predict(self, host: str, request: TuneRequest, interval_s: float | None) -> None:
-        dest = next(h for h in self.hosts if h.ref == host)
         tuned = plan_move(
             self.backend,
             self.vm,
             pool=self.pool,
             source=self.source_name,
-            destination=dest.name,
+            destination=self._by_key[host].label,
             probe_interval_s=interval_s,
             request=request,
             supported=self.capabilities.migration_options,
@@ -316,8 +331,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     @work(thread=True, exit_on_error=False, group="precheck")
     def _check(self, host: str, disk_srs: DiskMap) -> None:
-        options = MigrationOptions(disk_srs=tuple(disk_srs))
-        check = self.backend.check_move(self.vm.ref, host, options, self.copy_rate().mib_s if disk_srs else 0.0)
+        dest = self._by_key[host]
+        options = move_options(disk_srs=disk_srs, to_pool=dest.pool)
+        rate = self.copy_rate().mib_s if disk_srs else 0.0
+        check = self.backend.check_move(self.vm.ref, dest.host.ref, options, rate)
         self.post_message(HostChecked(host, check, disk_srs))
 
     def copy_rate(self) -> CopyRate:
@@ -339,7 +356,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if host is not None and event.state == WorkerState.ERROR and err is not None:
             self._set_verdict(
                 host,
-                MigrationCheck(vm=self.vm.ref, host=host, problems=(f"pre-check failed: {describe(err)}",)),
+                MigrationCheck(
+                    vm=self.vm.ref, host=self._by_key[host].host.ref, problems=(f"pre-check failed: {describe(err)}",)
+                ),
                 self._disk_srs(host),
             )
 
@@ -348,8 +367,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.checked_maps[host_ref] = disk_srs
         self.pending.discard(host_ref)
         options = self.query_one("#migrate-hosts", OptionList)
-        host = next(h for h in self.hosts if h.ref == host_ref)
-        options.replace_option_prompt(host_ref, self._prompt(host, check))
+        options.replace_option_prompt(host_ref, self._prompt(self._by_key[host_ref], check))
         if host_ref == self._view_host():
             self._show_storage()
             self._show_prediction()  # a new map copies other disks: the prediction follows
@@ -365,7 +383,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 pass  # a bad field: said at Enter
         if not self._user_moved:
             # the first usable host in list order among those checked so far
-            first = next((i for i, h in enumerate(self.hosts) if h.ref in self.checks and self.checks[h.ref].ok), None)
+            first = next(
+                (i for i, d in enumerate(self.destinations) if d.key in self.checks and self.checks[d.key].ok), None
+            )
             if first is not None and options.highlighted != first:
                 self._auto_highlight = True
                 options.highlighted = first
@@ -386,7 +406,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         option = self.query_one("#migrate-hosts", OptionList).highlighted_option
         if option is not None and option.id:
             return option.id
-        return self.hosts[0].ref if self.hosts else None
+        return self.destinations[0].key if self.destinations else None
 
     def _disk_srs(self, host: str) -> DiskMap:
         return self.targets.disk_srs(host) if self.targets is not None else ()
@@ -399,9 +419,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def on_disk_targets_picked(self, event: DiskTargets.Picked) -> None:
         event.stop()
         # every host whose map the pick changes (those that see the SR): the list's verdicts stay true
-        for h in self.hosts:
-            if self._disk_srs(h.ref) != self._asked.get(h.ref):
-                self._recheck(h.ref)
+        for d in self.destinations:
+            if self._disk_srs(d.key) != self._asked.get(d.key):
+                self._recheck(d.key)
         self._show_storage()
 
     def _show_storage(self) -> None:
@@ -411,7 +431,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         label = self.query_one("#migrate-storage", Label)
         host = self._view_host()
         check = self.checks.get(host) if host is not None else None
-        name = next((h.name for h in self.hosts if h.ref == host), "")
+        name = self._by_key[host].label if host in self._by_key else ""
         if host is None or check is None or host in self.pending or self.checked_maps.get(host) != self._disk_srs(host):
             label.update(f"checking the disks' SRs on {shown(name)}…" if host is not None else "")
         elif not check.ok:
@@ -427,7 +447,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             )
 
     @staticmethod
-    def _prompt(host: Host, check: MigrationCheck | None) -> Table:
+    def _prompt(dest: Destination, check: MigrationCheck | None) -> Table:
         """One host: name, free memory and the verdict; long reasons wrap in their own column."""
         grid = Table.grid(padding=(0, 2))
         grid.add_column(width=16, no_wrap=True, overflow="ellipsis")
@@ -443,7 +463,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             verdict = Text("✗ " + shown_line(check.problems[0]))
         else:
             verdict = Text("✗ cannot take it:\n" + "\n".join(f"  ✗ {shown_line(p)}" for p in check.problems))
-        grid.add_row(Text(shown(host.name)), Text(f"free {size(host.memory_free):>9}"), verdict)
+        grid.add_row(Text(shown(dest.label)), Text(f"free {size(dest.host.memory_free):>9}"), verdict)
         return grid
 
     # --- starting --------------------------------------------------------------------------
@@ -465,10 +485,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         options = self.query_one("#migrate-hosts", OptionList)
         option = options.highlighted_option
         if option is None or option.disabled or option.id not in self.checks:
-            usable = [h for h in self.hosts if self.checks.get(h.ref) and self.checks[h.ref].ok]
+            usable = [d for d in self.destinations if self.checks.get(d.key) and self.checks[d.key].ok]
             self._say(
                 "Still checking the hosts…"
-                if len(self.checks) < len(self.hosts) and not usable
+                if len(self.checks) < len(self.destinations) and not usable
                 else "Choose a usable host (marked ✓)."
                 if usable
                 else "No host can take this VM now (see the reasons above)."
@@ -504,7 +524,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         port_text = self.query_one("#migrate-port", Input).value
         port = _number(port_text, "TCP port", 1, 65535) if port_text.strip() else None
         request = self._request()
-        host = next(h for h in self.hosts if h.ref == host_ref)
+        dest = self._by_key[host_ref]
         shown = self.predictions.get(host_ref)
         if shown is None:
             # Enter before the prediction came: the tuner without a dirty-rate measurement
@@ -513,7 +533,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 self.vm,
                 pool=self.pool,
                 source=self.source_name,
-                destination=host.name,
+                destination=dest.label,
                 probe_interval_s=interval / 1000.0 if address else None,
                 request=request,
                 measure=False,
@@ -530,8 +550,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         )
         tuned = self._with_disks(host_ref, tuned)
         check = self.checks[host_ref]
-        disk_srs = self.checked_maps.get(host_ref, ())
-        options = tuned.tuning.options.model_copy(update={"disk_srs": disk_srs}) if disk_srs else tuned.tuning.options
+        moving = move_options(disk_srs=self.checked_maps.get(host_ref, ()), to_pool=dest.pool)
+        options = tuned.tuning.options.model_copy(update=placing(moving))
         return MigrationPlan(
             pool=self.pool,
             vm=self.vm.ref,
@@ -540,8 +560,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             vm_uuid=self.vm.uuid,
             source=self.vm.host or "",
             source_name=self.source_name,
-            destination=host.ref,
-            destination_name=host.name,
+            destination=dest.host.ref,
+            destination_name=dest.label,
             options=options,
             disk_copies=check.copies,
             disk_copy_bytes=check.copy_bytes,
