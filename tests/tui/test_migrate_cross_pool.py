@@ -11,7 +11,7 @@ import pytest
 from textual.widgets import Label, OptionList, Select
 
 from poolctl.config import MigrationSettings
-from poolctl.model import MigrationPhase
+from poolctl.model import ConnectionStatus, MigrationPhase
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.migrate import MigrateDialog
 from tests.cli.test_migrate import PASSWORD, resident
@@ -70,7 +70,7 @@ async def test_the_dialog_lists_the_other_pools_hosts_and_moves_the_vm_there(poo
         dialog = await open_dialog(pilot, "cache-01")
         await all_checked(pilot, dialog)
         labels = [d.label for d in dialog.destinations]
-        print("LABELS", labels); print(screen_text(app))
+
         assert labels == ["xcp-lab-2", "xcp-lab-3", "dr/xcp-dr-1", "dr/xcp-dr-2"][: len(labels)] or (
             labels[-2:] == ["dr/xcp-dr-1", "dr/xcp-dr-2"] and not labels[0].startswith("dr/")
         ), labels
@@ -87,7 +87,7 @@ async def test_the_dialog_lists_the_other_pools_hosts_and_moves_the_vm_there(poo
         assert "dr/NFS storage · shared ·" in text
         assert "copy 30 GiB in all: about 60 s at 512 MiB/s" in str(dialog.query_one("#migrate-storage", Label).content)
         assert "dr/xcp-dr-2" in text
-        print(screen_text(app))
+        assert "Enter migrate" in text  # the keys line: the dialog fits 80x24, the host list scrolls
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(app.migrations.panels()), "the migration panel")
         (panel,) = app.migrations.panels()
@@ -102,13 +102,41 @@ async def test_the_dialog_lists_the_other_pools_hosts_and_moves_the_vm_there(poo
         sessions = app.sessions
         await wait_for(
             pilot,
-            lambda: any(v.uuid == uuid for v in sessions["dr"].store.vms.values())
-            and not any(v.uuid == uuid for v in sessions["lab"].store.vms.values()),
+            lambda: (
+                any(v.uuid == uuid for v in sessions["dr"].store.vms.values())
+                and not any(v.uuid == uuid for v in sessions["lab"].store.vms.values())
+            ),
             "cache-01 in dr's inventory, gone from lab's",
         )
-        print(screen_text(app))
+        # on screen: lab's list (the filter still on) has no cache-01; dr's shows it on xcp-dr-2
+        assert "No VMs match “cache-01”" in screen_text(app)
+        tree = app.main_screen.pool_tree
+        tree.move_cursor(tree.node_for("dr", "pool"))
+        await wait_for(pilot, lambda: "VMs in dr (1)" in screen_text(app), "dr's list", timeout=5)
+        row = next(line for line in screen_text(app).splitlines() if "cache-01" in line and "xcp-dr-2" in line)
+        assert "running" in row.casefold(), row
     (line,) = [json.loads(x) for x in (state_dir / "migrations.jsonl").read_text().splitlines()]
     assert line["result"] == "success" and line["pool"] == "lab"
     assert line["destination"] == "dr/xcp-dr-2" and line["now_on"] == "dr/xcp-dr-2"
     for secret in (PASSWORD, "dr-" + PASSWORD, *dr.sessions._records, *lab.sessions._records):
         assert secret not in json.dumps(line)
+
+
+async def test_a_pool_that_is_not_connected_is_not_offered_and_the_dialog_says_why(pools):  # noqa: F811
+    lab, dr, urls = pools
+    configs = [
+        Lab(lab, urls[0]).pool(name="lab", password=PASSWORD),
+        Lab(dr, urls[1]).pool(name="dr", password="wrong-" + PASSWORD),  # dr refuses the login
+    ]
+    app = create_app(configs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, "lab")
+        dr_session = app.sessions["dr"]
+        await wait_for(pilot, lambda: dr_session.state.status == ConnectionStatus.FAILED, "dr's refused login")
+        dialog = await open_dialog(pilot, "cache-01")
+        assert [d.label for d in dialog.destinations] == ["xcp-lab-2", "xcp-lab-3"]
+        note = str(dialog.query_one("#migrate-elsewhere", Label).content)
+        assert note.startswith("not offered: dr (failed: "), note
+        assert "wrong-" + PASSWORD not in screen_text(app)
+        assert "not offered: dr (failed" in screen_text(app)
+        assert "Enter migrate" in screen_text(app)  # still fits 80x24

@@ -117,7 +117,9 @@ class MigrationCenter:
             if other is session or other.config.backend != session.config.backend:
                 continue
             if other.backend is None or other.store is None or not other.connected:
-                not_offered.append(f"{other.name} ({shown_line(other.status_text())})")
+                # a backend's words name the pool already: said once
+                why = other.status_text().replace(f"pool {other.name!r}: ", "", 1)
+                not_offered.append(f"{other.name} ({shown_line(why)})")
                 continue
             try:
                 link(backend, other.backend)

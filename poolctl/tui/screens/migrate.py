@@ -55,6 +55,7 @@ from poolctl.safe_text import shown, shown_line
 from poolctl.tui.widgets.disk_targets import DiskMap, DiskTargets
 
 DEFAULT_INTERVAL_MS = 100
+HOSTS_MAX = 12  # the host list's most rows; fewer when the screen is short (it scrolls then)
 # the range the config and the CLI accept, in the whole milliseconds the field takes
 INTERVAL_MIN_MS = max(1, math.ceil(INTERVAL_MIN_S * 1000))
 INTERVAL_MAX_MS = math.floor(INTERVAL_MAX_S * 1000)
@@ -93,7 +94,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         width: 100; max-width: 98%; height: auto; max-height: 95%;
         border: thick $accent; border-title-style: bold; padding: 0 1; background: $surface;
     }
-    #migrate-hosts { height: auto; max-height: 12; margin: 1 0; }
+    #migrate-hosts { height: auto; max-height: 12; margin: 1 0; }  /* HOSTS_MAX; _fit_hosts */
     .migrate-row { height: 1; margin-bottom: 1; }
     .migrate-row Input { border: none; height: 1; width: 1fr; padding: 0 1; background: $boost; }
     .migrate-row Input:focus { background: $accent 30%; }
@@ -103,7 +104,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
     .migrate-label { padding: 0 1; }
     #migrate-error { color: $warning; display: none; margin-bottom: 1; }
-    #migrate-elsewhere { color: $text-muted; }
+    #migrate-elsewhere { color: $text-muted; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     #migrate-prediction { color: $text-muted; margin-bottom: 1; }
     #migrate-keys { color: $text-muted; }
     """
@@ -240,6 +241,30 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         for dest in self.destinations:
             self._recheck(dest.key)
         self._show_disks()
+        self._refit()
+
+    def on_resize(self) -> None:
+        self._refit()
+
+    def _refit(self) -> None:
+        self.call_after_refresh(self._fit_hosts)
+
+    def _fit_hosts(self) -> None:
+        """The host list gets what the other rows leave of the screen, so that with other pools'
+        hosts the keys line still shows at 80x24 (the list scrolls)."""
+        box = self.query_one("#migrate-box")
+        hosts = self.query_one("#migrate-hosts", OptionList)
+        room = math.floor(self.size.height * 0.95) - box.styles.gutter.height  # the box's max-height
+        used, below = 0, 0  # the rows of the others; the margin under the last (sibling margins collapse)
+        for child in box.children:
+            if not child.display:
+                continue
+            margin = child.styles.margin
+            used += max(below, margin.top) + (0 if child is hosts else child.outer_size.height)
+            below = margin.bottom
+        fit = max(3, min(HOSTS_MAX, room - used - below))
+        if hosts.styles.max_height is None or hosts.styles.max_height.value != fit:
+            hosts.styles.max_height = fit
 
     def _flag_default(self, name: str) -> bool:
         d = self.defaults
@@ -279,6 +304,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             tuned = self._with_disks(option.id, tuned)
         settings = ", ".join(f"{c.name} {c.value}" for c in tuned.tuning.choices if c.applied)
         label.update(tuned.prediction.short() + (f"\nsettings ({tuned.tuning.mode}): {settings}" if settings else ""))
+        self._refit()
 
     def _with_disks(self, host: str, tuned: TunedPlan) -> TunedPlan:
         """The prediction with the disk copy this host's checked map makes (none: as it is)."""
@@ -371,6 +397,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if host_ref == self._view_host():
             self._show_storage()
             self._show_prediction()  # a new map copies other disks: the prediction follows
+        self._refit()
         # a host refused only for where the disks go stays choosable: other SRs may cure it
         if check.ok or (self.targets is not None and map_curable(check)):
             options.enable_option(host_ref)
@@ -428,6 +455,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         """What the highlighted host's move copies and how long it may take, or why not."""
         if self.targets is None:
             return
+        self._refit()  # its words take one row or two
         label = self.query_one("#migrate-storage", Label)
         host = self._view_host()
         check = self.checks.get(host) if host is not None else None
@@ -513,6 +541,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         error = self.query_one("#migrate-error", Label)
         error.update(shown_line(text))
         error.display = bool(text)
+        self._refit()
 
     def _plan(self, host_ref: str) -> MigrationPlan:
         address = self.query_one("#migrate-ping", Input).value.strip()
