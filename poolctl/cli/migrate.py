@@ -31,9 +31,10 @@ from poolctl.migration.controller import (
     headline,
     ping_summary,
 )
+from poolctl.migration.cross_pool import move_options, placing
 from poolctl.migration.storage import copy_rate
 from poolctl.migration.tuner import TuneRequest
-from poolctl.model import VM, Host, MigrationOptions, MigrationPhase, MigrationProgress, PowerState
+from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState
 from poolctl.safe_text import quoted, shown, shown_line
 
 WATCH_S = 0.25
@@ -172,12 +173,9 @@ def _migrate(
                 err, f"pool {quoted(pool.name)}: this backend cannot choose the migration network", ExitCode.REFUSED
             )
         network = find_network(there, storage.network, aimed.pool.config.name).ref
-    fields: dict[str, object] = {"disk_srs": disk_srs} if disk_srs else {}
-    if network is not None:
-        fields["network"] = network
-    if aimed.elsewhere:
-        fields["to_pool"] = aimed.pool.config.name
-    moving = MigrationOptions.model_validate(fields)
+    moving = move_options(
+        disk_srs=disk_srs, network=network, to_pool=aimed.pool.config.name if aimed.elsewhere else None
+    )
     # a disk copy is estimated at the rate the pool's last storage move measured, when there is one
     rate = copy_rate(pool.name, storage.rate_mib_s) if disk_srs else None
     try:
@@ -234,7 +232,7 @@ def _migrate(
         ping_interval=interval,
         ping_port=port,
         outcome_wait_s=outcome_wait,
-        options=tuned.tuning.options.model_copy(update=_set(moving)),
+        options=tuned.tuning.options.model_copy(update=placing(moving)),
         tuning=tuple(tuned.tuning.lines()),
         predicted=tuned.prediction.as_record(),
         disk_copies=check.copies,
@@ -289,11 +287,6 @@ def _migrate(
     if interrupted:
         return ExitCode.INTERRUPTED
     return ExitCode.OK if rec.result == "success" else ExitCode.FAILED
-
-
-def _set(options: MigrationOptions) -> dict[str, object]:
-    """The storage, network and pool fields a move sets (the backend refuses what it lacks)."""
-    return {f: getattr(options, f) for f in ("disk_srs", "network", "to_pool") if f in options.model_fields_set}
 
 
 def _abandoned_words(c: MigrationController) -> str:

@@ -11,6 +11,7 @@ from poolctl.backends.base import Unsupported
 from poolctl.cli.pools import Loaded
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure
+from poolctl.migration.cross_pool import label, link
 from poolctl.model import Host, Inventory, Network
 from poolctl.safe_text import quoted, shown
 
@@ -47,7 +48,7 @@ class Target:
     @property
     def label(self) -> str:
         """The host as people read it: ``POOL/HOST`` when it is another pool's."""
-        return f"{self.pool.config.name}/{self.host.name}" if self.elsewhere else self.host.name
+        return label(self.pool.config.name if self.elsewhere else None, self.host.name)
 
 
 def find_host(inv: Inventory, key: str, pool: str) -> Host:
@@ -80,15 +81,8 @@ def target(source: Loaded, loaded: Sequence[Loaded], wanted: Aim) -> Target:
     there = next((lp for lp in loaded if lp.config.name == wanted.pool), None)
     if there is None:  # it did not load: its own error is printed already
         raise Failure(f"pool {quoted(wanted.pool)} could not be loaded (see above)", ExitCode.FAILED)
-    caps = source.backend.capabilities
-    if not caps.cross_pool:
-        raise Failure(
-            f"pool {quoted(source.config.name)}: the {source.config.backend} backend cannot move a VM to another pool",
-            ExitCode.REFUSED,
-        )
-    host = find_host(there.inventory, wanted.host, there.config.name)
     try:
-        source.backend.link_pool(there.backend)
+        link(source.backend, there.backend)
     except Unsupported as exc:
         raise Failure(str(exc), ExitCode.REFUSED) from None
-    return Target(there, host, True)
+    return Target(there, find_host(there.inventory, wanted.host, there.config.name), True)

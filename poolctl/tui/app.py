@@ -118,7 +118,9 @@ class PoolctlApp(App[None]):
         self._painted: dict[str, threading.Event] = {}  # pool -> set once its first load is on screen
         self.main_screen = MainScreen(self.sessions)
         self._log_handler: logging.Handler | None = None
-        self.migrations = MigrationCenter(self, self.main_screen, settings=migration or MigrationSettings())
+        self.migrations = MigrationCenter(
+            self, self.main_screen, settings=migration or MigrationSettings(), sessions=self.sessions
+        )
         self.hangup = HangUp(self, self.migrations)
 
     def notify(

@@ -68,7 +68,7 @@ async def open_dialog(pilot, name: str) -> MigrateDialog:
     await pilot.press("m")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, MigrateDialog), "the migrate dialog")
     dialog = pilot.app.screen
-    await wait_for(pilot, lambda: len(dialog.checks) == len(dialog.hosts), "every pre-check")
+    await wait_for(pilot, lambda: len(dialog.checks) == len(dialog.destinations), "every pre-check")
     return dialog
 
 

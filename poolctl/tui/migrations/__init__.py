@@ -8,16 +8,20 @@ screen's panes on the first move.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from textual.app import App
 from textual.screen import Screen
 
 from poolctl.audit import AuditLog
+from poolctl.backends.base import Unsupported
 from poolctl.config import MigrationSettings
 from poolctl.migration.controller import REGISTRY, MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
+from poolctl.migration.cross_pool import Destination, link
 from poolctl.migration.tuner import request_from
 from poolctl.model import VM, PowerState
+from poolctl.safe_text import shown_line
 from poolctl.tui.migrations.batches import BatchCenter
 from poolctl.tui.screens.migrate import INTERVAL_MIN_MS, MigrateDialog
 from poolctl.tui.session import PoolSession
@@ -36,8 +40,10 @@ class MigrationCenter:
         registry: MigrationRegistry = REGISTRY,
         audit: AuditLog | None = None,
         settings: MigrationSettings | None = None,
+        sessions: Mapping[str, PoolSession] | None = None,
     ) -> None:
         self.app = app
+        self.sessions = sessions if sessions is not None else {}  # every configured pool, by name
         self.screen = screen
         self.registry = registry
         self.audit = audit
@@ -74,6 +80,7 @@ class MigrationCenter:
         store, backend = session.store, session.backend
         assert store is not None and backend is not None
         hosts = sorted((h for h in store.hosts.values() if h.ref != vm.host), key=lambda h: (h.name.casefold(), h.ref))
+        elsewhere, not_offered = self._other_pools(session)
         dialog = MigrateDialog(
             session.name,
             backend,
@@ -87,6 +94,8 @@ class MigrationCenter:
             srs=list(store.srs.values()),
             storage_rate=self.settings.storage_rate,
             audit=self.audit_log,
+            elsewhere=elsewhere,
+            not_offered=not_offered,
         )
 
         def chosen(plan: MigrationPlan | None) -> None:
@@ -94,6 +103,33 @@ class MigrationCenter:
                 self.start(session, plan)
 
         app.push_screen(dialog, chosen)
+
+    def _other_pools(self, session: PoolSession) -> tuple[list[Destination], list[str]]:
+        """The hosts of the other connected pools of the same backend, linked as destinations of
+        ``session``'s moves (none when its backend has no cross-pool moves); and the pools not
+        offered, each with why."""
+        backend = session.backend
+        if backend is None or not backend.capabilities.cross_pool:
+            return [], []
+        offered: list[Destination] = []
+        not_offered: list[str] = []
+        for other in self.sessions.values():
+            if other is session or other.config.backend != session.config.backend:
+                continue
+            if other.backend is None or other.store is None or not other.connected:
+                # a backend's words name the pool already: said once
+                why = other.status_text().replace(f"pool {other.name!r}: ", "", 1)
+                not_offered.append(f"{other.name} ({shown_line(why)})")
+                continue
+            try:
+                link(backend, other.backend)
+            except Unsupported as exc:
+                not_offered.append(f"{other.name} ({shown_line(exc)})")
+                continue
+            srs = tuple(other.store.srs.values())
+            hosts = sorted(other.store.hosts.values(), key=lambda h: (h.name.casefold(), h.ref))
+            offered += [Destination(h, srs, other.name) for h in hosts]
+        return offered, not_offered
 
     def _refusal(self, session: PoolSession, vm: VM) -> str:
         if session.backend is None or session.store is None:
@@ -116,13 +152,15 @@ class MigrationCenter:
         if backend is None:
             self.app.notify(f"pool {session.name} is not connected", severity="error", markup=False)
             return None
-        password = session.config.password
+        # a cross-pool move's words may come from the destination pool too
+        there = self.sessions.get(plan.options.to_pool) if plan.options.to_pool else None
+        passwords = [c.password for c in (session.config, there.config if there else None) if c and c.password]
         controller = MigrationController(
             backend,
             plan,
             registry=self.registry,
             audit=self.audit_log,
-            secrets=[password.get_secret_value()] if password else [],
+            secrets=[p.get_secret_value() for p in passwords],
         )
         try:
             controller.claim()

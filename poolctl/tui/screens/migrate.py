@@ -9,6 +9,11 @@ and a check that raised shows as an unusable host with the error (never a traceb
 Unusable hosts are listed with their reasons but cannot be chosen; the first usable host
 (in list order) is highlighted until the user moves; Enter starts the move.
 
+Other pools (the backend moves VMs across pools, Capabilities.cross_pool): the hosts of every
+other connected pool of the same backend, linked to this one (poolctl.migration.cross_pool), come
+after the pool's own, named ``POOL/HOST``; each is pre-checked as that move (options.to_pool) and
+its disks go to that pool's SRs by the same defaults.
+
 Storage motion (the pool's backend can copy disks, the VM has disks): a row per disk with the SR
 it goes to on the highlighted host, by default the obvious one (poolctl.migration.storage); a
 host is pre-checked with its own map, and again when the user picks another SR. What is copied
@@ -41,14 +46,16 @@ from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.autotune import TunedPlan, plan_move, retune
 from poolctl.migration.controller import MigrationPlan
+from poolctl.migration.cross_pool import Destination, move_options, placing
 from poolctl.migration.storage import CopyRate, copy_rate, map_curable, movable_disks
 from poolctl.migration.tuner import TuneRequest
-from poolctl.model import VM, Host, MigrationCheck, MigrationOptions, StorageRepository
+from poolctl.model import VM, Host, MigrationCheck, StorageRepository
 from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 from poolctl.safe_text import shown, shown_line
 from poolctl.tui.widgets.disk_targets import DiskMap, DiskTargets
 
 DEFAULT_INTERVAL_MS = 100
+HOSTS_MAX = 12  # the host list's most rows; fewer when the screen is short (it scrolls then)
 # the range the config and the CLI accept, in the whole milliseconds the field takes
 INTERVAL_MIN_MS = max(1, math.ceil(INTERVAL_MIN_S * 1000))
 INTERVAL_MAX_MS = math.floor(INTERVAL_MAX_S * 1000)
@@ -87,7 +94,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         width: 100; max-width: 98%; height: auto; max-height: 95%;
         border: thick $accent; border-title-style: bold; padding: 0 1; background: $surface;
     }
-    #migrate-hosts { height: auto; max-height: 12; margin: 1 0; }
+    #migrate-hosts { height: auto; max-height: 12; margin: 1 0; }  /* HOSTS_MAX; _fit_hosts */
     .migrate-row { height: 1; margin-bottom: 1; }
     .migrate-row Input { border: none; height: 1; width: 1fr; padding: 0 1; background: $boost; }
     .migrate-row Input:focus { background: $accent 30%; }
@@ -97,6 +104,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     .migrate-row Checkbox { border: none; height: 1; padding: 0 1; }
     .migrate-label { padding: 0 1; }
     #migrate-error { color: $warning; display: none; margin-bottom: 1; }
+    #migrate-elsewhere { color: $text-muted; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     #migrate-prediction { color: $text-muted; margin-bottom: 1; }
     #migrate-keys { color: $text-muted; }
     """
@@ -143,25 +151,31 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         srs: Sequence[StorageRepository] = (),
         storage_rate: float = 100.0,
         audit: AuditLog | None = None,
+        elsewhere: Sequence[Destination] = (),
+        not_offered: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.pool = pool
         self.backend = backend
         self.vm = vm
-        self.hosts = hosts  # every host but the VM's own, in display order
+        self.hosts = hosts  # every host of the pool but the VM's own, in display order
+        # those, then other pools' hosts (linked already): keyed by Destination.key everywhere below
+        self.destinations = [Destination(h, tuple(srs)) for h in hosts] + list(elsewhere)
+        self._by_key = {d.key: d for d in self.destinations}
+        self.not_offered = tuple(not_offered)  # other pools not offered, each with why
         self.source_name = source_name
         self.capabilities = capabilities
         self.interval_ms = interval_ms
         self.ping_port = ping_port
         self.defaults = tuning or TuneRequest()  # the config's [migration] tuning keys
         self.checks: dict[str, MigrationCheck] = {}
-        self.predictions: dict[str, TunedPlan] = {}  # host ref -> the tuner's plan (its inputs measured once)
+        self.predictions: dict[str, TunedPlan] = {}  # destination -> the tuner's plan (its inputs measured once)
         self._workers: dict[Worker[None], str] = {}
         self._user_moved = False
         self._auto_highlight = False
         # storage motion: a row per disk that may be copied (none: a plain pool migration)
         disks = movable_disks(vm) if capabilities.storage_motion else []
-        self.targets = DiskTargets(vm, disks, srs, hosts, id="migrate-disks") if disks else None
+        self.targets = DiskTargets(vm, disks, srs, self.destinations, id="migrate-disks") if disks else None
         self.checked_maps: dict[str, DiskMap] = {}  # host ref -> the map its check is for
         self.pending: set[str] = set()  # hosts being checked again with a new map
         self._asked: dict[str, DiskMap] = {}  # host ref -> the map of its newest pre-check
@@ -181,8 +195,11 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 markup=False,
             )
             yield OptionList(
-                *[Option(self._prompt(h, None), id=h.ref, disabled=True) for h in self.hosts], id="migrate-hosts"
+                *[Option(self._prompt(d, None), id=d.key, disabled=True) for d in self.destinations],
+                id="migrate-hosts",
             )
+            if self.not_offered:
+                yield Label("not offered: " + "; ".join(self.not_offered), id="migrate-elsewhere", markup=False)
             if self.targets is not None:
                 yield self.targets
                 yield Label("", id="migrate-storage", markup=False)
@@ -219,11 +236,35 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def on_mount(self) -> None:
         hosts = self.query_one("#migrate-hosts", OptionList)
         hosts.focus()
-        if not self.hosts:
+        if not self.destinations:
             self._say("This pool has no other host to move to.")
-        for host in self.hosts:
-            self._recheck(host.ref)
+        for dest in self.destinations:
+            self._recheck(dest.key)
         self._show_disks()
+        self._refit()
+
+    def on_resize(self) -> None:
+        self._refit()
+
+    def _refit(self) -> None:
+        self.call_after_refresh(self._fit_hosts)
+
+    def _fit_hosts(self) -> None:
+        """The host list gets what the other rows leave of the screen, so that with other pools'
+        hosts the keys line still shows at 80x24 (the list scrolls)."""
+        box = self.query_one("#migrate-box")
+        hosts = self.query_one("#migrate-hosts", OptionList)
+        room = math.floor(self.size.height * 0.95) - box.styles.gutter.height  # the box's max-height
+        used, below = 0, 0  # the rows of the others; the margin under the last (sibling margins collapse)
+        for child in box.children:
+            if not child.display:
+                continue
+            margin = child.styles.margin
+            used += max(below, margin.top) + (0 if child is hosts else child.outer_size.height)
+            below = margin.bottom
+        fit = max(3, min(HOSTS_MAX, room - used - below))
+        if hosts.styles.max_height is None or hosts.styles.max_height.value != fit:
+            hosts.styles.max_height = fit
 
     def _flag_default(self, name: str) -> bool:
         d = self.defaults
@@ -235,13 +276,12 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     @work(thread=True, exit_on_error=False, group="predict")
     def _predict(self, host: str, request: TuneRequest, interval_s: float | None) -> None:
-        dest = next(h for h in self.hosts if h.ref == host)
         tuned = plan_move(
             self.backend,
             self.vm,
             pool=self.pool,
             source=self.source_name,
-            destination=dest.name,
+            destination=self._by_key[host].label,
             probe_interval_s=interval_s,
             request=request,
             supported=self.capabilities.migration_options,
@@ -264,6 +304,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             tuned = self._with_disks(option.id, tuned)
         settings = ", ".join(f"{c.name} {c.value}" for c in tuned.tuning.choices if c.applied)
         label.update(tuned.prediction.short() + (f"\nsettings ({tuned.tuning.mode}): {settings}" if settings else ""))
+        self._refit()
 
     def _with_disks(self, host: str, tuned: TunedPlan) -> TunedPlan:
         """The prediction with the disk copy this host's checked map makes (none: as it is)."""
@@ -316,8 +357,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     @work(thread=True, exit_on_error=False, group="precheck")
     def _check(self, host: str, disk_srs: DiskMap) -> None:
-        options = MigrationOptions(disk_srs=tuple(disk_srs))
-        check = self.backend.check_move(self.vm.ref, host, options, self.copy_rate().mib_s if disk_srs else 0.0)
+        dest = self._by_key[host]
+        options = move_options(disk_srs=disk_srs, to_pool=dest.pool)
+        rate = self.copy_rate().mib_s if disk_srs else 0.0
+        check = self.backend.check_move(self.vm.ref, dest.host.ref, options, rate)
         self.post_message(HostChecked(host, check, disk_srs))
 
     def copy_rate(self) -> CopyRate:
@@ -339,7 +382,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if host is not None and event.state == WorkerState.ERROR and err is not None:
             self._set_verdict(
                 host,
-                MigrationCheck(vm=self.vm.ref, host=host, problems=(f"pre-check failed: {describe(err)}",)),
+                MigrationCheck(
+                    vm=self.vm.ref, host=self._by_key[host].host.ref, problems=(f"pre-check failed: {describe(err)}",)
+                ),
                 self._disk_srs(host),
             )
 
@@ -348,11 +393,11 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.checked_maps[host_ref] = disk_srs
         self.pending.discard(host_ref)
         options = self.query_one("#migrate-hosts", OptionList)
-        host = next(h for h in self.hosts if h.ref == host_ref)
-        options.replace_option_prompt(host_ref, self._prompt(host, check))
+        options.replace_option_prompt(host_ref, self._prompt(self._by_key[host_ref], check))
         if host_ref == self._view_host():
             self._show_storage()
             self._show_prediction()  # a new map copies other disks: the prediction follows
+        self._refit()
         # a host refused only for where the disks go stays choosable: other SRs may cure it
         if check.ok or (self.targets is not None and map_curable(check)):
             options.enable_option(host_ref)
@@ -365,7 +410,9 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 pass  # a bad field: said at Enter
         if not self._user_moved:
             # the first usable host in list order among those checked so far
-            first = next((i for i, h in enumerate(self.hosts) if h.ref in self.checks and self.checks[h.ref].ok), None)
+            first = next(
+                (i for i, d in enumerate(self.destinations) if d.key in self.checks and self.checks[d.key].ok), None
+            )
             if first is not None and options.highlighted != first:
                 self._auto_highlight = True
                 options.highlighted = first
@@ -386,7 +433,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         option = self.query_one("#migrate-hosts", OptionList).highlighted_option
         if option is not None and option.id:
             return option.id
-        return self.hosts[0].ref if self.hosts else None
+        return self.destinations[0].key if self.destinations else None
 
     def _disk_srs(self, host: str) -> DiskMap:
         return self.targets.disk_srs(host) if self.targets is not None else ()
@@ -399,19 +446,20 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def on_disk_targets_picked(self, event: DiskTargets.Picked) -> None:
         event.stop()
         # every host whose map the pick changes (those that see the SR): the list's verdicts stay true
-        for h in self.hosts:
-            if self._disk_srs(h.ref) != self._asked.get(h.ref):
-                self._recheck(h.ref)
+        for d in self.destinations:
+            if self._disk_srs(d.key) != self._asked.get(d.key):
+                self._recheck(d.key)
         self._show_storage()
 
     def _show_storage(self) -> None:
         """What the highlighted host's move copies and how long it may take, or why not."""
         if self.targets is None:
             return
+        self._refit()  # its words take one row or two
         label = self.query_one("#migrate-storage", Label)
         host = self._view_host()
         check = self.checks.get(host) if host is not None else None
-        name = next((h.name for h in self.hosts if h.ref == host), "")
+        name = self._by_key[host].label if host in self._by_key else ""
         if host is None or check is None or host in self.pending or self.checked_maps.get(host) != self._disk_srs(host):
             label.update(f"checking the disks' SRs on {shown(name)}…" if host is not None else "")
         elif not check.ok:
@@ -427,7 +475,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             )
 
     @staticmethod
-    def _prompt(host: Host, check: MigrationCheck | None) -> Table:
+    def _prompt(dest: Destination, check: MigrationCheck | None) -> Table:
         """One host: name, free memory and the verdict; long reasons wrap in their own column."""
         grid = Table.grid(padding=(0, 2))
         grid.add_column(width=16, no_wrap=True, overflow="ellipsis")
@@ -443,7 +491,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             verdict = Text("✗ " + shown_line(check.problems[0]))
         else:
             verdict = Text("✗ cannot take it:\n" + "\n".join(f"  ✗ {shown_line(p)}" for p in check.problems))
-        grid.add_row(Text(shown(host.name)), Text(f"free {size(host.memory_free):>9}"), verdict)
+        grid.add_row(Text(shown(dest.label)), Text(f"free {size(dest.host.memory_free):>9}"), verdict)
         return grid
 
     # --- starting --------------------------------------------------------------------------
@@ -465,10 +513,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         options = self.query_one("#migrate-hosts", OptionList)
         option = options.highlighted_option
         if option is None or option.disabled or option.id not in self.checks:
-            usable = [h for h in self.hosts if self.checks.get(h.ref) and self.checks[h.ref].ok]
+            usable = [d for d in self.destinations if self.checks.get(d.key) and self.checks[d.key].ok]
             self._say(
                 "Still checking the hosts…"
-                if len(self.checks) < len(self.hosts) and not usable
+                if len(self.checks) < len(self.destinations) and not usable
                 else "Choose a usable host (marked ✓)."
                 if usable
                 else "No host can take this VM now (see the reasons above)."
@@ -493,6 +541,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         error = self.query_one("#migrate-error", Label)
         error.update(shown_line(text))
         error.display = bool(text)
+        self._refit()
 
     def _plan(self, host_ref: str) -> MigrationPlan:
         address = self.query_one("#migrate-ping", Input).value.strip()
@@ -504,7 +553,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         port_text = self.query_one("#migrate-port", Input).value
         port = _number(port_text, "TCP port", 1, 65535) if port_text.strip() else None
         request = self._request()
-        host = next(h for h in self.hosts if h.ref == host_ref)
+        dest = self._by_key[host_ref]
         shown = self.predictions.get(host_ref)
         if shown is None:
             # Enter before the prediction came: the tuner without a dirty-rate measurement
@@ -513,7 +562,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 self.vm,
                 pool=self.pool,
                 source=self.source_name,
-                destination=host.name,
+                destination=dest.label,
                 probe_interval_s=interval / 1000.0 if address else None,
                 request=request,
                 measure=False,
@@ -530,8 +579,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         )
         tuned = self._with_disks(host_ref, tuned)
         check = self.checks[host_ref]
-        disk_srs = self.checked_maps.get(host_ref, ())
-        options = tuned.tuning.options.model_copy(update={"disk_srs": disk_srs}) if disk_srs else tuned.tuning.options
+        moving = move_options(disk_srs=self.checked_maps.get(host_ref, ()), to_pool=dest.pool)
+        options = tuned.tuning.options.model_copy(update=placing(moving))
         return MigrationPlan(
             pool=self.pool,
             vm=self.vm.ref,
@@ -540,8 +589,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             vm_uuid=self.vm.uuid,
             source=self.vm.host or "",
             source_name=self.source_name,
-            destination=host.ref,
-            destination_name=host.name,
+            destination=dest.host.ref,
+            destination_name=dest.label,
             options=options,
             disk_copies=check.copies,
             disk_copy_bytes=check.copy_bytes,

@@ -1,5 +1,6 @@
 """The migrate dialog's storage motion rows: one per disk, the SR it goes to on the destination
-in view, chosen from the SRs that host sees (a Select: Enter opens the list, Enter picks).
+in view, chosen from the SRs that host sees (a Select: Enter opens the list, Enter picks); a host
+of another pool offers that pool's SRs.
 
 The defaults are poolctl.migration.storage's obvious ones; a pick is kept per disk and applies
 to every destination that sees the SR picked (the others get their default).
@@ -17,8 +18,9 @@ from textual.message import Message
 from textual.widgets import Label, Select
 
 from poolctl.format import size
+from poolctl.migration.cross_pool import Destination, label
 from poolctl.migration.storage import default_sr, disk_map, free, sr_choices
-from poolctl.model import VM, Disk, Host, StorageRepository
+from poolctl.model import VM, Disk, StorageRepository
 from poolctl.safe_text import shown
 
 DiskMap = tuple[tuple[str, str], ...]
@@ -39,15 +41,22 @@ class DiskTargets(Vertical):
         """The user chose another SR for a disk: the maps of the hosts that see it changed."""
 
     def __init__(
-        self, vm: VM, disks: Sequence[Disk], srs: Sequence[StorageRepository], hosts: Sequence[Host], *, id: str
+        self,
+        vm: VM,
+        disks: Sequence[Disk],
+        srs: Sequence[StorageRepository],
+        destinations: Sequence[Destination],
+        *,
+        id: str,
     ) -> None:
         super().__init__(id=id)
         self.vm = vm
         self.disks = list(disks)
-        self.srs = list(srs)
-        self.hosts = list(hosts)
+        self.srs = list(srs)  # the VM's pool's: where the disks are now
+        self.destinations = {d.key: d for d in destinations}
         self.picked: dict[str, str] = {}  # device -> SR ref the user chose
-        self.host: str | None = hosts[0].ref if hosts else None  # the destination the rows show
+        # the destination the rows show (a Destination.key)
+        self.host: str | None = destinations[0].key if destinations else None
         self._listed: dict[int, list[str]] = {}  # row -> the SR refs its list offers
         # row -> the value show() gave it: a Changed with another value is the user's pick
         self._shown: dict[int, str] = {}
@@ -68,7 +77,7 @@ class DiskTargets(Vertical):
     def targets(self, host: str) -> dict[str, str | None]:
         """Device -> the SR each disk goes to on ``host``: the user's pick where ``host`` sees
         it, else the obvious one (None: ``host`` sees no disk SR)."""
-        choices = sr_choices(self.srs, host)
+        choices = self._choices(host)
         refs = {s.ref for s in choices}
         return {
             d.device: self.picked[d.device] if self.picked.get(d.device) in refs else default_sr(d, choices)
@@ -111,13 +120,19 @@ class DiskTargets(Vertical):
         sr = next((s for s in self.srs if s.ref == disk.sr), None)
         return f"{shown(disk.device)} {size(disk.size)} from {shown(sr.name) if sr is not None else '?'}"
 
+    def _choices(self, host: str | None) -> list[StorageRepository]:
+        dest = self.destinations.get(host) if host is not None else None
+        return sr_choices(dest.srs, dest.host.ref) if dest is not None else []
+
     def _options(self, host: str | None, disk: Disk) -> list[tuple[Text, str]]:
-        options = [(_prompt(sr, disk), sr.ref) for sr in sr_choices(self.srs, host)] if host else []
-        name = next((h.name for h in self.hosts if h.ref == host), "")
-        return options or [(Text(f"no SR {shown(name)} sees"), NO_SR)]
+        dest = self.destinations.get(host) if host is not None else None
+        options = [(_prompt(sr, disk, dest.pool if dest else None), sr.ref) for sr in self._choices(host)]
+        return options or [(Text(f"no SR {shown(dest.label if dest else '')} sees"), NO_SR)]
 
 
-def _prompt(sr: StorageRepository, disk: Disk) -> Text:
+def _prompt(sr: StorageRepository, disk: Disk, pool: str | None) -> Text:
+    """An SR to choose; another pool's named ``POOL/SR``, as the CLI's pre-check names it."""
     if sr.ref == disk.sr:
         return Text(f"stays: {shown(sr.name)} · {size(free(sr))} free")
-    return Text(f"{shown(sr.name)} · {'shared' if sr.shared else 'local'} · {size(free(sr))} free")
+    name = shown(label(pool, sr.name))
+    return Text(f"{name} · {'shared' if sr.shared else 'local'} · {size(free(sr))} free")
