@@ -181,11 +181,13 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 class CallCounter:
-    """Reads one direction's byte stream as libvirt RPC messages and counts the calls."""
+    """Reads one direction's byte stream as libvirt RPC messages and counts the calls;
+    ``procedures``, when given, gets each call's (program, procedure) as it is seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, procedures: list[tuple[int, int]] | None = None) -> None:
         self._buf = bytearray()
         self._skip = 0  # bytes of the current message's body still to come
+        self.procedures = procedures
 
     def feed(self, data: bytes) -> int:
         calls = 0
@@ -204,6 +206,9 @@ class CallCounter:
             length = int.from_bytes(self._buf[:4], "big")
             if int.from_bytes(self._buf[_TYPE_AT : _TYPE_AT + 4], "big") == _CALL:
                 calls += 1
+                if self.procedures is not None:
+                    program = int.from_bytes(self._buf[4:8], "big")
+                    self.procedures.append((program, int.from_bytes(self._buf[12:16], "big")))
             self._skip = max(0, length - len(self._buf))
             self._buf.clear()
         return calls
@@ -213,9 +218,12 @@ class _Relay:
     """127.0.0.1:port -> target, every chunk held ``delay_s`` in each direction (RTT = twice
     that), the calls clients send added to ``calls``."""
 
-    def __init__(self, target_port: int, delay_s: float, calls: Any):
+    def __init__(self, target_port: int, delay_s: float, calls: Any, log: Path | None = None):
         self.target = ("127.0.0.1", target_port)
         self.delay_s = delay_s
+        # every call as the relay reads it: "monotonic-time connection program procedure"
+        self._log = open(log, "a", buffering=1) if log is not None else None
+        self._connections = 0
         self._lock = threading.Lock()
         self._calls = calls  # a multiprocessing.Value: read by the benchmark's process
         self._closed = False
@@ -249,10 +257,13 @@ class _Relay:
                     upstream.close()
                     return
                 self._sockets += [conn, upstream]
-            self._direction(conn, upstream, CallCounter())
+            self._connections += 1
+            self._direction(conn, upstream, CallCounter([] if self._log else None), self._connections)
             self._direction(upstream, conn, None)
 
-    def _direction(self, src: socket.socket, dst: socket.socket, counter: CallCounter | None) -> None:
+    def _direction(
+        self, src: socket.socket, dst: socket.socket, counter: CallCounter | None, connection: int = 0
+    ) -> None:
         held: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
 
         def read() -> None:
@@ -260,6 +271,11 @@ class _Relay:
                 while data := src.recv(262144):
                     if counter is not None:
                         self._count(counter.feed(data))
+                        if counter.procedures and self._log is not None:
+                            now = time.monotonic()
+                            lines = "".join(f"{now:.4f} {connection} {p} {n}\n" for p, n in counter.procedures)
+                            counter.procedures.clear()
+                            self._log.write(lines)
                     held.put((time.monotonic() + self.delay_s, data))
             except OSError:
                 pass
@@ -299,10 +315,12 @@ class _Relay:
             s.close()
 
 
-def _serve(target_port: int, delay_s: float, calls: Any, port: Any, stop: Any, cpus: set[int] | None) -> None:
+def _serve(
+    target_port: int, delay_s: float, calls: Any, port: Any, stop: Any, cpus: set[int] | None, log: Path | None
+) -> None:
     if cpus:
         os.sched_setaffinity(0, cpus)
-    relay = _Relay(target_port, delay_s, calls)
+    relay = _Relay(target_port, delay_s, calls, log)
     port.send(relay.port)
     stop.wait()
     relay.close()
@@ -311,15 +329,17 @@ def _serve(target_port: int, delay_s: float, calls: Any, port: Any, stop: Any, c
 class Relay:
     """The relay in a process of its own, so that the clients' traffic through it does not
     compete with the benchmark's own threads (the pty readers timing a frame) for one GIL.
-    ``calls``: the RPC calls clients sent since the last ``reset()``."""
+    ``calls``: the RPC calls clients sent since the last ``reset()``; ``log``: a file that gets
+    a line per call (monotonic time, connection, program, procedure: libvirt's
+    ``remote_protocol.x`` numbers them), to see which calls wait on which."""
 
-    def __init__(self, target_port: int, delay_s: float, cpus: set[int] | None = None):
+    def __init__(self, target_port: int, delay_s: float, cpus: set[int] | None = None, log: Path | None = None):
         ctx = multiprocessing.get_context("fork")
         self._calls = ctx.Value("q", 0)
         self._stop = ctx.Event()
         mine, theirs = ctx.Pipe()
         self._proc = ctx.Process(
-            target=_serve, args=(target_port, delay_s, self._calls, theirs, self._stop, cpus), daemon=True
+            target=_serve, args=(target_port, delay_s, self._calls, theirs, self._stop, cpus, log), daemon=True
         )
         self._proc.start()
         if not mine.poll(START_TIMEOUT_S):

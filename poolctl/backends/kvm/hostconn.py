@@ -18,13 +18,11 @@ from urllib.parse import urlsplit
 
 import libvirt
 
-from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost
-from poolctl.backends.kvm import bulkcalls, details, heap, xmlinfo
+from poolctl.backends.base import BackendError, ConnectionLost
+from poolctl.backends.kvm import bulkcalls, details, early, heap, xmlinfo
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
-from poolctl.backends.kvm.eventloop import ensure_event_loop
 from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
-from poolctl.backends.kvm.openfail import classify, timed_out, where
-from poolctl.backends.kvm.opening import OpenFailed, OpenSettings, OpenTimedOut, end_ssh, open_conn
+from poolctl.backends.kvm.opening import Credentials, OpenSettings, end_ssh, open_host
 from poolctl.model import MiB
 
 RUNNING_STATES = {
@@ -60,8 +58,6 @@ class HostFacts:
     software_version: str = ""
 
 
-_ASKED_AGAIN = -1  # in an open's set of credentials asked for: one was asked for twice
-
 # libvirt's close callback gives a number; the user reads what it means.
 _CLOSE_WORDS = {
     libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "the connection failed (a read or write error)",
@@ -81,7 +77,7 @@ class HostConn:
         self,
         uri: str,
         notify: Notify,
-        credentials: Callable[[], tuple[str, str]],
+        credentials: Credentials,
         settings: OpenSettings | None = None,
     ):
         self.uri = uri
@@ -133,27 +129,47 @@ class HostConn:
 
     # -- connection ---------------------------------------------------------------------
     def open(self) -> None:
-        """Open the connection and subscribe; raises ConnectionLost/AuthenticationError."""
+        """Open the connection (or take over the one ``poolctl.preload`` started) and subscribe;
+        raises ConnectionLost/AuthenticationError."""
         self._closing = False
         self.cancel.clear()
-        conn, self._ssh_pid = self._open()
+        conn, self._ssh_pid = open_host(
+            self.uri, self.settings, self._credentials, self.cancel, early.claim(self.uri, self.settings)
+        )
         self._static = None
-        try:
-            conn.registerCloseCallback(self._on_close, None)
-        except libvirt.libvirtError:
-            pass
+        self.conn, self._callback_ids, self.live = conn, self._subscribe(conn), True
+
+    def _subscribe(self, conn: libvirt.virConnect) -> list[int]:
+        """The close callback and the domain events, two round trips over a link whatever their
+        number: the lifecycle events (whose first registration sets up libvirt-python's table of
+        them, not safe to race) with the close callback, then the others at once."""
+        events = [
+            (getattr(libvirt, name), cb)
+            for name, cb in (
+                ("VIR_DOMAIN_EVENT_ID_LIFECYCLE", self._on_lifecycle),
+                ("VIR_DOMAIN_EVENT_ID_JOB_COMPLETED", self._on_job_completed),
+                ("VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION", self._on_migration_iteration),
+            )
+            if hasattr(libvirt, name)
+        ]
+        first: dict[str, Callable[[], Any]] = {"close": lambda: conn.registerCloseCallback(self._on_close, None)}
+        rest: dict[str, Callable[[], Any]] = {}
+        for i, (event, cb) in enumerate(events):
+            (first if i == 0 else rest)[f"event {event}"] = functools.partial(
+                conn.domainEventRegisterAny, None, event, cb, None
+            )
+        waves = [first, rest]
         ids = []
-        for name, cb in (
-            ("VIR_DOMAIN_EVENT_ID_LIFECYCLE", self._on_lifecycle),
-            ("VIR_DOMAIN_EVENT_ID_JOB_COMPLETED", self._on_job_completed),
-            ("VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION", self._on_migration_iteration),
-        ):
-            if hasattr(libvirt, name):
+        for wave in waves:
+            got = bulkcalls.Calls(wave, at_once=self.in_flight > 1)
+            for name in wave:
                 try:
-                    ids.append(conn.domainEventRegisterAny(None, getattr(libvirt, name), cb, None))
+                    result = got.get(name)
                 except libvirt.libvirtError:
-                    pass
-        self.conn, self._callback_ids, self.live = conn, ids, True
+                    continue
+                if name != "close":
+                    ids.append(result)
+        return ids
 
     def open_side(self) -> libvirt.virConnect:
         """A further connection to this host, without subscriptions: the caller owns it.
@@ -161,60 +177,7 @@ class HostConn:
         A migration runs its long call on one: other calls on the connection running
         ``migrateToURI3`` waited up to 4 s behind it in the lab.
         """
-        return self._open()[0]
-
-    def _open(self) -> tuple[libvirt.virConnect, int | None]:
-        """A connection and the pid of its ssh child (None without OpenSSH)."""
-        ensure_event_loop()
-        failed: list[str] = []  # why our credentials could not be given, if that happened
-        asked: set[int] = set()
-        auth = [
-            [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT],
-            self._auth_cb,
-            (failed, asked),
-        ]
-        try:
-            conn, ssh_pid = open_conn(self.uri, auth, self.settings, self.cancel)
-        except OpenTimedOut:
-            raise timed_out(self.uri, self.settings.timeout_s) from None
-        except OpenFailed as err:
-            if failed:
-                raise AuthenticationError(
-                    f"host {where(self.uri)[0]} ({self.uri}): {failed[0]}", host=self.uri
-                ) from None
-            said = "the password (or key passphrase) was refused" if _ASKED_AGAIN in asked else err.ssh_said
-            raise classify(self.uri, err.error, self.settings.timeout_s, said) from None
-        if not self.is_test:
-            try:
-                # 5 s interval, 3 misses: a dead host shows LOST within ~20 s.
-                conn.setKeepAlive(5, 3)
-            except libvirt.libvirtError:
-                pass
-        return conn, ssh_pid
-
-    def _auth_cb(self, creds: list[list[Any]], state: tuple[list[str], set[int]]) -> int:
-        # Each kind of credential is given once per open: libvirt's libssh transport asks for the
-        # password again after every refusal, and handing the same one over forever is a hang
-        # once the server has hung up ("Too many authentication failures").
-        failed, asked = state
-        kinds = {cred[0] for cred in creds}
-        if kinds & asked - {libvirt.VIR_CRED_AUTHNAME}:
-            asked.add(_ASKED_AGAIN)
-            return -1
-        asked.update(kinds)
-        # An exception here (a failing password_command) would be printed over the screen
-        # by libvirt-python and reach open() only as libvirt's "authentication failed".
-        try:
-            user, password = self._credentials()
-        except Exception as err:
-            failed.append(str(err))
-            return -1
-        for cred in creds:
-            if cred[0] == libvirt.VIR_CRED_AUTHNAME:
-                cred[4] = user
-            elif cred[0] in (libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT):
-                cred[4] = password
-        return 0
+        return open_host(self.uri, self.settings, self._credentials, self.cancel)[0]
 
     def close(self) -> None:
         self._closing = True
@@ -336,8 +299,8 @@ class HostConn:
             self.stale = dict.fromkeys(fresh, mark)
         else:
             self.stale = {uuid: mark for uuid, mark in self.stale.items() if uuid in fresh}
-        self._load_storage(got)
-        self._load_networks(got)
+        self._load_storage_and_networks(got)
+        self._load_bridges(got)
         self.update_free_memory()
         if first:
             heap.give_back()  # what opening the host freed, before the records stack up on it
@@ -504,40 +467,40 @@ class HostConn:
             free = max(0, static.memory_total - used)
         self.facts = dataclasses.replace(static, memory_free=free)
 
-    def _definitions(self, objs: list[Any]) -> bulkcalls.Calls:
-        """The XML definitions of pools or networks, by name; all at once over a link."""
-        calls: dict[str, Callable[[], Any]] = {o.name(): functools.partial(o.XMLDesc, 0) for o in objs}
-        return bulkcalls.Calls(calls, at_once=self.in_flight > 1)
-
-    def _load_storage(self, got: bulkcalls.Calls) -> None:
-        active = {p.name() for p in got.get("pools.active")}
-        listed = got.get("pools")
-        xml = self._definitions(listed)
-        pools = {}
-        for p in listed:
-            try:
-                pools[p.name()] = xmlinfo.parse_pool(xml.get(p.name()), p.name() in active)
-            except libvirt.libvirtError:
-                continue
-        self.pools = pools
-
-    def _load_networks(self, got: bulkcalls.Calls) -> None:
+    def _load_storage_and_networks(self, got: bulkcalls.Calls) -> None:
+        """The storage pools and networks from their lists and XML definitions, the definitions
+        of both all at once over a link (one round trip for a handful)."""
+        active_pools = {p.name() for p in got.get("pools.active")}
+        pools = got.get("pools")
         try:
-            active = {n.name() for n in got.get("networks.active")}
-            listed = got.get("networks")
-            xml = self._definitions(listed)
-            nets = {}
-            for n in listed:
-                try:
-                    nets[n.name()] = xmlinfo.parse_network(xml.get(n.name()), n.name() in active)
-                except libvirt.libvirtError:
-                    continue
-            self.networks = nets
+            active_nets = {n.name() for n in got.get("networks.active")}
+            nets = got.get("networks")
         except libvirt.libvirtError as err:
             if not is_unsupported(err):
                 raise
-            self.networks = {}
+            active_nets, nets = set(), []
+        calls: dict[str, Callable[[], Any]] = {f"pool {p.name()}": functools.partial(p.XMLDesc, 0) for p in pools}
+        calls |= {f"network {n.name()}": functools.partial(n.XMLDesc, 0) for n in nets}
+        xml = bulkcalls.Calls(calls, at_once=self.in_flight > 1)
+        self.pools = _parsed(pools, "pool", xml, lambda text, name: xmlinfo.parse_pool(text, name in active_pools))
+        self.networks = _parsed(
+            nets, "network", xml, lambda text, name: xmlinfo.parse_network(text, name in active_nets)
+        )
+
+    def _load_bridges(self, got: bulkcalls.Calls) -> None:
         try:
             self.bridges = {i.name() for i in got.get("interfaces")}
         except libvirt.libvirtError:
             self.bridges = None
+
+
+def _parsed(objs: list[Any], kind: str, xml: bulkcalls.Calls, parse: Callable[[str, str], Any]) -> dict[str, Any]:
+    """Each pool's or network's definition parsed, by name; one whose definition could not be
+    read (gone meanwhile) is left out."""
+    out = {}
+    for o in objs:
+        try:
+            out[o.name()] = parse(xml.get(f"{kind} {o.name()}"), o.name())
+        except libvirt.libvirtError:
+            continue
+    return out
