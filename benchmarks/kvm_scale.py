@@ -32,7 +32,8 @@ if __package__ in (None, ""):  # `python benchmarks/kvm_scale.py`
 
 from benchmarks import kvm_clients as kc
 from benchmarks.kvm_report import Cell, table, targets
-from benchmarks.libvirt_link import Relay, daemon, have_libvirtd, split_cpus, write_host
+from benchmarks.libvirt_host import write_host
+from benchmarks.libvirt_link import Relay, daemon, have_libvirtd, split_cpus
 
 
 def log(msg: str) -> None:

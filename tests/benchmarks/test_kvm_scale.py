@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.libvirt_link import CallCounter, Relay, daemon, write_host
+from benchmarks.libvirt_host import write_host
+from benchmarks.libvirt_link import CallCounter, Relay, daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = (20, 60)

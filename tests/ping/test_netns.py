@@ -40,9 +40,21 @@ def ip(*args, ns=None):
 def icmp_counters(ns):
     """The namespace's ICMP output counters (nstat), for failure messages."""
     out = subprocess.run(
-        ["ip", "netns", "exec", ns, "nstat", "-az", "IcmpOutDestUnreachs", "IcmpOutErrors",
-         "IcmpOutRateLimitGlobal", "IcmpOutRateLimitHost"],
-        capture_output=True, text=True, timeout=10,
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "nstat",
+            "-az",
+            "IcmpOutDestUnreachs",
+            "IcmpOutErrors",
+            "IcmpOutRateLimitGlobal",
+            "IcmpOutRateLimitHost",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
     ).stdout
     return " ".join(line.split()[0] + "=" + line.split()[1] for line in out.splitlines()[1:] if line.strip())
 

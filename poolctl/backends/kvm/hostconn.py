@@ -97,6 +97,8 @@ class HostConn:
         self._credentials = credentials
         self.conn: libvirt.virConnect | None = None
         self._callback_ids: list[int] = []
+        self._subscribed = False  # this connection's events are registered (its first load)
+        self._event_calls: list[str] = []
         self._closing = False
         self.live = False
         stem = PurePosixPath(urlsplit(uri).path).stem if self.is_test else ""
@@ -129,47 +131,41 @@ class HostConn:
 
     # -- connection ---------------------------------------------------------------------
     def open(self) -> None:
-        """Open the connection (or take over the one ``poolctl.preload`` started) and subscribe;
-        raises ConnectionLost/AuthenticationError."""
+        """Open the connection (or take over the one ``poolctl.preload`` started); its events
+        are subscribed to by its first ``load``. Raises ConnectionLost/AuthenticationError."""
         self._closing = False
         self.cancel.clear()
         conn, self._ssh_pid = open_host(
             self.uri, self.settings, self._credentials, self.cancel, early.claim(self.uri, self.settings)
         )
         self._static = None
-        self.conn, self._callback_ids, self.live = conn, self._subscribe(conn), True
+        self._subscribed = False
+        self.conn, self.live = conn, True
 
-    def _subscribe(self, conn: libvirt.virConnect) -> list[int]:
-        """The close callback and the domain events, two round trips over a link whatever their
-        number: the lifecycle events (whose first registration sets up libvirt-python's table of
-        them, not safe to race) with the close callback, then the others at once."""
+    def _subscriptions(self, c: libvirt.virConnect) -> tuple[bulkcalls.Named, dict[str, bulkcalls.Named]]:
+        """The close callback and the domain events, made with the connection's first read (as
+        its first calls), the events but the lifecycle one as its follow-ups: the first
+        registration sets up libvirt-python's table of them, which is not safe to race."""
         events = [
-            (getattr(libvirt, name), cb)
-            for name, cb in (
-                ("VIR_DOMAIN_EVENT_ID_LIFECYCLE", self._on_lifecycle),
-                ("VIR_DOMAIN_EVENT_ID_JOB_COMPLETED", self._on_job_completed),
-                ("VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION", self._on_migration_iteration),
+            (name, getattr(libvirt, event), cb)
+            for name, event, cb in (
+                ("lifecycle", "VIR_DOMAIN_EVENT_ID_LIFECYCLE", self._on_lifecycle),
+                ("job completed", "VIR_DOMAIN_EVENT_ID_JOB_COMPLETED", self._on_job_completed),
+                ("migration iteration", "VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION", self._on_migration_iteration),
             )
-            if hasattr(libvirt, name)
+            if hasattr(libvirt, event)
         ]
-        first: dict[str, Callable[[], Any]] = {"close": lambda: conn.registerCloseCallback(self._on_close, None)}
-        rest: dict[str, Callable[[], Any]] = {}
-        for i, (event, cb) in enumerate(events):
-            (first if i == 0 else rest)[f"event {event}"] = functools.partial(
-                conn.domainEventRegisterAny, None, event, cb, None
-            )
-        waves = [first, rest]
-        ids = []
-        for wave in waves:
-            got = bulkcalls.Calls(wave, at_once=self.in_flight > 1)
-            for name in wave:
-                try:
-                    result = got.get(name)
-                except libvirt.libvirtError:
-                    continue
-                if name != "close":
-                    ids.append(result)
-        return ids
+        made: bulkcalls.Named = {
+            f"event {name}": functools.partial(_quietly, c.domainEventRegisterAny, None, event, cb, None)
+            for name, event, cb in events
+        }
+        first: bulkcalls.Named = dict(list(made.items())[:1])
+        calls: bulkcalls.Named = {
+            "close": functools.partial(_quietly, c.registerCloseCallback, self._on_close, None)
+        } | first
+        then = {name: dict(list(made.items())[1:]) for name in first}
+        self._event_calls = list(made)
+        return calls, then
 
     def open_side(self) -> libvirt.virConnect:
         """A further connection to this host, without subscriptions: the caller owns it.
@@ -273,7 +269,22 @@ class HostConn:
         if c is None:
             raise libvirt.libvirtError("not connected")
         first = self._static is None  # this connection's first read
-        got = bulkcalls.Calls(self._bulk_calls(c), at_once=self.in_flight > 1)
+        calls: bulkcalls.Named = {}
+        follow: dict[str, Callable[[Any], bulkcalls.Named]] = {
+            "pools": functools.partial(_definitions, "pool"),
+            "networks": functools.partial(_definitions, "network"),
+        }
+        if not self._subscribed:
+            # Registered with the read rather than a round trip before it: the daemon takes a
+            # client's calls in the order sent, the registrations first, and a change it made
+            # between the two would still be in the next refresh (REFRESH_S).
+            calls, then = self._subscriptions(c)
+            follow |= {name: functools.partial(_constant, more) for name, more in then.items()}
+        got = bulkcalls.Calls(calls | self._bulk_calls(c), at_once=self.in_flight > 1, follow=follow)
+        if not self._subscribed:
+            self._subscribed = True
+            got.get("close")
+            self._callback_ids = [i for i in map(got.get, self._event_calls) if i is not None]
         self._load_facts(got)
         listed = got.get("domains")
         saved = {d.UUIDString() for d in got.get("domains.saved")}
@@ -468,8 +479,8 @@ class HostConn:
         self.facts = dataclasses.replace(static, memory_free=free)
 
     def _load_storage_and_networks(self, got: bulkcalls.Calls) -> None:
-        """The storage pools and networks from their lists and XML definitions, the definitions
-        of both all at once over a link (one round trip for a handful)."""
+        """The storage pools and networks from their lists and XML definitions (the lists'
+        follow-ups: ``_definitions``)."""
         active_pools = {p.name() for p in got.get("pools.active")}
         pools = got.get("pools")
         try:
@@ -479,12 +490,9 @@ class HostConn:
             if not is_unsupported(err):
                 raise
             active_nets, nets = set(), []
-        calls: dict[str, Callable[[], Any]] = {f"pool {p.name()}": functools.partial(p.XMLDesc, 0) for p in pools}
-        calls |= {f"network {n.name()}": functools.partial(n.XMLDesc, 0) for n in nets}
-        xml = bulkcalls.Calls(calls, at_once=self.in_flight > 1)
-        self.pools = _parsed(pools, "pool", xml, lambda text, name: xmlinfo.parse_pool(text, name in active_pools))
+        self.pools = _parsed(pools, "pool", got, lambda text, name: xmlinfo.parse_pool(text, name in active_pools))
         self.networks = _parsed(
-            nets, "network", xml, lambda text, name: xmlinfo.parse_network(text, name in active_nets)
+            nets, "network", got, lambda text, name: xmlinfo.parse_network(text, name in active_nets)
         )
 
     def _load_bridges(self, got: bulkcalls.Calls) -> None:
@@ -492,6 +500,23 @@ class HostConn:
             self.bridges = {i.name() for i in got.get("interfaces")}
         except libvirt.libvirtError:
             self.bridges = None
+
+
+def _quietly(register: Callable[..., int], *args: Any) -> int | None:
+    """A registration's id, None when the host refused it (the host still loads)."""
+    try:
+        return register(*args)
+    except libvirt.libvirtError:
+        return None
+
+
+def _constant(calls: bulkcalls.Named, _answer: object) -> bulkcalls.Named:
+    return calls
+
+
+def _definitions(kind: str, objs: list[Any]) -> bulkcalls.Named:
+    """The XML definitions of the pools or networks listed, by ``"<kind> <name>"``."""
+    return {f"{kind} {o.name()}": functools.partial(o.XMLDesc, 0) for o in objs}
 
 
 def _parsed(objs: list[Any], kind: str, xml: bulkcalls.Calls, parse: Callable[[str, str], Any]) -> dict[str, Any]:

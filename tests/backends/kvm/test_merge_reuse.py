@@ -9,15 +9,15 @@ import threading
 import libvirt
 import pytest
 
+from benchmarks.libvirt_host import host_uri
 from poolctl.backends.kvm import KvmBackend, bulkcalls
 from poolctl.config import pool_config
 from poolctl.model import PowerState
-from tests.backends.kvm.bighost import write_host
 
 
 @pytest.fixture
 def backend(tmp_path):
-    b = KvmBackend(pool_config({"name": "p", "backend": "kvm", "uris": [write_host(tmp_path / "h.xml", 30)]}))
+    b = KvmBackend(pool_config({"name": "p", "backend": "kvm", "uris": [host_uri(tmp_path / "h.xml", 30)]}))
     b.connect()
     b.inventory()
     yield b
@@ -52,7 +52,7 @@ def test_a_change_makes_a_new_vm_equal_to_a_fresh_build(backend):
 
 
 def test_bulk_calls_at_once_give_what_one_after_another_gives(tmp_path):
-    conn = libvirt.open(write_host(tmp_path / "b.xml", 5))
+    conn = libvirt.open(host_uri(tmp_path / "b.xml", 5))
     try:
         threads: set[str] = set()
 
