@@ -129,7 +129,7 @@ def start_pool(table: Mapping[str, Any], config_dir: Path) -> None:
     that is not (no list of URIs, a setting of the wrong type) starts nothing: its pool opens
     its hosts itself, or the config says what is wrong with it."""
     uris = table.get("uris")
-    timeout = table.get("connect_timeout_s", OpenSettings.timeout_s)
+    timeout = table.get("connect_timeout_s", OpenSettings().timeout_s)
     known_hosts = table.get("known_hosts", "")
     if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
         return
