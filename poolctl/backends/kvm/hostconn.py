@@ -97,6 +97,7 @@ class HostConn:
         self._credentials = credentials
         self.conn: libvirt.virConnect | None = None
         self._callback_ids: list[int] = []
+        self._threads: bulkcalls.Threads | None = None  # the bulk calls' threads, per connection
         self._subscribed = False  # this connection's events are registered (its first load)
         self._event_calls: list[str] = []
         self._closing = False
@@ -135,9 +136,17 @@ class HostConn:
         are subscribed to by its first ``load``. Raises ConnectionLost/AuthenticationError."""
         self._closing = False
         self.cancel.clear()
-        conn, self._ssh_pid = open_host(
-            self.uri, self.settings, self._credentials, self.cancel, early.claim(self.uri, self.settings)
-        )
+        self._stop_threads()
+        if self.in_flight > 1:  # started while the host opens: see bulkcalls.Threads
+            self._threads = bulkcalls.Threads()
+            self._threads.start()
+        try:
+            conn, self._ssh_pid = open_host(
+                self.uri, self.settings, self._credentials, self.cancel, early.claim(self.uri, self.settings)
+            )
+        except BaseException:
+            self._stop_threads()
+            raise
         self._static = None
         self._subscribed = False
         self.conn, self.live = conn, True
@@ -175,9 +184,15 @@ class HostConn:
         """
         return open_host(self.uri, self.settings, self._credentials, self.cancel)[0]
 
+    def _stop_threads(self) -> None:
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.close()
+
     def close(self) -> None:
         self._closing = True
         self.cancel.set()  # an open under way is abandoned, its ssh ended
+        self._stop_threads()
         conn, self.conn = self.conn, None
         self.live = False
         if conn is None:
@@ -280,7 +295,9 @@ class HostConn:
             # between the two would still be in the next refresh (REFRESH_S).
             calls, then = self._subscriptions(c)
             follow |= {name: functools.partial(_constant, more) for name, more in then.items()}
-        got = bulkcalls.Calls(calls | self._bulk_calls(c), at_once=self.in_flight > 1, follow=follow)
+        got = bulkcalls.Calls(
+            calls | self._bulk_calls(c), at_once=self.in_flight > 1, follow=follow, threads=self._threads
+        )
         if not self._subscribed:
             self._subscribed = True
             got.get("close")

@@ -4,6 +4,7 @@ once give what they give one after another. Real test-driver hosts throughout.""
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import libvirt
@@ -71,4 +72,26 @@ def test_bulk_calls_at_once_give_what_one_after_another_gives(tmp_path):
             with pytest.raises(libvirt.libvirtError):
                 got.get("fails")  # raised where it is asked for, as a plain call would
     finally:
+        conn.close()
+
+
+def test_follow_ups_and_started_threads_give_what_one_after_another_gives(tmp_path):
+    conn = libvirt.open(host_uri(tmp_path / "f.xml", 5))
+    threads = bulkcalls.Threads()
+    threads.start()
+    try:
+        pool = threads.pool(wait_s=10)
+        assert pool is not None and len(pool._threads) == bulkcalls.MAX_THREADS  # all started beforehand
+        calls = {"pools": lambda: conn.listAllStoragePools(0), "free": conn.getFreeMemory}
+        follow = {"pools": lambda pools: {f"pool {p.name()}": functools.partial(p.XMLDesc, 0) for p in pools}}
+        serial = bulkcalls.Calls(calls, at_once=False, follow=follow)
+        together = bulkcalls.Calls(calls, at_once=True, follow=follow, threads=threads)
+        for got in (serial, together):
+            assert [p.name() for p in got.get("pools")] == ["default"]
+            assert "<name>default</name>" in got.get("pool default")
+        threads.close()
+        assert threads.pool() is None  # a closed connection's calls make their own threads
+        assert bulkcalls.Calls(calls, at_once=True, follow=follow, threads=threads).get("pool default")
+    finally:
+        threads.close()
         conn.close()
