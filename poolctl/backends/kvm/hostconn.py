@@ -1,6 +1,8 @@
-"""One libvirt connection = one host: open, subscribe, load with bulk calls, cache.
+"""One libvirt connection = one host: its state (the connection, its subscriptions, what was
+read of the host and its domains) and its reads, the bulk read in a fixed number of calls.
 
-What only a domain's own calls tell is read by ``details``, many domains at a time.
+Opening the host (deadline, ssh child, credentials, what a failure means) is ``opening``'s;
+what only a domain's own calls tell is read by ``details``, many domains at a time.
 """
 
 from __future__ import annotations
