@@ -99,33 +99,42 @@ class Threads:
 
     def __init__(self) -> None:
         self._ready = threading.Event()
+        self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
+        # A worker is started for each task while none is idle: tasks that wait for each other
+        # start every one of them; ``close`` releases them at once (a host that failed to open).
+        self._gate = threading.Barrier(MAX_THREADS)
 
     def start(self) -> None:
         threading.Thread(target=self._start, name="kvm-bulk-start", daemon=True).start()
 
     def _start(self) -> None:
         pool = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="kvm-bulk")
-        # A worker is started for each task while none is idle: tasks that wait for each other
-        # start every one of them.
-        gate = threading.Barrier(MAX_THREADS)
-        started = [pool.submit(gate.wait, 5.0) for _ in range(MAX_THREADS)]
+        with self._lock:
+            if self._closed:
+                return
+            self._pool = pool
+        try:
+            started = [pool.submit(self._gate.wait, 1.0) for _ in range(MAX_THREADS)]
+        except RuntimeError:  # closed meanwhile, or the interpreter is exiting
+            self._gate.abort()
+            return
         wait(started)
-        self._pool = pool
         self._ready.set()
-        if self._closed:
-            pool.shutdown(wait=False)
 
     def pool(self, wait_s: float = 1.0) -> ThreadPoolExecutor | None:
-        """The started pool; None when it is not there (not started, closed, or not ready within
-        ``wait_s``: the caller makes its own)."""
-        if self._closed or not self._ready.wait(wait_s):
+        """The started pool; None when it is not there (closed, or not ready within ``wait_s``:
+        the caller makes its own)."""
+        if not self._ready.wait(wait_s):
             return None
-        return self._pool
+        with self._lock:
+            return None if self._closed else self._pool
 
     def close(self) -> None:
-        self._closed = True
-        pool, self._pool = self._pool, None
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        self._gate.abort()
         if pool is not None:
             pool.shutdown(wait=False)
