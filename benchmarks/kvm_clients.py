@@ -114,9 +114,14 @@ def virsh(uri: str, relay: Relay | None, domains: int) -> Sample:
     return measure_command("virsh", ["virsh", "-c", uri, "list", "--all"], relay, None, domains)
 
 
-def poolctl_ls(config: Path, relay: Relay | None, domains: int) -> Sample:
-    env = dict(os.environ, POOLCTL_CONFIG=str(config))
-    return measure_command("poolctl ls vms", [*poolctl_command(), "ls", "vms"], relay, env, domains)
+BASELINE = " (baseline)"  # a client's name when it runs poolctl from the baseline's sources
+
+
+def poolctl_ls(config: Path, relay: Relay | None, domains: int, source: Path | None = None) -> Sample:
+    """``source``: the poolctl sources to run instead of this checkout's (the baseline)."""
+    env = dict(os.environ, POOLCTL_CONFIG=str(config), **({"PYTHONPATH": str(source)} if source else {}))
+    name = "poolctl ls vms" + (BASELINE if source else "")
+    return measure_command(name, [*poolctl_command(), "ls", "vms"], relay, env, domains)
 
 
 def _wait_name(prog: PtyProgram, t0: float, what: str) -> float:
@@ -194,8 +199,9 @@ def tui(
     return Sample(client, seconds, calls, rss, calls_total, got, note)
 
 
-def poolctl_tui(config: Path, relay: Relay | None, *, keys: bool = False) -> Sample:
-    return tui("poolctl", poolctl_command(), relay, {"POOLCTL_CONFIG": str(config)}, keys=keys)
+def poolctl_tui(config: Path, relay: Relay | None, *, keys: bool = False, source: Path | None = None) -> Sample:
+    env = {"POOLCTL_CONFIG": str(config), **({"PYTHONPATH": str(source)} if source else {})}
+    return tui("poolctl" + (BASELINE if source else ""), poolctl_command(), relay, env, keys=keys)
 
 
 def virtui(path: str, home: Path, relay: Relay | None) -> Sample:

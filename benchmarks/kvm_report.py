@@ -7,11 +7,21 @@ from dataclasses import asdict, dataclass, field
 
 from benchmarks.kvm_clients import Sample
 
-CLIENTS = ("floor", "virsh", "poolctl ls vms", "poolctl", "virtui-manager")
+CLIENTS = (
+    "floor",
+    "virsh",
+    "poolctl ls vms (baseline)",
+    "poolctl ls vms",
+    "poolctl (baseline)",
+    "poolctl",
+    "virtui-manager",
+)
 WHAT = {
     "floor": "open + listAllDomains",
     "virsh": "list --all",
+    "poolctl ls vms (baseline)": "to exit",
     "poolctl ls vms": "to exit",
+    "poolctl (baseline)": "first paint",
     "poolctl": "first paint",
     "virtui-manager": "first paint",
 }
@@ -73,7 +83,9 @@ def table(cells: list[Cell], *, runs: int) -> str:
                 continue
             med = statistics.median(got)
             above = "" if client == "floor" or base is None else f"{med - base:+.2f}"
-            settled = c.calls(client, total=True) if client in ("poolctl", "virtui-manager") else None
+            settled = (
+                c.calls(client, total=True) if client in ("poolctl", "poolctl (baseline)", "virtui-manager") else None
+            )
             lines.append(
                 f"| {c.link} | {c.domains} | {client} | {WHAT[client]} | {med:.2f} [{min(got):.2f}-{max(got):.2f}] "
                 f"| {above} | {_num(c.calls(client), 'd')} | {_num(settled, 'd') if settled is not None else ''} "

@@ -20,6 +20,7 @@ Targets are reported, not asserted (exit 0 unless a client failed).
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import sys
@@ -32,7 +33,8 @@ if __package__ in (None, ""):  # `python benchmarks/kvm_scale.py`
 
 from benchmarks import kvm_clients as kc
 from benchmarks.kvm_report import Cell, table, targets
-from benchmarks.libvirt_link import Relay, daemon, have_libvirtd, split_cpus, write_host
+from benchmarks.libvirt_host import write_host
+from benchmarks.libvirt_link import Relay, daemon, have_libvirtd, split_cpus
 
 
 def log(msg: str) -> None:
@@ -46,7 +48,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--virtui", default=os.environ.get("VIRTUI_MANAGER", ""), help="virtui-manager's executable")
     p.add_argument("--keys", action="store_true", help="poolctl's key-to-frame latency at the largest local size")
-    p.add_argument("--only", default="", help="clients to run, comma separated (floor,virsh,ls,poolctl,virtui)")
+    p.add_argument(
+        "--only",
+        default="",
+        help="clients to run, comma separated (floor,virsh,ls,poolctl,virtui,ls-base,poolctl-base)",
+    )
+    p.add_argument(
+        "--baseline",
+        default="",
+        help="another poolctl source tree (e.g. an export of main) whose ls and TUI run beside this one's",
+    )
     p.add_argument("--json", default="", help="also write the samples as JSON ('-' = stdout)")
     p.add_argument(
         "--pin",
@@ -74,6 +85,10 @@ def run_cell(
         "ls": lambda: kc.poolctl_ls(cfg, relay, domains),
         "poolctl": lambda: kc.poolctl_tui(cfg, relay, keys=keys_here),
     }
+    if args.baseline:
+        base = Path(args.baseline)
+        clients["ls-base"] = lambda: kc.poolctl_ls(cfg, relay, domains, source=base)
+        clients["poolctl-base"] = lambda: kc.poolctl_tui(cfg, relay, source=base)
     if args.virtui:
         clients["virtui"] = lambda: kc.virtui(args.virtui, home, relay)
     if args.only:
@@ -95,8 +110,17 @@ def run_cell(
     return cell
 
 
+def byte_compile(*roots: Path) -> None:
+    """poolctl's sources compiled as an installed package's are (pip compiles them, and so it is
+    for the peer); a checkout on a machine with PYTHONDONTWRITEBYTECODE has none, and every
+    client would compile its modules again (~0.1 s of its start-up)."""
+    for root in roots:
+        compileall.compile_dir(str(root / "poolctl"), quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    byte_compile(Path(__file__).resolve().parent.parent, *([Path(args.baseline)] if args.baseline else []))
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     links = [x.strip() for x in args.links.split(",") if x.strip()]
     if args.virtui and not os.access(args.virtui, os.X_OK):

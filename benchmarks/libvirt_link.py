@@ -1,5 +1,6 @@
-"""A libvirt host at the end of a link: a private libvirtd serving the test driver over TCP, and
-a userspace relay in front of it that delays each direction and counts the RPC calls.
+"""A libvirt host at the end of a link: a private libvirtd serving the test driver over TCP (the
+host's file: ``libvirt_host``), and a userspace relay in front of it that delays each direction
+and counts the RPC calls.
 
 The kernel's netem is not available on these machines; a relay that holds every chunk for a
 fixed time each way is. The daemon loads no hypervisor driver (``LIBVIRT_DRIVER_DIR`` points at
@@ -28,74 +29,6 @@ START_TIMEOUT_S = 30.0
 # version, procedure, type, serial and status, 4 bytes each. Type 0 is a call.
 _TYPE_AT = 4 + 12
 _CALL = 0
-
-_HEAD = """<?xml version='1.0'?>
-<node xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
-  <cpu><mhz>2900</mhz><model>x86_64</model><active>64</active><nodes>1</nodes>
-    <sockets>2</sockets><cores>16</cores><threads>2</threads></cpu>
-  <memory>1073741824</memory>
-"""
-_DOMAIN = """  <domain type='test'>
-    <name>{name}</name>
-    <uuid>00000000-0000-4000-8000-{i:012d}</uuid>
-    <title>bench domain {i}</title>
-    <memory unit='MiB'>1024</memory>
-    <currentMemory unit='MiB'>1024</currentMemory>
-    <vcpu>2</vcpu>
-    <os><type arch='x86_64'>hvm</type></os>
-    <devices>
-      <disk type='file' device='disk'>
-        <source file='/var/lib/libvirt/images/{name}.qcow2'/>
-        <target dev='vda' bus='virtio'/>
-      </disk>
-      <interface type='network'>
-        <mac address='52:54:{mac}'/>
-        <source network='default'/>
-      </interface>
-    </devices>
-{runstate}  </domain>
-"""
-_POOL = """  <network>
-    <name>default</name>
-    <uuid>00000000-0000-4000-8000-00000000ff01</uuid>
-    <forward mode='nat'/>
-    <bridge name='virbr0'/>
-    <ip address='10.0.0.1' netmask='255.0.0.0'/>
-  </network>
-  <pool type='dir'>
-    <name>default</name>
-    <uuid>00000000-0000-4000-8000-00000000ff02</uuid>
-    <capacity unit='TiB'>100</capacity>
-    <allocation unit='GiB'>0</allocation>
-    <available unit='TiB'>100</available>
-    <target><path>/var/lib/libvirt/images</path></target>
-"""
-_VOLUME = """    <volume type='file'>
-      <name>{name}.qcow2</name>
-      <capacity unit='GiB'>10</capacity>
-      <allocation unit='GiB'>1</allocation>
-      <target><path>/var/lib/libvirt/images/{name}.qcow2</path></target>
-    </volume>
-"""
-
-
-def domain_name(i: int) -> str:
-    return f"vm-{i:05d}"
-
-
-def write_host(path: Path, domains: int) -> Path:
-    """A test-driver host with ``domains`` domains (two in three running), each with a disk on
-    the host's one pool (its volume too, so sizes are looked up) and a NIC on its one network."""
-    parts = [_HEAD]
-    for i in range(domains):
-        mac = ":".join(f"{b:02x}" for b in (i >> 24 & 255, i >> 16 & 255, i >> 8 & 255, i & 255))
-        runstate = "    <test:runstate>5</test:runstate>\n" if i % 3 == 2 else ""  # 5: shut off
-        parts.append(_DOMAIN.format(name=domain_name(i), i=i, mac=mac, runstate=runstate))
-    parts.append(_POOL)
-    parts.extend(_VOLUME.format(name=domain_name(i)) for i in range(domains))
-    parts.append("  </pool>\n</node>\n")
-    path.write_text("".join(parts))
-    return path.resolve()
 
 
 def free_port() -> int:
@@ -181,11 +114,13 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 class CallCounter:
-    """Reads one direction's byte stream as libvirt RPC messages and counts the calls."""
+    """Reads one direction's byte stream as libvirt RPC messages and counts the calls;
+    ``procedures``, when given, gets each call's (program, procedure) as it is seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, procedures: list[tuple[int, int]] | None = None) -> None:
         self._buf = bytearray()
         self._skip = 0  # bytes of the current message's body still to come
+        self.procedures = procedures
 
     def feed(self, data: bytes) -> int:
         calls = 0
@@ -204,6 +139,9 @@ class CallCounter:
             length = int.from_bytes(self._buf[:4], "big")
             if int.from_bytes(self._buf[_TYPE_AT : _TYPE_AT + 4], "big") == _CALL:
                 calls += 1
+                if self.procedures is not None:
+                    program = int.from_bytes(self._buf[4:8], "big")
+                    self.procedures.append((program, int.from_bytes(self._buf[12:16], "big")))
             self._skip = max(0, length - len(self._buf))
             self._buf.clear()
         return calls
@@ -213,9 +151,12 @@ class _Relay:
     """127.0.0.1:port -> target, every chunk held ``delay_s`` in each direction (RTT = twice
     that), the calls clients send added to ``calls``."""
 
-    def __init__(self, target_port: int, delay_s: float, calls: Any):
+    def __init__(self, target_port: int, delay_s: float, calls: Any, log: Path | None = None):
         self.target = ("127.0.0.1", target_port)
         self.delay_s = delay_s
+        # every call as the relay reads it: "monotonic-time connection program procedure"
+        self._log = open(log, "a", buffering=1) if log is not None else None
+        self._connections = 0
         self._lock = threading.Lock()
         self._calls = calls  # a multiprocessing.Value: read by the benchmark's process
         self._closed = False
@@ -249,10 +190,13 @@ class _Relay:
                     upstream.close()
                     return
                 self._sockets += [conn, upstream]
-            self._direction(conn, upstream, CallCounter())
+            self._connections += 1
+            self._direction(conn, upstream, CallCounter([] if self._log else None), self._connections)
             self._direction(upstream, conn, None)
 
-    def _direction(self, src: socket.socket, dst: socket.socket, counter: CallCounter | None) -> None:
+    def _direction(
+        self, src: socket.socket, dst: socket.socket, counter: CallCounter | None, connection: int = 0
+    ) -> None:
         held: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
 
         def read() -> None:
@@ -260,6 +204,11 @@ class _Relay:
                 while data := src.recv(262144):
                     if counter is not None:
                         self._count(counter.feed(data))
+                        if counter.procedures and self._log is not None:
+                            now = time.monotonic()
+                            lines = "".join(f"{now:.4f} {connection} {p} {n}\n" for p, n in counter.procedures)
+                            counter.procedures.clear()
+                            self._log.write(lines)
                     held.put((time.monotonic() + self.delay_s, data))
             except OSError:
                 pass
@@ -299,10 +248,12 @@ class _Relay:
             s.close()
 
 
-def _serve(target_port: int, delay_s: float, calls: Any, port: Any, stop: Any, cpus: set[int] | None) -> None:
+def _serve(
+    target_port: int, delay_s: float, calls: Any, port: Any, stop: Any, cpus: set[int] | None, log: Path | None
+) -> None:
     if cpus:
         os.sched_setaffinity(0, cpus)
-    relay = _Relay(target_port, delay_s, calls)
+    relay = _Relay(target_port, delay_s, calls, log)
     port.send(relay.port)
     stop.wait()
     relay.close()
@@ -311,15 +262,17 @@ def _serve(target_port: int, delay_s: float, calls: Any, port: Any, stop: Any, c
 class Relay:
     """The relay in a process of its own, so that the clients' traffic through it does not
     compete with the benchmark's own threads (the pty readers timing a frame) for one GIL.
-    ``calls``: the RPC calls clients sent since the last ``reset()``."""
+    ``calls``: the RPC calls clients sent since the last ``reset()``; ``log``: a file that gets
+    a line per call (monotonic time, connection, program, procedure: libvirt's
+    ``remote_protocol.x`` numbers them), to see which calls wait on which."""
 
-    def __init__(self, target_port: int, delay_s: float, cpus: set[int] | None = None):
+    def __init__(self, target_port: int, delay_s: float, cpus: set[int] | None = None, log: Path | None = None):
         ctx = multiprocessing.get_context("fork")
         self._calls = ctx.Value("q", 0)
         self._stop = ctx.Event()
         mine, theirs = ctx.Pipe()
         self._proc = ctx.Process(
-            target=_serve, args=(target_port, delay_s, self._calls, theirs, self._stop, cpus), daemon=True
+            target=_serve, args=(target_port, delay_s, self._calls, theirs, self._stop, cpus, log), daemon=True
         )
         self._proc.start()
         if not mine.poll(START_TIMEOUT_S):

@@ -137,7 +137,7 @@ def pool_config(table: Mapping[str, object]) -> PoolConfig:
     def where(loc: Loc) -> str:
         return label + (f", {'.'.join(str(p) for p in loc[2:])}" if len(loc) > 2 else "")
 
-    result = _pool(0, dict(table), where, {}, backends.available())
+    result = _pool(0, dict(table), where, {}, backends.registered())
     if isinstance(result, list):
         raise ConfigError(_one_line(result))
     return result
@@ -208,7 +208,7 @@ def _validate(path: Path, text: str, data: dict[str, Any]) -> Config:
     pools: list[PoolConfig] = []
     tables = data.get("pool")
     if isinstance(tables, list):
-        registered = backends.available()
+        registered = backends.registered()
         context = {CONFIG_DIR: path.parent}
         seen: dict[str, int] = {}
         for i, table in enumerate(tables):

@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_completion(build_parser(), args.shell)
     try:
         if args.command == "ls":
+            _preload(args, only=args.pool)
             from poolctl.cli.ls import run_ls
 
             with ExitStack() as stack:
@@ -315,7 +316,16 @@ def _demo_config(args: argparse.Namespace, *, tui: bool) -> Config | None:
     return _load(args, tui=tui)
 
 
+def _preload(args: argparse.Namespace, only: list[str] | None = None) -> None:
+    """The KVM hosts start opening before the config is validated (``poolctl.preload``)."""
+    if not args.demo:
+        from poolctl import preload
+
+        preload.start(args.config, only=only)
+
+
 def _run_tui(args: argparse.Namespace) -> int:
+    _preload(args)
     with ExitStack() as stack:
         pools, config = _pools(args, stack, tui=True)
         from poolctl import loading

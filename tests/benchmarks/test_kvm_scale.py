@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.libvirt_link import CallCounter, Relay, daemon, write_host
+from benchmarks.libvirt_host import write_host
+from benchmarks.libvirt_link import CallCounter, Relay, daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = (20, 60)
@@ -69,7 +70,7 @@ def test_the_benchmark_runs_at_a_tiny_size_and_first_paint_calls_do_not_grow(tmp
             "--links",
             "local,0,5",
             "--runs",
-            "1",
+            "2",
             "--virtui",
             "",
             "--json",
@@ -96,10 +97,15 @@ def test_the_benchmark_runs_at_a_tiny_size_and_first_paint_calls_do_not_grow(tmp
         # the counter sees per-domain calls where a client makes them (virsh: one per domain) ...
         assert calls[SIZES[1]]["virsh"] - calls[SIZES[0]]["virsh"] >= SIZES[1] - SIZES[0], calls
         # ... and none grow with the domains in the floor's, nor in poolctl's first paint: its
-        # per-domain reads come after it (at most the watcher's first call, the domain list,
-        # can race the frame to the terminal)
+        # per-domain reads come after it. The watcher starts once the frame is drawn, and its
+        # first calls can still reach the daemon before the frame reaches the terminal (more of
+        # them when the data was in before the TUI was up and the first frame is the whole
+        # screen): the run with the fewest is compared, and at most one call may race it.
         assert calls[SIZES[0]]["floor"] == calls[SIZES[1]]["floor"], calls
-        paint = {n: next(s for s in cells[(link, n)]["samples"] if s["client"] == "poolctl") for n in SIZES}
+        paint = {
+            n: min((s for s in cells[(link, n)]["samples"] if s["client"] == "poolctl"), key=lambda s: s["calls"])
+            for n in SIZES
+        }
         assert abs(paint[SIZES[1]]["calls"] - paint[SIZES[0]]["calls"]) <= 1, paint
         for n in SIZES:
             assert paint[n]["calls_total"] - paint[n]["calls"] >= n, f"no per-domain reads after the paint: {paint}"

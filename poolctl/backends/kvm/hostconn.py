@@ -1,6 +1,8 @@
-"""One libvirt connection = one host: open, subscribe, load with bulk calls, cache.
+"""One libvirt connection = one host: its state (the connection, its subscriptions, what was
+read of the host and its domains) and its reads, the bulk read in a fixed number of calls.
 
-What only a domain's own calls tell is read by ``details``, many domains at a time.
+Opening the host (deadline, ssh child, credentials, what a failure means) is ``opening``'s;
+what only a domain's own calls tell is read by ``details``, many domains at a time.
 """
 
 from __future__ import annotations
@@ -18,13 +20,11 @@ from urllib.parse import urlsplit
 
 import libvirt
 
-from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost
-from poolctl.backends.kvm import bulkcalls, details, heap, xmlinfo
+from poolctl.backends.base import BackendError, ConnectionLost
+from poolctl.backends.kvm import bulkcalls, details, early, heap, xmlinfo
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
-from poolctl.backends.kvm.eventloop import ensure_event_loop
 from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
-from poolctl.backends.kvm.openfail import classify, timed_out, where
-from poolctl.backends.kvm.opening import OpenFailed, OpenSettings, OpenTimedOut, end_ssh, open_conn
+from poolctl.backends.kvm.opening import Credentials, OpenSettings, end_ssh, open_host
 from poolctl.model import MiB
 
 RUNNING_STATES = {
@@ -60,8 +60,6 @@ class HostFacts:
     software_version: str = ""
 
 
-_ASKED_AGAIN = -1  # in an open's set of credentials asked for: one was asked for twice
-
 # libvirt's close callback gives a number; the user reads what it means.
 _CLOSE_WORDS = {
     libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "the connection failed (a read or write error)",
@@ -81,7 +79,7 @@ class HostConn:
         self,
         uri: str,
         notify: Notify,
-        credentials: Callable[[], tuple[str, str]],
+        credentials: Credentials,
         settings: OpenSettings | None = None,
     ):
         self.uri = uri
@@ -101,6 +99,9 @@ class HostConn:
         self._credentials = credentials
         self.conn: libvirt.virConnect | None = None
         self._callback_ids: list[int] = []
+        self._threads: bulkcalls.Threads | None = None  # the bulk calls' threads, per connection
+        self._subscribed = False  # this connection's events are registered (its first load)
+        self._event_calls: list[str] = []
         self._closing = False
         self.live = False
         stem = PurePosixPath(urlsplit(uri).path).stem if self.is_test else ""
@@ -133,27 +134,49 @@ class HostConn:
 
     # -- connection ---------------------------------------------------------------------
     def open(self) -> None:
-        """Open the connection and subscribe; raises ConnectionLost/AuthenticationError."""
+        """Open the connection (or take over the one ``poolctl.preload`` started); its events
+        are subscribed to by its first ``load``. Raises ConnectionLost/AuthenticationError."""
         self._closing = False
         self.cancel.clear()
-        conn, self._ssh_pid = self._open()
-        self._static = None
+        self._stop_threads()
+        if self.in_flight > 1:  # started while the host opens: see bulkcalls.Threads
+            self._threads = bulkcalls.Threads()
+            self._threads.start()
         try:
-            conn.registerCloseCallback(self._on_close, None)
-        except libvirt.libvirtError:
-            pass
-        ids = []
-        for name, cb in (
-            ("VIR_DOMAIN_EVENT_ID_LIFECYCLE", self._on_lifecycle),
-            ("VIR_DOMAIN_EVENT_ID_JOB_COMPLETED", self._on_job_completed),
-            ("VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION", self._on_migration_iteration),
-        ):
-            if hasattr(libvirt, name):
-                try:
-                    ids.append(conn.domainEventRegisterAny(None, getattr(libvirt, name), cb, None))
-                except libvirt.libvirtError:
-                    pass
-        self.conn, self._callback_ids, self.live = conn, ids, True
+            conn, self._ssh_pid = open_host(
+                self.uri, self.settings, self._credentials, self.cancel, early.claim(self.uri, self.settings)
+            )
+        except BaseException:
+            self._stop_threads()
+            raise
+        self._static = None
+        self._subscribed = False
+        self.conn, self.live = conn, True
+
+    def _subscriptions(self, c: libvirt.virConnect) -> tuple[bulkcalls.Named, dict[str, bulkcalls.Named]]:
+        """The close callback and the domain events, made with the connection's first read (as
+        its first calls), the events but the lifecycle one as its follow-ups: the first
+        registration sets up libvirt-python's table of them, which is not safe to race."""
+        events = [
+            (name, getattr(libvirt, event), cb)
+            for name, event, cb in (
+                ("lifecycle", "VIR_DOMAIN_EVENT_ID_LIFECYCLE", self._on_lifecycle),
+                ("job completed", "VIR_DOMAIN_EVENT_ID_JOB_COMPLETED", self._on_job_completed),
+                ("migration iteration", "VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION", self._on_migration_iteration),
+            )
+            if hasattr(libvirt, event)
+        ]
+        made: bulkcalls.Named = {
+            f"event {name}": functools.partial(_quietly, c.domainEventRegisterAny, None, event, cb, None)
+            for name, event, cb in events
+        }
+        first: bulkcalls.Named = dict(list(made.items())[:1])
+        calls: bulkcalls.Named = {
+            "close": functools.partial(_quietly, c.registerCloseCallback, self._on_close, None)
+        } | first
+        then = {name: dict(list(made.items())[1:]) for name in first}
+        self._event_calls = list(made)
+        return calls, then
 
     def open_side(self) -> libvirt.virConnect:
         """A further connection to this host, without subscriptions: the caller owns it.
@@ -161,64 +184,17 @@ class HostConn:
         A migration runs its long call on one: other calls on the connection running
         ``migrateToURI3`` waited up to 4 s behind it in the lab.
         """
-        return self._open()[0]
+        return open_host(self.uri, self.settings, self._credentials, self.cancel)[0]
 
-    def _open(self) -> tuple[libvirt.virConnect, int | None]:
-        """A connection and the pid of its ssh child (None without OpenSSH)."""
-        ensure_event_loop()
-        failed: list[str] = []  # why our credentials could not be given, if that happened
-        asked: set[int] = set()
-        auth = [
-            [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT],
-            self._auth_cb,
-            (failed, asked),
-        ]
-        try:
-            conn, ssh_pid = open_conn(self.uri, auth, self.settings, self.cancel)
-        except OpenTimedOut:
-            raise timed_out(self.uri, self.settings.timeout_s) from None
-        except OpenFailed as err:
-            if failed:
-                raise AuthenticationError(
-                    f"host {where(self.uri)[0]} ({self.uri}): {failed[0]}", host=self.uri
-                ) from None
-            said = "the password (or key passphrase) was refused" if _ASKED_AGAIN in asked else err.ssh_said
-            raise classify(self.uri, err.error, self.settings.timeout_s, said) from None
-        if not self.is_test:
-            try:
-                # 5 s interval, 3 misses: a dead host shows LOST within ~20 s.
-                conn.setKeepAlive(5, 3)
-            except libvirt.libvirtError:
-                pass
-        return conn, ssh_pid
-
-    def _auth_cb(self, creds: list[list[Any]], state: tuple[list[str], set[int]]) -> int:
-        # Each kind of credential is given once per open: libvirt's libssh transport asks for the
-        # password again after every refusal, and handing the same one over forever is a hang
-        # once the server has hung up ("Too many authentication failures").
-        failed, asked = state
-        kinds = {cred[0] for cred in creds}
-        if kinds & asked - {libvirt.VIR_CRED_AUTHNAME}:
-            asked.add(_ASKED_AGAIN)
-            return -1
-        asked.update(kinds)
-        # An exception here (a failing password_command) would be printed over the screen
-        # by libvirt-python and reach open() only as libvirt's "authentication failed".
-        try:
-            user, password = self._credentials()
-        except Exception as err:
-            failed.append(str(err))
-            return -1
-        for cred in creds:
-            if cred[0] == libvirt.VIR_CRED_AUTHNAME:
-                cred[4] = user
-            elif cred[0] in (libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT):
-                cred[4] = password
-        return 0
+    def _stop_threads(self) -> None:
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.close()
 
     def close(self) -> None:
         self._closing = True
         self.cancel.set()  # an open under way is abandoned, its ssh ended
+        self._stop_threads()
         conn, self.conn = self.conn, None
         self.live = False
         if conn is None:
@@ -310,7 +286,24 @@ class HostConn:
         if c is None:
             raise libvirt.libvirtError("not connected")
         first = self._static is None  # this connection's first read
-        got = bulkcalls.Calls(self._bulk_calls(c), at_once=self.in_flight > 1)
+        calls: bulkcalls.Named = {}
+        follow: dict[str, Callable[[Any], bulkcalls.Named]] = {
+            "pools": functools.partial(_definitions, "pool"),
+            "networks": functools.partial(_definitions, "network"),
+        }
+        if not self._subscribed:
+            # Registered with the read rather than a round trip before it: the daemon takes a
+            # client's calls in the order sent, the registrations first, and a change it made
+            # between the two would still be in the next refresh (REFRESH_S).
+            calls, then = self._subscriptions(c)
+            follow |= {name: functools.partial(_constant, more) for name, more in then.items()}
+        got = bulkcalls.Calls(
+            calls | self._bulk_calls(c), at_once=self.in_flight > 1, follow=follow, threads=self._threads
+        )
+        if not self._subscribed:
+            self._subscribed = True
+            got.get("close")
+            self._callback_ids = [i for i in map(got.get, self._event_calls) if i is not None]
         self._load_facts(got)
         listed = got.get("domains")
         saved = {d.UUIDString() for d in got.get("domains.saved")}
@@ -336,8 +329,8 @@ class HostConn:
             self.stale = dict.fromkeys(fresh, mark)
         else:
             self.stale = {uuid: mark for uuid, mark in self.stale.items() if uuid in fresh}
-        self._load_storage(got)
-        self._load_networks(got)
+        self._load_storage_and_networks(got)
+        self._load_bridges(got)
         self.update_free_memory()
         if first:
             heap.give_back()  # what opening the host freed, before the records stack up on it
@@ -504,40 +497,54 @@ class HostConn:
             free = max(0, static.memory_total - used)
         self.facts = dataclasses.replace(static, memory_free=free)
 
-    def _definitions(self, objs: list[Any]) -> bulkcalls.Calls:
-        """The XML definitions of pools or networks, by name; all at once over a link."""
-        calls: dict[str, Callable[[], Any]] = {o.name(): functools.partial(o.XMLDesc, 0) for o in objs}
-        return bulkcalls.Calls(calls, at_once=self.in_flight > 1)
-
-    def _load_storage(self, got: bulkcalls.Calls) -> None:
-        active = {p.name() for p in got.get("pools.active")}
-        listed = got.get("pools")
-        xml = self._definitions(listed)
-        pools = {}
-        for p in listed:
-            try:
-                pools[p.name()] = xmlinfo.parse_pool(xml.get(p.name()), p.name() in active)
-            except libvirt.libvirtError:
-                continue
-        self.pools = pools
-
-    def _load_networks(self, got: bulkcalls.Calls) -> None:
+    def _load_storage_and_networks(self, got: bulkcalls.Calls) -> None:
+        """The storage pools and networks from their lists and XML definitions (the lists'
+        follow-ups: ``_definitions``)."""
+        active_pools = {p.name() for p in got.get("pools.active")}
+        pools = got.get("pools")
         try:
-            active = {n.name() for n in got.get("networks.active")}
-            listed = got.get("networks")
-            xml = self._definitions(listed)
-            nets = {}
-            for n in listed:
-                try:
-                    nets[n.name()] = xmlinfo.parse_network(xml.get(n.name()), n.name() in active)
-                except libvirt.libvirtError:
-                    continue
-            self.networks = nets
+            active_nets = {n.name() for n in got.get("networks.active")}
+            nets = got.get("networks")
         except libvirt.libvirtError as err:
             if not is_unsupported(err):
                 raise
-            self.networks = {}
+            active_nets, nets = set(), []
+        self.pools = _parsed(pools, "pool", got, lambda text, name: xmlinfo.parse_pool(text, name in active_pools))
+        self.networks = _parsed(
+            nets, "network", got, lambda text, name: xmlinfo.parse_network(text, name in active_nets)
+        )
+
+    def _load_bridges(self, got: bulkcalls.Calls) -> None:
         try:
             self.bridges = {i.name() for i in got.get("interfaces")}
         except libvirt.libvirtError:
             self.bridges = None
+
+
+def _quietly(register: Callable[..., int], *args: Any) -> int | None:
+    """A registration's id, None when the host refused it (the host still loads)."""
+    try:
+        return register(*args)
+    except libvirt.libvirtError:
+        return None
+
+
+def _constant(calls: bulkcalls.Named, _answer: object) -> bulkcalls.Named:
+    return calls
+
+
+def _definitions(kind: str, objs: list[Any]) -> bulkcalls.Named:
+    """The XML definitions of the pools or networks listed, by ``"<kind> <name>"``."""
+    return {f"{kind} {o.name()}": functools.partial(o.XMLDesc, 0) for o in objs}
+
+
+def _parsed(objs: list[Any], kind: str, xml: bulkcalls.Calls, parse: Callable[[str, str], Any]) -> dict[str, Any]:
+    """Each pool's or network's definition parsed, by name; one whose definition could not be
+    read (gone meanwhile) is left out."""
+    out = {}
+    for o in objs:
+        try:
+            out[o.name()] = parse(xml.get(f"{kind} {o.name()}"), o.name())
+        except libvirt.libvirtError:
+            continue
+    return out

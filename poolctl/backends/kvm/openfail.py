@@ -16,7 +16,6 @@ import libvirt
 
 from poolctl.backends.base import AuthenticationError, BackendError, ConnectionLost
 from poolctl.backends.kvm.errors import code_name, words
-from poolctl.backends.kvm.opening import transport
 
 
 class HostKeyUnknown(BackendError):
@@ -91,6 +90,12 @@ def gist(message: str) -> str:
     return line.strip() or "no reason given"
 
 
+def _transport(uri: str) -> str:
+    # as opening.transport: not imported from there, opening imports this module to word a failure
+    scheme = urlsplit(uri).scheme
+    return scheme.split("+", 1)[1] if "+" in scheme else ""
+
+
 def _ssh_target(uri: str) -> tuple[str, str]:
     """How the user reaches the host with ssh themselves: ('-p 2222 ', 'root@kvm1')."""
     parts = urlsplit(uri)
@@ -110,7 +115,7 @@ def classify(uri: str, err: libvirt.libvirtError, timeout_s: float, ssh_said: st
 def classify_text(uri: str, message: str, code: str, number: int, timeout_s: float) -> BackendError:
     host, user = where(uri)
     why = gist(message)
-    kind = transport(uri)
+    kind = _transport(uri)
     port, login = _ssh_target(uri)
     parts = urlsplit(uri)
     known = f"[{parts.hostname}]:{parts.port}" if parts.port else str(parts.hostname)

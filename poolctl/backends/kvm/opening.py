@@ -8,6 +8,11 @@ attempt: it records ssh's pid, then execs ssh (or the URI's own ``command=``) wi
 on a thread of its own; past the deadline the attempt is abandoned and its ssh ended, which
 also returns libvirt's call. ``+libssh`` runs in this process: it is given ``known_hosts=`` and
 its abandoned call is left to end (its connection closed if it ever opens).
+
+``open_host`` is a host's whole open: the credentials given once each, the deadline, keepalives,
+and a failure worded by what it means (``openfail``). This module is imported before the config
+is validated (``poolctl.preload`` starts the first opens there, ``early``): it imports libvirt
+and the standard library only, and the failures' words (pydantic behind them) where one is worded.
 """
 
 from __future__ import annotations
@@ -15,23 +20,25 @@ from __future__ import annotations
 import atexit
 import os
 import shlex
-import shutil
 import signal
-import tempfile
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import libvirt
+
+from poolctl.backends.kvm.eventloop import ensure_event_loop
+
+if TYPE_CHECKING:
+    from poolctl.backends.base import BackendError
 
 SERVER_ALIVE_S = 5  # ssh's own keepalive: 3 missed answers end a dead session
 SERVER_ALIVE_COUNT = 3
 
 
-@dataclass(frozen=True)
-class OpenSettings:
+class OpenSettings(NamedTuple):  # not a dataclass: that module costs ~7 ms before the first open
     timeout_s: float = 15.0  # the whole open: TCP, ssh, authentication, libvirt's handshake
     known_hosts: str = ""  # a known_hosts file for both ssh transports; "" = ssh's own default
 
@@ -46,6 +53,8 @@ class _Attempt:
     """One open through OpenSSH: its private directory with the wrapper and ssh's pid."""
 
     def __init__(self, uri: str, settings: OpenSettings):
+        import tempfile  # an OpenSSH open only: ~4 ms with shutil, before the first open otherwise
+
         self.dir = Path(tempfile.mkdtemp(prefix="poolctl-ssh-"))
         parts = urlsplit(uri)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -93,6 +102,8 @@ class _Attempt:
             return ""
 
     def remove(self) -> None:
+        import shutil
+
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -227,3 +238,84 @@ def _close_quietly(conn: libvirt.virConnect) -> None:
         conn.close()
     except libvirt.libvirtError:
         pass
+
+
+# --- A host's open: credentials, keepalives, what a failure means ------------------------------
+
+Credentials = Callable[[], tuple[str, str]]  # (user, password), asked for when the host asks
+Opener = Callable[[list[Any], threading.Event | None], tuple[libvirt.virConnect, int | None]]
+_ASKED_AGAIN = -1  # in an open's set of credentials asked for: one was asked for twice
+CRED_TYPES = [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT]
+
+
+def open_host(
+    uri: str,
+    settings: OpenSettings,
+    credentials: Credentials,
+    cancel: threading.Event | None = None,
+    opener: Opener | None = None,
+) -> tuple[libvirt.virConnect, int | None]:
+    """A connection to the host at ``uri`` and the pid of its ssh child (None without OpenSSH);
+    raises the failure worded for the user (``ConnectionLost``, ``AuthenticationError``, ...).
+    ``opener``: an open already under way to take over (``early.claim``), else ``open_conn``."""
+    ensure_event_loop()
+    failed: list[str] = []  # why our credentials could not be given, if that happened
+    asked: set[int] = set()
+    auth = [CRED_TYPES, lambda creds, state: give_credentials(credentials, creds, state), (failed, asked)]
+    try:
+        if opener is not None:
+            conn, ssh_pid = opener(auth, cancel)
+        else:
+            conn, ssh_pid = open_conn(uri, auth, settings, cancel)
+    except OpenTimedOut:
+        from poolctl.backends.kvm.openfail import timed_out
+
+        raise timed_out(uri, settings.timeout_s) from None
+    except OpenFailed as err:
+        raise _open_failure(uri, settings, err, failed, asked) from None
+    if not urlsplit(uri).scheme.startswith("test"):
+        try:
+            # 5 s interval, 3 misses: a dead host shows LOST within ~20 s.
+            conn.setKeepAlive(5, 3)
+        except libvirt.libvirtError:
+            pass
+    return conn, ssh_pid
+
+
+def _open_failure(
+    uri: str, settings: OpenSettings, err: OpenFailed, failed: list[str], asked: set[int]
+) -> BackendError:
+    from poolctl.backends.base import AuthenticationError
+    from poolctl.backends.kvm.openfail import classify, where
+
+    if failed:
+        return AuthenticationError(f"host {where(uri)[0]} ({uri}): {failed[0]}", host=uri)
+    said = "the password (or key passphrase) was refused" if _ASKED_AGAIN in asked else err.ssh_said
+    return classify(uri, err.error, settings.timeout_s, said)
+
+
+def give_credentials(credentials: Credentials, creds: list[list[Any]], state: tuple[list[str], set[int]]) -> int:
+    """libvirt's auth callback: ``creds`` filled from ``credentials()``; 0, or -1 to fail the open.
+
+    Each kind of credential is given once per open: libvirt's libssh transport asks for the
+    password again after every refusal, and handing the same one over forever is a hang once
+    the server has hung up ("Too many authentication failures")."""
+    failed, asked = state
+    kinds = {cred[0] for cred in creds}
+    if kinds & asked - {libvirt.VIR_CRED_AUTHNAME}:
+        asked.add(_ASKED_AGAIN)
+        return -1
+    asked.update(kinds)
+    # An exception here (a failing password_command) would be printed over the screen
+    # by libvirt-python and reach open() only as libvirt's "authentication failed".
+    try:
+        user, password = credentials()
+    except Exception as err:
+        failed.append(str(err))
+        return -1
+    for cred in creds:
+        if cred[0] == libvirt.VIR_CRED_AUTHNAME:
+            cred[4] = user
+        elif cred[0] in (libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT):
+            cred[4] = password
+    return 0

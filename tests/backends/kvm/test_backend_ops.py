@@ -155,20 +155,20 @@ def test_config_without_uris_is_refused():
 def test_auth_callback_gives_credentials_and_reports_a_failing_password_command(capfd):
     import libvirt
 
-    from poolctl.backends.kvm.hostconn import HostConn
+    from poolctl.backends.kvm.opening import give_credentials
 
     creds = [[libvirt.VIR_CRED_AUTHNAME, "user", "", "", None], [libvirt.VIR_CRED_PASSPHRASE, "password", "", "", None]]
-    hc = HostConn("qemu+tcp://kvm1/system", lambda _item: None, lambda: ("root", "s3cret"))
     failed: list[str] = []
     asked: set[int] = set()
-    assert hc._auth_cb(creds, (failed, asked)) == 0 and failed == []
+    assert give_credentials(lambda: ("root", "s3cret"), creds, (failed, asked)) == 0 and failed == []
     assert [c[4] for c in creds] == ["root", "s3cret"]
     # asked again within the same open (the password was refused): no second try, no loop
-    assert hc._auth_cb([[libvirt.VIR_CRED_PASSPHRASE, "password", "", "", None]], (failed, asked)) == -1
+    again = [[libvirt.VIR_CRED_PASSPHRASE, "password", "", "", None]]
+    assert give_credentials(lambda: ("root", "s3cret"), again, (failed, asked)) == -1
 
     cfg = pool_config({"name": "p", "backend": "kvm", "uris": ["qemu+tcp://kvm1/system"], "password_command": "false"})
-    hc = HostConn(cfg.uris[0], lambda _item: None, lambda: ("root", cfg.resolve_password()))
-    assert hc._auth_cb(creds, (failed, set())) == -1  # libvirt then fails the open: open_side() words it
+    # libvirt then fails the open: open_side() words it
+    assert give_credentials(lambda: ("root", cfg.resolve_password()), creds, (failed, set())) == -1
     assert failed == ["pool 'p': password_command exited with 1 (its output is not shown: it may hold the secret)"]
     assert capfd.readouterr() == ("", "")
 

@@ -12,12 +12,12 @@ import time
 import libvirt
 import pytest
 
+from benchmarks.libvirt_host import host_uri
 from poolctl.backends.kvm import KvmBackend, details
 from poolctl.backends.kvm.details import IN_FLIGHT
 from poolctl.config import pool_config
 from poolctl.inventory import InventoryStore
 from poolctl.model import ConnectionStatus, PowerState
-from tests.backends.kvm.bighost import write_host
 from tests.backends.kvm.counting import Calls, counting_open
 from tests.support.recorder import Recorder
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def _backend(tmp_path, domains: int, monkeypatch) -> tuple[KvmBackend, Calls]:
-    uri = write_host(tmp_path / f"host-{domains}.xml", domains)
+    uri = host_uri(tmp_path / f"host-{domains}.xml", domains)
     calls = Calls()
     monkeypatch.setattr(libvirt, "openAuth", counting_open(calls))
     return KvmBackend(pool_config({"name": f"big-{domains}", "backend": "kvm", "uris": [uri]})), calls

@@ -4,20 +4,21 @@ once give what they give one after another. Real test-driver hosts throughout.""
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import libvirt
 import pytest
 
+from benchmarks.libvirt_host import host_uri
 from poolctl.backends.kvm import KvmBackend, bulkcalls
 from poolctl.config import pool_config
 from poolctl.model import PowerState
-from tests.backends.kvm.bighost import write_host
 
 
 @pytest.fixture
 def backend(tmp_path):
-    b = KvmBackend(pool_config({"name": "p", "backend": "kvm", "uris": [write_host(tmp_path / "h.xml", 30)]}))
+    b = KvmBackend(pool_config({"name": "p", "backend": "kvm", "uris": [host_uri(tmp_path / "h.xml", 30)]}))
     b.connect()
     b.inventory()
     yield b
@@ -52,7 +53,7 @@ def test_a_change_makes_a_new_vm_equal_to_a_fresh_build(backend):
 
 
 def test_bulk_calls_at_once_give_what_one_after_another_gives(tmp_path):
-    conn = libvirt.open(write_host(tmp_path / "b.xml", 5))
+    conn = libvirt.open(host_uri(tmp_path / "b.xml", 5))
     try:
         threads: set[str] = set()
 
@@ -71,4 +72,26 @@ def test_bulk_calls_at_once_give_what_one_after_another_gives(tmp_path):
             with pytest.raises(libvirt.libvirtError):
                 got.get("fails")  # raised where it is asked for, as a plain call would
     finally:
+        conn.close()
+
+
+def test_follow_ups_and_started_threads_give_what_one_after_another_gives(tmp_path):
+    conn = libvirt.open(host_uri(tmp_path / "f.xml", 5))
+    threads = bulkcalls.Threads()
+    threads.start()
+    try:
+        pool = threads.pool(wait_s=10)
+        assert pool is not None and len(pool._threads) == bulkcalls.MAX_THREADS  # all started beforehand
+        calls = {"pools": lambda: conn.listAllStoragePools(0), "free": conn.getFreeMemory}
+        follow = {"pools": lambda pools: {f"pool {p.name()}": functools.partial(p.XMLDesc, 0) for p in pools}}
+        serial = bulkcalls.Calls(calls, at_once=False, follow=follow)
+        together = bulkcalls.Calls(calls, at_once=True, follow=follow, threads=threads)
+        for got in (serial, together):
+            assert [p.name() for p in got.get("pools")] == ["default"]
+            assert "<name>default</name>" in got.get("pool default")
+        threads.close()
+        assert threads.pool() is None  # a closed connection's calls make their own threads
+        assert bulkcalls.Calls(calls, at_once=True, follow=follow, threads=threads).get("pool default")
+    finally:
+        threads.close()
         conn.close()
