@@ -25,6 +25,7 @@ from poolctl.model import MigrationOptions
 MAX_PASSES = 30
 THROTTLE_STEP_S = 1.0  # QEMU raises the throttle (20 %, then +10 %) about once a pass
 PAST_MOVES = 5
+SHORT_WIDTH = 76  # the migrate dialog's text width at 80 columns
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ class Prediction:
         if not self.converges:
             return "predicted: does not converge without auto-converge or post-copy"
         lost = "" if self.lost_probes is None else f" · ~{self.lost_probes:.1f} probes lost"
-        disks = f" (disks {self.disk_s:.0f} s)" if self.disk_s else ""
-        return f"predicted: {self.duration_s:.1f} s{disks} · {self.passes} passes · pause {self.pause_ms:.0f} ms{lost}"
+        disks = f" (disks {_span(self.disk_s)})" if self.disk_s else ""
+        line = f"predicted: {_span(self.duration_s)}{disks} · {self.passes} passes · pause {self.pause_ms:.0f} ms{lost}"
+        return line if len(line) <= SHORT_WIDTH else line.replace(" probes lost", " lost")
 
     def as_record(self) -> dict[str, object]:
         return {
@@ -65,6 +67,11 @@ class Prediction:
             "copy_rate_mib_s": round(self.copy_rate_bytes_s / MIB, 1),
             **({"disk_s": round(self.disk_s, 1)} if self.disk_s else {}),
         }
+
+
+def _span(seconds: float) -> str:
+    # minutes past 100 s: a disk copy's hours stay short enough for the dialog's 76 columns
+    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 
 def predict(inputs: TuneInputs, options: MigrationOptions, model: SwitchoverModel) -> Prediction:

@@ -179,7 +179,9 @@ def test_a_disk_copy_comes_first_in_the_predicted_duration():
     with_disks = predict(replace(inputs, disk_copy_s=30.0), options, KVM)
     assert with_disks.duration_s == pytest.approx(memory_only.duration_s + 30.0)
     assert (with_disks.pause_ms, with_disks.lost_probes) == (memory_only.pause_ms, memory_only.lost_probes)
-    assert "(disks 30 s)" in with_disks.short() and "the disks first, about 30 s" in with_disks.line()
+    assert "(disks 30.0 s)" in with_disks.short() and "the disks first, about 30 s" in with_disks.line()
+    long = predict(replace(inputs, disk_copy_s=30 * 60.0), options, KVM)
+    assert "(disks 30.0 min)" in long.short() and len(long.short()) <= 76  # the dialog's width at 80x24
     assert with_disks.as_record()["disk_s"] == 30.0 and "disk_s" not in memory_only.as_record()
 
 
