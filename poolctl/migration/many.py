@@ -37,6 +37,11 @@ def precheck(backend: Backend, vms: Sequence[VM], hosts: Sequence[str]) -> Check
     return {ref: fut.result() for ref, fut in futures.items()}
 
 
+def destinations(hosts: Sequence[Host], host: str, allowed: set[str] | None) -> list[str]:
+    """The hosts an evacuation of ``host`` may fill: up, taking VMs, and among ``allowed`` if given."""
+    return [h.ref for h in hosts if h.ref != host and h.enabled and h.live and (allowed is None or h.ref in allowed)]
+
+
 def plan_evacuation(
     backend: Backend, vms: Sequence[VM], hosts: Sequence[Host], host: str, to: Sequence[str] | None = None
 ) -> Plan:
@@ -46,9 +51,7 @@ def plan_evacuation(
     if not leaving:
         return Plan(())
     allowed = set(to) if to else None
-    candidates = [
-        h.ref for h in hosts if h.ref != host and h.enabled and h.live and (allowed is None or h.ref in allowed)
-    ]
+    candidates = destinations(hosts, host, allowed)
     blockers = backend.evacuation_blockers(host)
     return with_blockers(plan_moves(leaving, hosts, precheck(backend, leaving, candidates), to=allowed), blockers)
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from poolctl.backends.base import Backend
-from poolctl.migration.many import precheck
+from poolctl.migration.many import destinations, precheck
 from poolctl.migration.planner import Checks, Plan, Verdict, evacuees, plan_moves, with_blockers
 from poolctl.model import VM, Host, StorageRepository
 
@@ -58,9 +58,7 @@ def plan_evacuation_to_sr(
     if not leaving:
         return Plan(())
     allowed = set(to) if to else None
-    candidates = [
-        h.ref for h in hosts if h.ref != host and h.enabled and h.live and (allowed is None or h.ref in allowed)
-    ]
+    candidates = destinations(hosts, host, allowed)
     maps = {vm.ref: m for vm in leaving if (m := local_disks(vm, srs, sr))}
     checks: Checks = {
         **precheck(backend, [v for v in leaving if v.ref not in maps], candidates),
