@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 
 from . import datamodel, devices, dr_sessions, errors
-from .api_ha import REDO_LOG_SIZE
+from .api_ha import REDO_LOG_SIZE, assert_plugged_on_every_host
 from .db import Database
 from .registry import Context, api
 from .schema import fields_of as schema_fields
@@ -26,14 +26,8 @@ def _pool(ctx: Context) -> str:
 
 
 def _assert_supports(ctx: Context, sr: str) -> None:
-    db = ctx.db
-    rec = db.get("SR", sr)
-    connected = {db.get("PBD", p)["host"] for p in rec["PBDs"]}
-    if len(connected) < len(db.tables["host"]):
-        raise errors.XapiError("SR_NO_PBDS", sr)
-    for pbd in rec["PBDs"]:
-        if not db.get("PBD", pbd)["currently_attached"]:
-            raise errors.XapiError("SR_NO_PBDS", sr)
+    assert_plugged_on_every_host(ctx, sr)
+    rec = ctx.db.get("SR", sr)
     if rec["type"] not in _SR_METADATA:
         raise errors.XapiError("SR_OPERATION_NOT_SUPPORTED", sr)
 

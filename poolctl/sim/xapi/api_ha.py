@@ -186,7 +186,9 @@ def _fits(ctx: Context, sr: str, vdi_type: str, minimum: int) -> str | None:
     return None
 
 
-def assert_sr_can_host_statefile(ctx: Context, sr: str) -> None:
+def assert_plugged_on_every_host(ctx: Context, sr: str) -> None:
+    """SR_NO_PBDS unless every host has a plugged PBD to ``sr`` (xapi's check for pool-wide
+    metadata: the HA statefile, database replication)."""
     db = ctx.db
     rec = db.get("SR", sr)
     connected = {db.get("PBD", p)["host"] for p in rec["PBDs"]}
@@ -195,6 +197,11 @@ def assert_sr_can_host_statefile(ctx: Context, sr: str) -> None:
     for pbd in rec["PBDs"]:
         if not db.get("PBD", pbd)["currently_attached"]:
             raise errors.XapiError("SR_NO_PBDS", sr)
+
+
+def assert_sr_can_host_statefile(ctx: Context, sr: str) -> None:
+    assert_plugged_on_every_host(ctx, sr)
+    rec = ctx.db.get("SR", sr)
     # SM drivers without VDI_GENERATE_CONFIG / VDI_ATTACH_OFFLINE: ISO libraries and udev
     if rec["content_type"] == "iso" or rec["type"] in ("iso", "udev"):
         raise errors.XapiError("SR_OPERATION_NOT_SUPPORTED", sr)
