@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from poolctl.config import PoolConfig, pool_config
@@ -17,6 +17,17 @@ class Lab:
 
     def pool(self, *, name: str = "lab", password: str = "demo") -> PoolConfig:
         return pool_config({"name": name, "backend": "xen", "url": self.url, "username": "root", "password": password})
+
+
+def served_lab(**options: float) -> Iterator[Lab]:
+    """The lab scenario with ``options`` (migration_seconds, storage_mib_s…) served on a free
+    loopback port for one test: ``yield from served_lab(...)`` in a fixture."""
+    sim = Simulator.from_scenario("lab", password="demo", **options)
+    server = sim.serve(host="127.0.0.1", port=0)
+    try:
+        yield Lab(sim, server.url)
+    finally:
+        sim.close()
 
 
 async def wait_for(pilot, cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:

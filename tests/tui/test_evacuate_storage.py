@@ -12,7 +12,7 @@ from textual.widgets import Select
 
 from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
-from tests.support.tui import Lab, loaded, screen_text, wait_for
+from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 from tests.tui.test_maintenance import open_evacuation, run_to_end
 
 pytestmark = pytest.mark.timeout(120)
@@ -20,12 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def fastlab() -> Iterator[Lab]:
-    sim = Simulator.from_scenario("lab", password="demo", migration_seconds=0.5, storage_mib_s=30 * 1024)
-    server = sim.serve(host="127.0.0.1", port=0)
-    try:
-        yield Lab(sim, server.url)
-    finally:
-        sim.close()
+    yield from served_lab(migration_seconds=0.5, storage_mib_s=30 * 1024)
 
 
 @pytest.fixture(autouse=True)

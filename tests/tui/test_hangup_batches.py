@@ -15,10 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
 from poolctl.tui.migrations.hangup import REASON
-from tests.support.tui import Lab, loaded, wait_for
+from tests.support.tui import Lab, loaded, served_lab, wait_for
 from tests.tui.test_maintenance import open_evacuation
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,12 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    sim = Simulator.from_scenario("lab", password="demo", migration_seconds=3.0)
-    server = sim.serve(host="127.0.0.1", port=0)
-    try:
-        yield Lab(sim, server.url)
-    finally:
-        sim.close()
+    yield from served_lab(migration_seconds=3.0)
 
 
 def records(state_dir) -> list[dict]:

@@ -9,26 +9,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.batch_dialog import BatchDialog
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.widgets.batch_panel import BatchPanel
 from poolctl.tui.widgets.vm_list import MARK
-from tests.support.tui import Lab, loaded, screen_text, wait_for
+from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
 def fastlab() -> Iterator[Lab]:
-    sim = Simulator.from_scenario("lab", password="demo", migration_seconds=2.0)
-    server = sim.serve(host="127.0.0.1", port=0)
-    try:
-        yield Lab(sim, server.url)
-    finally:
-        sim.close()
+    yield from served_lab(migration_seconds=2.0)
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,10 @@ from textual.widgets._select import SelectOverlay
 
 from poolctl.config import MigrationSettings
 from poolctl.model import MigrationPhase, PowerOp
-from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.migrate import MigrateDialog
 from tests.support.jsonrpc import JsonRpc
-from tests.support.tui import Lab, loaded, screen_text, wait_for
+from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 from tests.tui.test_migration_ui import migrate, open_dialog, panel_text, plain, resident, until_finished
 
 pytestmark = pytest.mark.timeout(120)
@@ -33,12 +32,7 @@ GIB = 1024**3
 @pytest.fixture
 def lab() -> Iterator[Lab]:
     # the 30 GiB disk in 2 s, then 1 s of memory
-    sim = Simulator.from_scenario("lab", password="demo", migration_seconds=1.0, storage_mib_s=30 * 1024 / 2.0)
-    server = sim.serve(host="127.0.0.1", port=0)
-    try:
-        yield Lab(sim, server.url)
-    finally:
-        sim.close()
+    yield from served_lab(migration_seconds=1.0, storage_mib_s=30 * 1024 / 2.0)
 
 
 @pytest.fixture(autouse=True)

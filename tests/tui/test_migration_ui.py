@@ -13,25 +13,19 @@ from collections.abc import Iterator
 import pytest
 
 from poolctl.model import MigrationPhase
-from poolctl.sim.xapi import Simulator
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.sparkline import BARS
-from tests.support.tui import Lab, loaded, screen_text, wait_for
+from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
 
 def _lab(seconds: float) -> Iterator[Lab]:
-    sim = Simulator.from_scenario("lab", password="demo", migration_seconds=seconds)
-    server = sim.serve(host="127.0.0.1", port=0)
-    try:
-        yield Lab(sim, server.url)
-    finally:
-        sim.close()
+    yield from served_lab(migration_seconds=seconds)
 
 
 @pytest.fixture
