@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from poolctl.backends import load
 from poolctl.backends.base import Backend, MigrationHandle
@@ -132,3 +133,42 @@ def figures(label: str, run: Run, stats: PingStats) -> str:
         f"longest gap {stats.longest_gap_s:.3f} s; phases "
         f"{' > '.join(u.phase.value for u in run.updates)}" + (f"\n  error: {r.error}" if r.error else "")
     )
+
+
+MAX_CRASHES = 2  # moves per test after which the guest's kernel crashed (QEMU 7.2 TCG), redone
+T = TypeVar("T")
+
+
+class GuestCrashed(AssertionError):
+    """The move succeeded, then the guest went silent: its kernel crashed (QEMU 7.2 TCG, README)."""
+
+    def __init__(self, message: str, oops: str):
+        super().__init__(message)
+        self.oops = oops
+
+
+def crash_after_move(lab: Lab, marks: dict[str, int], wait_s: float = 3.0) -> str:
+    """The oops the guest logged after ``marks`` (``Lab.serial_marks``), waited for a little:
+    a silent guest's kernel may still be printing it."""
+    deadline = time.monotonic() + wait_s
+    while not (oops := lab.guest_crash(since=marks)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return oops
+
+
+def redo_after_crash(lab: Lab, move: Callable[[], T], crashes: list[str], start_on: str, dirty_mib: int = 0) -> T:
+    """``move()``; if the guest crashed after it, boot a fresh one on ``start_on`` and move again,
+    at most ``MAX_CRASHES`` times per test (``crashes`` counts them): the crash is QEMU's, not
+    the move's, and each one is said."""
+    while True:
+        try:
+            return move()
+        except GuestCrashed as crash:
+            crashes.append(str(crash).splitlines()[0])
+            print(f"\n{crashes[-1]}; moving a fresh guest again")
+            if len(crashes) > MAX_CRASHES:
+                raise
+            lab.stop_guest(lab.guest_name)
+            lab.ensure_guest(on="hostA", dirty_mib=dirty_mib)
+            if start_on != "hostA":
+                lab.migrate_raw("hostA", start_on)

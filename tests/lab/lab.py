@@ -96,14 +96,30 @@ class Lab:
     def _serial_log(self, host: str, name: str) -> Path:
         return self.topo.dir / host / "log" / "qemu" / f"{name}-serial.log"
 
-    def guest_crash(self, name: str | None = None) -> str:
-        """The guest kernel's latest oops line in its serial logs ('' when none): a guest that went
-        silent after a move crashed there (QEMU 7.2 TCG, see README "Guest crashes")."""
+    def serial_marks(self, name: str | None = None) -> dict[str, int]:
+        """How far each host's serial log of the guest reaches now: ``guest_crash(since=...)``
+        then reads only what was logged after this point (a move's own crash, not an older one)."""
+        name = name or self.guest_name
+        marks = {}
+        for h in HOST_NAMES:
+            try:
+                marks[h] = self._serial_log(h, name).stat().st_size
+            except OSError:
+                marks[h] = 0
+        return marks
+
+    def guest_crash(self, name: str | None = None, since: dict[str, int] | None = None) -> str:
+        """The guest kernel's latest oops line in its serial logs ('' when none), or only in what
+        they gained after ``since`` (``serial_marks()``): a guest that went silent after a move
+        crashed there (QEMU 7.2 TCG, see README "Guest crashes")."""
         name = name or self.guest_name
         for h in HOST_NAMES:
             log = self._serial_log(h, name)
             try:
-                text = log.read_text(errors="replace")
+                with open(log, "rb") as f:
+                    mark = (since or {}).get(h, 0)
+                    f.seek(mark if f.seek(0, os.SEEK_END) >= mark else 0)  # a shorter log is a new one
+                    text = f.read().decode(errors="replace")
             except OSError:
                 continue
             hits = re.findall(r"^.*(?:kernel BUG|BUG: |Oops|Kernel panic|is not a head).*$", text, re.M)

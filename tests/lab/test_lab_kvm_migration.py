@@ -11,7 +11,19 @@ import pytest
 from poolctl.backends.kvm.migration import POLL_S
 from poolctl.model import MigrationOptions, MigrationPhase
 
-from .drive import INTERVAL, figures, kvm_backend, pinging, refs, run_migration, settle, vm_host
+from .drive import (
+    INTERVAL,
+    GuestCrashed,
+    crash_after_move,
+    figures,
+    kvm_backend,
+    pinging,
+    redo_after_crash,
+    refs,
+    run_migration,
+    settle,
+    vm_host,
+)
 
 pytestmark = [pytest.mark.lab]
 
@@ -65,6 +77,7 @@ def assert_progress_forward(updates, terminal: MigrationPhase) -> None:
 
 def migrate_while_pinging(lab, backend, dst: str, options: MigrationOptions, timeout=90, on_update=None):
     r = refs(backend.inventory(), lab.guest_name)
+    marks = lab.serial_marks()
     with pinging(lab) as pinger:
         settle(pinger, 1.0)
         before = pinger.stats()
@@ -74,19 +87,25 @@ def migrate_while_pinging(lab, backend, dst: str, options: MigrationOptions, tim
         settle(pinger, 1.5)  # replies must come back from the destination
         stats = pinger.stop()
     assert stats.sent >= (run.wall_s + 2.5) / INTERVAL * 0.8, f"pinger fell behind: {stats}"
-    assert stats.current_gap_s == 0 and stats.last_rtt_ms is not None, f"guest silent at the end: {stats}"
+    if stats.current_gap_s > 0 or stats.last_rtt_ms is None:
+        if oops := crash_after_move(lab, marks):
+            raise GuestCrashed(f"the guest went silent after the move: its kernel crashed ({oops})", oops)
+        raise AssertionError(f"guest silent at the end, and its kernel logged no oops: {stats}")
     return r, run, stats
 
 
 @pytest.mark.timeout(180)
 def test_live_migration_there_and_back_with_ping(guest_on_a):
     lab = guest_on_a
+    crashes: list[str] = []
     with kvm_backend(lab) as backend:
         for src, dst in (("hostA", "hostB"), ("hostB", "hostA")):
             r = refs(backend.inventory(), lab.guest_name)
             check = backend.check_migration(r.vm, r.hosts[dst])
             assert check.ok, f"check_migration {src} -> {dst}: {check.problems}"
-            _, run, stats = migrate_while_pinging(lab, backend, dst, MigrationOptions())
+            r, run, stats = redo_after_crash(
+                lab, lambda dst=dst: migrate_while_pinging(lab, backend, dst, MigrationOptions()), crashes, src
+            )
             print("\n" + figures(f"{src} -> {dst}", run, stats))
             res = run.result
             assert res.outcome == "success", res.error
@@ -110,7 +129,10 @@ def test_short_stop_and_copy_loses_at_most_one_probe(guest_on_a):
                 backend.inventory()
                 reads.append(time.monotonic() - t)
 
-        _, run, stats = migrate_while_pinging(lab, backend, "hostB", options, on_update=read_inventory)
+        # a capped move spends seconds in pre-copy, where QEMU 7.2's TCG breaks guests (README)
+        _, run, stats = redo_after_crash(
+            lab, lambda: migrate_while_pinging(lab, backend, "hostB", options, on_update=read_inventory), [], "hostA"
+        )
         print(
             "\n"
             + figures("A -> B, max downtime 30 ms, 16 MiB/s", run, stats)

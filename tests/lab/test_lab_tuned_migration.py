@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from .drive import GuestCrashed, redo_after_crash
 from .labcli import POOL, CliRun, move_figures
 from .labenv import LabError
 from .labguest import BUSY_MIB
@@ -21,15 +22,16 @@ pytestmark = [pytest.mark.lab]
 INTERVAL = "0.05"
 
 
-class GuestCrashed(AssertionError):
-    """The move succeeded, then the guest went silent: its kernel crashed (QEMU 7.2 TCG, README)."""
+class CliGuestCrashed(GuestCrashed):
+    """``GuestCrashed`` after a ``poolctl migrate`` run: with that run and its audit entry."""
 
-    def __init__(self, message: str, run: CliRun, entry: dict, oops: str | None):
-        super().__init__(message)
-        self.run, self.entry, self.oops = run, entry, oops
+    def __init__(self, message: str, run: CliRun, entry: dict, oops: str):
+        super().__init__(message, oops)
+        self.run, self.entry = run, entry
 
 
 def move(lab, cli, dst: str) -> tuple[CliRun, dict]:
+    marks = lab.serial_marks()
     run = cli.run("migrate", lab.guest_name, dst, "--ping", lab.guest_ip, "--interval", INTERVAL, "--pool", POOL)
     print(f"\n$ poolctl migrate {lab.guest_name} {dst} --ping {lab.guest_ip} --interval {INTERVAL}\n{run.stdout}")
     assert run.rc == 0, run
@@ -40,8 +42,8 @@ def move(lab, cli, dst: str) -> tuple[CliRun, dict]:
             raise LabError(f"the guest runs on {lab.running_on()}, not on {dst} only")
         lab.wait_ping(5)
     except LabError:
-        crash = lab.guest_crash()
-        raise GuestCrashed(
+        crash = lab.guest_crash(since=marks)
+        raise CliGuestCrashed(
             "the guest stopped answering after the move: "
             + (f"its kernel crashed ({crash}): QEMU's TCG corrupted its memory (README)" if crash else "no oops logged")
             + f"\n{run}",
@@ -69,25 +71,10 @@ def said(run: CliRun, name: str) -> str:
     return lines[0]
 
 
-MAX_CRASHES = 2  # moves after which the guest's kernel crashed (QEMU 7.2 TCG), rebooted and redone
-
-
 def move_or_reboot(lab, cli, dst: str, crashes: list[str], dirty_mib: int = 0) -> tuple[CliRun, dict]:
-    """``move``; if the guest crashed after it, boot a fresh one where the move started and
-    move again (at most ``MAX_CRASHES`` times in a test): the crash is QEMU's, not the move's."""
-    while True:
-        try:
-            return move(lab, cli, dst)
-        except GuestCrashed as crash:
-            crashes.append(str(crash).splitlines()[0])
-            print(f"\n{crashes[-1]}; moving a fresh guest again")
-            if len(crashes) > MAX_CRASHES:
-                raise
-            src = "hostA" if dst == "hostB" else "hostB"
-            lab.stop_guest(lab.guest_name)
-            lab.ensure_guest(on="hostA", dirty_mib=dirty_mib)
-            if src != "hostA":
-                lab.migrate_raw("hostA", src)
+    """``move``, redone on a fresh guest if the guest crashed after it (``redo_after_crash``)."""
+    src = "hostA" if dst == "hostB" else "hostB"
+    return redo_after_crash(lab, lambda: move(lab, cli, dst), crashes, src, dirty_mib)
 
 
 @pytest.mark.timeout(600)
@@ -129,7 +116,7 @@ def test_busy_guest_moves_with_help_said(busy_guest_on_a, poolctl_cli):
     for dst in ("hostB",):
         try:
             run, entry = move(lab, poolctl_cli, dst)
-        except GuestCrashed as crash:
+        except CliGuestCrashed as crash:
             # The move itself completed (exit 0, the hypervisor's job done); the guest's kernel
             # then oopsed (QEMU 7.2 TCG corrupts busy guests' memory, README "Guest crashes"):
             # what this test checks — the tuner's choices, said, and the loss reported — stands.
