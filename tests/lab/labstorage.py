@@ -223,29 +223,6 @@ def target_sessions(lab) -> list[str]:
     return sorted(line.split(":", 1)[1].strip() for line in out.splitlines() if "IP Address:" in line)
 
 
-def serial_marks(lab, name: str) -> dict[str, int]:
-    """How long each host's serial log of ``name`` is now (the logs append across boots)."""
-    return {h: p.stat().st_size if p.exists() else 0 for h in HOST_NAMES if (p := lab._serial_log(h, name))}
-
-
-def oops_since(lab, name: str, marks: dict[str, int]) -> str:
-    """The guest kernel's oops line written since ``marks`` ('' when none): QEMU 7.2's TCG corrupts
-    a guest's memory after some moves (README "Guest crashes"); such a move is redone afresh."""
-    import re
-
-    for h in HOST_NAMES:
-        try:
-            with lab._serial_log(h, name).open("rb") as f:
-                f.seek(marks.get(h, 0))
-                text = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        hits = re.findall(r"^.*(?:kernel BUG|BUG: |Oops|Kernel panic|is not a head).*$", text, re.M)
-        if hits:
-            return f"{h}: {hits[-1].strip()}"
-    return ""
-
-
 def kill_incoming_qemu(lab, host: str, name: str) -> int:
     """SIGKILL the QEMU that ``host`` started for an incoming ``name`` (a destination crashing
     mid-move); its PID. Only a QEMU of this lab run, found through libvirt's pidfile."""

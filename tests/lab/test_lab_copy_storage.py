@@ -75,10 +75,10 @@ def test_copy_storage_moves_local_disk_with_ping(local_guest, poolctl_cli):
         assert stay.codes == ("VM_REQUIRES_SR",) and not stay.copies, stay
 
         for attempt in (1, 2):
-            marks = st.serial_marks(lab, NAME)
+            marks = lab.serial_marks(NAME)
             t0 = time.monotonic()
             _, run, stats = _move(lab, backend, "hostB", st.local_pool("hostB"))
-            oops = st.oops_since(lab, NAME, marks) if stats.current_gap_s else ""
+            oops = lab.guest_crash(NAME, since=marks) if stats.current_gap_s else ""
             if not oops or attempt == 2:
                 break
             print(f"\nguest {NAME} crashed after the move ({oops}): QEMU TCG, redone on a fresh guest")

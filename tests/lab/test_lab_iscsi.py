@@ -59,9 +59,9 @@ def test_live_migration_on_iscsi_lun_with_ping(iscsi_guest, poolctl_cli):
             check = backend.check_migration(r.vm, r.hosts[dst])
             assert check.ok, check.problems
             for attempt in (1, 2):
-                marks = st.serial_marks(lab, NAME)
+                marks = lab.serial_marks(NAME)
                 run, stats = _move(lab, backend, r.vm, r.hosts[dst])
-                oops = st.oops_since(lab, NAME, marks) if stats.current_gap_s else ""
+                oops = lab.guest_crash(NAME, since=marks) if stats.current_gap_s else ""
                 if not oops or attempt == 2:
                     break
                 print(f"\nguest {NAME} crashed after the move ({oops}): QEMU TCG, redone on a fresh guest")
