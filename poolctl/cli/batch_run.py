@@ -24,8 +24,8 @@ from poolctl.migration.batch import (
     MoveProgress,
     MoveStarted,
     Stopping,
-    Summary,
 )
+from poolctl.migration.batch_summary import Summary
 from poolctl.migration.controller import MigrationController, MigrationPlan, clock
 from poolctl.migration.many import Batch, Kind, batch_record, rule_for
 from poolctl.migration.planner import Plan, plan_table

@@ -13,7 +13,7 @@ from typing import Literal
 
 from poolctl.audit import EvacuationRecord
 from poolctl.backends.base import Backend
-from poolctl.migration.batch import Summary
+from poolctl.migration.batch_summary import Summary
 from poolctl.migration.concurrency import AutoRule, ConcurrencyRule, FixedRule
 from poolctl.migration.controller import check_hosts
 from poolctl.migration.planner import Checks, Plan, evacuees, plan_moves, with_blockers

@@ -26,12 +26,11 @@ from poolctl.migration.batch import (
     CancelAnswer,
     LevelChanged,
     MoveFinished,
-    MoveLine,
     MoveProgress,
     MoveStarted,
     Stopping,
-    Summary,
 )
+from poolctl.migration.batch_summary import MoveLine, Summary
 from poolctl.migration.controller import MigrationController, clock
 from poolctl.migration.planner import Placement, Plan
 from poolctl.ping.stats import Sample
