@@ -21,9 +21,8 @@ from poolctl.migration.controller import (
     MigrationPlan,
     MigrationRegistry,
     check_hosts,
-    headline,
-    ping_summary,
 )
+from poolctl.migration.words import headline, ping_summary
 from poolctl.model import VM, Inventory, MigrationPhase
 from poolctl.sim.xapi import Simulator
 

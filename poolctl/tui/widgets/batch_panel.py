@@ -31,8 +31,9 @@ from poolctl.migration.batch import (
     Stopping,
 )
 from poolctl.migration.batch_summary import MoveLine, Summary
-from poolctl.migration.controller import MigrationController, clock
+from poolctl.migration.controller import MigrationController
 from poolctl.migration.planner import Placement, Plan
+from poolctl.migration.words import clock
 from poolctl.ping.stats import Sample
 from poolctl.safe_text import shown, shown_line
 from poolctl.tui.messages import BatchEventArrived, BatchNote
