@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,7 +22,7 @@ from poolctl.errors import describe
 from poolctl.migration.compare import measured
 from poolctl.migration.storage import measured_copy
 from poolctl.migration.words import cancel_refusal
-from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
+from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 from poolctl.ping.limits import DEFAULT_INTERVAL
 from poolctl.ping.pinger import Pinger
 from poolctl.ping.stats import PingStats, Sample
@@ -438,19 +437,3 @@ class MigrationController:
             self.cancel_error = describe(err)
             return
         self.cancel_sent = True
-
-
-def check_hosts(
-    backend: Backend, vm: str, hosts: Iterable[str], *, workers: int = 8
-) -> dict[str, MigrationCheck | BaseException]:
-    """The backend's pre-checks of ``vm`` against each host, in parallel threads."""
-    hosts = list(hosts)
-    if not hosts:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(workers, len(hosts)), thread_name_prefix="precheck") as ex:
-        futures = {h: ex.submit(backend.check_migration, vm, h) for h in hosts}
-    out: dict[str, MigrationCheck | BaseException] = {}
-    for host, fut in futures.items():
-        err = fut.exception()
-        out[host] = err if err is not None else fut.result()
-    return out

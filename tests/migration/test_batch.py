@@ -27,7 +27,8 @@ from poolctl.migration.batch import (
 )
 from poolctl.migration.batch_summary import MoveLine, Summary
 from poolctl.migration.concurrency import AutoRule, ConcurrencyRule, FixedRule
-from poolctl.migration.controller import MigrationController, MigrationPlan, MigrationRegistry, check_hosts
+from poolctl.migration.controller import MigrationController, MigrationPlan, MigrationRegistry
+from poolctl.migration.many import check_hosts
 from poolctl.migration.planner import Plan, evacuees, plan_moves
 from poolctl.model import Inventory, MigrationPhase
 from poolctl.sim.xapi import Simulator
