@@ -24,11 +24,12 @@ from poolctl.migration.batch import (
     MoveProgress,
     MoveStarted,
     Stopping,
-    Summary,
 )
-from poolctl.migration.controller import MigrationController, MigrationPlan, clock
+from poolctl.migration.batch_summary import Summary
+from poolctl.migration.controller import MigrationController, MigrationPlan
 from poolctl.migration.many import Batch, Kind, batch_record, rule_for
 from poolctl.migration.planner import Plan, plan_table
+from poolctl.migration.words import clock
 from poolctl.model import Host, MigrationPhase
 from poolctl.safe_text import shown, shown_line
 

@@ -22,18 +22,11 @@ from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure, describe
 from poolctl.migration.autotune import plan_move
 from poolctl.migration.compare import predicted_vs_measured
-from poolctl.migration.controller import (
-    MigrationBusy,
-    MigrationController,
-    MigrationPlan,
-    clock,
-    downtime_text,
-    headline,
-    ping_summary,
-)
+from poolctl.migration.controller import MigrationBusy, MigrationController, MigrationPlan
 from poolctl.migration.cross_pool import move_options, placing
 from poolctl.migration.storage import copy_rate
 from poolctl.migration.tuner import TuneRequest
+from poolctl.migration.words import clock, downtime_text, headline, ping_summary
 from poolctl.model import VM, Host, MigrationPhase, MigrationProgress, PowerState
 from poolctl.safe_text import quoted, shown, shown_line
 

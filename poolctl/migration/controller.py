@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -22,12 +21,13 @@ from poolctl.backends.base import Backend, CancelRefused, MigrationHandle, Opera
 from poolctl.errors import describe
 from poolctl.migration.compare import measured
 from poolctl.migration.storage import measured_copy
-from poolctl.model import MigrationCheck, MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
+from poolctl.migration.words import cancel_refusal
+from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
 from poolctl.ping.limits import DEFAULT_INTERVAL
 from poolctl.ping.pinger import Pinger
 from poolctl.ping.stats import PingStats, Sample
 from poolctl.redact import scrub
-from poolctl.safe_text import shown, shown_line
+from poolctl.safe_text import shown
 
 log = logging.getLogger(__name__)
 
@@ -437,71 +437,3 @@ class MigrationController:
             self.cancel_error = describe(err)
             return
         self.cancel_sent = True
-
-
-def cancel_refusal(vm_name: str, progress: MigrationProgress) -> str:
-    return (
-        f"the migration of {vm_name} is in its {progress.phase.value} phase, past the point where "
-        "the hypervisor can still cancel it"
-    )
-
-
-def check_hosts(
-    backend: Backend, vm: str, hosts: Iterable[str], *, workers: int = 8
-) -> dict[str, MigrationCheck | BaseException]:
-    """The backend's pre-checks of ``vm`` against each host, in parallel threads."""
-    hosts = list(hosts)
-    if not hosts:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(workers, len(hosts)), thread_name_prefix="precheck") as ex:
-        futures = {h: ex.submit(backend.check_migration, vm, h) for h in hosts}
-    out: dict[str, MigrationCheck | BaseException] = {}
-    for host, fut in futures.items():
-        err = fut.exception()
-        out[host] = err if err is not None else fut.result()
-    return out
-
-
-# --- words shared by the panel and the CLI ------------------------------------------------------
-
-
-def clock(seconds: float | None) -> str:
-    """``65.2`` -> ``"1:05"``."""
-    if seconds is None:
-        return "–"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def headline(rec: MigrationRecord) -> str:
-    vm, now_on = shown(rec.vm), shown(rec.now_on)
-    where = (
-        f"{vm} still runs on {now_on}"
-        if rec.now_on == rec.source
-        else f"{vm} now runs on {now_on}"
-        if rec.now_on
-        else f"{vm} is not running on any host (as far as the hypervisor says)"
-    )
-    if rec.result == "success":
-        return f"Migration complete in {rec.duration_s:.1f} s — {where}"
-    if rec.result == "unfinished":
-        return f"Stopped watching after {rec.duration_s:.1f} s — the outcome is not known to poolctl"
-    if rec.result == "unknown":
-        return f"Outcome unknown after {rec.duration_s:.1f} s — poolctl could not read where {vm} runs"
-    word = rec.result if rec.result in ("cancelled", "refused") else "failed"
-    return f"Migration {word} after {rec.duration_s:.1f} s — {where}"
-
-
-def ping_summary(rec: MigrationRecord, *, with_address: bool = True) -> str:
-    if not rec.ping_sent:
-        return f"no ping: {shown_line(rec.ping_error)}" if rec.ping_error else "no ping"
-    gap = f"{rec.ping_longest_gap_s:.2f} s" if rec.ping_longest_gap_s is not None else "–"
-    to = f" to {rec.ping_address}" if with_address else ""
-    return f"pings{to}: {rec.ping_sent} sent, {rec.ping_lost} lost, longest gap {gap}"
-
-
-def downtime_text(rec: MigrationRecord, backend_name: str = "") -> str:
-    if rec.downtime_ms is not None:
-        return f"hypervisor-reported downtime {rec.downtime_ms:.0f} ms"
-    who = f"the {backend_name} backend" if backend_name else "this backend"
-    return f"hypervisor downtime: not reported by {who}"

@@ -6,18 +6,17 @@ the audit record of the whole batch (each move has its own from its controller).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Literal
 
 from poolctl.audit import EvacuationRecord
 from poolctl.backends.base import Backend
-from poolctl.migration.batch import Summary
+from poolctl.migration.batch_summary import Summary
 from poolctl.migration.concurrency import AutoRule, ConcurrencyRule, FixedRule
-from poolctl.migration.controller import check_hosts
 from poolctl.migration.planner import Checks, Plan, evacuees, plan_moves, with_blockers
-from poolctl.model import VM, Host
+from poolctl.model import VM, Host, MigrationCheck
 
 Batch = int | Literal["auto"]
 Kind = Literal["evacuation", "bulk move", "restore"]
@@ -26,6 +25,22 @@ PRECHECK_VMS = 4  # VMs pre-checked at once (each against every candidate host i
 
 def rule_for(batch: Batch) -> ConcurrencyRule:
     return AutoRule() if batch == "auto" else FixedRule(int(batch))
+
+
+def check_hosts(
+    backend: Backend, vm: str, hosts: Iterable[str], *, workers: int = 8
+) -> dict[str, MigrationCheck | BaseException]:
+    """The backend's pre-checks of ``vm`` against each host, in parallel threads."""
+    hosts = list(hosts)
+    if not hosts:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(workers, len(hosts)), thread_name_prefix="precheck") as ex:
+        futures = {h: ex.submit(backend.check_migration, vm, h) for h in hosts}
+    out: dict[str, MigrationCheck | BaseException] = {}
+    for host, fut in futures.items():
+        err = fut.exception()
+        out[host] = err if err is not None else fut.result()
+    return out
 
 
 def precheck(backend: Backend, vms: Sequence[VM], hosts: Sequence[str]) -> Checks:

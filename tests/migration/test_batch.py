@@ -21,14 +21,14 @@ from poolctl.migration.batch import (
     CancelAnswer,
     LevelChanged,
     MoveFinished,
-    MoveLine,
     MoveProgress,
     MoveStarted,
     Stopping,
-    Summary,
 )
+from poolctl.migration.batch_summary import MoveLine, Summary
 from poolctl.migration.concurrency import AutoRule, ConcurrencyRule, FixedRule
-from poolctl.migration.controller import MigrationController, MigrationPlan, MigrationRegistry, check_hosts
+from poolctl.migration.controller import MigrationController, MigrationPlan, MigrationRegistry
+from poolctl.migration.many import check_hosts
 from poolctl.migration.planner import Plan, evacuees, plan_moves
 from poolctl.model import Inventory, MigrationPhase
 from poolctl.sim.xapi import Simulator

@@ -15,15 +15,9 @@ from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.backends.base import CancelRefused
 from poolctl.backends.xen.backend import XenBackend
 from poolctl.config import pool_config
-from poolctl.migration.controller import (
-    MigrationBusy,
-    MigrationController,
-    MigrationPlan,
-    MigrationRegistry,
-    check_hosts,
-    headline,
-    ping_summary,
-)
+from poolctl.migration.controller import MigrationBusy, MigrationController, MigrationPlan, MigrationRegistry
+from poolctl.migration.many import check_hosts
+from poolctl.migration.words import headline, ping_summary
 from poolctl.model import VM, Inventory, MigrationPhase
 from poolctl.sim.xapi import Simulator
 

@@ -12,12 +12,11 @@ from poolctl.migration.batch import (
     BatchDone,
     LevelChanged,
     MoveFinished,
-    MoveLine,
     MoveProgress,
     MoveStarted,
-    Summary,
     migration_plan,
 )
+from poolctl.migration.batch_summary import MoveLine, Summary
 from poolctl.migration.concurrency import Decision, MoveFigures
 from poolctl.migration.controller import MigrationController
 from poolctl.migration.planner import plan_moves

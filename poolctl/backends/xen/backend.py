@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import XenAPI
@@ -28,26 +28,18 @@ from poolctl.backends.base import (
 from poolctl.backends.xen import maintenance as maintenance_mod
 from poolctl.backends.xen.config import XenConfig
 from poolctl.backends.xen.connection import Connector, SessionPool, logout_quietly
-from poolctl.backends.xen.cross_pool import NETWORK_CODES, cross_plan, network_problems
+from poolctl.backends.xen.cross_pool import cross_plan
 from poolctl.backends.xen.errors import REFUSALS
 from poolctl.backends.xen.events import EventWatcher, Start
+from poolctl.backends.xen.links import Links, named, not_xen, receive_migration
 from poolctl.backends.xen.migration import SWITCHOVER as XEN_SWITCHOVER
-from poolctl.backends.xen.migration import XenMigrationHandle, busy_words, merge_xapi_verdict, own_problems
+from poolctl.backends.xen.migration import XenMigrationHandle, busy_words
+from poolctl.backends.xen.prechecks import check_to, pre_check
 from poolctl.backends.xen.snapshot import read_all
 from poolctl.backends.xen.start import start_migration
-from poolctl.backends.xen.storage_motion import copy_words, disk_moves, receive, record_problems, vdi_map
+from poolctl.backends.xen.storage_motion import disk_moves, receive, vdi_map
 from poolctl.backends.xen.tasks import wait_task
-from poolctl.backends.xen.translate import (
-    CLASSES,
-    Raw,
-    Record,
-    Translator,
-    is_ref,
-    name_in,
-    power_state,
-    project,
-    project_all,
-)
+from poolctl.backends.xen.translate import Raw, Translator, name_in, power_state
 from poolctl.backends.xen.words import POWER_CALLS, evacuation_blocker, power_error, refusal
 from poolctl.gcpause import gc_paused
 from poolctl.model import (
@@ -62,22 +54,6 @@ log = logging.getLogger("poolctl.backends.xen")
 T = TypeVar("T")
 
 SESSIONS = 4
-SHARED_TABLES = ("sr", "pbd", "network", "pif")  # what migration pre-checks read besides the VM's own devices
-
-
-def _cached(table: dict[str, Record], refs: Iterable[str]) -> dict[str, Record]:
-    """The records of ``refs`` that ``table`` holds, in a dict of their own."""
-    return {r: rec for r in refs if (rec := table.get(r)) is not None}
-
-
-def _fill(table: dict[str, Record], refs: Iterable[str], cls: str, get_record: Callable[[str], Record]) -> None:
-    """Read the records of ``refs`` that ``table`` lacks, one by one; one gone meanwhile is left out."""
-    for ref in refs:
-        if ref not in table:
-            try:
-                table[ref] = project(cls, get_record(ref))
-            except XenAPI.Failure:
-                pass
 
 
 class XenBackend(Backend):
@@ -104,7 +80,7 @@ class XenBackend(Backend):
         self._start: Start | None = None  # what the last inventory() read, for the event loop to go on from
         self._watcher: EventWatcher | None = None
         self._closed = False
-        self._linked: dict[str, XenBackend] = {}  # link_pool: destinations of cross-pool moves, by name
+        self._links = Links(self)  # link_pool: destinations of cross-pool moves, by name
 
     def __repr__(self) -> str:
         return f"<XenBackend pool={self.config.name!r} url={self.connector.url!r}>"
@@ -249,203 +225,26 @@ class XenBackend(Backend):
 
     # -- migration --------------------------------------------------------------------------
 
-    def _topology(self, session: XenAPI.Session, vm: Record) -> Raw:
-        """What the pre-checks read: the VM's own VBDs, VDIs and VIFs, and the pool's SRs, PBDs,
-        networks and PIFs (a few per host), from the live cache. With a 64-host pool the migrate
-        dialog runs 63 checks at once, so nothing here grows with the number of VMs: a record
-        the cache lacks is read on its own, the small tables per class only without a cache."""
-        x = session.xenapi
-        own: dict[str, list[str]] = {"vbd": list(vm.get("VBDs") or ()), "vif": list(vm.get("VIFs") or ())}
-        with self._raw_lock:
-            raw = self._raw  # copies below: the event thread keeps updating the live tables
-            topo: Raw = {cls: dict(raw.get(cls, {})) for cls in SHARED_TABLES}
-            for cls, refs in own.items():
-                topo[cls] = _cached(raw.get(cls, {}), refs)
-            cached = bool(raw)
-        for cls in SHARED_TABLES:
-            if not cached:
-                topo[cls] = project_all(cls, getattr(x, CLASSES[cls]).get_all_records())
-        for cls, refs in own.items():
-            _fill(topo[cls], refs, cls, getattr(x, CLASSES[cls]).get_record)
-        vdis = {ref for v in topo["vbd"].values() if is_ref(ref := v.get("VDI"))}
-        with self._raw_lock:
-            topo["vdi"] = _cached(self._raw.get("vdi", {}), vdis)
-        _fill(topo["vdi"], vdis, "vdi", x.VDI.get_record)
-        return topo
-
     def check_migration(self, vm: str, host: str) -> MigrationCheck:
-        return self._pre_check(vm, host, None, 0.0)
+        return pre_check(self, vm, host, None, 0.0)
 
     def check_storage_migration(
         self, vm: str, host: str, disk_srs: Sequence[tuple[str, str]], rate_mib_s: float
     ) -> MigrationCheck:
-        return self._pre_check(vm, host, dict(disk_srs), rate_mib_s)
+        return pre_check(self, vm, host, dict(disk_srs), rate_mib_s)
 
     def check_move(self, vm: str, host: str, options: MigrationOptions, rate_mib_s: float) -> MigrationCheck:
-        target = self._target(options)
+        target = self._links.target(options)
         if target is not self:
-            return self._check_to(vm, target, host, dict(options.disk_srs), rate_mib_s, options.network)
+            return check_to(self, vm, target, host, dict(options.disk_srs), rate_mib_s, options.network)
         if options.network is not None:
-            return self._pre_check(vm, host, dict(options.disk_srs), rate_mib_s, options.network)
+            return pre_check(self, vm, host, dict(options.disk_srs), rate_mib_s, options.network)
         return super().check_move(vm, host, options, rate_mib_s)
-
-    # -- other pools ------------------------------------------------------------------------
 
     def link_pool(self, other: Backend) -> None:
         if not isinstance(other, XenBackend):
-            raise Unsupported(
-                f"pool {self.config.name!r}: a Xen pool moves VMs only to another Xen pool, "
-                f"not to {other.config.name!r} ({other.NAME})",
-                code="CROSS_BACKEND",
-            )
-        if other is self or other.config.name == self.config.name:
-            raise Unsupported(f"pool {self.config.name!r}: a pool is not linked to itself", code="SAME_POOL")
-        self._linked[other.config.name] = other
-
-    def _target(self, options: MigrationOptions) -> XenBackend:
-        if options.to_pool is None or options.to_pool == self.config.name:
-            return self
-        target = self._linked.get(options.to_pool)
-        if target is None:
-            raise Unsupported(
-                f"pool {self.config.name!r}: pool {options.to_pool!r} is not linked as a destination "
-                "(Backend.link_pool)",
-                code="POOL_NOT_LINKED",
-            )
-        return target
-
-    def receive_migration(self, host: str, network: str | None) -> dict[str, str]:
-        """``host.migrate_receive`` on this pool for a move to ``host`` over ``network`` (the
-        host's management network when None): the map ``VM.migrate_send`` takes. Its session
-        id is remembered as a secret of this pool (and by the caller of its own)."""
-
-        def run(session: XenAPI.Session) -> dict[str, str]:
-            x = session.xenapi
-            try:
-                return receive(x, host, network)
-            except XenAPI.Failure as exc:
-                code, params = self.errors.parts(exc)
-                raise OperationRefused(
-                    refusal(code, params, "the VM", "migrate", self._name_of),
-                    code=code,
-                    params=params,
-                    host=self.connector.where,
-                ) from None
-
-        dest = self._call(f"preparing host {self._name_of(host)} to receive a migration", run)
-        self.connector.keep_secret(str(dest.get("session_id", "")))
-        return dest
-
-    def _named(self, target: XenBackend) -> Callable[[str], str]:
-        """Refs of this pool or of ``target`` -> names (the other pool's prefixed with it)."""
-
-        def name_of(ref: str) -> str:
-            mine = self._name_of(ref)
-            if mine != ref or target is self:
-                return mine
-            theirs = target._name_of(ref)
-            return theirs if theirs == ref else f"{target.config.name}/{theirs}"
-
-        return name_of
-
-    def _check_to(
-        self, vm: str, target: XenBackend, host: str, disk_srs: dict[str, str], rate_mib_s: float, network: str | None
-    ) -> MigrationCheck:
-        """The pre-check of a move to ``host`` of the linked pool ``target``: our words from both
-        pools' records, then ``VM.assert_can_migrate`` with the map of target's migrate_receive."""
-        name_of = self._named(target)
-
-        def run(session: XenAPI.Session) -> MigrationCheck:
-            x = session.xenapi
-            vm_rec = x.VM.get_record(vm)
-            vm_name = vm_rec.get("name_label") or vm
-            topo = self._topology(session, vm_rec)
-            there = target._call(
-                f"reading host {target._name_of(host)}",
-                lambda s: cross_plan(x, vm_rec, s.xenapi, host, disk_srs, network, target.config.name, name_of),
-            )
-            own = own_problems(vm_rec, vm_name, host, there.host_rec, there.metrics, topo, name_of)
-            # the SRs and networks are the maps' business, said by cross_plan
-            problems = [p for p in own if p[0] not in ("VM_REQUIRES_SR", "VM_REQUIRES_NET")] + there.problems
-            codes = {c for c, _ in problems}
-            if not codes & {"VM_BAD_POWER_STATE", *NETWORK_CODES}:
-                try:
-                    dest = target.receive_migration(host, there.network)
-                except BackendError as exc:
-                    problems.append((exc.code, exc.message))
-                else:
-                    self.connector.keep_secret(dest["session_id"])
-                    try:
-                        x.VM.assert_can_migrate(vm, dest, True, vdi_map(there.moves), there.vifs, {}, {})
-                    except XenAPI.Failure as exc:
-                        self.connector.remember(session)
-                        code, params = self.errors.parts(exc)
-                        problems = merge_xapi_verdict(problems, code, params, vm_name, there.host_name, name_of)
-                    finally:  # a pre-check per host and VM: none may leave a session behind
-                        target.connector.logout_handle(dest["session_id"])
-            moving = [m for m in there.moves if m.moves]
-            return MigrationCheck(
-                vm=vm,
-                host=host,
-                problems=tuple(p for _, p in problems),
-                codes=tuple(dict.fromkeys(c for c, _ in problems)),
-                copies=copy_words(moving, name_of, rate_mib_s),
-                copy_bytes=sum(m.size for m in moving),
-            )
-
-        return self._call(f"checking a move of VM {vm} to pool {target.config.name}", run)
-
-    def _pre_check(
-        self, vm: str, host: str, disk_srs: dict[str, str] | None, rate_mib_s: float, network: str | None = None
-    ) -> MigrationCheck:
-        """Our words first, then XAPI's verdict: ``VM.assert_can_boot_here`` for a pool
-        migration, ``host.migrate_receive`` + ``VM.assert_can_migrate`` with a disk map."""
-
-        def run(session: XenAPI.Session) -> MigrationCheck:
-            x = session.xenapi
-            vm_rec = x.VM.get_record(vm)
-            host_rec = x.host.get_record(host)
-            metrics = x.host_metrics.get_record(host_rec["metrics"]) if is_ref(host_rec.get("metrics")) else {}
-            vm_name = vm_rec.get("name_label") or vm
-            host_name = host_rec.get("name_label") or host
-            topo = self._topology(session, vm_rec)
-
-            def name_of(ref: str) -> str:
-                return name_in(topo, ref) or self._name_of(ref)
-
-            problems = own_problems(vm_rec, vm_name, host, host_rec, metrics, topo, name_of)
-            moves = disk_moves(x, vm_rec, disk_srs) if disk_srs is not None else []
-            if disk_srs is not None:  # the SRs are the map's business: said per disk
-                problems = [p for p in problems if p[0] != "VM_REQUIRES_SR"]
-                problems += record_problems(x, moves, host, host_name, name_of)
-            if network is not None:
-                problems += network_problems(x, network, host, host_name, name_of)
-            blocking = ("VM_BAD_POWER_STATE", "VM_ALREADY_ON_HOST", *NETWORK_CODES)
-            if not any(c in blocking for c, _ in problems):
-                try:
-                    if disk_srs is None:
-                        x.VM.assert_can_boot_here(vm, host)
-                    else:
-                        dest = receive(x, host, network)
-                        self.connector.keep_secret(dest["session_id"])
-                        try:
-                            x.VM.assert_can_migrate(vm, dest, True, vdi_map(moves), {}, {}, {})
-                        finally:  # a pre-check per host and VM: none may leave a session behind
-                            self.connector.logout_handle(dest["session_id"])
-                except XenAPI.Failure as exc:
-                    self.connector.remember(session)
-                    code, params = self.errors.parts(exc)
-                    problems = merge_xapi_verdict(problems, code, params, vm_name, host_name, name_of)
-            return MigrationCheck(
-                vm=vm,
-                host=host,
-                problems=tuple(p for _, p in problems),
-                codes=tuple(dict.fromkeys(c for c, _ in problems)),
-                copies=copy_words(moves, name_of, rate_mib_s),
-                copy_bytes=sum(m.size for m in moves if m.moves),
-            )
-
-        return self._call(f"checking a move of VM {vm} to host {host}", run)
+            raise not_xen(self, other)
+        self._links.add(other)
 
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> XenMigrationHandle:
         unsupported = [
@@ -459,7 +258,7 @@ class XenBackend(Backend):
                 code="UNSUPPORTED_OPTION",
             )
         started = time.monotonic()
-        target = self._target(options)
+        target = self._links.target(options)
         elsewhere = target is not self
         # another pool's host is named by that pool; our own in prepare's session
         there_name = (
@@ -512,7 +311,7 @@ class XenBackend(Backend):
                             host=self.connector.where,
                         )
                     moves, vifs = there.moves, there.vifs
-                    dest = target.receive_migration(host, there.network)
+                    dest = receive_migration(target, host, there.network)
                 else:
                     moves = disk_moves(x, vm_rec, dict(options.disk_srs))
                     dest = receive(x, host, options.network)
@@ -534,7 +333,7 @@ class XenBackend(Backend):
             code, params = self.errors.parts(exc)
             cls = OperationRefused if code in REFUSALS else BackendError
             raise cls(
-                refusal(code, params, name, "migrate", self._named(target)),
+                refusal(code, params, name, "migrate", named(self, target)),
                 code=code,
                 params=params,
                 host=self.connector.where,
@@ -549,5 +348,5 @@ class XenBackend(Backend):
             handle.when_done = lambda: target.connector.logout_handle(dest_session)
         handle.copies_disks = bool(options.disk_srs) or elsewhere
         handle.leaves_pool = elsewhere
-        handle.name_of = self._named(target)
+        handle.name_of = named(self, target)
         return handle

@@ -22,7 +22,8 @@ from poolctl.backends.base import Backend, BackendError
 from poolctl.config import MigrationSettings
 from poolctl.errors import describe
 from poolctl.evacuation_lock import HostBusy, host_lock
-from poolctl.migration.batch import BatchEvent, BatchRunner, MoveStarted, Summary
+from poolctl.migration.batch import BatchEvent, BatchRunner, MoveStarted
+from poolctl.migration.batch_summary import Summary
 from poolctl.migration.controller import MigrationController, MigrationPlan, MigrationRegistry
 from poolctl.migration.many import Batch, Kind, batch_record, plan_evacuation, plan_onto, rule_for
 from poolctl.migration.planner import Plan, evacuees

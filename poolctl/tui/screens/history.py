@@ -23,7 +23,8 @@ from textual.worker import Worker, WorkerState
 
 from poolctl.audit import AuditLog, MigrationRecord
 from poolctl.errors import describe
-from poolctl.migration.controller import MigrationController, clock, downtime_text, headline, ping_summary
+from poolctl.migration.controller import MigrationController
+from poolctl.migration.words import clock, downtime_text, headline, ping_summary
 from poolctl.safe_text import shown, shown_lines
 from poolctl.tui.widgets.cells import ellipsize
 

@@ -26,14 +26,14 @@ from poolctl.migration.batch import (
     CancelAnswer,
     LevelChanged,
     MoveFinished,
-    MoveLine,
     MoveProgress,
     MoveStarted,
     Stopping,
-    Summary,
 )
-from poolctl.migration.controller import MigrationController, clock
+from poolctl.migration.batch_summary import MoveLine, Summary
+from poolctl.migration.controller import MigrationController
 from poolctl.migration.planner import Placement, Plan
+from poolctl.migration.words import clock
 from poolctl.ping.stats import Sample
 from poolctl.safe_text import shown, shown_line
 from poolctl.tui.messages import BatchEventArrived, BatchNote

@@ -30,14 +30,8 @@ from poolctl.backends.base import CancelRefused
 from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.compare import prediction_line
-from poolctl.migration.controller import (
-    MigrationController,
-    cancel_refusal,
-    clock,
-    downtime_text,
-    headline,
-    ping_summary,
-)
+from poolctl.migration.controller import MigrationController
+from poolctl.migration.words import cancel_refusal, clock, downtime_text, headline, ping_summary
 from poolctl.ping.stats import PingStats
 from poolctl.safe_text import shown, shown_line
 from poolctl.tui.widgets.cells import ellipsize
