@@ -23,7 +23,8 @@ from poolctl.migration.tuner import request_from
 from poolctl.model import VM, PowerState
 from poolctl.safe_text import shown_line
 from poolctl.tui.migrations.batches import BatchCenter
-from poolctl.tui.screens.migrate import INTERVAL_MIN_MS, MigrateDialog
+from poolctl.tui.screens.migrate import MigrateDialog
+from poolctl.tui.screens.migrate_fields import INTERVAL_MIN_MS
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.migration_dock import MigrationDock
 from poolctl.tui.widgets.migration_panel import QUIT_REASON, MigrationPanel

@@ -22,20 +22,18 @@ and the estimate show for the highlighted host before Enter.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import threading
 from collections.abc import Sequence
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, Input, Label, OptionList, Select
+from textual.widgets import Input, Label, OptionList, Select
 from textual.widgets._select import SelectOverlay
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
@@ -50,26 +48,13 @@ from poolctl.migration.cross_pool import Destination, move_options, placing
 from poolctl.migration.storage import CopyRate, copy_rate, map_curable, movable_disks
 from poolctl.migration.tuner import TuneRequest
 from poolctl.model import VM, Host, MigrationCheck, StorageRepository
-from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
 from poolctl.safe_text import shown, shown_line
+from poolctl.tui.screens import migrate_fields as fields
+from poolctl.tui.screens.migrate_fields import DEFAULT_INTERVAL_MS
+from poolctl.tui.screens.migrate_words import host_prompt, storage_words
 from poolctl.tui.widgets.disk_targets import DiskMap, DiskTargets
 
-DEFAULT_INTERVAL_MS = 100
 HOSTS_MAX = 12  # the host list's most rows; fewer when the screen is short (it scrolls then)
-# the range the config and the CLI accept, in the whole milliseconds the field takes
-INTERVAL_MIN_MS = max(1, math.ceil(INTERVAL_MIN_S * 1000))
-INTERVAL_MAX_MS = math.floor(INTERVAL_MAX_S * 1000)
-
-# MigrationOptions field -> (label, kind) for the options the backend honours; the labels are
-# the names of `poolctl migrate`'s options and of the config's [migration] keys
-OPTION_FIELDS: dict[str, tuple[str, str]] = {
-    "max_downtime_ms": ("max-downtime ms", "int"),
-    "bandwidth_mib_s": ("bandwidth MiB/s", "int"),
-    "parallel": ("parallel", "int"),
-    "auto_converge": ("auto-converge", "bool"),
-    "post_copy": ("post-copy always", "bool"),
-    "compress": ("compress", "bool"),
-}
 
 
 class HostChecked(Message):
@@ -195,7 +180,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 markup=False,
             )
             yield OptionList(
-                *[Option(self._prompt(d, None), id=d.key, disabled=True) for d in self.destinations],
+                *[Option(host_prompt(d, None), id=d.key, disabled=True) for d in self.destinations],
                 id="migrate-hosts",
             )
             if self.not_offered:
@@ -203,29 +188,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             if self.targets is not None:
                 yield self.targets
                 yield Label("", id="migrate-storage", markup=False)
-            with Horizontal(classes="migrate-row"):
-                yield Label("ping", classes="migrate-label")
-                yield Input(
-                    shown(vm.ips[0]) if vm.ips else "", placeholder="VM address (empty: no ping)", id="migrate-ping"
-                )
-                yield Label("every ms", classes="migrate-label")
-                yield Input(str(self.interval_ms), id="migrate-interval", type="integer")
-                yield Label("TCP port", classes="migrate-label")
-                yield Input(str(self.ping_port or ""), placeholder="none", id="migrate-port", type="integer")
-            offered = [f for f in OPTION_FIELDS if f in self.capabilities.migration_options]
-            numbers = [f for f in offered if OPTION_FIELDS[f][1] == "int"]
-            flags = [f for f in offered if OPTION_FIELDS[f][1] == "bool"]
-            # numbers and flags on rows of their own: each row fits in 80 columns
-            if numbers:
-                with Horizontal(classes="migrate-row", id="migrate-options"):
-                    for name in numbers:
-                        yield Label(OPTION_FIELDS[name][0], classes="migrate-label")
-                        yield Input("", placeholder="auto", id=f"opt-{name}", type="integer")
-            if flags or offered:
-                with Horizontal(classes="migrate-row", id="migrate-flags"):
-                    yield Checkbox("tune", self.defaults.tune == "auto", id="opt-tune")
-                    for name in flags:
-                        yield Checkbox(OPTION_FIELDS[name][0], self._flag_default(name), id=f"opt-{name}")
+            yield from fields.rows(vm, self.interval_ms, self.ping_port, self.defaults, self.capabilities)
             yield Label("predicting…", id="migrate-prediction", markup=False)
             yield Label("", id="migrate-error", markup=False)
             keys = "Enter migrate · Tab next field · Esc close"
@@ -266,17 +229,14 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if hosts.styles.max_height is None or hosts.styles.max_height.value != fit:
             hosts.styles.max_height = fit
 
-    def _flag_default(self, name: str) -> bool:
-        d = self.defaults
-        return {"auto_converge": d.auto_converge, "post_copy": d.post_copy == "always", "compress": d.compress}.get(
-            name
-        ) is True
-
     # --- the prediction --------------------------------------------------------------------
 
     @work(thread=True, exit_on_error=False, group="predict")
     def _predict(self, host: str, request: TuneRequest, interval_s: float | None) -> None:
-        tuned = plan_move(
+        self.post_message(Predicted(host, self._plan_move(host, request, interval_s)))
+
+    def _plan_move(self, host: str, request: TuneRequest, interval_s: float | None, measure: bool = True) -> TunedPlan:
+        return plan_move(
             self.backend,
             self.vm,
             pool=self.pool,
@@ -284,10 +244,10 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             destination=self._by_key[host].label,
             probe_interval_s=interval_s,
             request=request,
+            measure=measure,
             supported=self.capabilities.migration_options,
             audit=self.audit,
         )
-        self.post_message(Predicted(host, tuned))
 
     def on_predicted(self, msg: Predicted) -> None:
         self.predictions[msg.host] = msg.tuned
@@ -315,34 +275,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     def _request(self) -> TuneRequest:
         """What the fields ask for; raises ValueError naming a bad field."""
-        d = self.defaults
-        offered = self.capabilities.migration_options
-        numbers: dict[str, int | None] = {}
-        for name in ("max_downtime_ms", "bandwidth_mib_s", "parallel"):
-            numbers[name] = getattr(d, name)
-            if name in offered:
-                text = self.query_one(f"#opt-{name}", Input).value
-                numbers[name] = (
-                    _number(text, OPTION_FIELDS[name][0], 1, 16 if name == "parallel" else 10**6)
-                    if text.strip()
-                    else None
-                )
-
-        def flag(name: str) -> bool | None:
-            return (True if self.query_one(f"#opt-{name}", Checkbox).value else None) if name in offered else None
-
-        tune_box = self.query("#opt-tune")
-        tune = ("auto" if tune_box.first(Checkbox).value else "off") if tune_box else d.tune
-        post_copy = "always" if flag("post_copy") else d.post_copy if d.post_copy != "always" else "auto"
-        return TuneRequest(
-            tune=tune,
-            max_downtime_ms=numbers["max_downtime_ms"],
-            bandwidth_mib_s=numbers["bandwidth_mib_s"],
-            auto_converge=flag("auto_converge"),
-            post_copy=post_copy,
-            parallel=numbers["parallel"],
-            compress=flag("compress"),
-        )
+        return fields.tune_request(self, self.defaults, self.capabilities.migration_options)
 
     # --- pre-checks ------------------------------------------------------------------------
 
@@ -393,7 +326,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.checked_maps[host_ref] = disk_srs
         self.pending.discard(host_ref)
         options = self.query_one("#migrate-hosts", OptionList)
-        options.replace_option_prompt(host_ref, self._prompt(self._by_key[host_ref], check))
+        options.replace_option_prompt(host_ref, host_prompt(self._by_key[host_ref], check))
         if host_ref == self._view_host():
             self._show_storage()
             self._show_prediction()  # a new map copies other disks: the prediction follows
@@ -456,43 +389,14 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if self.targets is None:
             return
         self._refit()  # its words take one row or two
-        label = self.query_one("#migrate-storage", Label)
         host = self._view_host()
-        check = self.checks.get(host) if host is not None else None
-        name = self._by_key[host].label if host in self._by_key else ""
-        if host is None or check is None or host in self.pending or self.checked_maps.get(host) != self._disk_srs(host):
-            label.update(f"checking the disks' SRs on {shown(name)}…" if host is not None else "")
-        elif not check.ok:
-            label.update(f"cannot move to {shown(name)} so: " + "; ".join(shown_line(p) for p in check.problems))
-        elif not check.copies:
-            label.update(f"no disk is copied: {shown(name)} sees the SR of every disk")
-        else:
-            rate = self.copy_rate()
-            # the rows above say where each disk goes; the backend's last line is the total and estimate
-            label.update(
-                f"copy {shown_line(check.copies[-1])} ({shown_line(rate.source)}); "
-                "the disks first, then the memory (predicted below)"
-            )
-
-    @staticmethod
-    def _prompt(dest: Destination, check: MigrationCheck | None) -> Table:
-        """One host: name, free memory and the verdict; long reasons wrap in their own column."""
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(width=16, no_wrap=True, overflow="ellipsis")
-        grid.add_column(width=14, no_wrap=True)
-        grid.add_column(ratio=1)
-        if check is None:
-            verdict = Text("… checking")
-        elif check.ok and check.copy_bytes:
-            verdict = Text(f"✓ usable, copies {size(check.copy_bytes)} of disks")
-        elif check.ok:
-            verdict = Text("✓ usable")
-        elif len(check.problems) == 1:
-            verdict = Text("✗ " + shown_line(check.problems[0]))
-        else:
-            verdict = Text("✗ cannot take it:\n" + "\n".join(f"  ✗ {shown_line(p)}" for p in check.problems))
-        grid.add_row(Text(shown(dest.label)), Text(f"free {size(dest.host.memory_free):>9}"), verdict)
-        return grid
+        if host is None:
+            self.query_one("#migrate-storage", Label).update("")
+            return
+        check = self.checks.get(host)
+        if host in self.pending or self.checked_maps.get(host) != self._disk_srs(host):
+            check = None  # its verdict is for other SRs
+        self.query_one("#migrate-storage", Label).update(storage_words(self._by_key[host].label, check, self.copy_rate))
 
     # --- starting --------------------------------------------------------------------------
 
@@ -544,31 +448,15 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self._refit()
 
     def _plan(self, host_ref: str) -> MigrationPlan:
-        address = self.query_one("#migrate-ping", Input).value.strip()
-        if address and not _plausible_address(address):
-            raise ValueError(f"ping: {address!r} is not an IP address or host name")
-        interval = _number(
-            self.query_one("#migrate-interval", Input).value, "ping interval (ms)", INTERVAL_MIN_MS, INTERVAL_MAX_MS
-        )
-        port_text = self.query_one("#migrate-port", Input).value
-        port = _number(port_text, "TCP port", 1, 65535) if port_text.strip() else None
+        address = fields.ping_address(self)
+        interval = fields.interval_ms(self)
+        port = fields.ping_port(self)
         request = self._request()
         dest = self._by_key[host_ref]
         shown = self.predictions.get(host_ref)
         if shown is None:
             # Enter before the prediction came: the tuner without a dirty-rate measurement
-            shown = plan_move(
-                self.backend,
-                self.vm,
-                pool=self.pool,
-                source=self.source_name,
-                destination=dest.label,
-                probe_interval_s=interval / 1000.0 if address else None,
-                request=request,
-                measure=False,
-                supported=self.capabilities.migration_options,
-                audit=self.audit,
-            )
+            shown = self._plan_move(host_ref, request, interval / 1000.0 if address else None, measure=False)
         # the fields may have changed since: the same inputs, the settings as they stand now
         tuned = retune(
             shown.inputs,
@@ -604,26 +492,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def _interval_s(self) -> float | None:
         if not self.query_one("#migrate-ping", Input).value.strip():
             return None
-        text = self.query_one("#migrate-interval", Input).value
-        return _number(text, "ping interval (ms)", INTERVAL_MIN_MS, INTERVAL_MAX_MS) / 1000.0
+        return fields.interval_ms(self) / 1000.0
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-def _number(text: str, what: str, low: int, high: int) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError(f"{what}: expected a whole number, got {text.strip()!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{what}: must be between {low} and {high}, got {value}")
-    return value
-
-
-def _plausible_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return all(part and part.replace("-", "").isalnum() for part in text.split("."))
