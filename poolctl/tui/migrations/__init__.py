@@ -93,6 +93,7 @@ class MigrationCenter:
             ping_port=self.settings.ping_port,
             tuning=request_from(self.settings),
             srs=list(store.srs.values()),
+            networks=list(store.networks.values()),
             storage_rate=self.settings.storage_rate,
             audit=self.audit_log,
             elsewhere=elsewhere,
@@ -129,7 +130,8 @@ class MigrationCenter:
                 continue
             srs = tuple(other.store.srs.values())
             hosts = sorted(other.store.hosts.values(), key=lambda h: (h.name.casefold(), h.ref))
-            offered += [Destination(h, srs, other.name) for h in hosts]
+            networks = tuple(other.store.networks.values())
+            offered += [Destination(h, srs, other.name, networks) for h in hosts]
         return offered, not_offered
 
     def _refusal(self, session: PoolSession, vm: VM) -> str:

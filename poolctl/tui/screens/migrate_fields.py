@@ -114,6 +114,11 @@ def interval_ms(fields: DOMNode) -> int:
     return number(text, "ping interval (ms)", INTERVAL_MIN_MS, INTERVAL_MAX_MS)
 
 
+def probe_interval_s(fields: DOMNode) -> float | None:
+    """The ping's interval in seconds, None when nothing is pinged (the prediction's probes)."""
+    return interval_ms(fields) / 1000.0 if fields.query_one("#migrate-ping", Input).value.strip() else None
+
+
 def ping_port(fields: DOMNode) -> int | None:
     text = fields.query_one("#migrate-port", Input).value
     return number(text, "TCP port", 1, 65535) if text.strip() else None

@@ -1,38 +1,13 @@
-"""What the migrate dialog says of a destination: its row in the host list (name, free memory,
-the pre-check's verdict) and, with storage motion, what its move copies and the estimate."""
+"""What the migrate dialog says of the highlighted destination: with storage motion, what its
+move copies and the estimate; and why Enter starts nothing yet."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.table import Table
-from rich.text import Text
-
-from poolctl.format import size
-from poolctl.migration.cross_pool import Destination
 from poolctl.migration.storage import CopyRate
 from poolctl.model import MigrationCheck
 from poolctl.safe_text import shown, shown_line
-
-
-def host_prompt(dest: Destination, check: MigrationCheck | None) -> Table:
-    """One host: name, free memory and the verdict; long reasons wrap in their own column."""
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(width=16, no_wrap=True, overflow="ellipsis")
-    grid.add_column(width=14, no_wrap=True)
-    grid.add_column(ratio=1)
-    if check is None:
-        verdict = Text("… checking")
-    elif check.ok and check.copy_bytes:
-        verdict = Text(f"✓ usable, copies {size(check.copy_bytes)} of disks")
-    elif check.ok:
-        verdict = Text("✓ usable")
-    elif len(check.problems) == 1:
-        verdict = Text("✗ " + shown_line(check.problems[0]))
-    else:
-        verdict = Text("✗ cannot take it:\n" + "\n".join(f"  ✗ {shown_line(p)}" for p in check.problems))
-    grid.add_row(Text(shown(dest.label)), Text(f"free {size(dest.host.memory_free):>9}"), verdict)
-    return grid
 
 
 def storage_words(name: str, check: MigrationCheck | None, rate: Callable[[], CopyRate]) -> str:
@@ -50,3 +25,10 @@ def storage_words(name: str, check: MigrationCheck | None, rate: Callable[[], Co
         f"copy {shown_line(check.copies[-1])} ({shown_line(rate().source)}); "
         "the disks first, then the memory (predicted below)"
     )
+
+
+def not_started(checked: int, destinations: int, usable: int) -> str:
+    """Why Enter starts nothing when no usable host is highlighted."""
+    if checked < destinations and not usable:
+        return "Still checking the hosts…"
+    return "Choose a usable host (marked ✓)." if usable else "No host can take this VM now (see the reasons above)."
