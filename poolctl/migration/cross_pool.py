@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from poolctl.backends.base import Backend, Unsupported
-from poolctl.model import Host, MigrationOptions, StorageRepository
+from poolctl.model import Host, MigrationOptions, Network, StorageRepository
 from poolctl.safe_text import quoted
 
 # the fields a move's destination sets on the tuner's options (the backend refuses what it lacks)
@@ -54,6 +54,7 @@ class Destination:
     host: Host
     srs: tuple[StorageRepository, ...]  # the SRs of the host's pool: where its disks may go
     pool: str | None = None  # another pool's name (MigrationOptions.to_pool); None: the VM's own
+    networks: tuple[Network, ...] = ()  # the networks of the host's pool: which the move may take
 
     @property
     def key(self) -> str:

@@ -119,7 +119,7 @@ def test_network_without_a_pif_on_the_destination_is_refused_in_words(pools, env
     assert proc.returncode == 5, proc.stderr
     assert (
         "  ✗ xcp-dr-2 has no PIF on network 'dr/Migration network': it cannot receive a migration over it "
-        "(choose a network the host has an interface on, or leave out --network)\n"
+        "(choose a network the host has an interface on, or the default: its management network)\n"
     ) in proc.stderr
     proc = run("migrate", "cache-01", "dr/xcp-dr-2", "--network", "Storage", env=env, timeout=60)
     assert proc.returncode == 4

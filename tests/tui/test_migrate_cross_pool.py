@@ -80,7 +80,7 @@ async def test_the_dialog_lists_the_other_pools_hosts_and_moves_the_vm_there(poo
         assert "✓ usable, copies 30.0 GiB of disks" in plain(hosts.get_option(two).prompt)
         await highlight(pilot, dialog, two)
         nfs = sr_ref(dr, "NFS storage")
-        assert dialog.checked_maps[two] == (("xvda", nfs),)  # dr's shared SR: the obvious default
+        assert dialog.checked[two].disk_srs == (("xvda", nfs),)  # dr's shared SR: the obvious default
         await wait_for(pilot, lambda: dialog.query_one("#disk-0", Select).value == nfs, "the disk row on dr's SR")
         await wait_for(pilot, lambda: two in dialog.predictions, "the prediction")
         text = screen_text(app)

@@ -92,7 +92,7 @@ def state(dialog: MigrateDialog, select: Select) -> str:
 async def checked(pilot, dialog: MigrateDialog, host: str, disk_srs: tuple[tuple[str, str], ...]) -> None:
     await wait_for(
         pilot,
-        lambda: dialog.checked_maps.get(host) == disk_srs and host not in dialog.pending,
+        lambda: host in dialog.checked and dialog.checked[host].disk_srs == disk_srs and host not in dialog.pending,
         f"the pre-check of {host} with {disk_srs}",
     )
 
@@ -112,7 +112,7 @@ async def test_local_disk_goes_to_the_shared_sr_by_default_and_the_panel_says_di
         assert "xvda 30.0 GiB from Local s… → iSCSI storage · shared ·" in text
         assert "copy 30 GiB in all: about 60 s at 512 MiB/s ([migration] storage_rate);" in text
         assert "predicted: " in text  # the memory's prediction stays
-        assert "Enter migrate (on a disk: choose its SR)" in text  # the last line: it fits at 80x24
+        assert "Enter migrate (on a disk or network: choose)" in text  # the last line: it fits at 80x24
 
         await pilot.press("escape")
         panel = await migrate(pilot, "cache-01")

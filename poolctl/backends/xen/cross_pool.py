@@ -38,7 +38,7 @@ def network_problems(
             (
                 "HOST_CANNOT_ATTACH_NETWORK",
                 f"{host_name} has no PIF on network '{name_of(network)}': it cannot receive a migration over it "
-                "(choose a network the host has an interface on, or leave out --network)",
+                "(choose a network the host has an interface on, or the default: its management network)",
             )
         ]
     pif = mine[0]

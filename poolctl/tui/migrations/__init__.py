@@ -23,7 +23,8 @@ from poolctl.migration.tuner import request_from
 from poolctl.model import VM, PowerState
 from poolctl.safe_text import shown_line
 from poolctl.tui.migrations.batches import BatchCenter
-from poolctl.tui.screens.migrate import INTERVAL_MIN_MS, MigrateDialog
+from poolctl.tui.screens.migrate import MigrateDialog
+from poolctl.tui.screens.migrate_fields import INTERVAL_MIN_MS
 from poolctl.tui.session import PoolSession
 from poolctl.tui.widgets.migration_dock import MigrationDock
 from poolctl.tui.widgets.migration_panel import QUIT_REASON, MigrationPanel
@@ -92,6 +93,7 @@ class MigrationCenter:
             ping_port=self.settings.ping_port,
             tuning=request_from(self.settings),
             srs=list(store.srs.values()),
+            networks=list(store.networks.values()),
             storage_rate=self.settings.storage_rate,
             audit=self.audit_log,
             elsewhere=elsewhere,
@@ -128,7 +130,8 @@ class MigrationCenter:
                 continue
             srs = tuple(other.store.srs.values())
             hosts = sorted(other.store.hosts.values(), key=lambda h: (h.name.casefold(), h.ref))
-            offered += [Destination(h, srs, other.name) for h in hosts]
+            networks = tuple(other.store.networks.values())
+            offered += [Destination(h, srs, other.name, networks) for h in hosts]
         return offered, not_offered
 
     def _refusal(self, session: PoolSession, vm: VM) -> str:

@@ -18,26 +18,27 @@ Storage motion (the pool's backend can copy disks, the VM has disks): a row per 
 it goes to on the highlighted host, by default the obvious one (poolctl.migration.storage); a
 host is pre-checked with its own map, and again when the user picks another SR. What is copied
 and the estimate show for the highlighted host before Enter.
+
+The migration network (Capabilities.migration_network): the networks of the highlighted host's
+pool, the management network by default (widgets/network_choice); a pick re-checks that pool's
+hosts over it, so a host that cannot receive on it says why in its line before Enter.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import threading
 from collections.abc import Sequence
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, Input, Label, OptionList, Select
+from textual.widgets import Label, OptionList, Select
 from textual.widgets._select import SelectOverlay
-from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from poolctl.audit import AuditLog
@@ -47,37 +48,27 @@ from poolctl.format import size
 from poolctl.migration.autotune import TunedPlan, plan_move, retune
 from poolctl.migration.controller import MigrationPlan
 from poolctl.migration.cross_pool import Destination, move_options, placing
+from poolctl.migration.network import network_choices, network_curable
 from poolctl.migration.storage import CopyRate, copy_rate, map_curable, movable_disks
 from poolctl.migration.tuner import TuneRequest
-from poolctl.model import VM, Host, MigrationCheck, StorageRepository
-from poolctl.ping.limits import INTERVAL_MAX_S, INTERVAL_MIN_S
+from poolctl.model import VM, Host, MigrationCheck, MigrationOptions, Network, StorageRepository
 from poolctl.safe_text import shown, shown_line
+from poolctl.tui.screens import migrate_fields as fields
+from poolctl.tui.screens.migrate_fields import DEFAULT_INTERVAL_MS
+from poolctl.tui.screens.migrate_words import not_started, storage_words
+from poolctl.tui.widgets.destination_list import DestinationList
 from poolctl.tui.widgets.disk_targets import DiskMap, DiskTargets
+from poolctl.tui.widgets.network_choice import NetworkChoice
 
-DEFAULT_INTERVAL_MS = 100
 HOSTS_MAX = 12  # the host list's most rows; fewer when the screen is short (it scrolls then)
-# the range the config and the CLI accept, in the whole milliseconds the field takes
-INTERVAL_MIN_MS = max(1, math.ceil(INTERVAL_MIN_S * 1000))
-INTERVAL_MAX_MS = math.floor(INTERVAL_MAX_S * 1000)
-
-# MigrationOptions field -> (label, kind) for the options the backend honours; the labels are
-# the names of `poolctl migrate`'s options and of the config's [migration] keys
-OPTION_FIELDS: dict[str, tuple[str, str]] = {
-    "max_downtime_ms": ("max-downtime ms", "int"),
-    "bandwidth_mib_s": ("bandwidth MiB/s", "int"),
-    "parallel": ("parallel", "int"),
-    "auto_converge": ("auto-converge", "bool"),
-    "post_copy": ("post-copy always", "bool"),
-    "compress": ("compress", "bool"),
-}
 
 
 class HostChecked(Message):
-    def __init__(self, host: str, check: MigrationCheck, disk_srs: DiskMap = ()) -> None:
+    def __init__(self, host: str, check: MigrationCheck, placing: MigrationOptions) -> None:
         super().__init__()
         self.host = host
         self.check = check
-        self.disk_srs = disk_srs  # the map it was checked with: a stale answer is dropped
+        self.placing = placing  # the disk map and network it was checked with: a stale answer is dropped
 
 
 class Predicted(Message):
@@ -149,6 +140,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         ping_port: int | None = None,
         tuning: TuneRequest | None = None,
         srs: Sequence[StorageRepository] = (),
+        networks: Sequence[Network] = (),
         storage_rate: float = 100.0,
         audit: AuditLog | None = None,
         elsewhere: Sequence[Destination] = (),
@@ -160,7 +152,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.vm = vm
         self.hosts = hosts  # every host of the pool but the VM's own, in display order
         # those, then other pools' hosts (linked already): keyed by Destination.key everywhere below
-        self.destinations = [Destination(h, tuple(srs)) for h in hosts] + list(elsewhere)
+        own = [Destination(h, tuple(srs), networks=tuple(networks)) for h in hosts]
+        self.destinations = own + list(elsewhere)
         self._by_key = {d.key: d for d in self.destinations}
         self.not_offered = tuple(not_offered)  # other pools not offered, each with why
         self.source_name = source_name
@@ -168,17 +161,20 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self.interval_ms = interval_ms
         self.ping_port = ping_port
         self.defaults = tuning or TuneRequest()  # the config's [migration] tuning keys
+        self.host_list = DestinationList(self.destinations, id="migrate-hosts")
         self.checks: dict[str, MigrationCheck] = {}
         self.predictions: dict[str, TunedPlan] = {}  # destination -> the tuner's plan (its inputs measured once)
         self._workers: dict[Worker[None], str] = {}
-        self._user_moved = False
-        self._auto_highlight = False
         # storage motion: a row per disk that may be copied (none: a plain pool migration)
         disks = movable_disks(vm) if capabilities.storage_motion else []
         self.targets = DiskTargets(vm, disks, srs, self.destinations, id="migrate-disks") if disks else None
-        self.checked_maps: dict[str, DiskMap] = {}  # host ref -> the map its check is for
-        self.pending: set[str] = set()  # hosts being checked again with a new map
-        self._asked: dict[str, DiskMap] = {}  # host ref -> the map of its newest pre-check
+        # the migration network, where the backend can choose it and there is one to choose
+        net = capabilities.migration_network and any(network_choices(d.networks) for d in self.destinations)
+        self.network = NetworkChoice(self.destinations, id="migrate-network-row") if net else None
+        # host -> the placing (move_options: disk map, network, pool) its check is for
+        self.checked: dict[str, MigrationOptions] = {}
+        self.pending: set[str] = set()  # hosts being checked again with a new map or network
+        self._asked: dict[str, MigrationOptions] = {}  # host -> the placing of its newest pre-check
         self.configured_rate = storage_rate
         self.audit = audit  # past moves (None: the default log): the prediction's and the copy rate's
         self._rate: CopyRate | None = None
@@ -194,53 +190,31 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 id="migrate-intro",
                 markup=False,
             )
-            yield OptionList(
-                *[Option(self._prompt(d, None), id=d.key, disabled=True) for d in self.destinations],
-                id="migrate-hosts",
-            )
+            yield self.host_list
             if self.not_offered:
                 yield Label("not offered: " + "; ".join(self.not_offered), id="migrate-elsewhere", markup=False)
             if self.targets is not None:
                 yield self.targets
                 yield Label("", id="migrate-storage", markup=False)
-            with Horizontal(classes="migrate-row"):
-                yield Label("ping", classes="migrate-label")
-                yield Input(
-                    shown(vm.ips[0]) if vm.ips else "", placeholder="VM address (empty: no ping)", id="migrate-ping"
-                )
-                yield Label("every ms", classes="migrate-label")
-                yield Input(str(self.interval_ms), id="migrate-interval", type="integer")
-                yield Label("TCP port", classes="migrate-label")
-                yield Input(str(self.ping_port or ""), placeholder="none", id="migrate-port", type="integer")
-            offered = [f for f in OPTION_FIELDS if f in self.capabilities.migration_options]
-            numbers = [f for f in offered if OPTION_FIELDS[f][1] == "int"]
-            flags = [f for f in offered if OPTION_FIELDS[f][1] == "bool"]
-            # numbers and flags on rows of their own: each row fits in 80 columns
-            if numbers:
-                with Horizontal(classes="migrate-row", id="migrate-options"):
-                    for name in numbers:
-                        yield Label(OPTION_FIELDS[name][0], classes="migrate-label")
-                        yield Input("", placeholder="auto", id=f"opt-{name}", type="integer")
-            if flags or offered:
-                with Horizontal(classes="migrate-row", id="migrate-flags"):
-                    yield Checkbox("tune", self.defaults.tune == "auto", id="opt-tune")
-                    for name in flags:
-                        yield Checkbox(OPTION_FIELDS[name][0], self._flag_default(name), id=f"opt-{name}")
+            if self.network is not None:
+                yield self.network
+            yield from fields.rows(vm, self.interval_ms, self.ping_port, self.defaults, self.capabilities)
             yield Label("predicting…", id="migrate-prediction", markup=False)
             yield Label("", id="migrate-error", markup=False)
-            keys = "Enter migrate · Tab next field · Esc close"
-            if self.targets is not None:
-                keys = "Enter migrate (on a disk: choose its SR) · Tab next field · Esc close"
-            yield Label(keys, id="migrate-keys")
+            on_list = {
+                (True, True): " (on a disk or network: choose)",
+                (True, False): " (on a disk: choose its SR)",
+                (False, True): " (on the network: choose it)",
+            }.get((self.targets is not None, self.network is not None), "")
+            yield Label(f"Enter migrate{on_list} · Tab next field · Esc close", id="migrate-keys")
 
     def on_mount(self) -> None:
-        hosts = self.query_one("#migrate-hosts", OptionList)
-        hosts.focus()
+        self.host_list.focus()
         if not self.destinations:
             self._say("This pool has no other host to move to.")
         for dest in self.destinations:
             self._recheck(dest.key)
-        self._show_disks()
+        self._show_choices()
         self._refit()
 
     def on_resize(self) -> None:
@@ -253,7 +227,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         """The host list gets what the other rows leave of the screen, so that with other pools'
         hosts the keys line still shows at 80x24 (the list scrolls)."""
         box = self.query_one("#migrate-box")
-        hosts = self.query_one("#migrate-hosts", OptionList)
+        hosts = self.host_list
         room = math.floor(self.size.height * 0.95) - box.styles.gutter.height  # the box's max-height
         used, below = 0, 0  # the rows of the others; the margin under the last (sibling margins collapse)
         for child in box.children:
@@ -266,17 +240,14 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if hosts.styles.max_height is None or hosts.styles.max_height.value != fit:
             hosts.styles.max_height = fit
 
-    def _flag_default(self, name: str) -> bool:
-        d = self.defaults
-        return {"auto_converge": d.auto_converge, "post_copy": d.post_copy == "always", "compress": d.compress}.get(
-            name
-        ) is True
-
     # --- the prediction --------------------------------------------------------------------
 
     @work(thread=True, exit_on_error=False, group="predict")
     def _predict(self, host: str, request: TuneRequest, interval_s: float | None) -> None:
-        tuned = plan_move(
+        self.post_message(Predicted(host, self._plan_move(host, request, interval_s)))
+
+    def _plan_move(self, host: str, request: TuneRequest, interval_s: float | None, measure: bool = True) -> TunedPlan:
+        return plan_move(
             self.backend,
             self.vm,
             pool=self.pool,
@@ -284,17 +255,17 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             destination=self._by_key[host].label,
             probe_interval_s=interval_s,
             request=request,
+            measure=measure,
             supported=self.capabilities.migration_options,
             audit=self.audit,
         )
-        self.post_message(Predicted(host, tuned))
 
     def on_predicted(self, msg: Predicted) -> None:
         self.predictions[msg.host] = msg.tuned
         self._show_prediction()
 
     def _show_prediction(self) -> None:
-        option = self.query_one("#migrate-hosts", OptionList).highlighted_option
+        option = self.host_list.highlighted_option
         tuned = self.predictions.get(option.id) if option is not None and option.id else None
         label = self.query_one("#migrate-prediction", Label)
         if tuned is None:
@@ -315,53 +286,24 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     def _request(self) -> TuneRequest:
         """What the fields ask for; raises ValueError naming a bad field."""
-        d = self.defaults
-        offered = self.capabilities.migration_options
-        numbers: dict[str, int | None] = {}
-        for name in ("max_downtime_ms", "bandwidth_mib_s", "parallel"):
-            numbers[name] = getattr(d, name)
-            if name in offered:
-                text = self.query_one(f"#opt-{name}", Input).value
-                numbers[name] = (
-                    _number(text, OPTION_FIELDS[name][0], 1, 16 if name == "parallel" else 10**6)
-                    if text.strip()
-                    else None
-                )
-
-        def flag(name: str) -> bool | None:
-            return (True if self.query_one(f"#opt-{name}", Checkbox).value else None) if name in offered else None
-
-        tune_box = self.query("#opt-tune")
-        tune = ("auto" if tune_box.first(Checkbox).value else "off") if tune_box else d.tune
-        post_copy = "always" if flag("post_copy") else d.post_copy if d.post_copy != "always" else "auto"
-        return TuneRequest(
-            tune=tune,
-            max_downtime_ms=numbers["max_downtime_ms"],
-            bandwidth_mib_s=numbers["bandwidth_mib_s"],
-            auto_converge=flag("auto_converge"),
-            post_copy=post_copy,
-            parallel=numbers["parallel"],
-            compress=flag("compress"),
-        )
+        return fields.tune_request(self, self.defaults, self.capabilities.migration_options)
 
     # --- pre-checks ------------------------------------------------------------------------
 
     def _recheck(self, host: str) -> None:
-        """Pre-check ``host`` with the disk map it has now."""
-        disk_srs = self._disk_srs(host)
-        self._asked[host] = disk_srs
+        """Pre-check ``host`` with the disk map and network it has now."""
+        placing = self._placing(host)
+        self._asked[host] = placing
         if host in self.checks:
             self.pending.add(host)
-        worker = self._check(host, disk_srs)
+        worker = self._check(host, placing)
         self._workers[worker] = host
 
     @work(thread=True, exit_on_error=False, group="precheck")
-    def _check(self, host: str, disk_srs: DiskMap) -> None:
-        dest = self._by_key[host]
-        options = move_options(disk_srs=disk_srs, to_pool=dest.pool)
-        rate = self.copy_rate().mib_s if disk_srs else 0.0
-        check = self.backend.check_move(self.vm.ref, dest.host.ref, options, rate)
-        self.post_message(HostChecked(host, check, disk_srs))
+    def _check(self, host: str, placing: MigrationOptions) -> None:
+        rate = self.copy_rate().mib_s if placing.disk_srs else 0.0
+        check = self.backend.check_move(self.vm.ref, self._by_key[host].host.ref, placing, rate)
+        self.post_message(HostChecked(host, check, placing))
 
     def copy_rate(self) -> CopyRate:
         """The disk copy's estimated rate, measured or configured (reads the audit log once)."""
@@ -372,8 +314,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             return self._rate
 
     def on_host_checked(self, msg: HostChecked) -> None:
-        if msg.disk_srs == self._disk_srs(msg.host):
-            self._set_verdict(msg.host, msg.check, msg.disk_srs)
+        if msg.placing == self._placing(msg.host):
+            self._set_verdict(msg.host, msg.check, msg.placing)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()
@@ -385,60 +327,49 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
                 MigrationCheck(
                     vm=self.vm.ref, host=self._by_key[host].host.ref, problems=(f"pre-check failed: {describe(err)}",)
                 ),
-                self._disk_srs(host),
+                self._placing(host),
             )
 
-    def _set_verdict(self, host_ref: str, check: MigrationCheck, disk_srs: DiskMap) -> None:
+    def _set_verdict(self, host_ref: str, check: MigrationCheck, placing: MigrationOptions) -> None:
         self.checks[host_ref] = check
-        self.checked_maps[host_ref] = disk_srs
+        self.checked[host_ref] = placing
         self.pending.discard(host_ref)
-        options = self.query_one("#migrate-hosts", OptionList)
-        options.replace_option_prompt(host_ref, self._prompt(self._by_key[host_ref], check))
         if host_ref == self._view_host():
             self._show_storage()
             self._show_prediction()  # a new map copies other disks: the prediction follows
         self._refit()
-        # a host refused only for where the disks go stays choosable: other SRs may cure it
-        if check.ok or (self.targets is not None and map_curable(check)):
-            options.enable_option(host_ref)
-        else:
-            options.disable_option(host_ref)
+        # a host refused only for where the disks go or the network stays choosable: other choices may cure it
+        curable = (self.targets is not None and map_curable(check)) or (self.network and network_curable(check))
+        self.host_list.set_verdict(self._by_key[host_ref], check, check.ok or bool(curable))
         if check.ok and host_ref not in self.predictions:
             try:
-                self._predict(host_ref, self._request(), self._interval_s())
+                self._predict(host_ref, self._request(), fields.probe_interval_s(self))
             except ValueError:
                 pass  # a bad field: said at Enter
-        if not self._user_moved:
-            # the first usable host in list order among those checked so far
-            first = next(
-                (i for i, d in enumerate(self.destinations) if d.key in self.checks and self.checks[d.key].ok), None
-            )
-            if first is not None and options.highlighted != first:
-                self._auto_highlight = True
-                options.highlighted = first
+        self.host_list.follow(self.checks)
 
     @on(OptionList.OptionHighlighted, "#migrate-hosts")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self._show_prediction()
-        self._show_disks()
-        if self._auto_highlight:
-            self._auto_highlight = False
-        elif self.checks:
-            self._user_moved = True
+        self._show_choices()
 
     # --- where the disks go ----------------------------------------------------------------
 
     def _view_host(self) -> str | None:
-        """The host the disk rows are for: the highlighted one, else the first in the list."""
-        option = self.query_one("#migrate-hosts", OptionList).highlighted_option
-        if option is not None and option.id:
-            return option.id
-        return self.destinations[0].key if self.destinations else None
+        return self.host_list.in_view
 
     def _disk_srs(self, host: str) -> DiskMap:
         return self.targets.disk_srs(host) if self.targets is not None else ()
 
-    def _show_disks(self) -> None:
+    def _placing(self, host: str) -> MigrationOptions:
+        """What a move to ``host`` is checked and sent with: the disk map, network and pool chosen now."""
+        network = self.network.network(host) if self.network is not None else None
+        return move_options(disk_srs=self._disk_srs(host), network=network, to_pool=self._by_key[host].pool)
+
+    def _show_choices(self) -> None:
+        """The disk rows and the network for the host in view."""
+        if self.network is not None:
+            self.network.show(self._view_host())
         if self.targets is not None:
             self.targets.show(self._view_host())
             self._show_storage()
@@ -446,8 +377,16 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
     def on_disk_targets_picked(self, event: DiskTargets.Picked) -> None:
         event.stop()
         # every host whose map the pick changes (those that see the SR): the list's verdicts stay true
+        self._recheck_changed()
+
+    def on_network_choice_picked(self, event: NetworkChoice.Picked) -> None:
+        event.stop()
+        self.host_list.user_moved = True  # the highlight stays on the host the user is choosing for
+        self._recheck_changed()
+
+    def _recheck_changed(self) -> None:
         for d in self.destinations:
-            if self._disk_srs(d.key) != self._asked.get(d.key):
+            if self._placing(d.key) != self._asked.get(d.key):
                 self._recheck(d.key)
         self._show_storage()
 
@@ -456,43 +395,14 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         if self.targets is None:
             return
         self._refit()  # its words take one row or two
-        label = self.query_one("#migrate-storage", Label)
         host = self._view_host()
-        check = self.checks.get(host) if host is not None else None
-        name = self._by_key[host].label if host in self._by_key else ""
-        if host is None or check is None or host in self.pending or self.checked_maps.get(host) != self._disk_srs(host):
-            label.update(f"checking the disks' SRs on {shown(name)}…" if host is not None else "")
-        elif not check.ok:
-            label.update(f"cannot move to {shown(name)} so: " + "; ".join(shown_line(p) for p in check.problems))
-        elif not check.copies:
-            label.update(f"no disk is copied: {shown(name)} sees the SR of every disk")
-        else:
-            rate = self.copy_rate()
-            # the rows above say where each disk goes; the backend's last line is the total and estimate
-            label.update(
-                f"copy {shown_line(check.copies[-1])} ({shown_line(rate.source)}); "
-                "the disks first, then the memory (predicted below)"
-            )
-
-    @staticmethod
-    def _prompt(dest: Destination, check: MigrationCheck | None) -> Table:
-        """One host: name, free memory and the verdict; long reasons wrap in their own column."""
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(width=16, no_wrap=True, overflow="ellipsis")
-        grid.add_column(width=14, no_wrap=True)
-        grid.add_column(ratio=1)
-        if check is None:
-            verdict = Text("… checking")
-        elif check.ok and check.copy_bytes:
-            verdict = Text(f"✓ usable, copies {size(check.copy_bytes)} of disks")
-        elif check.ok:
-            verdict = Text("✓ usable")
-        elif len(check.problems) == 1:
-            verdict = Text("✗ " + shown_line(check.problems[0]))
-        else:
-            verdict = Text("✗ cannot take it:\n" + "\n".join(f"  ✗ {shown_line(p)}" for p in check.problems))
-        grid.add_row(Text(shown(dest.label)), Text(f"free {size(dest.host.memory_free):>9}"), verdict)
-        return grid
+        if host is None:
+            self.query_one("#migrate-storage", Label).update("")
+            return
+        check = self.checks.get(host)
+        if host in self.pending or self.checked.get(host) != self._placing(host):
+            check = None  # its verdict is for other choices
+        self.query_one("#migrate-storage", Label).update(storage_words(self._by_key[host].label, check, self.copy_rate))
 
     # --- starting --------------------------------------------------------------------------
 
@@ -501,7 +411,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self._start()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Enter on a disk's SR list opens or picks from it: the priority Enter must let it through
+        # Enter on a list (a disk's SR, the network) opens or picks from it: the priority Enter lets it through
         if action == "start" and isinstance(self.focused, Select | SelectOverlay):
             return False
         return True
@@ -510,24 +420,21 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self._start()
 
     def _start(self) -> None:
-        options = self.query_one("#migrate-hosts", OptionList)
-        option = options.highlighted_option
+        option = self.host_list.highlighted_option
         if option is None or option.disabled or option.id not in self.checks:
             usable = [d for d in self.destinations if self.checks.get(d.key) and self.checks[d.key].ok]
-            self._say(
-                "Still checking the hosts…"
-                if len(self.checks) < len(self.destinations) and not usable
-                else "Choose a usable host (marked ✓)."
-                if usable
-                else "No host can take this VM now (see the reasons above)."
-            )
+            self._say(not_started(len(self.checks), len(self.destinations), len(usable)))
             return
-        if option.id in self.pending or self.checked_maps.get(option.id) != self._disk_srs(option.id):
-            self._say("Still checking the host with the disks' new SRs…")
+        if option.id in self.pending or self.checked.get(option.id) != self._placing(option.id):
+            self._say("Still checking the host with the new choices…")
             return
         check = self.checks[option.id]
         if not check.ok:
-            self._say("The host cannot take the disks so: choose other SRs for them (see above).")
+            self._say(
+                "The host cannot take it over that network: choose another (see above)."
+                if network_curable(check)
+                else "The host cannot take the disks so: choose other SRs for them (see above)."
+            )
             return
         try:
             plan = self._plan(option.id)
@@ -544,31 +451,15 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         self._refit()
 
     def _plan(self, host_ref: str) -> MigrationPlan:
-        address = self.query_one("#migrate-ping", Input).value.strip()
-        if address and not _plausible_address(address):
-            raise ValueError(f"ping: {address!r} is not an IP address or host name")
-        interval = _number(
-            self.query_one("#migrate-interval", Input).value, "ping interval (ms)", INTERVAL_MIN_MS, INTERVAL_MAX_MS
-        )
-        port_text = self.query_one("#migrate-port", Input).value
-        port = _number(port_text, "TCP port", 1, 65535) if port_text.strip() else None
+        address = fields.ping_address(self)
+        interval = fields.interval_ms(self)
+        port = fields.ping_port(self)
         request = self._request()
         dest = self._by_key[host_ref]
         shown = self.predictions.get(host_ref)
         if shown is None:
             # Enter before the prediction came: the tuner without a dirty-rate measurement
-            shown = plan_move(
-                self.backend,
-                self.vm,
-                pool=self.pool,
-                source=self.source_name,
-                destination=dest.label,
-                probe_interval_s=interval / 1000.0 if address else None,
-                request=request,
-                measure=False,
-                supported=self.capabilities.migration_options,
-                audit=self.audit,
-            )
+            shown = self._plan_move(host_ref, request, interval / 1000.0 if address else None, measure=False)
         # the fields may have changed since: the same inputs, the settings as they stand now
         tuned = retune(
             shown.inputs,
@@ -579,8 +470,8 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
         )
         tuned = self._with_disks(host_ref, tuned)
         check = self.checks[host_ref]
-        moving = move_options(disk_srs=self.checked_maps.get(host_ref, ()), to_pool=dest.pool)
-        options = tuned.tuning.options.model_copy(update=placing(moving))
+        # where it goes as that check had it: the disk map, network and pool
+        options = tuned.tuning.options.model_copy(update=placing(self.checked[host_ref]))
         return MigrationPlan(
             pool=self.pool,
             vm=self.vm.ref,
@@ -601,29 +492,5 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
             predicted=tuned.prediction.as_record(),
         )
 
-    def _interval_s(self) -> float | None:
-        if not self.query_one("#migrate-ping", Input).value.strip():
-            return None
-        text = self.query_one("#migrate-interval", Input).value
-        return _number(text, "ping interval (ms)", INTERVAL_MIN_MS, INTERVAL_MAX_MS) / 1000.0
-
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-def _number(text: str, what: str, low: int, high: int) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError(f"{what}: expected a whole number, got {text.strip()!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{what}: must be between {low} and {high}, got {value}")
-    return value
-
-
-def _plausible_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return all(part and part.replace("-", "").isalnum() for part in text.split("."))
