@@ -1,5 +1,5 @@
-"""Migrations in the app: `m` → checks → dialog → a panel per move; many moves at once
-(evacuate, bulk move, restore) in ``batches``.
+"""This run's migrations in the app: `m` → checks → dialog → a panel per move; many moves at
+once (evacuate, bulk move, restore) in ``batches``.
 
 The app owns one ``MigrationCenter``; its `m` calls into it, and the history screen reads
 this run's moves from it. Panels live in a ``MigrationDock`` mounted under the main
