@@ -349,6 +349,7 @@ def _tui(args: argparse.Namespace, first_painted: Callable[[], None]) -> int:
             migration=config.migration if config else None,
             first_loads=first_loads,
             after_first_paint=first_painted,
+            hold_first_frame=True,
         )
         # Printed now, they would vanish under the TUI's screen: show them in it.
         for warning in config.warnings if config else ():

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -45,6 +46,7 @@ FRAME_S = 1 / 60  # how long changes may pile up before one redraw takes them al
 RETRY_FIRST_S = 2.0
 PAINT_WAIT_S = 2.0  # the watcher starts after the first paint, or this long after its snapshot at most
 WARM_S = 1.0  # after the first paint, the migration center is made (its modules imported) this late
+HOLD_FIRST_FRAME_S = 0.4  # with hold_first_frame, the first frame waits this long at most for a pool
 FIRST_PAINT_WAIT_S = 10.0  # ``after_first_paint`` runs by then, whether a pool is on screen or not
 RETRY_MAX_S = 60.0
 
@@ -102,6 +104,7 @@ class PoolctlApp(App[None]):
         migration: MigrationSettings | None = None,
         first_loads: dict[str, FirstLoad] | None = None,
         after_first_paint: Callable[[], None] | None = None,
+        hold_first_frame: bool = False,
     ) -> None:
         super().__init__()
         names = [p.name for p in pools]
@@ -116,6 +119,8 @@ class PoolctlApp(App[None]):
         self._on_exit = on_exit
         self._after_first_paint = after_first_paint
         self._warming = False  # the migration center is made WARM_S after the first paint
+        self._hold_first_frame = hold_first_frame
+        self._frame_hold: AbstractContextManager[None] | None = None  # see on_mount
         self._drain_scheduled: set[str] = set()
         self._painted: dict[str, threading.Event] = {}  # pool -> set once its first load is on screen
         self.main_screen = MainScreen(self.sessions)
@@ -185,6 +190,13 @@ class PoolctlApp(App[None]):
         return self.main_screen
 
     def on_mount(self) -> None:
+        if self._hold_first_frame:
+            # No frame until the first pool is in (or HOLD_FIRST_FRAME_S): the empty screen's
+            # frames (~50 ms of layout and rendering) ran beside the host's open and its first
+            # read, on the same CPUs, and the first frame with the pool had to lay it all out again.
+            self._frame_hold = self.batch_update()
+            self._frame_hold.__enter__()
+            self.set_timer(HOLD_FIRST_FRAME_S, self._release_first_frame)
         root = logging.getLogger()
         if not root.handlers:
             # Backends log their retries; without a handler Python's last resort writes
@@ -363,6 +375,7 @@ class PoolctlApp(App[None]):
         self.main_screen.post_message(ConnectionChanged(session.state))
         # Changes that raced the snapshot sit in the buffer: apply them on top.
         self._drain(session.name, loaded=True)
+        self.main_screen.call_later(self._release_first_frame)  # after the screen took the news
 
     def on_changes_pending(self, msg: ChangesPending) -> None:
         if msg.pool not in self._drain_scheduled:
@@ -393,6 +406,8 @@ class PoolctlApp(App[None]):
             return
         before = session.state.status
         session.set_state(msg.state)
+        if msg.state.status in (ConnectionStatus.FAILED, ConnectionStatus.LOST):
+            self._release_first_frame()  # the news is the failure: shown now
         if msg.state.status == ConnectionStatus.FAILED:
             self.notify(
                 msg.state.message or "no reason given",
@@ -418,6 +433,11 @@ class PoolctlApp(App[None]):
         if not self._warming:
             self._warming = True
             self.set_timer(WARM_S, lambda: self.migrations)
+
+    def _release_first_frame(self) -> None:
+        hold, self._frame_hold = self._frame_hold, None
+        if hold is not None:
+            hold.__exit__(None, None, None)
 
     def _run_after_first_paint(self) -> None:
         done, self._after_first_paint = self._after_first_paint, None
@@ -468,6 +488,7 @@ class PoolctlApp(App[None]):
     # --- shutting down -------------------------------------------------------------------
 
     def on_unmount(self) -> None:
+        self._release_first_frame()
         self._run_after_first_paint()
         self.hangup.uninstall()
         if self._migrations is not None:  # first: the moves' records, while their backends are open
@@ -507,13 +528,15 @@ def create_app(
     migration: MigrationSettings | None = None,
     first_loads: dict[str, FirstLoad] | None = None,
     after_first_paint: Callable[[], None] | None = None,
+    hold_first_frame: bool = False,
 ) -> PoolctlApp:
     """The TUI for ``pools``; ``keymap`` maps binding ids (see ``?``) to keys, e.g.
     ``{"vm.force_off": "ctrl+k"}``; ``on_exit`` runs after the app has closed its backends;
     ``migration`` (the config's ``[migration]``) sets the migrate dialog's ping defaults;
     ``first_loads`` are pools already loading (``poolctl.loading.start``), taken over by name;
     ``after_first_paint`` runs once the first pool is on screen (or none came within
-    ``FIRST_PAINT_WAIT_S``, or the app ends first)."""
+    ``FIRST_PAINT_WAIT_S``, or the app ends first); ``hold_first_frame``: no frame is drawn
+    until the first pool is in, a connection fails, or ``HOLD_FIRST_FRAME_S`` have passed."""
     return PoolctlApp(
         pools,
         keymap=keymap,
@@ -521,4 +544,5 @@ def create_app(
         migration=migration,
         first_loads=first_loads,
         after_first_paint=after_first_paint,
+        hold_first_frame=hold_first_frame,
     )
