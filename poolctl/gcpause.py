@@ -19,18 +19,28 @@ _pauses = 0
 _was_enabled = False
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
+def pause() -> None:
+    """One pause, until its ``resume()`` (``gc_paused`` is the block form)."""
     global _pauses, _was_enabled
     with _lock:
         if _pauses == 0:
             _was_enabled = gc.isenabled()
             gc.disable()
         _pauses += 1
+
+
+def resume() -> None:
+    global _pauses
+    with _lock:
+        _pauses -= 1
+        if _pauses == 0 and _was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    pause()
     try:
         yield
     finally:
-        with _lock:
-            _pauses -= 1
-            if _pauses == 0 and _was_enabled:
-                gc.enable()
+        resume()

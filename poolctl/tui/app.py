@@ -14,6 +14,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -31,22 +33,21 @@ from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.safe_text import shown, shown_lines
 from poolctl.tui.commands import VMCommands
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated, PowerRequested
-from poolctl.tui.migrations import MigrationCenter
 from poolctl.tui.migrations.hangup import HangUp
-from poolctl.tui.screens.batch_dialog import BatchDialog
 from poolctl.tui.screens.confirm import ConfirmScreen, QuitConfirmScreen
-from poolctl.tui.screens.help import HelpScreen
-from poolctl.tui.screens.history import HistoryScreen
 from poolctl.tui.screens.main import MainScreen
-from poolctl.tui.screens.migrate import MigrateDialog
 from poolctl.tui.session import PoolSession, retries_itself
-from poolctl.tui.widgets.batch_panel import BatchPanel
-from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.vm_list import VMList
+
+if TYPE_CHECKING:
+    from poolctl.tui.migrations.center import MigrationCenter
 
 FRAME_S = 1 / 60  # how long changes may pile up before one redraw takes them all
 RETRY_FIRST_S = 2.0
 PAINT_WAIT_S = 2.0  # the watcher starts after the first paint, or this long after its snapshot at most
+WARM_S = 1.0  # after the first paint, the migration center is made (its modules imported) this late
+HOLD_FIRST_FRAME_S = 0.4  # with hold_first_frame, the first frame waits this long at most for a pool
+FIRST_PAINT_WAIT_S = 10.0  # ``after_first_paint`` runs by then, whether a pool is on screen or not
 RETRY_MAX_S = 60.0
 
 
@@ -102,6 +103,8 @@ class PoolctlApp(App[None]):
         on_exit: Callable[[], None] | None = None,
         migration: MigrationSettings | None = None,
         first_loads: dict[str, FirstLoad] | None = None,
+        after_first_paint: Callable[[], None] | None = None,
+        hold_first_frame: bool = False,
     ) -> None:
         super().__init__()
         names = [p.name for p in pools]
@@ -114,14 +117,29 @@ class PoolctlApp(App[None]):
         }
         self.user_keymap: dict[str, str] = dict(keymap or {})
         self._on_exit = on_exit
+        self._after_first_paint = after_first_paint
+        self._warming = False  # the migration center is made WARM_S after the first paint
+        self._hold_first_frame = hold_first_frame
+        self._frame_hold: AbstractContextManager[None] | None = None  # see on_mount
         self._drain_scheduled: set[str] = set()
         self._painted: dict[str, threading.Event] = {}  # pool -> set once its first load is on screen
         self.main_screen = MainScreen(self.sessions)
         self._log_handler: logging.Handler | None = None
-        self.migrations = MigrationCenter(
-            self, self.main_screen, settings=migration or MigrationSettings(), sessions=self.sessions
-        )
-        self.hangup = HangUp(self, self.migrations)
+        self._migration_settings = migration or MigrationSettings()
+        self._migrations: MigrationCenter | None = None
+        self.hangup = HangUp(self, lambda: self.migrations)
+
+    @property
+    def migrations(self) -> MigrationCenter:
+        """Made on first use, its modules imported then (~40 ms): after the first paint
+        (``WARM_S``), or at the first key that needs it."""
+        if self._migrations is None:
+            from poolctl.tui.migrations.center import MigrationCenter
+
+            self._migrations = MigrationCenter(
+                self, self.main_screen, settings=self._migration_settings, sessions=self.sessions
+            )
+        return self._migrations
 
     def notify(
         self,
@@ -140,6 +158,13 @@ class PoolctlApp(App[None]):
     @classmethod
     def all_bindings(cls) -> Iterator[Binding]:
         """Every poolctl binding that has an id (the ones a keymap can remap)."""
+        from poolctl.tui.screens.batch_dialog import BatchDialog
+        from poolctl.tui.screens.help import HelpScreen
+        from poolctl.tui.screens.history import HistoryScreen
+        from poolctl.tui.screens.migrate import MigrateDialog
+        from poolctl.tui.widgets.batch_panel import BatchPanel
+        from poolctl.tui.widgets.migration_panel import MigrationPanel
+
         for owner in (
             cls,
             MainScreen,
@@ -165,6 +190,13 @@ class PoolctlApp(App[None]):
         return self.main_screen
 
     def on_mount(self) -> None:
+        if self._hold_first_frame:
+            # No frame until the first pool is in (or HOLD_FIRST_FRAME_S): the empty screen's
+            # frames (~50 ms of layout and rendering) ran beside the host's open and its first
+            # read, on the same CPUs, and the first frame with the pool had to lay it all out again.
+            self._frame_hold = self.batch_update()
+            self._frame_hold.__enter__()
+            self.set_timer(HOLD_FIRST_FRAME_S, self._release_first_frame)
         root = logging.getLogger()
         if not root.handlers:
             # Backends log their retries; without a handler Python's last resort writes
@@ -183,13 +215,16 @@ class PoolctlApp(App[None]):
             self.set_keymap(self.user_keymap)
         for session in self.sessions.values():
             self._connect(session)
+        if self._after_first_paint is not None:  # no pool on screen by then: not to wait for ever
+            self.set_timer(FIRST_PAINT_WAIT_S, self._run_after_first_paint)
         self.set_interval(1.0, self._tick_countdowns)
         self.hangup.install()
 
     async def action_quit(self) -> None:
         """`q`, ctrl+q and the palette's Quit: ask first while migrations are running."""
-        moving = self.migrations.moving()
-        batches = self.migrations.batches.active()
+        center = self._migrations  # none made: none running
+        moving = center.moving() if center is not None else []
+        batches = center.batches.active() if center is not None else []
         if not moving and not batches:
             self.exit()
             return
@@ -235,6 +270,8 @@ class PoolctlApp(App[None]):
             self.migrations.batches.toggle(self.main_screen.selected_host())
 
     def action_history(self) -> None:
+        from poolctl.tui.screens.history import HistoryScreen
+
         if not isinstance(self.screen, HistoryScreen):
             self.push_screen(HistoryScreen(self.migrations))
 
@@ -255,6 +292,8 @@ class PoolctlApp(App[None]):
             self._connect(session)
 
     def action_help(self) -> None:
+        from poolctl.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.all_bindings(), self.user_keymap))
 
@@ -327,6 +366,7 @@ class PoolctlApp(App[None]):
         painted = self._painted.pop(msg.pool, None)
         if painted is not None:  # once the main screen has shown what follows and refreshed
             self.main_screen.call_after_refresh(painted.set)
+        self.main_screen.call_after_refresh(self._first_paint_done)
         session = self.sessions[msg.pool]
         session.backend = msg.backend
         session.store = InventoryStore(msg.inventory)
@@ -335,6 +375,7 @@ class PoolctlApp(App[None]):
         self.main_screen.post_message(ConnectionChanged(session.state))
         # Changes that raced the snapshot sit in the buffer: apply them on top.
         self._drain(session.name, loaded=True)
+        self.main_screen.call_later(self._release_first_frame)  # after the screen took the news
 
     def on_changes_pending(self, msg: ChangesPending) -> None:
         if msg.pool not in self._drain_scheduled:
@@ -365,6 +406,8 @@ class PoolctlApp(App[None]):
             return
         before = session.state.status
         session.set_state(msg.state)
+        if msg.state.status in (ConnectionStatus.FAILED, ConnectionStatus.LOST):
+            self._release_first_frame()  # the news is the failure: shown now
         if msg.state.status == ConnectionStatus.FAILED:
             self.notify(
                 msg.state.message or "no reason given",
@@ -384,6 +427,22 @@ class PoolctlApp(App[None]):
                 markup=False,
             )
         self.main_screen.post_message(ConnectionChanged(msg.state))
+
+    def _first_paint_done(self) -> None:
+        self._run_after_first_paint()
+        if not self._warming:
+            self._warming = True
+            self.set_timer(WARM_S, lambda: self.migrations)
+
+    def _release_first_frame(self) -> None:
+        hold, self._frame_hold = self._frame_hold, None
+        if hold is not None:
+            hold.__exit__(None, None, None)
+
+    def _run_after_first_paint(self) -> None:
+        done, self._after_first_paint = self._after_first_paint, None
+        if done is not None:
+            done()
 
     def _tick_countdowns(self) -> None:
         for session in self.sessions.values():
@@ -429,8 +488,11 @@ class PoolctlApp(App[None]):
     # --- shutting down -------------------------------------------------------------------
 
     def on_unmount(self) -> None:
+        self._release_first_frame()
+        self._run_after_first_paint()
         self.hangup.uninstall()
-        self.migrations.abandon_all()  # first: the moves' records, while their backends are open
+        if self._migrations is not None:  # first: the moves' records, while their backends are open
+            self._migrations.abandon_all()
         closers = []
         for session in self.sessions.values():
             session.stopping.set()
@@ -465,9 +527,22 @@ def create_app(
     on_exit: Callable[[], None] | None = None,
     migration: MigrationSettings | None = None,
     first_loads: dict[str, FirstLoad] | None = None,
+    after_first_paint: Callable[[], None] | None = None,
+    hold_first_frame: bool = False,
 ) -> PoolctlApp:
     """The TUI for ``pools``; ``keymap`` maps binding ids (see ``?``) to keys, e.g.
     ``{"vm.force_off": "ctrl+k"}``; ``on_exit`` runs after the app has closed its backends;
     ``migration`` (the config's ``[migration]``) sets the migrate dialog's ping defaults;
-    ``first_loads`` are pools already loading (``poolctl.loading.start``), taken over by name."""
-    return PoolctlApp(pools, keymap=keymap, on_exit=on_exit, migration=migration, first_loads=first_loads)
+    ``first_loads`` are pools already loading (``poolctl.loading.start``), taken over by name;
+    ``after_first_paint`` runs once the first pool is on screen (or none came within
+    ``FIRST_PAINT_WAIT_S``, or the app ends first); ``hold_first_frame``: no frame is drawn
+    until the first pool is in, a connection fails, or ``HOLD_FIRST_FRAME_S`` have passed."""
+    return PoolctlApp(
+        pools,
+        keymap=keymap,
+        on_exit=on_exit,
+        migration=migration,
+        first_loads=first_loads,
+        after_first_paint=after_first_paint,
+        hold_first_frame=hold_first_frame,
+    )

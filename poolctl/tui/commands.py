@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -15,8 +15,10 @@ from textual.command import Hit, Hits, Provider
 from poolctl import safe_text as safe
 from poolctl.model import PowerOp, PowerState
 from poolctl.tui.keys import shown_for
-from poolctl.tui.migrations import MigrationCenter
-from poolctl.tui.screens.main import MainScreen
+
+if TYPE_CHECKING:
+    from poolctl.tui.migrations.center import MigrationCenter
+    from poolctl.tui.screens.main import MainScreen
 
 # op -> (what it does, the id of the binding that runs it); its words and states: PowerOp
 _POWER_HELP: dict[PowerOp, tuple[str, str]] = {

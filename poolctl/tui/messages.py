@@ -4,13 +4,16 @@ the user asked for from the screens to the app."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from poolctl.backends.base import Backend
-from poolctl.migration.batch import BatchEvent
 from poolctl.model import VM, Change, ConnectionState, Inventory, PowerOp
 from poolctl.tui.session import PoolSession
+
+if TYPE_CHECKING:  # the batch code is imported with the first batch, not before the first paint
+    from poolctl.migration.batch import BatchEvent
 
 
 @dataclass

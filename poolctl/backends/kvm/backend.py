@@ -24,9 +24,6 @@ from poolctl.backends.base import (
 from poolctl.backends.kvm import details
 from poolctl.backends.kvm.checks import check_migration, disabled_words
 from poolctl.backends.kvm.config import KvmConfig
-from poolctl.backends.kvm.copy_plan import check_storage
-from poolctl.backends.kvm.copy_storage import copy_storage_handle
-from poolctl.backends.kvm.dirtyrate import measure_dirty_rate
 from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost, HostReconnected
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, TEST_DRIVER_REASON, HostConn
@@ -465,6 +462,8 @@ class KvmBackend(Backend):
         self, vm: str, host: str, disk_srs: Sequence[tuple[str, str]], rate_mib_s: float
     ) -> MigrationCheck:
         self._read_vm(vm)
+        from poolctl.backends.kvm.copy_plan import check_storage  # with the first storage move, not at start
+
         return check_storage(self.merged(), vm, host, dict(disk_srs), self.config.shared_storage, rate_mib_s)
 
     def measure_dirty_rate(self, vm: str, seconds: int = 1) -> float | None:
@@ -472,6 +471,8 @@ class KvmBackend(Backend):
         src, rec = self.merged().locate(vm)
         if rec.state not in RUNNING_STATES or src.conn is None:
             return None
+        from poolctl.backends.kvm.dirtyrate import measure_dirty_rate
+
         return measure_dirty_rate(src.domain(rec, "measure the dirty rate of"), src.conn, seconds)
 
     def migrate(self, vm: str, host: str, options: MigrationOptions) -> KvmMigration:
@@ -487,5 +488,9 @@ class KvmBackend(Backend):
         merged = self.merged()
         handle_type = None
         if options.disk_srs:
+            # imported here: it and what it imports (xml.sax.saxutils, urllib.request) are ~12 ms
+            # of a start-up that moves nothing
+            from poolctl.backends.kvm.copy_storage import copy_storage_handle
+
             handle_type = copy_storage_handle(merged, vm, host, dict(options.disk_srs), self.config.shared_storage)
         return start_migration(merged, vm, host, options, self.capabilities, setup, handle_type)

@@ -11,14 +11,14 @@ has no ``malloc_trim`` (it is glibc's).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Callable
 
 
 def _find() -> Callable[[int], int] | None:
+    # The process's own symbols (libc is always loaded), not ctypes.util.find_library: that
+    # runs ldconfig in a child process (~5 ms of every start-up).
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
     trim.argtypes = [ctypes.c_size_t]

@@ -277,7 +277,7 @@ class HostConn:
 
     def load(self, *, full: bool) -> None:
         """The host's bulk read, a fixed number of calls whatever the number of domains: its
-        free memory, the domain list, one stats call for every domain, storage pools and
+        free memory, one stats call for every domain (the domain list too), storage pools and
         networks. A domain not seen before gets a record from these alone (not ``detailed``);
         ``pending()`` names what the domains' own calls must still read (``details.read_many``,
         then ``apply``). ``full`` (after a reconnect) has every domain read again, what is known
@@ -305,11 +305,11 @@ class HostConn:
             got.get("close")
             self._callback_ids = [i for i in map(got.get, self._event_calls) if i is not None]
         self._load_facts(got)
-        listed = got.get("domains")
         saved = {d.UUIDString() for d in got.get("domains.saved")}
-        stats = {d.UUIDString(): s for d, s in got.get("stats")}
         fresh: dict[str, xmlinfo.DomainRecord] = {}
-        for dom in listed:
+        # The stats name every domain, running or not (each with its name and UUID): no list of
+        # the domains beside them, whose reply and objects were as big again.
+        for dom, stats in got.get("stats"):
             uuid, name = dom.UUIDString(), dom.name()
             rec = self.domains.get(uuid)
             if rec is None:
@@ -318,7 +318,7 @@ class HostConn:
                 rec.info = dataclasses.replace(rec.info, name=name)
             uuid = rec.info.uuid  # the key is the record's own string: one copy per domain
             was_running = rec.state in RUNNING_STATES
-            self._apply_stats(rec, stats.get(uuid, {}))
+            self._apply_stats(rec, stats)
             if rec.detailed and rec.state in RUNNING_STATES and not was_running:
                 self.stale[uuid] = self.stamp()  # an event was missed: its addresses are news
             rec.managed_save = uuid in saved
@@ -339,7 +339,6 @@ class HostConn:
         """The bulk read's calls, none depending on another's answer."""
         calls: dict[str, Callable[[], Any]] = {
             "free": c.getFreeMemory,
-            "domains": lambda: c.listAllDomains(0),
             "domains.saved": lambda: c.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE),
             "stats": lambda: c.getAllDomainStats(_STATS, _STATS_FLAGS),
             "pools.active": lambda: c.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App
 
 if TYPE_CHECKING:
-    from poolctl.tui.migrations import MigrationCenter
+    from poolctl.tui.migrations.center import MigrationCenter
 
 FOLLOW_S = 3600.0  # after a hang-up, moves under way are followed this long at most
 REASON = "the terminal hung up (the SSH connection dropped?)"
@@ -28,9 +28,9 @@ REASON = "the terminal hung up (the SSH connection dropped?)"
 class HangUp:
     """SIGHUP's handler while the app runs (``install`` on mount, ``uninstall`` on unmount)."""
 
-    def __init__(self, app: App[Any], center: MigrationCenter, follow_s: float = FOLLOW_S) -> None:
+    def __init__(self, app: App[Any], center: Callable[[], MigrationCenter], follow_s: float = FOLLOW_S) -> None:
         self.app = app
-        self.center = center
+        self.center = center  # the app's, made on first use
         self.follow_s = follow_s
         self._before: signal.Handlers | Callable[..., object] | int | None = None
 
@@ -58,7 +58,8 @@ class HangUp:
     def follow_then_quit(self) -> None:
         """(the UI thread) Stop the batches' new starts, wait for every move under way and every
         batch's record, then quit with 128 + SIGHUP."""
-        ends = self.center.batches.halt_all(REASON) + [c.finished for c in self.center.moving()]
+        center = self.center()
+        ends = center.batches.halt_all(REASON) + [c.finished for c in center.moving()]
         self.app.run_worker(lambda: self._wait(ends), thread=True, group="hangup", exit_on_error=False)
 
     def _wait(self, ends: list[threading.Event]) -> None:

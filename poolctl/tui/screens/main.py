@@ -7,6 +7,7 @@ migration) and hands what the user confirmed to the app as a message: the app ru
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events, on
@@ -22,12 +23,14 @@ from poolctl.safe_text import shown
 from poolctl.tui.messages import ConnectionChanged, InventoryUpdated, PowerRequested, Selection
 from poolctl.tui.screens.confirm import ConfirmScreen
 from poolctl.tui.session import PoolSession
-from poolctl.tui.widgets.batch_panel import BatchPanel
 from poolctl.tui.widgets.details import DetailsPane
 from poolctl.tui.widgets.filter_input import FilterInput
-from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.pool_tree import PoolTree
 from poolctl.tui.widgets.vm_list import VMList
+
+if TYPE_CHECKING:
+    from poolctl.tui.widgets.batch_panel import BatchPanel
+    from poolctl.tui.widgets.migration_panel import MigrationPanel
 
 DETAILS_DELAY_S = 0.05
 
@@ -329,8 +332,9 @@ class MainScreen(Screen[None]):
 
     # --- migrations ------------------------------------------------------------------------
 
-    @on(MigrationPanel.CancelRequested)
-    def _confirm_cancel(self, event: MigrationPanel.CancelRequested) -> None:
+    # Handlers by name, not @on(MigrationPanel.CancelRequested): the panels' modules (and the
+    # migration code they import) are not imported before the first paint.
+    def on_migration_panel_cancel_requested(self, event: MigrationPanel.CancelRequested) -> None:
         event.stop()
         panel = event.panel
         plan = panel.controller.plan
@@ -349,8 +353,7 @@ class MainScreen(Screen[None]):
             done,
         )
 
-    @on(BatchPanel.CancelRequested)
-    def _confirm_batch_cancel(self, event: BatchPanel.CancelRequested) -> None:
+    def on_batch_panel_cancel_requested(self, event: BatchPanel.CancelRequested) -> None:
         event.stop()
         panel = event.panel
         moving = sum(1 for r in panel.rows.values() if r.moving)
