@@ -56,3 +56,11 @@ def test_a_recognised_line_starts_the_opens_of_its_config_and_pools(monkeypatch,
     assert early.start(["ls", "--pool", "kvm", "--config", str(tmp_path / "c.toml")]) == "ls"
     assert early.start([]) == "tui"
     assert started == [(tmp_path / "c.toml", ["kvm"]), (None, None)]
+
+
+def test_the_kinds_recognised_early_are_the_parsers():
+    # early.py must not import cli.main (its parser is what it starts before): the two lists are
+    # kept equal here, so a kind added to ``ls`` is recognised early too
+    from poolctl.cli.main import KINDS
+
+    assert early._KINDS == KINDS
