@@ -72,3 +72,10 @@ def snapshot_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         yield Lab(sim, url)
     finally:
         sim.close()
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
+    """poolctl's state (the audit log the dialogs' estimates read) in the test's own folder."""
+    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
+    return tmp_path

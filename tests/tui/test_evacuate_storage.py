@@ -15,18 +15,12 @@ from poolctl.tui.app import create_app
 from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 from tests.tui.test_maintenance import open_evacuation, run_to_end
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("state_dir")]
 
 
 @pytest.fixture
 def fastlab() -> Iterator[Lab]:
     yield from served_lab(migration_seconds=0.5, storage_mib_s=30 * 1024)
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
-    return tmp_path
 
 
 def _sr_of_disk(sim: Simulator, vm: str) -> str:

@@ -17,18 +17,12 @@ from poolctl.tui.widgets.batch_panel import BatchPanel
 from poolctl.tui.widgets.vm_list import MARK
 from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("state_dir")]
 
 
 @pytest.fixture
 def fastlab() -> Iterator[Lab]:
     yield from served_lab(migration_seconds=2.0)
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
-    return tmp_path
 
 
 def host_ref(app, name: str) -> str:

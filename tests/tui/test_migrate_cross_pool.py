@@ -19,13 +19,7 @@ from tests.cli.test_migrate_cross_pool import pools  # noqa: F401  (the fixture:
 from tests.support.tui import Lab, loaded, screen_text, wait_for
 from tests.tui.test_migration_ui import open_dialog, panel_text, plain, until_finished
 
-pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
-    return tmp_path
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("state_dir")]
 
 
 def two_pools(pools):  # noqa: F811

@@ -26,7 +26,7 @@ from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 from tests.tui.test_migrate_cross_pool import highlight, key_of, two_pools
 from tests.tui.test_migration_ui import open_dialog, plain, resident, select_vm, until_finished
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("state_dir")]
 
 MGMT = "Pool-wide network associated with eth0"
 
@@ -34,12 +34,6 @@ MGMT = "Pool-wide network associated with eth0"
 @pytest.fixture
 def lab() -> Iterator[Lab]:
     yield from served_lab(migration_seconds=1.0)
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
-    return tmp_path
 
 
 def net_ref(lab: Lab, name: str) -> str:

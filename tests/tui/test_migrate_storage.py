@@ -24,7 +24,7 @@ from tests.support.jsonrpc import JsonRpc
 from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 from tests.tui.test_migration_ui import migrate, open_dialog, panel_text, plain, resident, until_finished
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("state_dir")]
 
 GIB = 1024**3
 
@@ -33,12 +33,6 @@ GIB = 1024**3
 def lab() -> Iterator[Lab]:
     # the 30 GiB disk in 2 s, then 1 s of memory
     yield from served_lab(migration_seconds=1.0, storage_mib_s=30 * 1024 / 2.0)
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
-    return tmp_path
 
 
 def sr_ref(lab: Lab, name: str) -> str:

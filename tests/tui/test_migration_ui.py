@@ -21,7 +21,7 @@ from poolctl.tui.widgets.migration_panel import MigrationPanel
 from poolctl.tui.widgets.sparkline import BARS
 from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("state_dir")]
 
 
 def _lab(seconds: float) -> Iterator[Lab]:
@@ -43,12 +43,6 @@ def longlab() -> Iterator[Lab]:
     """Moves that stay cancellable far longer than any test takes to cancel them, however loaded
     the machine: a test waits on what it does, not on a race with the move."""
     yield from _lab(300.0)
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("POOLCTL_STATE_DIR", str(tmp_path))
-    return tmp_path
 
 
 async def select_vm(pilot, name: str) -> None:
