@@ -156,7 +156,13 @@ async def test_a_pick_is_kept_per_host_and_a_new_destination_recomputes_the_defa
         assert dialog.checks[two].ok and dialog.checks[three].ok
         hosts = dialog.query_one("#migrate-hosts")
         select = dialog.query_one("#disk-0", Select)
-        assert hosts.highlighted_option.id == two and select.value == iscsi
+        # xcp-lab-3 may answer first and be highlighted a moment: the rows follow the highlight
+        # by a message, so wait for them to show xcp-lab-2 before choosing in them
+        await wait_for(
+            pilot,
+            lambda: hosts.highlighted_option.id == two and dialog.targets.host == two and select.value == iscsi,
+            f"xcp-lab-2's rows in view ({state(dialog, select)})",
+        )
 
         await pilot.press("tab")
         assert dialog.focused is select

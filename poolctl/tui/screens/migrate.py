@@ -376,6 +376,7 @@ class MigrateDialog(ModalScreen[MigrationPlan | None]):
 
     def on_disk_targets_picked(self, event: DiskTargets.Picked) -> None:
         event.stop()
+        self.host_list.user_moved = True  # as for a network: the highlight stays on the host chosen for
         # every host whose map the pick changes (those that see the SR): the list's verdicts stay true
         self._recheck_changed()
 

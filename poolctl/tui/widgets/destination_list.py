@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -23,8 +22,6 @@ class DestinationList(OptionList):
         super().__init__(*[Option(host_prompt(d, None), id=d.key, disabled=True) for d in destinations], id=id)
         self.destinations = list(destinations)
         self.user_moved = False  # the user moved the highlight (or chose for the host under it)
-        self._auto = False  # the next highlight is follow()'s
-        self._answered = False
 
     @property
     def in_view(self) -> str | None:
@@ -35,10 +32,14 @@ class DestinationList(OptionList):
         return self.destinations[0].key if self.destinations else None
 
     def set_verdict(self, dest: Destination, check: MigrationCheck, choosable: bool) -> None:
-        self._answered = True
         self.replace_option_prompt(dest.key, host_prompt(dest, check))
+        if choosable != self.get_option(dest.key).disabled:
+            return  # as it was: a re-check (another SR or network) keeps the host as it stands
         if choosable:
+            keep = self.highlighted
             self.enable_option(dest.key)
+            # Textual moves the highlight off an option enabled under it, to the next host
+            self.highlighted = keep
         else:
             self.disable_option(dest.key)
 
@@ -48,15 +49,40 @@ class DestinationList(OptionList):
             return
         first = next((i for i, d in enumerate(self.destinations) if d.key in checks and checks[d.key].ok), None)
         if first is not None and self.highlighted != first:
-            self._auto = True
             self.highlighted = first
 
-    @on(OptionList.OptionHighlighted)
-    def _moved(self) -> None:
-        if self._auto:
-            self._auto = False
-        elif self._answered:
-            self.user_moved = True
+    # The user's moves are marked when the key or click is handled, not from the highlight messages
+    # they cause: a verdict arriving while such a message waits in the queue would otherwise move
+    # the highlight back under the user's hand.
+    def _user(self) -> None:
+        self.user_moved = True
+
+    def action_cursor_up(self) -> None:
+        self._user()
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self._user()
+        super().action_cursor_down()
+
+    def action_first(self) -> None:
+        self._user()
+        super().action_first()
+
+    def action_last(self) -> None:
+        self._user()
+        super().action_last()
+
+    def action_page_up(self) -> None:
+        self._user()
+        super().action_page_up()  # type: ignore[no-untyped-call]  # untyped in Textual
+
+    def action_page_down(self) -> None:
+        self._user()
+        super().action_page_down()  # type: ignore[no-untyped-call]  # untyped in Textual
+
+    def on_mouse_down(self) -> None:
+        self._user()
 
 
 def host_prompt(dest: Destination, check: MigrationCheck | None) -> Table:
