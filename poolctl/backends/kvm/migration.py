@@ -1,6 +1,6 @@
-"""Live migration: the libvirt call runs in the handle's thread; progress comes from
+"""Live migration's handle: the libvirt call runs in the handle's thread; progress comes from
 polling ``jobStats()`` on the source every 0.5 s (the sequence of the lab reference), read
-as poolctl's progress by progress.py.
+as poolctl's progress by progress.py. What refuses a move and the call's flags: migration_start.py.
 
 The migrate call runs on a connection of its own to the source: in the lab, every other
 call on the connection running it (jobStats, state, the watcher's refresh) waited up to
@@ -12,26 +12,17 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import libvirt
 
-from poolctl.backends.base import (
-    BackendError,
-    CancelRefused,
-    Capabilities,
-    MigrationHandle,
-    OperationRefused,
-    SwitchoverModel,
-    Unsupported,
-)
+from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle, SwitchoverModel
 from poolctl.backends.kvm.errors import operation_error, words
 from poolctl.backends.kvm.events import HostStale, Notify
-from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.backends.kvm.hostconn import HostConn
 from poolctl.backends.kvm.lostcontact import Learner
-from poolctl.backends.kvm.merge import Merged
 from poolctl.backends.kvm.progress import JobProgress
 from poolctl.backends.kvm.steering import Steering
 from poolctl.backends.kvm.whereabouts import completed_stats, conn_alive, contact_lost, where_after_failure
@@ -64,55 +55,6 @@ class MigrationSetup:
     p2p: bool  # the source daemon drives the move (else this process does, client-side)
     migration_uris: Mapping[str, str]  # a destination's URI as the source daemon reaches it, where it differs
     timeout_s: float  # a migration still running after this is aborted
-
-
-def start_migration(
-    merged: Merged,
-    vm: str,
-    host: str,
-    options: MigrationOptions,
-    caps: Capabilities,
-    setup: MigrationSetup,
-    handle_type: Callable[..., KvmMigration] | None = None,
-) -> KvmMigration:
-    """``handle_type``: builds the handle from KvmMigration's arguments (copy storage's has its own)."""
-    src, rec = merged.locate(vm)
-    dst = merged.host(host)
-    name = rec.info.name
-    if not caps.live_migration:
-        raise Unsupported(f"cannot migrate VM '{name}': {caps.reason}")
-    if dst is src:
-        raise OperationRefused(f"cannot migrate VM '{name}': it already runs on {dst.name}", host=dst.name)
-    if rec.state not in RUNNING_STATES:
-        raise OperationRefused(f"cannot migrate VM '{name}': it is not running", host=src.name)
-    if not dst.live or dst.conn is None:
-        raise OperationRefused(f"cannot migrate VM '{name}': host {dst.name} is not connected", host=dst.name)
-    dom = src.domain(rec, "migrate")
-    try:
-        persistent = bool(dom.isPersistent())
-    except libvirt.libvirtError as err:
-        raise operation_error("migrate", f"VM '{name}'", src.name, err, alive=src.alive()) from None
-    flags = libvirt.VIR_MIGRATE_LIVE if options.live else 0
-    if persistent:
-        # A transient domain stays transient: persisting it on arrival would change what it is.
-        flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
-    if options.auto_converge:
-        flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
-    if options.post_copy:
-        flags |= libvirt.VIR_MIGRATE_POSTCOPY
-    if options.copy_storage:
-        flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
-    if options.compress:
-        flags |= libvirt.VIR_MIGRATE_COMPRESSED
-    params: dict[str, Any] = {}
-    if options.bandwidth_mib_s:
-        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(options.bandwidth_mib_s)
-    if options.parallel and options.parallel > 1:
-        flags |= libvirt.VIR_MIGRATE_PARALLEL
-        params[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = int(options.parallel)
-    handle = (handle_type or KvmMigration)(setup, src, dst, rec.info.uuid, name, dom, flags, params, options)
-    handle.start()
-    return handle
 
 
 class KvmMigration(MigrationHandle):
