@@ -34,8 +34,8 @@ _ORDER = {
 
 
 def in_postcopy(state: int, reason: int) -> bool:
-    """The domain's state says the move runs post-copy (libvirt pauses the source's copy)."""
-    return state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY
+    """The domain's state says the move runs post-copy: paused on the source, running on the destination."""
+    return bool(state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY)
 
 
 class JobProgress:

@@ -78,6 +78,14 @@ def test_phases_follow_the_job(demo):
     assert [p.cancellable for p in out] == [True, True, True, True, True, False]
 
 
+def test_a_source_refusing_jobstats_polls_as_preparing(demo):
+    h = _handle(demo)  # libvirt's test driver has no virDomainGetJobStats: the handle polls no figures
+    stats, state, reason = h._poll()
+    assert stats == {} and state == libvirt.VIR_DOMAIN_RUNNING
+    p = h._progress(stats, state, reason, 0.25)
+    assert (p.phase, p.fraction, p.cancellable, p.bytes_done) == (MigrationPhase.PREPARING, 0.25, True, None)
+
+
 def test_post_copy_is_not_cancellable(demo):
     h = _handle(demo)
     p = h._progress(_stats(64 * MIB, 64 * MIB, iteration=4), *POSTCOPY, 0.0)

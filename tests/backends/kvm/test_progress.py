@@ -1,6 +1,5 @@
 """progress.py's reading of libvirt's job stats, on the dicts libvirt-python returns: keyed by
-libvirt's own VIR_DOMAIN_JOB_* names, figures as QEMU 7.2 / libvirt 9.0 gave them in the lab,
-and the test driver's answer for a domain with no job."""
+libvirt's own VIR_DOMAIN_JOB_* names, figures as QEMU 7.2 / libvirt 9.0 gave them in the lab."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import pytest
 
 from poolctl.backends.kvm.progress import JobProgress
 from poolctl.model import MiB, MigrationPhase
-from tests.support.kvm_helpers import by_name
 
 RUNNING = (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_MIGRATED)
 POSTCOPY = (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY)
@@ -55,16 +53,6 @@ def _disk_poll(done: int, total: int) -> dict:
         libvirt.VIR_DOMAIN_JOB_DISK_PROCESSED: done,
         libvirt.VIR_DOMAIN_JOB_DISK_REMAINING: total - done,
     }
-
-
-def test_the_test_drivers_answer_without_a_job_is_preparing(demo):
-    web = by_name(demo.inventory(), "kvm-web-01")
-    src, _ = demo.locate(web.ref)
-    dom = src.conn.lookupByUUIDString(web.uuid)
-    stats = dom.jobStats()
-    assert stats.get("type") == libvirt.VIR_DOMAIN_JOB_NONE
-    p = JobProgress("kvm-demo-b").read(stats, *dom.state()[:2], 0.25)
-    assert (p.phase, p.fraction, p.cancellable, p.bytes_done) == (MigrationPhase.PREPARING, 0.25, True, None)
 
 
 def test_a_pass_the_event_told_counts_before_jobstats_shows_it():
