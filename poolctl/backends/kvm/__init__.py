@@ -7,7 +7,8 @@ before the config is validated), ``bulkcalls`` (the bulk read's calls at once ov
 ``heap`` (the C heap a host's open freed, given back), ``details`` (what only a domain's own
 calls tell, read many domains at a time after the first paint), ``merge`` (hosts into one pool),
 ``watcher`` (event thread, background readers, reconnect), ``checks`` (migration pre-checks),
-``migration`` (the handle).
+``migration_start`` (what refuses a move, the migrate call's flags), ``migration`` (the handle),
+``progress`` (libvirt's job stats read as the move's progress).
 
 The backend and its settings are imported when first named: ``early`` is imported before the
 config is validated, and must not bring pydantic in.

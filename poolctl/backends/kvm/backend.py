@@ -28,7 +28,8 @@ from poolctl.backends.kvm.errors import is_unsupported, operation_error
 from poolctl.backends.kvm.events import DomainChanged, Emit, Event, HostLost, HostReconnected
 from poolctl.backends.kvm.hostconn import RUNNING_STATES, TEST_DRIVER_REASON, HostConn
 from poolctl.backends.kvm.merge import Merged, merge
-from poolctl.backends.kvm.migration import SWITCHOVER, KvmMigration, MigrationSetup, start_migration
+from poolctl.backends.kvm.migration import SWITCHOVER, KvmMigration, MigrationSetup
+from poolctl.backends.kvm.migration_start import start_migration
 from poolctl.backends.kvm.openfail import retried, where
 from poolctl.backends.kvm.opening import OpenSettings
 from poolctl.backends.kvm.watcher import Feed, Watcher

@@ -31,8 +31,8 @@ from poolctl.backends.kvm.errors import operation_error, words
 from poolctl.backends.kvm.hostconn import HostConn
 from poolctl.backends.kvm.merge import Merged
 from poolctl.backends.kvm.migration import KvmMigration
-from poolctl.format import size
-from poolctl.model import MigrationPhase, MigrationProgress, MigrationResult
+from poolctl.backends.kvm.progress import JobProgress
+from poolctl.model import MigrationProgress, MigrationResult
 
 log = logging.getLogger("poolctl.backends.kvm")
 
@@ -116,13 +116,13 @@ class CopyStorageMigration(KvmMigration):
     """A KvmMigration whose disks listed in ``plan`` are copied to volumes made before it starts.
 
     Progress: "copying disks, then memory" while libvirt mirrors the disks (jobStats' disk_*),
-    then the memory phases as for any move; the fraction runs over both (data_*)."""
+    then the memory phases as for any move; the fraction runs over both (data_*): progress.py."""
 
     def __init__(self, *args: Any, plan: CopyPlan, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.plan = plan
         self._made: list[Made] = []
-        self._memory = 0  # bytes of guest memory, read at the start
+        self._reading = JobProgress(self._dst.name, disks_first=True)  # .memory: read at the start
         # libvirt paces the disk mirror with the migration's bandwidth too, which would stretch
         # the copy for a cap meant for the memory's last pass: it is set once the job runs
         # (migrateSetMaxSpeed then paces the memory copy only)
@@ -132,7 +132,7 @@ class CopyStorageMigration(KvmMigration):
         made = create_volumes(self._dst, self.plan, self._name)
         self._made = made
         try:
-            self._memory = int(self._dom.info()[2]) * 1024
+            self._reading.memory = int(self._dom.info()[2]) * 1024
             self._flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
             self._memory_cap = self._params.pop(libvirt.VIR_MIGRATE_PARAM_BANDWIDTH, None)
             self._params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = [m.copy.device for m in made]
@@ -197,30 +197,14 @@ class CopyStorageMigration(KvmMigration):
                 notes.append(f"old copy of disk {c.device} ({c.label}) kept on {self._src.name}: {words(err)}")
         return notes
 
-    def _raw_progress(self, st: dict[str, Any], state: int, reason: int, best: float) -> MigrationProgress:
+    def _progress(self, st: dict[str, Any], state: int, reason: int, best: float) -> MigrationProgress:
         if self._memory_cap and st.get("type"):
             cap, self._memory_cap = self._memory_cap, None
             try:
                 self._dom.migrateSetMaxSpeed(int(cap), 0)
             except libvirt.libvirtError as err:
                 self._steering.escalations.append(f"bandwidth cap {cap} MiB/s not applied ({words(err)})")
-        disk_total = int(st.get("disk_total") or 0)
-        memory_started = bool(st.get("memory_processed"))
-        if not disk_total or memory_started or self._cancel_requested:
-            return super()._raw_progress(st, state, reason, best)
-        done = int(st.get("disk_processed") or 0)
-        # the memory follows: the disks' share of the whole move is theirs in bytes (data_total
-        # counts only the disks until the memory copy begins)
-        fraction = max(best, min(1.0, done / (disk_total + self._memory)))
-        self._seen_data = True
-        return MigrationProgress(
-            phase=MigrationPhase.COPYING_STORAGE,
-            fraction=fraction,
-            bytes_done=done,
-            bytes_total=disk_total,
-            cancellable=True,
-            message=f"disks: {size(done)} of {size(disk_total)}",
-        )
+        return super()._progress(st, state, reason, best)
 
 
 def copy_storage_handle(

@@ -1,5 +1,6 @@
-"""Live migration: the libvirt call runs in the handle's thread; progress comes from
-polling ``jobStats()`` on the source every 0.5 s (the sequence of the lab reference).
+"""Live migration's handle: the libvirt call runs in the handle's thread; progress comes from
+polling ``jobStats()`` on the source every 0.5 s (the sequence of the lab reference), read
+as poolctl's progress by progress.py. What refuses a move and the call's flags: migration_start.py.
 
 The migrate call runs on a connection of its own to the source: in the lab, every other
 call on the connection running it (jobStats, state, the watcher's refresh) waited up to
@@ -11,26 +12,18 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import libvirt
 
-from poolctl.backends.base import (
-    BackendError,
-    CancelRefused,
-    Capabilities,
-    MigrationHandle,
-    OperationRefused,
-    SwitchoverModel,
-    Unsupported,
-)
+from poolctl.backends.base import BackendError, CancelRefused, MigrationHandle, SwitchoverModel
 from poolctl.backends.kvm.errors import operation_error, words
 from poolctl.backends.kvm.events import HostStale, Notify
-from poolctl.backends.kvm.hostconn import RUNNING_STATES, HostConn
+from poolctl.backends.kvm.hostconn import HostConn
 from poolctl.backends.kvm.lostcontact import Learner
-from poolctl.backends.kvm.merge import Merged
+from poolctl.backends.kvm.progress import JobProgress
 from poolctl.backends.kvm.steering import Steering
 from poolctl.backends.kvm.whereabouts import completed_stats, conn_alive, contact_lost, where_after_failure
 from poolctl.model import MigrationOptions, MigrationPhase, MigrationProgress, MigrationResult
@@ -51,18 +44,6 @@ SWITCHOVER = SwitchoverModel(
     default_downtime_ms=300.0,
     uncapped_overshoot_ms=50.0,
 )
-_ORDER = {
-    p: i
-    for i, p in enumerate(
-        (
-            MigrationPhase.PREPARING,
-            MigrationPhase.COPYING_STORAGE,  # copy storage: the disks before the memory (copy_storage.py)
-            MigrationPhase.COPYING,
-            MigrationPhase.STOP_AND_COPY,
-            MigrationPhase.FINISHING,
-        )
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -74,55 +55,6 @@ class MigrationSetup:
     p2p: bool  # the source daemon drives the move (else this process does, client-side)
     migration_uris: Mapping[str, str]  # a destination's URI as the source daemon reaches it, where it differs
     timeout_s: float  # a migration still running after this is aborted
-
-
-def start_migration(
-    merged: Merged,
-    vm: str,
-    host: str,
-    options: MigrationOptions,
-    caps: Capabilities,
-    setup: MigrationSetup,
-    handle_type: Callable[..., KvmMigration] | None = None,
-) -> KvmMigration:
-    """``handle_type``: builds the handle from KvmMigration's arguments (copy storage's has its own)."""
-    src, rec = merged.locate(vm)
-    dst = merged.host(host)
-    name = rec.info.name
-    if not caps.live_migration:
-        raise Unsupported(f"cannot migrate VM '{name}': {caps.reason}")
-    if dst is src:
-        raise OperationRefused(f"cannot migrate VM '{name}': it already runs on {dst.name}", host=dst.name)
-    if rec.state not in RUNNING_STATES:
-        raise OperationRefused(f"cannot migrate VM '{name}': it is not running", host=src.name)
-    if not dst.live or dst.conn is None:
-        raise OperationRefused(f"cannot migrate VM '{name}': host {dst.name} is not connected", host=dst.name)
-    dom = src.domain(rec, "migrate")
-    try:
-        persistent = bool(dom.isPersistent())
-    except libvirt.libvirtError as err:
-        raise operation_error("migrate", f"VM '{name}'", src.name, err, alive=src.alive()) from None
-    flags = libvirt.VIR_MIGRATE_LIVE if options.live else 0
-    if persistent:
-        # A transient domain stays transient: persisting it on arrival would change what it is.
-        flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
-    if options.auto_converge:
-        flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
-    if options.post_copy:
-        flags |= libvirt.VIR_MIGRATE_POSTCOPY
-    if options.copy_storage:
-        flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
-    if options.compress:
-        flags |= libvirt.VIR_MIGRATE_COMPRESSED
-    params: dict[str, Any] = {}
-    if options.bandwidth_mib_s:
-        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(options.bandwidth_mib_s)
-    if options.parallel and options.parallel > 1:
-        flags |= libvirt.VIR_MIGRATE_PARALLEL
-        params[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = int(options.parallel)
-    handle = (handle_type or KvmMigration)(setup, src, dst, rec.info.uuid, name, dom, flags, params, options)
-    handle.start()
-    return handle
 
 
 class KvmMigration(MigrationHandle):
@@ -152,8 +84,7 @@ class KvmMigration(MigrationHandle):
         self._cancel_requested = False
         self._timed_out = False
         self._steering = Steering(options, name)
-        self._seen_data = False
-        self._last_phase = MigrationPhase.PREPARING
+        self._reading = JobProgress(dst.name)  # jobStats read as progress, poll after poll
         self._t0 = 0.0
         self._timer: threading.Timer | None = None
         self._best = 0.0  # the furthest fraction shown: where contact was lost
@@ -394,7 +325,7 @@ class KvmMigration(MigrationHandle):
                 if lost and lost != said:
                     said = lost
                     yield MigrationProgress(
-                        phase=self._last_phase, fraction=self._best, out_of_contact=True, message=lost
+                        phase=self._reading.phase, fraction=self._best, out_of_contact=True, message=lost
                     )
                 continue
             polls_lost_since, said = None, ""
@@ -426,67 +357,19 @@ class KvmMigration(MigrationHandle):
             yield MigrationProgress(phase=phase, cancellable=False, message=result.error)
 
     def _progress(self, st: dict[str, Any], state: int, reason: int, best: float) -> MigrationProgress:
-        p = self._raw_progress(st, state, reason, best)
-        # What the panel shows never goes backwards (post-copy after a switchover pause,
-        # an empty poll after a cancel): keep the furthest phase seen.
-        if _ORDER[p.phase] < _ORDER[self._last_phase]:
-            p = p.model_copy(update={"phase": self._last_phase})
-        self._last_phase = p.phase
-        return p
-
-    def _raw_progress(self, st: dict[str, Any], state: int, reason: int, best: float) -> MigrationProgress:
-        total = st.get("data_total") or st.get("memory_total") or 0
-        processed = st.get("data_processed", st.get("memory_processed")) or 0
-        remaining = st.get("data_remaining", st.get("memory_remaining"))
-        # QEMU counts passes in jobStats; the MIGRATION_ITERATION event says the same sooner.
-        iteration = max(st.get("memory_iteration") or 0, self._src.migration_iteration.get(self._uuid, 0)) or None
-        dirty = st.get("memory_dirty_rate")
-        if dirty is not None:
-            dirty = int(dirty) * int(st.get("memory_page_size") or 4096)  # pages/s -> bytes/s
-        fraction = best
-        if total and remaining is not None:
-            fraction = max(best, min(1.0, max(0.0, 1 - remaining / total)))
-        if self._steering.postcopy or (
-            state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY
-        ):
-            self._steering.postcopy = True
-            return MigrationProgress(
-                phase=MigrationPhase.COPYING,
-                fraction=fraction,
-                bytes_done=processed or None,
-                bytes_total=total or None,
-                cancellable=False,
-                iteration=iteration,
-                dirty_rate=dirty,
-                message=f"post-copy: VM runs on {self._dst.name}, memory follows on demand",
-            )
-        if self._cancel_requested:
-            return MigrationProgress(
-                phase=self._last_phase,
-                fraction=fraction,
-                cancellable=False,
-                message="cancelling: waiting for libvirt to stop the job",
-            )
-        if not st.get("type") or not total or not processed:
-            # Before the data flows: preparing. After it did: the job is over and libvirt
-            # is finishing on the destination (the call has not returned yet).
-            if self._seen_data:
-                return MigrationProgress(phase=MigrationPhase.FINISHING, fraction=fraction, cancellable=False)
-            return MigrationProgress(phase=MigrationPhase.PREPARING, fraction=fraction, cancellable=True)
-        if state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION:
-            phase = MigrationPhase.STOP_AND_COPY
-        else:
-            phase = MigrationPhase.COPYING
-        self._seen_data = True
-        return MigrationProgress(
-            phase=phase,
-            fraction=fraction,
-            bytes_done=processed,
-            bytes_total=total,
-            cancellable=True,
-            iteration=iteration,
-            dirty_rate=dirty,
+        """This poll's progress (``best``: the furthest fraction shown), read by progress.py."""
+        p = self._reading.read(
+            st,
+            state,
+            reason,
+            best,
+            iteration=self._src.migration_iteration.get(self._uuid, 0),
+            postcopy=self._steering.postcopy,
+            cancelling=self._cancel_requested,
         )
+        # post-copy the domain's state showed is as the switch poolctl makes: no cancel, no second switch
+        self._steering.postcopy = self._steering.postcopy or self._reading.postcopy
+        return p
 
     def cancel(self) -> None:
         name, dst = self._name, self._dst.name

@@ -1,4 +1,5 @@
-"""The KVM migration handle's translation of libvirt's jobStats into progress.
+"""The KVM migration handle: its progress (progress.py's reading of libvirt's jobStats, told
+what the handle knows: a cancel, post-copy), its settings on the job, following it.
 
 libvirt's test driver cannot migrate (the real runs are in tests/lab); here the handle
 is built on the demo pool without starting it, and fed jobStats dicts as recorded from
@@ -7,7 +8,9 @@ QEMU 7.2 / libvirt 9.0 in the lab."""
 from __future__ import annotations
 
 import libvirt
+import pytest
 
+from poolctl.backends.base import CancelRefused
 from poolctl.backends.kvm.migration import KvmMigration, MigrationSetup
 from poolctl.model import MigrationOptions, MigrationPhase
 from tests.support.kvm_helpers import by_name
@@ -75,11 +78,27 @@ def test_phases_follow_the_job(demo):
     assert [p.cancellable for p in out] == [True, True, True, True, True, False]
 
 
+def test_a_source_refusing_jobstats_polls_as_preparing(demo):
+    h = _handle(demo)  # libvirt's test driver has no virDomainGetJobStats: the handle polls no figures
+    stats, state, reason = h._poll()
+    assert stats == {} and state == libvirt.VIR_DOMAIN_RUNNING
+    p = h._progress(stats, state, reason, 0.25)
+    assert (p.phase, p.fraction, p.cancellable, p.bytes_done) == (MigrationPhase.PREPARING, 0.25, True, None)
+
+
 def test_post_copy_is_not_cancellable(demo):
     h = _handle(demo)
     p = h._progress(_stats(64 * MIB, 64 * MIB, iteration=4), *POSTCOPY, 0.0)
     assert p.cancellable is False and "post-copy" in p.message
     assert h._progress(_stats(80 * MIB, 40 * MIB, iteration=4), *RUNNING, p.fraction).cancellable is False
+
+
+def test_post_copy_the_domain_shows_refuses_a_cancel(demo):
+    h = _handle(demo)  # poolctl did not switch: libvirt's state of the domain tells
+    h._progress(_stats(64 * MIB, 64 * MIB, iteration=4), *POSTCOPY, 0.0)
+    with pytest.raises(CancelRefused, match=r"already runs on kvm-demo-b \(post-copy\)"):
+        h.cancel()
+    assert h._steering.postcopy  # nor does poolctl switch it again
 
 
 def test_fraction_never_goes_back_when_dirty_pages_come_back(demo):
