@@ -114,7 +114,7 @@ def virsh(uri: str, *args: str, timeout: float = 30) -> str:
 
 def virsh_migrate_argv(lab: Lab, src: str, dst: str) -> list[str]:
     """What poolctl's backend asks libvirt for, in virsh words: live + p2p, and for a
-    persistent domain persist-on-destination + undefine-source (see backends/kvm/migration.py)."""
+    persistent domain persist-on-destination + undefine-source (see backends/kvm/migration_start.py)."""
     dom = lab.conn(src).lookupByName(lab.guest_name)
     flags = ["--live", "--p2p"]
     if dom.isPersistent():
