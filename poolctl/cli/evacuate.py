@@ -1,7 +1,8 @@
 """`poolctl evacuate HOST`: empty a host for maintenance, every VM pinged while it moves.
 
 Plans first (a destination per running VM from the backend's pre-checks and its own evacuation
-verdict) and prints the plan; a VM that cannot leave refuses the whole evacuation before anything
+verdict; with ``--network NET`` every pre-check and move is over that migration network) and
+prints the plan; a VM that cannot leave refuses the whole evacuation before anything
 is touched. Then the host is disabled in maintenance mode (with the VMs it is about to lose, for a
 later ``host enable --restore``), the moves run through the batch runner, and the host stays
 disabled whatever happened: the admin decides when it takes VMs again.
@@ -9,6 +10,7 @@ disabled whatever happened: the admin decides when it takes VMs again.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import uuid
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from poolctl.backends.base import BackendError
 from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, print_refusal, write_record
 from poolctl.cli.find import find_host, host_in, only_pool
 from poolctl.cli.migrate_storage import find_sr
+from poolctl.cli.migrate_target import find_network
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure, describe
@@ -26,8 +29,8 @@ from poolctl.evacuation_lock import HostBusy, host_lock
 from poolctl.migration.many import plan_evacuation
 from poolctl.migration.planner import Plan, evacuees
 from poolctl.migration.storage_plan import plan_evacuation_to_sr
-from poolctl.model import Host, StorageRepository
-from poolctl.safe_text import shown, shown_line
+from poolctl.model import Host, Network, StorageRepository
+from poolctl.safe_text import quoted, shown, shown_line
 
 
 def run_evacuate(
@@ -40,6 +43,7 @@ def run_evacuate(
     pool: str | None = None,
     sr: str | None = None,
     storage_rate: float = 100.0,
+    network: str | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -60,7 +64,8 @@ def run_evacuate(
                     ExitCode.REFUSED,
                 )
             copy_to = find_sr(lp.inventory, sr, lp.config.name)
-        evacuation = Evacuation(lp, source, targets, settings, out, err, copy_to, storage_rate)
+        over = migration_network(lp, network)
+        evacuation = Evacuation(lp, source, targets, settings, out, err, copy_to, storage_rate, over)
         if dry_run:
             return evacuation.plan_only()
         try:
@@ -68,6 +73,25 @@ def run_evacuate(
                 return evacuation.run()
         except HostBusy as exc:
             raise Failure(str(exc), ExitCode.REFUSED) from None
+
+
+def migration_network(lp: Loaded, key: str | None) -> Network | None:
+    """``--network NET`` among the pool's networks, as `poolctl migrate` finds it; refused where
+    the backend cannot choose the network a move takes."""
+    if key is None:
+        return None
+    if not lp.backend.capabilities.migration_network:
+        raise Failure(
+            f"pool {quoted(lp.config.name)}: the {lp.config.backend} backend cannot choose the migration network "
+            "(--network)",
+            ExitCode.REFUSED,
+        )
+    return find_network(lp.inventory, key, lp.config.name)
+
+
+def over_words(network: Network | None) -> str:
+    """`` over network 'NET'`` for a heading, or nothing for the management network."""
+    return f" over network {quoted(network.name)}" if network is not None else ""
 
 
 class Evacuation:
@@ -81,10 +105,12 @@ class Evacuation:
         err: TextIO,
         copy_to: StorageRepository | None = None,
         storage_rate: float = 100.0,
+        network: Network | None = None,
     ) -> None:
         self.pool, self.source, self.targets, self.settings = pool, source, targets, settings
         self.out, self.err = out, err
         self.copy_to, self.storage_rate = copy_to, storage_rate  # --sr: local disks copied there
+        self.network = network  # --network: every move's traffic, checked before anything moves
         self.asked = now()
 
     def _plan(self, verb: str) -> Plan:
@@ -92,7 +118,8 @@ class Evacuation:
         inv, backend, h = self.pool.inventory, self.pool.backend, self.source
         vms = evacuees(inv.vms, h.ref)
         to = {t.ref for t in self.targets} or None
-        where = f" to {', '.join(t.name for t in self.targets)}" if self.targets else ""
+        where = f" to {', '.join(shown(t.name) for t in self.targets)}" if self.targets else ""
+        where += over_words(self.network)
         print(
             f"{verb} {shown(h.name)} ({shown(self.pool.config.name)}){where}: {_count(len(vms))}",
             file=self.out,
@@ -100,6 +127,7 @@ class Evacuation:
         )
         if not vms:
             return Plan(())
+        net = self.network.ref if self.network is not None else None
         try:
             if self.copy_to is not None:
                 plan = plan_evacuation_to_sr(
@@ -111,9 +139,10 @@ class Evacuation:
                     self.copy_to.ref,
                     self.storage_rate,
                     sorted(to) if to else None,
+                    network=net,
                 )
             else:
-                plan = plan_evacuation(backend, inv.vms, inv.hosts, h.ref, sorted(to) if to else None)
+                plan = plan_evacuation(backend, inv.vms, inv.hosts, h.ref, sorted(to) if to else None, network=net)
         except BackendError as exc:
             raise Failure(
                 f"planning the evacuation of {shown(h.name)} failed: {describe(exc)}", ExitCode.FAILED
@@ -131,6 +160,14 @@ class Evacuation:
             print(
                 f"poolctl: {', '.join(shown(n) for n in local)}: disks on storage no other host sees; "
                 "--sr SR copies them to SR (storage motion) while the VMs move",
+                file=self.err,
+            )
+        over = plan.refused_over_network
+        if over and self.network is not None:
+            print(
+                f"poolctl: {', '.join(shown(n) for n in over)}: a host cannot receive a migration over network "
+                f"{quoted(self.network.name)} (--network): give it an address on that network, or choose another "
+                "(without --network each move takes the destination's management network)",
                 file=self.err,
             )
         print(f"poolctl: {shown(self.source.name)} was left as it is (not disabled)", file=self.err)
@@ -179,13 +216,17 @@ class Evacuation:
         if ran.summary is not None and ran.summary.ok:
             print(
                 f"{shown(h.name)} is empty and stays disabled (maintenance mode); "
-                f"`poolctl host enable {shown(h.name)} --restore` brings the VMs back",
+                f"`poolctl host enable {shown(h.name)} --restore{self._restore_network()}` brings the VMs back",
                 file=self.out,
             )
         elif ran.summary is not None:
             left = shown(ran.summary.left_behind())
             print(f"{shown(h.name)} stays disabled (maintenance mode); {left}", file=self.out)
         return ran.code
+
+    def _restore_network(self) -> str:
+        """The way back over the network the VMs left by, as the admin would type it."""
+        return f" --network {shlex.quote(shown(self.network.name))}" if self.network is not None else ""
 
     def _disable(self, evacuated: list[str], *, quiet: bool = False) -> None:
         # A host still in maintenance from an earlier evacuation (one that failed half-way) keeps

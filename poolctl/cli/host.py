@@ -3,7 +3,7 @@
 Disable: no new VM starts on the host or moves to it; the VMs on it stay (``poolctl evacuate``
 moves them). Enable: the host takes VMs again and leaves maintenance mode; with ``--restore`` the
 VMs the last evacuation moved away, and that still run elsewhere, move back, each pinged, through
-the same batch machinery as the evacuation.
+the same batch machinery as the evacuation (``--network NET``: over that migration network).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TextIO
 
 from poolctl.backends.base import BackendError
 from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, write_record
+from poolctl.cli.evacuate import migration_network, over_words
 from poolctl.cli.find import find_host, only_pool
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
@@ -21,7 +22,7 @@ from poolctl.errors import ExitCode, Failure, describe
 from poolctl.evacuation_lock import HostBusy, host_lock
 from poolctl.migration.many import plan_onto
 from poolctl.migration.planner import Plan
-from poolctl.model import VM, Host, PowerState
+from poolctl.model import VM, Host, Network, PowerState
 from poolctl.safe_text import shown, shown_line
 
 
@@ -32,11 +33,14 @@ def run_host(
     host: str,
     pool: str | None = None,
     restore: bool = False,
+    network: str | None = None,
     settings: RunSettings,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    if network is not None and not restore:
+        raise Failure("--network is the network of --restore's moves: give --restore too", ExitCode.USAGE)
     pools = only_pool(pools, pool)
     with loaded_pools(pools, err) as (loaded, code):
         lp, h = find_host(loaded, pools, host, code)
@@ -44,10 +48,11 @@ def run_host(
             raise Failure(f"the {lp.config.backend} backend cannot disable or enable a host", ExitCode.REFUSED)
         if action == "disable":
             return _disable(lp, h, out)
+        over = migration_network(lp, network)  # before the host is enabled: a refusal changes nothing
         try:
             # not while an evacuation of the host runs: it would take VMs while being emptied
             with host_lock(lp.config.name, h.uuid or h.ref, h.name, "poolctl host enable"):
-                return _enable(lp, h, restore, settings, out, err)
+                return _enable(lp, h, restore, settings, out, err, over)
         except HostBusy as exc:
             raise Failure(str(exc), ExitCode.REFUSED) from None
 
@@ -72,6 +77,7 @@ def _enable(
     settings: RunSettings,
     out: TextIO,
     err: TextIO,
+    network: Network | None = None,
 ) -> int:
     try:
         moved = lp.backend.enable_host(h.ref)
@@ -86,7 +92,7 @@ def _enable(
     if not moved:
         print(f"  --restore: no evacuation of {shown(h.name)} is on record; nothing to bring back", file=out)
         return ExitCode.OK
-    return _restore(lp, h, moved, settings, out, err)
+    return _restore(lp, h, moved, settings, out, err, network)
 
 
 def _restore(
@@ -96,6 +102,7 @@ def _restore(
     settings: RunSettings,
     out: TextIO,
     err: TextIO,
+    network: Network | None,
 ) -> int:
     try:
         inv = lp.backend.inventory()  # where the VMs run now, and the host enabled
@@ -117,8 +124,8 @@ def _restore(
             back.append(vm)
     if not back:
         return ExitCode.OK
-    plan = plan_onto(lp.backend, back, inv.hosts, h.ref)
-    print(f"Restoring {len(back)} VM(s) to {shown(h.name)}:", file=out)
+    plan = plan_onto(lp.backend, back, inv.hosts, h.ref, network.ref if network is not None else None)
+    print(f"Restoring {len(back)} VM(s) to {shown(h.name)}{over_words(network)}:", file=out)
     print_plan(plan, out)
     for p in plan.blocked:
         print(f"poolctl: {shown(p.vm.name)} cannot come back to {shown(h.name)}: {shown_line(p.why)}", file=err)

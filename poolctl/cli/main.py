@@ -244,6 +244,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
             pool=args.pool,
             sr=args.sr,
             storage_rate=defaults.storage_rate,
+            network=args.network,
             settings=RunSettings(args.batch, args.watch, interval, port, defaults.outcome_wait),
         )
     from poolctl.cli.host import run_host
@@ -254,6 +255,7 @@ def _run_moves(args: argparse.Namespace, pools: list[PoolConfig], config: Config
         host=args.host,
         pool=args.pool,
         restore=getattr(args, "restore", False),
+        network=getattr(args, "network", None),
         settings=RunSettings(
             getattr(args, "batch", "auto"), getattr(args, "watch", False), interval, port, defaults.outcome_wait
         ),

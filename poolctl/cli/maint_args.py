@@ -20,9 +20,11 @@ EVACUATE_EPILOG = (
             ExitCode.FAILED: "a move failed: no more started, the running ones finished; the host stays disabled",
             ExitCode.USAGE: "usage error, or a bad or missing config file",
             ExitCode.AUTH: "authentication failed",
-            ExitCode.NO_MATCH: "no such pool or host (or the host name is in several pools: use --pool)",
+            ExitCode.NO_MATCH: "no such pool, host, SR or network (or the host name is in several pools: use "
+            "--pool; a network name several networks share: give its ref)",
             ExitCode.REFUSED: "refused, nothing moved and the host left as it was: a VM cannot leave (each "
-            "named, with why), or the host is being evacuated already",
+            "named, with why; with --network also a destination without an address on it), the backend cannot "
+            "do what was asked (--sr, --network), or the host is being evacuated already",
             ExitCode.CANCELLED: "Ctrl-C: the moves that could be cancelled were, no more started",
             ExitCode.UNKNOWN: "the outcome of a move is unknown: contact with the pool was lost (see `poolctl ls`)",
             ExitCode.INTERRUPTED: "a second Ctrl-C: poolctl stopped watching (running moves go on)",
@@ -38,7 +40,7 @@ HOST_EPILOG = (
             ExitCode.FAILED: "the hypervisor refused, or a move back failed",
             ExitCode.USAGE: "usage error, or a bad or missing config file",
             ExitCode.AUTH: "authentication failed",
-            ExitCode.NO_MATCH: "no such pool or host",
+            ExitCode.NO_MATCH: "no such pool, host or network",
             ExitCode.REFUSED: "the backend cannot do it, an evacuation of the host is running, or "
             "(--restore) some VMs cannot come back (each named, with why; the others moved)",
             ExitCode.CANCELLED: "--restore and Ctrl-C: the moves that could be cancelled were",
@@ -77,6 +79,12 @@ def add_host_parser(
                 action="store_true",
                 help="move back, live and pinged, the VMs the last evacuation took away that still run elsewhere",
             )
+            a.add_argument(
+                "--network",
+                metavar="NET",
+                help="with --restore: the network (name or ref) the moves back take; HOST needs an interface "
+                "with an address on it (default: its management network; Xen)",
+            )
             add_batch(a)
             add_ping_options(a)
             a.add_argument("--watch", action="store_true", help="one live progress line instead of a line per step")
@@ -112,6 +120,13 @@ def add_evacuate_parser(
         metavar="SR",
         help="storage motion: the VMs with disks on HOST's local storage move too, those disks copied to SR "
         "(name or uuid); without it such VMs refuse the evacuation",
+    )
+    p.add_argument(
+        "--network",
+        metavar="NET",
+        help="the migration network (name or ref, as `poolctl migrate --network`) every move's traffic takes; "
+        "each destination needs an interface with an address on it, pre-checked before anything moves "
+        "(default: each destination's management network; Xen)",
     )
     add_batch(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan and what is copied, and exit; nothing moves")

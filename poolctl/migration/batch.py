@@ -109,7 +109,7 @@ def migration_plan(
         source_name=placement.source_name,
         destination=dest.ref,
         destination_name=dest.name,
-        options=_with_disks(options if options is not None else MigrationOptions(), placement),
+        options=_placed(options if options is not None else MigrationOptions(), placement),
         ping_address=vm.ips[0] if vm.ips else None,
         ping_interval=ping_interval,
         ping_port=ping_port,
@@ -117,11 +117,15 @@ def migration_plan(
     )
 
 
-def _with_disks(options: MigrationOptions, placement: Placement) -> MigrationOptions:
-    """The batch's options, with the disks this VM's placement copies (storage motion)."""
-    if not placement.disk_srs:
-        return options
-    return options.model_copy(update={"disk_srs": placement.disk_srs})
+def _placed(options: MigrationOptions, placement: Placement) -> MigrationOptions:
+    """The batch's options, with the disks this VM's placement copies (storage motion) and the
+    migration network it was pre-checked over: the move is the one the plan checked."""
+    update: dict[str, object] = {}
+    if placement.disk_srs:
+        update["disk_srs"] = placement.disk_srs
+    if placement.network is not None:
+        update["network"] = placement.network
+    return options.model_copy(update=update) if update else options
 
 
 @dataclass

@@ -15,6 +15,7 @@ from poolctl.audit import EvacuationRecord
 from poolctl.backends.base import Backend
 from poolctl.migration.batch_summary import Summary
 from poolctl.migration.concurrency import AutoRule, ConcurrencyRule, FixedRule
+from poolctl.migration.cross_pool import move_options
 from poolctl.migration.planner import Checks, Plan, evacuees, plan_moves, with_blockers
 from poolctl.model import VM, Host, MigrationCheck
 
@@ -28,14 +29,21 @@ def rule_for(batch: Batch) -> ConcurrencyRule:
 
 
 def check_hosts(
-    backend: Backend, vm: str, hosts: Iterable[str], *, workers: int = 8
+    backend: Backend, vm: str, hosts: Iterable[str], *, workers: int = 8, network: str | None = None
 ) -> dict[str, MigrationCheck | BaseException]:
-    """The backend's pre-checks of ``vm`` against each host, in parallel threads."""
+    """The backend's pre-checks of ``vm`` against each host, in parallel threads; with ``network``
+    (a ref) of the move over that network, as it will be sent (``MigrationOptions.network``)."""
     hosts = list(hosts)
     if not hosts:
         return {}
+
+    def check(host: str) -> MigrationCheck:
+        if network is None:
+            return backend.check_migration(vm, host)
+        return backend.check_move(vm, host, move_options(network=network), 0.0)
+
     with ThreadPoolExecutor(max_workers=min(workers, len(hosts)), thread_name_prefix="precheck") as ex:
-        futures = {h: ex.submit(backend.check_migration, vm, h) for h in hosts}
+        futures = {h: ex.submit(check, h) for h in hosts}
     out: dict[str, MigrationCheck | BaseException] = {}
     for host, fut in futures.items():
         err = fut.exception()
@@ -43,12 +51,12 @@ def check_hosts(
     return out
 
 
-def precheck(backend: Backend, vms: Sequence[VM], hosts: Sequence[str]) -> Checks:
-    """The backend's pre-check of every (VM, host) pair, a few VMs at a time."""
+def precheck(backend: Backend, vms: Sequence[VM], hosts: Sequence[str], network: str | None = None) -> Checks:
+    """The backend's pre-check of every (VM, host) pair, a few VMs at a time (over ``network``)."""
     if not vms or not hosts:
         return {vm.ref: {} for vm in vms}
     with ThreadPoolExecutor(max_workers=min(PRECHECK_VMS, len(vms)), thread_name_prefix="plan") as ex:
-        futures = {vm.ref: ex.submit(check_hosts, backend, vm.ref, hosts) for vm in vms}
+        futures = {vm.ref: ex.submit(check_hosts, backend, vm.ref, hosts, network=network) for vm in vms}
     return {ref: fut.result() for ref, fut in futures.items()}
 
 
@@ -58,22 +66,31 @@ def destinations(hosts: Sequence[Host], host: str, allowed: set[str] | None) -> 
 
 
 def plan_evacuation(
-    backend: Backend, vms: Sequence[VM], hosts: Sequence[Host], host: str, to: Sequence[str] | None = None
+    backend: Backend,
+    vms: Sequence[VM],
+    hosts: Sequence[Host],
+    host: str,
+    to: Sequence[str] | None = None,
+    network: str | None = None,
 ) -> Plan:
-    """Where each running VM of ``host`` goes (onto ``to`` only, when given): the per-host
-    pre-checks, then the hypervisor's own verdict (``BackendError`` when it cannot be had)."""
+    """Where each running VM of ``host`` goes (onto ``to`` only, when given; each move over
+    ``network`` when given): the per-host pre-checks, then the hypervisor's own verdict
+    (``BackendError`` when it cannot be had)."""
     leaving = evacuees(vms, host)
     if not leaving:
         return Plan(())
     allowed = set(to) if to else None
     candidates = destinations(hosts, host, allowed)
     blockers = backend.evacuation_blockers(host)
-    return with_blockers(plan_moves(leaving, hosts, precheck(backend, leaving, candidates), to=allowed), blockers)
+    checks = precheck(backend, leaving, candidates, network)
+    return with_blockers(plan_moves(leaving, hosts, checks, to=allowed, network=network), blockers)
 
 
-def plan_onto(backend: Backend, vms: Sequence[VM], hosts: Sequence[Host], host: str) -> Plan:
-    """Every one of ``vms`` onto ``host`` (a bulk move, a restore)."""
-    return plan_moves(vms, hosts, precheck(backend, vms, [host]), to=[host])
+def plan_onto(
+    backend: Backend, vms: Sequence[VM], hosts: Sequence[Host], host: str, network: str | None = None
+) -> Plan:
+    """Every one of ``vms`` onto ``host`` (a bulk move, a restore), over ``network`` when given."""
+    return plan_moves(vms, hosts, precheck(backend, vms, [host], network), to=[host], network=network)
 
 
 def batch_record(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from poolctl.errors import describe
 from poolctl.format import size
+from poolctl.migration.network import network_curable
 from poolctl.model import VM, Host, MigrationCheck, PowerState
 from poolctl.safe_text import shown
 
@@ -47,6 +48,11 @@ class Placement:
     copies: tuple[str, ...] = ()
     # blocked because a disk is on storage no candidate host sees: storage motion would move it
     needs_storage_motion: bool = False
+    # the migration network (ref) the move was pre-checked over and is sent over
+    # (MigrationOptions.network); None: each destination's management network
+    network: str | None = None
+    # blocked, and some candidate host refused it for that network only: another network may cure it
+    network_refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -80,6 +86,12 @@ class Plan:
         candidate sees): the caller names its way to ask for one (``--sr``, the dialog's SR)."""
         return tuple(p.vm.name for p in self.blocked if p.needs_storage_motion)
 
+    @property
+    def refused_over_network(self) -> tuple[str, ...]:
+        """The blocked VMs some host refused for the migration network the plan was made over:
+        the caller says that another network (or the default) may let them leave."""
+        return tuple(p.vm.name for p in self.blocked if p.network_refused)
+
     def refusal(self) -> list[str]:
         """Every blocked VM and why, one line each (empty when the plan is ok)."""
         blocked = self.blocked
@@ -102,6 +114,7 @@ def plan_moves(
     *,
     to: Collection[str] | None = None,
     storage: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
+    network: str | None = None,
 ) -> Plan:
     """A destination for each of ``vms`` among ``hosts`` (every host of the pool may be given:
     a VM's own host is never its destination), limited to the refs in ``to`` when given.
@@ -109,7 +122,8 @@ def plan_moves(
     ``checks[vm.ref][host.ref]`` is the backend's verdict on that move; a pair with no verdict
     is not a candidate (poolctl does not move a VM where nothing has checked it may go).
     ``storage[vm.ref]``: that VM's verdicts are of a move with its disks copied so (storage
-    motion), which its placement carries with the verdict's words for the copy."""
+    motion), which its placement carries with the verdict's words for the copy. ``network``: the
+    verdicts are of moves over that network, which every placement carries."""
     storage = storage or {}
     names = {h.ref: h.name for h in hosts}
     allowed = set(to) if to is not None else None
@@ -144,11 +158,23 @@ def plan_moves(
             placed_vms.setdefault(best.ref, []).append(vm.name)
             verdict = verdicts.get(best.ref)
             copies = verdict.copies if isinstance(verdict, MigrationCheck) else ()
-            out.append(Placement(vm, source, best, disk_srs=storage.get(vm.ref, ()), copies=copies))
+            out.append(Placement(vm, source, best, disk_srs=storage.get(vm.ref, ()), copies=copies, network=network))
         else:
             local = any(isinstance(v, MigrationCheck) and "VM_REQUIRES_SR" in v.codes for v in verdicts.values())
+            over = network is not None and any(
+                isinstance(v, MigrationCheck) and network_curable(v) for v in verdicts.values()
+            )
             reasons = _summarise(refusals, allowed is not None)
-            out.append(Placement(vm, source, None, reasons, needs_storage_motion=local and vm.ref not in storage))
+            out.append(
+                Placement(
+                    vm,
+                    source,
+                    None,
+                    reasons,
+                    needs_storage_motion=local and vm.ref not in storage,
+                    network_refused=over,
+                )
+            )
     return Plan(tuple(out))
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from poolctl.backends.base import Backend
+from poolctl.migration.cross_pool import move_options
 from poolctl.migration.many import destinations, precheck
 from poolctl.migration.planner import Checks, Plan, Verdict, evacuees, plan_moves, with_blockers
 from poolctl.model import VM, Host, StorageRepository
@@ -26,10 +27,12 @@ def local_disks(vm: VM, srs: Sequence[StorageRepository], sr: str) -> DiskMap:
 
 
 def _storage_checks(
-    backend: Backend, maps: dict[str, DiskMap], hosts: Sequence[str], rate_mib_s: float
+    backend: Backend, maps: dict[str, DiskMap], hosts: Sequence[str], rate_mib_s: float, network: str | None
 ) -> dict[str, dict[str, Verdict]]:
     def one(vm: str, host: str) -> Verdict:
         try:
+            if network is not None:
+                return backend.check_move(vm, host, move_options(disk_srs=maps[vm], network=network), rate_mib_s)
             return backend.check_storage_migration(vm, host, maps[vm], rate_mib_s)
         except Exception as exc:  # the plan says it per host, as check_hosts does
             return exc
@@ -51,9 +54,10 @@ def plan_evacuation_to_sr(
     sr: str,
     rate_mib_s: float,
     to: Sequence[str] | None = None,
+    network: str | None = None,
 ) -> Plan:
     """``plan_evacuation`` (poolctl.migration.many) with the local disks of the VMs that have
-    some copied to ``sr`` on their way."""
+    some copied to ``sr`` on their way (every move over ``network`` when given)."""
     leaving = evacuees(vms, host)
     if not leaving:
         return Plan(())
@@ -61,8 +65,8 @@ def plan_evacuation_to_sr(
     candidates = destinations(hosts, host, allowed)
     maps = {vm.ref: m for vm in leaving if (m := local_disks(vm, srs, sr))}
     checks: Checks = {
-        **precheck(backend, [v for v in leaving if v.ref not in maps], candidates),
-        **(_storage_checks(backend, maps, candidates, rate_mib_s) if candidates else {vm: {} for vm in maps}),
+        **precheck(backend, [v for v in leaving if v.ref not in maps], candidates, network),
+        **(_storage_checks(backend, maps, candidates, rate_mib_s, network) if candidates else {vm: {} for vm in maps}),
     }
     blockers = {vm: why for vm, why in backend.evacuation_blockers(host).items() if vm not in maps}
-    return with_blockers(plan_moves(leaving, hosts, checks, to=allowed, storage=maps), blockers)
+    return with_blockers(plan_moves(leaving, hosts, checks, to=allowed, storage=maps, network=network), blockers)

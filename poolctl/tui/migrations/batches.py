@@ -117,8 +117,16 @@ class BatchCenter:
         store, backend = session.store, session.backend
         assert store is not None and backend is not None
         vms, hosts = list(store.vms.values()), list(store.hosts.values())
-        srs = list(store.srs.values())
+        srs, networks = list(store.srs.values()), list(store.networks.values())
+        caps, rate = backend.capabilities, self.settings.storage_rate
         count = len(evacuees(vms, host.ref))
+
+        def planned(sr: str | None, network: str | None) -> Plan:
+            # the dialog's SR (storage motion, as --sr) and migration network (as --network)
+            if sr is not None:
+                return plan_evacuation_to_sr(backend, vms, hosts, srs, host.ref, sr, rate, network=network)
+            return plan_evacuation(backend, vms, hosts, host.ref, network=network)
+
         dialog = BatchDialog(
             f"Evacuate {host.name}",
             f"{host.name} ({session.name}): {count} running VM{'s' if count != 1 else ''} to move away, each "
@@ -128,12 +136,9 @@ class BatchCenter:
             empty_text=f"{host.name} runs no VMs: Evacuate only disables it (maintenance mode).",
             allow_empty=True,
             # storage motion: local disks may be copied to a shared SR (poolctl evacuate --sr)
-            copy_srs=[s for s in srs if s.shared and s.content_type != "iso"],
-            sr_planner=(
-                (lambda sr: plan_evacuation_to_sr(backend, vms, hosts, srs, host.ref, sr, self.settings.storage_rate))
-                if backend.capabilities.storage_motion
-                else None
-            ),
+            copy_srs=[s for s in srs if s.shared and s.content_type != "iso"] if caps.storage_motion else [],
+            networks=networks if caps.migration_network else [],
+            choice_planner=planned,
         )
 
         def chosen(choice: BatchChoice | None) -> None:

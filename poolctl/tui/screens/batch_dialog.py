@@ -8,7 +8,10 @@ user picks how many moves run at once (auto or a number) and starts, or closes.
 
 An evacuation may offer SRs to copy local disks to (storage motion, as `poolctl evacuate --sr`):
 "local disks stay" (a VM with one cannot go) or "copy local disks to SR"; the plan is made
-again for the choice, and the rows say what each VM's copy moves.
+again for the choice, and the rows say what each VM's copy moves. Where the backend can choose
+the migration network (as `poolctl evacuate --network`), it offers the pool's networks too
+(widgets/network_choice, the migrate dialog's list; the default is each destination's management
+network): the plan is made again over the network picked, and every move of it takes that one.
 """
 
 from __future__ import annotations
@@ -30,12 +33,16 @@ from textual.worker import Worker, WorkerState
 from poolctl.errors import describe
 from poolctl.format import size
 from poolctl.migration.many import Batch
+from poolctl.migration.network import network_choices
 from poolctl.migration.planner import Placement, Plan
-from poolctl.model import Host, StorageRepository
+from poolctl.model import Host, Network, StorageRepository
 from poolctl.safe_text import shown, shown_line, shown_lines
+from poolctl.tui.widgets.network_choice import NetworkChoice
 
 Planner = Callable[[str | None], Plan]  # destination ref (bulk move) or None -> plan; blocks
-SRPlanner = Callable[[str], Plan]  # the SR ref local disks are copied to -> plan; blocks
+# an evacuation's plan for the choices made: (the SR ref local disks are copied to, the migration
+# network's ref), either None when not chosen -> plan; blocks
+ChoicePlanner = Callable[[str | None, str | None], Plan]
 BATCH_MAX = 64
 NO_COPY = "\0stay"  # the SR choice "local disks stay"
 
@@ -46,14 +53,16 @@ class BatchChoice:
     batch: Batch
     destination: str | None = None
     sr: str | None = None  # the SR local disks are copied to, when one was chosen
+    network: str | None = None  # the migration network's ref every move takes; None: the management one
 
 
 class Planned(Message):
-    def __init__(self, destination: str | None, plan: Plan, sr: str | None = None) -> None:
+    def __init__(self, destination: str | None, plan: Plan, sr: str | None = None, network: str | None = None) -> None:
         super().__init__()
         self.destination = destination
         self.plan = plan
         self.sr = sr
+        self.network = network
 
 
 def parse_batch(text: str) -> Batch:
@@ -83,6 +92,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
     #bd-why { height: auto; max-height: 8; margin-top: 1; display: none; }
     #bd-dest { margin-top: 1; }
     #bd-sr { margin-top: 1; }
+    #bd-network-row { margin: 1 0 0 0; }
     .bd-row { height: 1; margin-top: 1; }
     .bd-row Input { border: none; height: 1; width: 8; padding: 0 1; background: $boost; }
     .bd-row Input:focus { background: $accent 30%; }
@@ -108,7 +118,8 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         empty_text: str = "Nothing to move.",
         allow_empty: bool = False,
         copy_srs: Sequence[StorageRepository] = (),
-        sr_planner: SRPlanner | None = None,
+        networks: Sequence[Network] = (),
+        choice_planner: ChoicePlanner | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -121,9 +132,15 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         self.allow_empty = allow_empty  # Start with nothing to move (an evacuation still disables the host)
         self.plan: Plan | None = None
         self.destination: str | None = self.destinations[0].ref if self.destinations else None
-        self.copy_srs = list(copy_srs) if sr_planner is not None else []
-        self.sr_planner = sr_planner
+        # the SRs and networks offered (each given only where the backend can use them)
+        self.copy_srs = list(copy_srs) if choice_planner is not None else []
+        offered = network_choices(networks) if choice_planner is not None else []
+        self.network_choice = (
+            NetworkChoice.of_pool(offered, id="bd-network-row", select_id="bd-network") if offered else None
+        )
+        self.choice_planner = choice_planner
         self.sr: str | None = None  # the SR chosen for local disks; None: they stay
+        self.network: str | None = None  # the migration network chosen; None: the management network
 
     def compose(self) -> ComposeResult:
         with Vertical(id="bd-box") as box:
@@ -144,6 +161,8 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
                     allow_blank=False,
                     id="bd-sr",
                 )
+            if self.network_choice is not None:
+                yield self.network_choice
             with VerticalScroll(id="bd-plan-box"):
                 yield Static("planning: pre-checking every VM against the hosts…", id="bd-plan", markup=False)
             yield Static("", id="bd-why", markup=False)
@@ -164,14 +183,14 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
 
     @work(thread=True, exit_on_error=False, group="batch-plan", exclusive=True)
     def _plan(self, destination: str | None) -> None:
-        sr = self.sr
-        if sr is not None and self.sr_planner is not None:
-            self.post_message(Planned(destination, self.sr_planner(sr), sr))
+        sr, network = self.sr, self.network
+        if (sr is not None or network is not None) and self.choice_planner is not None:
+            self.post_message(Planned(destination, self.choice_planner(sr, network), sr, network))
         else:
             self.post_message(Planned(destination, self.planner(destination)))
 
     def on_planned(self, msg: Planned) -> None:
-        if msg.destination != self.destination or msg.sr != self.sr:
+        if msg.destination != self.destination or msg.sr != self.sr or msg.network != self.network:
             return  # an older choice's plan
         self.plan = msg.plan
         self._show(msg.plan)
@@ -201,8 +220,19 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
         if sr == self.sr:
             return
         self.sr = sr
+        self._replan("planning: pre-checking every VM against the hosts…")
+
+    def on_network_choice_picked(self, event: NetworkChoice.Picked) -> None:
+        event.stop()
+        network = self.network_choice.chosen if self.network_choice is not None else None
+        if network == self.network:
+            return
+        self.network = network
+        self._replan("planning: pre-checking every VM against the hosts over the network chosen…")
+
+    def _replan(self, words: str) -> None:
         self.plan = None
-        self.query_one("#bd-plan", Static).update("planning: pre-checking every VM against the hosts…")
+        self.query_one("#bd-plan", Static).update(words)
         self.query_one("#bd-why", Static).display = False
         self._set_start(False)
         self._plan(self.destination)
@@ -238,6 +268,8 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
             names = ", ".join(shown(p.vm.name) for p in blocked)
             if plan.needs_storage_motion and self.copy_srs:
                 fix = "Their local disks can be copied: choose an SR under 'local disks' above (storage motion)."
+            elif plan.refused_over_network and self.network_choice is not None:
+                fix = "A host cannot receive them over the network chosen: choose another network above."
             elif plan.needs_storage_motion:
                 fix = "A local disk needs storage motion, which this pool's backend does not offer."
             else:
@@ -280,7 +312,7 @@ class BatchDialog(ModalScreen[BatchChoice | None]):
             error.update(str(exc))
             error.display = True
             return
-        self.dismiss(BatchChoice(Plan(plan.moves), batch, self.destination, self.sr))
+        self.dismiss(BatchChoice(Plan(plan.moves), batch, self.destination, self.sr, self.network))
 
     def action_close(self) -> None:
         self.dismiss(None)

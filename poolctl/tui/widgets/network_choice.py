@@ -1,7 +1,10 @@
-"""The migrate dialog's migration network (Capabilities.migration_network): a Select of the
-networks of the destination in view's pool (poolctl.migration.network), first the default, the
-host's management network (what `poolctl migrate` takes without --network). A pick is kept per
-pool: it applies to every destination of that pool, which is pre-checked again with it."""
+"""The migration network (Capabilities.migration_network) of the migrate and evacuate dialogs: a
+Select of the networks a move may take (poolctl.migration.network), first the default, the
+host's management network (what `poolctl migrate` and `poolctl evacuate` take without
+--network). The migrate dialog lists the networks of the destination in view's pool and keeps a
+pick per pool: it applies to every destination of that pool, which is pre-checked again with it.
+The evacuate dialog lists its one pool's (``NetworkChoice.of_pool``): every move of the batch
+takes the pick."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from textual.widgets import Label, Select
 
 from poolctl.migration.cross_pool import Destination
 from poolctl.migration.network import network_choices
+from poolctl.model import Network
 from poolctl.safe_text import shown
 
 DEFAULT = ""  # the list's value for the management network (MigrationOptions.network None)
@@ -31,19 +35,42 @@ class NetworkChoice(Horizontal):
     class Picked(Message):
         """The user chose another network for the pool of the destination in view."""
 
-    def __init__(self, destinations: Sequence[Destination], *, id: str) -> None:
+    def __init__(
+        self,
+        destinations: Sequence[Destination],
+        *,
+        id: str,
+        select_id: str = "migrate-network",
+        networks: Sequence[Network] | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.destinations = {d.key: d for d in destinations}
+        self.select_id = select_id
+        self.networks: dict[str | None, tuple[Network, ...]] = {}  # pool (None: the VM's own) -> its networks
+        for d in destinations:
+            self.networks.setdefault(d.pool, d.networks)
+        if networks is not None:
+            self.networks[None] = tuple(networks)
         self.picked: dict[str | None, str] = {}  # pool (None: the VM's own) -> network ref chosen
         self.pool: str | None = destinations[0].pool if destinations else None  # the pool in view
         self._listed: list[str] = []  # the refs the list offers now
         self._shown = DEFAULT  # the value show() gave it: a Changed with another is the user's pick
 
+    @classmethod
+    def of_pool(cls, networks: Sequence[Network], *, id: str, select_id: str) -> NetworkChoice:
+        """The list of one pool's networks, whatever the destination (an evacuation's batch)."""
+        return cls((), id=id, select_id=select_id, networks=networks)
+
+    @property
+    def chosen(self) -> str | None:
+        """``MigrationOptions.network`` for the pool in view: its pick, None for the default."""
+        return self.picked.get(self.pool)
+
     def compose(self) -> ComposeResult:
         yield Label("network", classes="network-label")
         options = self._options(self.pool)
         self._listed = [v for _, v in options]
-        yield Select(options, value=DEFAULT, allow_blank=False, id="migrate-network", compact=True)
+        yield Select(options, value=DEFAULT, allow_blank=False, id=self.select_id, compact=True)
 
     def network(self, host: str) -> str | None:
         """``MigrationOptions.network`` for a move to ``host``: the pick for its pool, if any."""
@@ -56,7 +83,7 @@ class NetworkChoice(Horizontal):
         if dest is None:
             return
         self.pool = dest.pool
-        select: Select[str] = self.query_one("#migrate-network", Select)
+        select: Select[str] = self.query_one(f"#{self.select_id}", Select)
         options = self._options(dest.pool)
         if [v for _, v in options] != self._listed:
             self._listed = [v for _, v in options]
@@ -78,7 +105,6 @@ class NetworkChoice(Horizontal):
         self.post_message(self.Picked())
 
     def _options(self, pool: str | None) -> list[tuple[Text, str]]:
-        networks = next((d.networks for d in self.destinations.values() if d.pool == pool), ())
         return [(Text("default: the host's management network"), DEFAULT)] + [
-            (Text(shown(n.name)), n.ref) for n in network_choices(networks)
+            (Text(shown(n.name)), n.ref) for n in network_choices(self.networks.get(pool, ()))
         ]
