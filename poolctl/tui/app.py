@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from poolctl.backends.base import Backend
 from poolctl.config import MigrationSettings, PoolConfig
 from poolctl.errors import describe
+from poolctl.gcpause import freeze_long_lived
 from poolctl.inventory import InventoryStore
 from poolctl.loading import FirstLoad, close_quietly
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
@@ -210,33 +211,18 @@ class PoolctlApp(App[None]):
     async def action_quit(self) -> None:
         """`q`, ctrl+q and the palette's Quit: ask first while migrations are running."""
         center = self._migrations  # none made: none running
-        moving = center.moving() if center is not None else []
-        batches = center.batches.active() if center is not None else []
-        if not moving and not batches:
+        question = center.quit_question() if center is not None else None
+        if question is None:
             self.exit()
             return
         if isinstance(self.screen, QuitConfirmScreen):
             return
-        n = len(moving)
-        names = "\n".join(f"  {c.plan.vm_name}: {c.plan.route} ({c.progress.phase.value})" for c in moving[:3])
-        more = f"\n  … and {n - 3} more" if n > 3 else ""
-        message = (
-            (
-                f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
-                f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
-                f"{'them' if n > 1 else 'it'}."
-            )
-            if moving
-            else "Quit anyway?"
-        )
-        if batches:
-            message += f"\n{', '.join(batches)}: the moves still waiting will not start."
 
         def done(ok: bool | None) -> None:
             if ok:
                 self.exit()
 
-        self.push_screen(QuitConfirmScreen(message), done)
+        self.push_screen(QuitConfirmScreen(question), done)
 
     def action_migrate(self) -> None:
         if self.screen is not self.main_screen:
@@ -418,17 +404,6 @@ class PoolctlApp(App[None]):
             logging.getLogger().removeHandler(self._log_handler)
         if self._on_exit is not None:
             self._on_exit()
-
-
-def freeze_long_lived() -> None:
-    """Move everything alive now (a freshly loaded inventory above all) out of the collector's
-    generations. At 10k VMs the store holds ~100k long-lived objects; left in the oldest
-    generation, every full collection (triggered by the allocations of ordinary keystrokes and
-    repaints) walks them all and the UI pauses. Frozen, they are never scanned. Collect first so
-    no garbage cycle is frozen with them; the models are acyclic, so reference counting still
-    frees a replaced store."""
-    gc.collect()
-    gc.freeze()
 
 
 def create_app(
