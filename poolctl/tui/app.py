@@ -31,15 +31,15 @@ from poolctl.inventory import InventoryStore
 from poolctl.loading import FirstLoad, close_quietly
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.safe_text import shown, shown_lines
+from poolctl.tui import bindings
 from poolctl.tui.commands import VMCommands
 from poolctl.tui.connecting import Connector
 from poolctl.tui.first_paint import FirstPaint
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated, PowerRequested
 from poolctl.tui.migrations.hangup import HangUp
-from poolctl.tui.screens.confirm import ConfirmScreen, QuitConfirmScreen
+from poolctl.tui.screens.confirm import QuitConfirmScreen
 from poolctl.tui.screens.main import MainScreen
 from poolctl.tui.session import PoolSession
-from poolctl.tui.widgets.vm_list import VMList
 
 if TYPE_CHECKING:
     from poolctl.tui.migrations.center import MigrationCenter
@@ -153,29 +153,7 @@ class PoolctlApp(App[None]):
     @classmethod
     def all_bindings(cls) -> Iterator[Binding]:
         """Every poolctl binding that has an id (the ones a keymap can remap)."""
-        from poolctl.tui.screens.batch_dialog import BatchDialog
-        from poolctl.tui.screens.help import HelpScreen
-        from poolctl.tui.screens.history import HistoryScreen
-        from poolctl.tui.screens.migrate import MigrateDialog
-        from poolctl.tui.widgets.batch_panel import BatchPanel
-        from poolctl.tui.widgets.migration_panel import MigrationPanel
-
-        for owner in (
-            cls,
-            MainScreen,
-            VMList,
-            ConfirmScreen,
-            QuitConfirmScreen,
-            HelpScreen,
-            MigrateDialog,
-            MigrationPanel,
-            HistoryScreen,
-            BatchDialog,
-            BatchPanel,
-        ):
-            for b in owner.BINDINGS:
-                if isinstance(b, Binding) and b.id:
-                    yield b
+        return bindings.with_ids(cls)
 
     @classmethod
     def binding_ids(cls) -> list[str]:
