@@ -1,10 +1,11 @@
 """The poolctl Textual app: wires backends (in worker threads) to the stores and screens.
 
-Data flow: backend threads hand changes to ``PoolSession.push_changes``; the first change
-into an empty buffer posts ``ChangesPending``; the UI thread drains the buffer at most once
-per frame, applies it to the pool's ``InventoryStore`` (its only writer) and posts one
-``InventoryUpdated`` to the main screen. Power operations never touch the store: the
-hypervisor's event does.
+Data flow: each pool connects in a worker (``connecting``); its backend's threads hand changes
+to ``PoolSession.push_changes``; the first change into an empty buffer posts ``ChangesPending``;
+the UI thread drains the buffer at most once per frame, applies it to the pool's
+``InventoryStore`` (its only writer) and posts one ``InventoryUpdated`` to the main screen.
+Power operations never touch the store: the hypervisor's event does. What waits for the first
+paint is in ``first_paint``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -27,28 +26,25 @@ from textual.worker import Worker, WorkerState
 from poolctl.backends.base import Backend
 from poolctl.config import MigrationSettings, PoolConfig
 from poolctl.errors import describe
+from poolctl.gcpause import freeze_long_lived
 from poolctl.inventory import InventoryStore
-from poolctl.loading import FirstLoad, close_quietly, load_pool
+from poolctl.loading import FirstLoad, close_quietly
 from poolctl.model import VM, Change, ConnectionState, ConnectionStatus, PowerOp
 from poolctl.safe_text import shown, shown_lines
+from poolctl.tui import bindings
 from poolctl.tui.commands import VMCommands
+from poolctl.tui.connecting import Connector
+from poolctl.tui.first_paint import FirstPaint
 from poolctl.tui.messages import ChangesPending, ConnectionChanged, InventoryLoaded, InventoryUpdated, PowerRequested
 from poolctl.tui.migrations.hangup import HangUp
-from poolctl.tui.screens.confirm import ConfirmScreen, QuitConfirmScreen
+from poolctl.tui.screens.confirm import QuitConfirmScreen
 from poolctl.tui.screens.main import MainScreen
-from poolctl.tui.session import PoolSession, retries_itself
-from poolctl.tui.widgets.vm_list import VMList
+from poolctl.tui.session import PoolSession
 
 if TYPE_CHECKING:
     from poolctl.tui.migrations.center import MigrationCenter
 
 FRAME_S = 1 / 60  # how long changes may pile up before one redraw takes them all
-RETRY_FIRST_S = 2.0
-PAINT_WAIT_S = 2.0  # the watcher starts after the first paint, or this long after its snapshot at most
-WARM_S = 1.0  # after the first paint, the migration center is made (its modules imported) this late
-HOLD_FIRST_FRAME_S = 0.4  # with hold_first_frame, the first frame waits this long at most for a pool
-FIRST_PAINT_WAIT_S = 10.0  # ``after_first_paint`` runs by then, whether a pool is on screen or not
-RETRY_MAX_S = 60.0
 
 
 class PoolctlApp(App[None]):
@@ -117,12 +113,11 @@ class PoolctlApp(App[None]):
         }
         self.user_keymap: dict[str, str] = dict(keymap or {})
         self._on_exit = on_exit
-        self._after_first_paint = after_first_paint
-        self._warming = False  # the migration center is made WARM_S after the first paint
-        self._hold_first_frame = hold_first_frame
-        self._frame_hold: AbstractContextManager[None] | None = None  # see on_mount
+        self._first_paint = FirstPaint(
+            self, after_first_paint=after_first_paint, hold_first_frame=hold_first_frame, warm=lambda: self.migrations
+        )
+        self._connector = Connector(self.post_message)
         self._drain_scheduled: set[str] = set()
-        self._painted: dict[str, threading.Event] = {}  # pool -> set once its first load is on screen
         self.main_screen = MainScreen(self.sessions)
         self._log_handler: logging.Handler | None = None
         self._migration_settings = migration or MigrationSettings()
@@ -132,7 +127,7 @@ class PoolctlApp(App[None]):
     @property
     def migrations(self) -> MigrationCenter:
         """Made on first use, its modules imported then (~40 ms): after the first paint
-        (``WARM_S``), or at the first key that needs it."""
+        (``first_paint.WARM_S``), or at the first key that needs it."""
         if self._migrations is None:
             from poolctl.tui.migrations.center import MigrationCenter
 
@@ -158,29 +153,7 @@ class PoolctlApp(App[None]):
     @classmethod
     def all_bindings(cls) -> Iterator[Binding]:
         """Every poolctl binding that has an id (the ones a keymap can remap)."""
-        from poolctl.tui.screens.batch_dialog import BatchDialog
-        from poolctl.tui.screens.help import HelpScreen
-        from poolctl.tui.screens.history import HistoryScreen
-        from poolctl.tui.screens.migrate import MigrateDialog
-        from poolctl.tui.widgets.batch_panel import BatchPanel
-        from poolctl.tui.widgets.migration_panel import MigrationPanel
-
-        for owner in (
-            cls,
-            MainScreen,
-            VMList,
-            ConfirmScreen,
-            QuitConfirmScreen,
-            HelpScreen,
-            MigrateDialog,
-            MigrationPanel,
-            HistoryScreen,
-            BatchDialog,
-            BatchPanel,
-        ):
-            for b in owner.BINDINGS:
-                if isinstance(b, Binding) and b.id:
-                    yield b
+        return bindings.with_ids(cls)
 
     @classmethod
     def binding_ids(cls) -> list[str]:
@@ -190,13 +163,7 @@ class PoolctlApp(App[None]):
         return self.main_screen
 
     def on_mount(self) -> None:
-        if self._hold_first_frame:
-            # No frame until the first pool is in (or HOLD_FIRST_FRAME_S): the empty screen's
-            # frames (~50 ms of layout and rendering) ran beside the host's open and its first
-            # read, on the same CPUs, and the first frame with the pool had to lay it all out again.
-            self._frame_hold = self.batch_update()
-            self._frame_hold.__enter__()
-            self.set_timer(HOLD_FIRST_FRAME_S, self._release_first_frame)
+        self._first_paint.hold()
         root = logging.getLogger()
         if not root.handlers:
             # Backends log their retries; without a handler Python's last resort writes
@@ -215,41 +182,25 @@ class PoolctlApp(App[None]):
             self.set_keymap(self.user_keymap)
         for session in self.sessions.values():
             self._connect(session)
-        if self._after_first_paint is not None:  # no pool on screen by then: not to wait for ever
-            self.set_timer(FIRST_PAINT_WAIT_S, self._run_after_first_paint)
+        self._first_paint.start_deadline()
         self.set_interval(1.0, self._tick_countdowns)
         self.hangup.install()
 
     async def action_quit(self) -> None:
         """`q`, ctrl+q and the palette's Quit: ask first while migrations are running."""
         center = self._migrations  # none made: none running
-        moving = center.moving() if center is not None else []
-        batches = center.batches.active() if center is not None else []
-        if not moving and not batches:
+        question = center.quit_question() if center is not None else None
+        if question is None:
             self.exit()
             return
         if isinstance(self.screen, QuitConfirmScreen):
             return
-        n = len(moving)
-        names = "\n".join(f"  {c.plan.vm_name}: {c.plan.route} ({c.progress.phase.value})" for c in moving[:3])
-        more = f"\n  … and {n - 3} more" if n > 3 else ""
-        message = (
-            (
-                f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
-                f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
-                f"{'them' if n > 1 else 'it'}."
-            )
-            if moving
-            else "Quit anyway?"
-        )
-        if batches:
-            message += f"\n{', '.join(batches)}: the moves still waiting will not start."
 
         def done(ok: bool | None) -> None:
             if ok:
                 self.exit()
 
-        self.push_screen(QuitConfirmScreen(message), done)
+        self.push_screen(QuitConfirmScreen(question), done)
 
     def action_migrate(self) -> None:
         if self.screen is not self.main_screen:
@@ -288,7 +239,7 @@ class PoolctlApp(App[None]):
         elif session.connecting:
             session.retry_kick.set()  # the worker's back-off ends now
         else:
-            self._post_state(session, ConnectionStatus.CONNECTING)
+            self._connector.post_state(session, ConnectionStatus.CONNECTING)
             self._connect(session)
 
     def action_help(self) -> None:
@@ -299,74 +250,15 @@ class PoolctlApp(App[None]):
 
     # --- connecting ----------------------------------------------------------------------
 
-    def _post_state(
-        self, session: PoolSession, status: ConnectionStatus, message: str = "", *, retry_in_s: float | None = None
-    ) -> None:
-        state = ConnectionState(pool=session.name, status=status, message=message, retry_in_s=retry_in_s)
-        self.post_message(ConnectionChanged(state))
-
     @work(thread=True, exclusive=False, group="connect", exit_on_error=False)
     def _connect(self, session: PoolSession) -> None:
-        session.connecting = True
-        try:
-            self._connect_loop(session)
-        finally:
-            session.connecting = False
-
-    def _connect_loop(self, session: PoolSession) -> None:
-        delay = RETRY_FIRST_S
-        while not session.stopping.is_set():
-            first, session.first_load = session.first_load, None
-            try:
-                if first is None:
-                    backend, inventory = load_pool(session.config)
-                else:  # started before the TUI was imported (poolctl.loading)
-                    loaded = first.result(session.stopping)
-                    if loaded is None:
-                        return
-                    backend, inventory = loaded
-            except Exception as err:
-                if not retries_itself(err):
-                    self._post_state(session, ConnectionStatus.FAILED, describe(err))
-                    return
-                self._post_state(session, ConnectionStatus.LOST, describe(err), retry_in_s=delay)
-                session.wait_retry(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-                continue
-            if session.stopping.is_set():
-                close_quietly(backend)
-                return
-            painted = threading.Event()
-            self._painted[session.name] = painted
-            self.post_message(InventoryLoaded(session.name, backend, inventory))
-            # The per-VM reads the watcher starts (KVM: each domain's definition and addresses,
-            # many at once) come after the first frame that shows the list, not in its way.
-            deadline = time.monotonic() + PAINT_WAIT_S
-            while not painted.wait(0.05) and time.monotonic() < deadline and not session.stopping.is_set():
-                pass
-            try:
-                backend.watch(
-                    lambda change: self._backend_change(session, change),
-                    lambda state: self._backend_state(session, state),
-                )
-            except Exception as err:
-                self._post_state(session, ConnectionStatus.FAILED, describe(err))
-            return
-
-    def _backend_change(self, session: PoolSession, change: Change) -> None:
-        # backend thread: hand over only
-        if session.push_changes([change]):
-            self.post_message(ChangesPending(session.name))
-
-    def _backend_state(self, session: PoolSession, state: ConnectionState) -> None:
-        # backend thread: re-key by our pool name, whatever the backend called it
-        self.post_message(ConnectionChanged(state.model_copy(update={"pool": session.name})))
+        self._connector.run(session)
 
     def on_inventory_loaded(self, msg: InventoryLoaded) -> None:
-        painted = self._painted.pop(msg.pool, None)
+        painted = self._connector.take_painted(msg.pool)
         if painted is not None:  # once the main screen has shown what follows and refreshed
             self.main_screen.call_after_refresh(painted.set)
-        self.main_screen.call_after_refresh(self._first_paint_done)
+        self.main_screen.call_after_refresh(self._first_paint.painted)
         session = self.sessions[msg.pool]
         session.backend = msg.backend
         session.store = InventoryStore(msg.inventory)
@@ -375,7 +267,7 @@ class PoolctlApp(App[None]):
         self.main_screen.post_message(ConnectionChanged(session.state))
         # Changes that raced the snapshot sit in the buffer: apply them on top.
         self._drain(session.name, loaded=True)
-        self.main_screen.call_later(self._release_first_frame)  # after the screen took the news
+        self.main_screen.call_later(self._first_paint.release)  # after the screen took the news
 
     def on_changes_pending(self, msg: ChangesPending) -> None:
         if msg.pool not in self._drain_scheduled:
@@ -407,7 +299,7 @@ class PoolctlApp(App[None]):
         before = session.state.status
         session.set_state(msg.state)
         if msg.state.status in (ConnectionStatus.FAILED, ConnectionStatus.LOST):
-            self._release_first_frame()  # the news is the failure: shown now
+            self._first_paint.release()  # the news is the failure: shown now
         if msg.state.status == ConnectionStatus.FAILED:
             self.notify(
                 msg.state.message or "no reason given",
@@ -427,22 +319,6 @@ class PoolctlApp(App[None]):
                 markup=False,
             )
         self.main_screen.post_message(ConnectionChanged(msg.state))
-
-    def _first_paint_done(self) -> None:
-        self._run_after_first_paint()
-        if not self._warming:
-            self._warming = True
-            self.set_timer(WARM_S, lambda: self.migrations)
-
-    def _release_first_frame(self) -> None:
-        hold, self._frame_hold = self._frame_hold, None
-        if hold is not None:
-            hold.__exit__(None, None, None)
-
-    def _run_after_first_paint(self) -> None:
-        done, self._after_first_paint = self._after_first_paint, None
-        if done is not None:
-            done()
 
     def _tick_countdowns(self) -> None:
         for session in self.sessions.values():
@@ -488,8 +364,7 @@ class PoolctlApp(App[None]):
     # --- shutting down -------------------------------------------------------------------
 
     def on_unmount(self) -> None:
-        self._release_first_frame()
-        self._run_after_first_paint()
+        self._first_paint.end()
         self.hangup.uninstall()
         if self._migrations is not None:  # first: the moves' records, while their backends are open
             self._migrations.abandon_all()
@@ -509,17 +384,6 @@ class PoolctlApp(App[None]):
             self._on_exit()
 
 
-def freeze_long_lived() -> None:
-    """Move everything alive now (a freshly loaded inventory above all) out of the collector's
-    generations. At 10k VMs the store holds ~100k long-lived objects; left in the oldest
-    generation, every full collection (triggered by the allocations of ordinary keystrokes and
-    repaints) walks them all and the UI pauses. Frozen, they are never scanned. Collect first so
-    no garbage cycle is frozen with them; the models are acyclic, so reference counting still
-    frees a replaced store."""
-    gc.collect()
-    gc.freeze()
-
-
 def create_app(
     pools: list[PoolConfig],
     *,
@@ -535,8 +399,9 @@ def create_app(
     ``migration`` (the config's ``[migration]``) sets the migrate dialog's ping defaults;
     ``first_loads`` are pools already loading (``poolctl.loading.start``), taken over by name;
     ``after_first_paint`` runs once the first pool is on screen (or none came within
-    ``FIRST_PAINT_WAIT_S``, or the app ends first); ``hold_first_frame``: no frame is drawn
-    until the first pool is in, a connection fails, or ``HOLD_FIRST_FRAME_S`` have passed."""
+    ``first_paint.FIRST_PAINT_WAIT_S``, or the app ends first); ``hold_first_frame``: no frame is
+    drawn until the first pool is in, a connection fails, or ``first_paint.HOLD_FIRST_FRAME_S`` have
+    passed."""
     return PoolctlApp(
         pools,
         keymap=keymap,

@@ -13,7 +13,7 @@ import pytest
 
 from poolctl import loading
 from poolctl.model import ConnectionStatus
-from poolctl.tui import app as app_module
+from poolctl.tui import first_paint
 from poolctl.tui.app import create_app
 from tests.support.tui import loaded, screen_text, wait_for
 from tests.support.xen import config
@@ -58,7 +58,7 @@ def _frames(app) -> list[str]:
 
 
 async def test_no_frame_until_the_pool_is_in_then_the_pool_at_once(served, monkeypatch):
-    monkeypatch.setattr(app_module, "HOLD_FIRST_FRAME_S", 30.0)  # only the pool ends the hold
+    monkeypatch.setattr(first_paint, "HOLD_FIRST_FRAME_S", 30.0)  # only the pool ends the hold
     cfg = config(served)
     pending = _Pending(loading.FirstLoad(cfg))
     app = create_app([cfg], first_loads=cast(dict[str, loading.FirstLoad], {"lab": pending}), hold_first_frame=True)
@@ -72,7 +72,7 @@ async def test_no_frame_until_the_pool_is_in_then_the_pool_at_once(served, monke
 
 
 async def test_a_pool_slower_than_the_hold_is_shown_connecting(served, monkeypatch):
-    monkeypatch.setattr(app_module, "HOLD_FIRST_FRAME_S", 0.2)
+    monkeypatch.setattr(first_paint, "HOLD_FIRST_FRAME_S", 0.2)
     cfg = config(served)
     pending = _Pending(loading.FirstLoad(cfg))
     app = create_app([cfg], first_loads=cast(dict[str, loading.FirstLoad], {"lab": pending}), hold_first_frame=True)
@@ -88,7 +88,7 @@ async def test_a_pool_slower_than_the_hold_is_shown_connecting(served, monkeypat
 
 
 async def test_a_pool_that_fails_ends_the_hold(served, monkeypatch):
-    monkeypatch.setattr(app_module, "HOLD_FIRST_FRAME_S", 30.0)
+    monkeypatch.setattr(first_paint, "HOLD_FIRST_FRAME_S", 30.0)
     cfg = config(served, password="not-The-Password-77")
     app = create_app([cfg], first_loads=loading.start([cfg]), hold_first_frame=True)
     frames = _frames(app)

@@ -23,7 +23,7 @@ async def test_each_load_freezes_the_store_once_and_quitting_unfreezes(lab, monk
         await loaded(pilot, "lab-b")
         # three times per pool's load, never per update: the records as the first part of the
         # load ends (loading.load_pool), the store once the UI thread has built it, and the VMs
-        # again once their devices (the staged rest) are in the store (app.freeze_long_lived)
+        # again once their devices (the staged rest) are in the store (gcpause.freeze_long_lived)
         assert len(calls) == 6
         assert gc.get_freeze_count() > 0
         vm = next(iter(app.sessions["lab"].store.vms.values()))

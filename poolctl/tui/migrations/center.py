@@ -192,6 +192,28 @@ class MigrationCenter:
         """This run's migrations the hypervisor has not finished yet."""
         return [c for c in self.runs if not c.ended and not c.finished.is_set()]
 
+    def quit_question(self) -> str | None:
+        """What to ask before poolctl quits while moves or batches run; None when none does."""
+        moving = self.moving()
+        batches = self.batches.active()
+        if not moving and not batches:
+            return None
+        n = len(moving)
+        names = "\n".join(f"  {c.plan.vm_name}: {c.plan.route} ({c.progress.phase.value})" for c in moving[:3])
+        more = f"\n  … and {n - 3} more" if n > 3 else ""
+        message = (
+            (
+                f"{n} migration{'s are' if n > 1 else ' is'} running: quit anyway?\n{names}{more}\n"
+                f"{'They continue' if n > 1 else 'It continues'} on the hypervisor; poolctl stops watching "
+                f"{'them' if n > 1 else 'it'}."
+            )
+            if moving
+            else "Quit anyway?"
+        )
+        if batches:
+            message += f"\n{', '.join(batches)}: the moves still waiting will not start."
+        return message
+
     def abandon_all(self) -> None:
         """poolctl is quitting: log every move still followed as 'unfinished' (the hypervisor
         carries on), before the backends they use are closed."""
