@@ -1,14 +1,16 @@
 """KVM backend: a pool is a named set of libvirt URIs, one per host (libvirt-python).
 
 Entry point ``poolctl.backends.kvm:KvmBackend``; its pools' settings: ``KvmConfig`` (``config``).
-Modules: ``hostconn`` (one connection, bulk loading, event subscription), ``opening`` (a host's
-open: deadline, ssh child, credentials, what a failure means), ``early`` (a first open started
-before the config is validated), ``bulkcalls`` (the bulk read's calls at once over a link),
-``heap`` (the C heap a host's open freed, given back), ``details`` (what only a domain's own
-calls tell, read many domains at a time after the first paint), ``merge`` (hosts into one pool),
-``watcher`` (event thread, background readers, reconnect), ``checks`` (migration pre-checks),
-``migration_start`` (what refuses a move, the migrate call's flags), ``migration`` (the handle),
-``progress`` (libvirt's job stats read as the move's progress).
+Modules: ``hostconn`` (one connection: its state, its loads), ``bulkread`` (the bulk read's
+calls and their answers parsed), ``subscriptions`` (the close callback and domain events, made
+with the first read), ``opening`` (a host's open: deadline, ssh child, credentials, what a
+failure means), ``early`` (a first open started before the config is validated), ``bulkcalls``
+(the bulk read's calls at once over a link), ``heap`` (the C heap a host's open freed, given
+back), ``details`` (what only a domain's own calls tell, read many domains at a time after the
+first paint), ``merge`` (hosts into one pool), ``watcher`` (event thread, background readers,
+reconnect), ``checks`` (migration pre-checks), ``migration_start`` (what refuses a move, the
+migrate call's flags), ``migration`` (the handle), ``progress`` (libvirt's job stats read as
+the move's progress).
 
 The backend and its settings are imported when first named: ``early`` is imported before the
 config is validated, and must not bring pydantic in.

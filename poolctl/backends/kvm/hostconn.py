@@ -2,18 +2,18 @@
 read of the host and its domains) and its reads, the bulk read in a fixed number of calls.
 
 Opening the host (deadline, ssh child, credentials, what a failure means) is ``opening``'s;
-what only a domain's own calls tell is read by ``details``, many domains at a time.
+what the bulk read calls and how its answers are parsed, ``bulkread``'s; how the subscriptions
+made with a connection's first read are registered, ``subscriptions``'; what only a domain's own
+calls tell is read by ``details``, many domains at a time.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import threading
 import uuid as uuid_mod
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 import libvirt
 
 from poolctl.backends.base import BackendError, ConnectionLost
-from poolctl.backends.kvm import bulkcalls, details, early, heap, xmlinfo
-from poolctl.backends.kvm.errors import is_unsupported, operation_error
+from poolctl.backends.kvm import bulkcalls, bulkread, details, early, heap, subscriptions, xmlinfo
+from poolctl.backends.kvm.bulkread import HostFacts
+from poolctl.backends.kvm.errors import operation_error
 from poolctl.backends.kvm.events import DomainChanged, HostLost, Notify
 from poolctl.backends.kvm.opening import Credentials, OpenSettings, end_ssh, open_host
-from poolctl.model import MiB
 
 RUNNING_STATES = {
     libvirt.VIR_DOMAIN_RUNNING,
@@ -34,42 +34,8 @@ RUNNING_STATES = {
     libvirt.VIR_DOMAIN_SHUTDOWN,
     libvirt.VIR_DOMAIN_PMSUSPENDED,
 }
-_STATS = (
-    libvirt.VIR_DOMAIN_STATS_STATE
-    | libvirt.VIR_DOMAIN_STATS_VCPU
-    | libvirt.VIR_DOMAIN_STATS_BALLOON
-    | libvirt.VIR_DOMAIN_STATS_BLOCK
-)
-# A domain busy with a job (an incoming migration) would hold a stats call until the job
-# ends (2.6 s measured on a lab destination, with the backend's lock held); NOWAIT skips
-# its monitor-backed figures for that round instead.
-_STATS_FLAGS = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
 # Why a pool with a test-driver host cannot migrate (capabilities, pre-checks).
 TEST_DRIVER_REASON = "libvirt's test driver cannot migrate"
-
-
-@dataclass(frozen=True)
-class HostFacts:
-    name: str
-    address: str
-    memory_total: int = 0
-    memory_free: int = 0
-    cpu_vendor: str = ""
-    cpu_model: str = ""
-    cpu_count: int = 0
-    software_version: str = ""
-
-
-# libvirt's close callback gives a number; the user reads what it means.
-_CLOSE_WORDS = {
-    libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "the connection failed (a read or write error)",
-    libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "the host closed the connection (its daemon or ssh session ended)",
-    libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "the host stopped answering keepalives",
-}
-
-
-def _version(v: int) -> str:
-    return f"{v // 1_000_000}.{v // 1000 % 1000}.{v % 1000}"
 
 
 class HostConn:
@@ -101,7 +67,6 @@ class HostConn:
         self._callback_ids: list[int] = []
         self._threads: bulkcalls.Threads | None = None  # the bulk calls' threads, per connection
         self._subscribed = False  # this connection's events are registered (its first load)
-        self._event_calls: list[str] = []
         self._closing = False
         self.live = False
         stem = PurePosixPath(urlsplit(uri).path).stem if self.is_test else ""
@@ -153,31 +118,6 @@ class HostConn:
         self._subscribed = False
         self.conn, self.live = conn, True
 
-    def _subscriptions(self, c: libvirt.virConnect) -> tuple[bulkcalls.Named, dict[str, bulkcalls.Named]]:
-        """The close callback and the domain events, made with the connection's first read (as
-        its first calls), the events but the lifecycle one as its follow-ups: the first
-        registration sets up libvirt-python's table of them, which is not safe to race."""
-        events = [
-            (name, getattr(libvirt, event), cb)
-            for name, event, cb in (
-                ("lifecycle", "VIR_DOMAIN_EVENT_ID_LIFECYCLE", self._on_lifecycle),
-                ("job completed", "VIR_DOMAIN_EVENT_ID_JOB_COMPLETED", self._on_job_completed),
-                ("migration iteration", "VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION", self._on_migration_iteration),
-            )
-            if hasattr(libvirt, event)
-        ]
-        made: bulkcalls.Named = {
-            f"event {name}": functools.partial(_quietly, c.domainEventRegisterAny, None, event, cb, None)
-            for name, event, cb in events
-        }
-        first: bulkcalls.Named = dict(list(made.items())[:1])
-        calls: bulkcalls.Named = {
-            "close": functools.partial(_quietly, c.registerCloseCallback, self._on_close, None)
-        } | first
-        then = {name: dict(list(made.items())[1:]) for name in first}
-        self._event_calls = list(made)
-        return calls, then
-
     def open_side(self) -> libvirt.virConnect:
         """A further connection to this host, without subscriptions: the caller owns it.
 
@@ -199,16 +139,8 @@ class HostConn:
         self.live = False
         if conn is None:
             return
-        for cid in self._callback_ids:
-            try:
-                conn.domainEventDeregisterAny(cid)
-            except libvirt.libvirtError:
-                pass
+        subscriptions.unsubscribe(conn, self._callback_ids)
         self._callback_ids = []
-        try:
-            conn.unregisterCloseCallback()
-        except libvirt.libvirtError:
-            pass
         try:
             held = conn.close()
         except libvirt.libvirtError:
@@ -241,7 +173,7 @@ class HostConn:
     def _on_close(self, _conn: libvirt.virConnect, reason: int, _opaque: object) -> None:
         try:
             if not self._closing and reason != libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT:
-                self._notify(HostLost(self.uri, _CLOSE_WORDS.get(reason, "the connection closed")))
+                self._notify(HostLost(self.uri, subscriptions.close_words(reason)))
         except Exception:
             pass
 
@@ -287,23 +219,25 @@ class HostConn:
             raise libvirt.libvirtError("not connected")
         first = self._static is None  # this connection's first read
         calls: bulkcalls.Named = {}
-        follow: dict[str, Callable[[Any], bulkcalls.Named]] = {
-            "pools": functools.partial(_definitions, "pool"),
-            "networks": functools.partial(_definitions, "network"),
-        }
+        follow = bulkread.follow_ups()
+        events: list[str] = []
         if not self._subscribed:
             # Registered with the read rather than a round trip before it: the daemon takes a
             # client's calls in the order sent, the registrations first, and a change it made
             # between the two would still be in the next refresh (REFRESH_S).
-            calls, then = self._subscriptions(c)
-            follow |= {name: functools.partial(_constant, more) for name, more in then.items()}
-        got = bulkcalls.Calls(
-            calls | self._bulk_calls(c), at_once=self.in_flight > 1, follow=follow, threads=self._threads
-        )
+            calls, then, events = subscriptions.registrations(
+                c,
+                on_close=self._on_close,
+                on_lifecycle=self._on_lifecycle,
+                on_job_completed=self._on_job_completed,
+                on_migration_iteration=self._on_migration_iteration,
+            )
+            follow |= then
+        reads = bulkread.calls(c, static=first, capabilities=self._cpu is None)
+        got = bulkcalls.Calls(calls | reads, at_once=self.in_flight > 1, follow=follow, threads=self._threads)
         if not self._subscribed:
             self._subscribed = True
-            got.get("close")
-            self._callback_ids = [i for i in map(got.get, self._event_calls) if i is not None]
+            self._callback_ids = subscriptions.callback_ids(got, events)
         self._load_facts(got)
         saved = {d.UUIDString() for d in got.get("domains.saved")}
         fresh: dict[str, xmlinfo.DomainRecord] = {}
@@ -318,7 +252,7 @@ class HostConn:
                 rec.info = dataclasses.replace(rec.info, name=name)
             uuid = rec.info.uuid  # the key is the record's own string: one copy per domain
             was_running = rec.state in RUNNING_STATES
-            self._apply_stats(rec, stats)
+            bulkread.apply_stats(rec, stats)
             if rec.detailed and rec.state in RUNNING_STATES and not was_running:
                 self.stale[uuid] = self.stamp()  # an event was missed: its addresses are news
             rec.managed_save = uuid in saved
@@ -329,35 +263,11 @@ class HostConn:
             self.stale = dict.fromkeys(fresh, mark)
         else:
             self.stale = {uuid: mark for uuid, mark in self.stale.items() if uuid in fresh}
-        self._load_storage_and_networks(got)
-        self._load_bridges(got)
+        self.pools, self.networks = bulkread.storage_and_networks(got)
+        self.bridges = bulkread.bridges(got)
         self.update_free_memory()
         if first:
             heap.give_back()  # what opening the host freed, before the records stack up on it
-
-    def _bulk_calls(self, c: libvirt.virConnect) -> dict[str, Callable[[], Any]]:
-        """The bulk read's calls, none depending on another's answer."""
-        calls: dict[str, Callable[[], Any]] = {
-            "free": c.getFreeMemory,
-            "domains.saved": lambda: c.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE),
-            "stats": lambda: c.getAllDomainStats(_STATS, _STATS_FLAGS),
-            "pools.active": lambda: c.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE),
-            "pools": lambda: c.listAllStoragePools(0),
-            "networks.active": lambda: c.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE),
-            "networks": lambda: c.listAllNetworks(0),
-            "interfaces": lambda: c.listAllInterfaces(0),
-        }
-        if self._static is None:  # what the host says about itself: once per connection
-            calls |= {
-                "info": c.getInfo,
-                "hostname": c.getHostname,
-                "type": c.getType,
-                "version": c.getVersion,
-                "libversion": c.getLibVersion,
-            }
-            if self._cpu is None:
-                calls["capabilities"] = c.getCapabilities
-        return calls
 
     def pending(self) -> list[details.Job]:
         """The domains whose own calls are still to be read: never read yet, or due again."""
@@ -397,11 +307,11 @@ class HostConn:
             dom = c.lookupByUUIDString(uuid)
             rec = xmlinfo.DomainRecord.listed(uuid, dom.name())
             try:
-                got = c.domainListGetStats([dom], _STATS, _STATS_FLAGS)
+                got = c.domainListGetStats([dom], bulkread.STATS, bulkread.STATS_FLAGS)
             except libvirt.libvirtError:
                 got = []
             if got:
-                self._apply_stats(rec, got[0][1])
+                bulkread.apply_stats(rec, got[0][1])
             if not got or "state.state" not in got[0][1]:
                 rec.state, rec.reason = dom.state()[:2]
             running = rec.state in RUNNING_STATES
@@ -431,60 +341,29 @@ class HostConn:
         if self.stale.get(rec.info.uuid, stamp) < stamp:
             del self.stale[rec.info.uuid]
 
-    @staticmethod
-    def _apply_stats(rec: xmlinfo.DomainRecord, s: dict[str, Any]) -> None:
-        if "state.state" in s:
-            rec.state, rec.reason = s["state.state"], s.get("state.reason", 0)
-        if s.get("balloon.current"):
-            rec.stat_memory = s["balloon.current"] * 1024
-        if s.get("vcpu.current"):
-            rec.stat_vcpus = s["vcpu.current"]
-        sized = []
-        for i in range(s.get("block.count", 0)):
-            name, cap = s.get(f"block.{i}.name"), s.get(f"block.{i}.capacity")
-            if name and cap:
-                rec.disk_sizes[name] = cap
-                sized.append(name)
-        rec.stat_disks = tuple(sized)
-
     def _load_facts(self, got: bulkcalls.Calls) -> None:
         """What the host says about itself is read once per connection; its free memory each time."""
         if self._static is None:
-            self._static = self._read_static_facts(got)
-        try:
-            self._reported_free = int(got.get("free"))
-        except libvirt.libvirtError:
-            self._reported_free = 0
+            self._static = bulkread.static_facts(
+                got,
+                self._host_cpu,
+                # The test driver reports this machine's hostname for every private host.
+                name=self.facts.name if self.is_test else None,
+                address=urlsplit(self.uri).hostname,
+            )
+        self._reported_free = bulkread.free_memory(got)
+
+    def _host_cpu(self, got: bulkcalls.Calls) -> xmlinfo.HostCpu:
+        """Read with the first connection's facts only: a reconnect asks for no capabilities."""
+        if self._cpu is None:
+            self._cpu = bulkread.host_cpu(got)
+        return self._cpu
 
     def _refresh_reported_free(self, c: libvirt.virConnect) -> None:
         try:
             self._reported_free = int(c.getFreeMemory())
         except libvirt.libvirtError:
             self._reported_free = 0
-
-    def _read_static_facts(self, got: bulkcalls.Calls) -> HostFacts:
-        info = got.get("info")  # [arch, MiB, cpus, MHz, nodes, sockets, cores, threads]
-        if self._cpu is None:
-            try:
-                self._cpu = xmlinfo.parse_capabilities(got.get("capabilities"))
-            except libvirt.libvirtError:
-                self._cpu = xmlinfo.HostCpu()
-        hostname = got.get("hostname")
-        try:
-            hv = f"{got.get('type')} {_version(got.get('version'))}"
-        except libvirt.libvirtError:
-            hv = got.get("type")
-        # The test driver reports this machine's hostname for every private host.
-        name = self.facts.name if self.is_test else hostname
-        return HostFacts(
-            name=name,
-            address=urlsplit(self.uri).hostname or hostname,
-            memory_total=int(info[1]) * MiB,
-            cpu_vendor=self._cpu.vendor,
-            cpu_model=self._cpu.model or info[0],
-            cpu_count=int(info[2]),
-            software_version=f"libvirt {_version(got.get('libversion'))}, {hv}",
-        )
 
     def update_free_memory(self) -> None:
         """The host's free memory as it reports it; estimated from the running domains where it
@@ -495,55 +374,3 @@ class HostConn:
             used = sum(r.stat_memory or r.info.memory for r in self.domains.values() if r.state in RUNNING_STATES)
             free = max(0, static.memory_total - used)
         self.facts = dataclasses.replace(static, memory_free=free)
-
-    def _load_storage_and_networks(self, got: bulkcalls.Calls) -> None:
-        """The storage pools and networks from their lists and XML definitions (the lists'
-        follow-ups: ``_definitions``)."""
-        active_pools = {p.name() for p in got.get("pools.active")}
-        pools = got.get("pools")
-        try:
-            active_nets = {n.name() for n in got.get("networks.active")}
-            nets = got.get("networks")
-        except libvirt.libvirtError as err:
-            if not is_unsupported(err):
-                raise
-            active_nets, nets = set(), []
-        self.pools = _parsed(pools, "pool", got, lambda text, name: xmlinfo.parse_pool(text, name in active_pools))
-        self.networks = _parsed(
-            nets, "network", got, lambda text, name: xmlinfo.parse_network(text, name in active_nets)
-        )
-
-    def _load_bridges(self, got: bulkcalls.Calls) -> None:
-        try:
-            self.bridges = {i.name() for i in got.get("interfaces")}
-        except libvirt.libvirtError:
-            self.bridges = None
-
-
-def _quietly(register: Callable[..., int], *args: Any) -> int | None:
-    """A registration's id, None when the host refused it (the host still loads)."""
-    try:
-        return register(*args)
-    except libvirt.libvirtError:
-        return None
-
-
-def _constant(calls: bulkcalls.Named, _answer: object) -> bulkcalls.Named:
-    return calls
-
-
-def _definitions(kind: str, objs: list[Any]) -> bulkcalls.Named:
-    """The XML definitions of the pools or networks listed, by ``"<kind> <name>"``."""
-    return {f"{kind} {o.name()}": functools.partial(o.XMLDesc, 0) for o in objs}
-
-
-def _parsed(objs: list[Any], kind: str, xml: bulkcalls.Calls, parse: Callable[[str, str], Any]) -> dict[str, Any]:
-    """Each pool's or network's definition parsed, by name; one whose definition could not be
-    read (gone meanwhile) is left out."""
-    out = {}
-    for o in objs:
-        try:
-            out[o.name()] = parse(xml.get(f"{kind} {o.name()}"), o.name())
-        except libvirt.libvirtError:
-            continue
-    return out
