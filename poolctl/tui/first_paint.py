@@ -63,6 +63,11 @@ class FirstPaint:
         hold, self._frame_hold = self._frame_hold, None
         if hold is not None:
             hold.__exit__(None, None, None)
+            # The screen's frame timer ticks on a fixed grid (1/60 s): let go, the first frame
+            # waited for its next tick, 8-18 ms measured. Drawn now, by the timer's own handler.
+            draw = getattr(self.app.screen, "_on_timer_update", None)
+            if callable(draw):
+                draw()
 
     def end(self) -> None:
         """The app is closing: nothing held, and ``after_first_paint`` has run."""

@@ -97,3 +97,52 @@ async def test_a_pool_that_fails_ends_the_hold(served, monkeypatch):
         await wait_for(pilot, lambda: session.state.status == ConnectionStatus.FAILED, "the pool to fail")
         await wait_for(pilot, lambda: bool(frames), "a frame once the pool failed", timeout=5)
         assert "refused" in frames[-1] or "failed" in frames[-1], frames[-1]
+
+
+async def test_the_first_frame_is_drawn_on_release_and_the_watcher_waits_for_it(served, monkeypatch):
+    """Released, the frame is drawn at once (not at the frame timer's next tick); only then do the
+    watcher (its per-domain reads) and ``after_first_paint`` (the collector) start."""
+    monkeypatch.setattr(first_paint, "HOLD_FIRST_FRAME_S", 30.0)
+    cfg = config(served)
+    pending = _Pending(loading.FirstLoad(cfg))
+    frames: list[str] = []
+    after_paint: list[int] = []  # frames drawn when after_first_paint ran
+    app = create_app(
+        [cfg],
+        first_loads=cast(dict[str, loading.FirstLoad], {"lab": pending}),
+        hold_first_frame=True,
+        after_first_paint=lambda: after_paint.append(len(frames)),
+    )
+    frames = _frames(app)
+    watcher_go: list[int] = []  # frames drawn when the watcher was let start
+    take_painted = app._connector.take_painted
+
+    def take(pool: str) -> threading.Event | None:
+        event = take_painted(pool)
+        if event is not None:
+            let_go = event.set
+
+            def set_() -> None:
+                watcher_go.append(len(frames))
+                let_go()
+
+            event.set = set_  # type: ignore[method-assign]
+        return event
+
+    app._connector.take_painted = take  # type: ignore[method-assign]
+    on_release: list[int] = []  # frames drawn by the time the hold's release returned
+    release = app._first_paint.release
+
+    def release_and_count() -> None:
+        release()
+        on_release.append(len(frames))
+
+    app._first_paint.release = release_and_count  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        pending.go.set()
+        await loaded(pilot, "lab")
+        await wait_for(pilot, lambda: bool(watcher_go) and bool(after_paint), "the watcher and after_first_paint")
+        assert on_release and on_release[0] >= 1, "the release did not draw the frame"
+        assert "web-01" in frames[0]
+        assert watcher_go[0] >= 1, "the watcher was let start before the first frame was drawn"
+        assert after_paint[0] >= 1, "after_first_paint ran before the first frame was drawn"
