@@ -15,10 +15,9 @@ from collections.abc import Iterator
 import pytest
 import XenAPI
 
-from poolctl.sim.libvirt import demo_config
 from poolctl.sim.xapi import Simulator
 from tests.cli.test_evacuate import PASSWORD, guests, log_lines, resident, serve
-from tests.support.cli import run
+from tests.support.cli import kvm_demo_env, run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -172,12 +171,7 @@ def test_network_without_restore_is_a_usage_error(lab):
 
 
 def test_a_backend_that_cannot_choose_the_network_refuses(tmp_path):
-    config = demo_config(tmp_path / "hosts")
-    uris = ", ".join(f'"{u}"' for u in config.uris)
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[[pool]]\nname = "kvm"\nbackend = "kvm"\nuris = [{uris}]\nshared_storage = ["isos"]\n')
-    cfg.chmod(0o600)
-    env = {"POOLCTL_CONFIG": str(cfg), "POOLCTL_STATE_DIR": str(tmp_path / "state")}
+    env = kvm_demo_env(tmp_path)
     words = "poolctl: pool 'kvm': the kvm backend cannot choose the migration network (--network)\n"
     proc = run("evacuate", "kvm-demo-b", "--network", "default", "--dry-run", env=env)
     assert proc.returncode == 5 and words in proc.stderr, proc.stderr

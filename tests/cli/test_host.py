@@ -8,7 +8,7 @@ import pytest
 
 from poolctl.sim.xapi import Simulator
 from tests.cli.test_evacuate import guests, log_lines, resident, serve
-from tests.support.cli import run
+from tests.support.cli import kvm_demo_env, run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -89,14 +89,7 @@ def test_help_lists_every_exit_code_from_the_one_table():
 def test_the_kvm_test_driver_pool_refuses_an_evacuation_but_keeps_host_marks(tmp_path):
     """libvirt's test driver cannot migrate: the plan says so per VM and nothing is disabled;
     disable/enable work on poolctl's own record, which `ls hosts` (another process) shows."""
-    from poolctl.sim.libvirt import demo_config
-
-    config = demo_config(tmp_path / "hosts")
-    uris = ", ".join(f'"{u}"' for u in config.uris)
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[[pool]]\nname = "kvm"\nbackend = "kvm"\nuris = [{uris}]\nshared_storage = ["isos"]\n')
-    cfg.chmod(0o600)
-    env = {"POOLCTL_CONFIG": str(cfg), "POOLCTL_STATE_DIR": str(tmp_path / "state")}
+    env = kvm_demo_env(tmp_path)
     proc = run("evacuate", "kvm-demo-b", env=env)
     assert proc.returncode == 5, proc.stderr
     assert "cannot leave (kvm-web-03, kvm-mon-01)" in proc.stderr

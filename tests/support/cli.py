@@ -36,3 +36,16 @@ def config_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
     path.write_text(text)
     path.chmod(mode)
     return path
+
+
+def kvm_demo_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a poolctl process whose config has one pool, "kvm": the libvirt demo
+    hosts (test driver) under ``tmp_path/hosts``; its state directory ``tmp_path/state``."""
+    from poolctl.sim.libvirt import demo_config
+
+    config = demo_config(tmp_path / "hosts")
+    uris = ", ".join(f'"{u}"' for u in config.uris)
+    cfg = config_file(
+        tmp_path, f'[[pool]]\nname = "kvm"\nbackend = "kvm"\nuris = [{uris}]\nshared_storage = ["isos"]\n'
+    )
+    return {"POOLCTL_CONFIG": str(cfg), "POOLCTL_STATE_DIR": str(tmp_path / "state")}

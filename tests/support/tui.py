@@ -57,3 +57,32 @@ async def loaded(pilot, pool: str = "lab") -> None:
 def screen_text(app) -> str:
     """The screen as plain text (what a user reads), for assertions about what is shown."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def choose_option(pilot, screen, select_id: str, name: str, *, key: str = "tab", presses: int = 6) -> None:
+    """Move the focus to the Select ``select_id`` of ``screen`` with ``key``, open it, go to the
+    option shown as ``name`` and press Enter: as a user does."""
+    import io
+
+    from rich.console import Console
+    from textual.widgets import Select
+    from textual.widgets._select import SelectOverlay
+
+    select = screen.query_one(f"#{select_id}", Select)
+    for _ in range(presses):
+        if screen.focused is select:
+            break
+        await pilot.press(key)
+    assert screen.focused is select, f"{key} did not reach #{select_id} (focused {screen.focused!r})"
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: select.expanded and isinstance(pilot.app.focused, SelectOverlay), "the list")
+    overlay = select.query_one(SelectOverlay)
+    names = []
+    for i in range(overlay.option_count):
+        console = Console(width=400, record=True, file=io.StringIO())
+        console.print(overlay.get_option_at_index(i).prompt)
+        names.append(console.export_text().strip())
+    index, start = names.index(name), overlay.highlighted or 0
+    await pilot.press(*["down" if index > start else "up"] * abs(index - start))
+    await wait_for(pilot, lambda: overlay.highlighted == index, f"{name} highlighted")
+    await pilot.press("enter")

@@ -15,16 +15,14 @@ from collections.abc import Iterator
 
 import pytest
 from textual.widgets import Select
-from textual.widgets._select import SelectOverlay
 
 from poolctl.backends.xen.backend import XenBackend
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.batch_dialog import BatchDialog
 from tests.cli.test_evacuate_network import VLAN
 from tests.support.jsonrpc import JsonRpc
-from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
+from tests.support.tui import Lab, choose_option, loaded, screen_text, served_lab, wait_for
 from tests.tui.test_maintenance import open_evacuation, run_to_end
-from tests.tui.test_migration_ui import plain
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("state_dir")]
 
@@ -53,21 +51,7 @@ def net_ref(lab: Lab, name: str) -> str:
 
 
 async def choose_network(pilot, dialog: BatchDialog, name: str) -> None:
-    """Back-tab to the network list, open it, go to ``name``, Enter: as a user does."""
-    select = dialog.query_one("#bd-network", Select)
-    for _ in range(6):
-        if dialog.focused is select:
-            break
-        await pilot.press("shift+tab")
-    assert dialog.focused is select, f"Shift+Tab did not reach the network list (focused {dialog.focused!r})"
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: select.expanded and isinstance(pilot.app.focused, SelectOverlay), "the list")
-    overlay = select.query_one(SelectOverlay)
-    names = [plain(overlay.get_option_at_index(i).prompt).strip() for i in range(overlay.option_count)]
-    index, start = names.index(name), overlay.highlighted or 0
-    await pilot.press(*["down" if index > start else "up"] * abs(index - start))
-    await wait_for(pilot, lambda: overlay.highlighted == index, f"{name} highlighted")
-    await pilot.press("enter")
+    await choose_option(pilot, dialog, "bd-network", name, key="shift+tab", presses=6)
 
 
 async def planned_over(pilot, dialog: BatchDialog, network: str | None) -> None:

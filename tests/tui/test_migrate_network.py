@@ -16,13 +16,12 @@ from dataclasses import replace
 
 import pytest
 from textual.widgets import Select
-from textual.widgets._select import SelectOverlay
 
 from poolctl.tui.app import create_app
 from poolctl.tui.screens.migrate import MigrateDialog
 from tests.cli.test_migrate_cross_pool import pools  # noqa: F401  (the fixture: lab and dr served)
 from tests.support.jsonrpc import JsonRpc
-from tests.support.tui import Lab, loaded, screen_text, served_lab, wait_for
+from tests.support.tui import Lab, choose_option, loaded, screen_text, served_lab, wait_for
 from tests.tui.test_migrate_cross_pool import highlight, key_of, two_pools
 from tests.tui.test_migration_ui import open_dialog, plain, resident, select_vm, until_finished
 
@@ -62,21 +61,7 @@ def prompt(dialog: MigrateDialog, host: str) -> str:
 
 
 async def choose_network(pilot, dialog: MigrateDialog, name: str) -> None:
-    """Tab to the network list, open it, go to ``name``, Enter: as a user does."""
-    select = dialog.query_one("#migrate-network", Select)
-    for _ in range(4):
-        if dialog.focused is select:
-            break
-        await pilot.press("tab")
-    assert dialog.focused is select, f"Tab did not reach the network list (focused {dialog.focused!r})"
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: select.expanded and isinstance(pilot.app.focused, SelectOverlay), "the list")
-    overlay = select.query_one(SelectOverlay)
-    names = [plain(overlay.get_option_at_index(i).prompt).strip() for i in range(overlay.option_count)]
-    index, start = names.index(name), overlay.highlighted or 0
-    await pilot.press(*["down" if index > start else "up"] * abs(index - start))
-    await wait_for(pilot, lambda: overlay.highlighted == index, f"{name} highlighted")
-    await pilot.press("enter")
+    await choose_option(pilot, dialog, "migrate-network", name, key="tab", presses=4)
 
 
 async def checked_over(pilot, dialog: MigrateDialog, host: str, network: str | None) -> None:
