@@ -264,16 +264,7 @@ class PoolctlApp(App[None]):
         self.main_screen.post_message(ConnectionChanged(session.state))
         # Changes that raced the snapshot sit in the buffer: apply them on top.
         self._drain(session.name, loaded=True)
-        self.main_screen.call_later(self._shown, painted)  # after the screen took the news
-
-    def _shown(self, painted: threading.Event | None) -> None:
-        """The frame is let go first: while it is held, Textual runs "after refresh" callbacks at
-        once, so the watcher (``painted``: its per-domain reads) and the collector started before
-        the first frame was drawn, and competed with it for the interpreter (~15 ms at 1,000 VMs)."""
-        self._first_paint.release()
-        if painted is not None:  # once the main screen has shown the pool
-            self.main_screen.call_after_refresh(painted.set)
-        self.main_screen.call_after_refresh(self._first_paint.painted)
+        self.main_screen.call_later(self._first_paint.shown, self.main_screen, painted)  # once it took the news
 
     def on_changes_pending(self, msg: ChangesPending) -> None:
         if msg.pool not in self._drain_scheduled:

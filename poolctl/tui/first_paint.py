@@ -7,12 +7,14 @@ the first pool is on screen (its ``after_first_paint`` resumes it); the migratio
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.screen import Screen
 
 WARM_S = 1.0  # after the first paint, the migration center is made (its modules imported) this late
 HOLD_FIRST_FRAME_S = 0.4  # with hold_first_frame, the first frame waits this long at most for a pool
@@ -20,7 +22,7 @@ FIRST_PAINT_WAIT_S = 10.0  # ``after_first_paint`` runs by then, whether a pool 
 
 
 class FirstPaint:
-    """One app's first paint: ``hold`` and ``start_deadline`` on mount, ``painted`` once a pool is
+    """One app's first paint: ``hold`` and ``start_deadline`` on mount, ``shown`` once a pool is
     on screen, ``release`` when the news is a failure, ``end`` on unmount. UI thread only."""
 
     def __init__(
@@ -57,6 +59,17 @@ class FirstPaint:
         if not self._warming:
             self._warming = True
             self.app.set_timer(WARM_S, self._warm)
+
+    def shown(self, screen: Screen[Any], watcher_go: threading.Event | None) -> None:
+        """A pool's load is on ``screen``: the frame is let go, then, once it is drawn,
+        ``watcher_go`` (the pool's watcher waits for it) is set and ``painted`` runs. In that order: while
+        the frame is held, Textual runs "after refresh" callbacks at once, so the watcher (its
+        per-domain reads) and the collector started before the first frame and competed with it
+        for the interpreter (~15 ms at 1,000 VMs)."""
+        self.release()
+        if watcher_go is not None:
+            screen.call_after_refresh(watcher_go.set)
+        screen.call_after_refresh(self.painted)
 
     def release(self) -> None:
         """Let frames be drawn again (once; later calls do nothing)."""
