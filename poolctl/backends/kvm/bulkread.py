@@ -87,14 +87,10 @@ def host_cpu(got: bulkcalls.Calls) -> xmlinfo.HostCpu:
         return xmlinfo.HostCpu()
 
 
-def static_facts(
-    got: bulkcalls.Calls, cpu: Callable[[bulkcalls.Calls], xmlinfo.HostCpu], *, name: str | None, address: str | None
-) -> HostFacts:
-    """What the host says about itself but its free memory. ``cpu(got)`` gives its CPU: the
-    caller keeps it across connections, and asks ``host_cpu`` only for the first; ``name`` and
-    ``address`` are the host's hostname where None."""
+def static_facts(got: bulkcalls.Calls, host: xmlinfo.HostCpu, *, name: str | None, address: str | None) -> HostFacts:
+    """What the host says about itself but its free memory, with its CPU (``host_cpu``, which the
+    caller keeps across connections); ``name`` and ``address`` are the host's hostname where None."""
     info = got.get("info")  # [arch, MiB, cpus, MHz, nodes, sockets, cores, threads]
-    host = cpu(got)
     hostname = got.get("hostname")
     try:
         hv = f"{got.get('type')} {_version(got.get('version'))}"

@@ -344,20 +344,16 @@ class HostConn:
     def _load_facts(self, got: bulkcalls.Calls) -> None:
         """What the host says about itself is read once per connection; its free memory each time."""
         if self._static is None:
+            if self._cpu is None:  # read with the first connection's facts only: a reconnect asks for none
+                self._cpu = bulkread.host_cpu(got)
             self._static = bulkread.static_facts(
                 got,
-                self._host_cpu,
+                self._cpu,
                 # The test driver reports this machine's hostname for every private host.
                 name=self.facts.name if self.is_test else None,
                 address=urlsplit(self.uri).hostname,
             )
         self._reported_free = bulkread.free_memory(got)
-
-    def _host_cpu(self, got: bulkcalls.Calls) -> xmlinfo.HostCpu:
-        """Read with the first connection's facts only: a reconnect asks for no capabilities."""
-        if self._cpu is None:
-            self._cpu = bulkread.host_cpu(got)
-        return self._cpu
 
     def _refresh_reported_free(self, c: libvirt.virConnect) -> None:
         try:
