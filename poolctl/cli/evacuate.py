@@ -21,7 +21,7 @@ from poolctl.backends.base import BackendError
 from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, print_refusal, write_record
 from poolctl.cli.find import find_host, host_in, only_pool
 from poolctl.cli.migrate_storage import find_sr
-from poolctl.cli.migrate_target import find_network
+from poolctl.cli.migrate_target import migration_network, over_words
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure, describe
@@ -73,25 +73,6 @@ def run_evacuate(
                 return evacuation.run()
         except HostBusy as exc:
             raise Failure(str(exc), ExitCode.REFUSED) from None
-
-
-def migration_network(lp: Loaded, key: str | None) -> Network | None:
-    """``--network NET`` among the pool's networks, as `poolctl migrate` finds it; refused where
-    the backend cannot choose the network a move takes."""
-    if key is None:
-        return None
-    if not lp.backend.capabilities.migration_network:
-        raise Failure(
-            f"pool {quoted(lp.config.name)}: the {lp.config.backend} backend cannot choose the migration network "
-            "(--network)",
-            ExitCode.REFUSED,
-        )
-    return find_network(lp.inventory, key, lp.config.name)
-
-
-def over_words(network: Network | None) -> str:
-    """`` over network 'NET'`` for a heading, or nothing for the management network."""
-    return f" over network {quoted(network.name)}" if network is not None else ""
 
 
 class Evacuation:

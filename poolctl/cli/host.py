@@ -14,8 +14,8 @@ from typing import TextIO
 
 from poolctl.backends.base import BackendError
 from poolctl.cli.batch_run import PlanRun, RunSettings, now, print_plan, write_record
-from poolctl.cli.evacuate import migration_network, over_words
 from poolctl.cli.find import find_host, only_pool
+from poolctl.cli.migrate_target import migration_network, over_words
 from poolctl.cli.pools import Loaded, loaded_pools
 from poolctl.config import PoolConfig
 from poolctl.errors import ExitCode, Failure, describe

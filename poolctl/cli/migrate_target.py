@@ -86,3 +86,22 @@ def target(source: Loaded, loaded: Sequence[Loaded], wanted: Aim) -> Target:
     except Unsupported as exc:
         raise Failure(str(exc), ExitCode.REFUSED) from None
     return Target(there, find_host(there.inventory, wanted.host, there.config.name), True)
+
+
+def migration_network(lp: Loaded, key: str | None) -> Network | None:
+    """``--network NET`` among the pool's networks, as `poolctl migrate` finds it; refused where
+    the backend cannot choose the network a move takes."""
+    if key is None:
+        return None
+    if not lp.backend.capabilities.migration_network:
+        raise Failure(
+            f"pool {quoted(lp.config.name)}: the {lp.config.backend} backend cannot choose the migration network "
+            "(--network)",
+            ExitCode.REFUSED,
+        )
+    return find_network(lp.inventory, key, lp.config.name)
+
+
+def over_words(network: Network | None) -> str:
+    """`` over network 'NET'`` for a heading, or nothing for the management network."""
+    return f" over network {quoted(network.name)}" if network is not None else ""
